@@ -1,0 +1,41 @@
+use thiserror::Error;
+
+/// Why a cryptographic operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The signature does not verify under the key.
+    #[error("signature does not verify under {key}")]
+    BadSignature {
+        /// The key, as `scheme:hex`.
+        key: String,
+    },
+    /// The signature has the wrong length or form for the scheme.
+    #[error("malformed {scheme} signature: {reason}")]
+    MalformedSignature {
+        /// The scheme.
+        scheme: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The public key is not a valid point or value for its scheme.
+    #[error("invalid {scheme} public key: {reason}")]
+    InvalidPublicKey {
+        /// The scheme.
+        scheme: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Secret key material could not be parsed (the material itself is never shown).
+    #[error("invalid secret key: {reason}")]
+    InvalidSecretKey {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The signer (a key provider) failed.
+    #[error("signing failed: {reason}")]
+    SignerFailed {
+        /// What the provider reported.
+        reason: String,
+    },
+}

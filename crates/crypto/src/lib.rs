@@ -1,0 +1,19 @@
+//! Ledger cryptography: signature verification, the [`Signer`] trait that every key
+//! provider (software now, PKCS#11 HSM next) implements, and the state accumulator.
+//!
+//! This crate is pure: it does no I/O (no files, no network, no clocks) and keeps secrets
+//! only in types that zeroize on drop and never print them.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod error;
+pub mod lthash;
+mod signer;
+mod verify;
+
+pub use error::CryptoError;
+pub use lthash::LtHash16;
+pub use signer::{sign_commit, sign_tx, Ed25519SoftwareKey, Signer};
+pub use verify::{verify_commit_signature, verify_digest, verify_tx_signature};

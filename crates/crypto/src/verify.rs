@@ -1,0 +1,57 @@
+//! Signature verification.
+
+use ledger_types::block::commit_digest;
+use ledger_types::{Hash, PublicKey, Signature, SignatureScheme, Transaction};
+
+use crate::error::CryptoError;
+
+/// Verifies `signature` over `digest` under `key`.
+///
+/// Ed25519 uses strict verification (RFC 8032 with canonical encodings and no small-order
+/// keys), so a signature cannot be mutated into a second valid one.
+pub fn verify_digest(key: &PublicKey, digest: &Hash, signature: &Signature) -> Result<(), CryptoError> {
+    match key.scheme() {
+        SignatureScheme::Ed25519 => {
+            let pk_bytes: [u8; 32] =
+                key.bytes()
+                    .try_into()
+                    .map_err(|_| CryptoError::InvalidPublicKey {
+                        scheme: "ed25519",
+                        reason: "not 32 bytes".into(),
+                    })?;
+            let pk = ed25519_dalek::VerifyingKey::from_bytes(&pk_bytes).map_err(|e| {
+                CryptoError::InvalidPublicKey {
+                    scheme: "ed25519",
+                    reason: e.to_string(),
+                }
+            })?;
+            let sig = ed25519_dalek::Signature::from_slice(&signature.0).map_err(|_| {
+                CryptoError::MalformedSignature {
+                    scheme: "ed25519",
+                    reason: format!("expected 64 bytes, got {}", signature.0.len()),
+                }
+            })?;
+            pk.verify_strict(&digest.0, &sig)
+                .map_err(|_| CryptoError::BadSignature { key: key.to_text() })
+        }
+        #[allow(unreachable_patterns)]
+        other => Err(CryptoError::InvalidPublicKey {
+            scheme: other.name(),
+            reason: "scheme not supported by this node".into(),
+        }),
+    }
+}
+
+/// Verifies a transaction's signature (over the bytes received) under the signer's key.
+pub fn verify_tx_signature(tx: &Transaction, key: &PublicKey) -> Result<(), CryptoError> {
+    verify_digest(key, &tx.signing_digest(), tx.signature())
+}
+
+/// Verifies one validator's commit signature over a block hash.
+pub fn verify_commit_signature(
+    key: &PublicKey,
+    block_hash: &Hash,
+    signature: &Signature,
+) -> Result<(), CryptoError> {
+    verify_digest(key, &commit_digest(block_hash), signature)
+}

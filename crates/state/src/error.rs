@@ -1,0 +1,165 @@
+use ledger_types::{CodecError, Hash, OrgId, RecordId};
+use thiserror::Error;
+
+/// A failure to read state (storage trouble or corrupt stored values).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The storage layer failed.
+    #[error("state storage: {0}")]
+    Storage(String),
+    /// A stored value does not decode.
+    #[error("stored state under {key:?} is corrupt: {source}")]
+    Corrupt {
+        /// The key (printable: keys are built from identifiers).
+        key: String,
+        /// The decoding error.
+        source: CodecError,
+    },
+}
+
+/// Why a transaction cannot be in a block at all (a block holding it is invalid).
+///
+/// The mempool refuses these at admission; a proposer drops them.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TxRejection {
+    /// Signed for another chain.
+    #[error("transaction is for chain {got}, this is chain {expected}")]
+    WrongChain {
+        /// This chain.
+        expected: String,
+        /// The transaction's chain.
+        got: String,
+    },
+    /// The signer is not in the member directory.
+    #[error("unknown signer {signer}: no such member in the directory")]
+    UnknownSigner {
+        /// The signer.
+        signer: OrgId,
+    },
+    /// The signature does not verify under the signer's registered key.
+    #[error("signature by {signer} does not verify: {reason}")]
+    BadSignature {
+        /// The signer.
+        signer: OrgId,
+        /// The verifier's reason.
+        reason: String,
+    },
+    /// The nonce was already used.
+    #[error("nonce {got} of {signer} was already used (next nonce is {next}): replayed transaction")]
+    NonceUsed {
+        /// The signer.
+        signer: OrgId,
+        /// The nonce in the transaction.
+        got: u64,
+        /// The next usable nonce.
+        next: u64,
+    },
+    /// The nonce is ahead of the next one (an earlier transaction is missing).
+    #[error("nonce {got} of {signer} is ahead of the next nonce {next}")]
+    NonceAhead {
+        /// The signer.
+        signer: OrgId,
+        /// The nonce in the transaction.
+        got: u64,
+        /// The next usable nonce.
+        next: u64,
+    },
+    /// A kind that is not allowed at this height, or a genesis rule broken.
+    #[error("{kind} is not allowed {context}")]
+    NotAllowed {
+        /// The transaction kind.
+        kind: &'static str,
+        /// Where it is not allowed and why.
+        context: String,
+    },
+    /// Reading state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Why an included transaction had no effect (its nonce is still consumed).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TxFailure {
+    /// The version written is not the record's next version.
+    #[error("record {record}: version {got} given, the next version is {expected}")]
+    RecordVersionConflict {
+        /// The record.
+        record: RecordId,
+        /// The next version.
+        expected: u32,
+        /// The version in the transaction.
+        got: u32,
+    },
+    /// Only the owner may write new versions.
+    #[error("record {record} is owned by {owner}; {signer} may not write it")]
+    NotRecordOwner {
+        /// The record.
+        record: RecordId,
+        /// Its owner.
+        owner: OrgId,
+        /// Who tried.
+        signer: OrgId,
+    },
+    /// The signer lacks the role this kind requires.
+    #[error("{signer} lacks the {role} role needed for {kind}")]
+    MissingRole {
+        /// The signer.
+        signer: OrgId,
+        /// The role needed.
+        role: &'static str,
+        /// The transaction kind.
+        kind: &'static str,
+    },
+}
+
+/// Why a block is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum BlockError {
+    /// A header field does not follow from the parent or the contents.
+    #[error("block {height}: {field} is {got}, expected {expected}")]
+    HeaderMismatch {
+        /// The block height.
+        height: u64,
+        /// The header field.
+        field: &'static str,
+        /// What the block says.
+        got: String,
+        /// What it should say.
+        expected: String,
+    },
+    /// A transaction in the block cannot be in any block.
+    #[error("block {height}: transaction {index} ({tx}) is invalid: {reason}")]
+    InvalidTx {
+        /// The block height.
+        height: u64,
+        /// The position in the block.
+        index: usize,
+        /// The transaction hash.
+        tx: Hash,
+        /// Why.
+        reason: TxRejection,
+    },
+    /// The proposer is not a validator.
+    #[error("block {height}: proposer {proposer} is not a validator")]
+    ProposerNotValidator {
+        /// The block height.
+        height: u64,
+        /// The proposer.
+        proposer: String,
+    },
+    /// The commit does not carry a valid quorum of validator signatures.
+    #[error("block {height}: commit invalid: {reason}")]
+    BadCommit {
+        /// The block height.
+        height: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Reading state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}

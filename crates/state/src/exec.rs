@@ -1,0 +1,605 @@
+//! Executing transactions and blocks against a state view.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ledger_crypto::{verify_commit_signature, verify_tx_signature, LtHash16};
+use ledger_types::block::GENESIS_PROPOSER;
+use ledger_types::merkle::tx_root;
+use ledger_types::{
+    Block, BlockHeader, ChainId, Hash, HashSuite, OrgId, Payload, PutRecord, RegisterMember, Role,
+    Transaction,
+};
+
+use crate::error::{BlockError, StateError, TxFailure, TxRejection};
+use crate::model::{
+    self, encode_member, encode_validators, RecordHead, RecordVersion,
+};
+use crate::{keys, StateView};
+
+/// One key's change in a block: the value before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The value before the block (`None`: absent).
+    pub old: Option<Vec<u8>>,
+    /// The value after the block (`None`: deleted).
+    pub new: Option<Vec<u8>>,
+}
+
+/// Everything a block changed, in key order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StateDiff {
+    changes: BTreeMap<Vec<u8>, Change>,
+}
+
+impl StateDiff {
+    /// The changes, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Change)> {
+        self.changes.iter()
+    }
+
+    /// How many keys changed.
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The accumulator after these changes.
+    pub fn apply_to(&self, acc: &LtHash16) -> LtHash16 {
+        let mut out = acc.clone();
+        for (k, c) in &self.changes {
+            if let Some(old) = &c.old {
+                out.remove(k, old);
+            }
+            if let Some(new) = &c.new {
+                out.insert(k, new);
+            }
+        }
+        out
+    }
+}
+
+/// Tells which transactions already had their signature verified (at mempool admission),
+/// so block execution does not verify them twice.
+pub trait SignatureCache {
+    /// True if `tx`'s signature was verified under its signer's current key.
+    fn is_verified(&self, tx: &Hash) -> bool;
+}
+
+/// No cache: every signature is verified.
+impl SignatureCache for () {
+    fn is_verified(&self, _tx: &Hash) -> bool {
+        false
+    }
+}
+
+impl<F: Fn(&Hash) -> bool> SignatureCache for F {
+    fn is_verified(&self, tx: &Hash) -> bool {
+        self(tx)
+    }
+}
+
+/// What happened to an included transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxOutcome {
+    /// Its effects were applied.
+    Applied,
+    /// It had no effect (its nonce is consumed).
+    Failed(TxFailure),
+}
+
+/// The result of executing a block's transactions.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    /// The state changes.
+    pub diff: StateDiff,
+    /// One outcome per transaction, in block order.
+    pub outcomes: Vec<TxOutcome>,
+    /// The state accumulator after the block.
+    pub accumulator: LtHash16,
+}
+
+impl Execution {
+    /// The state root after the block.
+    pub fn state_root(&self) -> Hash {
+        self.accumulator.root()
+    }
+}
+
+struct Overlay<'v, V: StateView> {
+    base: &'v V,
+    diff: StateDiff,
+}
+
+impl<'v, V: StateView> Overlay<'v, V> {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StateError> {
+        if let Some(c) = self.diff.changes.get_mut(&key) {
+            c.new = Some(value);
+            return Ok(());
+        }
+        let old = self.base.get(&key)?;
+        self.diff.changes.insert(
+            key,
+            Change {
+                old,
+                new: Some(value),
+            },
+        );
+        Ok(())
+    }
+}
+
+impl<V: StateView> StateView for Overlay<'_, V> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.diff.changes.get(key) {
+            Some(c) => Ok(c.new.clone()),
+            None => self.base.get(key),
+        }
+    }
+}
+
+struct Executor<'v, V: StateView, C: SignatureCache> {
+    overlay: Overlay<'v, V>,
+    chain_id: &'v ChainId,
+    height: u64,
+    cache: &'v C,
+    outcomes: Vec<TxOutcome>,
+}
+
+impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
+    fn new(view: &'v V, chain_id: &'v ChainId, height: u64, cache: &'v C) -> Self {
+        Self {
+            overlay: Overlay {
+                base: view,
+                diff: StateDiff::default(),
+            },
+            chain_id,
+            height,
+            cache,
+            outcomes: Vec::new(),
+        }
+    }
+
+    /// Checks everything that decides whether `tx` may be in a block, then applies it.
+    /// A rejection writes nothing.
+    fn apply(&mut self, tx: &Transaction) -> Result<(), TxRejection> {
+        let body = tx.body();
+        if &body.chain_id != self.chain_id {
+            return Err(TxRejection::WrongChain {
+                expected: self.chain_id.to_string(),
+                got: body.chain_id.to_string(),
+            });
+        }
+        if let Payload::RegisterMember(_) = body.payload {
+            return Err(TxRejection::NotAllowed {
+                kind: "RegisterMember",
+                context: "after genesis (members are admitted in the genesis block for now)"
+                    .into(),
+            });
+        }
+        let signer = model::member(&self.overlay, &body.signer)?.ok_or_else(|| {
+            TxRejection::UnknownSigner {
+                signer: body.signer.clone(),
+            }
+        })?;
+        let next = model::next_nonce(&self.overlay, &body.signer)?;
+        check_nonce(&body.signer, body.nonce, next)?;
+        if !self.cache.is_verified(&tx.hash()) {
+            verify_tx_signature(tx, &signer.signing_key).map_err(|e| {
+                TxRejection::BadSignature {
+                    signer: body.signer.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        }
+        let writes = match &body.payload {
+            Payload::PutRecord(p) => self.put_record(&signer, tx.hash(), p)?,
+            Payload::RegisterMember(_) => Err(TxFailure::MissingRole {
+                signer: body.signer.clone(),
+                role: "genesis",
+                kind: "RegisterMember",
+            }),
+            #[allow(unreachable_patterns)]
+            _ => Err(TxFailure::MissingRole {
+                signer: body.signer.clone(),
+                role: "unknown",
+                kind: tx.kind().name(),
+            }),
+        };
+        self.overlay
+            .put(keys::nonce(&body.signer), (next + 1).to_be_bytes().to_vec())?;
+        match writes {
+            Ok(writes) => {
+                for (k, v) in writes {
+                    self.overlay.put(k, v)?;
+                }
+                self.outcomes.push(TxOutcome::Applied);
+            }
+            Err(f) => self.outcomes.push(TxOutcome::Failed(f)),
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn put_record(
+        &self,
+        signer: &RegisterMember,
+        tx_hash: Hash,
+        p: &PutRecord,
+    ) -> Result<Result<Vec<(Vec<u8>, Vec<u8>)>, TxFailure>, StateError> {
+        if !signer.has_role(Role::Member) {
+            return Ok(Err(TxFailure::MissingRole {
+                signer: signer.org.clone(),
+                role: Role::Member.name(),
+                kind: "PutRecord",
+            }));
+        }
+        let head = model::record_head(&self.overlay, &p.record)?;
+        let expected = match &head {
+            None => 1,
+            Some(h) => {
+                if h.owner != signer.org {
+                    return Ok(Err(TxFailure::NotRecordOwner {
+                        record: p.record.clone(),
+                        owner: h.owner.clone(),
+                        signer: signer.org.clone(),
+                    }));
+                }
+                h.latest_version.saturating_add(1)
+            }
+        };
+        if p.version != expected {
+            return Ok(Err(TxFailure::RecordVersionConflict {
+                record: p.record.clone(),
+                expected,
+                got: p.version,
+            }));
+        }
+        let version = RecordVersion {
+            record: p.record.clone(),
+            version: p.version,
+            owner: signer.org.clone(),
+            tx_hash,
+            height: self.height,
+            fields: p.fields.clone(),
+        };
+        let new_head = RecordHead {
+            owner: signer.org.clone(),
+            latest_version: p.version,
+        };
+        Ok(Ok(vec![
+            (keys::record_head(&p.record), new_head.encode()),
+            (keys::record_version(&p.record, p.version), version.encode()),
+        ]))
+    }
+
+    fn finish(self, acc: &LtHash16) -> Execution {
+        let accumulator = self.overlay.diff.apply_to(acc);
+        Execution {
+            diff: self.overlay.diff,
+            outcomes: self.outcomes,
+            accumulator,
+        }
+    }
+}
+
+fn check_nonce(signer: &OrgId, got: u64, next: u64) -> Result<(), TxRejection> {
+    if got < next {
+        return Err(TxRejection::NonceUsed {
+            signer: signer.clone(),
+            got,
+            next,
+        });
+    }
+    if got > next {
+        return Err(TxRejection::NonceAhead {
+            signer: signer.clone(),
+            got,
+            next,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a transaction against committed state without applying it: what the mempool asks
+/// before admitting. `Ok(Some(failure))` means it would be included but have no effect.
+pub fn precheck_tx<V: StateView, C: SignatureCache>(
+    view: &V,
+    chain_id: &ChainId,
+    next_height: u64,
+    tx: &Transaction,
+    cache: &C,
+) -> Result<Option<TxFailure>, TxRejection> {
+    let mut ex = Executor::new(view, chain_id, next_height, cache);
+    ex.apply(tx)?;
+    Ok(match ex.outcomes.pop() {
+        Some(TxOutcome::Failed(f)) => Some(f),
+        _ => None,
+    })
+}
+
+/// Applies the genesis transactions to an empty state.
+///
+/// Genesis holds only `RegisterMember` transactions, each with nonce 0, signed by the key
+/// it registers (proof of possession), one per organisation, with at least one validator.
+pub fn execute_genesis<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    txs: &[Transaction],
+) -> Result<Execution, BlockError> {
+    let bad = |index: usize, tx: &Transaction, reason: TxRejection| BlockError::InvalidTx {
+        height: 0,
+        index,
+        tx: tx.hash(),
+        reason,
+    };
+    let mut overlay = Overlay {
+        base: view,
+        diff: StateDiff::default(),
+    };
+    let mut validators = BTreeSet::new();
+    let mut outcomes = Vec::with_capacity(txs.len());
+    for (i, tx) in txs.iter().enumerate() {
+        let body = tx.body();
+        if &body.chain_id != chain_id {
+            return Err(bad(
+                i,
+                tx,
+                TxRejection::WrongChain {
+                    expected: chain_id.to_string(),
+                    got: body.chain_id.to_string(),
+                },
+            ));
+        }
+        let Payload::RegisterMember(m) = &body.payload else {
+            return Err(bad(
+                i,
+                tx,
+                TxRejection::NotAllowed {
+                    kind: tx.kind().name(),
+                    context: "in the genesis block (only RegisterMember is)".into(),
+                },
+            ));
+        };
+        let not_allowed = |context: String| TxRejection::NotAllowed {
+            kind: "RegisterMember",
+            context,
+        };
+        if m.org != body.signer {
+            return Err(bad(
+                i,
+                tx,
+                not_allowed(format!(
+                    "signed by {} for {}: each member signs its own registration",
+                    body.signer, m.org
+                )),
+            ));
+        }
+        if m.org.as_str() == GENESIS_PROPOSER {
+            return Err(bad(i, tx, not_allowed("for the reserved name \"genesis\"".into())));
+        }
+        if model::member(&overlay, &m.org)?.is_some() {
+            return Err(bad(
+                i,
+                tx,
+                not_allowed(format!("twice for {}", m.org)),
+            ));
+        }
+        check_nonce(&body.signer, body.nonce, 0).map_err(|r| bad(i, tx, r))?;
+        verify_tx_signature(tx, &m.signing_key).map_err(|e| {
+            bad(
+                i,
+                tx,
+                TxRejection::BadSignature {
+                    signer: body.signer.clone(),
+                    reason: e.to_string(),
+                },
+            )
+        })?;
+        if m.has_role(Role::Validator) {
+            validators.insert(m.org.clone());
+        }
+        overlay.put(keys::member(&m.org), encode_member(m))?;
+        overlay.put(keys::nonce(&m.org), 1u64.to_be_bytes().to_vec())?;
+        outcomes.push(TxOutcome::Applied);
+    }
+    if validators.is_empty() {
+        return Err(BlockError::HeaderMismatch {
+            height: 0,
+            field: "validator set",
+            got: "no member with the validator role".into(),
+            expected: "at least one validator".into(),
+        });
+    }
+    let validators: Vec<OrgId> = validators.into_iter().collect();
+    overlay.put(keys::validators(), encode_validators(&validators))?;
+    let accumulator = overlay.diff.apply_to(&LtHash16::new());
+    Ok(Execution {
+        diff: overlay.diff,
+        outcomes,
+        accumulator,
+    })
+}
+
+/// How a proposer builds a block.
+#[derive(Debug, Clone)]
+pub struct ProposeParams {
+    /// The proposing validator.
+    pub proposer: OrgId,
+    /// The proposer's clock (raised to the parent's timestamp if behind).
+    pub timestamp_ms: u64,
+    /// Most transactions in the block.
+    pub max_txs: usize,
+    /// Most transaction bytes in the block.
+    pub max_bytes: usize,
+}
+
+/// A block built by a proposer, before its commit is signed.
+#[derive(Debug)]
+pub struct BuiltBlock {
+    /// The header.
+    pub header: BlockHeader,
+    /// The included transactions.
+    pub txs: Vec<Transaction>,
+    /// Their execution.
+    pub execution: Execution,
+    /// Candidates left out because they cannot be in any block now, with the reason.
+    pub dropped: Vec<(Hash, TxRejection)>,
+}
+
+/// Builds the next block from candidate transactions, in the order given, leaving out the
+/// ones that cannot be included.
+pub fn build_block<V: StateView, C: SignatureCache>(
+    view: &V,
+    acc: &LtHash16,
+    parent: &BlockHeader,
+    params: &ProposeParams,
+    candidates: impl IntoIterator<Item = Transaction>,
+    cache: &C,
+) -> Result<BuiltBlock, StateError> {
+    let height = parent.height + 1;
+    let mut ex = Executor::new(view, &parent.chain_id, height, cache);
+    let mut txs = Vec::new();
+    let mut bytes = 0usize;
+    let mut dropped = Vec::new();
+    for tx in candidates {
+        if txs.len() >= params.max_txs || bytes + tx.len() > params.max_bytes {
+            break;
+        }
+        match ex.apply(&tx) {
+            Ok(()) => {
+                bytes += tx.len();
+                txs.push(tx);
+            }
+            Err(TxRejection::State(e)) => return Err(e),
+            Err(reason) => dropped.push((tx.hash(), reason)),
+        }
+    }
+    let execution = ex.finish(acc);
+    let hashes: Vec<Hash> = txs.iter().map(Transaction::hash).collect();
+    let header = BlockHeader {
+        chain_id: parent.chain_id.clone(),
+        height,
+        prev_hash: parent.hash(),
+        timestamp_ms: params.timestamp_ms.max(parent.timestamp_ms),
+        proposer: params.proposer.clone(),
+        tx_count: txs.len() as u32,
+        tx_root: tx_root(HashSuite::CURRENT, &hashes),
+        state_root: execution.state_root(),
+    };
+    Ok(BuiltBlock {
+        header,
+        txs,
+        execution,
+        dropped,
+    })
+}
+
+fn header_mismatch(height: u64, field: &'static str, got: String, expected: String) -> BlockError {
+    BlockError::HeaderMismatch {
+        height,
+        field,
+        got,
+        expected,
+    }
+}
+
+/// Validates a block against its parent and executes it: every header field, every
+/// transaction (signature, nonce, permissions) and the resulting state root.
+pub fn execute_block<V: StateView, C: SignatureCache>(
+    view: &V,
+    acc: &LtHash16,
+    parent: &BlockHeader,
+    block: &Block,
+    cache: &C,
+) -> Result<Execution, BlockError> {
+    let h = block.header();
+    let height = parent.height + 1;
+    if h.height != height {
+        return Err(header_mismatch(h.height, "height", h.height.to_string(), height.to_string()));
+    }
+    if h.chain_id != parent.chain_id {
+        return Err(header_mismatch(height, "chain id", h.chain_id.to_string(), parent.chain_id.to_string()));
+    }
+    let parent_hash = parent.hash();
+    if h.prev_hash != parent_hash {
+        return Err(header_mismatch(height, "previous block hash", h.prev_hash.to_hex(), parent_hash.to_hex()));
+    }
+    if h.timestamp_ms < parent.timestamp_ms {
+        return Err(header_mismatch(
+            height,
+            "timestamp",
+            h.timestamp_ms.to_string(),
+            format!("at least the parent's {}", parent.timestamp_ms),
+        ));
+    }
+    if h.tx_count as usize != block.txs.len() {
+        return Err(header_mismatch(height, "transaction count", h.tx_count.to_string(), block.txs.len().to_string()));
+    }
+    let root = block.computed_tx_root();
+    if h.tx_root != root {
+        return Err(header_mismatch(height, "transaction root", h.tx_root.to_hex(), root.to_hex()));
+    }
+    let proposer = model::member(view, &h.proposer)?;
+    if !proposer.is_some_and(|m| m.has_role(Role::Validator)) {
+        return Err(BlockError::ProposerNotValidator {
+            height,
+            proposer: h.proposer.to_string(),
+        });
+    }
+    let mut ex = Executor::new(view, &parent.chain_id, height, cache);
+    for (index, tx) in block.txs.iter().enumerate() {
+        ex.apply(tx).map_err(|reason| match reason {
+            TxRejection::State(e) => BlockError::State(e),
+            reason => BlockError::InvalidTx {
+                height,
+                index,
+                tx: tx.hash(),
+                reason,
+            },
+        })?;
+    }
+    let execution = ex.finish(acc);
+    if execution.state_root() != h.state_root {
+        return Err(header_mismatch(
+            height,
+            "state root",
+            h.state_root.to_hex(),
+            execution.state_root().to_hex(),
+        ));
+    }
+    Ok(execution)
+}
+
+/// Checks that a block's commit holds valid signatures of more than two thirds of the
+/// validator set, at most one per validator. (Consensus replaces this with its own
+/// certificate; the rule stays the same.)
+pub fn check_commit<V: StateView>(view: &V, block: &Block) -> Result<(), BlockError> {
+    let height = block.height();
+    let bad = |reason: String| BlockError::BadCommit { height, reason };
+    let set = model::validators(view)?;
+    let mut signed = BTreeSet::new();
+    for s in &block.commit.signatures {
+        if !set.contains(&s.validator) {
+            return Err(bad(format!("{} is not a validator", s.validator)));
+        }
+        if !signed.insert(s.validator.clone()) {
+            return Err(bad(format!("{} signed twice", s.validator)));
+        }
+        let m = model::member(view, &s.validator)?
+            .ok_or_else(|| bad(format!("validator {} has no member entry", s.validator)))?;
+        verify_commit_signature(&m.signing_key, &block.hash(), &s.signature)
+            .map_err(|e| bad(format!("signature of {}: {e}", s.validator)))?;
+    }
+    if signed.len() * 3 <= set.len() * 2 {
+        return Err(bad(format!(
+            "{} of {} validators signed; more than two thirds are needed",
+            signed.len(),
+            set.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! The state key layout. Identifiers never contain `/`, so `/` separates unambiguously.
+
+use ledger_types::{OrgId, RecordId};
+
+/// `member/{org}` → the organisation's `RegisterMember` entry.
+pub fn member(org: &OrgId) -> Vec<u8> {
+    [b"member/".as_slice(), org.as_str().as_bytes()].concat()
+}
+
+/// `nonce/{org}` → the next nonce the organisation must use (u64 big-endian).
+pub fn nonce(org: &OrgId) -> Vec<u8> {
+    [b"nonce/".as_slice(), org.as_str().as_bytes()].concat()
+}
+
+/// `validators` → the sorted validator set.
+pub fn validators() -> Vec<u8> {
+    b"validators".to_vec()
+}
+
+/// `record/{id}` → the record head (owner, latest version).
+pub fn record_head(id: &RecordId) -> Vec<u8> {
+    [b"record/".as_slice(), id.as_str().as_bytes()].concat()
+}
+
+/// `record/{id}/{version u32 big-endian}` → one version of the record.
+pub fn record_version(id: &RecordId, version: u32) -> Vec<u8> {
+    [
+        b"record/".as_slice(),
+        id.as_str().as_bytes(),
+        b"/",
+        &version.to_be_bytes(),
+    ]
+    .concat()
+}

@@ -1,0 +1,44 @@
+//! The deterministic state machine: validate and apply transactions and blocks.
+//!
+//! `apply` is a pure function of (state, block): it reads state through [`StateView`],
+//! returns the changes as a [`StateDiff`] and the new state root, and writes nothing. The
+//! single-validator loop today and the consensus engine next both drive it the same way:
+//! [`build_block`] when proposing, [`execute_block`] when validating or replaying, and the
+//! store commits the result. No clocks, no randomness, no hash-map iteration order.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod error;
+mod exec;
+pub mod keys;
+mod model;
+
+pub use error::{BlockError, StateError, TxFailure, TxRejection};
+pub use exec::{
+    build_block, check_commit, execute_block, execute_genesis, precheck_tx, BuiltBlock, Change, Execution, ProposeParams,
+    SignatureCache, StateDiff, TxOutcome,
+};
+pub use model::{
+    member, next_nonce, record_head, record_version, validators, RecordHead, RecordVersion,
+};
+
+/// Read access to committed state.
+pub trait StateView {
+    /// The value stored under `key`, if any.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+}
+
+impl<T: StateView + ?Sized> StateView for &T {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        (**self).get(key)
+    }
+}
+
+/// An in-memory state, for tests and tools.
+impl StateView for std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(std::collections::BTreeMap::get(self, key).cloned())
+    }
+}

@@ -1,0 +1,269 @@
+//! Blocks: a header that chains to its parent and commits to transactions and state, the
+//! transactions, and the commit (the signatures that finalised the block).
+//!
+//! Header layout (canonical encoding):
+//!
+//! ```text
+//! u16   format version (1)
+//! str   chain id
+//! u64   height
+//! [32]  previous block hash (zero for the genesis block)
+//! u64   proposer timestamp, milliseconds since the Unix epoch
+//! str   proposer (organisation id; "genesis" for the genesis block)
+//! u32   transaction count
+//! [32]  transaction root (RFC 6962 Merkle root of the transaction hashes)
+//! [32]  state root (state after applying this block)
+//! ```
+//!
+//! The block hash is `H("cl/block/v1", header bytes)`. A block is stored and sent as
+//! `bytes header | u32 count | bytes tx... | commit`, where the commit is a list of
+//! `(validator, signature)` over `H("cl/commit/v1", block hash)`.
+
+use crate::codec::{Decoder, Encoder};
+use crate::error::CodecError;
+use crate::hash::{Hash, HashSuite};
+use crate::ids::{ChainId, OrgId};
+use crate::keys::Signature;
+use crate::merkle::tx_root;
+use crate::tx::{Transaction, TX_HARD_MAX_BYTES};
+
+/// The block format version this code writes and reads.
+pub const BLOCK_FORMAT_VERSION: u16 = 1;
+/// The proposer named in the genesis block, which no member can take.
+pub const GENESIS_PROPOSER: &str = "genesis";
+/// Most transactions a block can hold, whatever a node's configured limit.
+pub const BLOCK_HARD_MAX_TXS: usize = 1_000_000;
+/// Most signatures a commit can hold.
+pub const MAX_COMMIT_SIGNATURES: usize = 1024;
+
+const BLOCK_HASH_DOMAIN: &str = "cl/block/v1";
+const COMMIT_DOMAIN: &str = "cl/commit/v1";
+
+/// A block header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockHeader {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The height: 0 for genesis, parent + 1 after.
+    pub height: u64,
+    /// The parent's block hash.
+    pub prev_hash: Hash,
+    /// The proposer's clock when it built the block (never earlier than the parent's).
+    pub timestamp_ms: u64,
+    /// The validator that proposed the block.
+    pub proposer: OrgId,
+    /// How many transactions the block holds.
+    pub tx_count: u32,
+    /// Merkle root of the transaction hashes.
+    pub tx_root: Hash,
+    /// State root after applying the block.
+    pub state_root: Hash,
+}
+
+impl BlockHeader {
+    /// The canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::with_capacity(200);
+        e.u16(BLOCK_FORMAT_VERSION);
+        self.chain_id.encode(&mut e);
+        e.u64(self.height)
+            .fixed(&self.prev_hash.0)
+            .u64(self.timestamp_ms);
+        self.proposer.encode(&mut e);
+        e.u32(self.tx_count)
+            .fixed(&self.tx_root.0)
+            .fixed(&self.state_root.0);
+        e.finish()
+    }
+
+    /// Reads the canonical encoding.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut d = Decoder::new(bytes);
+        let version = d.u16("block format version")?;
+        if version != BLOCK_FORMAT_VERSION {
+            return Err(CodecError::UnsupportedVersion {
+                what: "block header",
+                got: version,
+                supported: BLOCK_FORMAT_VERSION,
+            });
+        }
+        let h = BlockHeader {
+            chain_id: ChainId::decode(&mut d)?,
+            height: d.u64("height")?,
+            prev_hash: Hash(d.array("previous block hash")?),
+            timestamp_ms: d.u64("timestamp")?,
+            proposer: OrgId::decode(&mut d)?,
+            tx_count: d.u32("transaction count")?,
+            tx_root: Hash(d.array("transaction root")?),
+            state_root: Hash(d.array("state root")?),
+        };
+        d.finish("block header")?;
+        Ok(h)
+    }
+
+    /// The block hash of this header.
+    pub fn hash(&self) -> Hash {
+        block_hash(&self.encode())
+    }
+}
+
+fn block_hash(header_bytes: &[u8]) -> Hash {
+    HashSuite::CURRENT.digest(BLOCK_HASH_DOMAIN, &[header_bytes])
+}
+
+/// The digest a validator signs to commit the block with hash `block_hash`.
+pub fn commit_digest(block_hash: &Hash) -> Hash {
+    HashSuite::CURRENT.digest(COMMIT_DOMAIN, &[&block_hash.0])
+}
+
+/// One validator's signature in a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitSignature {
+    /// The validator.
+    pub validator: OrgId,
+    /// Its signature over [`commit_digest`] of the block hash.
+    pub signature: Signature,
+}
+
+/// The signatures that finalised a block (empty for genesis).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Commit {
+    /// Signatures, at most one per validator.
+    pub signatures: Vec<CommitSignature>,
+}
+
+/// A block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    header: BlockHeader,
+    hash: Hash,
+    /// The transactions, in execution order.
+    pub txs: Vec<Transaction>,
+    /// The commit.
+    pub commit: Commit,
+}
+
+impl Block {
+    /// Puts a block together.
+    pub fn new(header: BlockHeader, txs: Vec<Transaction>, commit: Commit) -> Self {
+        let hash = header.hash();
+        Block {
+            header,
+            hash,
+            txs,
+            commit,
+        }
+    }
+
+    /// The header.
+    pub fn header(&self) -> &BlockHeader {
+        &self.header
+    }
+
+    /// The block hash (of the header bytes as received or built).
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+
+    /// The height.
+    pub fn height(&self) -> u64 {
+        self.header.height
+    }
+
+    /// The Merkle root of this block's transactions, recomputed.
+    pub fn computed_tx_root(&self) -> Hash {
+        let hashes: Vec<Hash> = self.txs.iter().map(Transaction::hash).collect();
+        tx_root(HashSuite::CURRENT, &hashes)
+    }
+
+    /// The canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let header = self.header.encode();
+        let size: usize = self.txs.iter().map(|t| t.len() + 4).sum::<usize>() + header.len() + 64;
+        let mut e = Encoder::with_capacity(size);
+        e.bytes(&header);
+        e.count(self.txs.len());
+        for tx in &self.txs {
+            e.bytes(tx.bytes());
+        }
+        e.count(self.commit.signatures.len());
+        for s in &self.commit.signatures {
+            s.validator.encode(&mut e);
+            e.bytes(&s.signature.0);
+        }
+        e.finish()
+    }
+
+    /// Reads the canonical encoding; the block hash is taken over the header bytes read.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut d = Decoder::new(bytes);
+        let header_bytes = d.bytes_ref("block header", 4096)?;
+        let header = BlockHeader::decode(header_bytes)?;
+        let hash = block_hash(header_bytes);
+        let n = d.count("block transactions", BLOCK_HARD_MAX_TXS, 4)?;
+        let mut txs = Vec::with_capacity(n);
+        for _ in 0..n {
+            txs.push(Transaction::decode(
+                d.bytes_ref("transaction", TX_HARD_MAX_BYTES)?,
+            )?);
+        }
+        let m = d.count("commit signatures", MAX_COMMIT_SIGNATURES, 8)?;
+        let mut signatures = Vec::with_capacity(m);
+        for _ in 0..m {
+            signatures.push(CommitSignature {
+                validator: OrgId::decode(&mut d)?,
+                signature: Signature(d.bytes("commit signature", Signature::MAX_LEN)?),
+            });
+        }
+        d.finish("block")?;
+        Ok(Block {
+            header,
+            hash,
+            txs,
+            commit: Commit { signatures },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> BlockHeader {
+        BlockHeader {
+            chain_id: ChainId::new("c").unwrap(),
+            height: 3,
+            prev_hash: Hash([1; 32]),
+            timestamp_ms: 1_700_000_000_000,
+            proposer: OrgId::new("bank-a").unwrap(),
+            tx_count: 0,
+            tx_root: tx_root(HashSuite::CURRENT, &[]),
+            state_root: Hash([2; 32]),
+        }
+    }
+
+    #[test]
+    fn block_round_trip() {
+        let b = Block::new(
+            header(),
+            vec![],
+            Commit {
+                signatures: vec![CommitSignature {
+                    validator: OrgId::new("bank-a").unwrap(),
+                    signature: Signature(vec![5; 64]),
+                }],
+            },
+        );
+        let back = Block::decode(&b.encode()).unwrap();
+        assert_eq!(back, b);
+        assert_eq!(back.hash(), b.header().hash());
+    }
+
+    #[test]
+    fn header_change_changes_hash() {
+        let a = header();
+        let mut b = header();
+        b.state_root = Hash([3; 32]);
+        assert_ne!(a.hash(), b.hash());
+    }
+}

@@ -1,0 +1,25 @@
+//! Ledger types: identifiers, transactions, blocks, and their canonical bytes and hashes.
+//!
+//! Everything that is signed, hashed or stored has exactly one byte encoding, defined in
+//! [`codec`] and written next to each type; decoders refuse non-canonical input, so a
+//! value's hash is a function of its meaning. This crate does no I/O and holds no secrets.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod block;
+pub mod codec;
+pub mod error;
+pub mod hash;
+pub mod ids;
+pub mod keys;
+pub mod merkle;
+pub mod tx;
+
+pub use block::{Block, BlockHeader, Commit, CommitSignature};
+pub use error::CodecError;
+pub use hash::{Hash, HashSuite};
+pub use ids::{ChainId, FieldName, OrgId, RecordId};
+pub use keys::{PublicKey, Signature, SignatureScheme};
+pub use tx::{Payload, PutRecord, RecordField, RegisterMember, Role, Transaction, TxBody, TxKind};

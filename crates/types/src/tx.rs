@@ -1,0 +1,624 @@
+//! Transactions: a versioned envelope around a payload whose kinds grow with the ledger.
+//!
+//! Envelope layout (canonical encoding, see [`crate::codec`]):
+//!
+//! ```text
+//! u16   format version (1)
+//! str   chain id
+//! u8    kind
+//! bytes payload (the kind's own canonical encoding)
+//! str   signer (organisation id)
+//! u64   nonce
+//! bytes signature
+//! ```
+//!
+//! The signer signs `H("cl/tx-signing/v1", envelope up to and excluding the signature)`.
+//! A transaction is identified by `H("cl/tx/v1", whole envelope)`. Decoding keeps the bytes
+//! received, so signatures are checked on those bytes, never on a re-encoding.
+
+use std::sync::Arc;
+
+use crate::codec::{Decoder, Encoder};
+use crate::error::CodecError;
+use crate::hash::{Hash, HashSuite};
+use crate::ids::{ChainId, FieldName, OrgId, RecordId};
+use crate::keys::{PublicKey, Signature};
+
+/// The envelope format version this code writes and reads.
+pub const TX_FORMAT_VERSION: u16 = 1;
+/// No encoded transaction may exceed this, whatever a node's configured limit.
+pub const TX_HARD_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Most fields a record version can carry.
+pub const MAX_RECORD_FIELDS: usize = 256;
+/// Most bytes of an encryption-key placeholder.
+pub const MAX_ENCRYPTION_KEY_BYTES: usize = 1024;
+
+const SIGNING_DOMAIN: &str = "cl/tx-signing/v1";
+const TX_HASH_DOMAIN: &str = "cl/tx/v1";
+
+/// The kinds of transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum TxKind {
+    /// Adds an organisation to the member directory (genesis only for now).
+    RegisterMember,
+    /// Creates a record or a new version of it.
+    PutRecord,
+}
+
+impl TxKind {
+    /// The tag in the canonical encoding.
+    pub fn tag(self) -> u8 {
+        match self {
+            TxKind::RegisterMember => 1,
+            TxKind::PutRecord => 2,
+        }
+    }
+
+    /// The kind of a tag.
+    pub fn from_tag(tag: u8) -> Result<Self, CodecError> {
+        match tag {
+            1 => Ok(TxKind::RegisterMember),
+            2 => Ok(TxKind::PutRecord),
+            t => Err(CodecError::UnknownTag {
+                what: "transaction kind",
+                tag: t.into(),
+            }),
+        }
+    }
+
+    /// A readable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TxKind::RegisterMember => "RegisterMember",
+            TxKind::PutRecord => "PutRecord",
+        }
+    }
+}
+
+/// What an organisation may do on the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// Proposes and votes on blocks.
+    Validator,
+    /// A bank or corporate that puts and reads records.
+    Member,
+    /// A supervisor with an audit key.
+    Regulator,
+    /// A consortium operator (governance).
+    Operator,
+}
+
+impl Role {
+    /// Every role, in tag order.
+    pub const ALL: [Role; 4] = [Role::Validator, Role::Member, Role::Regulator, Role::Operator];
+
+    /// The tag in the canonical encoding.
+    pub fn tag(self) -> u8 {
+        match self {
+            Role::Validator => 1,
+            Role::Member => 2,
+            Role::Regulator => 3,
+            Role::Operator => 4,
+        }
+    }
+
+    /// The role of a tag.
+    pub fn from_tag(tag: u8) -> Result<Self, CodecError> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.tag() == tag)
+            .ok_or(CodecError::UnknownTag {
+                what: "role",
+                tag: tag.into(),
+            })
+    }
+
+    /// The name used in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Validator => "validator",
+            Role::Member => "member",
+            Role::Regulator => "regulator",
+            Role::Operator => "operator",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn from_name(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// Adds an organisation to the member directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterMember {
+    /// The organisation.
+    pub org: OrgId,
+    /// Its transaction and consensus signing key.
+    pub signing_key: PublicKey,
+    /// Its encryption public key (opaque until field encryption defines it; may be empty).
+    pub encryption_key: Vec<u8>,
+    /// Its roles: sorted, no duplicates, at least one.
+    pub roles: Vec<Role>,
+}
+
+impl RegisterMember {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        self.org.encode(e);
+        self.signing_key.encode(e);
+        e.bytes(&self.encryption_key);
+        e.count(self.roles.len());
+        for r in &self.roles {
+            e.u8(r.tag());
+        }
+    }
+
+    /// Reads and checks the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        let org = OrgId::decode(d)?;
+        let signing_key = PublicKey::decode(d)?;
+        let encryption_key = d.bytes("encryption key", MAX_ENCRYPTION_KEY_BYTES)?;
+        let n = d.count("roles", Role::ALL.len(), 1)?;
+        let mut roles = Vec::with_capacity(n);
+        for _ in 0..n {
+            roles.push(Role::from_tag(d.u8("role")?)?);
+        }
+        let m = RegisterMember {
+            org,
+            signing_key,
+            encryption_key,
+            roles,
+        };
+        m.check()?;
+        Ok(m)
+    }
+
+    /// Checks the rules a decoder enforces: roles sorted, unique, not empty.
+    pub fn check(&self) -> Result<(), CodecError> {
+        if self.roles.is_empty() {
+            return Err(CodecError::NotCanonical {
+                what: "RegisterMember",
+                reason: "a member needs at least one role".into(),
+            });
+        }
+        if !self.roles.windows(2).all(|w| w[0] < w[1]) {
+            return Err(CodecError::NotCanonical {
+                what: "RegisterMember",
+                reason: "roles must be sorted and unique".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// True if the member has `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// One field of a record version: a name and an opaque blob.
+///
+/// The blob is opaque to the ledger; the field-encryption layer puts ciphertext here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordField {
+    /// The field name.
+    pub name: FieldName,
+    /// The field content.
+    pub blob: Vec<u8>,
+}
+
+/// Creates a record (version 1) or a new version of one (previous version + 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutRecord {
+    /// The record.
+    pub record: RecordId,
+    /// The version this transaction writes: 1 for a new record, else latest + 1.
+    pub version: u32,
+    /// The fields, sorted by name, names unique, at least one.
+    pub fields: Vec<RecordField>,
+}
+
+impl PutRecord {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        self.record.encode(e);
+        e.u32(self.version);
+        e.count(self.fields.len());
+        for f in &self.fields {
+            f.name.encode(e);
+            e.bytes(&f.blob);
+        }
+    }
+
+    /// Reads and checks the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        let record = RecordId::decode(d)?;
+        let version = d.u32("record version")?;
+        let n = d.count("record fields", MAX_RECORD_FIELDS, 9)?;
+        let mut fields = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = FieldName::decode(d)?;
+            let blob = d.bytes("field blob", TX_HARD_MAX_BYTES)?;
+            fields.push(RecordField { name, blob });
+        }
+        let p = PutRecord {
+            record,
+            version,
+            fields,
+        };
+        p.check()?;
+        Ok(p)
+    }
+
+    /// Checks the rules a decoder enforces.
+    pub fn check(&self) -> Result<(), CodecError> {
+        let bad = |reason: String| CodecError::NotCanonical {
+            what: "PutRecord",
+            reason,
+        };
+        if self.version == 0 {
+            return Err(bad("record versions start at 1".into()));
+        }
+        if self.fields.is_empty() {
+            return Err(bad("a record needs at least one field".into()));
+        }
+        if self.fields.len() > MAX_RECORD_FIELDS {
+            return Err(bad(format!(
+                "{} fields exceed the limit of {MAX_RECORD_FIELDS}",
+                self.fields.len()
+            )));
+        }
+        if let Some(w) = self.fields.windows(2).find(|w| w[0].name >= w[1].name) {
+            return Err(bad(format!(
+                "fields must be sorted by name and unique (\"{}\" then \"{}\")",
+                w[0].name, w[1].name
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The payload of a transaction, one variant per kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Payload {
+    /// See [`RegisterMember`].
+    RegisterMember(RegisterMember),
+    /// See [`PutRecord`].
+    PutRecord(PutRecord),
+}
+
+impl Payload {
+    /// The payload's kind.
+    pub fn kind(&self) -> TxKind {
+        match self {
+            Payload::RegisterMember(_) => TxKind::RegisterMember,
+            Payload::PutRecord(_) => TxKind::PutRecord,
+        }
+    }
+
+    fn encode_body(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        match self {
+            Payload::RegisterMember(p) => p.encode(&mut e),
+            Payload::PutRecord(p) => p.encode(&mut e),
+        }
+        e.finish()
+    }
+
+    fn decode_body(kind: TxKind, bytes: &[u8]) -> Result<Self, CodecError> {
+        let mut d = Decoder::new(bytes);
+        let p = match kind {
+            TxKind::RegisterMember => Payload::RegisterMember(RegisterMember::decode(&mut d)?),
+            TxKind::PutRecord => Payload::PutRecord(PutRecord::decode(&mut d)?),
+        };
+        d.finish(kind.name())?;
+        Ok(p)
+    }
+}
+
+/// Everything a transaction says, before it is signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxBody {
+    /// The chain this transaction is for.
+    pub chain_id: ChainId,
+    /// The organisation that signs it.
+    pub signer: OrgId,
+    /// The signer's nonce: each signer's transactions apply in nonce order, each nonce once.
+    pub nonce: u64,
+    /// What the transaction does.
+    pub payload: Payload,
+}
+
+impl TxBody {
+    /// The envelope without the signature, and the digest the signer signs.
+    pub fn signing_bytes(&self) -> (Vec<u8>, Hash) {
+        let payload = self.payload.encode_body();
+        let mut e = Encoder::with_capacity(payload.len() + 128);
+        e.u16(TX_FORMAT_VERSION);
+        self.chain_id.encode(&mut e);
+        e.u8(self.payload.kind().tag());
+        e.bytes(&payload);
+        self.signer.encode(&mut e);
+        e.u64(self.nonce);
+        let unsigned = e.finish();
+        let digest = signing_digest(&unsigned);
+        (unsigned, digest)
+    }
+}
+
+fn signing_digest(unsigned: &[u8]) -> Hash {
+    HashSuite::CURRENT.digest(SIGNING_DOMAIN, &[unsigned])
+}
+
+/// A signed transaction, with the exact bytes it was received or created as.
+#[derive(Clone)]
+pub struct Transaction {
+    body: Arc<TxBody>,
+    signature: Signature,
+    bytes: Arc<[u8]>,
+    unsigned_len: usize,
+    hash: Hash,
+}
+
+impl Transaction {
+    /// Puts a body and its signature together.
+    ///
+    /// `unsigned` must be the bytes [`TxBody::signing_bytes`] returned for `body`.
+    pub fn assemble(body: TxBody, unsigned: Vec<u8>, signature: Signature) -> Self {
+        let unsigned_len = unsigned.len();
+        let mut e = Encoder::with_capacity(unsigned_len + signature.0.len() + 4);
+        e.fixed(&unsigned).bytes(&signature.0);
+        let bytes: Arc<[u8]> = e.finish().into();
+        let hash = HashSuite::CURRENT.digest(TX_HASH_DOMAIN, &[&bytes]);
+        Transaction {
+            body: Arc::new(body),
+            signature,
+            bytes,
+            unsigned_len,
+            hash,
+        }
+    }
+
+    /// Decodes a transaction, refusing anything not in canonical form.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        if bytes.len() > TX_HARD_MAX_BYTES {
+            return Err(CodecError::TooLong {
+                what: "transaction",
+                len: bytes.len(),
+                max: TX_HARD_MAX_BYTES,
+            });
+        }
+        let mut d = Decoder::new(bytes);
+        let version = d.u16("transaction format version")?;
+        if version != TX_FORMAT_VERSION {
+            return Err(CodecError::UnsupportedVersion {
+                what: "transaction",
+                got: version,
+                supported: TX_FORMAT_VERSION,
+            });
+        }
+        let chain_id = ChainId::decode(&mut d)?;
+        let kind = TxKind::from_tag(d.u8("transaction kind")?)?;
+        let payload = d.bytes_ref("payload", TX_HARD_MAX_BYTES)?;
+        let payload = Payload::decode_body(kind, payload)?;
+        let signer = OrgId::decode(&mut d)?;
+        let nonce = d.u64("nonce")?;
+        let unsigned_len = d.position();
+        let signature = Signature(d.bytes("signature", Signature::MAX_LEN)?);
+        d.finish("transaction")?;
+        let bytes: Arc<[u8]> = bytes.into();
+        let hash = HashSuite::CURRENT.digest(TX_HASH_DOMAIN, &[&bytes]);
+        Ok(Transaction {
+            body: Arc::new(TxBody {
+                chain_id,
+                signer,
+                nonce,
+                payload,
+            }),
+            signature,
+            bytes,
+            unsigned_len,
+            hash,
+        })
+    }
+
+    /// The decoded body.
+    pub fn body(&self) -> &TxBody {
+        &self.body
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// The digest the signature must be over, computed from the bytes received.
+    pub fn signing_digest(&self) -> Hash {
+        signing_digest(&self.bytes[..self.unsigned_len])
+    }
+
+    /// The transaction hash (its identity).
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+
+    /// The canonical bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The encoded size in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Never true: a transaction has at least its envelope.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> TxKind {
+        self.body.payload.kind()
+    }
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("hash", &self.hash)
+            .field("kind", &self.kind())
+            .field("signer", &self.body.signer)
+            .field("nonce", &self.body.nonce)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Transaction {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+impl Eq for Transaction {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SignatureScheme;
+    use proptest::prelude::*;
+
+    fn body(fields: Vec<(&str, Vec<u8>)>) -> TxBody {
+        TxBody {
+            chain_id: ChainId::new("test-chain").unwrap(),
+            signer: OrgId::new("bank-a").unwrap(),
+            nonce: 7,
+            payload: Payload::PutRecord(PutRecord {
+                record: RecordId::new("inv-1").unwrap(),
+                version: 1,
+                fields: fields
+                    .into_iter()
+                    .map(|(n, b)| RecordField {
+                        name: FieldName::new(n).unwrap(),
+                        blob: b,
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trip_keeps_bytes_and_hash() {
+        let b = body(vec![("amount", vec![1, 2]), ("buyer", vec![3])]);
+        let (unsigned, digest) = b.signing_bytes();
+        let tx = Transaction::assemble(b.clone(), unsigned, Signature(vec![9; 64]));
+        let back = Transaction::decode(tx.bytes()).unwrap();
+        assert_eq!(back.body(), &b);
+        assert_eq!(back.hash(), tx.hash());
+        assert_eq!(back.signing_digest(), digest);
+    }
+
+    #[test]
+    fn unsorted_fields_are_not_canonical() {
+        let b = body(vec![("buyer", vec![3]), ("amount", vec![1])]);
+        let (unsigned, _) = b.signing_bytes();
+        let tx = Transaction::assemble(b, unsigned, Signature(vec![]));
+        assert!(matches!(
+            Transaction::decode(tx.bytes()),
+            Err(CodecError::NotCanonical { what: "PutRecord", .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_version_and_kind_are_named() {
+        let b = body(vec![("a", vec![])]);
+        let (unsigned, _) = b.signing_bytes();
+        let tx = Transaction::assemble(b, unsigned, Signature(vec![]));
+        let mut bytes = tx.bytes().to_vec();
+        bytes[1] = 9;
+        assert_eq!(
+            Transaction::decode(&bytes).unwrap_err(),
+            CodecError::UnsupportedVersion {
+                what: "transaction",
+                got: 9,
+                supported: 1
+            }
+        );
+        let mut bytes = tx.bytes().to_vec();
+        let kind_at = 2 + 4 + "test-chain".len();
+        bytes[kind_at] = 200;
+        assert_eq!(
+            Transaction::decode(&bytes).unwrap_err(),
+            CodecError::UnknownTag {
+                what: "transaction kind",
+                tag: 200
+            }
+        );
+    }
+
+    #[test]
+    fn register_member_round_trip() {
+        let m = RegisterMember {
+            org: OrgId::new("bank-a").unwrap(),
+            signing_key: PublicKey::new(SignatureScheme::Ed25519, vec![7; 32]).unwrap(),
+            encryption_key: vec![],
+            roles: vec![Role::Validator, Role::Member],
+        };
+        let b = TxBody {
+            chain_id: ChainId::new("c").unwrap(),
+            signer: m.org.clone(),
+            nonce: 0,
+            payload: Payload::RegisterMember(m),
+        };
+        let (u, _) = b.signing_bytes();
+        let tx = Transaction::assemble(b.clone(), u, Signature(vec![1; 64]));
+        assert_eq!(Transaction::decode(tx.bytes()).unwrap().body(), &b);
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Transaction::decode(&bytes);
+        }
+
+        #[test]
+        fn any_put_record_round_trips(
+            nonce in any::<u64>(),
+            version in 1u32..,
+            blobs in proptest::collection::btree_map("[a-z][a-z0-9_]{0,8}", proptest::collection::vec(any::<u8>(), 0..64), 1..8),
+            sig in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let b = TxBody {
+                chain_id: ChainId::new("prop").unwrap(),
+                signer: OrgId::new("org").unwrap(),
+                nonce,
+                payload: Payload::PutRecord(PutRecord {
+                    record: RecordId::new("r").unwrap(),
+                    version,
+                    fields: blobs.into_iter().map(|(n, blob)| RecordField { name: FieldName::new(n).unwrap(), blob }).collect(),
+                }),
+            };
+            let (u, _) = b.signing_bytes();
+            let tx = Transaction::assemble(b.clone(), u, Signature(sig));
+            let back = Transaction::decode(tx.bytes()).unwrap();
+            prop_assert_eq!(back.body(), &b);
+            prop_assert_eq!(back.bytes(), tx.bytes());
+        }
+
+        #[test]
+        fn any_single_byte_change_changes_hash_or_fails(pos in 0usize..200, flip in 1u8..) {
+            let b = body(vec![("amount", vec![1, 2, 3]), ("buyer", vec![4; 20])]);
+            let (u, _) = b.signing_bytes();
+            let tx = Transaction::assemble(b, u, Signature(vec![5; 64]));
+            let mut bytes = tx.bytes().to_vec();
+            let pos = pos % bytes.len();
+            bytes[pos] ^= flip;
+            if let Ok(t) = Transaction::decode(&bytes) {
+                prop_assert_ne!(t.hash(), tx.hash());
+            }
+        }
+    }
+}
