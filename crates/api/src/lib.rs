@@ -1,1 +1,17 @@
-//! placeholder
+//! The node's gRPC API, generated from `proto/` by tonic.
+//!
+//! This crate holds generated types only; the node implements the services and the CLI
+//! uses the clients. The public ledger API never carries plaintext record fields.
+
+#![forbid(unsafe_code)]
+#![allow(missing_docs, clippy::doc_markdown, clippy::large_enum_variant)]
+
+/// `ledger.v1`: the public ledger API.
+pub mod v1 {
+    tonic::include_proto!("ledger.v1");
+}
+
+/// The metadata key carrying a refusal's stable reason.
+pub const REJECT_REASON_KEY: &str = "ledger-reject-reason";
+/// Largest gRPC message the node and clients accept (blocks can be large).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;

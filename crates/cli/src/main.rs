@@ -1,1 +1,329 @@
-fn main() {}
+//! `ledger`: the command-line client of a confidential-ledger node.
+//!
+//! Talks to a node's public gRPC API. Commands that write sign transactions with a software
+//! key file (a node home's `keys/signing.key`, or `--key`); the key never leaves this
+//! process and is never printed.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod client;
+mod load;
+
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use ledger_api::v1 as pb;
+use ledger_types::{Block, FieldName, Hash, Payload, PutRecord, RecordField, RecordId, TxBody};
+
+use crate::client::{CliError, Client, KeyArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "ledger",
+    version,
+    about = "Command-line client of a confidential-ledger node (public gRPC API)"
+)]
+struct Cli {
+    /// The node's gRPC address.
+    #[arg(
+        long,
+        global = true,
+        env = "LEDGER_NODE",
+        default_value = "http://127.0.0.1:7100"
+    )]
+    node: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Chain and node status: height, last block, mempool.
+    Status,
+    /// Put a record (or its next version), signed by the organisation's key, and wait for it
+    /// to be committed.
+    PutRecord(PutArgs),
+    /// Read a record version (latest by default). Fields are opaque blobs.
+    GetRecord {
+        /// The record id.
+        #[arg(long)]
+        record: String,
+        /// The version (default: latest).
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// A transaction by hash, with its status.
+    GetTx {
+        /// The transaction hash (hex).
+        hash: String,
+    },
+    /// A block by height (default: latest).
+    GetBlock {
+        /// The height.
+        #[arg(long)]
+        height: Option<u64>,
+    },
+    /// Print blocks as they are committed, from a height on.
+    Follow {
+        /// First height to print (default: the next block).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Stop after this many blocks.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// A member of the directory.
+    Member {
+        /// The organisation id.
+        org: String,
+    },
+    /// Load generator: submit signed PutRecord transactions and report committed tx/s and
+    /// commit latency percentiles.
+    Load(load::LoadArgs),
+}
+
+#[derive(Args)]
+struct PutArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// The record id.
+    #[arg(long)]
+    record: String,
+    /// The version to write (default: the next one).
+    #[arg(long)]
+    version: Option<u32>,
+    /// A field as NAME=TEXT (repeatable).
+    #[arg(long = "field", value_name = "NAME=TEXT")]
+    fields: Vec<String>,
+    /// A field as NAME=HEX (repeatable).
+    #[arg(long = "field-hex", value_name = "NAME=HEX")]
+    fields_hex: Vec<String>,
+    /// Return once admitted, without waiting for the block.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let mut client = Client::connect(&cli.node).await?;
+    match cli.command {
+        Command::Status => {
+            let s = client.status().await?;
+            println!("chain id       {}", s.chain_id);
+            println!("node org       {}", s.org);
+            println!("height         {}", s.height);
+            println!("last block     {}", hex::encode(&s.last_block_hash));
+            println!("last block at  {} ms", s.last_block_time_ms);
+            println!("genesis        {}", hex::encode(&s.genesis_hash));
+            println!(
+                "mempool        {} txs, {} bytes",
+                s.mempool_txs, s.mempool_bytes
+            );
+            println!("node version   {}", s.node_version);
+        }
+        Command::PutRecord(a) => put_record(&mut client, a).await?,
+        Command::GetRecord { record, version } => {
+            let r = client.record(&record, version).await?;
+            println!("record     {}", r.record_id);
+            println!("version    {} (latest {})", r.version, r.latest_version);
+            println!("owner      {}", r.owner);
+            println!("height     {}", r.height);
+            println!("tx         {}", hex::encode(&r.tx_hash));
+            for f in r.fields {
+                println!("field      {} = {}", f.name, show_blob(&f.blob));
+            }
+        }
+        Command::GetTx { hash } => {
+            let h = parse_hash(&hash)?;
+            let t = client.tx(&h).await?;
+            print_tx(&h, &t);
+        }
+        Command::GetBlock { height } => {
+            let b = client.block(height).await?;
+            print_block(&b);
+            let block = Block::decode(&b.block).map_err(|e| {
+                CliError::Invalid(format!("the node sent a block that does not decode: {e}"))
+            })?;
+            for (i, tx) in block.txs.iter().enumerate() {
+                println!(
+                    "  tx {i:>5}  {}  {} by {} nonce {}",
+                    tx.hash(),
+                    tx.kind().name(),
+                    tx.body().signer,
+                    tx.body().nonce
+                );
+            }
+        }
+        Command::Follow { from, count } => {
+            let from = match from {
+                Some(f) => f,
+                None => client.status().await?.height + 1,
+            };
+            let mut stream = client.stream_blocks(from, true).await?;
+            let mut n = 0;
+            while let Some(b) = stream.message().await.map_err(CliError::from)? {
+                print_block(&b);
+                n += 1;
+                if count.is_some_and(|c| n >= c) {
+                    break;
+                }
+            }
+        }
+        Command::Member { org } => {
+            let m = client.member(&org).await?;
+            println!("org              {}", m.org);
+            println!("signing key      {}", m.signing_key);
+            println!("roles            {}", m.roles.join(","));
+            println!("next nonce       {}", m.next_nonce);
+            println!("next free nonce  {}", m.next_free_nonce);
+        }
+        Command::Load(a) => load::run(&cli.node, client, a).await?,
+    }
+    Ok(())
+}
+
+fn parse_hash(s: &str) -> Result<Hash, CliError> {
+    Hash::from_hex(s).ok_or_else(|| CliError::Invalid(format!("{s:?} is not a 64-digit hex hash")))
+}
+
+fn show_blob(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) if s.chars().all(|c| !c.is_control()) => format!("{s:?}"),
+        _ => format!("0x{}", hex::encode(b)),
+    }
+}
+
+fn print_block(b: &pb::BlockMessage) {
+    if let Some(h) = &b.header {
+        println!(
+            "block {:>8}  {}  txs {:>6}  proposer {}  time {}  state {}",
+            h.height,
+            hex::encode(&h.hash),
+            h.tx_count,
+            h.proposer,
+            h.timestamp_ms,
+            hex::encode(&h.state_root)
+        );
+    }
+}
+
+fn print_tx(h: &Hash, t: &pb::GetTxResponse) {
+    let status = match pb::TxStatus::try_from(t.status) {
+        Ok(pb::TxStatus::Pending) => "pending".to_string(),
+        Ok(pb::TxStatus::Committed) => {
+            format!("committed at height {} index {}", t.height, t.index)
+        }
+        Ok(pb::TxStatus::Failed) => format!(
+            "committed without effect at height {} index {}: {}",
+            t.height, t.index, t.failure
+        ),
+        _ => "unknown".to_string(),
+    };
+    println!("tx      {h}");
+    println!("kind    {} by {} nonce {}", t.kind, t.signer, t.nonce);
+    println!("status  {status}");
+}
+
+fn parse_fields(a: &PutArgs) -> Result<Vec<RecordField>, CliError> {
+    let mut out = Vec::new();
+    let split = |s: &str| -> Result<(FieldName, String), CliError> {
+        let (n, v) = s
+            .split_once('=')
+            .ok_or_else(|| CliError::Invalid(format!("field {s:?} must be NAME=VALUE")))?;
+        Ok((
+            FieldName::new(n).map_err(|e| CliError::Invalid(e.to_string()))?,
+            v.to_string(),
+        ))
+    };
+    for f in &a.fields {
+        let (name, v) = split(f)?;
+        out.push(RecordField {
+            name,
+            blob: v.into_bytes(),
+        });
+    }
+    for f in &a.fields_hex {
+        let (name, v) = split(f)?;
+        let blob = hex::decode(&v)
+            .map_err(|_| CliError::Invalid(format!("field {name}: {v:?} is not hex")))?;
+        out.push(RecordField { name, blob });
+    }
+    if out.is_empty() {
+        return Err(CliError::Invalid(
+            "give at least one --field NAME=TEXT or --field-hex NAME=HEX".into(),
+        ));
+    }
+    out.sort_by(|x, y| x.name.cmp(&y.name));
+    if let Some(w) = out.windows(2).find(|w| w[0].name == w[1].name) {
+        return Err(CliError::Invalid(format!(
+            "field {} is given twice",
+            w[0].name
+        )));
+    }
+    Ok(out)
+}
+
+async fn put_record(client: &mut Client, a: PutArgs) -> Result<(), CliError> {
+    let fields = parse_fields(&a)?;
+    let record = RecordId::new(a.record.clone()).map_err(|e| CliError::Invalid(e.to_string()))?;
+    let status = client.status().await?;
+    let identity = a.key.load(&status.org)?;
+    let version = match a.version {
+        Some(v) => v,
+        None => match client.record(record.as_str(), None).await {
+            Ok(r) => r.latest_version + 1,
+            Err(CliError::NotFound(_)) => 1,
+            Err(e) => return Err(e),
+        },
+    };
+    let nonce = client.member(identity.org.as_str()).await?.next_free_nonce;
+    let body = TxBody {
+        chain_id: identity.chain_id(&status)?,
+        signer: identity.org.clone(),
+        nonce,
+        payload: Payload::PutRecord(PutRecord {
+            record: record.clone(),
+            version,
+            fields,
+        }),
+    };
+    let tx = ledger_crypto::sign_tx(&identity.key, body)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let hash = client.submit(tx.bytes().to_vec()).await?;
+    println!("submitted {hash} (record {record} version {version}, nonce {nonce})");
+    if a.no_wait {
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = client.tx(&hash).await?;
+        match pb::TxStatus::try_from(t.status) {
+            Ok(pb::TxStatus::Committed) => {
+                println!("committed at height {} (index {})", t.height, t.index);
+                return Ok(());
+            }
+            Ok(pb::TxStatus::Failed) => {
+                return Err(CliError::Invalid(format!(
+                    "committed at height {} without effect: {}",
+                    t.height, t.failure
+                )))
+            }
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::Invalid(format!(
+                "transaction {hash} is still pending after 60 s; check `ledger status`"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -9,7 +9,11 @@ use crate::error::CryptoError;
 ///
 /// Ed25519 uses strict verification (RFC 8032 with canonical encodings and no small-order
 /// keys), so a signature cannot be mutated into a second valid one.
-pub fn verify_digest(key: &PublicKey, digest: &Hash, signature: &Signature) -> Result<(), CryptoError> {
+pub fn verify_digest(
+    key: &PublicKey,
+    digest: &Hash,
+    signature: &Signature,
+) -> Result<(), CryptoError> {
     match key.scheme() {
         SignatureScheme::Ed25519 => {
             let pk_bytes: [u8; 32] =

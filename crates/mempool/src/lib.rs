@@ -1,1 +1,417 @@
-//! placeholder
+//! The mempool: admits transactions, deduplicates them, bounds memory, and hands a proposer
+//! candidates in an order that applies (each signer's transactions in nonce order).
+//!
+//! Admission checks, cheapest first: size, decoding, nonce against committed state, member
+//! directory, chain, kind, signature, then (when no earlier transaction of the signer is
+//! pending) the transaction's effect against committed state. Every refusal is a
+//! [`Rejection`] with a stable [`Rejection::code`] and a readable message. A transaction in
+//! the mempool has a verified signature, so block building does not verify it again.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use ledger_state::{keys, next_nonce, precheck_tx, StateError, StateView, TxFailure, TxRejection};
+use ledger_types::{ChainId, CodecError, Hash, OrgId, Transaction};
+use thiserror::Error;
+
+/// Mempool limits.
+#[derive(Debug, Clone)]
+pub struct MempoolConfig {
+    /// Most transactions held.
+    pub max_txs: usize,
+    /// Most transaction bytes held.
+    pub max_bytes: usize,
+    /// Largest transaction admitted, in bytes.
+    pub max_tx_bytes: usize,
+    /// How far ahead of a signer's next committed nonce a transaction may be.
+    pub max_nonce_gap: u64,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        Self {
+            max_txs: 100_000,
+            max_bytes: 256 * 1024 * 1024,
+            max_tx_bytes: 64 * 1024,
+            max_nonce_gap: 100_000,
+        }
+    }
+}
+
+/// Why a transaction was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The bytes are not a canonical transaction.
+    #[error("malformed transaction: {0}")]
+    Malformed(CodecError),
+    /// Bigger than this node admits.
+    #[error("transaction of {size} bytes exceeds this node's limit of {max} bytes")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// It can never be in a block as it stands.
+    #[error(transparent)]
+    Invalid(TxRejection),
+    /// Its nonce is too far ahead of the signer's next nonce.
+    #[error("nonce {got} of {signer} is more than {max_gap} ahead of the next nonce {next}")]
+    NonceTooFarAhead {
+        /// The signer.
+        signer: OrgId,
+        /// The nonce given.
+        got: u64,
+        /// The next committed nonce.
+        next: u64,
+        /// The allowed gap.
+        max_gap: u64,
+    },
+    /// Another transaction of the signer with this nonce is waiting.
+    #[error("nonce {nonce} of {signer} is already taken by pending transaction {pending}")]
+    NoncePending {
+        /// The signer.
+        signer: OrgId,
+        /// The nonce.
+        nonce: u64,
+        /// The pending transaction.
+        pending: Hash,
+    },
+    /// This exact transaction is already waiting.
+    #[error("transaction {0} is already in the mempool")]
+    Duplicate(Hash),
+    /// This exact transaction is already committed.
+    #[error("transaction {hash} is already committed at height {height}")]
+    AlreadyCommitted {
+        /// The transaction.
+        hash: Hash,
+        /// Its block.
+        height: u64,
+    },
+    /// It would be included but have no effect.
+    #[error("transaction would have no effect: {0}")]
+    WouldFail(TxFailure),
+    /// No room.
+    #[error("mempool is full ({txs} transactions, {bytes} bytes); retry later")]
+    Full {
+        /// Transactions held.
+        txs: usize,
+        /// Bytes held.
+        bytes: usize,
+    },
+    /// State could not be read.
+    #[error("node storage error during admission: {0}")]
+    Storage(StateError),
+}
+
+impl Rejection {
+    /// A stable, machine-readable reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::Malformed(_) => "malformed",
+            Rejection::TooLarge { .. } => "too_large",
+            Rejection::Invalid(r) => match r {
+                TxRejection::WrongChain { .. } => "wrong_chain",
+                TxRejection::UnknownSigner { .. } => "unknown_signer",
+                TxRejection::BadSignature { .. } => "bad_signature",
+                TxRejection::NonceUsed { .. } => "nonce_replayed",
+                TxRejection::NonceAhead { .. } => "nonce_ahead",
+                TxRejection::NotAllowed { .. } => "not_allowed",
+                TxRejection::State(_) => "storage",
+                _ => "invalid",
+            },
+            Rejection::NonceTooFarAhead { .. } => "nonce_too_far_ahead",
+            Rejection::NoncePending { .. } => "nonce_pending",
+            Rejection::Duplicate(_) => "duplicate",
+            Rejection::AlreadyCommitted { .. } => "already_committed",
+            Rejection::WouldFail(_) => "would_fail",
+            Rejection::Full { .. } => "mempool_full",
+            Rejection::Storage(_) => "storage",
+        }
+    }
+}
+
+/// Presents `nonce` as the signer's next nonce, so the state machine's checks can run on a
+/// transaction queued behind pending ones.
+struct NonceAt<'a, V> {
+    view: &'a V,
+    key: Vec<u8>,
+    nonce: u64,
+}
+
+impl<V: StateView> StateView for NonceAt<'_, V> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        if key == self.key.as_slice() {
+            return Ok(Some(self.nonce.to_be_bytes().to_vec()));
+        }
+        self.view.get(key)
+    }
+}
+
+struct Entry {
+    tx: Transaction,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_hash: HashMap<Hash, Entry>,
+    by_signer: BTreeMap<OrgId, BTreeMap<u64, Hash>>,
+    bytes: usize,
+    seq: u64,
+}
+
+impl Inner {
+    fn remove(&mut self, hash: &Hash) {
+        if let Some(e) = self.by_hash.remove(hash) {
+            self.bytes -= e.tx.len();
+            let body = e.tx.body();
+            if let Some(m) = self.by_signer.get_mut(&body.signer) {
+                m.remove(&body.nonce);
+                if m.is_empty() {
+                    self.by_signer.remove(&body.signer);
+                }
+            }
+        }
+    }
+}
+
+/// The mempool.
+pub struct Mempool {
+    config: MempoolConfig,
+    chain_id: ChainId,
+    inner: Mutex<Inner>,
+}
+
+impl Mempool {
+    /// An empty mempool for `chain_id`.
+    pub fn new(chain_id: ChainId, config: MempoolConfig) -> Self {
+        Self {
+            config,
+            chain_id,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks and admits a transaction received as bytes; `next_height` is the height of
+    /// the next block. Returns the decoded transaction.
+    pub fn admit(
+        &self,
+        bytes: &[u8],
+        view: &impl StateView,
+        next_height: u64,
+    ) -> Result<Transaction, Rejection> {
+        if bytes.len() > self.config.max_tx_bytes {
+            return Err(Rejection::TooLarge {
+                size: bytes.len(),
+                max: self.config.max_tx_bytes,
+            });
+        }
+        let tx = Transaction::decode(bytes).map_err(Rejection::Malformed)?;
+        let body = tx.body();
+        let committed_next = next_nonce(view, &body.signer).map_err(Rejection::Storage)?;
+        if body.nonce < committed_next {
+            return Err(Rejection::Invalid(TxRejection::NonceUsed {
+                signer: body.signer.clone(),
+                got: body.nonce,
+                next: committed_next,
+            }));
+        }
+        if body.nonce - committed_next > self.config.max_nonce_gap {
+            return Err(Rejection::NonceTooFarAhead {
+                signer: body.signer.clone(),
+                got: body.nonce,
+                next: committed_next,
+                max_gap: self.config.max_nonce_gap,
+            });
+        }
+        {
+            let inner = self.lock();
+            if inner.by_hash.contains_key(&tx.hash()) {
+                return Err(Rejection::Duplicate(tx.hash()));
+            }
+        }
+        // Chain, kind, member, signature and (when nothing of the signer is pending before
+        // it) the effect: the state machine's own checks, with the nonce taken as next.
+        let at = NonceAt {
+            view,
+            key: keys::nonce(&body.signer),
+            nonce: body.nonce,
+        };
+        let failure =
+            precheck_tx(&at, &self.chain_id, next_height, &tx, &()).map_err(Rejection::Invalid)?;
+        if let Some(f) = failure {
+            if body.nonce == committed_next {
+                return Err(Rejection::WouldFail(f));
+            }
+        }
+        let mut inner = self.lock();
+        if inner.by_hash.contains_key(&tx.hash()) {
+            return Err(Rejection::Duplicate(tx.hash()));
+        }
+        if let Some(pending) = inner
+            .by_signer
+            .get(&body.signer)
+            .and_then(|m| m.get(&body.nonce))
+        {
+            return Err(Rejection::NoncePending {
+                signer: body.signer.clone(),
+                nonce: body.nonce,
+                pending: *pending,
+            });
+        }
+        if inner.by_hash.len() >= self.config.max_txs
+            || inner.bytes + tx.len() > self.config.max_bytes
+        {
+            return Err(Rejection::Full {
+                txs: inner.by_hash.len(),
+                bytes: inner.bytes,
+            });
+        }
+        inner.seq += 1;
+        let seq = inner.seq;
+        inner.bytes += tx.len();
+        inner
+            .by_signer
+            .entry(body.signer.clone())
+            .or_default()
+            .insert(body.nonce, tx.hash());
+        inner.by_hash.insert(
+            tx.hash(),
+            Entry {
+                tx: tx.clone(),
+                seq,
+            },
+        );
+        Ok(tx)
+    }
+
+    /// Candidates for the next block: each signer's run of consecutive nonces starting at
+    /// its next committed nonce, merged in arrival order, within the limits.
+    pub fn candidates(
+        &self,
+        view: &impl StateView,
+        max_txs: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Transaction>, StateError> {
+        let inner = self.lock();
+        let mut runs: Vec<Vec<&Entry>> = Vec::new();
+        for (signer, nonces) in &inner.by_signer {
+            let mut expect = next_nonce(view, signer)?;
+            let mut run = Vec::new();
+            for (nonce, hash) in nonces.range(expect..) {
+                if *nonce != expect {
+                    break;
+                }
+                if let Some(e) = inner.by_hash.get(hash) {
+                    run.push(e);
+                }
+                expect += 1;
+            }
+            if !run.is_empty() {
+                run.reverse();
+                runs.push(run);
+            }
+        }
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = runs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.last().map(|e| Reverse((e.seq, i))))
+            .collect();
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        while let Some(Reverse((_, i))) = heap.pop() {
+            let Some(e) = runs[i].pop() else { continue };
+            if out.len() >= max_txs || bytes + e.tx.len() > max_bytes {
+                break;
+            }
+            bytes += e.tx.len();
+            out.push(e.tx.clone());
+            if let Some(next) = runs[i].last() {
+                heap.push(Reverse((next.seq, i)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes what a committed block included, anything it made stale (nonces below each
+    /// signer's new next nonce), and the transactions in `dropped`.
+    pub fn remove_committed<'a>(
+        &self,
+        included: impl IntoIterator<Item = &'a Transaction>,
+        dropped: impl IntoIterator<Item = &'a Hash>,
+        view: &impl StateView,
+    ) -> Result<(), StateError> {
+        let mut inner = self.lock();
+        let mut signers = HashSet::new();
+        for tx in included {
+            signers.insert(tx.body().signer.clone());
+            inner.remove(&tx.hash());
+        }
+        for h in dropped {
+            inner.remove(h);
+        }
+        for signer in signers {
+            let next = next_nonce(view, &signer)?;
+            let stale: Vec<Hash> = inner
+                .by_signer
+                .get(&signer)
+                .map(|m| m.range(..next).map(|(_, h)| *h).collect())
+                .unwrap_or_default();
+            for h in stale {
+                inner.remove(&h);
+            }
+        }
+        Ok(())
+    }
+
+    /// The waiting transaction `hash`, if any.
+    pub fn get(&self, hash: &Hash) -> Option<Transaction> {
+        self.lock().by_hash.get(hash).map(|e| e.tx.clone())
+    }
+
+    /// True if `hash` waits in the mempool (its signature is then verified).
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.lock().by_hash.contains_key(hash)
+    }
+
+    /// Transactions waiting.
+    pub fn len(&self) -> usize {
+        self.lock().by_hash.len()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes waiting.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// The first nonce after `signer`'s consecutive pending run from `committed_next`.
+    pub fn next_free_nonce(&self, signer: &OrgId, committed_next: u64) -> u64 {
+        let inner = self.lock();
+        let mut n = committed_next;
+        if let Some(m) = inner.by_signer.get(signer) {
+            while m.contains_key(&n) {
+                n += 1;
+            }
+        }
+        n
+    }
+}

@@ -1,1 +1,393 @@
-fn main() {}
+//! `ledger-node`: the confidential-ledger node daemon.
+//!
+//! `init` creates a node home (configuration, genesis, signing key); `start` runs the node:
+//! it checks the stored chain, then produces blocks and serves the public ledger API until
+//! SIGINT or SIGTERM. The daemon never logs key material.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod config;
+mod error;
+mod fsutil;
+mod genesis;
+mod keyfile;
+mod ledger;
+mod producer;
+mod service;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand};
+use ledger_crypto::{Ed25519SoftwareKey, Signer};
+use ledger_mempool::{Mempool, MempoolConfig};
+use ledger_state::member;
+use ledger_store::Store;
+use ledger_types::{ChainId, OrgId, Role};
+use tokio::sync::watch;
+
+use crate::config::{NodeConfig, CONFIG_FILE, GENESIS_FILE};
+use crate::error::NodeError;
+use crate::genesis::{GenesisFile, GenesisMember};
+use crate::ledger::Ledger;
+
+#[derive(Parser)]
+#[command(
+    name = "ledger-node",
+    version,
+    about = "Confidential-ledger node: stores signed transactions in RocksDB, produces blocks, serves the gRPC ledger API",
+    long_about = "Confidential-ledger node.\n\nA node home holds config.toml, genesis.json, the signing key (keys/) and the RocksDB data (data/).\nCreate one with `init`, run it with `start`. Every committed block is written with a synced,\natomic write; at startup the node re-checks the whole hash chain and the state root and refuses\nto start if stored data was altered."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a node home: signing key, config.toml and a single-organisation genesis.json.
+    Init(InitArgs),
+    /// Run the node until SIGINT or SIGTERM.
+    Start(StartArgs),
+    /// Print this node's organisation and signing public key.
+    ShowKey {
+        /// The node home.
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// The node home to create (must not hold a node already).
+    #[arg(long, env = "LEDGER_HOME")]
+    home: PathBuf,
+    /// This node's organisation id (letters, digits, '-', '_', '.').
+    #[arg(long)]
+    org: String,
+    /// The chain id of the new chain.
+    #[arg(long, default_value = "local-ledger-1")]
+    chain_id: String,
+    /// The organisation's roles, comma-separated (validator, member, regulator, operator).
+    #[arg(long, value_delimiter = ',', default_value = "validator,member")]
+    roles: Vec<String>,
+    /// Address the gRPC API will listen on.
+    #[arg(long, default_value = "127.0.0.1:7100")]
+    grpc_listen: SocketAddr,
+}
+
+#[derive(Args)]
+struct StartArgs {
+    /// The node home (created by `init`).
+    #[arg(long, env = "LEDGER_HOME")]
+    home: PathBuf,
+    /// Override [grpc] listen.
+    #[arg(long)]
+    grpc_listen: Option<SocketAddr>,
+    /// Override [block] interval_ms (0: no empty blocks).
+    #[arg(long)]
+    block_interval_ms: Option<u64>,
+    /// Override [block] max_txs.
+    #[arg(long)]
+    max_block_txs: Option<usize>,
+    /// Override [mempool] max_txs.
+    #[arg(long)]
+    mempool_max_txs: Option<usize>,
+    /// Override [mempool] max_tx_bytes.
+    #[arg(long)]
+    max_tx_bytes: Option<usize>,
+    /// Override [log] level (a tracing filter, e.g. `info` or `debug`); RUST_LOG wins.
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(a) => init(a),
+        Command::Start(a) => start(a),
+        Command::ShowKey { home } => show_key(&home),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        tracing::error!(error = %e, "node stopped");
+        std::process::exit(1);
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn init(a: InitArgs) -> Result<(), NodeError> {
+    if a.home.join(CONFIG_FILE).exists() || a.home.join(GENESIS_FILE).exists() {
+        return Err(NodeError::Fatal(format!(
+            "{} already holds a node; choose another --home or remove it",
+            a.home.display()
+        )));
+    }
+    let org = OrgId::new(a.org.clone()).map_err(|e| NodeError::Fatal(e.to_string()))?;
+    let chain_id = ChainId::new(a.chain_id.clone()).map_err(|e| NodeError::Fatal(e.to_string()))?;
+    let roles = a
+        .roles
+        .iter()
+        .map(|r| {
+            Role::from_name(r.trim()).ok_or_else(|| {
+                NodeError::Fatal(format!(
+                    "unknown role {r:?}; roles are validator, member, regulator, operator"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = NodeConfig {
+        org: org.to_string(),
+        grpc: config::GrpcConfig {
+            listen: a.grpc_listen,
+        },
+        storage: Default::default(),
+        keys: Default::default(),
+        block: Default::default(),
+        mempool: Default::default(),
+        log: Default::default(),
+    };
+    let key_path = NodeConfig::resolve(&a.home, &config.keys.signing_key_file);
+    let key = Ed25519SoftwareKey::generate();
+    keyfile::create(&key_path, &key)?;
+    let genesis = GenesisFile {
+        chain_id: chain_id.to_string(),
+        hash_suite: ledger_types::HashSuite::CURRENT.name().to_string(),
+        timestamp_ms: now_ms(),
+        members: vec![GenesisMember::signed(&chain_id, &org, &roles, &key)?],
+    };
+    let genesis_path = a.home.join(GENESIS_FILE);
+    let built = genesis.build(&genesis_path)?;
+    genesis.save(&genesis_path)?;
+    config.save(&a.home)?;
+    println!("initialised node home {}", a.home.display());
+    println!("  organisation  {org}");
+    println!("  chain id      {chain_id}");
+    println!("  genesis hash  {}", built.block.hash());
+    println!("  signing key   {}", key.public_key());
+    println!("  gRPC API      {}", config.grpc.listen);
+    Ok(())
+}
+
+fn show_key(home: &Path) -> Result<(), NodeError> {
+    let config = NodeConfig::load(home)?;
+    let key = keyfile::load(&NodeConfig::resolve(home, &config.keys.signing_key_file))?;
+    println!("{} {}", config.org, key.public_key());
+    Ok(())
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+fn start(a: StartArgs) -> Result<(), NodeError> {
+    let mut config = NodeConfig::load(&a.home)?;
+    if let Some(v) = a.grpc_listen {
+        config.grpc.listen = v;
+    }
+    if let Some(v) = a.block_interval_ms {
+        config.block.interval_ms = v;
+    }
+    if let Some(v) = a.max_block_txs {
+        config.block.max_txs = v;
+    }
+    if let Some(v) = a.mempool_max_txs {
+        config.mempool.max_txs = v;
+    }
+    if let Some(v) = a.max_tx_bytes {
+        config.mempool.max_tx_bytes = v;
+    }
+    if let Some(v) = a.log_level {
+        config.log.level = v;
+    }
+    init_logging(&config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| NodeError::Io {
+            what: "starting the async runtime".into(),
+            reason: e.to_string(),
+        })?;
+    runtime.block_on(run(a.home, config))
+}
+
+/// Opens the store, applies genesis on first start, and checks everything stored.
+fn open_chain(
+    home: &Path,
+    config: &NodeConfig,
+) -> Result<(Arc<Store>, genesis::Genesis), NodeError> {
+    let genesis_path = home.join(GENESIS_FILE);
+    let genesis = GenesisFile::load(&genesis_path)?.build(&genesis_path)?;
+    let data_dir = NodeConfig::resolve(home, &config.storage.data_dir);
+    let store = Store::open(&data_dir)?;
+    match store.height() {
+        None => {
+            store.commit_block(&genesis.block, &genesis.execution)?;
+            tracing::info!(genesis = %genesis.block.hash(), chain = %genesis.chain_id, "new chain: committed the genesis block");
+        }
+        Some(_) => {
+            let stored = store.block(0)?.ok_or(ledger_store::StoreError::Integrity {
+                height: 0,
+                what: "the genesis block is missing".into(),
+            })?;
+            if stored.hash() != genesis.block.hash() {
+                return Err(NodeError::Fatal(format!(
+                    "the data in {} belongs to a chain whose genesis block is {}, but {} describes genesis block {}; point --home at the right node or remove the data directory",
+                    data_dir.display(),
+                    stored.hash(),
+                    genesis_path.display(),
+                    genesis.block.hash()
+                )));
+            }
+            let t = Instant::now();
+            let report = store.verify_integrity()?;
+            tracing::info!(
+                height = report.height,
+                transactions = report.transactions,
+                state_entries = report.state_entries,
+                elapsed_ms = t.elapsed().as_millis() as u64,
+                "stored chain verified: hash chain, transaction roots, commits and state root match"
+            );
+        }
+    }
+    Ok((Arc::new(store), genesis))
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return "none";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
+    let org = OrgId::new(config.org.clone()).map_err(|e| NodeError::Config {
+        path: home.join(CONFIG_FILE).display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let (store, genesis) = {
+        let home = home.clone();
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || open_chain(&home, &config))
+            .await
+            .map_err(|e| NodeError::Fatal(e.to_string()))??
+    };
+    let key_path = NodeConfig::resolve(&home, &config.keys.signing_key_file);
+    let signer: Arc<dyn Signer> = Arc::new(keyfile::load(&key_path)?);
+    let me = member(store.as_ref(), &org)?.ok_or_else(|| {
+        NodeError::Fatal(format!(
+            "organisation {org} (from config.toml) is not a member of this chain"
+        ))
+    })?;
+    if me.signing_key != signer.public_key() {
+        return Err(NodeError::Fatal(format!(
+            "the key in {} is not the signing key registered for {org} ({})",
+            key_path.display(),
+            me.signing_key
+        )));
+    }
+    let is_validator = me.has_role(Role::Validator);
+    let mempool = Mempool::new(
+        genesis.chain_id.clone(),
+        MempoolConfig {
+            max_txs: config.mempool.max_txs,
+            max_bytes: config.mempool.max_bytes,
+            max_tx_bytes: config.mempool.max_tx_bytes,
+            max_nonce_gap: config.mempool.max_nonce_gap,
+        },
+    );
+    let ledger = Arc::new(Ledger::new(
+        store,
+        mempool,
+        signer,
+        org.clone(),
+        genesis.chain_id.clone(),
+        genesis.block.hash(),
+        config.block.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind(config.grpc.listen)
+        .await
+        .map_err(|e| NodeError::Io {
+            what: format!("listening on {} for the gRPC API", config.grpc.listen),
+            reason: e.to_string(),
+        })?;
+    let local = listener.local_addr().map_err(|e| NodeError::Io {
+        what: "reading the listening address".into(),
+        reason: e.to_string(),
+    })?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let producer = if is_validator {
+        Some(tokio::spawn(producer::run(
+            ledger.clone(),
+            shutdown_rx.clone(),
+        )))
+    } else {
+        tracing::warn!(%org, "this organisation is not a validator: the node serves the API but produces no blocks");
+        None
+    };
+    let svc = ledger_api::v1::ledger_server::LedgerServer::new(service::LedgerService::new(
+        ledger.clone(),
+        shutdown_rx.clone(),
+    ))
+    .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES);
+    tracing::info!(
+        %org,
+        chain = %ledger.chain_id,
+        height = ledger.height(),
+        grpc = %local,
+        "node started"
+    );
+    let mut server_shutdown = shutdown_rx.clone();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async move {
+                    let _ = server_shutdown.wait_for(|s| *s).await;
+                },
+            ),
+    );
+    let sig = shutdown_signal().await;
+    tracing::info!(
+        signal = sig,
+        "shutting down: finishing the block in progress"
+    );
+    let _ = shutdown_tx.send(true);
+    if let Some(p) = producer {
+        let _ = p.await;
+    }
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "gRPC server ended with an error"),
+        Err(e) => tracing::warn!(error = %e, "gRPC server task failed"),
+    }
+    tracing::info!(height = ledger.height(), "node stopped cleanly");
+    Ok(())
+}

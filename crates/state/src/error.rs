@@ -47,7 +47,9 @@ pub enum TxRejection {
         reason: String,
     },
     /// The nonce was already used.
-    #[error("nonce {got} of {signer} was already used (next nonce is {next}): replayed transaction")]
+    #[error(
+        "nonce {got} of {signer} was already used (next nonce is {next}): replayed transaction"
+    )]
     NonceUsed {
         /// The signer.
         signer: OrgId,

@@ -11,9 +11,7 @@ use ledger_types::{
 };
 
 use crate::error::{BlockError, StateError, TxFailure, TxRejection};
-use crate::model::{
-    self, encode_member, encode_validators, RecordHead, RecordVersion,
-};
+use crate::model::{self, encode_member, encode_validators, RecordHead, RecordVersion};
 use crate::{keys, StateView};
 
 /// One key's change in a block: the value before and after.
@@ -176,8 +174,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         if let Payload::RegisterMember(_) = body.payload {
             return Err(TxRejection::NotAllowed {
                 kind: "RegisterMember",
-                context: "after genesis (members are admitted in the genesis block for now)"
-                    .into(),
+                context: "after genesis (members are admitted in the genesis block for now)".into(),
             });
         }
         let signer = model::member(&self.overlay, &body.signer)?.ok_or_else(|| {
@@ -379,14 +376,14 @@ pub fn execute_genesis<V: StateView>(
             ));
         }
         if m.org.as_str() == GENESIS_PROPOSER {
-            return Err(bad(i, tx, not_allowed("for the reserved name \"genesis\"".into())));
-        }
-        if model::member(&overlay, &m.org)?.is_some() {
             return Err(bad(
                 i,
                 tx,
-                not_allowed(format!("twice for {}", m.org)),
+                not_allowed("for the reserved name \"genesis\"".into()),
             ));
+        }
+        if model::member(&overlay, &m.org)?.is_some() {
+            return Err(bad(i, tx, not_allowed(format!("twice for {}", m.org))));
         }
         check_nonce(&body.signer, body.nonce, 0).map_err(|r| bad(i, tx, r))?;
         verify_tx_signature(tx, &m.signing_key).map_err(|e| {
@@ -519,14 +516,29 @@ pub fn execute_block<V: StateView, C: SignatureCache>(
     let h = block.header();
     let height = parent.height + 1;
     if h.height != height {
-        return Err(header_mismatch(h.height, "height", h.height.to_string(), height.to_string()));
+        return Err(header_mismatch(
+            h.height,
+            "height",
+            h.height.to_string(),
+            height.to_string(),
+        ));
     }
     if h.chain_id != parent.chain_id {
-        return Err(header_mismatch(height, "chain id", h.chain_id.to_string(), parent.chain_id.to_string()));
+        return Err(header_mismatch(
+            height,
+            "chain id",
+            h.chain_id.to_string(),
+            parent.chain_id.to_string(),
+        ));
     }
     let parent_hash = parent.hash();
     if h.prev_hash != parent_hash {
-        return Err(header_mismatch(height, "previous block hash", h.prev_hash.to_hex(), parent_hash.to_hex()));
+        return Err(header_mismatch(
+            height,
+            "previous block hash",
+            h.prev_hash.to_hex(),
+            parent_hash.to_hex(),
+        ));
     }
     if h.timestamp_ms < parent.timestamp_ms {
         return Err(header_mismatch(
@@ -537,11 +549,21 @@ pub fn execute_block<V: StateView, C: SignatureCache>(
         ));
     }
     if h.tx_count as usize != block.txs.len() {
-        return Err(header_mismatch(height, "transaction count", h.tx_count.to_string(), block.txs.len().to_string()));
+        return Err(header_mismatch(
+            height,
+            "transaction count",
+            h.tx_count.to_string(),
+            block.txs.len().to_string(),
+        ));
     }
     let root = block.computed_tx_root();
     if h.tx_root != root {
-        return Err(header_mismatch(height, "transaction root", h.tx_root.to_hex(), root.to_hex()));
+        return Err(header_mismatch(
+            height,
+            "transaction root",
+            h.tx_root.to_hex(),
+            root.to_hex(),
+        ));
     }
     let proposer = model::member(view, &h.proposer)?;
     if !proposer.is_some_and(|m| m.has_role(Role::Validator)) {

@@ -8,7 +8,10 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod error;
 mod exec;
@@ -17,8 +20,8 @@ mod model;
 
 pub use error::{BlockError, StateError, TxFailure, TxRejection};
 pub use exec::{
-    build_block, check_commit, execute_block, execute_genesis, precheck_tx, BuiltBlock, Change, Execution, ProposeParams,
-    SignatureCache, StateDiff, TxOutcome,
+    build_block, check_commit, execute_block, execute_genesis, precheck_tx, BuiltBlock, Change,
+    Execution, ProposeParams, SignatureCache, StateDiff, TxOutcome,
 };
 pub use model::{
     member, next_nonce, record_head, record_version, validators, RecordHead, RecordVersion,

@@ -92,7 +92,10 @@ impl RecordHead {
 }
 
 /// The head of `record`, if it exists.
-pub fn record_head(view: &impl StateView, record: &RecordId) -> Result<Option<RecordHead>, StateError> {
+pub fn record_head(
+    view: &impl StateView,
+    record: &RecordId,
+) -> Result<Option<RecordHead>, StateError> {
     let key = keys::record_head(record);
     let Some(b) = view.get(&key)? else {
         return Ok(None);

@@ -52,7 +52,12 @@ impl Chain {
     fn new() -> Self {
         let key = Ed25519SoftwareKey::generate();
         let chain = ChainId::new("test").unwrap();
-        let txs = vec![register(&key, &chain, "bank-a", vec![Role::Validator, Role::Member])];
+        let txs = vec![register(
+            &key,
+            &chain,
+            "bank-a",
+            vec![Role::Validator, Role::Member],
+        )];
         let mut state = BTreeMap::new();
         let ex = execute_genesis(&state, &chain, &txs).unwrap();
         apply(&mut state, &ex);
@@ -180,8 +185,22 @@ fn proposer_drops_replays_and_gaps() {
     let c = Chain::new();
     let built = c.build(vec![c.put(1, "a", 1), c.put(1, "b", 1), c.put(5, "c", 1)]);
     assert_eq!(built.txs.len(), 1);
-    assert!(matches!(built.dropped[0].1, TxRejection::NonceUsed { got: 1, next: 2, .. }));
-    assert!(matches!(built.dropped[1].1, TxRejection::NonceAhead { got: 5, next: 2, .. }));
+    assert!(matches!(
+        built.dropped[0].1,
+        TxRejection::NonceUsed {
+            got: 1,
+            next: 2,
+            ..
+        }
+    ));
+    assert!(matches!(
+        built.dropped[1].1,
+        TxRejection::NonceAhead {
+            got: 5,
+            next: 2,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -195,7 +214,10 @@ fn tampered_blocks_are_refused() {
     let b = Block::new(h, good.txs.clone(), Commit::default());
     assert!(matches!(
         execute_block(&c.state, &c.acc, &c.tip, &b, &()),
-        Err(BlockError::HeaderMismatch { field: "state root", .. })
+        Err(BlockError::HeaderMismatch {
+            field: "state root",
+            ..
+        })
     ));
 
     // A transaction signed by another key.
@@ -205,7 +227,12 @@ fn tampered_blocks_are_refused() {
         &c.state,
         &c.acc,
         &c.tip,
-        &ProposeParams { proposer: c.org.clone(), timestamp_ms: 5, max_txs: 10, max_bytes: 1 << 20 },
+        &ProposeParams {
+            proposer: c.org.clone(),
+            timestamp_ms: 5,
+            max_txs: 10,
+            max_bytes: 1 << 20,
+        },
         vec![],
         &(),
     )
@@ -216,7 +243,11 @@ fn tampered_blocks_are_refused() {
     let b = Block::new(h, vec![forged], Commit::default());
     assert!(matches!(
         execute_block(&c.state, &c.acc, &c.tip, &b, &()),
-        Err(BlockError::InvalidTx { reason: TxRejection::BadSignature { .. }, index: 0, .. })
+        Err(BlockError::InvalidTx {
+            reason: TxRejection::BadSignature { .. },
+            index: 0,
+            ..
+        })
     ));
 
     // A wrong parent.
@@ -225,7 +256,10 @@ fn tampered_blocks_are_refused() {
     let b = Block::new(h, good.txs.clone(), Commit::default());
     assert!(matches!(
         execute_block(&c.state, &c.acc, &c.tip, &b, &()),
-        Err(BlockError::HeaderMismatch { field: "previous block hash", .. })
+        Err(BlockError::HeaderMismatch {
+            field: "previous block hash",
+            ..
+        })
     ));
 }
 
@@ -245,9 +279,15 @@ fn commit_needs_a_valid_validator_signature() {
             }],
         },
     );
-    assert!(matches!(check_commit(&c.state, &block), Err(BlockError::BadCommit { .. })));
+    assert!(matches!(
+        check_commit(&c.state, &block),
+        Err(BlockError::BadCommit { .. })
+    ));
     let unsigned = Block::new(block.header().clone(), vec![], Commit::default());
-    assert!(matches!(check_commit(&c.state, &unsigned), Err(BlockError::BadCommit { .. })));
+    assert!(matches!(
+        check_commit(&c.state, &unsigned),
+        Err(BlockError::BadCommit { .. })
+    ));
 }
 
 #[test]
@@ -257,7 +297,10 @@ fn register_member_after_genesis_and_unknown_signer_are_rejected() {
     let reg = register(&stranger, &c.chain, "bank-x", vec![Role::Member]);
     assert!(matches!(
         precheck_tx(&c.state, &c.chain, 1, &reg, &()),
-        Err(TxRejection::NotAllowed { kind: "RegisterMember", .. })
+        Err(TxRejection::NotAllowed {
+            kind: "RegisterMember",
+            ..
+        })
     ));
     let mut body = c.put(1, "a", 1).body().clone();
     body.signer = OrgId::new("bank-x").unwrap();
@@ -277,7 +320,10 @@ fn genesis_refuses_a_registration_signed_by_another_key() {
     let forged = sign_tx(&b, tx.body().clone()).unwrap();
     assert!(matches!(
         execute_genesis(&BTreeMap::new(), &chain, &[forged]),
-        Err(BlockError::InvalidTx { reason: TxRejection::BadSignature { .. }, .. })
+        Err(BlockError::InvalidTx {
+            reason: TxRejection::BadSignature { .. },
+            ..
+        })
     ));
     let no_validator = register(&a, &chain, "bank-a", vec![Role::Member]);
     assert!(execute_genesis(&BTreeMap::new(), &chain, &[no_validator]).is_err());

@@ -198,7 +198,11 @@ impl<'a> Decoder<'a> {
     ) -> Result<usize, CodecError> {
         let n = self.u32(what)? as usize;
         if n > max {
-            return Err(CodecError::TooMany { what, count: n, max });
+            return Err(CodecError::TooMany {
+                what,
+                count: n,
+                max,
+            });
         }
         if n.saturating_mul(min_item_len.max(1)) > self.remaining() {
             return Err(CodecError::UnexpectedEnd {
@@ -229,7 +233,10 @@ mod tests {
     #[test]
     fn integers_are_big_endian_and_fixed_width() {
         let mut e = Encoder::new();
-        e.u8(1).u16(0x0203).u32(0x0405_0607).u64(0x0809_0a0b_0c0d_0e0f);
+        e.u8(1)
+            .u16(0x0203)
+            .u32(0x0405_0607)
+            .u64(0x0809_0a0b_0c0d_0e0f);
         assert_eq!(
             e.finish(),
             vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]

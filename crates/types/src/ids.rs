@@ -29,7 +29,9 @@ fn check_id(what: &'static str, value: &str, max: usize) -> Result<(), CodecErro
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        return Err(err("only ASCII letters, digits, '-', '_' and '.' are allowed"));
+        return Err(err(
+            "only ASCII letters, digits, '-', '_' and '.' are allowed",
+        ));
     }
     Ok(())
 }

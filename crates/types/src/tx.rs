@@ -92,7 +92,12 @@ pub enum Role {
 
 impl Role {
     /// Every role, in tag order.
-    pub const ALL: [Role; 4] = [Role::Validator, Role::Member, Role::Regulator, Role::Operator];
+    pub const ALL: [Role; 4] = [
+        Role::Validator,
+        Role::Member,
+        Role::Regulator,
+        Role::Operator,
+    ];
 
     /// The tag in the canonical encoding.
     pub fn tag(self) -> u8 {
@@ -350,6 +355,11 @@ impl TxBody {
     }
 }
 
+/// The hash a transaction with these canonical bytes has, without decoding them.
+pub fn tx_hash_of(bytes: &[u8]) -> Hash {
+    HashSuite::CURRENT.digest(TX_HASH_DOMAIN, &[bytes])
+}
+
 fn signing_digest(unsigned: &[u8]) -> Hash {
     HashSuite::CURRENT.digest(SIGNING_DOMAIN, &[unsigned])
 }
@@ -373,7 +383,7 @@ impl Transaction {
         let mut e = Encoder::with_capacity(unsigned_len + signature.0.len() + 4);
         e.fixed(&unsigned).bytes(&signature.0);
         let bytes: Arc<[u8]> = e.finish().into();
-        let hash = HashSuite::CURRENT.digest(TX_HASH_DOMAIN, &[&bytes]);
+        let hash = tx_hash_of(&bytes);
         Transaction {
             body: Arc::new(body),
             signature,
@@ -411,7 +421,7 @@ impl Transaction {
         let signature = Signature(d.bytes("signature", Signature::MAX_LEN)?);
         d.finish("transaction")?;
         let bytes: Arc<[u8]> = bytes.into();
-        let hash = HashSuite::CURRENT.digest(TX_HASH_DOMAIN, &[&bytes]);
+        let hash = tx_hash_of(&bytes);
         Ok(Transaction {
             body: Arc::new(TxBody {
                 chain_id,
@@ -528,7 +538,10 @@ mod tests {
         let tx = Transaction::assemble(b, unsigned, Signature(vec![]));
         assert!(matches!(
             Transaction::decode(tx.bytes()),
-            Err(CodecError::NotCanonical { what: "PutRecord", .. })
+            Err(CodecError::NotCanonical {
+                what: "PutRecord",
+                ..
+            })
         ));
     }
 

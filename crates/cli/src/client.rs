@@ -1,0 +1,220 @@
+//! A thin client over the node's gRPC API, and the signing identity of the CLI.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ledger_api::v1 as pb;
+use ledger_api::v1::ledger_client::LedgerClient;
+use ledger_crypto::Ed25519SoftwareKey;
+use ledger_types::{ChainId, Hash, OrgId};
+use thiserror::Error;
+use tonic::transport::Channel;
+
+/// Why a CLI command failed.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// The node could not be reached.
+    #[error("cannot reach the node at {url}: {reason} (is `ledger-node start` running? set --node or LEDGER_NODE)")]
+    Connect {
+        /// The address.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The node refused the request.
+    #[error("node refused ({code}{reason}): {message}")]
+    Refused {
+        /// The gRPC code.
+        code: String,
+        /// The stable refusal reason, if given.
+        reason: String,
+        /// The node's message.
+        message: String,
+    },
+    /// Not found.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Bad input or an unexpected answer.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<tonic::Status> for CliError {
+    fn from(s: tonic::Status) -> Self {
+        if s.code() == tonic::Code::NotFound {
+            return CliError::NotFound(s.message().to_string());
+        }
+        let reason = s
+            .metadata()
+            .get(ledger_api::REJECT_REASON_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(|r| format!(", {r}"))
+            .unwrap_or_default();
+        CliError::Refused {
+            code: format!("{:?}", s.code()),
+            reason,
+            message: s.message().to_string(),
+        }
+    }
+}
+
+/// Where the signing key comes from.
+#[derive(Args, Clone)]
+pub struct KeyArgs {
+    /// A node home whose signing key (keys/signing.key) signs, for the node's organisation.
+    #[arg(long, env = "LEDGER_HOME")]
+    pub home: Option<PathBuf>,
+    /// A signing key file (`ed25519:<hex seed>`), instead of --home.
+    #[arg(long, conflicts_with = "home")]
+    pub key: Option<PathBuf>,
+    /// The organisation that signs (default: the node's organisation).
+    #[arg(long)]
+    pub org: Option<String>,
+}
+
+/// A signing identity.
+pub struct Identity {
+    /// The organisation.
+    pub org: OrgId,
+    /// Its key.
+    pub key: Ed25519SoftwareKey,
+}
+
+impl Identity {
+    /// The chain id the node reports.
+    pub fn chain_id(&self, status: &pb::GetStatusResponse) -> Result<ChainId, CliError> {
+        ChainId::new(status.chain_id.clone()).map_err(|e| CliError::Invalid(e.to_string()))
+    }
+}
+
+impl KeyArgs {
+    /// Loads the key; `node_org` is the organisation of the node being talked to.
+    pub fn load(&self, node_org: &str) -> Result<Identity, CliError> {
+        let path = match (&self.key, &self.home) {
+            (Some(k), _) => k.clone(),
+            (None, Some(h)) => h.join("keys/signing.key"),
+            (None, None) => {
+                return Err(CliError::Invalid(
+                    "give --home NODE_HOME (or LEDGER_HOME) or --key KEY_FILE to sign".into(),
+                ))
+            }
+        };
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
+            CliError::Invalid(format!("reading signing key {}: {e}", path.display()))
+        })?);
+        let key = Ed25519SoftwareKey::from_key_file_text(&text)
+            .map_err(|e| CliError::Invalid(format!("signing key {}: {e}", path.display())))?;
+        let org = OrgId::new(self.org.clone().unwrap_or_else(|| node_org.to_string()))
+            .map_err(|e| CliError::Invalid(e.to_string()))?;
+        Ok(Identity { org, key })
+    }
+}
+
+/// The gRPC client.
+#[derive(Clone)]
+pub struct Client {
+    inner: LedgerClient<Channel>,
+}
+
+impl Client {
+    /// Connects to `url`.
+    pub async fn connect(url: &str) -> Result<Self, CliError> {
+        let channel = Channel::from_shared(url.to_string())
+            .map_err(|e| CliError::Connect {
+                url: url.into(),
+                reason: e.to_string(),
+            })?
+            .connect()
+            .await
+            .map_err(|e| CliError::Connect {
+                url: url.into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            inner: LedgerClient::new(channel)
+                .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES),
+        })
+    }
+
+    /// Node status.
+    pub async fn status(&mut self) -> Result<pb::GetStatusResponse, CliError> {
+        Ok(self
+            .inner
+            .get_status(pb::GetStatusRequest {})
+            .await?
+            .into_inner())
+    }
+
+    /// Submits a transaction.
+    pub async fn submit(&mut self, tx: Vec<u8>) -> Result<Hash, CliError> {
+        let r = self
+            .inner
+            .submit_tx(pb::SubmitTxRequest { tx })
+            .await?
+            .into_inner();
+        Hash::from_slice(&r.tx_hash)
+            .ok_or_else(|| CliError::Invalid("the node returned a malformed hash".into()))
+    }
+
+    /// A transaction.
+    pub async fn tx(&mut self, h: &Hash) -> Result<pb::GetTxResponse, CliError> {
+        Ok(self
+            .inner
+            .get_tx(pb::GetTxRequest {
+                tx_hash: h.0.to_vec(),
+            })
+            .await?
+            .into_inner())
+    }
+
+    /// A block.
+    pub async fn block(&mut self, height: Option<u64>) -> Result<pb::BlockMessage, CliError> {
+        Ok(self
+            .inner
+            .get_block(pb::GetBlockRequest { height })
+            .await?
+            .into_inner())
+    }
+
+    /// A member.
+    pub async fn member(&mut self, org: &str) -> Result<pb::GetMemberResponse, CliError> {
+        Ok(self
+            .inner
+            .get_member(pb::GetMemberRequest { org: org.into() })
+            .await?
+            .into_inner())
+    }
+
+    /// A record.
+    pub async fn record(
+        &mut self,
+        id: &str,
+        version: Option<u32>,
+    ) -> Result<pb::GetRecordResponse, CliError> {
+        Ok(self
+            .inner
+            .get_record(pb::GetRecordRequest {
+                record_id: id.into(),
+                version,
+            })
+            .await?
+            .into_inner())
+    }
+
+    /// Streams blocks from a height.
+    pub async fn stream_blocks(
+        &mut self,
+        from_height: u64,
+        headers_only: bool,
+    ) -> Result<tonic::Streaming<pb::BlockMessage>, CliError> {
+        Ok(self
+            .inner
+            .stream_blocks(pb::StreamBlocksRequest {
+                from_height,
+                headers_only,
+            })
+            .await?
+            .into_inner())
+    }
+}

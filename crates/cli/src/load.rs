@@ -1,0 +1,264 @@
+//! The load generator: signs PutRecord transactions up front, submits them over gRPC from
+//! concurrent workers (optionally at a fixed rate), follows committed blocks, and reports
+//! committed transactions per second and commit latency percentiles.
+//!
+//! Latency of a transaction is measured from just before its `SubmitTx` call to the moment
+//! this client receives the block that holds it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use ledger_types::{
+    FieldName, Hash, Payload, PutRecord, RecordField, RecordId, Transaction, TxBody,
+};
+use rand::RngCore;
+
+use crate::client::{CliError, Client, KeyArgs};
+
+/// Load generator options.
+#[derive(Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Transactions to submit.
+    #[arg(long, default_value_t = 20_000)]
+    txs: usize,
+    /// Target submission rate in tx/s (0: as fast as the workers go).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Concurrent submitting workers.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// gRPC connections the workers share.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Bytes of field data per record.
+    #[arg(long, default_value_t = 256)]
+    record_bytes: usize,
+    /// Give up waiting for commits after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Runs the load.
+pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliError> {
+    let status = client.status().await?;
+    let identity = a.key.load(&status.org)?;
+    let chain_id = identity.chain_id(&status)?;
+    let first_nonce = client.member(identity.org.as_str()).await?.next_free_nonce;
+    let mut run_id = [0u8; 4];
+    rand::thread_rng().fill_bytes(&mut run_id);
+    let run_id = hex::encode(run_id);
+    eprintln!(
+        "signing {} PutRecord transactions of {} field bytes as {} (nonces from {first_nonce})...",
+        a.txs, a.record_bytes, identity.org
+    );
+    let field = FieldName::new("payload").map_err(|e| CliError::Invalid(e.to_string()))?;
+    let mut txs: Vec<Transaction> = Vec::with_capacity(a.txs);
+    for i in 0..a.txs {
+        let mut blob = vec![0u8; a.record_bytes];
+        rand::thread_rng().fill_bytes(&mut blob);
+        let body = TxBody {
+            chain_id: chain_id.clone(),
+            signer: identity.org.clone(),
+            nonce: first_nonce + i as u64,
+            payload: Payload::PutRecord(PutRecord {
+                record: RecordId::new(format!("load-{run_id}-{i}"))
+                    .map_err(|e| CliError::Invalid(e.to_string()))?,
+                version: 1,
+                fields: vec![RecordField {
+                    name: field.clone(),
+                    blob,
+                }],
+            }),
+        };
+        txs.push(
+            ledger_crypto::sign_tx(&identity.key, body)
+                .map_err(|e| CliError::Invalid(e.to_string()))?,
+        );
+    }
+    let index: HashMap<Hash, usize> = txs.iter().enumerate().map(|(i, t)| (t.hash(), i)).collect();
+    let txs = Arc::new(txs);
+    let submitted_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; a.txs]));
+
+    // Follow committed blocks before submitting anything.
+    let mut stream = client.stream_blocks(status.height + 1, true).await?;
+    let committed_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; a.txs]));
+    let follower = {
+        let committed_at = committed_at.clone();
+        let total = a.txs;
+        tokio::spawn(async move {
+            let mut seen = 0usize;
+            let mut blocks = 0u64;
+            let mut max_block = 0usize;
+            while seen < total {
+                let Ok(Some(b)) = stream.message().await else {
+                    break;
+                };
+                let now = Instant::now();
+                blocks += 1;
+                max_block = max_block.max(b.tx_hashes.len());
+                let mut c = committed_at.lock().unwrap_or_else(|p| p.into_inner());
+                for h in &b.tx_hashes {
+                    if let Some(i) = Hash::from_slice(h).and_then(|h| index.get(&h)) {
+                        if c[*i].is_none() {
+                            c[*i] = Some(now);
+                            seen += 1;
+                        }
+                    }
+                }
+            }
+            (blocks, max_block)
+        })
+    };
+
+    let mut clients = Vec::new();
+    for _ in 0..a.connections.max(1) {
+        clients.push(Client::connect(url).await?);
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let rejected = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..a.concurrency.max(1) {
+        let mut c = clients[w % clients.len()].clone();
+        let (txs, next, submitted_at, rejected) = (
+            txs.clone(),
+            next.clone(),
+            submitted_at.clone(),
+            rejected.clone(),
+        );
+        let rate = a.rate;
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= txs.len() {
+                    break;
+                }
+                if rate > 0 {
+                    let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let t0 = Instant::now();
+                submitted_at.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(t0);
+                if let Err(e) = c.submit(txs[i].bytes().to_vec()).await {
+                    let key = match e {
+                        CliError::Refused { reason, code, .. } => format!("{code}{reason}"),
+                        other => other.to_string(),
+                    };
+                    *rejected
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(key)
+                        .or_default() += 1;
+                    submitted_at.lock().unwrap_or_else(|p| p.into_inner())[i] = None;
+                }
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    let submit_elapsed = start.elapsed();
+    let accepted = submitted_at
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|s| s.is_some())
+        .count();
+    let deadline = Instant::now() + Duration::from_secs(a.timeout_secs);
+    loop {
+        let c = committed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|c| c.is_some())
+            .count();
+        if c >= accepted || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    follower.abort();
+    let (blocks, max_block) = match follower.await {
+        Ok(v) => v,
+        Err(_) => (0, 0),
+    };
+    let submitted = submitted_at
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let committed = committed_at
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let mut latencies = Vec::new();
+    let mut last_commit = start;
+    for (s, c) in submitted.iter().zip(&committed) {
+        if let (Some(s), Some(c)) = (s, c) {
+            latencies.push(c.saturating_duration_since(*s));
+            last_commit = last_commit.max(*c);
+        }
+    }
+    latencies.sort();
+    let elapsed = last_commit.saturating_duration_since(start);
+    let tps = if elapsed.as_secs_f64() > 0.0 {
+        latencies.len() as f64 / elapsed.as_secs_f64()
+    } else {
+        0.0
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "load: {} txs of {} field bytes, concurrency {}, connections {}, rate {}",
+        a.txs,
+        a.record_bytes,
+        a.concurrency,
+        a.connections,
+        if a.rate == 0 {
+            "max".to_string()
+        } else {
+            format!("{}/s", a.rate)
+        }
+    );
+    println!(
+        "submitted      {accepted} accepted in {:.2} s ({:.0} tx/s offered)",
+        submit_elapsed.as_secs_f64(),
+        accepted as f64 / submit_elapsed.as_secs_f64().max(1e-9)
+    );
+    for (reason, n) in rejected.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        println!("rejected       {n} ({reason})");
+    }
+    println!(
+        "committed      {} in {:.2} s: {:.0} tx/s",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        tps
+    );
+    println!("blocks         {blocks} (largest {max_block} txs)");
+    println!(
+        "latency ms     p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.90)),
+        ms(percentile(&latencies, 0.99)),
+        ms(latencies.last().copied().unwrap_or_default())
+    );
+    if latencies.len() < accepted {
+        return Err(CliError::Invalid(format!(
+            "{} accepted transactions were not seen committed within {} s",
+            accepted - latencies.len(),
+            a.timeout_secs
+        )));
+    }
+    Ok(())
+}

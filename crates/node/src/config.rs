@@ -1,0 +1,194 @@
+//! Node configuration: `config.toml` in the node's home, overridable by flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+
+/// The configuration file name inside a node home.
+pub const CONFIG_FILE: &str = "config.toml";
+/// The genesis file name inside a node home.
+pub const GENESIS_FILE: &str = "genesis.json";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The organisation this node belongs to (its member id).
+    pub org: String,
+    /// gRPC settings.
+    #[serde(default)]
+    pub grpc: GrpcConfig,
+    /// Storage settings.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// Key settings.
+    #[serde(default)]
+    pub keys: KeysConfig,
+    /// Block production settings.
+    #[serde(default)]
+    pub block: BlockConfig,
+    /// Mempool limits.
+    #[serde(default)]
+    pub mempool: MempoolSection,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// gRPC settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcConfig {
+    /// Address the public ledger API listens on.
+    pub listen: SocketAddr,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
+        }
+    }
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// RocksDB directory; relative paths are taken from the node home.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+/// Key settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// The software signing key file; relative paths are taken from the node home.
+    pub signing_key_file: PathBuf,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            signing_key_file: PathBuf::from("keys/signing.key"),
+        }
+    }
+}
+
+/// Block production settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockConfig {
+    /// Longest time between blocks: with nothing to include, an empty block is produced
+    /// after this many milliseconds (0: never produce empty blocks). Waiting transactions
+    /// are put in a block as soon as the previous block is committed.
+    pub interval_ms: u64,
+    /// Most transactions per block.
+    pub max_txs: usize,
+    /// Most transaction bytes per block.
+    pub max_bytes: usize,
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 1000,
+            max_txs: 20_000,
+            max_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Mempool limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolSection {
+    /// Most transactions waiting.
+    pub max_txs: usize,
+    /// Most bytes waiting.
+    pub max_bytes: usize,
+    /// Largest transaction accepted, in bytes.
+    pub max_tx_bytes: usize,
+    /// How far ahead of a signer's next nonce a transaction may be.
+    pub max_nonce_gap: u64,
+}
+
+impl Default for MempoolSection {
+    fn default() -> Self {
+        let d = ledger_mempool::MempoolConfig::default();
+        Self {
+            max_txs: d.max_txs,
+            max_bytes: d.max_bytes,
+            max_tx_bytes: d.max_tx_bytes,
+            max_nonce_gap: d.max_nonce_gap,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `info,ledger_node=debug` (`RUST_LOG` wins).
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads `config.toml` from `home`.
+    pub fn load(home: &Path) -> Result<Self, NodeError> {
+        let path = home.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| NodeError::Io {
+            what: format!(
+                "reading {} (run `ledger-node init --home {}` first?)",
+                path.display(),
+                home.display()
+            ),
+            reason: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| NodeError::Config {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Writes `config.toml` into `home`.
+    pub fn save(&self, home: &Path) -> Result<(), NodeError> {
+        let path = home.join(CONFIG_FILE);
+        let text = toml::to_string_pretty(self).map_err(|e| NodeError::Config {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let text = format!(
+            "# confidential-ledger node configuration. Every value can be overridden by a\n# flag of `ledger-node start`; see `ledger-node start --help`.\n\n{text}"
+        );
+        crate::fsutil::write_file(&path, text.as_bytes(), 0o644)
+    }
+
+    /// A path from the config, taken relative to `home` unless absolute.
+    pub fn resolve(home: &Path, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            home.join(p)
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The genesis file: the chain id, the hash suite, the genesis time, and the founding
+//! members, each with a registration signed by the key it registers.
+//!
+//! The genesis block is computed from this file the same way on every node: height 0, a
+//! zero parent hash, proposer `genesis`, the members' `RegisterMember` transactions (nonce
+//! 0), and the state root they produce. Its hash identifies the chain's beginning.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ledger_crypto::{sign_tx, Signer};
+use ledger_state::{execute_genesis, Execution};
+use ledger_types::block::GENESIS_PROPOSER;
+use ledger_types::merkle::tx_root;
+use ledger_types::{
+    Block, BlockHeader, ChainId, Commit, Hash, HashSuite, OrgId, Payload, PublicKey,
+    RegisterMember, Role, Signature, Transaction, TxBody,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+
+/// The genesis file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisFile {
+    /// The chain id.
+    pub chain_id: String,
+    /// The hash suite (`sha256`).
+    pub hash_suite: String,
+    /// The genesis block's timestamp, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// The founding members.
+    pub members: Vec<GenesisMember>,
+}
+
+/// A founding member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisMember {
+    /// The organisation id.
+    pub org: String,
+    /// Its signing key, `scheme:hex`.
+    pub signing_key: String,
+    /// Its encryption public key, hex (may be empty until field encryption).
+    #[serde(default)]
+    pub encryption_key: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// Its signature over its own registration transaction (hex).
+    pub registration_signature: String,
+}
+
+/// A genesis file turned into the genesis block.
+pub struct Genesis {
+    /// The chain id.
+    pub chain_id: ChainId,
+    /// The genesis block.
+    pub block: Block,
+    /// Its execution on the empty state.
+    pub execution: Execution,
+}
+
+fn registration_body(chain_id: &ChainId, m: RegisterMember) -> TxBody {
+    TxBody {
+        chain_id: chain_id.clone(),
+        signer: m.org.clone(),
+        nonce: 0,
+        payload: Payload::RegisterMember(m),
+    }
+}
+
+impl GenesisMember {
+    /// A founding member entry, signed by `signer` (the key being registered).
+    pub fn signed(
+        chain_id: &ChainId,
+        org: &OrgId,
+        roles: &[Role],
+        signer: &dyn Signer,
+    ) -> Result<Self, NodeError> {
+        let mut roles = roles.to_vec();
+        roles.sort();
+        roles.dedup();
+        let m = RegisterMember {
+            org: org.clone(),
+            signing_key: signer.public_key(),
+            encryption_key: vec![],
+            roles: roles.clone(),
+        };
+        let tx = sign_tx(signer, registration_body(chain_id, m))?;
+        Ok(GenesisMember {
+            org: org.to_string(),
+            signing_key: signer.public_key().to_text(),
+            encryption_key: String::new(),
+            roles: roles.iter().map(|r| r.name().to_string()).collect(),
+            registration_signature: hex::encode(&tx.signature().0),
+        })
+    }
+}
+
+impl GenesisFile {
+    /// Reads a genesis file.
+    pub fn load(path: &Path) -> Result<Self, NodeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| NodeError::Io {
+            what: format!("reading {}", path.display()),
+            reason: e.to_string(),
+        })?;
+        serde_json::from_str(&text).map_err(|e| NodeError::Genesis {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Writes the genesis file.
+    pub fn save(&self, path: &Path) -> Result<(), NodeError> {
+        let mut text = serde_json::to_string_pretty(self).map_err(|e| NodeError::Genesis {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        text.push('\n');
+        crate::fsutil::write_file(path, text.as_bytes(), 0o644)
+    }
+
+    /// Checks the file and computes the genesis block.
+    pub fn build(&self, path: &Path) -> Result<Genesis, NodeError> {
+        let bad = |reason: String| NodeError::Genesis {
+            path: path.display().to_string(),
+            reason,
+        };
+        if HashSuite::from_name(&self.hash_suite) != Some(HashSuite::CURRENT) {
+            return Err(bad(format!(
+                "hash suite {:?} is not supported (this node supports {:?})",
+                self.hash_suite,
+                HashSuite::CURRENT.name()
+            )));
+        }
+        let chain_id = ChainId::new(self.chain_id.clone()).map_err(|e| bad(e.to_string()))?;
+        let mut txs: Vec<Transaction> = Vec::with_capacity(self.members.len());
+        for (i, m) in self.members.iter().enumerate() {
+            let at = |e: String| bad(format!("member {i} ({}): {e}", m.org));
+            let org = OrgId::new(m.org.clone()).map_err(|e| at(e.to_string()))?;
+            let signing_key =
+                PublicKey::from_text(&m.signing_key).map_err(|e| at(e.to_string()))?;
+            let encryption_key = hex::decode(&m.encryption_key)
+                .map_err(|_| at("encryption_key is not hex".into()))?;
+            let mut roles = m
+                .roles
+                .iter()
+                .map(|r| Role::from_name(r).ok_or_else(|| at(format!("unknown role {r:?}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            roles.sort();
+            roles.dedup();
+            let sig = hex::decode(&m.registration_signature)
+                .map_err(|_| at("registration_signature is not hex".into()))?;
+            let body = registration_body(
+                &chain_id,
+                RegisterMember {
+                    org,
+                    signing_key,
+                    encryption_key,
+                    roles,
+                },
+            );
+            let (unsigned, _) = body.signing_bytes();
+            txs.push(Transaction::assemble(body, unsigned, Signature(sig)));
+        }
+        let execution = execute_genesis(&BTreeMap::<Vec<u8>, Vec<u8>>::new(), &chain_id, &txs)
+            .map_err(|e| bad(e.to_string()))?;
+        let hashes: Vec<Hash> = txs.iter().map(Transaction::hash).collect();
+        let header = BlockHeader {
+            chain_id: chain_id.clone(),
+            height: 0,
+            prev_hash: Hash::ZERO,
+            timestamp_ms: self.timestamp_ms,
+            proposer: OrgId::new(GENESIS_PROPOSER).map_err(|e| bad(e.to_string()))?,
+            tx_count: txs.len() as u32,
+            tx_root: tx_root(HashSuite::CURRENT, &hashes),
+            state_root: execution.state_root(),
+        };
+        Ok(Genesis {
+            chain_id,
+            block: Block::new(header, txs, Commit::default()),
+            execution,
+        })
+    }
+}

@@ -1,0 +1,173 @@
+//! The node's ledger core: store, mempool and signer, with the three calls a block driver
+//! makes: propose a block, commit a block, and (for received blocks) validate one.
+//!
+//! The single-validator producer drives it today; the consensus engine will drive the same
+//! calls (propose in `GetValue`, validate on a received proposal, commit on `Decided`).
+
+use std::sync::Arc;
+
+use ledger_crypto::{sign_commit, Signer};
+use ledger_mempool::{Mempool, Rejection};
+use ledger_state::{build_block, Execution, ProposeParams, TxRejection};
+use ledger_store::Store;
+use ledger_types::tx::tx_hash_of;
+use ledger_types::{Block, ChainId, Commit, CommitSignature, Hash, OrgId, Transaction};
+use tokio::sync::{watch, Notify};
+
+use crate::config::BlockConfig;
+use crate::error::NodeError;
+
+/// A block ready to commit, with its execution.
+pub struct Proposal {
+    /// The block (with its commit).
+    pub block: Block,
+    /// Its execution against the tip's state.
+    pub execution: Execution,
+    /// Mempool transactions that can no longer be included, with why.
+    pub dropped: Vec<(Hash, TxRejection)>,
+}
+
+/// The ledger core of a node.
+pub struct Ledger {
+    /// The store.
+    pub store: Arc<Store>,
+    /// The mempool.
+    pub mempool: Mempool,
+    /// This node's signing key.
+    pub signer: Arc<dyn Signer>,
+    /// This node's organisation.
+    pub org: OrgId,
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The genesis block hash.
+    pub genesis_hash: Hash,
+    /// Block limits.
+    pub block_config: BlockConfig,
+    committed: watch::Sender<u64>,
+    tx_arrived: Notify,
+}
+
+impl Ledger {
+    /// A ledger core over an opened store whose tip is at least the genesis block.
+    pub fn new(
+        store: Arc<Store>,
+        mempool: Mempool,
+        signer: Arc<dyn Signer>,
+        org: OrgId,
+        chain_id: ChainId,
+        genesis_hash: Hash,
+        block_config: BlockConfig,
+    ) -> Self {
+        let height = store.height().unwrap_or(0);
+        Self {
+            store,
+            mempool,
+            signer,
+            org,
+            chain_id,
+            genesis_hash,
+            block_config,
+            committed: watch::Sender::new(height),
+            tx_arrived: Notify::new(),
+        }
+    }
+
+    /// The latest committed height.
+    pub fn height(&self) -> u64 {
+        self.store.height().unwrap_or(0)
+    }
+
+    /// Follows the committed height.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+
+    /// Waits until a transaction is admitted (or returns at once if one arrived since the
+    /// last wait).
+    pub async fn tx_arrived(&self) {
+        self.tx_arrived.notified().await
+    }
+
+    /// Admits a transaction into the mempool.
+    pub fn submit(&self, bytes: &[u8]) -> Result<Transaction, Rejection> {
+        let hash = tx_hash_of(bytes);
+        match self.store.tx_location(&hash) {
+            Ok(Some(loc)) => {
+                return Err(Rejection::AlreadyCommitted {
+                    hash,
+                    height: loc.height,
+                })
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(Rejection::Storage(ledger_state::StateError::Storage(
+                    e.to_string(),
+                )))
+            }
+        }
+        let tx = self
+            .mempool
+            .admit(bytes, self.store.as_ref(), self.height() + 1)?;
+        self.tx_arrived.notify_one();
+        Ok(tx)
+    }
+
+    /// Builds and signs the next block from the mempool.
+    pub fn propose(&self, now_ms: u64) -> Result<Proposal, NodeError> {
+        let tip = self
+            .store
+            .tip()
+            .ok_or_else(|| NodeError::Fatal("the store has no genesis block".into()))?;
+        let candidates = self.mempool.candidates(
+            self.store.as_ref(),
+            self.block_config.max_txs,
+            self.block_config.max_bytes,
+        )?;
+        let params = ProposeParams {
+            proposer: self.org.clone(),
+            timestamp_ms: now_ms,
+            max_txs: self.block_config.max_txs,
+            max_bytes: self.block_config.max_bytes,
+        };
+        let verified = |h: &Hash| self.mempool.contains(h);
+        let built = build_block(
+            self.store.as_ref(),
+            &tip.accumulator,
+            &tip.header,
+            &params,
+            candidates,
+            &verified,
+        )?;
+        let hash = built.header.hash();
+        let signature = sign_commit(self.signer.as_ref(), &hash)?;
+        let block = Block::new(
+            built.header,
+            built.txs,
+            Commit {
+                signatures: vec![CommitSignature {
+                    validator: self.org.clone(),
+                    signature,
+                }],
+            },
+        );
+        Ok(Proposal {
+            block,
+            execution: built.execution,
+            dropped: built.dropped,
+        })
+    }
+
+    /// Commits a block durably, then clears what it made obsolete from the mempool.
+    pub fn commit(&self, proposal: &Proposal) -> Result<(), NodeError> {
+        self.store
+            .commit_block(&proposal.block, &proposal.execution)?;
+        let dropped: Vec<Hash> = proposal.dropped.iter().map(|(h, _)| *h).collect();
+        for (h, why) in &proposal.dropped {
+            tracing::info!(tx = %h, reason = %why, "dropped a mempool transaction that can no longer be included");
+        }
+        self.mempool
+            .remove_committed(&proposal.block.txs, &dropped, self.store.as_ref())?;
+        self.committed.send_replace(proposal.block.height());
+        Ok(())
+    }
+}

@@ -1,0 +1,315 @@
+//! The public ledger gRPC service.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use ledger_api::v1 as pb;
+use ledger_api::v1::ledger_server::Ledger as LedgerApi;
+use ledger_mempool::Rejection;
+use ledger_state::{member, next_nonce, record_head, record_version, StateError, TxRejection};
+use ledger_types::{Block, Hash, OrgId, RecordId};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::ledger::Ledger;
+
+/// The service implementation.
+pub struct LedgerService {
+    ledger: Arc<Ledger>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl LedgerService {
+    /// A service over `ledger`; streams end when `shutdown` turns true.
+    pub fn new(ledger: Arc<Ledger>, shutdown: watch::Receiver<bool>) -> Self {
+        Self { ledger, shutdown }
+    }
+}
+
+/// The gRPC status for a refused transaction, with the stable reason in metadata.
+pub fn rejection_status(r: &Rejection) -> Status {
+    use tonic::Code;
+    let code = match r {
+        Rejection::Malformed(_) | Rejection::TooLarge { .. } => Code::InvalidArgument,
+        Rejection::Invalid(TxRejection::WrongChain { .. }) => Code::InvalidArgument,
+        Rejection::Invalid(TxRejection::UnknownSigner { .. }) => Code::PermissionDenied,
+        Rejection::Invalid(TxRejection::BadSignature { .. }) => Code::Unauthenticated,
+        Rejection::Invalid(TxRejection::NonceUsed { .. })
+        | Rejection::Duplicate(_)
+        | Rejection::AlreadyCommitted { .. } => Code::AlreadyExists,
+        Rejection::Invalid(TxRejection::State(_)) | Rejection::Storage(_) => Code::Unavailable,
+        Rejection::Full { .. } => Code::ResourceExhausted,
+        _ => Code::FailedPrecondition,
+    };
+    let mut status = Status::new(code, r.to_string());
+    if let Ok(v) = r.code().parse() {
+        status
+            .metadata_mut()
+            .insert(ledger_api::REJECT_REASON_KEY, v);
+    }
+    status
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    tracing::error!(error = %e, "request failed on the node side");
+    Status::unavailable(format!("node storage error: {e}"))
+}
+
+fn state_err(e: StateError) -> Status {
+    internal(e)
+}
+
+fn hash_arg(bytes: &[u8], what: &str) -> Result<Hash, Status> {
+    Hash::from_slice(bytes).ok_or_else(|| {
+        Status::invalid_argument(format!("{what} must be 32 bytes, got {}", bytes.len()))
+    })
+}
+
+/// The API view of a block.
+pub fn block_message(block: &Block, bytes: Option<Vec<u8>>) -> pb::BlockMessage {
+    let h = block.header();
+    pb::BlockMessage {
+        header: Some(pb::BlockHeader {
+            chain_id: h.chain_id.to_string(),
+            height: h.height,
+            hash: block.hash().0.to_vec(),
+            prev_hash: h.prev_hash.0.to_vec(),
+            timestamp_ms: h.timestamp_ms,
+            proposer: h.proposer.to_string(),
+            tx_count: h.tx_count,
+            tx_root: h.tx_root.0.to_vec(),
+            state_root: h.state_root.0.to_vec(),
+        }),
+        tx_hashes: block.txs.iter().map(|t| t.hash().0.to_vec()).collect(),
+        block: bytes.unwrap_or_default(),
+    }
+}
+
+fn load_block(ledger: &Ledger, height: u64) -> Result<Option<(Block, Vec<u8>)>, Status> {
+    let Some(bytes) = ledger.store.block_bytes(height).map_err(internal)? else {
+        return Ok(None);
+    };
+    let block = Block::decode(&bytes)
+        .map_err(|e| internal(format!("stored block {height} does not decode: {e}")))?;
+    Ok(Some((block, bytes)))
+}
+
+type BlockStream = Pin<Box<dyn Stream<Item = Result<pb::BlockMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl LedgerApi for LedgerService {
+    async fn submit_tx(
+        &self,
+        request: Request<pb::SubmitTxRequest>,
+    ) -> Result<Response<pb::SubmitTxResponse>, Status> {
+        let bytes = request.into_inner().tx;
+        match self.ledger.submit(&bytes) {
+            Ok(tx) => Ok(Response::new(pb::SubmitTxResponse {
+                tx_hash: tx.hash().0.to_vec(),
+            })),
+            Err(r) => {
+                tracing::debug!(reason = r.code(), error = %r, "refused a transaction");
+                Err(rejection_status(&r))
+            }
+        }
+    }
+
+    async fn get_tx(
+        &self,
+        request: Request<pb::GetTxRequest>,
+    ) -> Result<Response<pb::GetTxResponse>, Status> {
+        let hash = hash_arg(&request.into_inner().tx_hash, "tx_hash")?;
+        let summary = |tx: &ledger_types::Transaction| {
+            (
+                tx.kind().name().to_string(),
+                tx.body().signer.to_string(),
+                tx.body().nonce,
+            )
+        };
+        if let Some(tx) = self.ledger.mempool.get(&hash) {
+            let (kind, signer, nonce) = summary(&tx);
+            return Ok(Response::new(pb::GetTxResponse {
+                tx: tx.bytes().to_vec(),
+                status: pb::TxStatus::Pending as i32,
+                kind,
+                signer,
+                nonce,
+                ..Default::default()
+            }));
+        }
+        let loc = self
+            .ledger
+            .store
+            .tx_location(&hash)
+            .map_err(internal)?
+            .ok_or_else(|| {
+                Status::not_found(format!("no transaction {hash} is pending or committed"))
+            })?;
+        let (block, _) = load_block(&self.ledger, loc.height)?.ok_or_else(|| {
+            internal(format!(
+                "block {} of transaction {hash} is missing",
+                loc.height
+            ))
+        })?;
+        let tx = block.txs.get(loc.index as usize).ok_or_else(|| {
+            internal(format!("transaction {hash} is not at its indexed position"))
+        })?;
+        let (kind, signer, nonce) = summary(tx);
+        Ok(Response::new(pb::GetTxResponse {
+            tx: tx.bytes().to_vec(),
+            status: if loc.failure.is_some() {
+                pb::TxStatus::Failed
+            } else {
+                pb::TxStatus::Committed
+            } as i32,
+            height: loc.height,
+            index: loc.index,
+            failure: loc.failure.unwrap_or_default(),
+            kind,
+            signer,
+            nonce,
+        }))
+    }
+
+    async fn get_block(
+        &self,
+        request: Request<pb::GetBlockRequest>,
+    ) -> Result<Response<pb::BlockMessage>, Status> {
+        let height = request
+            .into_inner()
+            .height
+            .unwrap_or_else(|| self.ledger.height());
+        let (block, bytes) = load_block(&self.ledger, height)?.ok_or_else(|| {
+            Status::not_found(format!(
+                "no block at height {height}; the latest height is {}",
+                self.ledger.height()
+            ))
+        })?;
+        Ok(Response::new(block_message(&block, Some(bytes))))
+    }
+
+    type StreamBlocksStream = BlockStream;
+
+    async fn stream_blocks(
+        &self,
+        request: Request<pb::StreamBlocksRequest>,
+    ) -> Result<Response<Self::StreamBlocksStream>, Status> {
+        let req = request.into_inner();
+        let ledger = self.ledger.clone();
+        let mut shutdown = self.shutdown.clone();
+        let mut committed = ledger.subscribe();
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut next = req.from_height;
+            loop {
+                while next <= ledger.height() {
+                    let item = match load_block(&ledger, next) {
+                        Ok(Some((block, bytes))) => {
+                            Ok(block_message(&block, (!req.headers_only).then_some(bytes)))
+                        }
+                        Ok(None) => Err(internal(format!("block {next} is missing"))),
+                        Err(s) => Err(s),
+                    };
+                    let failed = item.is_err();
+                    tokio::select! {
+                        sent = tx.send(item) => if sent.is_err() { return },
+                        _ = shutdown.changed() => return,
+                    }
+                    if failed {
+                        return;
+                    }
+                    next += 1;
+                }
+                tokio::select! {
+                    changed = committed.changed() => if changed.is_err() { return },
+                    _ = shutdown.changed() => return,
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_status(
+        &self,
+        _request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::GetStatusResponse>, Status> {
+        let tip = self
+            .ledger
+            .store
+            .tip()
+            .ok_or_else(|| internal("the store has no blocks"))?;
+        Ok(Response::new(pb::GetStatusResponse {
+            chain_id: self.ledger.chain_id.to_string(),
+            height: tip.header.height,
+            last_block_hash: tip.hash.0.to_vec(),
+            last_block_time_ms: tip.header.timestamp_ms,
+            mempool_txs: self.ledger.mempool.len() as u64,
+            mempool_bytes: self.ledger.mempool.bytes() as u64,
+            node_version: env!("CARGO_PKG_VERSION").to_string(),
+            org: self.ledger.org.to_string(),
+            genesis_hash: self.ledger.genesis_hash.0.to_vec(),
+        }))
+    }
+
+    async fn get_member(
+        &self,
+        request: Request<pb::GetMemberRequest>,
+    ) -> Result<Response<pb::GetMemberResponse>, Status> {
+        let org = OrgId::new(request.into_inner().org)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let store = self.ledger.store.as_ref();
+        let m = member(store, &org)
+            .map_err(state_err)?
+            .ok_or_else(|| Status::not_found(format!("no member {org} in the directory")))?;
+        let next = next_nonce(store, &org).map_err(state_err)?;
+        Ok(Response::new(pb::GetMemberResponse {
+            org: org.to_string(),
+            signing_key: m.signing_key.to_text(),
+            encryption_key: m.encryption_key.clone(),
+            roles: m.roles.iter().map(|r| r.name().to_string()).collect(),
+            next_nonce: next,
+            next_free_nonce: self.ledger.mempool.next_free_nonce(&org, next),
+        }))
+    }
+
+    async fn get_record(
+        &self,
+        request: Request<pb::GetRecordRequest>,
+    ) -> Result<Response<pb::GetRecordResponse>, Status> {
+        let req = request.into_inner();
+        let id =
+            RecordId::new(req.record_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let store = self.ledger.store.as_ref();
+        let head = record_head(store, &id)
+            .map_err(state_err)?
+            .ok_or_else(|| Status::not_found(format!("no record {id}")))?;
+        let version = req.version.unwrap_or(head.latest_version);
+        let v = record_version(store, &id, version)
+            .map_err(state_err)?
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "record {id} has no version {version}; the latest is {}",
+                    head.latest_version
+                ))
+            })?;
+        Ok(Response::new(pb::GetRecordResponse {
+            record_id: id.to_string(),
+            version: v.version,
+            latest_version: head.latest_version,
+            owner: v.owner.to_string(),
+            tx_hash: v.tx_hash.0.to_vec(),
+            height: v.height,
+            fields: v
+                .fields
+                .into_iter()
+                .map(|f| pb::RecordField {
+                    name: f.name.to_string(),
+                    blob: f.blob,
+                })
+                .collect(),
+        }))
+    }
+}
