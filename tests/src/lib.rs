@@ -1,1 +1,319 @@
-//! e2e
+//! Harness for end-to-end tests: real `ledger-node` processes in temporary homes, on
+//! loopback ports, talked to over gRPC.
+//!
+//! The binaries are taken from the cargo target directory these tests were built into;
+//! build them first with `cargo build --workspace` (the README's test command does).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use ledger_api::v1 as pb;
+use ledger_api::v1::ledger_client::LedgerClient;
+use ledger_crypto::{sign_tx, Ed25519SoftwareKey};
+use ledger_types::{
+    ChainId, FieldName, Hash, OrgId, Payload, PutRecord, RecordField, RecordId, Transaction, TxBody,
+};
+use tonic::transport::Channel;
+
+/// Path of a workspace binary next to the running test's target directory.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in <target>/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first with `cargo build --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A node process in its own temporary home.
+pub struct TestNode {
+    /// The temporary home (removed on drop).
+    pub home: tempfile::TempDir,
+    /// The gRPC port.
+    pub port: u16,
+    /// The organisation.
+    pub org: OrgId,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl TestNode {
+    /// `ledger-node init` in a fresh home.
+    pub fn init(org: &str) -> Self {
+        let home = tempfile::tempdir().expect("temporary home");
+        let port = free_port();
+        let out = Command::new(bin("ledger-node"))
+            .args([
+                "init",
+                "--org",
+                org,
+                "--chain-id",
+                "e2e-chain",
+                "--grpc-listen",
+            ])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--home")
+            .arg(home.path())
+            .output()
+            .expect("run ledger-node init");
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TestNode {
+            home,
+            port,
+            org: OrgId::new(org).expect("org id"),
+            child: None,
+            starts: 0,
+        }
+    }
+
+    /// The log file of the `n`th start.
+    pub fn log_path(&self, n: u32) -> PathBuf {
+        self.home.path().join(format!("node-{n}.log"))
+    }
+
+    /// The log of the latest start.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path(self.starts)).unwrap_or_default()
+    }
+
+    fn spawn(&mut self, extra: &[&str]) -> Child {
+        self.starts += 1;
+        let log = File::create(self.log_path(self.starts)).expect("log file");
+        Command::new(bin("ledger-node"))
+            .arg("start")
+            .arg("--home")
+            .arg(self.home.path())
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn ledger-node start")
+    }
+
+    /// Starts the node and waits until its API answers.
+    pub async fn start(&mut self, extra: &[&str]) {
+        assert!(self.child.is_none(), "node already running");
+        let mut child = self.spawn(extra);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("poll node") {
+                panic!("node exited during start ({status}):\n{}", self.log());
+            }
+            if let Ok(mut c) = self.try_client().await {
+                if c.get_status(pb::GetStatusRequest {}).await.is_ok() {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node did not answer within 60 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.child = Some(child);
+    }
+
+    /// Starts the node expecting it to refuse; returns its exit status and log.
+    pub fn start_expecting_failure(&mut self) -> (ExitStatus, String) {
+        let mut child = self.spawn(&[]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("poll node") {
+                return (status, self.log());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "node kept running although it should have refused:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("node running");
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = child.try_wait().expect("poll node") {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("node did not stop within 30 s of SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the node with SIGKILL.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("node running");
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+    }
+
+    /// The node's gRPC URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn try_client(&self) -> Result<LedgerClient<Channel>, tonic::transport::Error> {
+        Ok(LedgerClient::connect(self.url())
+            .await?
+            .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES))
+    }
+
+    /// A connected client.
+    pub async fn client(&self) -> LedgerClient<Channel> {
+        self.try_client().await.expect("connect to node")
+    }
+
+    /// The node's signing key (from its home).
+    pub fn key(&self) -> Ed25519SoftwareKey {
+        let text = std::fs::read_to_string(self.home.path().join("keys/signing.key"))
+            .expect("read key file");
+        Ed25519SoftwareKey::from_key_file_text(&text).expect("parse key file")
+    }
+
+    /// The RocksDB directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.home.path().join("data")
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The chain id every test node uses.
+pub fn chain() -> ChainId {
+    ChainId::new("e2e-chain").expect("chain id")
+}
+
+/// A signed PutRecord with one field.
+pub fn put_record(
+    key: &Ed25519SoftwareKey,
+    org: &OrgId,
+    nonce: u64,
+    record: &str,
+    version: u32,
+    value: &[u8],
+) -> Transaction {
+    sign_tx(
+        key,
+        TxBody {
+            chain_id: chain(),
+            signer: org.clone(),
+            nonce,
+            payload: Payload::PutRecord(PutRecord {
+                record: RecordId::new(record).expect("record id"),
+                version,
+                fields: vec![RecordField {
+                    name: FieldName::new("amount").expect("field name"),
+                    blob: value.to_vec(),
+                }],
+            }),
+        },
+    )
+    .expect("sign")
+}
+
+/// Submits a transaction; panics with the node's message if refused.
+pub async fn submit(client: &mut LedgerClient<Channel>, tx: &Transaction) -> Hash {
+    let r = client
+        .submit_tx(pb::SubmitTxRequest {
+            tx: tx.bytes().to_vec(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("submit refused: {s:?}"))
+        .into_inner();
+    Hash::from_slice(&r.tx_hash).expect("hash")
+}
+
+/// Waits until a transaction is committed (or failed) and returns its status.
+pub async fn wait_committed(client: &mut LedgerClient<Channel>, hash: &Hash) -> pb::GetTxResponse {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = client
+            .get_tx(pb::GetTxRequest {
+                tx_hash: hash.0.to_vec(),
+            })
+            .await
+            .expect("get_tx")
+            .into_inner();
+        if r.status == pb::TxStatus::Committed as i32 || r.status == pb::TxStatus::Failed as i32 {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transaction {hash} not committed within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reads every block from 0 to the tip and checks heights are contiguous and each block
+/// links to its parent. Returns the blocks' transaction hashes by height.
+pub async fn walk_chain(client: &mut LedgerClient<Channel>) -> Vec<Vec<Hash>> {
+    let tip = client
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .expect("status")
+        .into_inner()
+        .height;
+    let mut out = Vec::new();
+    let mut prev = Hash::ZERO;
+    for h in 0..=tip {
+        let b = client
+            .get_block(pb::GetBlockRequest { height: Some(h) })
+            .await
+            .unwrap_or_else(|s| panic!("block {h}: {s:?}"))
+            .into_inner();
+        let block = ledger_types::Block::decode(&b.block).expect("block decodes");
+        assert_eq!(block.height(), h, "heights are contiguous");
+        assert_eq!(
+            block.header().prev_hash,
+            prev,
+            "block {h} links to its parent"
+        );
+        assert_eq!(block.computed_tx_root(), block.header().tx_root);
+        prev = block.hash();
+        out.push(block.txs.iter().map(|t| t.hash()).collect());
+    }
+    out
+}

@@ -368,7 +368,11 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
         tonic::transport::Server::builder()
             .add_service(svc)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                // Small responses must not wait for delayed ACKs (Nagle): 40 ms a request.
+                tokio_stream::StreamExt::map(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    |s| s.and_then(|s| s.set_nodelay(true).map(|()| s)),
+                ),
                 async move {
                     let _ = server_shutdown.wait_for(|s| *s).await;
                 },

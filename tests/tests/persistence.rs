@@ -1,0 +1,111 @@
+//! A node started as a process keeps what it committed across a clean restart.
+
+use ledger_api::v1 as pb;
+use ledger_e2e::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_records_blocks_and_nonces() {
+    let mut node = TestNode::init("bank-a");
+    node.start(&[]).await;
+    let key = node.key();
+    let mut c = node.client().await;
+
+    let mut hashes = Vec::new();
+    for i in 0..40u64 {
+        let tx = put_record(
+            &key,
+            &node.org,
+            1 + i,
+            &format!("inv-{}", i % 20),
+            1 + (i / 20) as u32,
+            format!("amount {i}").as_bytes(),
+        );
+        hashes.push(submit(&mut c, &tx).await);
+    }
+    for h in &hashes {
+        let r = wait_committed(&mut c, h).await;
+        assert_eq!(r.status, pb::TxStatus::Committed as i32, "{}", r.failure);
+    }
+    let before = c
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let chain_before = walk_chain(&mut c).await;
+
+    let status = node.stop();
+    assert!(status.success(), "clean shutdown exits 0: {status}");
+    assert!(
+        node.log().contains("node stopped cleanly"),
+        "{}",
+        node.log()
+    );
+
+    node.start(&[]).await;
+    assert!(
+        node.log().contains("stored chain verified"),
+        "{}",
+        node.log()
+    );
+    let mut c = node.client().await;
+    let after = c
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(after.height >= before.height);
+    assert_eq!(after.genesis_hash, before.genesis_hash);
+    let chain_after = walk_chain(&mut c).await;
+    assert_eq!(
+        &chain_after[..chain_before.len()],
+        &chain_before[..],
+        "blocks unchanged"
+    );
+
+    for i in 0..20 {
+        let r = c
+            .get_record(pb::GetRecordRequest {
+                record_id: format!("inv-{i}"),
+                version: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.version, 2);
+        assert_eq!(r.fields[0].blob, format!("amount {}", i + 20).into_bytes());
+        let v1 = c
+            .get_record(pb::GetRecordRequest {
+                record_id: format!("inv-{i}"),
+                version: Some(1),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(v1.fields[0].blob, format!("amount {i}").into_bytes());
+    }
+    for h in &hashes {
+        let r = c
+            .get_tx(pb::GetTxRequest {
+                tx_hash: h.0.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.status, pb::TxStatus::Committed as i32);
+    }
+    // The nonce sequence continues where it stopped.
+    let m = c
+        .get_member(pb::GetMemberRequest {
+            org: "bank-a".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(m.next_nonce, 41);
+    let tx = put_record(&key, &node.org, 41, "after-restart", 1, b"x");
+    let h = submit(&mut c, &tx).await;
+    assert_eq!(
+        wait_committed(&mut c, &h).await.status,
+        pb::TxStatus::Committed as i32
+    );
+}

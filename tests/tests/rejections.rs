@@ -1,0 +1,178 @@
+//! Bad transactions are each refused with a distinct, readable reason; the node keeps
+//! running and loses nothing.
+
+use ledger_api::v1 as pb;
+use ledger_crypto::{sign_tx, Ed25519SoftwareKey};
+use ledger_e2e::*;
+use ledger_types::OrgId;
+use tonic::Code;
+
+fn reason(s: &tonic::Status) -> String {
+    s.metadata()
+        .get(ledger_api::REJECT_REASON_KEY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+async fn refused(
+    c: &mut ledger_api::v1::ledger_client::LedgerClient<tonic::transport::Channel>,
+    bytes: Vec<u8>,
+) -> tonic::Status {
+    c.submit_tx(pb::SubmitTxRequest { tx: bytes })
+        .await
+        .expect_err("the node must refuse this transaction")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
+    let mut node = TestNode::init("bank-a");
+    node.start(&["--max-tx-bytes", "4096"]).await;
+    let key = node.key();
+    let mut c = node.client().await;
+
+    let good = put_record(&key, &node.org, 1, "inv-1", 1, b"1200");
+    let h = submit(&mut c, &good).await;
+    assert_eq!(
+        wait_committed(&mut c, &h).await.status,
+        pb::TxStatus::Committed as i32
+    );
+
+    let mut seen = Vec::new();
+    let mut check = |what: &str, s: tonic::Status, code: Code, why: &str, text: &str| {
+        assert_eq!(s.code(), code, "{what}: {s:?}");
+        assert_eq!(reason(&s), why, "{what}: {s:?}");
+        assert!(
+            s.message().contains(text),
+            "{what}: message {:?} lacks {text:?}",
+            s.message()
+        );
+        seen.push(why.to_string());
+    };
+
+    // Malformed: random bytes, and a valid transaction with a trailing byte.
+    let s = refused(&mut c, vec![0xde, 0xad, 0xbe, 0xef]).await;
+    check(
+        "garbage",
+        s,
+        Code::InvalidArgument,
+        "malformed",
+        "malformed transaction",
+    );
+    let mut trailing = put_record(&key, &node.org, 2, "inv-2", 1, b"x")
+        .bytes()
+        .to_vec();
+    trailing.push(0);
+    let s = refused(&mut c, trailing).await;
+    assert_eq!(reason(&s), "malformed");
+    assert!(s.message().contains("trailing"), "{}", s.message());
+
+    // Oversized.
+    let big = put_record(&key, &node.org, 2, "inv-2", 1, &vec![0u8; 8192]);
+    let s = refused(&mut c, big.bytes().to_vec()).await;
+    check(
+        "oversized",
+        s,
+        Code::InvalidArgument,
+        "too_large",
+        "exceeds this node's limit of 4096 bytes",
+    );
+
+    // Wrongly signed: bank-a's transaction signed by another key.
+    let other = Ed25519SoftwareKey::generate();
+    let forged = sign_tx(
+        &other,
+        put_record(&key, &node.org, 2, "inv-2", 1, b"x")
+            .body()
+            .clone(),
+    )
+    .unwrap();
+    let s = refused(&mut c, forged.bytes().to_vec()).await;
+    check(
+        "wrong signature",
+        s,
+        Code::Unauthenticated,
+        "bad_signature",
+        "signature by bank-a does not verify",
+    );
+
+    // Replayed: the committed transaction again, and a new one reusing its nonce.
+    let s = refused(&mut c, good.bytes().to_vec()).await;
+    check(
+        "exact replay",
+        s,
+        Code::AlreadyExists,
+        "already_committed",
+        "already committed at height",
+    );
+    let reuse = put_record(&key, &node.org, 1, "inv-9", 1, b"y");
+    let s = refused(&mut c, reuse.bytes().to_vec()).await;
+    check(
+        "nonce reuse",
+        s,
+        Code::AlreadyExists,
+        "nonce_replayed",
+        "nonce 1 of bank-a was already used",
+    );
+
+    // Unknown signer.
+    let mut body = put_record(&key, &node.org, 0, "inv-3", 1, b"z")
+        .body()
+        .clone();
+    body.signer = OrgId::new("bank-unknown").unwrap();
+    let stranger = sign_tx(&other, body).unwrap();
+    let s = refused(&mut c, stranger.bytes().to_vec()).await;
+    check(
+        "unknown signer",
+        s,
+        Code::PermissionDenied,
+        "unknown_signer",
+        "unknown signer bank-unknown",
+    );
+
+    // A version that does not follow the record's latest.
+    let conflict = put_record(&key, &node.org, 2, "inv-1", 5, b"v5");
+    let s = refused(&mut c, conflict.bytes().to_vec()).await;
+    check(
+        "version conflict",
+        s,
+        Code::FailedPrecondition,
+        "would_fail",
+        "version 5 given, the next version is 2",
+    );
+
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        seen.len(),
+        "every refusal has its own reason: {seen:?}"
+    );
+
+    // The node is still up, nothing was lost, and the next valid transaction commits.
+    let st = c
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        st.mempool_txs, 0,
+        "no refused transaction entered the mempool"
+    );
+    let r = c
+        .get_record(pb::GetRecordRequest {
+            record_id: "inv-1".into(),
+            version: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.fields[0].blob, b"1200");
+    let next = put_record(&key, &node.org, 2, "inv-2", 1, b"ok");
+    let h = submit(&mut c, &next).await;
+    assert_eq!(
+        wait_committed(&mut c, &h).await.status,
+        pb::TxStatus::Committed as i32
+    );
+}
