@@ -42,7 +42,8 @@ fn flip_block_byte(node: &TestNode, height: u64, pos: impl Fn(usize) -> usize) {
 async fn a_flipped_byte_in_a_stored_block_stops_startup_naming_the_height() {
     let mut node = node_with_blocks().await;
     // A byte in the header, in the transaction, and in the commit signature.
-    let positions: [(&str, fn(usize) -> usize); 3] = [
+    type Position = fn(usize) -> usize;
+    let positions: [(&str, Position); 3] = [
         ("header", |_| 20),
         ("transaction", |len| len / 2),
         ("commit signature", |len| len - 2),

@@ -95,20 +95,21 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
     // Follow committed blocks before submitting anything.
     let mut stream = client.stream_blocks(status.height + 1, true).await?;
     let committed_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; a.txs]));
+    let blocks = Arc::new(AtomicUsize::new(0));
+    let max_block = Arc::new(AtomicUsize::new(0));
     let follower = {
         let committed_at = committed_at.clone();
+        let (blocks, max_block) = (blocks.clone(), max_block.clone());
         let total = a.txs;
         tokio::spawn(async move {
             let mut seen = 0usize;
-            let mut blocks = 0u64;
-            let mut max_block = 0usize;
             while seen < total {
                 let Ok(Some(b)) = stream.message().await else {
                     break;
                 };
                 let now = Instant::now();
-                blocks += 1;
-                max_block = max_block.max(b.tx_hashes.len());
+                blocks.fetch_add(1, Ordering::Relaxed);
+                max_block.fetch_max(b.tx_hashes.len(), Ordering::Relaxed);
                 let mut c = committed_at.lock().unwrap_or_else(|p| p.into_inner());
                 for h in &b.tx_hashes {
                     if let Some(i) = Hash::from_slice(h).and_then(|h| index.get(&h)) {
@@ -119,7 +120,6 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
                     }
                 }
             }
-            (blocks, max_block)
         })
     };
 
@@ -191,10 +191,10 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     follower.abort();
-    let (blocks, max_block) = match follower.await {
-        Ok(v) => v,
-        Err(_) => (0, 0),
-    };
+    let (blocks, max_block) = (
+        blocks.load(Ordering::Relaxed),
+        max_block.load(Ordering::Relaxed),
+    );
     let submitted = submitted_at
         .lock()
         .unwrap_or_else(|p| p.into_inner())

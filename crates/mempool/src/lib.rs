@@ -310,17 +310,13 @@ impl Mempool {
         let inner = self.lock();
         let mut runs: Vec<Vec<&Entry>> = Vec::new();
         for (signer, nonces) in &inner.by_signer {
-            let mut expect = next_nonce(view, signer)?;
-            let mut run = Vec::new();
-            for (nonce, hash) in nonces.range(expect..) {
-                if *nonce != expect {
-                    break;
-                }
-                if let Some(e) = inner.by_hash.get(hash) {
-                    run.push(e);
-                }
-                expect += 1;
-            }
+            let first = next_nonce(view, signer)?;
+            let mut run: Vec<&Entry> = nonces
+                .range(first..)
+                .zip(first..)
+                .take_while(|((nonce, _), expect)| *nonce == expect)
+                .filter_map(|((_, hash), _)| inner.by_hash.get(hash))
+                .collect();
             if !run.is_empty() {
                 run.reverse();
                 runs.push(run);

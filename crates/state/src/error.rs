@@ -142,8 +142,8 @@ pub enum BlockError {
         index: usize,
         /// The transaction hash.
         tx: Hash,
-        /// Why.
-        reason: TxRejection,
+        /// Why (boxed: blocks are valid far more often than not).
+        reason: Box<TxRejection>,
     },
     /// The proposer is not a validator.
     #[error("block {height}: proposer {proposer} is not a validator")]

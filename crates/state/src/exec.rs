@@ -331,7 +331,7 @@ pub fn execute_genesis<V: StateView>(
         height: 0,
         index,
         tx: tx.hash(),
-        reason,
+        reason: Box::new(reason),
     };
     let mut overlay = Overlay {
         base: view,
@@ -580,7 +580,7 @@ pub fn execute_block<V: StateView, C: SignatureCache>(
                 height,
                 index,
                 tx: tx.hash(),
-                reason,
+                reason: Box::new(reason),
             },
         })?;
     }

@@ -241,14 +241,15 @@ fn tampered_blocks_are_refused() {
     h.tx_count = 1;
     h.tx_root = tx_root(HashSuite::CURRENT, &[forged.hash()]);
     let b = Block::new(h, vec![forged], Commit::default());
-    assert!(matches!(
-        execute_block(&c.state, &c.acc, &c.tip, &b, &()),
-        Err(BlockError::InvalidTx {
-            reason: TxRejection::BadSignature { .. },
-            index: 0,
-            ..
-        })
-    ));
+    match execute_block(&c.state, &c.acc, &c.tip, &b, &()) {
+        Err(BlockError::InvalidTx { reason, .. }) => {
+            assert!(
+                matches!(*reason, TxRejection::BadSignature { .. }),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a bad signature, got {other:?}"),
+    }
 
     // A wrong parent.
     let mut h = good.header().clone();
@@ -318,13 +319,15 @@ fn genesis_refuses_a_registration_signed_by_another_key() {
     let b = Ed25519SoftwareKey::generate();
     let tx = register(&a, &chain, "bank-a", vec![Role::Validator]);
     let forged = sign_tx(&b, tx.body().clone()).unwrap();
-    assert!(matches!(
-        execute_genesis(&BTreeMap::new(), &chain, &[forged]),
-        Err(BlockError::InvalidTx {
-            reason: TxRejection::BadSignature { .. },
-            ..
-        })
-    ));
+    match execute_genesis(&BTreeMap::new(), &chain, &[forged]) {
+        Err(BlockError::InvalidTx { reason, .. }) => {
+            assert!(
+                matches!(*reason, TxRejection::BadSignature { .. }),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a bad signature, got {other:?}"),
+    }
     let no_validator = register(&a, &chain, "bank-a", vec![Role::Member]);
     assert!(execute_genesis(&BTreeMap::new(), &chain, &[no_validator]).is_err());
 }

@@ -1,0 +1,53 @@
+# Shared set-up for the project scripts: installs what the build needs when missing and
+# points cargo at a target directory that outlives the clone (a cold build of RocksDB and
+# the cryptography takes most of 20 minutes on 2 cores; later runs reuse it).
+# Sourced, not run.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/confidential-ledger/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# Debian packages the build needs: clang/libclang for RocksDB's bindgen, a C++ compiler
+# for RocksDB itself.
+APT_PACKAGES=(clang libclang-dev g++ make pkg-config)
+
+install_apt_packages() {
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing Debian packages: ${missing[*]}"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "error: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+        sudo="sudo"
+    fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+check_rust() {
+    if ! command -v cargo >/dev/null; then
+        echo "error: cargo not found. Install Rust 1.85 or newer with rustup (https://rustup.rs) and run this again." >&2
+        exit 1
+    fi
+}
+
+setup() {
+    install_apt_packages
+    check_rust
+    mkdir -p "$CARGO_TARGET_DIR"
+    say "cargo target directory: $CARGO_TARGET_DIR"
+}
+
+# Every build goes through the same command, so features unify the same way and the
+# bundled RocksDB is compiled once.
+build_workspace() {
+    say "building the workspace (the first build takes about 20 minutes on 2 cores)"
+    (cd "$ROOT" && cargo build --workspace --all-targets "$@")
+}
