@@ -93,6 +93,14 @@ async fn restart_keeps_records_blocks_and_nonces() {
             .into_inner();
         assert_eq!(r.status, pb::TxStatus::Committed as i32);
     }
+    // Neither start logged the signing key.
+    let seed = key.seed_hex();
+    for n in 1..=2 {
+        let log = std::fs::read_to_string(node.log_path(n)).unwrap();
+        assert!(!log.is_empty());
+        assert!(!log.contains(&seed[..16]), "start {n} logged key material");
+    }
+
     // The nonce sequence continues where it stopped.
     let m = c
         .get_member(pb::GetMemberRequest {

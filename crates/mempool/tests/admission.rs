@@ -1,0 +1,216 @@
+//! Mempool admission, ordering and bounds against a real (in-memory) state.
+
+use std::collections::BTreeMap;
+
+use ledger_crypto::{sign_tx, Ed25519SoftwareKey, Signer};
+use ledger_mempool::{Mempool, MempoolConfig, Rejection};
+use ledger_state::{execute_genesis, TxRejection};
+use ledger_types::*;
+
+struct Fixture {
+    state: BTreeMap<Vec<u8>, Vec<u8>>,
+    key: Ed25519SoftwareKey,
+    org: OrgId,
+    chain: ChainId,
+}
+
+fn fixture() -> Fixture {
+    let key = Ed25519SoftwareKey::generate();
+    let chain = ChainId::new("mp").unwrap();
+    let org = OrgId::new("bank-a").unwrap();
+    let reg = sign_tx(
+        &key,
+        TxBody {
+            chain_id: chain.clone(),
+            signer: org.clone(),
+            nonce: 0,
+            payload: Payload::RegisterMember(RegisterMember {
+                org: org.clone(),
+                signing_key: key.public_key(),
+                encryption_key: vec![],
+                roles: vec![Role::Validator, Role::Member],
+            }),
+        },
+    )
+    .unwrap();
+    let ex = execute_genesis(&BTreeMap::new(), &chain, &[reg]).unwrap();
+    let mut state = BTreeMap::new();
+    for (k, c) in ex.diff.iter() {
+        state.insert(k.clone(), c.new.clone().unwrap());
+    }
+    Fixture {
+        state,
+        key,
+        org,
+        chain,
+    }
+}
+
+impl Fixture {
+    fn put(&self, nonce: u64, record: &str, version: u32, size: usize) -> Transaction {
+        sign_tx(
+            &self.key,
+            TxBody {
+                chain_id: self.chain.clone(),
+                signer: self.org.clone(),
+                nonce,
+                payload: Payload::PutRecord(PutRecord {
+                    record: RecordId::new(record).unwrap(),
+                    version,
+                    fields: vec![RecordField {
+                        name: FieldName::new("f").unwrap(),
+                        blob: vec![1; size],
+                    }],
+                }),
+            },
+        )
+        .unwrap()
+    }
+
+    fn pool(&self, config: MempoolConfig) -> Mempool {
+        Mempool::new(self.chain.clone(), config)
+    }
+}
+
+fn nonces(txs: &[Transaction]) -> Vec<u64> {
+    txs.iter().map(|t| t.body().nonce).collect()
+}
+
+#[test]
+fn out_of_order_arrivals_are_proposed_in_nonce_order_and_gaps_wait() {
+    let f = fixture();
+    let pool = f.pool(MempoolConfig::default());
+    for n in [3, 1, 2, 5] {
+        pool.admit(f.put(n, &format!("r{n}"), 1, 8).bytes(), &f.state, 1)
+            .unwrap();
+    }
+    let c = pool.candidates(&f.state, 100, 1 << 20).unwrap();
+    assert_eq!(nonces(&c), vec![1, 2, 3], "nonce 5 waits for 4");
+    assert_eq!(pool.next_free_nonce(&f.org, 1), 4);
+    let c = pool.candidates(&f.state, 2, 1 << 20).unwrap();
+    assert_eq!(nonces(&c), vec![1, 2], "max_txs is respected");
+}
+
+#[test]
+fn duplicates_and_taken_nonces_are_refused() {
+    let f = fixture();
+    let pool = f.pool(MempoolConfig::default());
+    let tx = f.put(1, "a", 1, 8);
+    pool.admit(tx.bytes(), &f.state, 1).unwrap();
+    assert_eq!(
+        pool.admit(tx.bytes(), &f.state, 1),
+        Err(Rejection::Duplicate(tx.hash()))
+    );
+    let other = f.put(1, "b", 1, 8);
+    assert!(matches!(
+        pool.admit(other.bytes(), &f.state, 1),
+        Err(Rejection::NoncePending { nonce: 1, pending, .. }) if pending == tx.hash()
+    ));
+}
+
+#[test]
+fn pipelined_versions_of_one_record_are_admitted() {
+    let f = fixture();
+    let pool = f.pool(MempoolConfig::default());
+    pool.admit(f.put(1, "inv", 1, 8).bytes(), &f.state, 1)
+        .unwrap();
+    pool.admit(f.put(2, "inv", 2, 8).bytes(), &f.state, 1)
+        .unwrap();
+    // With nothing pending before it, a wrong version is refused up front.
+    let f2 = fixture();
+    let pool2 = f2.pool(MempoolConfig::default());
+    assert!(matches!(
+        pool2.admit(f2.put(1, "inv", 2, 8).bytes(), &f2.state, 1),
+        Err(Rejection::WouldFail(_))
+    ));
+}
+
+#[test]
+fn bounds_are_enforced() {
+    let f = fixture();
+    let pool = f.pool(MempoolConfig {
+        max_txs: 2,
+        max_bytes: 1 << 20,
+        max_tx_bytes: 1024,
+        max_nonce_gap: 10,
+    });
+    pool.admit(f.put(1, "a", 1, 8).bytes(), &f.state, 1)
+        .unwrap();
+    pool.admit(f.put(2, "b", 1, 8).bytes(), &f.state, 1)
+        .unwrap();
+    assert!(matches!(
+        pool.admit(f.put(3, "c", 1, 8).bytes(), &f.state, 1),
+        Err(Rejection::Full { txs: 2, .. })
+    ));
+    assert!(matches!(
+        pool.admit(f.put(3, "c", 1, 2000).bytes(), &f.state, 1),
+        Err(Rejection::TooLarge { max: 1024, .. })
+    ));
+    assert!(matches!(
+        pool.admit(f.put(12, "c", 1, 8).bytes(), &f.state, 1),
+        Err(Rejection::NonceTooFarAhead {
+            got: 12,
+            next: 1,
+            max_gap: 10,
+            ..
+        })
+    ));
+    let by_bytes = f.pool(MempoolConfig {
+        max_txs: 100,
+        max_bytes: 300,
+        max_tx_bytes: 1024,
+        max_nonce_gap: 10,
+    });
+    by_bytes
+        .admit(f.put(1, "a", 1, 100).bytes(), &f.state, 1)
+        .unwrap();
+    assert!(matches!(
+        by_bytes.admit(f.put(2, "b", 1, 200).bytes(), &f.state, 1),
+        Err(Rejection::Full { .. })
+    ));
+}
+
+#[test]
+fn committed_and_stale_transactions_are_removed() {
+    let mut f = fixture();
+    let pool = f.pool(MempoolConfig::default());
+    let t1 = f.put(1, "a", 1, 8);
+    let t2 = f.put(2, "b", 1, 8);
+    pool.admit(t1.bytes(), &f.state, 1).unwrap();
+    pool.admit(t2.bytes(), &f.state, 1).unwrap();
+    // Another node's block included both nonces (as a different t2); state now says next = 3.
+    f.state.insert(
+        ledger_state::keys::nonce(&f.org),
+        3u64.to_be_bytes().to_vec(),
+    );
+    pool.remove_committed([&t1], [], &f.state).unwrap();
+    assert!(pool.is_empty(), "t2's nonce is used: it is stale");
+    assert_eq!(pool.bytes(), 0);
+}
+
+#[test]
+fn each_refusal_has_its_own_code() {
+    let f = fixture();
+    let pool = f.pool(MempoolConfig::default());
+    let malformed = pool.admit(&[1, 2, 3], &f.state, 1).unwrap_err();
+    assert_eq!(malformed.code(), "malformed");
+    let other = Ed25519SoftwareKey::generate();
+    let forged = sign_tx(&other, f.put(1, "a", 1, 8).body().clone()).unwrap();
+    let bad_sig = pool.admit(forged.bytes(), &f.state, 1).unwrap_err();
+    assert_eq!(bad_sig.code(), "bad_signature");
+    let mut body = f.put(1, "a", 1, 8).body().clone();
+    body.chain_id = ChainId::new("elsewhere").unwrap();
+    let wrong_chain = pool
+        .admit(sign_tx(&f.key, body).unwrap().bytes(), &f.state, 1)
+        .unwrap_err();
+    assert_eq!(wrong_chain.code(), "wrong_chain");
+    assert!(matches!(
+        wrong_chain,
+        Rejection::Invalid(TxRejection::WrongChain { .. })
+    ));
+    let replay = pool
+        .admit(f.put(0, "a", 1, 8).bytes(), &f.state, 1)
+        .unwrap_err();
+    assert_eq!(replay.code(), "nonce_replayed");
+    assert!(pool.is_empty());
+}
