@@ -176,3 +176,51 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
         pb::TxStatus::Committed as i32
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_behind_a_nonce_gap_waits_without_spinning_blocks() {
+    let mut node = TestNode::init("bank-a");
+    node.start(&["--block-interval-ms", "0"]).await;
+    let key = node.key();
+    let mut c = node.client().await;
+    let h1 = submit(&mut c, &put_record(&key, &node.org, 1, "a", 1, b"1")).await;
+    assert_eq!(wait_committed(&mut c, &h1).await.height, 1);
+
+    // Nonce 4 arrives before 2 and 3: it is admitted and waits; no block is produced.
+    let h4 = submit(&mut c, &put_record(&key, &node.org, 4, "d", 1, b"4")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let st = c
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        st.height, 1,
+        "no blocks while only a gapped transaction waits"
+    );
+    assert_eq!(st.mempool_txs, 1);
+    let pending = c
+        .get_tx(pb::GetTxRequest {
+            tx_hash: h4.0.to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pending.status, pb::TxStatus::Pending as i32);
+
+    // Filling the gap lets all three through, in nonce order.
+    submit(&mut c, &put_record(&key, &node.org, 2, "b", 1, b"2")).await;
+    submit(&mut c, &put_record(&key, &node.org, 3, "c", 1, b"3")).await;
+    let r4 = wait_committed(&mut c, &h4).await;
+    assert_eq!(r4.status, pb::TxStatus::Committed as i32);
+    let st = c
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        st.height <= 4,
+        "at most one block per submission, got height {}",
+        st.height
+    );
+}

@@ -112,8 +112,10 @@ impl Ledger {
         Ok(tx)
     }
 
-    /// Builds and signs the next block from the mempool.
-    pub fn propose(&self, now_ms: u64) -> Result<Proposal, NodeError> {
+    /// Builds and signs the next block from the mempool. With nothing ready to include
+    /// (an empty mempool, or only transactions waiting behind a nonce gap), returns `None`
+    /// unless `allow_empty` asks for an empty block.
+    pub fn propose(&self, now_ms: u64, allow_empty: bool) -> Result<Option<Proposal>, NodeError> {
         let tip = self
             .store
             .tip()
@@ -123,6 +125,9 @@ impl Ledger {
             self.block_config.max_txs,
             self.block_config.max_bytes,
         )?;
+        if candidates.is_empty() && !allow_empty {
+            return Ok(None);
+        }
         let params = ProposeParams {
             proposer: self.org.clone(),
             timestamp_ms: now_ms,
@@ -138,6 +143,10 @@ impl Ledger {
             candidates,
             &verified,
         )?;
+        if built.txs.is_empty() && !allow_empty {
+            self.forget_dropped(&built.dropped)?;
+            return Ok(None);
+        }
         let hash = built.header.hash();
         let signature = sign_commit(self.signer.as_ref(), &hash)?;
         let block = Block::new(
@@ -150,23 +159,33 @@ impl Ledger {
                 }],
             },
         );
-        Ok(Proposal {
+        Ok(Some(Proposal {
             block,
             execution: built.execution,
             dropped: built.dropped,
-        })
+        }))
+    }
+
+    fn forget_dropped(&self, dropped: &[(Hash, TxRejection)]) -> Result<(), NodeError> {
+        for (h, why) in dropped {
+            tracing::info!(tx = %h, reason = %why, "dropped a mempool transaction that can no longer be included");
+        }
+        let hashes: Vec<Hash> = dropped.iter().map(|(h, _)| *h).collect();
+        self.mempool
+            .remove_committed(std::iter::empty(), &hashes, self.store.as_ref())?;
+        Ok(())
     }
 
     /// Commits a block durably, then clears what it made obsolete from the mempool.
     pub fn commit(&self, proposal: &Proposal) -> Result<(), NodeError> {
         self.store
             .commit_block(&proposal.block, &proposal.execution)?;
-        let dropped: Vec<Hash> = proposal.dropped.iter().map(|(h, _)| *h).collect();
-        for (h, why) in &proposal.dropped {
-            tracing::info!(tx = %h, reason = %why, "dropped a mempool transaction that can no longer be included");
-        }
-        self.mempool
-            .remove_committed(&proposal.block.txs, &dropped, self.store.as_ref())?;
+        self.mempool.remove_committed(
+            &proposal.block.txs,
+            std::iter::empty(),
+            self.store.as_ref(),
+        )?;
+        self.forget_dropped(&proposal.dropped)?;
         self.committed.send_replace(proposal.block.height());
         Ok(())
     }

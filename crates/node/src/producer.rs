@@ -20,49 +20,46 @@ fn now_ms() -> u64 {
 
 /// Runs the producer until `shutdown` turns true. Finishes the block in progress first.
 pub async fn run(ledger: Arc<Ledger>, mut shutdown: watch::Receiver<bool>) {
-    let interval = ledger.block_config.interval_ms;
+    let interval = Duration::from_millis(ledger.block_config.interval_ms);
+    let empty_blocks = !interval.is_zero();
     let mut last_block = Instant::now();
     let mut failures = 0u32;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        if ledger.mempool.is_empty() {
-            let wait = if interval == 0 {
-                Duration::from_secs(3600)
-            } else {
-                Duration::from_millis(interval).saturating_sub(last_block.elapsed())
-            };
-            tokio::select! {
-                _ = ledger.tx_arrived() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => continue,
-            }
-            if ledger.mempool.is_empty()
-                && (interval == 0 || last_block.elapsed() < Duration::from_millis(interval))
-            {
-                continue;
-            }
-        }
+        let allow_empty = empty_blocks && last_block.elapsed() >= interval;
         let l = ledger.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let proposal = l.propose(now_ms())?;
+            let Some(proposal) = l.propose(now_ms(), allow_empty)? else {
+                return Ok(None);
+            };
             l.commit(&proposal)?;
-            Ok::<_, crate::error::NodeError>((
+            Ok::<_, crate::error::NodeError>(Some((
                 proposal.block.height(),
                 proposal.block.txs.len(),
                 proposal.block.hash(),
-            ))
+            )))
         })
         .await;
         match result {
-            Ok(Ok((height, txs, hash))) => {
+            Ok(Ok(Some((height, txs, hash)))) => {
                 failures = 0;
                 last_block = Instant::now();
-                if txs > 0 {
-                    tracing::debug!(height, txs, %hash, "committed block");
+                tracing::debug!(height, txs, %hash, "committed block");
+            }
+            Ok(Ok(None)) => {
+                // Nothing ready: wait for a new transaction, the empty-block deadline, or
+                // shutdown. Transactions waiting behind a nonce gap do not wake us.
+                let wait = if empty_blocks {
+                    interval.saturating_sub(last_block.elapsed())
                 } else {
-                    tracing::trace!(height, %hash, "committed empty block");
+                    Duration::from_secs(3600)
+                };
+                tokio::select! {
+                    _ = ledger.tx_arrived() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => {}
                 }
             }
             Ok(Err(e)) => {
