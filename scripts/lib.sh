@@ -11,9 +11,10 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-# Debian packages the build needs: clang/libclang for RocksDB's bindgen, a C++ compiler
-# for RocksDB itself.
-APT_PACKAGES=(clang libclang-dev g++ make pkg-config)
+# Debian packages the build and tests need: clang/libclang for RocksDB's bindgen, a C++
+# compiler for RocksDB itself, SoftHSM2 (the PKCS#11 token the HSM tests create) and
+# OpenSC (pkcs11-tool, the independent PKCS#11 client the tests compare against).
+APT_PACKAGES=(clang libclang-dev g++ make pkg-config softhsm2 opensc)
 
 install_apt_packages() {
     local missing=()

@@ -150,6 +150,38 @@ mod tests {
     }
 
     #[test]
+    fn ecdsa_p256_verifies_low_s_and_refuses_high_s() {
+        use p256::ecdsa::signature::Signer as _;
+        let sk = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let point = sk.verifying_key().to_encoded_point(false);
+        let pk =
+            PublicKey::new(SignatureScheme::EcdsaP256Sha256, point.as_bytes().to_vec()).unwrap();
+        let digest = Hash([5; 32]);
+        let sig: p256::ecdsa::Signature = sk.sign(&digest.0);
+        let low = sig.normalize_s().unwrap_or(sig);
+        verify_digest(&pk, &digest, &Signature(low.to_bytes().to_vec())).unwrap();
+        assert!(matches!(
+            verify_digest(&pk, &Hash([6; 32]), &Signature(low.to_bytes().to_vec())),
+            Err(CryptoError::BadSignature { .. })
+        ));
+        // The same signature with s replaced by n - s is valid ECDSA but not accepted.
+        let (r, s) = low.split_scalars();
+        let high = p256::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+        assert!(matches!(
+            verify_digest(&pk, &digest, &Signature(high.to_bytes().to_vec())),
+            Err(CryptoError::MalformedSignature { .. })
+        ));
+        // A point off the curve is refused as a key.
+        let mut bad = point.as_bytes().to_vec();
+        bad[64] ^= 1;
+        let bad = PublicKey::new(SignatureScheme::EcdsaP256Sha256, bad).unwrap();
+        assert!(matches!(
+            verify_digest(&bad, &digest, &Signature(low.to_bytes().to_vec())),
+            Err(CryptoError::InvalidPublicKey { .. })
+        ));
+    }
+
+    #[test]
     fn debug_never_shows_the_secret() {
         let key = Ed25519SoftwareKey::from_hex_seed(RFC8032_SECRET).unwrap();
         let shown = format!("{key:?}");

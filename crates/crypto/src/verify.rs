@@ -38,7 +38,31 @@ pub fn verify_digest(
             pk.verify_strict(&digest.0, &sig)
                 .map_err(|_| CryptoError::BadSignature { key: key.to_text() })
         }
-        #[allow(unreachable_patterns)]
+        SignatureScheme::EcdsaP256Sha256 => {
+            use p256::ecdsa::signature::Verifier as _;
+            let pk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key.bytes()).map_err(|_| {
+                CryptoError::InvalidPublicKey {
+                    scheme: "ecdsa-p256",
+                    reason: "not a point on P-256".into(),
+                }
+            })?;
+            let sig = p256::ecdsa::Signature::from_slice(&signature.0).map_err(|_| {
+                CryptoError::MalformedSignature {
+                    scheme: "ecdsa-p256",
+                    reason: format!("expected 64 bytes r || s, got {}", signature.0.len()),
+                }
+            })?;
+            // (r, n - s) verifies too; only the low-s form is accepted, so a signature
+            // (and the transaction hash that covers it) cannot be mutated.
+            if sig.normalize_s().is_some() {
+                return Err(CryptoError::MalformedSignature {
+                    scheme: "ecdsa-p256",
+                    reason: "s is not in the lower half of the group order".into(),
+                });
+            }
+            pk.verify(&digest.0, &sig)
+                .map_err(|_| CryptoError::BadSignature { key: key.to_text() })
+        }
         other => Err(CryptoError::InvalidPublicKey {
             scheme: other.name(),
             reason: "scheme not supported by this node".into(),

@@ -11,6 +11,9 @@ use crate::error::CodecError;
 pub enum SignatureScheme {
     /// Ed25519 (RFC 8032), strict verification.
     Ed25519,
+    /// ECDSA over P-256 with SHA-256 (FIPS 186-5); keys as uncompressed SEC1 points,
+    /// signatures as 64-byte `r || s` with low `s`.
+    EcdsaP256Sha256,
 }
 
 impl SignatureScheme {
@@ -18,6 +21,7 @@ impl SignatureScheme {
     pub fn tag(self) -> u8 {
         match self {
             SignatureScheme::Ed25519 => 1,
+            SignatureScheme::EcdsaP256Sha256 => 2,
         }
     }
 
@@ -25,6 +29,7 @@ impl SignatureScheme {
     pub fn from_tag(tag: u8) -> Result<Self, CodecError> {
         match tag {
             1 => Ok(SignatureScheme::Ed25519),
+            2 => Ok(SignatureScheme::EcdsaP256Sha256),
             t => Err(CodecError::UnknownTag {
                 what: "signature scheme",
                 tag: t.into(),
@@ -36,6 +41,7 @@ impl SignatureScheme {
     pub fn name(self) -> &'static str {
         match self {
             SignatureScheme::Ed25519 => "ed25519",
+            SignatureScheme::EcdsaP256Sha256 => "ecdsa-p256",
         }
     }
 
@@ -43,13 +49,14 @@ impl SignatureScheme {
     pub fn public_key_len(self) -> usize {
         match self {
             SignatureScheme::Ed25519 => 32,
+            SignatureScheme::EcdsaP256Sha256 => 65,
         }
     }
 
     /// The signature length in bytes.
     pub fn signature_len(self) -> usize {
         match self {
-            SignatureScheme::Ed25519 => 64,
+            SignatureScheme::Ed25519 | SignatureScheme::EcdsaP256Sha256 => 64,
         }
     }
 }
@@ -104,6 +111,7 @@ impl PublicKey {
             .ok_or_else(|| bad("expected SCHEME:HEX, for example ed25519:ab12..."))?;
         let scheme = match scheme {
             "ed25519" => SignatureScheme::Ed25519,
+            "ecdsa-p256" => SignatureScheme::EcdsaP256Sha256,
             other => return Err(bad(&format!("unknown scheme {other:?}"))),
         };
         let bytes = hex::decode(key).map_err(|_| bad("the key is not hex"))?;

@@ -1,0 +1,88 @@
+use thiserror::Error;
+
+/// Why a key provider operation failed. Messages name what was looked for and never
+/// contain a PIN or key material.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum HsmError {
+    /// The PKCS#11 module could not be loaded.
+    #[error("cannot load the PKCS#11 module {module}: {reason}")]
+    ModuleLoad {
+        /// The module path.
+        module: String,
+        /// The loader's reason.
+        reason: String,
+    },
+    /// No slot holds a token with this label.
+    #[error("no token labelled {token:?} in module {module} (tokens present: {available})")]
+    TokenNotFound {
+        /// The label looked for.
+        token: String,
+        /// The module.
+        module: String,
+        /// The labels that exist.
+        available: String,
+    },
+    /// The token refused the PIN. Not retried: repeated wrong PINs can lock a token.
+    #[error("token {token:?} refused the PIN; not retrying (repeated wrong PINs can lock the token). Check the PIN source and try once more")]
+    WrongPin {
+        /// The token.
+        token: String,
+    },
+    /// The token is locked.
+    #[error("the user PIN of token {token:?} is locked; the security officer must reset it")]
+    PinLocked {
+        /// The token.
+        token: String,
+    },
+    /// No key with this label and purpose.
+    #[error("no {purpose} key labelled {label:?} in {provider}")]
+    KeyNotFound {
+        /// The label.
+        label: String,
+        /// The purpose looked for.
+        purpose: &'static str,
+        /// The provider.
+        provider: String,
+    },
+    /// A key with this label and purpose exists already.
+    #[error("a {purpose} key labelled {label:?} already exists in {provider}")]
+    KeyExists {
+        /// The label.
+        label: String,
+        /// The purpose.
+        purpose: &'static str,
+        /// The provider.
+        provider: String,
+    },
+    /// Sealed data failed to open (changed, wrong key or wrong associated data).
+    #[error("sealed data under {label:?} does not open: it was altered, or sealed under another key or context")]
+    UnsealFailed {
+        /// The sealing key.
+        label: String,
+    },
+    /// The token does not offer a mechanism the node needs.
+    #[error("token {token:?} does not offer {mechanism}, which the node needs for {purpose}")]
+    MechanismMissing {
+        /// The token.
+        token: String,
+        /// The mechanism.
+        mechanism: &'static str,
+        /// What it is needed for.
+        purpose: &'static str,
+    },
+    /// Any other PKCS#11 failure.
+    #[error("PKCS#11 {operation} failed: {reason}")]
+    Pkcs11 {
+        /// The operation.
+        operation: &'static str,
+        /// The module's reason.
+        reason: String,
+    },
+    /// The token returned something malformed.
+    #[error("token returned a malformed {what}")]
+    Malformed {
+        /// What.
+        what: &'static str,
+    },
+}

@@ -1,0 +1,665 @@
+//! The PKCS#11 key provider (cryptoki).
+//!
+//! Mechanisms used: `CKM_EC_EDWARDS_KEY_PAIR_GEN` + `CKM_EDDSA` (Ed25519) where the token
+//! offers `CKM_EDDSA`, else `CKM_EC_KEY_PAIR_GEN` + `CKM_ECDSA` over a host-computed
+//! SHA-256 (P-256); `CKM_ECDH1_DERIVE` with `CKD_NULL` for key agreement (the shared
+//! secret is derived into a session-only generic secret, read, and destroyed; the KDF runs
+//! on the host, as HPKE requires); `CKM_AES_KEY_GEN` + `CKM_AES_GCM` for sealing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, SessionState, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use ledger_types::{Hash, PublicKey, Signature, SignatureScheme};
+use sha2::Digest as _;
+use zeroize::Zeroizing;
+
+use crate::{HsmError, KeyInfo, KeyProvider, KeyPurpose};
+
+/// DER of the Ed25519 curve OID 1.3.101.112.
+const ED25519_PARAMS: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+/// DER of the P-256 curve OID 1.2.840.10045.3.1.7.
+const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const SEAL_FORMAT: u8 = 1;
+const GCM_IV_LEN: usize = 12;
+
+/// Where the token is and how to log in.
+pub struct Pkcs11Config {
+    /// The PKCS#11 module (for SoftHSM: `/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// The token label.
+    pub token_label: String,
+    /// The user PIN (from an environment variable or a file; never an argument).
+    pub pin: AuthPin,
+}
+
+impl std::fmt::Debug for Pkcs11Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs11Config")
+            .field("module", &self.module)
+            .field("token_label", &self.token_label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One initialised context per module for the whole process: a PKCS#11 module is
+/// initialised once per process, and finalising it would cut every other user's sessions.
+fn context(module: &Path) -> Result<Pkcs11, HsmError> {
+    static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+    let map = CONTEXTS.get_or_init(Default::default);
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = map.get(module) {
+        return Ok(c.clone());
+    }
+    let load_err = |reason: String| HsmError::ModuleLoad {
+        module: module.display().to_string(),
+        reason,
+    };
+    if !module.exists() {
+        return Err(load_err(
+            "no such file (for SoftHSM install the softhsm2 package)".into(),
+        ));
+    }
+    let ctx = Pkcs11::new(module).map_err(|e| load_err(e.to_string()))?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(load_err(e.to_string())),
+    }
+    map.insert(module.to_path_buf(), ctx.clone());
+    Ok(ctx)
+}
+
+fn ck(operation: &'static str) -> impl Fn(CkError) -> HsmError {
+    move |e| HsmError::Pkcs11 {
+        operation,
+        reason: e.to_string(),
+    }
+}
+
+/// Session errors after which a fresh session (and login) is worth one retry.
+fn session_lost(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::DeviceRemoved
+                | RvError::UserNotLoggedIn,
+            _
+        )
+    )
+}
+
+/// Keys in a PKCS#11 token.
+pub struct Pkcs11Provider {
+    ctx: Pkcs11,
+    slot: Slot,
+    token: String,
+    pin: AuthPin,
+    scheme: SignatureScheme,
+    sessions: Mutex<Vec<Session>>,
+    /// Key generation is rare and serialised: SoftHSM 2.6 has been seen failing with
+    /// `CKR_GENERAL_ERROR` when two threads create token objects at once, and the
+    /// exists-then-generate check must not race.
+    generation: Mutex<()>,
+}
+
+impl std::fmt::Debug for Pkcs11Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs11Provider")
+            .field("token", &self.token)
+            .field("signing_scheme", &self.scheme.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pkcs11Provider {
+    /// Loads the module, finds the token by label, logs in once (a refused PIN is not
+    /// retried), and picks the signing scheme the token offers.
+    pub fn open(config: Pkcs11Config) -> Result<Self, HsmError> {
+        let ctx = context(&config.module)?;
+        let slots = ctx.get_slots_with_token().map_err(ck("listing slots"))?;
+        let mut available = Vec::new();
+        let mut found = None;
+        for slot in slots {
+            let info = ctx.get_token_info(slot).map_err(ck("reading token info"))?;
+            let label = info.label().trim().to_string();
+            if label == config.token_label {
+                found = Some(slot);
+                break;
+            }
+            available.push(label);
+        }
+        let slot = found.ok_or_else(|| HsmError::TokenNotFound {
+            token: config.token_label.clone(),
+            module: config.module.display().to_string(),
+            available: if available.is_empty() {
+                "none".into()
+            } else {
+                available.join(", ")
+            },
+        })?;
+        let mechanisms = ctx
+            .get_mechanism_list(slot)
+            .map_err(ck("listing mechanisms"))?;
+        let scheme = if mechanisms.contains(&MechanismType::EDDSA)
+            && mechanisms.contains(&MechanismType::ECC_EDWARDS_KEY_PAIR_GEN)
+        {
+            SignatureScheme::Ed25519
+        } else {
+            SignatureScheme::EcdsaP256Sha256
+        };
+        for (m, what, purpose) in [
+            (
+                MechanismType::ECDH1_DERIVE,
+                "CKM_ECDH1_DERIVE",
+                "unwrapping field keys",
+            ),
+            (MechanismType::AES_GCM, "CKM_AES_GCM", "sealing secrets"),
+        ] {
+            if !mechanisms.contains(&m) {
+                return Err(HsmError::MechanismMissing {
+                    token: config.token_label.clone(),
+                    mechanism: what,
+                    purpose,
+                });
+            }
+        }
+        let provider = Pkcs11Provider {
+            ctx,
+            slot,
+            token: config.token_label,
+            pin: config.pin,
+            scheme,
+            sessions: Mutex::new(Vec::new()),
+            generation: Mutex::new(()),
+        };
+        let session = provider.new_session()?;
+        provider.release(session);
+        tracing::info!(token = %provider.token, signing = provider.scheme.name(), "PKCS#11 token opened");
+        Ok(provider)
+    }
+
+    /// The signature scheme of signing keys this token generates.
+    pub fn signing_scheme(&self) -> SignatureScheme {
+        self.scheme
+    }
+
+    fn new_session(&self) -> Result<Session, HsmError> {
+        let session = self
+            .ctx
+            .open_rw_session(self.slot)
+            .map_err(ck("opening a session"))?;
+        match session.login(UserType::User, Some(&self.pin)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
+            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(HsmError::WrongPin {
+                token: self.token.clone(),
+            }),
+            Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(HsmError::PinLocked {
+                token: self.token.clone(),
+            }),
+            Err(e) => Err(ck("logging in")(e)),
+        }
+    }
+
+    fn release(&self, session: Session) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(session);
+    }
+
+    /// Runs `op` on a pooled session. If the session was lost underneath us (closed,
+    /// invalid, logged out, device removed), opens a new one, logs in again, and retries
+    /// once.
+    fn with_session<T>(
+        &self,
+        op: impl Fn(&Session) -> Result<T, CkError>,
+        map: impl Fn(CkError) -> HsmError,
+    ) -> Result<T, HsmError> {
+        let pooled = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let session = match pooled {
+            Some(s) => s,
+            None => self.new_session()?,
+        };
+        match op(&session) {
+            Ok(v) => {
+                self.release(session);
+                Ok(v)
+            }
+            Err(e) if session_lost(&e) => {
+                tracing::warn!(token = %self.token, error = %e, "PKCS#11 session lost; reopening and retrying once");
+                drop(session);
+                self.sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
+                let session = self.new_session()?;
+                let out = op(&session).map_err(&map);
+                self.release(session);
+                out
+            }
+            Err(e) => {
+                self.release(session);
+                Err(map(e))
+            }
+        }
+    }
+
+    fn find(
+        &self,
+        session: &Session,
+        label: &str,
+        class: ObjectClass,
+        purpose_attr: Attribute,
+    ) -> Result<Option<ObjectHandle>, CkError> {
+        let found = session
+            .find_objects(&[
+                Attribute::Class(class),
+                Attribute::Label(label.as_bytes().to_vec()),
+                purpose_attr,
+            ])?
+            .into_iter()
+            .next();
+        // Private objects are invisible, not refused, once the login is gone (a logout or
+        // a token reset underneath us): report that as the session error it is.
+        if found.is_none() && class != ObjectClass::PUBLIC_KEY {
+            let state = session.get_session_info()?.session_state();
+            if !matches!(state, SessionState::RoUser | SessionState::RwUser) {
+                return Err(CkError::Pkcs11(
+                    RvError::UserNotLoggedIn,
+                    Function::FindObjects,
+                ));
+            }
+        }
+        Ok(found)
+    }
+
+    fn key(
+        &self,
+        label: &str,
+        purpose: &'static str,
+        class: ObjectClass,
+        attr: Attribute,
+    ) -> Result<ObjectHandle, HsmError> {
+        self.with_session(
+            |s| self.find(s, label, class, attr.clone()),
+            ck("finding a key"),
+        )?
+        .ok_or_else(|| HsmError::KeyNotFound {
+            label: label.into(),
+            purpose,
+            provider: self.describe(),
+        })
+    }
+
+    fn ec_point(
+        &self,
+        label: &str,
+        purpose: &'static str,
+        attr: Attribute,
+    ) -> Result<Vec<u8>, HsmError> {
+        let handle = self.key(label, purpose, ObjectClass::PUBLIC_KEY, attr)?;
+        let attrs = self.with_session(
+            |s| s.get_attributes(handle, &[AttributeType::EcPoint]),
+            ck("reading a public key"),
+        )?;
+        for a in attrs {
+            if let Attribute::EcPoint(p) = a {
+                return Ok(strip_octet_string(p));
+            }
+        }
+        Err(HsmError::Malformed { what: "EC point" })
+    }
+
+    fn generate_pair(
+        &self,
+        label: &str,
+        purpose: &'static str,
+        mechanism: Mechanism<'static>,
+        params: &[u8],
+        sign: bool,
+    ) -> Result<(), HsmError> {
+        let (pub_attr, priv_attr) = if sign {
+            (Attribute::Verify(true), Attribute::Sign(true))
+        } else {
+            (Attribute::Derive(false), Attribute::Derive(true))
+        };
+        let _serial = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        let exists = self.with_session(
+            |s| self.find(s, label, ObjectClass::PRIVATE_KEY, priv_attr.clone()),
+            ck("finding a key"),
+        )?;
+        if exists.is_some() {
+            return Err(HsmError::KeyExists {
+                label: label.into(),
+                purpose,
+                provider: self.describe(),
+            });
+        }
+        let public = vec![
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::EcParams(params.to_vec()),
+            pub_attr,
+        ];
+        let private = vec![
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Label(label.as_bytes().to_vec()),
+            // One use per key: a signing key does not derive, an agreement key does not
+            // sign, neither decrypts nor unwraps.
+            Attribute::Sign(sign),
+            Attribute::Derive(!sign),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+        ];
+        self.with_session(
+            |s| s.generate_key_pair(&mechanism, &public, &private),
+            ck("generating a key pair"),
+        )?;
+        tracing::info!(token = %self.token, label, purpose, "generated a key pair in the token");
+        Ok(())
+    }
+}
+
+/// `CKA_EC_POINT` is a DER OCTET STRING around the point; some tokens return it bare.
+fn strip_octet_string(p: Vec<u8>) -> Vec<u8> {
+    if p.len() >= 2 && p[0] == 0x04 && usize::from(p[1]) == p.len() - 2 && p[1] < 0x80 {
+        return p[2..].to_vec();
+    }
+    p
+}
+
+impl KeyProvider for Pkcs11Provider {
+    fn describe(&self) -> String {
+        format!("pkcs11:{}", self.token)
+    }
+
+    fn generate_signing_key(&self, label: &str) -> Result<PublicKey, HsmError> {
+        match self.scheme {
+            SignatureScheme::Ed25519 => self.generate_pair(
+                label,
+                "signing",
+                Mechanism::EccEdwardsKeyPairGen,
+                ED25519_PARAMS,
+                true,
+            )?,
+            _ => self.generate_pair(
+                label,
+                "signing",
+                Mechanism::EccKeyPairGen,
+                P256_PARAMS,
+                true,
+            )?,
+        }
+        self.signing_public_key(label)
+    }
+
+    fn signing_public_key(&self, label: &str) -> Result<PublicKey, HsmError> {
+        let point = self.ec_point(label, "signing", Attribute::Verify(true))?;
+        let scheme = match point.len() {
+            32 => SignatureScheme::Ed25519,
+            65 => SignatureScheme::EcdsaP256Sha256,
+            _ => {
+                return Err(HsmError::Malformed {
+                    what: "signing public key",
+                })
+            }
+        };
+        PublicKey::new(scheme, point).map_err(|_| HsmError::Malformed {
+            what: "signing public key",
+        })
+    }
+
+    fn sign(&self, label: &str, digest: &Hash) -> Result<Signature, HsmError> {
+        let public = self.signing_public_key(label)?;
+        let key = self.key(
+            label,
+            "signing",
+            ObjectClass::PRIVATE_KEY,
+            Attribute::Sign(true),
+        )?;
+        match public.scheme() {
+            SignatureScheme::Ed25519 => {
+                let mech = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+                let sig = self.with_session(|s| s.sign(&mech, key, &digest.0), ck("signing"))?;
+                Ok(Signature(sig))
+            }
+            _ => {
+                // SoftHSM refuses CKM_ECDSA_SHA256: hash on the host, sign the hash.
+                let prehash = sha2::Sha256::digest(digest.0);
+                let raw =
+                    self.with_session(|s| s.sign(&Mechanism::Ecdsa, key, &prehash), ck("signing"))?;
+                let sig =
+                    p256::ecdsa::Signature::from_slice(&raw).map_err(|_| HsmError::Malformed {
+                        what: "ECDSA signature",
+                    })?;
+                let sig = sig.normalize_s().unwrap_or(sig);
+                Ok(Signature(sig.to_bytes().to_vec()))
+            }
+        }
+    }
+
+    fn generate_agreement_key(&self, label: &str) -> Result<Vec<u8>, HsmError> {
+        self.generate_pair(
+            label,
+            "agreement",
+            Mechanism::EccKeyPairGen,
+            P256_PARAMS,
+            false,
+        )?;
+        self.agreement_public_key(label)
+    }
+
+    fn agreement_public_key(&self, label: &str) -> Result<Vec<u8>, HsmError> {
+        self.ec_point(label, "agreement", Attribute::Derive(false))
+    }
+
+    fn ecdh(&self, label: &str, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        let key = self.key(
+            label,
+            "agreement",
+            ObjectClass::PRIVATE_KEY,
+            Attribute::Derive(true),
+        )?;
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Token(false),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+            Attribute::ValueLen(32.into()),
+        ];
+        let secret = self.with_session(
+            |s| {
+                let params = Ecdh1DeriveParams::new(EcKdf::null(), peer_point);
+                let obj = s.derive_key(&Mechanism::Ecdh1Derive(params), key, &template)?;
+                let attrs = s.get_attributes(obj, &[AttributeType::Value]);
+                let _ = s.destroy_object(obj);
+                attrs
+            },
+            ck("deriving a shared secret"),
+        )?;
+        for a in secret {
+            if let Attribute::Value(v) = a {
+                return Ok(Zeroizing::new(v));
+            }
+        }
+        Err(HsmError::Malformed {
+            what: "shared secret",
+        })
+    }
+
+    fn generate_sealing_key(&self, label: &str) -> Result<(), HsmError> {
+        let _serial = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        let exists = self.with_session(
+            |s| {
+                self.find(
+                    s,
+                    label,
+                    ObjectClass::SECRET_KEY,
+                    Attribute::KeyType(KeyType::AES),
+                )
+            },
+            ck("finding a key"),
+        )?;
+        if exists.is_some() {
+            return Err(HsmError::KeyExists {
+                label: label.into(),
+                purpose: "sealing",
+                provider: self.describe(),
+            });
+        }
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::ValueLen(32.into()),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        self.with_session(
+            |s| s.generate_key(&Mechanism::AesKeyGen, &template),
+            ck("generating a sealing key"),
+        )?;
+        tracing::info!(token = %self.token, label, "generated an AES-256 sealing key in the token");
+        Ok(())
+    }
+
+    fn seal(&self, label: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, HsmError> {
+        let key = self.key(
+            label,
+            "sealing",
+            ObjectClass::SECRET_KEY,
+            Attribute::KeyType(KeyType::AES),
+        )?;
+        let (iv, ct) = self.with_session(
+            |s| {
+                let mut iv = s.generate_random_vec(GCM_IV_LEN as u32)?;
+                let params = GcmParams::new(&mut iv, aad, 128.into())?;
+                let ct = s.encrypt(&Mechanism::AesGcm(params), key, plaintext)?;
+                Ok((iv, ct))
+            },
+            ck("sealing"),
+        )?;
+        let mut out = Vec::with_capacity(1 + iv.len() + ct.len());
+        out.push(SEAL_FORMAT);
+        out.extend_from_slice(&iv);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    fn unseal(
+        &self,
+        label: &str,
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        let fail = || HsmError::UnsealFailed {
+            label: label.into(),
+        };
+        if sealed.len() < 1 + GCM_IV_LEN + 16 || sealed[0] != SEAL_FORMAT {
+            return Err(fail());
+        }
+        let key = self.key(
+            label,
+            "sealing",
+            ObjectClass::SECRET_KEY,
+            Attribute::KeyType(KeyType::AES),
+        )?;
+        let (iv, ct) = sealed[1..].split_at(GCM_IV_LEN);
+        let out = self.with_session(
+            |s| {
+                let mut iv = iv.to_vec();
+                let params = GcmParams::new(&mut iv, aad, 128.into())?;
+                s.decrypt(&Mechanism::AesGcm(params), key, ct)
+            },
+            |_| fail(),
+        )?;
+        Ok(Zeroizing::new(out))
+    }
+
+    fn list_keys(&self) -> Result<Vec<KeyInfo>, HsmError> {
+        let mut out = Vec::new();
+        let handles = self.with_session(
+            |s| s.find_objects(&[Attribute::Token(true)]),
+            ck("listing objects"),
+        )?;
+        for h in handles {
+            let attrs = self.with_session(
+                |s| {
+                    s.get_attributes(
+                        h,
+                        &[
+                            AttributeType::Class,
+                            AttributeType::Label,
+                            AttributeType::Derive,
+                            AttributeType::KeyType,
+                        ],
+                    )
+                },
+                ck("reading object attributes"),
+            )?;
+            let (mut class, mut label, mut derive, mut key_type) =
+                (None, String::new(), false, None);
+            for a in attrs {
+                match a {
+                    Attribute::Class(c) => class = Some(c),
+                    Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
+                    Attribute::Derive(d) => derive = d,
+                    Attribute::KeyType(k) => key_type = Some(k),
+                    _ => {}
+                }
+            }
+            let info = match (class, key_type) {
+                (Some(ObjectClass::PUBLIC_KEY), _) if derive => None,
+                (Some(ObjectClass::PUBLIC_KEY), _) => {
+                    let pk = self.signing_public_key(&label).ok().map(|p| p.to_text());
+                    Some((KeyPurpose::Signing, pk))
+                }
+                (Some(ObjectClass::PRIVATE_KEY), _) if derive => {
+                    let p = self
+                        .agreement_public_key(&label)
+                        .ok()
+                        .map(|p| p.iter().map(|b| format!("{b:02x}")).collect::<String>());
+                    Some((KeyPurpose::Agreement, p))
+                }
+                (Some(ObjectClass::SECRET_KEY), Some(KeyType::AES)) => {
+                    Some((KeyPurpose::Sealing, None))
+                }
+                _ => None,
+            };
+            if let Some((purpose, public)) = info {
+                out.push(KeyInfo {
+                    label,
+                    purpose,
+                    public,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.label.cmp(&b.label));
+        Ok(out)
+    }
+}

@@ -1,0 +1,209 @@
+//! The PKCS#11 provider against a real SoftHSM2 token created by `hsm/softhsm-token.sh`.
+//! Every test uses its own key labels.
+
+mod common;
+
+use ledger_crypto::{verify_digest, Signer};
+use ledger_hsm::{HsmError, KeyProvider, KeyPurpose, Pkcs11Provider, ProviderSigner};
+use ledger_types::Hash;
+use std::path::PathBuf;
+
+use common::*;
+
+#[test]
+fn signing_key_signs_digests_that_verify_and_is_listed_by_an_independent_client() {
+    let _serial = serial();
+    let p = provider();
+    let public = p.generate_signing_key("bank-a-signing").unwrap();
+    assert_eq!(public.scheme(), p.signing_scheme());
+    assert_eq!(p.signing_public_key("bank-a-signing").unwrap(), public);
+    let signer = ProviderSigner::new(p.clone(), "bank-a-signing").unwrap();
+    let digest = Hash([42; 32]);
+    let sig = signer.sign_digest(&digest).unwrap();
+    verify_digest(&public, &digest, &sig).unwrap();
+    assert!(verify_digest(&public, &Hash([43; 32]), &sig).is_err());
+    // OpenSC's pkcs11-tool sees the key under the label we gave it.
+    let listing = pkcs11_tool(&["--list-objects"]);
+    assert!(listing.contains("bank-a-signing"), "{listing}");
+    assert!(
+        matches!(
+            p.generate_signing_key("bank-a-signing"),
+            Err(HsmError::KeyExists { .. })
+        ),
+        "no second key under one label"
+    );
+}
+
+#[test]
+fn private_keys_are_sensitive_never_extractable_and_single_use() {
+    let _serial = serial();
+    use cryptoki::object::{Attribute, AttributeType, ObjectClass};
+    let p = provider();
+    p.generate_signing_key("attr-signing").unwrap();
+    p.generate_agreement_key("attr-agreement").unwrap();
+    p.generate_sealing_key("attr-seal").unwrap();
+    let s = raw_session("ledger-main");
+    for (label, class, sign, derive) in [
+        ("attr-signing", ObjectClass::PRIVATE_KEY, true, false),
+        ("attr-agreement", ObjectClass::PRIVATE_KEY, false, true),
+        ("attr-seal", ObjectClass::SECRET_KEY, false, false),
+    ] {
+        let h = s
+            .find_objects(&[
+                Attribute::Class(class),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .unwrap()[0];
+        let attrs = s
+            .get_attributes(
+                h,
+                &[
+                    AttributeType::Token,
+                    AttributeType::Sensitive,
+                    AttributeType::Extractable,
+                    AttributeType::AlwaysSensitive,
+                    AttributeType::NeverExtractable,
+                    AttributeType::Sign,
+                    AttributeType::Derive,
+                ],
+            )
+            .unwrap();
+        for a in &attrs {
+            match a {
+                Attribute::Token(v)
+                | Attribute::Sensitive(v)
+                | Attribute::AlwaysSensitive(v)
+                | Attribute::NeverExtractable(v) => {
+                    assert!(*v, "{label}: {a:?}")
+                }
+                Attribute::Extractable(v) => assert!(!*v, "{label}: {a:?}"),
+                Attribute::Sign(v) if class == ObjectClass::PRIVATE_KEY => {
+                    assert_eq!(*v, sign, "{label}")
+                }
+                Attribute::Derive(v) if class == ObjectClass::PRIVATE_KEY => {
+                    assert_eq!(*v, derive, "{label}")
+                }
+                _ => {}
+            }
+        }
+        // The key value cannot be read out.
+        let value = s.get_attributes(h, &[AttributeType::Value]);
+        assert!(
+            !matches!(&value, Ok(v) if v.iter().any(|a| matches!(a, Attribute::Value(_)))),
+            "{label}: the key value was readable"
+        );
+        // Nor can the sensitive attribute be flipped off.
+        assert!(
+            s.update_attributes(h, &[Attribute::Sensitive(false)])
+                .is_err(),
+            "{label}"
+        );
+    }
+    // OpenSC's pkcs11-tool lists them with the same protection.
+    let listing = pkcs11_tool(&["--list-objects", "--type", "privkey"]);
+    let block = listing
+        .split("Private Key Object")
+        .find(|b| b.contains("label:      attr-signing"))
+        .unwrap();
+    assert!(
+        block.contains("never extractable") && block.contains("sensitive"),
+        "{block}"
+    );
+}
+
+#[test]
+fn ecdh_in_the_token_agrees_with_an_independent_software_computation() {
+    let _serial = serial();
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let p = provider();
+    let hsm_point = p.generate_agreement_key("bank-a-agreement").unwrap();
+    assert_eq!(hsm_point.len(), 65);
+    let eph = p256::ecdh::EphemeralSecret::random(&mut rand::rngs::OsRng);
+    let eph_point = eph.public_key().to_encoded_point(false);
+    let hsm_pub = p256::PublicKey::from_sec1_bytes(&hsm_point).unwrap();
+    let expected = eph.diffie_hellman(&hsm_pub);
+    let got = p.ecdh("bank-a-agreement", eph_point.as_bytes()).unwrap();
+    assert_eq!(got.as_slice(), expected.raw_secret_bytes().as_slice());
+    // A point not on the curve is refused, not answered.
+    let mut bad = eph_point.as_bytes().to_vec();
+    bad[40] ^= 1;
+    assert!(p.ecdh("bank-a-agreement", &bad).is_err());
+}
+
+#[test]
+fn sealed_secrets_open_only_unchanged_and_in_their_context() {
+    let _serial = serial();
+    let p = provider();
+    p.generate_sealing_key("bank-a-seal").unwrap();
+    let sealed = p.seal("bank-a-seal", b"ring secret", b"ctx-1").unwrap();
+    assert_eq!(
+        p.unseal("bank-a-seal", &sealed, b"ctx-1")
+            .unwrap()
+            .as_slice(),
+        b"ring secret"
+    );
+    let mut tampered = sealed.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(matches!(
+        p.unseal("bank-a-seal", &tampered, b"ctx-1"),
+        Err(HsmError::UnsealFailed { .. })
+    ));
+    assert!(matches!(
+        p.unseal("bank-a-seal", &sealed, b"ctx-2"),
+        Err(HsmError::UnsealFailed { .. })
+    ));
+    assert!(p.seal("bank-a-seal", b"x", b"").unwrap() != p.seal("bank-a-seal", b"x", b"").unwrap());
+    let keys = p.list_keys().unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k.label == "bank-a-seal" && k.purpose == KeyPurpose::Sealing),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn wrong_pin_missing_module_and_missing_token_are_clear_errors() {
+    let _serial = serial();
+    tokens();
+    let err = Pkcs11Provider::open(config("ledger-pin", "not-the-pin")).unwrap_err();
+    assert_eq!(
+        err,
+        HsmError::WrongPin {
+            token: "ledger-pin".into()
+        }
+    );
+    assert!(!err.to_string().contains("not-the-pin"));
+    // One refusal, one attempt: the right PIN still works, so no lockout loop ran.
+    Pkcs11Provider::open(config("ledger-pin", USER_PIN)).unwrap();
+
+    let mut c = config("ledger-main", USER_PIN);
+    c.module = PathBuf::from("/nonexistent/libpkcs11.so");
+    let err = Pkcs11Provider::open(c).unwrap_err();
+    assert!(
+        matches!(&err, HsmError::ModuleLoad { module, .. } if module == "/nonexistent/libpkcs11.so"),
+        "{err}"
+    );
+
+    let err = Pkcs11Provider::open(config("no-such-token", USER_PIN)).unwrap_err();
+    match &err {
+        HsmError::TokenNotFound {
+            token, available, ..
+        } => {
+            assert_eq!(token, "no-such-token");
+            assert!(available.contains("ledger-main"), "{err}");
+        }
+        other => panic!("expected TokenNotFound, got {other:?}"),
+    }
+}
+
+#[test]
+fn debug_output_holds_no_pin() {
+    let _serial = serial();
+    let c = config("ledger-other", USER_PIN);
+    assert!(!format!("{c:?}").contains(USER_PIN));
+    let p = Pkcs11Provider::open(c).unwrap();
+    let shown = format!("{p:?}");
+    assert!(!shown.contains(USER_PIN), "{shown}");
+    assert!(shown.contains("ledger-other"));
+}
