@@ -71,6 +71,22 @@ pub enum HsmError {
         /// What it is needed for.
         purpose: &'static str,
     },
+    /// Signing this consensus message would equivocate.
+    #[error("refusing to sign {requested}: {reason}")]
+    Equivocation {
+        /// The step asked for.
+        requested: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The equivocation guard's file could not be read or written.
+    #[error("equivocation guard {path}: {reason}")]
+    GuardStorage {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Any other PKCS#11 failure.
     #[error("PKCS#11 {operation} failed: {reason}")]
     Pkcs11 {

@@ -16,11 +16,13 @@
 )]
 
 mod error;
+mod guard;
 mod pkcs11;
 
 use std::sync::Arc;
 
 pub use error::HsmError;
+pub use guard::{ConsensusStep, EquivocationGuard};
 use ledger_crypto::{CryptoError, Signer};
 use ledger_types::{Hash, PublicKey, Signature};
 pub use pkcs11::{Pkcs11Config, Pkcs11Provider};

@@ -4,7 +4,10 @@
 mod common;
 
 use ledger_crypto::{verify_digest, Signer};
-use ledger_hsm::{HsmError, KeyProvider, KeyPurpose, Pkcs11Provider, ProviderSigner};
+use ledger_hsm::{
+    ConsensusStep, EquivocationGuard, HsmError, KeyProvider, KeyPurpose, Pkcs11Provider,
+    ProviderSigner,
+};
 use ledger_types::Hash;
 use std::path::PathBuf;
 
@@ -206,4 +209,31 @@ fn debug_output_holds_no_pin() {
     let shown = format!("{p:?}");
     assert!(!shown.contains(USER_PIN), "{shown}");
     assert!(shown.contains("ledger-other"));
+}
+
+#[test]
+fn the_guard_refuses_a_conflicting_hsm_signature_after_a_restart() {
+    let _serial = serial();
+    let p = provider();
+    let public = p.generate_signing_key("guarded-signing").unwrap();
+    let signer = ProviderSigner::new(p.clone(), "guarded-signing").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard");
+    let step = ConsensusStep {
+        height: 10,
+        round: 0,
+        step: 2,
+    };
+    let sig = EquivocationGuard::open(&path)
+        .unwrap()
+        .sign(&signer, step, &Hash([1; 32]))
+        .unwrap();
+    verify_digest(&public, &Hash([1; 32]), &sig).unwrap();
+    // "Restart": a new guard over the same file.
+    let guard = EquivocationGuard::open(&path).unwrap();
+    assert!(matches!(
+        guard.sign(&signer, step, &Hash([2; 32])),
+        Err(HsmError::Equivocation { .. })
+    ));
+    assert_eq!(guard.sign(&signer, step, &Hash([1; 32])).unwrap(), sig);
 }
