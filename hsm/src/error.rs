@@ -35,6 +35,14 @@ pub enum HsmError {
         /// The token.
         token: String,
     },
+    /// The software key store's passphrase does not open a key (or the file was altered).
+    #[error("software key store {store}: {reason}")]
+    WrongPassphrase {
+        /// The store folder.
+        store: String,
+        /// What failed.
+        reason: String,
+    },
     /// No key with this label and purpose.
     #[error("no {purpose} key labelled {label:?} in {provider}")]
     KeyNotFound {

@@ -18,6 +18,7 @@
 mod error;
 mod guard;
 mod pkcs11;
+mod software;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use guard::{ConsensusStep, EquivocationGuard};
 use ledger_crypto::{CryptoError, Signer};
 use ledger_types::{Hash, PublicKey, Signature};
 pub use pkcs11::{Pkcs11Config, Pkcs11Provider};
+pub use software::{KdfCost, SoftwareProvider};
 use zeroize::Zeroizing;
 
 /// What a key is for.

@@ -3,10 +3,9 @@
 
 mod common;
 
-use ledger_crypto::{verify_digest, Signer};
+use ledger_crypto::verify_digest;
 use ledger_hsm::{
-    ConsensusStep, EquivocationGuard, HsmError, KeyProvider, KeyPurpose, Pkcs11Provider,
-    ProviderSigner,
+    ConsensusStep, EquivocationGuard, HsmError, KeyProvider, Pkcs11Provider, ProviderSigner,
 };
 use ledger_types::Hash;
 use std::path::PathBuf;
@@ -14,27 +13,18 @@ use std::path::PathBuf;
 use common::*;
 
 #[test]
-fn signing_key_signs_digests_that_verify_and_is_listed_by_an_independent_client() {
+fn provider_suite_signing_and_an_independent_client_lists_the_key() {
     let _serial = serial();
-    let p = provider();
-    let public = p.generate_signing_key("bank-a-signing").unwrap();
-    assert_eq!(public.scheme(), p.signing_scheme());
-    assert_eq!(p.signing_public_key("bank-a-signing").unwrap(), public);
-    let signer = ProviderSigner::new(p.clone(), "bank-a-signing").unwrap();
-    let digest = Hash([42; 32]);
-    let sig = signer.sign_digest(&digest).unwrap();
-    verify_digest(&public, &digest, &sig).unwrap();
-    assert!(verify_digest(&public, &Hash([43; 32]), &sig).is_err());
-    // OpenSC's pkcs11-tool sees the key under the label we gave it.
+    common::suite::signing(provider(), "bank-a-signing");
+    assert_eq!(
+        provider()
+            .signing_public_key("bank-a-signing")
+            .unwrap()
+            .scheme(),
+        provider().signing_scheme()
+    );
     let listing = pkcs11_tool(&["--list-objects"]);
     assert!(listing.contains("bank-a-signing"), "{listing}");
-    assert!(
-        matches!(
-            p.generate_signing_key("bank-a-signing"),
-            Err(HsmError::KeyExists { .. })
-        ),
-        "no second key under one label"
-    );
 }
 
 #[test]
@@ -115,54 +105,10 @@ fn private_keys_are_sensitive_never_extractable_and_single_use() {
 }
 
 #[test]
-fn ecdh_in_the_token_agrees_with_an_independent_software_computation() {
+fn provider_suite_agreement_and_sealing() {
     let _serial = serial();
-    use p256::elliptic_curve::sec1::ToEncodedPoint;
-    let p = provider();
-    let hsm_point = p.generate_agreement_key("bank-a-agreement").unwrap();
-    assert_eq!(hsm_point.len(), 65);
-    let eph = p256::ecdh::EphemeralSecret::random(&mut rand::rngs::OsRng);
-    let eph_point = eph.public_key().to_encoded_point(false);
-    let hsm_pub = p256::PublicKey::from_sec1_bytes(&hsm_point).unwrap();
-    let expected = eph.diffie_hellman(&hsm_pub);
-    let got = p.ecdh("bank-a-agreement", eph_point.as_bytes()).unwrap();
-    assert_eq!(got.as_slice(), expected.raw_secret_bytes().as_slice());
-    // A point not on the curve is refused, not answered.
-    let mut bad = eph_point.as_bytes().to_vec();
-    bad[40] ^= 1;
-    assert!(p.ecdh("bank-a-agreement", &bad).is_err());
-}
-
-#[test]
-fn sealed_secrets_open_only_unchanged_and_in_their_context() {
-    let _serial = serial();
-    let p = provider();
-    p.generate_sealing_key("bank-a-seal").unwrap();
-    let sealed = p.seal("bank-a-seal", b"ring secret", b"ctx-1").unwrap();
-    assert_eq!(
-        p.unseal("bank-a-seal", &sealed, b"ctx-1")
-            .unwrap()
-            .as_slice(),
-        b"ring secret"
-    );
-    let mut tampered = sealed.clone();
-    let last = tampered.len() - 1;
-    tampered[last] ^= 1;
-    assert!(matches!(
-        p.unseal("bank-a-seal", &tampered, b"ctx-1"),
-        Err(HsmError::UnsealFailed { .. })
-    ));
-    assert!(matches!(
-        p.unseal("bank-a-seal", &sealed, b"ctx-2"),
-        Err(HsmError::UnsealFailed { .. })
-    ));
-    assert!(p.seal("bank-a-seal", b"x", b"").unwrap() != p.seal("bank-a-seal", b"x", b"").unwrap());
-    let keys = p.list_keys().unwrap();
-    assert!(
-        keys.iter()
-            .any(|k| k.label == "bank-a-seal" && k.purpose == KeyPurpose::Sealing),
-        "{keys:?}"
-    );
+    common::suite::agreement(provider(), "suite-agreement");
+    common::suite::sealing(provider(), "suite-seal");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! (SoftHSM reads its configuration once per process), made by `hsm/softhsm-token.sh`.
 #![allow(dead_code)]
 
+pub mod suite;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
