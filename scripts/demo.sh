@@ -15,6 +15,9 @@ DEMO="$ROOT/.ledger-demo"
 HOME_DIR="$DEMO/bank-a"
 PORT="${LEDGER_DEMO_PORT:-7100}"
 export LEDGER_NODE="http://127.0.0.1:$PORT"
+# The demo node keeps its keys in the software key store, sealed with this passphrase.
+# (`ledger-node init --key-backend pkcs11 ...` puts them in an HSM instead; see docs/hsm.md.)
+export LEDGER_KEY_PASSPHRASE="${LEDGER_KEY_PASSPHRASE:-demo passphrase, change me}"
 rm -rf "$DEMO"
 mkdir -p "$DEMO"
 

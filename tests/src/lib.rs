@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_client::LedgerClient;
-use ledger_crypto::{sign_tx, Ed25519SoftwareKey};
+use std::sync::Arc;
+
+use ledger_crypto::{sign_tx, Signer};
+use ledger_hsm::{KdfCost, Pkcs11Config, Pkcs11Provider, ProviderSigner, SoftwareProvider};
 use ledger_types::{
     ChainId, FieldName, Hash, OrgId, Payload, PutRecord, RecordField, RecordId, Transaction, TxBody,
 };
@@ -51,11 +54,27 @@ pub struct TestNode {
     pub org: OrgId,
     child: Option<Child>,
     starts: u32,
+    env: Vec<(String, String)>,
 }
 
+/// The passphrase of test nodes' software key stores.
+pub const TEST_PASSPHRASE: &str = "e2e passphrase, not a secret";
+/// The SoftHSM user PIN of test tokens.
+pub const TEST_PIN: &str = "e2e-user-pin";
+
 impl TestNode {
-    /// `ledger-node init` in a fresh home.
+    /// `ledger-node init` in a fresh home, keys in the software store.
     pub fn init(org: &str) -> Self {
+        Self::init_with(
+            org,
+            &[],
+            vec![("LEDGER_KEY_PASSPHRASE".into(), TEST_PASSPHRASE.into())],
+        )
+    }
+
+    /// `ledger-node init` in a fresh home with extra arguments and environment (kept for
+    /// every later start).
+    pub fn init_with(org: &str, args: &[&str], env: Vec<(String, String)>) -> Self {
         let home = tempfile::tempdir().expect("temporary home");
         let port = free_port();
         let out = Command::new(bin("ledger-node"))
@@ -70,6 +89,8 @@ impl TestNode {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--home")
             .arg(home.path())
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run ledger-node init");
         assert!(
@@ -83,6 +104,7 @@ impl TestNode {
             org: OrgId::new(org).expect("org id"),
             child: None,
             starts: 0,
+            env,
         }
     }
 
@@ -104,6 +126,7 @@ impl TestNode {
             .arg("--home")
             .arg(self.home.path())
             .args(extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -198,11 +221,32 @@ impl TestNode {
         self.try_client().await.expect("connect to node")
     }
 
-    /// The node's signing key (from its home).
-    pub fn key(&self) -> Ed25519SoftwareKey {
-        let text = std::fs::read_to_string(self.home.path().join("keys/signing.key"))
-            .expect("read key file");
-        Ed25519SoftwareKey::from_key_file_text(&text).expect("parse key file")
+    /// The node's signing key, opened from its software key store.
+    pub fn key(&self) -> Arc<ProviderSigner> {
+        let provider = SoftwareProvider::open(
+            &self.home.path().join("keys"),
+            zeroize::Zeroizing::new(TEST_PASSPHRASE.to_string()),
+            KdfCost::DEFAULT,
+        )
+        .expect("open the node's key store");
+        Arc::new(
+            ProviderSigner::new(Arc::new(provider), &format!("{}-signing", self.org))
+                .expect("the node's signing key"),
+        )
+    }
+
+    /// The node's signing key in a PKCS#11 token (SOFTHSM2_CONF must point at it).
+    pub fn hsm_key(&self, module: &str, token: &str) -> Arc<ProviderSigner> {
+        let provider = Pkcs11Provider::open(Pkcs11Config {
+            module: module.into(),
+            token_label: token.into(),
+            pin: cryptoki::types::AuthPin::from(TEST_PIN.to_string()),
+        })
+        .expect("open the token");
+        Arc::new(
+            ProviderSigner::new(Arc::new(provider), &format!("{}-signing", self.org))
+                .expect("the node's signing key"),
+        )
     }
 
     /// The RocksDB directory.
@@ -227,7 +271,7 @@ pub fn chain() -> ChainId {
 
 /// A signed PutRecord with one field.
 pub fn put_record(
-    key: &Ed25519SoftwareKey,
+    key: &dyn Signer,
     org: &OrgId,
     nonce: u64,
     record: &str,

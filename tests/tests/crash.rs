@@ -42,11 +42,11 @@ async fn kill9_during_streaming_loses_nothing_committed() {
     let mut submitters = Vec::new();
     for _ in 0..8 {
         let mut c = node.client().await;
-        let (key, org, next) = (key_clone(&key), node.org.clone(), next.clone());
+        let (key, org, next) = (key.clone(), node.org.clone(), next.clone());
         submitters.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let tx = put_record(&key, &org, n, &format!("rec-{n}"), 1, &[7u8; 256]);
+                let tx = put_record(key.as_ref(), &org, n, &format!("rec-{n}"), 1, &[7u8; 256]);
                 if c.submit_tx(pb::SubmitTxRequest {
                     tx: tx.bytes().to_vec(),
                 })
@@ -111,14 +111,17 @@ async fn kill9_during_streaming_loses_nothing_committed() {
         .into_inner();
     let committed_txs: usize = chain[1..].iter().map(Vec::len).sum();
     assert_eq!(m.next_nonce, 1 + committed_txs as u64);
-    let tx = put_record(&key, &node.org, m.next_nonce, "after-crash", 1, b"ok");
+    let tx = put_record(
+        key.as_ref(),
+        &node.org,
+        m.next_nonce,
+        "after-crash",
+        1,
+        b"ok",
+    );
     let h = submit(&mut c, &tx).await;
     assert_eq!(
         wait_committed(&mut c, &h).await.status,
         pb::TxStatus::Committed as i32
     );
-}
-
-fn key_clone(k: &ledger_crypto::Ed25519SoftwareKey) -> ledger_crypto::Ed25519SoftwareKey {
-    ledger_crypto::Ed25519SoftwareKey::from_key_file_text(&k.to_key_file_text()).unwrap()
 }

@@ -31,7 +31,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
     let key = node.key();
     let mut c = node.client().await;
 
-    let good = put_record(&key, &node.org, 1, "inv-1", 1, b"1200");
+    let good = put_record(key.as_ref(), &node.org, 1, "inv-1", 1, b"1200");
     let h = submit(&mut c, &good).await;
     assert_eq!(
         wait_committed(&mut c, &h).await.status,
@@ -59,7 +59,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
         "malformed",
         "malformed transaction",
     );
-    let mut trailing = put_record(&key, &node.org, 2, "inv-2", 1, b"x")
+    let mut trailing = put_record(key.as_ref(), &node.org, 2, "inv-2", 1, b"x")
         .bytes()
         .to_vec();
     trailing.push(0);
@@ -68,7 +68,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
     assert!(s.message().contains("trailing"), "{}", s.message());
 
     // Oversized.
-    let big = put_record(&key, &node.org, 2, "inv-2", 1, &vec![0u8; 8192]);
+    let big = put_record(key.as_ref(), &node.org, 2, "inv-2", 1, &vec![0u8; 8192]);
     let s = refused(&mut c, big.bytes().to_vec()).await;
     check(
         "oversized",
@@ -82,7 +82,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
     let other = Ed25519SoftwareKey::generate();
     let forged = sign_tx(
         &other,
-        put_record(&key, &node.org, 2, "inv-2", 1, b"x")
+        put_record(key.as_ref(), &node.org, 2, "inv-2", 1, b"x")
             .body()
             .clone(),
     )
@@ -105,7 +105,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
         "already_committed",
         "already committed at height",
     );
-    let reuse = put_record(&key, &node.org, 1, "inv-9", 1, b"y");
+    let reuse = put_record(key.as_ref(), &node.org, 1, "inv-9", 1, b"y");
     let s = refused(&mut c, reuse.bytes().to_vec()).await;
     check(
         "nonce reuse",
@@ -116,7 +116,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
     );
 
     // Unknown signer.
-    let mut body = put_record(&key, &node.org, 0, "inv-3", 1, b"z")
+    let mut body = put_record(key.as_ref(), &node.org, 0, "inv-3", 1, b"z")
         .body()
         .clone();
     body.signer = OrgId::new("bank-unknown").unwrap();
@@ -131,7 +131,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
     );
 
     // A version that does not follow the record's latest.
-    let conflict = put_record(&key, &node.org, 2, "inv-1", 5, b"v5");
+    let conflict = put_record(key.as_ref(), &node.org, 2, "inv-1", 5, b"v5");
     let s = refused(&mut c, conflict.bytes().to_vec()).await;
     check(
         "version conflict",
@@ -169,7 +169,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
         .unwrap()
         .into_inner();
     assert_eq!(r.fields[0].blob, b"1200");
-    let next = put_record(&key, &node.org, 2, "inv-2", 1, b"ok");
+    let next = put_record(key.as_ref(), &node.org, 2, "inv-2", 1, b"ok");
     let h = submit(&mut c, &next).await;
     assert_eq!(
         wait_committed(&mut c, &h).await.status,
@@ -183,11 +183,19 @@ async fn a_transaction_behind_a_nonce_gap_waits_without_spinning_blocks() {
     node.start(&["--block-interval-ms", "0"]).await;
     let key = node.key();
     let mut c = node.client().await;
-    let h1 = submit(&mut c, &put_record(&key, &node.org, 1, "a", 1, b"1")).await;
+    let h1 = submit(
+        &mut c,
+        &put_record(key.as_ref(), &node.org, 1, "a", 1, b"1"),
+    )
+    .await;
     assert_eq!(wait_committed(&mut c, &h1).await.height, 1);
 
     // Nonce 4 arrives before 2 and 3: it is admitted and waits; no block is produced.
-    let h4 = submit(&mut c, &put_record(&key, &node.org, 4, "d", 1, b"4")).await;
+    let h4 = submit(
+        &mut c,
+        &put_record(key.as_ref(), &node.org, 4, "d", 1, b"4"),
+    )
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let st = c
         .get_status(pb::GetStatusRequest {})
@@ -209,8 +217,16 @@ async fn a_transaction_behind_a_nonce_gap_waits_without_spinning_blocks() {
     assert_eq!(pending.status, pb::TxStatus::Pending as i32);
 
     // Filling the gap lets all three through, in nonce order.
-    submit(&mut c, &put_record(&key, &node.org, 2, "b", 1, b"2")).await;
-    submit(&mut c, &put_record(&key, &node.org, 3, "c", 1, b"3")).await;
+    submit(
+        &mut c,
+        &put_record(key.as_ref(), &node.org, 2, "b", 1, b"2"),
+    )
+    .await;
+    submit(
+        &mut c,
+        &put_record(key.as_ref(), &node.org, 3, "c", 1, b"3"),
+    )
+    .await;
     let r4 = wait_committed(&mut c, &h4).await;
     assert_eq!(r4.status, pb::TxStatus::Committed as i32);
     let st = c

@@ -12,7 +12,14 @@ async fn node_with_blocks() -> TestNode {
     let key = node.key();
     let mut c = node.client().await;
     for n in 1..=3u64 {
-        let tx = put_record(&key, &node.org, n, &format!("inv-{n}"), 1, &[n as u8; 64]);
+        let tx = put_record(
+            key.as_ref(),
+            &node.org,
+            n,
+            &format!("inv-{n}"),
+            1,
+            &[n as u8; 64],
+        );
         let h = submit(&mut c, &tx).await;
         let r = wait_committed(&mut c, &h).await;
         assert_eq!(r.height, n);

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use clap::Args;
 use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_client::LedgerClient;
-use ledger_crypto::Ed25519SoftwareKey;
+use ledger_hsm::ProviderSigner;
+use ledger_node::config::NodeConfig;
+use ledger_node::keys;
 use ledger_types::{ChainId, Hash, OrgId};
+use std::sync::Arc;
 use thiserror::Error;
 use tonic::transport::Channel;
 
@@ -61,23 +64,19 @@ impl From<tonic::Status> for CliError {
 /// Where the signing key comes from.
 #[derive(Args, Clone)]
 pub struct KeyArgs {
-    /// A node home whose signing key (keys/signing.key) signs, for the node's organisation.
+    /// The node home whose key provider signs (software key store or HSM, as its
+    /// config.toml says), for the node's organisation. The passphrase or PIN comes from the
+    /// environment variable or file config.toml names.
     #[arg(long, env = "LEDGER_HOME")]
     pub home: Option<PathBuf>,
-    /// A signing key file (`ed25519:<hex seed>`), instead of --home.
-    #[arg(long, conflicts_with = "home")]
-    pub key: Option<PathBuf>,
-    /// The organisation that signs (default: the node's organisation).
-    #[arg(long)]
-    pub org: Option<String>,
 }
 
 /// A signing identity.
 pub struct Identity {
     /// The organisation.
     pub org: OrgId,
-    /// Its key.
-    pub key: Ed25519SoftwareKey,
+    /// Its signer.
+    pub key: Arc<ProviderSigner>,
 }
 
 impl Identity {
@@ -88,24 +87,16 @@ impl Identity {
 }
 
 impl KeyArgs {
-    /// Loads the key; `node_org` is the organisation of the node being talked to.
-    pub fn load(&self, node_org: &str) -> Result<Identity, CliError> {
-        let path = match (&self.key, &self.home) {
-            (Some(k), _) => k.clone(),
-            (None, Some(h)) => h.join("keys/signing.key"),
-            (None, None) => {
-                return Err(CliError::Invalid(
-                    "give --home NODE_HOME (or LEDGER_HOME) or --key KEY_FILE to sign".into(),
-                ))
-            }
-        };
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
-            CliError::Invalid(format!("reading signing key {}: {e}", path.display()))
-        })?);
-        let key = Ed25519SoftwareKey::from_key_file_text(&text)
-            .map_err(|e| CliError::Invalid(format!("signing key {}: {e}", path.display())))?;
-        let org = OrgId::new(self.org.clone().unwrap_or_else(|| node_org.to_string()))
-            .map_err(|e| CliError::Invalid(e.to_string()))?;
+    /// Opens the node's key provider.
+    pub fn load(&self) -> Result<Identity, CliError> {
+        let home = self.home.as_ref().ok_or_else(|| {
+            CliError::Invalid(
+                "give --home NODE_HOME (or LEDGER_HOME) to sign with the node's key".into(),
+            )
+        })?;
+        let config = NodeConfig::load(home).map_err(|e| CliError::Invalid(e.to_string()))?;
+        let key = keys::signer(home, &config.keys).map_err(|e| CliError::Invalid(e.to_string()))?;
+        let org = OrgId::new(config.org).map_err(|e| CliError::Invalid(e.to_string()))?;
         Ok(Identity { org, key })
     }
 }

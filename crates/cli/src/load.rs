@@ -54,7 +54,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Runs the load.
 pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliError> {
     let status = client.status().await?;
-    let identity = a.key.load(&status.org)?;
+    let identity = a.key.load()?;
     let chain_id = identity.chain_id(&status)?;
     let first_nonce = client.member(identity.org.as_str()).await?.next_free_nonce;
     let mut run_id = [0u8; 4];
@@ -84,7 +84,7 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
             }),
         };
         txs.push(
-            ledger_crypto::sign_tx(&identity.key, body)
+            ledger_crypto::sign_tx(identity.key.as_ref(), body)
                 .map_err(|e| CliError::Invalid(e.to_string()))?,
         );
     }

@@ -276,7 +276,7 @@ async fn put_record(client: &mut Client, a: PutArgs) -> Result<(), CliError> {
     let fields = parse_fields(&a)?;
     let record = RecordId::new(a.record.clone()).map_err(|e| CliError::Invalid(e.to_string()))?;
     let status = client.status().await?;
-    let identity = a.key.load(&status.org)?;
+    let identity = a.key.load()?;
     let version = match a.version {
         Some(v) => v,
         None => match client.record(record.as_str(), None).await {
@@ -296,7 +296,7 @@ async fn put_record(client: &mut Client, a: PutArgs) -> Result<(), CliError> {
             fields,
         }),
     };
-    let tx = ledger_crypto::sign_tx(&identity.key, body)
+    let tx = ledger_crypto::sign_tx(identity.key.as_ref(), body)
         .map_err(|e| CliError::Invalid(e.to_string()))?;
     let hash = client.submit(tx.bytes().to_vec()).await?;
     println!("submitted {hash} (record {record} version {version}, nonce {nonce})");

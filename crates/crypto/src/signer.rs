@@ -71,27 +71,6 @@ impl Ed25519SoftwareKey {
             })?);
         Ok(Self::from_seed(&seed))
     }
-
-    /// Parses the text of a software key file, `ed25519:<64 hex digits of seed>`.
-    pub fn from_key_file_text(text: &str) -> Result<Self, CryptoError> {
-        let seed = text
-            .trim()
-            .strip_prefix("ed25519:")
-            .ok_or(CryptoError::InvalidSecretKey {
-                reason: "expected `ed25519:` followed by 64 hex digits",
-            })?;
-        Self::from_hex_seed(seed)
-    }
-
-    /// The text of a software key file for this key; the caller must keep it zeroized.
-    pub fn to_key_file_text(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!("ed25519:{}\n", self.seed_hex().as_str()))
-    }
-
-    /// The seed as hex, for writing a key file; the caller must keep it zeroized.
-    pub fn seed_hex(&self) -> Zeroizing<String> {
-        Zeroizing::new(hex::encode(self.key.to_bytes()))
-    }
 }
 
 impl Signer for Ed25519SoftwareKey {

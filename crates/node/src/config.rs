@@ -25,7 +25,6 @@ pub struct NodeConfig {
     #[serde(default)]
     pub storage: StorageConfig,
     /// Key settings.
-    #[serde(default)]
     pub keys: KeysConfig,
     /// Block production settings.
     #[serde(default)]
@@ -70,20 +69,96 @@ impl Default for StorageConfig {
     }
 }
 
+/// Where the node's keys live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyBackend {
+    /// Passphrase-sealed key files (development).
+    Software,
+    /// A PKCS#11 token (production HSMs; SoftHSM in tests).
+    Pkcs11,
+}
+
 /// Key settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
-    /// The software signing key file; relative paths are taken from the node home.
-    pub signing_key_file: PathBuf,
+    /// `software` or `pkcs11`.
+    pub backend: KeyBackend,
+    /// Label of the transaction and consensus signing key.
+    pub signing_label: String,
+    /// Label of the P-256 key-agreement key (unwrapping field keys).
+    pub agreement_label: String,
+    /// Label of the sealing key (sealing software secrets at rest).
+    pub sealing_label: String,
+    /// Software backend settings.
+    #[serde(default)]
+    pub software: SoftwareKeys,
+    /// PKCS#11 backend settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<Pkcs11Keys>,
 }
 
-impl Default for KeysConfig {
-    fn default() -> Self {
-        Self {
-            signing_key_file: PathBuf::from("keys/signing.key"),
+impl KeysConfig {
+    /// `software` or `pkcs11`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            KeyBackend::Software => "software",
+            KeyBackend::Pkcs11 => "pkcs11",
         }
     }
+
+    /// Labels for `org`, software backend by default.
+    pub fn for_org(org: &str) -> Self {
+        Self {
+            backend: KeyBackend::Software,
+            signing_label: format!("{org}-signing"),
+            agreement_label: format!("{org}-agreement"),
+            sealing_label: format!("{org}-seal"),
+            software: SoftwareKeys::default(),
+            pkcs11: None,
+        }
+    }
+}
+
+/// Software backend settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftwareKeys {
+    /// Key store folder; relative paths are taken from the node home.
+    pub dir: PathBuf,
+    /// Environment variable holding the store passphrase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_env: Option<String>,
+    /// File holding the store passphrase (first line), instead of the variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl Default for SoftwareKeys {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("keys"),
+            passphrase_env: Some("LEDGER_KEY_PASSPHRASE".into()),
+            passphrase_file: None,
+        }
+    }
+}
+
+/// PKCS#11 backend settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Keys {
+    /// The vendor's PKCS#11 module.
+    pub module: PathBuf,
+    /// The token label.
+    pub token: String,
+    /// Environment variable holding the user PIN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_env: Option<String>,
+    /// File holding the user PIN (first line), instead of the variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_file: Option<PathBuf>,
 }
 
 /// Block production settings.

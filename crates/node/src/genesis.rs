@@ -18,7 +18,7 @@ use ledger_types::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::error::NodeError;
+use ledger_node::error::NodeError;
 
 /// The genesis file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,6 +76,7 @@ impl GenesisMember {
         chain_id: &ChainId,
         org: &OrgId,
         roles: &[Role],
+        encryption_key: Vec<u8>,
         signer: &dyn Signer,
     ) -> Result<Self, NodeError> {
         let mut roles = roles.to_vec();
@@ -84,14 +85,14 @@ impl GenesisMember {
         let m = RegisterMember {
             org: org.clone(),
             signing_key: signer.public_key(),
-            encryption_key: vec![],
+            encryption_key: encryption_key.clone(),
             roles: roles.clone(),
         };
         let tx = sign_tx(signer, registration_body(chain_id, m))?;
         Ok(GenesisMember {
             org: org.to_string(),
             signing_key: signer.public_key().to_text(),
-            encryption_key: String::new(),
+            encryption_key: hex::encode(&encryption_key),
             roles: roles.iter().map(|r| r.name().to_string()).collect(),
             registration_signature: hex::encode(&tx.signature().0),
         })
@@ -118,7 +119,7 @@ impl GenesisFile {
             reason: e.to_string(),
         })?;
         text.push('\n');
-        crate::fsutil::write_file(path, text.as_bytes(), 0o644)
+        ledger_node::fsutil::write_file(path, text.as_bytes(), 0o644)
     }
 
     /// Checks the file and computes the genesis block.

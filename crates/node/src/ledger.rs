@@ -14,8 +14,8 @@ use ledger_types::tx::tx_hash_of;
 use ledger_types::{Block, ChainId, Commit, CommitSignature, Hash, OrgId, Transaction};
 use tokio::sync::{watch, Notify};
 
-use crate::config::BlockConfig;
-use crate::error::NodeError;
+use ledger_node::config::BlockConfig;
+use ledger_node::error::NodeError;
 
 /// A block ready to commit, with its execution.
 pub struct Proposal {

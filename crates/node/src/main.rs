@@ -7,11 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod config;
-mod error;
-mod fsutil;
 mod genesis;
-mod keyfile;
 mod ledger;
 mod producer;
 mod service;
@@ -22,17 +18,19 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
-use ledger_crypto::{Ed25519SoftwareKey, Signer};
+use ledger_crypto::Signer;
+use ledger_hsm::ProviderSigner;
 use ledger_mempool::{Mempool, MempoolConfig};
 use ledger_state::member;
 use ledger_store::Store;
 use ledger_types::{ChainId, OrgId, Role};
 use tokio::sync::watch;
 
-use crate::config::{NodeConfig, CONFIG_FILE, GENESIS_FILE};
-use crate::error::NodeError;
 use crate::genesis::{GenesisFile, GenesisMember};
 use crate::ledger::Ledger;
+use ledger_node::config::{self, KeyBackend, KeysConfig, NodeConfig, CONFIG_FILE, GENESIS_FILE};
+use ledger_node::error::NodeError;
+use ledger_node::keys;
 
 #[derive(Parser)]
 #[command(
@@ -52,8 +50,8 @@ enum Command {
     Init(InitArgs),
     /// Run the node until SIGINT or SIGTERM.
     Start(StartArgs),
-    /// Print this node's organisation and signing public key.
-    ShowKey {
+    /// List the node's keys (labels, purposes, public keys) in its key provider.
+    Keys {
         /// The node home.
         #[arg(long, env = "LEDGER_HOME")]
         home: PathBuf,
@@ -77,6 +75,27 @@ struct InitArgs {
     /// Address the gRPC API will listen on.
     #[arg(long, default_value = "127.0.0.1:7100")]
     grpc_listen: SocketAddr,
+    /// Where the keys are generated: passphrase-sealed files, or a PKCS#11 token.
+    #[arg(long, value_enum, default_value = "software")]
+    key_backend: KeyBackend,
+    /// Software backend: environment variable holding the key store passphrase.
+    #[arg(long, default_value = "LEDGER_KEY_PASSPHRASE")]
+    passphrase_env: String,
+    /// Software backend: file holding the passphrase (instead of the variable).
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
+    /// PKCS#11 backend: the vendor's module.
+    #[arg(long, default_value = "/usr/lib/softhsm/libsofthsm2.so")]
+    pkcs11_module: PathBuf,
+    /// PKCS#11 backend: the token label.
+    #[arg(long)]
+    pkcs11_token: Option<String>,
+    /// PKCS#11 backend: environment variable holding the user PIN.
+    #[arg(long, default_value = "LEDGER_HSM_PIN")]
+    pin_env: String,
+    /// PKCS#11 backend: file holding the user PIN (instead of the variable).
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -109,7 +128,7 @@ fn main() {
     let result = match cli.command {
         Command::Init(a) => init(a),
         Command::Start(a) => start(a),
-        Command::ShowKey { home } => show_key(&home),
+        Command::Keys { home } => list_keys(&home),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -145,25 +164,63 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut keys_config = KeysConfig::for_org(org.as_str());
+    keys_config.backend = a.key_backend;
+    if a.passphrase_file.is_some() {
+        keys_config.software.passphrase_env = None;
+        keys_config.software.passphrase_file = a.passphrase_file.clone();
+    } else {
+        keys_config.software.passphrase_env = Some(a.passphrase_env.clone());
+    }
+    if a.key_backend == KeyBackend::Pkcs11 {
+        let token = a.pkcs11_token.clone().ok_or_else(|| {
+            NodeError::Fatal("--key-backend pkcs11 needs --pkcs11-token LABEL".into())
+        })?;
+        keys_config.pkcs11 = Some(config::Pkcs11Keys {
+            module: a.pkcs11_module.clone(),
+            token,
+            pin_env: a.pin_file.is_none().then(|| a.pin_env.clone()),
+            pin_file: a.pin_file.clone(),
+        });
+    }
     let config = NodeConfig {
         org: org.to_string(),
         grpc: config::GrpcConfig {
             listen: a.grpc_listen,
         },
         storage: Default::default(),
-        keys: Default::default(),
+        keys: keys_config,
         block: Default::default(),
         mempool: Default::default(),
         log: Default::default(),
     };
-    let key_path = NodeConfig::resolve(&a.home, &config.keys.signing_key_file);
-    let key = Ed25519SoftwareKey::generate();
-    keyfile::create(&key_path, &key)?;
+    std::fs::create_dir_all(&a.home).map_err(|e| NodeError::Io {
+        what: format!("creating {}", a.home.display()),
+        reason: e.to_string(),
+    })?;
+    let provider = keys::open_provider(&a.home, &config.keys)?;
+    let hsm = |e: ledger_hsm::HsmError| NodeError::Fatal(e.to_string());
+    provider
+        .generate_signing_key(&config.keys.signing_label)
+        .map_err(hsm)?;
+    let encryption_key = provider
+        .generate_agreement_key(&config.keys.agreement_label)
+        .map_err(hsm)?;
+    provider
+        .generate_sealing_key(&config.keys.sealing_label)
+        .map_err(hsm)?;
+    let key = ProviderSigner::new(provider.clone(), &config.keys.signing_label).map_err(hsm)?;
     let genesis = GenesisFile {
         chain_id: chain_id.to_string(),
         hash_suite: ledger_types::HashSuite::CURRENT.name().to_string(),
         timestamp_ms: now_ms(),
-        members: vec![GenesisMember::signed(&chain_id, &org, &roles, &key)?],
+        members: vec![GenesisMember::signed(
+            &chain_id,
+            &org,
+            &roles,
+            encryption_key,
+            &key,
+        )?],
     };
     let genesis_path = a.home.join(GENESIS_FILE);
     let built = genesis.build(&genesis_path)?;
@@ -173,15 +230,32 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
     println!("  organisation  {org}");
     println!("  chain id      {chain_id}");
     println!("  genesis hash  {}", built.block.hash());
+    println!("  keys          {}", provider.describe());
     println!("  signing key   {}", key.public_key());
     println!("  gRPC API      {}", config.grpc.listen);
     Ok(())
 }
 
-fn show_key(home: &Path) -> Result<(), NodeError> {
+fn list_keys(home: &Path) -> Result<(), NodeError> {
     let config = NodeConfig::load(home)?;
-    let key = keyfile::load(&NodeConfig::resolve(home, &config.keys.signing_key_file))?;
-    println!("{} {}", config.org, key.public_key());
+    let provider = keys::open_provider(home, &config.keys)?;
+    println!(
+        "{} keys of {} in {}",
+        config.keys.backend_name(),
+        config.org,
+        provider.describe()
+    );
+    for k in provider
+        .list_keys()
+        .map_err(|e| NodeError::Fatal(e.to_string()))?
+    {
+        println!(
+            "  {:<28} {:<10} {}",
+            k.label,
+            format!("{:?}", k.purpose).to_lowercase(),
+            k.public.unwrap_or_default()
+        );
+    }
     Ok(())
 }
 
@@ -297,8 +371,12 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
             .await
             .map_err(|e| NodeError::Fatal(e.to_string()))??
     };
-    let key_path = NodeConfig::resolve(&home, &config.keys.signing_key_file);
-    let signer: Arc<dyn Signer> = Arc::new(keyfile::load(&key_path)?);
+    let signer: Arc<dyn Signer> = {
+        let (home, keys_config) = (home.clone(), config.keys.clone());
+        tokio::task::spawn_blocking(move || keys::signer(&home, &keys_config))
+            .await
+            .map_err(|e| NodeError::Fatal(e.to_string()))??
+    };
     let me = member(store.as_ref(), &org)?.ok_or_else(|| {
         NodeError::Fatal(format!(
             "organisation {org} (from config.toml) is not a member of this chain"
@@ -306,9 +384,8 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
     })?;
     if me.signing_key != signer.public_key() {
         return Err(NodeError::Fatal(format!(
-            "the key in {} is not the signing key registered for {org} ({})",
-            key_path.display(),
-            me.signing_key
+            "the signing key {:?} in the key provider is not the key registered for {org} ({})",
+            config.keys.signing_label, me.signing_key
         )));
     }
     let is_validator = me.has_role(Role::Validator);

@@ -1,0 +1,98 @@
+//! The node's key provider, built from `[keys]`: software key files or a PKCS#11 token.
+//!
+//! Secrets (the store passphrase, the token PIN) come from an environment variable or a
+//! file named in the configuration, never from a command-line argument, and are kept in
+//! zeroizing memory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ledger_hsm::{
+    KdfCost, KeyProvider, Pkcs11Config, Pkcs11Provider, ProviderSigner, SoftwareProvider,
+};
+use zeroize::Zeroizing;
+
+use crate::config::{KeyBackend, KeysConfig, NodeConfig};
+use crate::error::NodeError;
+
+fn read_secret(
+    what: &str,
+    env: Option<&str>,
+    file: Option<&Path>,
+    home: &Path,
+) -> Result<Zeroizing<String>, NodeError> {
+    if let Some(f) = file {
+        let path = NodeConfig::resolve(home, f);
+        let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| NodeError::Io {
+            what: format!("reading the {what} from {}", path.display()),
+            reason: e.to_string(),
+        })?);
+        let line = Zeroizing::new(text.lines().next().unwrap_or("").to_string());
+        if line.is_empty() {
+            return Err(NodeError::Fatal(format!(
+                "{} holds no {what}",
+                path.display()
+            )));
+        }
+        return Ok(line);
+    }
+    if let Some(var) = env {
+        return match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(Zeroizing::new(v)),
+            _ => Err(NodeError::Fatal(format!(
+                "the {what} is read from the environment variable {var}, which is not set; set it, or name a file in config.toml"
+            ))),
+        };
+    }
+    Err(NodeError::Fatal(format!(
+        "config.toml names no source for the {what}: set an environment variable or a file"
+    )))
+}
+
+fn hsm(e: ledger_hsm::HsmError) -> NodeError {
+    NodeError::Fatal(e.to_string())
+}
+
+/// Opens the configured key provider.
+pub fn open_provider(home: &Path, keys: &KeysConfig) -> Result<Arc<dyn KeyProvider>, NodeError> {
+    match keys.backend {
+        KeyBackend::Software => {
+            let s = &keys.software;
+            let pass = read_secret(
+                "key store passphrase",
+                s.passphrase_env.as_deref(),
+                s.passphrase_file.as_deref(),
+                home,
+            )?;
+            let dir: PathBuf = NodeConfig::resolve(home, &s.dir);
+            Ok(Arc::new(
+                SoftwareProvider::open(&dir, pass, KdfCost::DEFAULT).map_err(hsm)?,
+            ))
+        }
+        KeyBackend::Pkcs11 => {
+            let p = keys.pkcs11.as_ref().ok_or_else(|| {
+                NodeError::Fatal("[keys] backend is pkcs11 but [keys.pkcs11] is missing".into())
+            })?;
+            let pin = read_secret(
+                "HSM user PIN",
+                p.pin_env.as_deref(),
+                p.pin_file.as_deref(),
+                home,
+            )?;
+            let config = Pkcs11Config {
+                module: p.module.clone(),
+                token_label: p.token.clone(),
+                pin: cryptoki::types::AuthPin::from(pin.as_str().to_string()),
+            };
+            Ok(Arc::new(Pkcs11Provider::open(config).map_err(hsm)?))
+        }
+    }
+}
+
+/// The node's signer: the configured provider's signing key.
+pub fn signer(home: &Path, keys: &KeysConfig) -> Result<Arc<ProviderSigner>, NodeError> {
+    let provider = open_provider(home, keys)?;
+    Ok(Arc::new(
+        ProviderSigner::new(provider, &keys.signing_label).map_err(hsm)?,
+    ))
+}
