@@ -88,6 +88,58 @@ async fn a_node_with_keys_in_softhsm_commits_restarts_and_never_logs_the_pin() {
     let r = wait_committed(&mut c, &h).await;
     assert_eq!(r.status, pb::TxStatus::Committed as i32);
 
+    // OpenSC verifies, with the public key in the token, the commit signature the daemon
+    // made on the block holding the transaction; a changed digest does not verify.
+    let block = c
+        .get_block(pb::GetBlockRequest {
+            height: Some(r.height),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let block = ledger_types::Block::decode(&block.block).unwrap();
+    let digest = ledger_types::block::commit_digest(&block.hash());
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(
+        files.path().join("sig"),
+        &block.commit.signatures[0].signature.0,
+    )
+    .unwrap();
+    let verify = |msg: &[u8]| {
+        std::fs::write(files.path().join("msg"), msg).unwrap();
+        let out = Command::new("pkcs11-tool")
+            .args([
+                "--module",
+                MODULE,
+                "--token-label",
+                "bank-h-token",
+                "--login",
+                "--pin",
+                "env:LEDGER_HSM_PIN",
+            ])
+            .args([
+                "--verify",
+                "--mechanism",
+                "EDDSA",
+                "--label",
+                "bank-h-signing",
+                "-i",
+            ])
+            .arg(files.path().join("msg"))
+            .arg("--signature-file")
+            .arg(files.path().join("sig"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let ok = verify(&digest.0);
+    assert!(ok.contains("Signature is valid"), "{ok}");
+    let mut other = digest.0;
+    other[0] ^= 1;
+    let bad = verify(&other);
+    assert!(bad.contains("Invalid signature"), "{bad}");
+
     assert!(node.stop().success());
     node.start(&[]).await;
     let mut c = node.client().await;
