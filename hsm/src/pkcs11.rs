@@ -86,7 +86,8 @@ fn ck(operation: &'static str) -> impl Fn(CkError) -> HsmError {
     }
 }
 
-/// Session errors after which a fresh session (and login) is worth one retry.
+/// Errors after which a fresh session, a new login and fresh object handles are worth one
+/// retry: the session or login was lost, or a cached handle went stale with it.
 fn session_lost(e: &CkError) -> bool {
     matches!(
         e,
@@ -94,7 +95,9 @@ fn session_lost(e: &CkError) -> bool {
             RvError::SessionHandleInvalid
                 | RvError::SessionClosed
                 | RvError::DeviceRemoved
-                | RvError::UserNotLoggedIn,
+                | RvError::UserNotLoggedIn
+                | RvError::ObjectHandleInvalid
+                | RvError::KeyHandleInvalid,
             _
         )
     )
@@ -108,6 +111,10 @@ pub struct Pkcs11Provider {
     pin: AuthPin,
     scheme: SignatureScheme,
     sessions: Mutex<Vec<Session>>,
+    /// Object handles by (label, purpose), and signing public keys by label: looked up
+    /// once, so a signature is one PKCS#11 call. Cleared when a session is lost.
+    handles: Mutex<HashMap<(String, u8), ObjectHandle>>,
+    publics: Mutex<HashMap<String, PublicKey>>,
     /// Key generation is rare and serialised: SoftHSM 2.6 has been seen failing with
     /// `CKR_GENERAL_ERROR` when two threads create token objects at once, and the
     /// exists-then-generate check must not race.
@@ -182,6 +189,8 @@ impl Pkcs11Provider {
             pin: config.pin,
             scheme,
             sessions: Mutex::new(Vec::new()),
+            handles: Mutex::new(HashMap::new()),
+            publics: Mutex::new(HashMap::new()),
             generation: Mutex::new(()),
         };
         let session = provider.new_session()?;
@@ -248,6 +257,10 @@ impl Pkcs11Provider {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .clear();
+                self.handles
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
                 let session = self.new_session()?;
                 let out = op(&session).map_err(&map);
                 self.release(session);
@@ -287,6 +300,64 @@ impl Pkcs11Provider {
             }
         }
         Ok(found)
+    }
+
+    /// The private or secret key `label` for `purpose` (1 signing, 2 agreement, 3 sealing),
+    /// from the cache or found on `session`.
+    fn cached_key(
+        &self,
+        session: &Session,
+        label: &str,
+        purpose: u8,
+    ) -> Result<Option<ObjectHandle>, CkError> {
+        let k = (label.to_string(), purpose);
+        if let Some(h) = self
+            .handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&k)
+        {
+            return Ok(Some(*h));
+        }
+        let (class, attr) = match purpose {
+            1 => (ObjectClass::PRIVATE_KEY, Attribute::Sign(true)),
+            2 => (ObjectClass::PRIVATE_KEY, Attribute::Derive(true)),
+            _ => (ObjectClass::SECRET_KEY, Attribute::KeyType(KeyType::AES)),
+        };
+        let found = self.find(session, label, class, attr)?;
+        if let Some(h) = found {
+            self.handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(k, h);
+        }
+        Ok(found)
+    }
+
+    /// Runs `op` with the key `label` for `purpose` on a pooled session.
+    fn with_key<T>(
+        &self,
+        label: &str,
+        purpose: u8,
+        op: impl Fn(&Session, ObjectHandle) -> Result<T, CkError>,
+        map: impl Fn(CkError) -> HsmError,
+    ) -> Result<T, HsmError> {
+        let out = self.with_session(
+            |s| match self.cached_key(s, label, purpose)? {
+                Some(h) => op(s, h).map(Some),
+                None => Ok(None),
+            },
+            map,
+        )?;
+        out.ok_or_else(|| HsmError::KeyNotFound {
+            label: label.into(),
+            purpose: match purpose {
+                1 => "signing",
+                2 => "agreement",
+                _ => "sealing",
+            },
+            provider: format!("pkcs11:{}", self.token),
+        })
     }
 
     fn key(
@@ -414,6 +485,14 @@ impl KeyProvider for Pkcs11Provider {
     }
 
     fn signing_public_key(&self, label: &str) -> Result<PublicKey, HsmError> {
+        if let Some(pk) = self
+            .publics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(label)
+        {
+            return Ok(pk.clone());
+        }
         let point = self.ec_point(label, "signing", Attribute::Verify(true))?;
         let scheme = match point.len() {
             32 => SignatureScheme::Ed25519,
@@ -424,30 +503,34 @@ impl KeyProvider for Pkcs11Provider {
                 })
             }
         };
-        PublicKey::new(scheme, point).map_err(|_| HsmError::Malformed {
+        let pk = PublicKey::new(scheme, point).map_err(|_| HsmError::Malformed {
             what: "signing public key",
-        })
+        })?;
+        self.publics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(label.to_string(), pk.clone());
+        Ok(pk)
     }
 
     fn sign(&self, label: &str, digest: &Hash) -> Result<Signature, HsmError> {
         let public = self.signing_public_key(label)?;
-        let key = self.key(
-            label,
-            "signing",
-            ObjectClass::PRIVATE_KEY,
-            Attribute::Sign(true),
-        )?;
         match public.scheme() {
             SignatureScheme::Ed25519 => {
                 let mech = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
-                let sig = self.with_session(|s| s.sign(&mech, key, &digest.0), ck("signing"))?;
+                let sig =
+                    self.with_key(label, 1, |s, k| s.sign(&mech, k, &digest.0), ck("signing"))?;
                 Ok(Signature(sig))
             }
             _ => {
                 // SoftHSM refuses CKM_ECDSA_SHA256: hash on the host, sign the hash.
                 let prehash = sha2::Sha256::digest(digest.0);
-                let raw =
-                    self.with_session(|s| s.sign(&Mechanism::Ecdsa, key, &prehash), ck("signing"))?;
+                let raw = self.with_key(
+                    label,
+                    1,
+                    |s, k| s.sign(&Mechanism::Ecdsa, k, &prehash),
+                    ck("signing"),
+                )?;
                 let sig =
                     p256::ecdsa::Signature::from_slice(&raw).map_err(|_| HsmError::Malformed {
                         what: "ECDSA signature",
@@ -474,12 +557,6 @@ impl KeyProvider for Pkcs11Provider {
     }
 
     fn ecdh(&self, label: &str, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>, HsmError> {
-        let key = self.key(
-            label,
-            "agreement",
-            ObjectClass::PRIVATE_KEY,
-            Attribute::Derive(true),
-        )?;
         let template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::GENERIC_SECRET),
@@ -488,8 +565,10 @@ impl KeyProvider for Pkcs11Provider {
             Attribute::Extractable(true),
             Attribute::ValueLen(32.into()),
         ];
-        let secret = self.with_session(
-            |s| {
+        let secret = self.with_key(
+            label,
+            2,
+            |s, key| {
                 let params = Ecdh1DeriveParams::new(EcKdf::null(), peer_point);
                 let obj = s.derive_key(&Mechanism::Ecdh1Derive(params), key, &template)?;
                 let attrs = s.get_attributes(obj, &[AttributeType::Value]);
