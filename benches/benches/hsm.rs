@@ -1,0 +1,163 @@
+//! Key-provider costs: signing and ECDH through SoftHSM (provider against raw cryptoki for
+//! the same mechanism, same token, same run), through the software backend, and signatures
+//! per second through SoftHSM with both cores.
+//!
+//! Run: `cargo bench --profile dev --bench hsm` (needs softhsm2; results in
+//! docs/benchmarks.md).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+use cryptoki::session::UserType;
+use cryptoki::types::AuthPin;
+use ledger_hsm::{KdfCost, KeyProvider, Pkcs11Config, Pkcs11Provider, SoftwareProvider};
+use ledger_types::Hash;
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const PIN: &str = "bench-pin";
+
+fn token() -> PathBuf {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let out = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../hsm/softhsm-token.sh"
+    ))
+    .arg(&dir)
+    .arg("bench-token")
+    .env("HSM_SO_PIN", "bench-so-pin")
+    .env("HSM_USER_PIN", PIN)
+    .output()
+    .expect("softhsm-token.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::env::set_var("SOFTHSM2_CONF", dir.join("softhsm2.conf"));
+    dir
+}
+
+fn benches(c: &mut Criterion) {
+    token();
+    let provider = Arc::new(
+        Pkcs11Provider::open(Pkcs11Config {
+            module: MODULE.into(),
+            token_label: "bench-token".into(),
+            pin: AuthPin::from(PIN.to_string()),
+        })
+        .unwrap(),
+    );
+    provider.generate_signing_key("bench-signing").unwrap();
+    provider.generate_agreement_key("bench-agreement").unwrap();
+    let peer = provider.generate_agreement_key("bench-peer").unwrap();
+    let digest = Hash([7; 32]);
+
+    // Raw cryptoki on the same token: one session, handles found once.
+    let ctx = Pkcs11::new(MODULE).unwrap();
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim() == "bench-token")
+        .unwrap();
+    let session = ctx.open_rw_session(slot).unwrap();
+    let _ = session.login(UserType::User, Some(&AuthPin::from(PIN.to_string())));
+    let find = |label: &str, attr: Attribute| {
+        session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Label(label.as_bytes().to_vec()),
+                attr,
+            ])
+            .unwrap()[0]
+    };
+    let sign_key = find("bench-signing", Attribute::Sign(true));
+    let agree_key = find("bench-agreement", Attribute::Derive(true));
+    let eddsa = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+    let derive_template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Token(false),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+        Attribute::ValueLen(32.into()),
+    ];
+
+    let mut g = c.benchmark_group("softhsm");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sign_ed25519_raw_cryptoki", |b| {
+        b.iter(|| session.sign(&eddsa, sign_key, &digest.0).unwrap())
+    });
+    g.bench_function("sign_ed25519_provider", |b| {
+        b.iter(|| provider.sign("bench-signing", &digest).unwrap())
+    });
+    g.bench_function("ecdh_p256_raw_cryptoki", |b| {
+        b.iter(|| {
+            let params = Ecdh1DeriveParams::new(EcKdf::null(), &peer);
+            let obj = session
+                .derive_key(&Mechanism::Ecdh1Derive(params), agree_key, &derive_template)
+                .unwrap();
+            let v = session
+                .get_attributes(obj, &[AttributeType::Value])
+                .unwrap();
+            session.destroy_object(obj).unwrap();
+            v
+        })
+    });
+    g.bench_function("ecdh_p256_provider", |b| {
+        b.iter(|| provider.ecdh("bench-agreement", &peer).unwrap())
+    });
+    // Signatures per second with both cores: two threads, each with its own pooled session.
+    g.bench_function("sign_ed25519_provider_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for share in [iters / 2, iters - iters / 2] {
+                    let p = provider.clone();
+                    s.spawn(move || {
+                        for _ in 0..share {
+                            p.sign("bench-signing", &Hash([7; 32])).unwrap();
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.finish();
+
+    let store = tempfile::tempdir().unwrap();
+    let software = SoftwareProvider::open(
+        store.path(),
+        zeroize::Zeroizing::new("bench passphrase".to_string()),
+        KdfCost::DEFAULT,
+    )
+    .unwrap();
+    software.generate_signing_key("bench-signing").unwrap();
+    software.generate_agreement_key("bench-agreement").unwrap();
+    let mut g = c.benchmark_group("software_provider");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sign_ed25519", |b| {
+        b.iter(|| software.sign("bench-signing", &digest).unwrap())
+    });
+    g.bench_function("ecdh_p256", |b| {
+        b.iter(|| software.ecdh("bench-agreement", &peer).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = hsm;
+    config = Criterion::default().measurement_time(Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(hsm);
