@@ -52,6 +52,7 @@ fn benches(c: &mut Criterion) {
             module: MODULE.into(),
             token_label: "bench-token".into(),
             pin: AuthPin::from(PIN.to_string()),
+            signing: ledger_hsm::SigningAlgorithm::Auto,
         })
         .unwrap(),
     );

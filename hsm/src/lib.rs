@@ -26,7 +26,7 @@ pub use error::HsmError;
 pub use guard::{ConsensusStep, EquivocationGuard};
 use ledger_crypto::{CryptoError, Signer};
 use ledger_types::{Hash, PublicKey, Signature};
-pub use pkcs11::{Pkcs11Config, Pkcs11Provider};
+pub use pkcs11::{Pkcs11Config, Pkcs11Provider, SigningAlgorithm};
 pub use software::{KdfCost, SoftwareProvider};
 use zeroize::Zeroizing;
 

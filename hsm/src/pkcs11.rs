@@ -41,6 +41,20 @@ pub struct Pkcs11Config {
     pub token_label: String,
     /// The user PIN (from an environment variable or a file; never an argument).
     pub pin: AuthPin,
+    /// Which signature algorithm new signing keys use.
+    pub signing: SigningAlgorithm,
+}
+
+/// The signature algorithm of signing keys the provider generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SigningAlgorithm {
+    /// Ed25519 if the token offers `CKM_EDDSA`, else ECDSA P-256.
+    #[default]
+    Auto,
+    /// Ed25519; the token must offer `CKM_EDDSA`.
+    Ed25519,
+    /// ECDSA P-256 over a host-computed SHA-256.
+    EcdsaP256,
 }
 
 impl std::fmt::Debug for Pkcs11Config {
@@ -159,13 +173,30 @@ impl Pkcs11Provider {
         let mechanisms = ctx
             .get_mechanism_list(slot)
             .map_err(ck("listing mechanisms"))?;
-        let scheme = if mechanisms.contains(&MechanismType::EDDSA)
-            && mechanisms.contains(&MechanismType::ECC_EDWARDS_KEY_PAIR_GEN)
-        {
-            SignatureScheme::Ed25519
-        } else {
-            SignatureScheme::EcdsaP256Sha256
+        let eddsa = mechanisms.contains(&MechanismType::EDDSA)
+            && mechanisms.contains(&MechanismType::ECC_EDWARDS_KEY_PAIR_GEN);
+        let scheme = match config.signing {
+            SigningAlgorithm::Auto if eddsa => SignatureScheme::Ed25519,
+            SigningAlgorithm::Ed25519 if eddsa => SignatureScheme::Ed25519,
+            SigningAlgorithm::Ed25519 => {
+                return Err(HsmError::MechanismMissing {
+                    token: config.token_label.clone(),
+                    mechanism: "CKM_EDDSA",
+                    purpose: "Ed25519 signing keys (choose ecdsa-p256 or auto)",
+                })
+            }
+            SigningAlgorithm::Auto | SigningAlgorithm::EcdsaP256 => {
+                SignatureScheme::EcdsaP256Sha256
+            }
         };
+        if scheme == SignatureScheme::EcdsaP256Sha256 && !mechanisms.contains(&MechanismType::ECDSA)
+        {
+            return Err(HsmError::MechanismMissing {
+                token: config.token_label.clone(),
+                mechanism: "CKM_ECDSA",
+                purpose: "ECDSA P-256 signing keys",
+            });
+        }
         for (m, what, purpose) in [
             (
                 MechanismType::ECDH1_DERIVE,

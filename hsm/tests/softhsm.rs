@@ -183,3 +183,23 @@ fn the_guard_refuses_a_conflicting_hsm_signature_after_a_restart() {
     ));
     assert_eq!(guard.sign(&signer, step, &Hash([1; 32])).unwrap(), sig);
 }
+
+#[test]
+fn ecdsa_p256_fallback_signs_low_s_signatures_that_verify() {
+    let _serial = serial();
+    let mut c = config("ledger-other", USER_PIN);
+    c.signing = ledger_hsm::SigningAlgorithm::EcdsaP256;
+    let p = std::sync::Arc::new(Pkcs11Provider::open(c).unwrap());
+    assert_eq!(
+        p.signing_scheme(),
+        ledger_types::SignatureScheme::EcdsaP256Sha256
+    );
+    common::suite::signing(p.clone(), "ecdsa-signing");
+    let public = p.signing_public_key("ecdsa-signing").unwrap();
+    assert_eq!(public.bytes().len(), 65);
+    // Many signatures: every one is low-s (the verifier refuses high s) and verifies.
+    for i in 0..32u8 {
+        let d = Hash([i; 32]);
+        verify_digest(&public, &d, &p.sign("ecdsa-signing", &d).unwrap()).unwrap();
+    }
+}

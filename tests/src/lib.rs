@@ -241,6 +241,7 @@ impl TestNode {
             module: module.into(),
             token_label: token.into(),
             pin: cryptoki::types::AuthPin::from(TEST_PIN.to_string()),
+            signing: ledger_hsm::SigningAlgorithm::Auto,
         })
         .expect("open the token");
         Arc::new(

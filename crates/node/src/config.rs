@@ -159,6 +159,23 @@ pub struct Pkcs11Keys {
     /// File holding the user PIN (first line), instead of the variable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_file: Option<PathBuf>,
+    /// Signature algorithm of the signing key: `auto` (Ed25519 where the token offers
+    /// `CKM_EDDSA`, else ECDSA P-256), `ed25519` or `ecdsa-p256`.
+    #[serde(default)]
+    pub signing_algorithm: SigningAlgorithmName,
+}
+
+/// The `signing_algorithm` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SigningAlgorithmName {
+    /// Ed25519 where offered, else ECDSA P-256.
+    #[default]
+    Auto,
+    /// Ed25519.
+    Ed25519,
+    /// ECDSA P-256.
+    EcdsaP256,
 }
 
 /// Block production settings.

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ledger_hsm::{
-    KdfCost, KeyProvider, Pkcs11Config, Pkcs11Provider, ProviderSigner, SoftwareProvider,
+    KdfCost, KeyProvider, Pkcs11Config, Pkcs11Provider, ProviderSigner, SigningAlgorithm,
+    SoftwareProvider,
 };
 use zeroize::Zeroizing;
 
-use crate::config::{KeyBackend, KeysConfig, NodeConfig};
+use crate::config::{KeyBackend, KeysConfig, NodeConfig, SigningAlgorithmName};
 use crate::error::NodeError;
 
 fn read_secret(
@@ -83,6 +84,11 @@ pub fn open_provider(home: &Path, keys: &KeysConfig) -> Result<Arc<dyn KeyProvid
                 module: p.module.clone(),
                 token_label: p.token.clone(),
                 pin: cryptoki::types::AuthPin::from(pin.as_str().to_string()),
+                signing: match p.signing_algorithm {
+                    SigningAlgorithmName::Auto => SigningAlgorithm::Auto,
+                    SigningAlgorithmName::Ed25519 => SigningAlgorithm::Ed25519,
+                    SigningAlgorithmName::EcdsaP256 => SigningAlgorithm::EcdsaP256,
+                },
             };
             Ok(Arc::new(Pkcs11Provider::open(config).map_err(hsm)?))
         }

@@ -96,6 +96,9 @@ struct InitArgs {
     /// PKCS#11 backend: file holding the user PIN (instead of the variable).
     #[arg(long)]
     pin_file: Option<PathBuf>,
+    /// PKCS#11 backend: signature algorithm of the signing key.
+    #[arg(long, value_enum, default_value = "auto")]
+    signing_algorithm: config::SigningAlgorithmName,
 }
 
 #[derive(Args)]
@@ -181,6 +184,7 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
             token,
             pin_env: a.pin_file.is_none().then(|| a.pin_env.clone()),
             pin_file: a.pin_file.clone(),
+            signing_algorithm: a.signing_algorithm,
         });
     }
     let config = NodeConfig {

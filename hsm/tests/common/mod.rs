@@ -44,6 +44,7 @@ pub fn config(token: &str, pin: &str) -> Pkcs11Config {
         module: PathBuf::from(MODULE),
         token_label: token.into(),
         pin: AuthPin::from(pin.to_string()),
+        signing: ledger_hsm::SigningAlgorithm::Auto,
     }
 }
 
