@@ -15,9 +15,11 @@ DEMO="$ROOT/.ledger-demo"
 HOME_DIR="$DEMO/bank-a"
 PORT="${LEDGER_DEMO_PORT:-7100}"
 export LEDGER_NODE="http://127.0.0.1:$PORT"
-# The demo node keeps its keys in the software key store, sealed with this passphrase.
-# (`ledger-node init --key-backend pkcs11 ...` puts them in an HSM instead; see docs/hsm.md.)
-export LEDGER_KEY_PASSPHRASE="${LEDGER_KEY_PASSPHRASE:-demo passphrase, change me}"
+# The demo node keeps its keys in a private SoftHSM2 token made by hsm/softhsm-token.sh
+# (its own configuration under .ledger-demo/, never the system one). The PINs come from
+# the environment; these defaults are for the demo only.
+export HSM_SO_PIN="${HSM_SO_PIN:-demo-so-pin}"
+export LEDGER_HSM_PIN="${LEDGER_HSM_PIN:-demo-user-pin}"
 rm -rf "$DEMO"
 mkdir -p "$DEMO"
 
@@ -44,8 +46,13 @@ start_node() {
     exit 1
 }
 
-say "initialising a node home for bank-a in $HOME_DIR"
-"$BIN/ledger-node" init --home "$HOME_DIR" --org bank-a --chain-id demo-ledger-1 --grpc-listen "127.0.0.1:$PORT"
+say "creating a SoftHSM token for bank-a"
+eval "$(HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$DEMO/softhsm" bank-a-token)"
+
+say "initialising a node home for bank-a in $HOME_DIR, keys generated inside the token"
+"$BIN/ledger-node" init --home "$HOME_DIR" --org bank-a --chain-id demo-ledger-1 --grpc-listen "127.0.0.1:$PORT" \
+    --key-backend pkcs11 --pkcs11-token bank-a-token
+"$BIN/ledger-node" keys --home "$HOME_DIR"
 
 say "starting the node (log: $DEMO/node.log)"
 start_node
@@ -78,6 +85,7 @@ if [ "$KEEP" = 1 ]; then
 else
     stop_node
     say "done. Run it yourself:"
+    echo "  export SOFTHSM2_CONF=$SOFTHSM2_CONF LEDGER_HSM_PIN=...   # the token and its PIN"
     echo "  $BIN/ledger-node start --home $HOME_DIR"
     echo "  $BIN/ledger --node $LEDGER_NODE status"
 fi

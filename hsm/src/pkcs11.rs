@@ -439,7 +439,7 @@ impl Pkcs11Provider {
         let (pub_attr, priv_attr) = if sign {
             (Attribute::Verify(true), Attribute::Sign(true))
         } else {
-            (Attribute::Derive(false), Attribute::Derive(true))
+            (Attribute::Verify(false), Attribute::Derive(true))
         };
         let _serial = self.generation.lock().unwrap_or_else(|p| p.into_inner());
         let exists = self.with_session(
@@ -584,7 +584,7 @@ impl KeyProvider for Pkcs11Provider {
     }
 
     fn agreement_public_key(&self, label: &str) -> Result<Vec<u8>, HsmError> {
-        self.ec_point(label, "agreement", Attribute::Derive(false))
+        self.ec_point(label, "agreement", Attribute::Verify(false))
     }
 
     fn ecdh(&self, label: &str, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>, HsmError> {
@@ -725,6 +725,7 @@ impl KeyProvider for Pkcs11Provider {
                         &[
                             AttributeType::Class,
                             AttributeType::Label,
+                            AttributeType::Sign,
                             AttributeType::Derive,
                             AttributeType::KeyType,
                         ],
@@ -732,30 +733,30 @@ impl KeyProvider for Pkcs11Provider {
                 },
                 ck("reading object attributes"),
             )?;
-            let (mut class, mut label, mut derive, mut key_type) =
-                (None, String::new(), false, None);
+            let (mut class, mut label, mut sign, mut derive, mut key_type) =
+                (None, String::new(), false, false, None);
             for a in attrs {
                 match a {
                     Attribute::Class(c) => class = Some(c),
                     Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
-                    Attribute::Derive(d) => derive = d,
+                    Attribute::Sign(v) => sign = v,
+                    Attribute::Derive(v) => derive = v,
                     Attribute::KeyType(k) => key_type = Some(k),
                     _ => {}
                 }
             }
+            // One entry per key, from its private (or secret) object.
             let info = match (class, key_type) {
-                (Some(ObjectClass::PUBLIC_KEY), _) if derive => None,
-                (Some(ObjectClass::PUBLIC_KEY), _) => {
-                    let pk = self.signing_public_key(&label).ok().map(|p| p.to_text());
-                    Some((KeyPurpose::Signing, pk))
-                }
-                (Some(ObjectClass::PRIVATE_KEY), _) if derive => {
-                    let p = self
-                        .agreement_public_key(&label)
+                (Some(ObjectClass::PRIVATE_KEY), _) if sign => Some((
+                    KeyPurpose::Signing,
+                    self.signing_public_key(&label).ok().map(|p| p.to_text()),
+                )),
+                (Some(ObjectClass::PRIVATE_KEY), _) if derive => Some((
+                    KeyPurpose::Agreement,
+                    self.agreement_public_key(&label)
                         .ok()
-                        .map(|p| p.iter().map(|b| format!("{b:02x}")).collect::<String>());
-                    Some((KeyPurpose::Agreement, p))
-                }
+                        .map(|p| p.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                )),
                 (Some(ObjectClass::SECRET_KEY), Some(KeyType::AES)) => {
                     Some((KeyPurpose::Sealing, None))
                 }

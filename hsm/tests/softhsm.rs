@@ -109,6 +109,7 @@ fn provider_suite_agreement_and_sealing() {
     let _serial = serial();
     common::suite::agreement(provider(), "suite-agreement");
     common::suite::sealing(provider(), "suite-seal");
+    common::suite::listing(provider(), "listed");
 }
 
 #[test]

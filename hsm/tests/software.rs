@@ -28,7 +28,8 @@ fn provider_suite() {
     let p = open(dir.path(), PASSPHRASE);
     common::suite::signing(p.clone(), "bank-a-signing");
     common::suite::agreement(p.clone(), "bank-a-agreement");
-    common::suite::sealing(p, "bank-a-seal");
+    common::suite::sealing(p.clone(), "bank-a-seal");
+    common::suite::listing(p, "listed");
 }
 
 #[test]

@@ -79,3 +79,26 @@ pub fn sealing(p: Arc<dyn KeyProvider>, label: &str) {
         "{keys:?}"
     );
 }
+
+/// Listing: one entry per key, with its purpose and (for key pairs) its public key.
+pub fn listing(p: Arc<dyn KeyProvider>, prefix: &str) {
+    let signing = format!("{prefix}-signing");
+    let agreement = format!("{prefix}-agreement");
+    let seal = format!("{prefix}-seal");
+    let pk = p.generate_signing_key(&signing).unwrap();
+    p.generate_agreement_key(&agreement).unwrap();
+    p.generate_sealing_key(&seal).unwrap();
+    let keys: Vec<_> = p
+        .list_keys()
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.label.starts_with(prefix))
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    let by = |l: &str| keys.iter().find(|k| k.label == l).unwrap();
+    assert_eq!(by(&signing).purpose, KeyPurpose::Signing);
+    assert_eq!(by(&signing).public.as_deref(), Some(pk.to_text().as_str()));
+    assert_eq!(by(&agreement).purpose, KeyPurpose::Agreement);
+    assert_eq!(by(&agreement).public.as_ref().map(String::len), Some(130));
+    assert_eq!(by(&seal).purpose, KeyPurpose::Sealing);
+}
