@@ -12,10 +12,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use ledger_crypto::{
     sign_commit, sign_tx, verify_tx_signature, Ed25519SoftwareKey, LtHash16, Signer,
 };
-use ledger_state::{build_block, execute_genesis, ProposeParams};
+use ledger_state::{build_block, ProposeParams};
 use ledger_store::Store;
-use ledger_types::block::GENESIS_PROPOSER;
-use ledger_types::merkle::tx_root;
 use ledger_types::*;
 
 struct Setup {
@@ -30,37 +28,16 @@ fn setup() -> Setup {
     let key = Ed25519SoftwareKey::generate();
     let chain = ChainId::new("bench").unwrap();
     let org = OrgId::new("bank-a").unwrap();
-    let reg = sign_tx(
+    let reg = ledger_state::genesis::registration(
         &key,
-        TxBody {
-            chain_id: chain.clone(),
-            signer: org.clone(),
-            nonce: 0,
-            payload: Payload::RegisterMember(RegisterMember {
-                org: org.clone(),
-                signing_key: key.public_key(),
-                encryption_key: vec![],
-                roles: vec![Role::Validator, Role::Member],
-            }),
-        },
+        &chain,
+        &org,
+        &[Role::Validator, Role::Member],
+        vec![],
     )
     .unwrap();
-    let genesis_exec =
-        execute_genesis(&BTreeMap::new(), &chain, std::slice::from_ref(&reg)).unwrap();
-    let genesis = Block::new(
-        BlockHeader {
-            chain_id: chain.clone(),
-            height: 0,
-            prev_hash: Hash::ZERO,
-            timestamp_ms: 1,
-            proposer: OrgId::new(GENESIS_PROPOSER).unwrap(),
-            tx_count: 1,
-            tx_root: tx_root(HashSuite::CURRENT, &[reg.hash()]),
-            state_root: genesis_exec.state_root(),
-        },
-        vec![reg],
-        Commit::default(),
-    );
+    let (genesis, genesis_exec) =
+        ledger_state::genesis::genesis_block(&chain, 1, vec![reg]).unwrap();
     Setup {
         key,
         org,

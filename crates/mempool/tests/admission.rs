@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use ledger_crypto::{sign_tx, Ed25519SoftwareKey, Signer};
+use ledger_crypto::{sign_tx, Ed25519SoftwareKey};
 use ledger_mempool::{Mempool, MempoolConfig, Rejection};
-use ledger_state::{execute_genesis, TxRejection};
+use ledger_state::{genesis, TxRejection};
 use ledger_types::*;
 
 struct Fixture {
@@ -18,22 +18,9 @@ fn fixture() -> Fixture {
     let key = Ed25519SoftwareKey::generate();
     let chain = ChainId::new("mp").unwrap();
     let org = OrgId::new("bank-a").unwrap();
-    let reg = sign_tx(
-        &key,
-        TxBody {
-            chain_id: chain.clone(),
-            signer: org.clone(),
-            nonce: 0,
-            payload: Payload::RegisterMember(RegisterMember {
-                org: org.clone(),
-                signing_key: key.public_key(),
-                encryption_key: vec![],
-                roles: vec![Role::Validator, Role::Member],
-            }),
-        },
-    )
-    .unwrap();
-    let ex = execute_genesis(&BTreeMap::new(), &chain, &[reg]).unwrap();
+    let reg = genesis::registration(&key, &chain, &org, &[Role::Validator, Role::Member], vec![])
+        .unwrap();
+    let (_, ex) = genesis::genesis_block(&chain, 1, vec![reg]).unwrap();
     let mut state = BTreeMap::new();
     for (k, c) in ex.diff.iter() {
         state.insert(k.clone(), c.new.clone().unwrap());

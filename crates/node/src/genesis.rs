@@ -5,16 +5,14 @@
 //! zero parent hash, proposer `genesis`, the members' `RegisterMember` transactions (nonce
 //! 0), and the state root they produce. Its hash identifies the chain's beginning.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use ledger_crypto::{sign_tx, Signer};
-use ledger_state::{execute_genesis, Execution};
-use ledger_types::block::GENESIS_PROPOSER;
-use ledger_types::merkle::tx_root;
+use ledger_crypto::Signer;
+use ledger_state::genesis::{genesis_block, registration, registration_body};
+use ledger_state::Execution;
 use ledger_types::{
-    Block, BlockHeader, ChainId, Commit, Hash, HashSuite, OrgId, Payload, PublicKey,
-    RegisterMember, Role, Signature, Transaction, TxBody,
+    Block, ChainId, HashSuite, OrgId, Payload, PublicKey, RegisterMember, Role, Signature,
+    Transaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,15 +59,6 @@ pub struct Genesis {
     pub execution: Execution,
 }
 
-fn registration_body(chain_id: &ChainId, m: RegisterMember) -> TxBody {
-    TxBody {
-        chain_id: chain_id.clone(),
-        signer: m.org.clone(),
-        nonce: 0,
-        payload: Payload::RegisterMember(m),
-    }
-}
-
 impl GenesisMember {
     /// A founding member entry, signed by `signer` (the key being registered).
     pub fn signed(
@@ -79,21 +68,17 @@ impl GenesisMember {
         encryption_key: Vec<u8>,
         signer: &dyn Signer,
     ) -> Result<Self, NodeError> {
-        let mut roles = roles.to_vec();
-        roles.sort();
-        roles.dedup();
-        let m = RegisterMember {
-            org: org.clone(),
-            signing_key: signer.public_key(),
-            encryption_key: encryption_key.clone(),
-            roles: roles.clone(),
+        let tx = registration(signer, chain_id, org, roles, encryption_key.clone())?;
+        let Payload::RegisterMember(m) = &tx.body().payload else {
+            return Err(NodeError::Fatal(
+                "a registration is a RegisterMember".into(),
+            ));
         };
-        let tx = sign_tx(signer, registration_body(chain_id, m))?;
         Ok(GenesisMember {
             org: org.to_string(),
             signing_key: signer.public_key().to_text(),
             encryption_key: hex::encode(&encryption_key),
-            roles: roles.iter().map(|r| r.name().to_string()).collect(),
+            roles: m.roles.iter().map(|r| r.name().to_string()).collect(),
             registration_signature: hex::encode(&tx.signature().0),
         })
     }
@@ -165,22 +150,11 @@ impl GenesisFile {
             let (unsigned, _) = body.signing_bytes();
             txs.push(Transaction::assemble(body, unsigned, Signature(sig)));
         }
-        let execution = execute_genesis(&BTreeMap::<Vec<u8>, Vec<u8>>::new(), &chain_id, &txs)
-            .map_err(|e| bad(e.to_string()))?;
-        let hashes: Vec<Hash> = txs.iter().map(Transaction::hash).collect();
-        let header = BlockHeader {
-            chain_id: chain_id.clone(),
-            height: 0,
-            prev_hash: Hash::ZERO,
-            timestamp_ms: self.timestamp_ms,
-            proposer: OrgId::new(GENESIS_PROPOSER).map_err(|e| bad(e.to_string()))?,
-            tx_count: txs.len() as u32,
-            tx_root: tx_root(HashSuite::CURRENT, &hashes),
-            state_root: execution.state_root(),
-        };
+        let (block, execution) =
+            genesis_block(&chain_id, self.timestamp_ms, txs).map_err(|e| bad(e.to_string()))?;
         Ok(Genesis {
             chain_id,
-            block: Block::new(header, txs, Commit::default()),
+            block,
             execution,
         })
     }

@@ -15,6 +15,7 @@
 
 mod error;
 mod exec;
+pub mod genesis;
 pub mod keys;
 mod model;
 

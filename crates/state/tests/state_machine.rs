@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use ledger_crypto::{sign_commit, sign_tx, Ed25519SoftwareKey, LtHash16, Signer};
+use ledger_crypto::{sign_commit, sign_tx, Ed25519SoftwareKey, LtHash16};
 use ledger_state::{
-    build_block, check_commit, execute_block, execute_genesis, precheck_tx, record_version,
-    BlockError, BuiltBlock, Execution, ProposeParams, TxFailure, TxOutcome, TxRejection,
+    build_block, check_commit, execute_block, execute_genesis, genesis, precheck_tx,
+    record_version, BlockError, BuiltBlock, Execution, ProposeParams, TxFailure, TxOutcome,
+    TxRejection,
 };
-use ledger_types::block::GENESIS_PROPOSER;
 use ledger_types::merkle::tx_root;
 use ledger_types::*;
 
@@ -21,22 +21,7 @@ struct Chain {
 }
 
 fn register(key: &Ed25519SoftwareKey, chain: &ChainId, org: &str, roles: Vec<Role>) -> Transaction {
-    let org = OrgId::new(org).unwrap();
-    sign_tx(
-        key,
-        TxBody {
-            chain_id: chain.clone(),
-            signer: org.clone(),
-            nonce: 0,
-            payload: Payload::RegisterMember(RegisterMember {
-                org,
-                signing_key: key.public_key(),
-                encryption_key: vec![],
-                roles,
-            }),
-        },
-    )
-    .unwrap()
+    genesis::registration(key, chain, &OrgId::new(org).unwrap(), &roles, vec![]).unwrap()
 }
 
 fn apply(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, ex: &Execution) {
@@ -58,20 +43,10 @@ impl Chain {
             "bank-a",
             vec![Role::Validator, Role::Member],
         )];
+        let (block, ex) = genesis::genesis_block(&chain, 1, txs).unwrap();
         let mut state = BTreeMap::new();
-        let ex = execute_genesis(&state, &chain, &txs).unwrap();
         apply(&mut state, &ex);
-        let hashes: Vec<Hash> = txs.iter().map(|t| t.hash()).collect();
-        let tip = BlockHeader {
-            chain_id: chain.clone(),
-            height: 0,
-            prev_hash: Hash::ZERO,
-            timestamp_ms: 1,
-            proposer: OrgId::new(GENESIS_PROPOSER).unwrap(),
-            tx_count: 1,
-            tx_root: tx_root(HashSuite::CURRENT, &hashes),
-            state_root: ex.state_root(),
-        };
+        let tip = block.header().clone();
         Chain {
             state,
             acc: ex.accumulator,

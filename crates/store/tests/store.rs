@@ -1,12 +1,8 @@
 //! The store commits whole blocks, keeps them across reopen, and refuses out-of-order ones.
 
-use std::collections::BTreeMap;
-
-use ledger_crypto::{sign_commit, sign_tx, Ed25519SoftwareKey, Signer};
-use ledger_state::{build_block, execute_genesis, record_version, ProposeParams};
+use ledger_crypto::{sign_commit, sign_tx, Ed25519SoftwareKey};
+use ledger_state::{build_block, record_version, ProposeParams};
 use ledger_store::{Store, StoreError};
-use ledger_types::block::GENESIS_PROPOSER;
-use ledger_types::merkle::tx_root;
 use ledger_types::*;
 
 #[test]
@@ -15,36 +11,15 @@ fn commit_reopen_verify_and_refuse_out_of_order() {
     let key = Ed25519SoftwareKey::generate();
     let chain = ChainId::new("st").unwrap();
     let org = OrgId::new("bank-a").unwrap();
-    let reg = sign_tx(
+    let reg = ledger_state::genesis::registration(
         &key,
-        TxBody {
-            chain_id: chain.clone(),
-            signer: org.clone(),
-            nonce: 0,
-            payload: Payload::RegisterMember(RegisterMember {
-                org: org.clone(),
-                signing_key: key.public_key(),
-                encryption_key: vec![],
-                roles: vec![Role::Validator, Role::Member],
-            }),
-        },
+        &chain,
+        &org,
+        &[Role::Validator, Role::Member],
+        vec![],
     )
     .unwrap();
-    let ex = execute_genesis(&BTreeMap::new(), &chain, std::slice::from_ref(&reg)).unwrap();
-    let genesis = Block::new(
-        BlockHeader {
-            chain_id: chain.clone(),
-            height: 0,
-            prev_hash: Hash::ZERO,
-            timestamp_ms: 1,
-            proposer: OrgId::new(GENESIS_PROPOSER).unwrap(),
-            tx_count: 1,
-            tx_root: tx_root(HashSuite::CURRENT, &[reg.hash()]),
-            state_root: ex.state_root(),
-        },
-        vec![reg],
-        Commit::default(),
-    );
+    let (genesis, ex) = ledger_state::genesis::genesis_block(&chain, 1, vec![reg]).unwrap();
     let put = sign_tx(
         &key,
         TxBody {
