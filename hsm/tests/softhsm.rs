@@ -204,3 +204,43 @@ fn ecdsa_p256_fallback_signs_low_s_signatures_that_verify() {
         verify_digest(&public, &d, &p.sign("ecdsa-signing", &d).unwrap()).unwrap();
     }
 }
+
+#[test]
+fn hpke_wrapped_field_key_opens_with_the_dh_inside_the_token() {
+    let _serial = serial();
+    let p = provider();
+    let pk = p.generate_agreement_key("hpke-reader").unwrap();
+    let (enc, ct) = ledger_crypto::hpke::seal(
+        &pk,
+        b"record inv-1 field total",
+        b"aad",
+        b"32-byte field data key ........",
+    )
+    .unwrap();
+    let dh = |e: &[u8]| {
+        p.ecdh("hpke-reader", e)
+            .map_err(|e| ledger_crypto::CryptoError::KeyAgreementFailed {
+                reason: e.to_string(),
+            })
+    };
+    let key =
+        ledger_crypto::hpke::open(&enc, &pk, b"record inv-1 field total", b"aad", &ct, dh).unwrap();
+    assert_eq!(key.as_slice(), b"32-byte field data key ........");
+    // Another reader's key in the same token cannot open it.
+    let other = p.generate_agreement_key("hpke-other").unwrap();
+    let dh_other = |e: &[u8]| {
+        p.ecdh("hpke-other", e)
+            .map_err(|e| ledger_crypto::CryptoError::KeyAgreementFailed {
+                reason: e.to_string(),
+            })
+    };
+    assert!(ledger_crypto::hpke::open(
+        &enc,
+        &other,
+        b"record inv-1 field total",
+        b"aad",
+        &ct,
+        dh_other
+    )
+    .is_err());
+}

@@ -32,6 +32,18 @@ pub enum CryptoError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// Sealed data did not open: altered, wrong key, or wrong context.
+    #[error("{what} does not open: it was altered, or is addressed to another key or context")]
+    OpenFailed {
+        /// What was being opened.
+        what: &'static str,
+    },
+    /// The recipient's Diffie-Hellman (a key provider) failed.
+    #[error("key agreement failed: {reason}")]
+    KeyAgreementFailed {
+        /// What the provider reported.
+        reason: String,
+    },
     /// The signer (a key provider) failed.
     #[error("signing failed: {reason}")]
     SignerFailed {
