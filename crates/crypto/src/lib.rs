@@ -12,6 +12,7 @@
 )]
 
 mod error;
+pub mod field;
 pub mod hpke;
 pub mod lthash;
 mod signer;

@@ -110,6 +110,12 @@ identifier!(
     128
 );
 identifier!(
+    /// A record schema (its versions are numbered separately).
+    SchemaId,
+    "schema id",
+    64
+);
+identifier!(
     /// A field of a record.
     FieldName,
     "field name",

@@ -23,6 +23,6 @@ pub mod tx;
 pub use block::{Block, BlockHeader, Commit, CommitSignature};
 pub use error::CodecError;
 pub use hash::{Hash, HashSuite};
-pub use ids::{ChainId, FieldName, OrgId, RecordId};
+pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId};
 pub use keys::{PublicKey, Signature, SignatureScheme};
 pub use tx::{Payload, PutRecord, RecordField, RegisterMember, Role, Transaction, TxBody, TxKind};
