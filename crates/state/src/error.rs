@@ -1,4 +1,4 @@
-use ledger_types::{CodecError, Hash, OrgId, RecordId};
+use ledger_types::{CodecError, Hash, OrgId, RecordId, SchemaId};
 use thiserror::Error;
 
 /// A failure to read state (storage trouble or corrupt stored values).
@@ -104,6 +104,34 @@ pub enum TxFailure {
         owner: OrgId,
         /// Who tried.
         signer: OrgId,
+    },
+    /// The schema version written is not the schema's next version.
+    #[error("schema {schema}: version {got} given, the next version is {expected}")]
+    SchemaVersionConflict {
+        /// The schema.
+        schema: SchemaId,
+        /// The next version.
+        expected: u32,
+        /// The version in the transaction.
+        got: u32,
+    },
+    /// Only the registrar may register new versions of a schema.
+    #[error("schema {schema} was registered by {owner}; {signer} may not add versions")]
+    NotSchemaOwner {
+        /// The schema.
+        schema: SchemaId,
+        /// Its registrar.
+        owner: OrgId,
+        /// Who tried.
+        signer: OrgId,
+    },
+    /// An audit policy names an organisation that is not a registered regulator.
+    #[error("schema {schema}: auditor {auditor} is not a registered regulator")]
+    AuditorNotRegulator {
+        /// The schema.
+        schema: SchemaId,
+        /// The named auditor.
+        auditor: OrgId,
     },
     /// The signer lacks the role this kind requires.
     #[error("{signer} lacks the {role} role needed for {kind}")]

@@ -6,12 +6,14 @@ use ledger_crypto::{verify_commit_signature, verify_tx_signature, LtHash16};
 use ledger_types::block::GENESIS_PROPOSER;
 use ledger_types::merkle::tx_root;
 use ledger_types::{
-    Block, BlockHeader, ChainId, Hash, HashSuite, OrgId, Payload, PutRecord, RegisterMember, Role,
-    Transaction,
+    Block, BlockHeader, ChainId, Hash, HashSuite, OrgId, Payload, PutRecord, RegisterMember,
+    RegisterSchema, Role, Transaction,
 };
 
 use crate::error::{BlockError, StateError, TxFailure, TxRejection};
-use crate::model::{self, encode_member, encode_validators, RecordHead, RecordVersion};
+use crate::model::{
+    self, encode_member, encode_schema, encode_validators, RecordHead, RecordVersion,
+};
 use crate::{keys, StateView};
 
 /// One key's change in a block: the value before and after.
@@ -194,6 +196,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         }
         let writes = match &body.payload {
             Payload::PutRecord(p) => self.put_record(&signer, tx.hash(), p)?,
+            Payload::RegisterSchema(p) => self.register_schema(&signer, p)?,
             Payload::RegisterMember(_) => Err(TxFailure::MissingRole {
                 signer: body.signer.clone(),
                 role: "genesis",
@@ -270,6 +273,57 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         Ok(Ok(vec![
             (keys::record_head(&p.record), new_head.encode()),
             (keys::record_version(&p.record, p.version), version.encode()),
+        ]))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn register_schema(
+        &self,
+        signer: &RegisterMember,
+        p: &RegisterSchema,
+    ) -> Result<Result<Vec<(Vec<u8>, Vec<u8>)>, TxFailure>, StateError> {
+        if !signer.has_role(Role::Member) && !signer.has_role(Role::Operator) {
+            return Ok(Err(TxFailure::MissingRole {
+                signer: signer.org.clone(),
+                role: "member or operator",
+                kind: "RegisterSchema",
+            }));
+        }
+        let expected = match model::schema_head(&self.overlay, &p.schema)? {
+            None => 1,
+            Some(h) if h.owner != signer.org => {
+                return Ok(Err(TxFailure::NotSchemaOwner {
+                    schema: p.schema.clone(),
+                    owner: h.owner,
+                    signer: signer.org.clone(),
+                }))
+            }
+            Some(h) => h.latest_version.saturating_add(1),
+        };
+        if p.version != expected {
+            return Ok(Err(TxFailure::SchemaVersionConflict {
+                schema: p.schema.clone(),
+                expected,
+                got: p.version,
+            }));
+        }
+        for auditor in &p.auditors {
+            let is_regulator =
+                model::member(&self.overlay, auditor)?.is_some_and(|m| m.has_role(Role::Regulator));
+            if !is_regulator {
+                return Ok(Err(TxFailure::AuditorNotRegulator {
+                    schema: p.schema.clone(),
+                    auditor: auditor.clone(),
+                }));
+            }
+        }
+        let head = RecordHead {
+            owner: signer.org.clone(),
+            latest_version: p.version,
+        };
+        Ok(Ok(vec![
+            (keys::schema_head(&p.schema), head.encode()),
+            (keys::schema_version(&p.schema, p.version), encode_schema(p)),
         ]))
     }
 

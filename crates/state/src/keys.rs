@@ -1,6 +1,6 @@
 //! The state key layout. Identifiers never contain `/`, so `/` separates unambiguously.
 
-use ledger_types::{OrgId, RecordId};
+use ledger_types::{OrgId, RecordId, SchemaId};
 
 /// `member/{org}` → the organisation's `RegisterMember` entry.
 pub fn member(org: &OrgId) -> Vec<u8> {
@@ -26,6 +26,22 @@ pub fn record_head(id: &RecordId) -> Vec<u8> {
 pub fn record_version(id: &RecordId, version: u32) -> Vec<u8> {
     [
         b"record/".as_slice(),
+        id.as_str().as_bytes(),
+        b"/",
+        &version.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// `schema/{id}` → the schema head (registrar, latest version).
+pub fn schema_head(id: &SchemaId) -> Vec<u8> {
+    [b"schema/".as_slice(), id.as_str().as_bytes()].concat()
+}
+
+/// `schema/{id}/{version u32 big-endian}` → that version's `RegisterSchema`.
+pub fn schema_version(id: &SchemaId, version: u32) -> Vec<u8> {
+    [
+        b"schema/".as_slice(),
         id.as_str().as_bytes(),
         b"/",
         &version.to_be_bytes(),

@@ -25,7 +25,8 @@ pub use exec::{
     Execution, ProposeParams, SignatureCache, StateDiff, TxOutcome,
 };
 pub use model::{
-    member, next_nonce, record_head, record_version, validators, RecordHead, RecordVersion,
+    member, next_nonce, record_head, record_version, schema_head, schema_version, validators,
+    RecordHead, RecordVersion,
 };
 
 /// Read access to committed state.

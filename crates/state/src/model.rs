@@ -1,7 +1,10 @@
 //! Typed access to state values.
 
 use ledger_types::codec::{Decoder, Encoder};
-use ledger_types::{CodecError, FieldName, Hash, OrgId, RecordField, RecordId, RegisterMember};
+use ledger_types::{
+    CodecError, FieldName, Hash, OrgId, RecordField, RecordId, RegisterMember, RegisterSchema,
+    SchemaId,
+};
 
 use crate::{keys, StateError, StateView};
 
@@ -185,4 +188,48 @@ pub fn record_version(
     let v = RecordVersion::decode(&mut d).map_err(|e| corrupt(&key, e))?;
     d.finish("record version").map_err(|e| corrupt(&key, e))?;
     Ok(Some(v))
+}
+
+/// The registrar and latest version of `schema`, if registered (same layout as a record
+/// head).
+pub fn schema_head(
+    view: &impl StateView,
+    schema: &SchemaId,
+) -> Result<Option<RecordHead>, StateError> {
+    let key = keys::schema_head(schema);
+    let Some(b) = view.get(&key)? else {
+        return Ok(None);
+    };
+    let mut d = Decoder::new(&b);
+    let head = (|| -> Result<RecordHead, CodecError> {
+        Ok(RecordHead {
+            owner: OrgId::decode(&mut d)?,
+            latest_version: d.u32("latest version")?,
+        })
+    })()
+    .map_err(|e| corrupt(&key, e))?;
+    d.finish("schema head").map_err(|e| corrupt(&key, e))?;
+    Ok(Some(head))
+}
+
+/// Version `version` of `schema`, if registered.
+pub fn schema_version(
+    view: &impl StateView,
+    schema: &SchemaId,
+    version: u32,
+) -> Result<Option<RegisterSchema>, StateError> {
+    let key = keys::schema_version(schema, version);
+    let Some(b) = view.get(&key)? else {
+        return Ok(None);
+    };
+    let mut d = Decoder::new(&b);
+    let s = RegisterSchema::decode(&mut d).map_err(|e| corrupt(&key, e))?;
+    d.finish("schema version").map_err(|e| corrupt(&key, e))?;
+    Ok(Some(s))
+}
+
+pub(crate) fn encode_schema(s: &RegisterSchema) -> Vec<u8> {
+    let mut e = Encoder::new();
+    s.encode(&mut e);
+    e.finish()
 }

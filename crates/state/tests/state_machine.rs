@@ -306,3 +306,107 @@ fn genesis_refuses_a_registration_signed_by_another_key() {
     let no_validator = register(&a, &chain, "bank-a", vec![Role::Member]);
     assert!(execute_genesis(&BTreeMap::new(), &chain, &[no_validator]).is_err());
 }
+
+/// bank-a (validator, member) and reg-eu (regulator) in genesis.
+fn chain_with_regulator() -> (Chain, Ed25519SoftwareKey) {
+    let mut c = Chain::new();
+    let reg_key = Ed25519SoftwareKey::generate();
+    let txs = vec![
+        register(
+            &c.key,
+            &c.chain,
+            "bank-a",
+            vec![Role::Validator, Role::Member],
+        ),
+        register(&reg_key, &c.chain, "reg-eu", vec![Role::Regulator]),
+    ];
+    let (block, ex) = genesis::genesis_block(&c.chain, 1, txs).unwrap();
+    c.state = BTreeMap::new();
+    apply(&mut c.state, &ex);
+    c.acc = ex.accumulator;
+    c.tip = block.header().clone();
+    (c, reg_key)
+}
+
+fn schema_tx(
+    key: &Ed25519SoftwareKey,
+    c: &Chain,
+    signer: &str,
+    nonce: u64,
+    version: u32,
+    auditors: &[&str],
+) -> Transaction {
+    sign_tx(
+        key,
+        TxBody {
+            chain_id: c.chain.clone(),
+            signer: OrgId::new(signer).unwrap(),
+            nonce,
+            payload: Payload::RegisterSchema(RegisterSchema {
+                schema: SchemaId::new("invoice").unwrap(),
+                version,
+                fields: vec![SchemaField {
+                    name: FieldName::new("total").unwrap(),
+                    ty: FieldType::Amount,
+                    required: true,
+                }],
+                auditors: auditors.iter().map(|a| OrgId::new(*a).unwrap()).collect(),
+            }),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn schemas_register_in_versions_with_an_audit_policy_of_regulators() {
+    let (mut c, reg_key) = chain_with_regulator();
+    let block = c.seal(c.build(vec![
+        schema_tx(&c.key, &c, "bank-a", 1, 1, &["reg-eu"]),
+        schema_tx(&c.key, &c, "bank-a", 2, 3, &["reg-eu"]),
+        schema_tx(&c.key, &c, "bank-a", 3, 2, &["bank-a"]),
+        schema_tx(&c.key, &c, "bank-a", 4, 2, &[]),
+    ]));
+    let ex = c.commit(&block);
+    let id = SchemaId::new("invoice").unwrap();
+    assert_eq!(ex.outcomes[0], TxOutcome::Applied);
+    assert_eq!(
+        ex.outcomes[1],
+        TxOutcome::Failed(TxFailure::SchemaVersionConflict {
+            schema: id.clone(),
+            expected: 2,
+            got: 3
+        })
+    );
+    assert_eq!(
+        ex.outcomes[2],
+        TxOutcome::Failed(TxFailure::AuditorNotRegulator {
+            schema: id.clone(),
+            auditor: OrgId::new("bank-a").unwrap()
+        })
+    );
+    assert_eq!(ex.outcomes[3], TxOutcome::Applied);
+    let v1 = ledger_state::schema_version(&c.state, &id, 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(v1.auditors, vec![OrgId::new("reg-eu").unwrap()]);
+    assert_eq!(
+        ledger_state::schema_head(&c.state, &id)
+            .unwrap()
+            .unwrap()
+            .latest_version,
+        2
+    );
+
+    // A regulator may not register schemas; nobody but the registrar adds versions.
+    let by_regulator = schema_tx(&reg_key, &c, "reg-eu", 1, 3, &[]);
+    let block = c.seal(c.build(vec![by_regulator]));
+    let ex = c.commit(&block);
+    assert!(
+        matches!(
+            &ex.outcomes[0],
+            TxOutcome::Failed(TxFailure::MissingRole { .. })
+        ),
+        "{:?}",
+        ex.outcomes
+    );
+}

@@ -18,6 +18,7 @@ pub mod hash;
 pub mod ids;
 pub mod keys;
 pub mod merkle;
+pub mod schema;
 pub mod tx;
 
 pub use block::{Block, BlockHeader, Commit, CommitSignature};
@@ -25,4 +26,5 @@ pub use error::CodecError;
 pub use hash::{Hash, HashSuite};
 pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId};
 pub use keys::{PublicKey, Signature, SignatureScheme};
+pub use schema::{FieldType, RegisterSchema, SchemaField};
 pub use tx::{Payload, PutRecord, RecordField, RegisterMember, Role, Transaction, TxBody, TxKind};

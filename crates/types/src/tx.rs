@@ -23,6 +23,7 @@ use crate::error::CodecError;
 use crate::hash::{Hash, HashSuite};
 use crate::ids::{ChainId, FieldName, OrgId, RecordId};
 use crate::keys::{PublicKey, Signature};
+use crate::schema::RegisterSchema;
 
 /// The envelope format version this code writes and reads.
 pub const TX_FORMAT_VERSION: u16 = 1;
@@ -44,6 +45,8 @@ pub enum TxKind {
     RegisterMember,
     /// Creates a record or a new version of it.
     PutRecord,
+    /// Registers a record schema or its next version.
+    RegisterSchema,
 }
 
 impl TxKind {
@@ -52,6 +55,7 @@ impl TxKind {
         match self {
             TxKind::RegisterMember => 1,
             TxKind::PutRecord => 2,
+            TxKind::RegisterSchema => 3,
         }
     }
 
@@ -60,6 +64,7 @@ impl TxKind {
         match tag {
             1 => Ok(TxKind::RegisterMember),
             2 => Ok(TxKind::PutRecord),
+            3 => Ok(TxKind::RegisterSchema),
             t => Err(CodecError::UnknownTag {
                 what: "transaction kind",
                 tag: t.into(),
@@ -72,6 +77,7 @@ impl TxKind {
         match self {
             TxKind::RegisterMember => "RegisterMember",
             TxKind::PutRecord => "PutRecord",
+            TxKind::RegisterSchema => "RegisterSchema",
         }
     }
 }
@@ -294,6 +300,8 @@ pub enum Payload {
     RegisterMember(RegisterMember),
     /// See [`PutRecord`].
     PutRecord(PutRecord),
+    /// See [`RegisterSchema`].
+    RegisterSchema(RegisterSchema),
 }
 
 impl Payload {
@@ -302,6 +310,7 @@ impl Payload {
         match self {
             Payload::RegisterMember(_) => TxKind::RegisterMember,
             Payload::PutRecord(_) => TxKind::PutRecord,
+            Payload::RegisterSchema(_) => TxKind::RegisterSchema,
         }
     }
 
@@ -310,6 +319,7 @@ impl Payload {
         match self {
             Payload::RegisterMember(p) => p.encode(&mut e),
             Payload::PutRecord(p) => p.encode(&mut e),
+            Payload::RegisterSchema(p) => p.encode(&mut e),
         }
         e.finish()
     }
@@ -319,6 +329,7 @@ impl Payload {
         let p = match kind {
             TxKind::RegisterMember => Payload::RegisterMember(RegisterMember::decode(&mut d)?),
             TxKind::PutRecord => Payload::PutRecord(PutRecord::decode(&mut d)?),
+            TxKind::RegisterSchema => Payload::RegisterSchema(RegisterSchema::decode(&mut d)?),
         };
         d.finish(kind.name())?;
         Ok(p)
