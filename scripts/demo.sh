@@ -58,6 +58,12 @@ say "starting the node (log: $DEMO/node.log)"
 start_node
 "$BIN/ledger" status
 
+say "registering the invoice schema (typed fields; field encryption against it comes next)"
+"$BIN/ledger" register-schema --home "$HOME_DIR" --schema invoice \
+    --field seller:identifier:required --field buyer:identifier:required \
+    --field 'total:amount:required' --field 'currency:enum=EUR|USD:required'
+"$BIN/ledger" get-schema --schema invoice
+
 say "putting invoice INV-2026-001 (field blobs are opaque to the ledger; field encryption comes next)"
 "$BIN/ledger" put-record --home "$HOME_DIR" --record INV-2026-001 \
     --field seller=acme-exports --field buyer=globex-imports --field total=125000.00 --field currency=EUR

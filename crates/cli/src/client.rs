@@ -193,6 +193,22 @@ impl Client {
             .into_inner())
     }
 
+    /// A schema.
+    pub async fn schema(
+        &mut self,
+        id: &str,
+        version: Option<u32>,
+    ) -> Result<pb::GetSchemaResponse, CliError> {
+        Ok(self
+            .inner
+            .get_schema(pb::GetSchemaRequest {
+                schema_id: id.into(),
+                version,
+            })
+            .await?
+            .into_inner())
+    }
+
     /// Streams blocks from a height.
     pub async fn stream_blocks(
         &mut self,

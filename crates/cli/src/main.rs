@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use ledger_api::v1 as pb;
-use ledger_types::{Block, FieldName, Hash, Payload, PutRecord, RecordField, RecordId, TxBody};
+use ledger_types::{
+    Block, FieldName, FieldType, Hash, OrgId, Payload, PutRecord, RecordField, RecordId,
+    RegisterSchema, SchemaField, SchemaId, TxBody,
+};
 
 use crate::client::{CliError, Client, KeyArgs};
 
@@ -53,6 +56,18 @@ enum Command {
         #[arg(long)]
         version: Option<u32>,
     },
+    /// Register a record schema (or its next version): typed fields and the regulators
+    /// that must be able to read its records.
+    RegisterSchema(SchemaArgs),
+    /// A schema version (latest by default).
+    GetSchema {
+        /// The schema id.
+        #[arg(long)]
+        schema: String,
+        /// The version (default: latest).
+        #[arg(long)]
+        version: Option<u32>,
+    },
     /// A transaction by hash, with its status.
     GetTx {
         /// The transaction hash (hex).
@@ -81,6 +96,25 @@ enum Command {
     /// Load generator: submit signed PutRecord transactions and report committed tx/s and
     /// commit latency percentiles.
     Load(load::LoadArgs),
+}
+
+#[derive(Args)]
+struct SchemaArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// The schema id.
+    #[arg(long)]
+    schema: String,
+    /// The version to register (default: the next one).
+    #[arg(long)]
+    version: Option<u32>,
+    /// A field as NAME:TYPE[:required]; TYPE is text, bytes, amount, date, identifier or
+    /// enum=A|B|C (repeatable).
+    #[arg(long = "field", value_name = "NAME:TYPE[:required]", required = true)]
+    fields: Vec<String>,
+    /// A regulator that must be able to read every record (repeatable).
+    #[arg(long = "auditor", value_name = "ORG")]
+    auditors: Vec<String>,
 }
 
 #[derive(Args)]
@@ -141,6 +175,35 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             for f in r.fields {
                 println!("field      {} = {}", f.name, show_blob(&f.blob));
             }
+        }
+        Command::RegisterSchema(a) => register_schema(&mut client, a).await?,
+        Command::GetSchema { schema, version } => {
+            let s = client.schema(&schema, version).await?;
+            println!("schema     {}", s.schema_id);
+            println!("version    {} (latest {})", s.version, s.latest_version);
+            println!("registrar  {}", s.registrar);
+            for f in s.fields {
+                let values = if f.values.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", f.values.join("|"))
+                };
+                println!(
+                    "field      {} : {}{}{}",
+                    f.name,
+                    f.r#type,
+                    values,
+                    if f.required { " (required)" } else { "" }
+                );
+            }
+            println!(
+                "auditors   {}",
+                if s.auditors.is_empty() {
+                    "none".to_string()
+                } else {
+                    s.auditors.join(", ")
+                }
+            );
         }
         Command::GetTx { hash } => {
             let h = parse_hash(&hash)?;
@@ -303,9 +366,15 @@ async fn put_record(client: &mut Client, a: PutArgs) -> Result<(), CliError> {
     if a.no_wait {
         return Ok(());
     }
+    wait_committed(client, &hash).await
+}
+
+/// Polls until `hash` is in a block; a transaction included without effect is an error
+/// carrying the ledger's reason.
+async fn wait_committed(client: &mut Client, hash: &Hash) -> Result<(), CliError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let t = client.tx(&hash).await?;
+        let t = client.tx(hash).await?;
         match pb::TxStatus::try_from(t.status) {
             Ok(pb::TxStatus::Committed) => {
                 println!("committed at height {} (index {})", t.height, t.index);
@@ -326,4 +395,89 @@ async fn put_record(client: &mut Client, a: PutArgs) -> Result<(), CliError> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Parses `NAME:TYPE[:required]`, TYPE one of text, bytes, amount, date, identifier,
+/// enum=A|B|C.
+fn parse_schema_field(spec: &str) -> Result<SchemaField, CliError> {
+    let bad = |why: &str| {
+        CliError::Invalid(format!(
+            "field {spec:?}: {why}; expected NAME:TYPE[:required] with TYPE text, bytes, amount, date, identifier or enum=A|B|C"
+        ))
+    };
+    let mut parts = spec.split(':');
+    let name = FieldName::new(parts.next().unwrap_or_default()).map_err(|e| bad(&e.to_string()))?;
+    let ty = match parts.next().ok_or_else(|| bad("no type"))? {
+        "text" => FieldType::Text,
+        "bytes" => FieldType::Bytes,
+        "amount" => FieldType::Amount,
+        "date" => FieldType::Date,
+        "identifier" => FieldType::Identifier,
+        t => match t.strip_prefix("enum=") {
+            Some(values) => {
+                let mut v: Vec<String> = values.split('|').map(str::to_string).collect();
+                v.sort();
+                v.dedup();
+                FieldType::Enumeration(v)
+            }
+            None => return Err(bad(&format!("unknown type {t:?}"))),
+        },
+    };
+    let required = match parts.next() {
+        None => false,
+        Some("required") => true,
+        Some(other) => return Err(bad(&format!("unknown flag {other:?}"))),
+    };
+    if parts.next().is_some() {
+        return Err(bad("too many parts"));
+    }
+    Ok(SchemaField { name, ty, required })
+}
+
+async fn register_schema(client: &mut Client, a: SchemaArgs) -> Result<(), CliError> {
+    let schema = SchemaId::new(a.schema.clone()).map_err(|e| CliError::Invalid(e.to_string()))?;
+    let mut fields = a
+        .fields
+        .iter()
+        .map(|f| parse_schema_field(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    fields.sort_by(|x, y| x.name.cmp(&y.name));
+    let mut auditors = a
+        .auditors
+        .iter()
+        .map(|o| OrgId::new(o.clone()).map_err(|e| CliError::Invalid(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    auditors.sort();
+    auditors.dedup();
+    let status = client.status().await?;
+    let identity = a.key.load()?;
+    let version = match a.version {
+        Some(v) => v,
+        None => match client.schema(schema.as_str(), None).await {
+            Ok(s) => s.latest_version + 1,
+            Err(CliError::NotFound(_)) => 1,
+            Err(e) => return Err(e),
+        },
+    };
+    let payload = RegisterSchema {
+        schema: schema.clone(),
+        version,
+        fields,
+        auditors,
+    };
+    payload
+        .check()
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let nonce = client.member(identity.org.as_str()).await?.next_free_nonce;
+    let body = TxBody {
+        chain_id: identity.chain_id(&status)?,
+        signer: identity.org.clone(),
+        nonce,
+        payload: Payload::RegisterSchema(payload),
+    };
+    let tx = ledger_crypto::sign_tx(identity.key.as_ref(), body)
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let hash = client.submit(tx.bytes().to_vec()).await?;
+    println!("submitted {hash} (schema {schema} version {version}, nonce {nonce})");
+    wait_committed(client, &hash).await
 }

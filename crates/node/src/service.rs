@@ -6,8 +6,11 @@ use std::sync::Arc;
 use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_server::Ledger as LedgerApi;
 use ledger_mempool::Rejection;
-use ledger_state::{member, next_nonce, record_head, record_version, StateError, TxRejection};
-use ledger_types::{Block, Hash, OrgId, RecordId};
+use ledger_state::{
+    member, next_nonce, record_head, record_version, schema_head, schema_version, StateError,
+    TxRejection,
+};
+use ledger_types::{Block, FieldType, Hash, OrgId, RecordId, SchemaId};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
@@ -310,6 +313,48 @@ impl LedgerApi for LedgerService {
                     blob: f.blob,
                 })
                 .collect(),
+        }))
+    }
+
+    async fn get_schema(
+        &self,
+        request: Request<pb::GetSchemaRequest>,
+    ) -> Result<Response<pb::GetSchemaResponse>, Status> {
+        let req = request.into_inner();
+        let id =
+            SchemaId::new(req.schema_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let store = self.ledger.store.as_ref();
+        let head = schema_head(store, &id)
+            .map_err(state_err)?
+            .ok_or_else(|| Status::not_found(format!("no schema {id}")))?;
+        let version = req.version.unwrap_or(head.latest_version);
+        let s = schema_version(store, &id, version)
+            .map_err(state_err)?
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "schema {id} has no version {version}; the latest is {}",
+                    head.latest_version
+                ))
+            })?;
+        Ok(Response::new(pb::GetSchemaResponse {
+            schema_id: id.to_string(),
+            version,
+            latest_version: head.latest_version,
+            registrar: head.owner.to_string(),
+            fields: s
+                .fields
+                .iter()
+                .map(|f| pb::SchemaField {
+                    name: f.name.to_string(),
+                    r#type: f.ty.name().to_string(),
+                    values: match &f.ty {
+                        FieldType::Enumeration(v) => v.clone(),
+                        _ => vec![],
+                    },
+                    required: f.required,
+                })
+                .collect(),
+            auditors: s.auditors.iter().map(ToString::to_string).collect(),
         }))
     }
 }
