@@ -659,14 +659,10 @@ impl KeyProvider for Pkcs11Provider {
     }
 
     fn seal(&self, label: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, HsmError> {
-        let key = self.key(
+        let (iv, ct) = self.with_key(
             label,
-            "sealing",
-            ObjectClass::SECRET_KEY,
-            Attribute::KeyType(KeyType::AES),
-        )?;
-        let (iv, ct) = self.with_session(
-            |s| {
+            3,
+            |s, key| {
                 let mut iv = s.generate_random_vec(GCM_IV_LEN as u32)?;
                 let params = GcmParams::new(&mut iv, aad, 128.into())?;
                 let ct = s.encrypt(&Mechanism::AesGcm(params), key, plaintext)?;
@@ -693,15 +689,11 @@ impl KeyProvider for Pkcs11Provider {
         if sealed.len() < 1 + GCM_IV_LEN + 16 || sealed[0] != SEAL_FORMAT {
             return Err(fail());
         }
-        let key = self.key(
-            label,
-            "sealing",
-            ObjectClass::SECRET_KEY,
-            Attribute::KeyType(KeyType::AES),
-        )?;
         let (iv, ct) = sealed[1..].split_at(GCM_IV_LEN);
-        let out = self.with_session(
-            |s| {
+        let out = self.with_key(
+            label,
+            3,
+            |s, key| {
                 let mut iv = iv.to_vec();
                 let params = GcmParams::new(&mut iv, aad, 128.into())?;
                 s.decrypt(&Mechanism::AesGcm(params), key, ct)
