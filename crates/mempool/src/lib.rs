@@ -207,12 +207,14 @@ impl Mempool {
     }
 
     /// Checks and admits a transaction received as bytes; `next_height` is the height of
-    /// the next block. Returns the decoded transaction.
+    /// the next block, `committed_at` tells the height at which a transaction hash was
+    /// committed, if it was. Returns the decoded transaction.
     pub fn admit(
         &self,
         bytes: &[u8],
         view: &impl StateView,
         next_height: u64,
+        committed_at: impl Fn(&Hash) -> Result<Option<u64>, StateError>,
     ) -> Result<Transaction, Rejection> {
         if bytes.len() > self.config.max_tx_bytes {
             return Err(Rejection::TooLarge {
@@ -221,6 +223,12 @@ impl Mempool {
             });
         }
         let tx = Transaction::decode(bytes).map_err(Rejection::Malformed)?;
+        if let Some(height) = committed_at(&tx.hash()).map_err(Rejection::Storage)? {
+            return Err(Rejection::AlreadyCommitted {
+                hash: tx.hash(),
+                height,
+            });
+        }
         let body = tx.body();
         let committed_next = next_nonce(view, &body.signer).map_err(Rejection::Storage)?;
         if body.nonce < committed_next {

@@ -68,8 +68,13 @@ fn out_of_order_arrivals_are_proposed_in_nonce_order_and_gaps_wait() {
     let f = fixture();
     let pool = f.pool(MempoolConfig::default());
     for n in [3, 1, 2, 5] {
-        pool.admit(f.put(n, &format!("r{n}"), 1, 8).bytes(), &f.state, 1)
-            .unwrap();
+        pool.admit(
+            f.put(n, &format!("r{n}"), 1, 8).bytes(),
+            &f.state,
+            1,
+            never_committed,
+        )
+        .unwrap();
     }
     let c = pool.candidates(&f.state, 100, 1 << 20).unwrap();
     assert_eq!(nonces(&c), vec![1, 2, 3], "nonce 5 waits for 4");
@@ -83,14 +88,15 @@ fn duplicates_and_taken_nonces_are_refused() {
     let f = fixture();
     let pool = f.pool(MempoolConfig::default());
     let tx = f.put(1, "a", 1, 8);
-    pool.admit(tx.bytes(), &f.state, 1).unwrap();
+    pool.admit(tx.bytes(), &f.state, 1, never_committed)
+        .unwrap();
     assert_eq!(
-        pool.admit(tx.bytes(), &f.state, 1),
+        pool.admit(tx.bytes(), &f.state, 1, never_committed),
         Err(Rejection::Duplicate(tx.hash()))
     );
     let other = f.put(1, "b", 1, 8);
     assert!(matches!(
-        pool.admit(other.bytes(), &f.state, 1),
+        pool.admit(other.bytes(), &f.state, 1, never_committed),
         Err(Rejection::NoncePending { nonce: 1, pending, .. }) if pending == tx.hash()
     ));
 }
@@ -99,15 +105,20 @@ fn duplicates_and_taken_nonces_are_refused() {
 fn pipelined_versions_of_one_record_are_admitted() {
     let f = fixture();
     let pool = f.pool(MempoolConfig::default());
-    pool.admit(f.put(1, "inv", 1, 8).bytes(), &f.state, 1)
+    pool.admit(f.put(1, "inv", 1, 8).bytes(), &f.state, 1, never_committed)
         .unwrap();
-    pool.admit(f.put(2, "inv", 2, 8).bytes(), &f.state, 1)
+    pool.admit(f.put(2, "inv", 2, 8).bytes(), &f.state, 1, never_committed)
         .unwrap();
     // With nothing pending before it, a wrong version is refused up front.
     let f2 = fixture();
     let pool2 = f2.pool(MempoolConfig::default());
     assert!(matches!(
-        pool2.admit(f2.put(1, "inv", 2, 8).bytes(), &f2.state, 1),
+        pool2.admit(
+            f2.put(1, "inv", 2, 8).bytes(),
+            &f2.state,
+            1,
+            never_committed
+        ),
         Err(Rejection::WouldFail(_))
     ));
 }
@@ -121,20 +132,20 @@ fn bounds_are_enforced() {
         max_tx_bytes: 1024,
         max_nonce_gap: 10,
     });
-    pool.admit(f.put(1, "a", 1, 8).bytes(), &f.state, 1)
+    pool.admit(f.put(1, "a", 1, 8).bytes(), &f.state, 1, never_committed)
         .unwrap();
-    pool.admit(f.put(2, "b", 1, 8).bytes(), &f.state, 1)
+    pool.admit(f.put(2, "b", 1, 8).bytes(), &f.state, 1, never_committed)
         .unwrap();
     assert!(matches!(
-        pool.admit(f.put(3, "c", 1, 8).bytes(), &f.state, 1),
+        pool.admit(f.put(3, "c", 1, 8).bytes(), &f.state, 1, never_committed),
         Err(Rejection::Full { txs: 2, .. })
     ));
     assert!(matches!(
-        pool.admit(f.put(3, "c", 1, 2000).bytes(), &f.state, 1),
+        pool.admit(f.put(3, "c", 1, 2000).bytes(), &f.state, 1, never_committed),
         Err(Rejection::TooLarge { max: 1024, .. })
     ));
     assert!(matches!(
-        pool.admit(f.put(12, "c", 1, 8).bytes(), &f.state, 1),
+        pool.admit(f.put(12, "c", 1, 8).bytes(), &f.state, 1, never_committed),
         Err(Rejection::NonceTooFarAhead {
             got: 12,
             next: 1,
@@ -149,10 +160,10 @@ fn bounds_are_enforced() {
         max_nonce_gap: 10,
     });
     by_bytes
-        .admit(f.put(1, "a", 1, 100).bytes(), &f.state, 1)
+        .admit(f.put(1, "a", 1, 100).bytes(), &f.state, 1, never_committed)
         .unwrap();
     assert!(matches!(
-        by_bytes.admit(f.put(2, "b", 1, 200).bytes(), &f.state, 1),
+        by_bytes.admit(f.put(2, "b", 1, 200).bytes(), &f.state, 1, never_committed),
         Err(Rejection::Full { .. })
     ));
 }
@@ -163,8 +174,10 @@ fn committed_and_stale_transactions_are_removed() {
     let pool = f.pool(MempoolConfig::default());
     let t1 = f.put(1, "a", 1, 8);
     let t2 = f.put(2, "b", 1, 8);
-    pool.admit(t1.bytes(), &f.state, 1).unwrap();
-    pool.admit(t2.bytes(), &f.state, 1).unwrap();
+    pool.admit(t1.bytes(), &f.state, 1, never_committed)
+        .unwrap();
+    pool.admit(t2.bytes(), &f.state, 1, never_committed)
+        .unwrap();
     // Another node's block included both nonces (as a different t2); state now says next = 3.
     f.state.insert(
         ledger_state::keys::nonce(&f.org),
@@ -179,16 +192,25 @@ fn committed_and_stale_transactions_are_removed() {
 fn each_refusal_has_its_own_code() {
     let f = fixture();
     let pool = f.pool(MempoolConfig::default());
-    let malformed = pool.admit(&[1, 2, 3], &f.state, 1).unwrap_err();
+    let malformed = pool
+        .admit(&[1, 2, 3], &f.state, 1, never_committed)
+        .unwrap_err();
     assert_eq!(malformed.code(), "malformed");
     let other = Ed25519SoftwareKey::generate();
     let forged = sign_tx(&other, f.put(1, "a", 1, 8).body().clone()).unwrap();
-    let bad_sig = pool.admit(forged.bytes(), &f.state, 1).unwrap_err();
+    let bad_sig = pool
+        .admit(forged.bytes(), &f.state, 1, never_committed)
+        .unwrap_err();
     assert_eq!(bad_sig.code(), "bad_signature");
     let mut body = f.put(1, "a", 1, 8).body().clone();
     body.chain_id = ChainId::new("elsewhere").unwrap();
     let wrong_chain = pool
-        .admit(sign_tx(&f.key, body).unwrap().bytes(), &f.state, 1)
+        .admit(
+            sign_tx(&f.key, body).unwrap().bytes(),
+            &f.state,
+            1,
+            never_committed,
+        )
         .unwrap_err();
     assert_eq!(wrong_chain.code(), "wrong_chain");
     assert!(matches!(
@@ -196,8 +218,12 @@ fn each_refusal_has_its_own_code() {
         Rejection::Invalid(TxRejection::WrongChain { .. })
     ));
     let replay = pool
-        .admit(f.put(0, "a", 1, 8).bytes(), &f.state, 1)
+        .admit(f.put(0, "a", 1, 8).bytes(), &f.state, 1, never_committed)
         .unwrap_err();
     assert_eq!(replay.code(), "nonce_replayed");
     assert!(pool.is_empty());
+}
+
+fn never_committed(_: &Hash) -> Result<Option<u64>, ledger_state::StateError> {
+    Ok(None)
 }

@@ -10,7 +10,6 @@ use ledger_crypto::{sign_commit, Signer};
 use ledger_mempool::{Mempool, Rejection};
 use ledger_state::{build_block, Execution, ProposeParams, TxRejection};
 use ledger_store::Store;
-use ledger_types::tx::tx_hash_of;
 use ledger_types::{Block, ChainId, Commit, CommitSignature, Hash, OrgId, Transaction};
 use tokio::sync::{watch, Notify};
 
@@ -90,24 +89,15 @@ impl Ledger {
 
     /// Admits a transaction into the mempool.
     pub fn submit(&self, bytes: &[u8]) -> Result<Transaction, Rejection> {
-        let hash = tx_hash_of(bytes);
-        match self.store.tx_location(&hash) {
-            Ok(Some(loc)) => {
-                return Err(Rejection::AlreadyCommitted {
-                    hash,
-                    height: loc.height,
-                })
-            }
-            Ok(None) => {}
-            Err(e) => {
-                return Err(Rejection::Storage(ledger_state::StateError::Storage(
-                    e.to_string(),
-                )))
-            }
-        }
+        let committed_at = |h: &Hash| {
+            self.store
+                .tx_location(h)
+                .map(|loc| loc.map(|l| l.height))
+                .map_err(|e| ledger_state::StateError::Storage(e.to_string()))
+        };
         let tx = self
             .mempool
-            .admit(bytes, self.store.as_ref(), self.height() + 1)?;
+            .admit(bytes, self.store.as_ref(), self.height() + 1, committed_at)?;
         self.tx_arrived.notify_one();
         Ok(tx)
     }

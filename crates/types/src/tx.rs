@@ -366,8 +366,8 @@ impl TxBody {
     }
 }
 
-/// The hash a transaction with these canonical bytes has, without decoding them.
-pub fn tx_hash_of(bytes: &[u8]) -> Hash {
+/// The hash of a transaction with these canonical bytes.
+fn tx_hash_of(bytes: &[u8]) -> Hash {
     HashSuite::CURRENT.digest(TX_HASH_DOMAIN, &[bytes])
 }
 
