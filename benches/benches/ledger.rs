@@ -9,41 +9,82 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ledger_crypto::{
-    sign_commit, sign_tx, verify_tx_signature, Ed25519SoftwareKey, LtHash16, Signer,
-};
+use ledger_crypto::{sign_commit, verify_tx_signature, LtHash16, Signer};
+use ledger_state::testing::{payload_schema, sealed_put, TestOrg};
 use ledger_state::{build_block, ProposeParams};
 use ledger_store::Store;
 use ledger_types::*;
 
 struct Setup {
-    key: Ed25519SoftwareKey,
+    bank: TestOrg,
     org: OrgId,
     chain: ChainId,
-    genesis: Block,
-    genesis_exec: ledger_state::Execution,
+    /// Genesis, then block 1 registering schema `payload` (bank-a's nonce 1).
+    blocks: Vec<(Block, ledger_state::Execution)>,
+    state: BTreeMap<Vec<u8>, Vec<u8>>,
+    template: PutRecord,
 }
 
 fn setup() -> Setup {
-    let key = Ed25519SoftwareKey::generate();
+    let bank = TestOrg::new("bank-a");
     let chain = ChainId::new("bench").unwrap();
-    let org = OrgId::new("bank-a").unwrap();
-    let reg = ledger_state::genesis::registration(
-        &key,
-        &chain,
-        &org,
-        &[Role::Validator, Role::Member],
-        vec![],
-    )
-    .unwrap();
+    let org = bank.id.clone();
+    let reg = bank.registration(&chain, &[Role::Validator, Role::Member]);
     let (genesis, genesis_exec) =
         ledger_state::genesis::genesis_block(&chain, 1, vec![reg]).unwrap();
+    let mut state = BTreeMap::new();
+    for (k, ch) in genesis_exec.diff.iter() {
+        state.insert(k.clone(), ch.new.clone().unwrap());
+    }
+    let schema = bank.sign(&chain, 1, Payload::RegisterSchema(payload_schema()));
+    let params = ProposeParams {
+        proposer: org.clone(),
+        timestamp_ms: 2,
+        max_txs: 10,
+        max_bytes: 1 << 20,
+    };
+    let built = build_block(
+        &state,
+        &genesis_exec.accumulator,
+        genesis.header(),
+        &params,
+        vec![schema],
+        &(),
+    )
+    .unwrap();
+    let sig = sign_commit(&bank.key, &built.header.hash()).unwrap();
+    let b1 = Block::new(
+        built.header,
+        built.txs,
+        Commit {
+            signatures: vec![CommitSignature {
+                validator: org.clone(),
+                signature: sig,
+            }],
+        },
+    );
+    for (k, ch) in built.execution.diff.iter() {
+        state.insert(k.clone(), ch.new.clone().unwrap());
+    }
+    // One real sealing of a 256-byte field, wrapped to the owner; each benchmark record
+    // reuses it under its own id. Validators cannot open ciphertext, so execution costs
+    // the same as for records sealed one by one (which the gateway benchmark measures).
+    let template = sealed_put(
+        &chain,
+        "bench-0",
+        1,
+        &payload_schema(),
+        "payload",
+        &[7; 256],
+        &[&bank],
+    );
     Setup {
-        key,
         org,
         chain,
-        genesis,
-        genesis_exec,
+        blocks: vec![(genesis, genesis_exec), (b1, built.execution)],
+        state,
+        template,
+        bank,
     }
 }
 
@@ -52,25 +93,16 @@ impl Setup {
         (0..n as u64)
             .map(|i| {
                 let nonce = first_nonce + i;
-                sign_tx(
-                    &self.key,
-                    TxBody {
-                        chain_id: self.chain.clone(),
-                        signer: self.org.clone(),
-                        nonce,
-                        payload: Payload::PutRecord(PutRecord {
-                            record: RecordId::new(format!("bench-{nonce}")).unwrap(),
-                            version: 1,
-                            fields: vec![RecordField {
-                                name: FieldName::new("payload").unwrap(),
-                                blob: vec![7; 256],
-                            }],
-                        }),
-                    },
-                )
-                .unwrap()
+                let mut put = self.template.clone();
+                put.record = RecordId::new(format!("bench-{nonce}")).unwrap();
+                self.bank.sign(&self.chain, nonce, Payload::PutRecord(put))
             })
             .collect()
+    }
+
+    fn tip(&self) -> (&LtHash16, &BlockHeader) {
+        let (b, ex) = &self.blocks[1];
+        (&ex.accumulator, b.header())
     }
 
     fn params(&self) -> ProposeParams {
@@ -85,9 +117,9 @@ impl Setup {
 
 fn admission(c: &mut Criterion) {
     let s = setup();
-    let tx = s.puts(1, 1).remove(0);
+    let tx = s.puts(2, 1).remove(0);
     let bytes = tx.bytes().to_vec();
-    let key = s.key.public_key();
+    let key = s.bank.key.public_key();
     let mut g = c.benchmark_group("admission");
     g.throughput(Throughput::Elements(1));
     g.bench_function("decode_and_verify_256B_put_record", |b| {
@@ -101,28 +133,16 @@ fn admission(c: &mut Criterion) {
 
 fn state(c: &mut Criterion) {
     let s = setup();
-    let mut state = BTreeMap::new();
-    for (k, ch) in s.genesis_exec.diff.iter() {
-        state.insert(k.clone(), ch.new.clone().unwrap());
-    }
-    let txs = s.puts(1, 1000);
+    let state = s.state.clone();
+    let (acc, tip) = s.tip();
+    let txs = s.puts(2, 1000);
     let verified = |_: &Hash| true;
     let mut g = c.benchmark_group("block");
     g.throughput(Throughput::Elements(1000));
     g.bench_function("build_1000_put_records_preverified", |b| {
         b.iter_batched(
             || txs.clone(),
-            |txs| {
-                build_block(
-                    &state,
-                    &s.genesis_exec.accumulator,
-                    s.genesis.header(),
-                    &s.params(),
-                    txs,
-                    &verified,
-                )
-                .unwrap()
-            },
+            |txs| build_block(&state, acc, tip, &s.params(), txs, &verified).unwrap(),
             BatchSize::LargeInput,
         )
     });
@@ -141,8 +161,10 @@ fn commit(c: &mut Criterion) {
     let s = setup();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.commit_block(&s.genesis, &s.genesis_exec).unwrap();
-    let mut next_nonce = 1u64;
+    for (b, ex) in &s.blocks {
+        store.commit_block(b, ex).unwrap();
+    }
+    let mut next_nonce = 2u64;
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(1000));
     g.sample_size(20);
@@ -162,7 +184,7 @@ fn commit(c: &mut Criterion) {
                     &|_: &Hash| true,
                 )
                 .unwrap();
-                let sig = sign_commit(&s.key, &built.header.hash()).unwrap();
+                let sig = sign_commit(&s.bank.key, &built.header.hash()).unwrap();
                 let block = Block::new(
                     built.header,
                     built.txs,

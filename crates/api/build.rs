@@ -8,7 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // (the scripts keep one outside the clone) tracks each checkout's own proto files.
     println!("cargo:rerun-if-changed=../../proto");
     println!("cargo:rerun-if-changed=build.rs");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time: a build script binary can be reused by another checkout sharing
+    // the target directory, and a compile-time path would point into that other checkout.
+    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     tonic_prost_build::configure()
         .compile_protos(&[root.join("ledger/v1/ledger.proto")], &[root])?;
     Ok(())

@@ -13,11 +13,11 @@ use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_client::LedgerClient;
 use std::sync::Arc;
 
-use ledger_crypto::{sign_tx, Signer};
+use ledger_crypto::record::{seal_record, FieldToSeal, Reader};
+use ledger_crypto::sign_tx;
 use ledger_hsm::{KdfCost, Pkcs11Config, Pkcs11Provider, ProviderSigner, SoftwareProvider};
-use ledger_types::{
-    ChainId, FieldName, Hash, OrgId, Payload, PutRecord, RecordField, RecordId, Transaction, TxBody,
-};
+use ledger_state::testing::payload_schema;
+use ledger_types::{ChainId, FieldName, Hash, OrgId, Payload, RecordId, Transaction, TxBody};
 use tonic::transport::Channel;
 
 /// Path of a workspace binary next to the running test's target directory.
@@ -270,35 +270,84 @@ pub fn chain() -> ChainId {
     ChainId::new("e2e-chain").expect("chain id")
 }
 
-/// A signed PutRecord with one field.
-pub fn put_record(
-    key: &dyn Signer,
-    org: &OrgId,
-    nonce: u64,
-    record: &str,
-    version: u32,
-    value: &[u8],
-) -> Transaction {
-    sign_tx(
-        key,
-        TxBody {
-            chain_id: chain(),
-            signer: org.clone(),
-            nonce,
-            payload: Payload::PutRecord(PutRecord {
-                record: RecordId::new(record).expect("record id"),
-                version,
-                fields: vec![RecordField {
-                    name: FieldName::new("amount").expect("field name"),
-                    blob: value.to_vec(),
-                }],
-            }),
-        },
-    )
-    .expect("sign")
+/// An organisation writing records through the public API with its own keys: signs with
+/// its signing key and seals to its encryption key (as registered in the directory).
+pub struct Writer {
+    /// The signing key.
+    pub key: Arc<ProviderSigner>,
+    /// The organisation.
+    pub org: OrgId,
+    /// Its registered encryption key.
+    pub enc_key: Vec<u8>,
 }
 
-/// Submits a transaction; panics with the node's message if refused.
+impl Writer {
+    /// Registers schema `payload` (one required bytes field) with nonce 1 and waits for it,
+    /// so the organisation's records start at nonce 2.
+    pub async fn setup(
+        key: Arc<ProviderSigner>,
+        org: &OrgId,
+        client: &mut LedgerClient<Channel>,
+    ) -> Writer {
+        let enc_key = client
+            .get_member(pb::GetMemberRequest {
+                org: org.to_string(),
+            })
+            .await
+            .expect("the writer is a member")
+            .into_inner()
+            .encryption_key;
+        let schema = sign_tx(
+            key.as_ref(),
+            TxBody {
+                chain_id: chain(),
+                signer: org.clone(),
+                nonce: 1,
+                payload: Payload::RegisterSchema(payload_schema()),
+            },
+        )
+        .expect("sign");
+        let h = submit(client, &schema).await;
+        let r = wait_committed(client, &h).await;
+        assert_eq!(r.status, pb::TxStatus::Committed as i32, "{}", r.failure);
+        Writer {
+            key,
+            org: org.clone(),
+            enc_key,
+        }
+    }
+
+    /// A signed PutRecord of schema `payload` whose field seals `value`, readable by the
+    /// writer.
+    pub fn put(&self, nonce: u64, record: &str, version: u32, value: &[u8]) -> Transaction {
+        let put = seal_record(
+            &chain(),
+            &RecordId::new(record).expect("record id"),
+            version,
+            &payload_schema(),
+            &[FieldToSeal {
+                name: FieldName::new("payload").expect("field name"),
+                plaintext: zeroize::Zeroizing::new(value.to_vec()),
+                readers: vec![Reader {
+                    org: self.org.clone(),
+                    key: self.enc_key.clone(),
+                }],
+            }],
+        )
+        .expect("seal");
+        sign_tx(
+            self.key.as_ref(),
+            TxBody {
+                chain_id: chain(),
+                signer: self.org.clone(),
+                nonce,
+                payload: Payload::PutRecord(put),
+            },
+        )
+        .expect("sign")
+    }
+}
+
 pub async fn submit(client: &mut LedgerClient<Channel>, tx: &Transaction) -> Hash {
     let r = client
         .submit_tx(pb::SubmitTxRequest {

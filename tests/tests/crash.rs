@@ -13,7 +13,7 @@ use ledger_types::Hash;
 async fn kill9_during_streaming_loses_nothing_committed() {
     let mut node = TestNode::init("bank-a");
     node.start(&[]).await;
-    let key = node.key();
+    let writer = Arc::new(Writer::setup(node.key(), &node.org, &mut node.client().await).await);
 
     // Follow commits exactly as a client would see them.
     let seen: Arc<Mutex<HashMap<Hash, u64>>> = Arc::default();
@@ -38,15 +38,15 @@ async fn kill9_during_streaming_loses_nothing_committed() {
     });
 
     // Stream transactions from several concurrent submitters until the kill.
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(1));
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(2));
     let mut submitters = Vec::new();
     for _ in 0..8 {
         let mut c = node.client().await;
-        let (key, org, next) = (key.clone(), node.org.clone(), next.clone());
+        let (writer, next) = (writer.clone(), next.clone());
         submitters.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let tx = put_record(key.as_ref(), &org, n, &format!("rec-{n}"), 1, &[7u8; 256]);
+                let tx = writer.put(n, &format!("rec-{n}"), 1, &[7u8; 256]);
                 if c.submit_tx(pb::SubmitTxRequest {
                     tx: tx.bytes().to_vec(),
                 })
@@ -111,14 +111,7 @@ async fn kill9_during_streaming_loses_nothing_committed() {
         .into_inner();
     let committed_txs: usize = chain[1..].iter().map(Vec::len).sum();
     assert_eq!(m.next_nonce, 1 + committed_txs as u64);
-    let tx = put_record(
-        key.as_ref(),
-        &node.org,
-        m.next_nonce,
-        "after-crash",
-        1,
-        b"ok",
-    );
+    let tx = writer.put(m.next_nonce, "after-crash", 1, b"ok");
     let h = submit(&mut c, &tx).await;
     assert_eq!(
         wait_committed(&mut c, &h).await.status,

@@ -76,14 +76,8 @@ async fn a_node_with_keys_in_softhsm_commits_restarts_and_never_logs_the_pin() {
         "the agreement key's P-256 point is the member's encryption key"
     );
 
-    let tx = put_record(
-        key.as_ref(),
-        &node.org,
-        1,
-        "inv-hsm",
-        1,
-        b"signed in the token",
-    );
+    let writer = Writer::setup(key.clone(), &node.org, &mut c).await;
+    let tx = writer.put(2, "inv-hsm", 1, b"signed in the token");
     let h = submit(&mut c, &tx).await;
     let r = wait_committed(&mut c, &h).await;
     assert_eq!(r.status, pb::TxStatus::Committed as i32);
@@ -168,11 +162,19 @@ async fn a_node_with_keys_in_softhsm_commits_restarts_and_never_logs_the_pin() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(rec.fields[0].blob, b"signed in the token");
+    assert_eq!(
+        rec.fields[0].sealed.len(),
+        29 + b"signed in the token".len()
+    );
+    assert_eq!(rec.wraps[0].reader, "bank-h");
     // Blocks after the restart are still committed with the token's key.
     let h2 = submit(
         &mut c,
-        &put_record(key.as_ref(), &node.org, 2, "inv-hsm", 2, b"v2"),
+        &Writer {
+            key: key.clone(),
+            ..writer
+        }
+        .put(3, "inv-hsm", 2, b"v2"),
     )
     .await;
     assert_eq!(

@@ -7,15 +7,13 @@ use ledger_e2e::*;
 async fn restart_keeps_records_blocks_and_nonces() {
     let mut node = TestNode::init("bank-a");
     node.start(&[]).await;
-    let key = node.key();
     let mut c = node.client().await;
+    let writer = Writer::setup(node.key(), &node.org, &mut c).await;
 
     let mut hashes = Vec::new();
     for i in 0..40u64 {
-        let tx = put_record(
-            key.as_ref(),
-            &node.org,
-            1 + i,
+        let tx = writer.put(
+            2 + i,
             &format!("inv-{}", i % 20),
             1 + (i / 20) as u32,
             format!("amount {i}").as_bytes(),
@@ -32,6 +30,20 @@ async fn restart_keeps_records_blocks_and_nonces() {
         .unwrap()
         .into_inner();
     let chain_before = walk_chain(&mut c).await;
+    let mut records_before = Vec::new();
+    for i in 0..20 {
+        for version in [Some(1), None] {
+            records_before.push(
+                c.get_record(pb::GetRecordRequest {
+                    record_id: format!("inv-{i}"),
+                    version,
+                })
+                .await
+                .unwrap()
+                .into_inner(),
+            );
+        }
+    }
 
     let status = node.stop();
     assert!(status.success(), "clean shutdown exits 0: {status}");
@@ -62,26 +74,21 @@ async fn restart_keeps_records_blocks_and_nonces() {
         "blocks unchanged"
     );
 
-    for i in 0..20 {
-        let r = c
-            .get_record(pb::GetRecordRequest {
-                record_id: format!("inv-{i}"),
-                version: None,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(r.version, 2);
-        assert_eq!(r.fields[0].blob, format!("amount {}", i + 20).into_bytes());
-        let v1 = c
-            .get_record(pb::GetRecordRequest {
-                record_id: format!("inv-{i}"),
-                version: Some(1),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(v1.fields[0].blob, format!("amount {i}").into_bytes());
+    let mut i = 0;
+    for r in 0..20 {
+        for version in [Some(1), None] {
+            let after = c
+                .get_record(pb::GetRecordRequest {
+                    record_id: format!("inv-{r}"),
+                    version,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(after, records_before[i], "inv-{r} {version:?} unchanged");
+            assert_eq!(after.version, version.unwrap_or(2));
+            i += 1;
+        }
     }
     for h in &hashes {
         let r = c
@@ -111,8 +118,8 @@ async fn restart_keeps_records_blocks_and_nonces() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(m.next_nonce, 41);
-    let tx = put_record(key.as_ref(), &node.org, 41, "after-restart", 1, b"x");
+    assert_eq!(m.next_nonce, 42);
+    let tx = writer.put(42, "after-restart", 1, b"x");
     let h = submit(&mut c, &tx).await;
     assert_eq!(
         wait_committed(&mut c, &h).await.status,

@@ -28,10 +28,10 @@ async fn refused(
 async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
     let mut node = TestNode::init("bank-a");
     node.start(&["--max-tx-bytes", "4096"]).await;
-    let key = node.key();
     let mut c = node.client().await;
+    let w = Writer::setup(node.key(), &node.org, &mut c).await;
 
-    let good = put_record(key.as_ref(), &node.org, 1, "inv-1", 1, b"1200");
+    let good = w.put(2, "inv-1", 1, b"1200");
     let h = submit(&mut c, &good).await;
     assert_eq!(
         wait_committed(&mut c, &h).await.status,
@@ -59,16 +59,14 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
         "malformed",
         "malformed transaction",
     );
-    let mut trailing = put_record(key.as_ref(), &node.org, 2, "inv-2", 1, b"x")
-        .bytes()
-        .to_vec();
+    let mut trailing = w.put(3, "inv-2", 1, b"x").bytes().to_vec();
     trailing.push(0);
     let s = refused(&mut c, trailing).await;
     assert_eq!(reason(&s), "malformed");
     assert!(s.message().contains("trailing"), "{}", s.message());
 
     // Oversized.
-    let big = put_record(key.as_ref(), &node.org, 2, "inv-2", 1, &vec![0u8; 8192]);
+    let big = w.put(3, "inv-2", 1, &vec![0u8; 8192]);
     let s = refused(&mut c, big.bytes().to_vec()).await;
     check(
         "oversized",
@@ -80,13 +78,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
 
     // Wrongly signed: bank-a's transaction signed by another key.
     let other = Ed25519SoftwareKey::generate();
-    let forged = sign_tx(
-        &other,
-        put_record(key.as_ref(), &node.org, 2, "inv-2", 1, b"x")
-            .body()
-            .clone(),
-    )
-    .unwrap();
+    let forged = sign_tx(&other, w.put(3, "inv-2", 1, b"x").body().clone()).unwrap();
     let s = refused(&mut c, forged.bytes().to_vec()).await;
     check(
         "wrong signature",
@@ -105,7 +97,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
         "already_committed",
         "already committed at height",
     );
-    let reuse = put_record(key.as_ref(), &node.org, 1, "inv-9", 1, b"y");
+    let reuse = w.put(1, "inv-9", 1, b"y");
     let s = refused(&mut c, reuse.bytes().to_vec()).await;
     check(
         "nonce reuse",
@@ -116,9 +108,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
     );
 
     // Unknown signer.
-    let mut body = put_record(key.as_ref(), &node.org, 0, "inv-3", 1, b"z")
-        .body()
-        .clone();
+    let mut body = w.put(0, "inv-3", 1, b"z").body().clone();
     body.signer = OrgId::new("bank-unknown").unwrap();
     let stranger = sign_tx(&other, body).unwrap();
     let s = refused(&mut c, stranger.bytes().to_vec()).await;
@@ -131,7 +121,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
     );
 
     // A version that does not follow the record's latest.
-    let conflict = put_record(key.as_ref(), &node.org, 2, "inv-1", 5, b"v5");
+    let conflict = w.put(3, "inv-1", 5, b"v5");
     let s = refused(&mut c, conflict.bytes().to_vec()).await;
     check(
         "version conflict",
@@ -168,8 +158,8 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(r.fields[0].blob, b"1200");
-    let next = put_record(key.as_ref(), &node.org, 2, "inv-2", 1, b"ok");
+    assert_eq!(r.fields[0].sealed.len(), 29 + 4);
+    let next = w.put(3, "inv-2", 1, b"ok");
     let h = submit(&mut c, &next).await;
     assert_eq!(
         wait_committed(&mut c, &h).await.status,
@@ -181,21 +171,13 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
 async fn a_transaction_behind_a_nonce_gap_waits_without_spinning_blocks() {
     let mut node = TestNode::init("bank-a");
     node.start(&["--block-interval-ms", "0"]).await;
-    let key = node.key();
     let mut c = node.client().await;
-    let h1 = submit(
-        &mut c,
-        &put_record(key.as_ref(), &node.org, 1, "a", 1, b"1"),
-    )
-    .await;
-    assert_eq!(wait_committed(&mut c, &h1).await.height, 1);
+    let w = Writer::setup(node.key(), &node.org, &mut c).await;
+    let h1 = submit(&mut c, &w.put(2, "a", 1, b"1")).await;
+    assert_eq!(wait_committed(&mut c, &h1).await.height, 2);
 
-    // Nonce 4 arrives before 2 and 3: it is admitted and waits; no block is produced.
-    let h4 = submit(
-        &mut c,
-        &put_record(key.as_ref(), &node.org, 4, "d", 1, b"4"),
-    )
-    .await;
+    // Nonce 5 arrives before 3 and 4: it is admitted and waits; no block is produced.
+    let h4 = submit(&mut c, &w.put(5, "d", 1, b"4")).await;
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let st = c
         .get_status(pb::GetStatusRequest {})
@@ -203,7 +185,7 @@ async fn a_transaction_behind_a_nonce_gap_waits_without_spinning_blocks() {
         .unwrap()
         .into_inner();
     assert_eq!(
-        st.height, 1,
+        st.height, 2,
         "no blocks while only a gapped transaction waits"
     );
     assert_eq!(st.mempool_txs, 1);
@@ -217,16 +199,8 @@ async fn a_transaction_behind_a_nonce_gap_waits_without_spinning_blocks() {
     assert_eq!(pending.status, pb::TxStatus::Pending as i32);
 
     // Filling the gap lets all three through, in nonce order.
-    submit(
-        &mut c,
-        &put_record(key.as_ref(), &node.org, 2, "b", 1, b"2"),
-    )
-    .await;
-    submit(
-        &mut c,
-        &put_record(key.as_ref(), &node.org, 3, "c", 1, b"3"),
-    )
-    .await;
+    submit(&mut c, &w.put(3, "b", 1, b"2")).await;
+    submit(&mut c, &w.put(4, "c", 1, b"3")).await;
     let r4 = wait_committed(&mut c, &h4).await;
     assert_eq!(r4.status, pb::TxStatus::Committed as i32);
     let st = c
@@ -235,7 +209,7 @@ async fn a_transaction_behind_a_nonce_gap_waits_without_spinning_blocks() {
         .unwrap()
         .into_inner();
     assert!(
-        st.height <= 4,
+        st.height <= 5,
         "at most one block per submission, got height {}",
         st.height
     );

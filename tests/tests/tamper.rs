@@ -6,20 +6,14 @@ use ledger_store::{CF_BLOCKS, CF_STATE};
 use rocksdb::{Options, DB};
 
 async fn node_with_blocks() -> TestNode {
-    // No empty blocks, so heights 1..=3 hold exactly our three transactions.
+    // No empty blocks, so each height holds exactly one of our transactions.
     let mut node = TestNode::init("bank-a");
     node.start(&["--block-interval-ms", "0"]).await;
-    let key = node.key();
     let mut c = node.client().await;
-    for n in 1..=3u64 {
-        let tx = put_record(
-            key.as_ref(),
-            &node.org,
-            n,
-            &format!("inv-{n}"),
-            1,
-            &[n as u8; 64],
-        );
+    // Height 1 registers the schema; heights 2..=4 hold one record each.
+    let writer = Writer::setup(node.key(), &node.org, &mut c).await;
+    for n in 2..=4u64 {
+        let tx = writer.put(n, &format!("inv-{n}"), 1, &[n as u8; 64]);
         let h = submit(&mut c, &tx).await;
         let r = wait_committed(&mut c, &h).await;
         assert_eq!(r.height, n);
@@ -85,7 +79,7 @@ async fn altered_state_stops_startup_naming_the_state_root() {
     let (status, log) = node.start_expecting_failure();
     assert!(!status.success());
     assert!(
-        log.contains("height 3") && log.contains("state root"),
+        log.contains("height 4") && log.contains("state root"),
         "{log}"
     );
 }

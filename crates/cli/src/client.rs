@@ -193,6 +193,20 @@ impl Client {
             .into_inner())
     }
 
+    /// A record's access history.
+    pub async fn access_history(
+        &mut self,
+        id: &str,
+    ) -> Result<pb::GetAccessHistoryResponse, CliError> {
+        Ok(self
+            .inner
+            .get_access_history(pb::GetAccessHistoryRequest {
+                record_id: id.into(),
+            })
+            .await?
+            .into_inner())
+    }
+
     /// A schema.
     pub async fn schema(
         &mut self,

@@ -11,12 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use ledger_crypto::record::{seal_record, FieldToSeal, Reader};
 use ledger_types::{
-    FieldName, Hash, Payload, PutRecord, RecordField, RecordId, Transaction, TxBody,
+    ChainId, FieldName, FieldType, Hash, Payload, RecordId, RegisterSchema, SchemaField, SchemaId,
+    Transaction, TxBody,
 };
 use rand::RngCore;
+use zeroize::Zeroizing;
 
-use crate::client::{CliError, Client, KeyArgs};
+use crate::client::{CliError, Client, Identity, KeyArgs};
 
 /// Load generator options.
 #[derive(Args)]
@@ -56,12 +59,24 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
     let status = client.status().await?;
     let identity = a.key.load()?;
     let chain_id = identity.chain_id(&status)?;
-    let first_nonce = client.member(identity.org.as_str()).await?.next_free_nonce;
+    let me = client.member(identity.org.as_str()).await?;
+    if me.encryption_key.is_empty() {
+        return Err(CliError::Invalid(format!(
+            "{} has no encryption key in the member directory: records cannot be sealed to it",
+            identity.org
+        )));
+    }
+    let owner = Reader {
+        org: identity.org.clone(),
+        key: me.encryption_key.clone(),
+    };
+    let mut first_nonce = me.next_free_nonce;
+    let schema = ensure_load_schema(&mut client, &identity, &chain_id, &mut first_nonce).await?;
     let mut run_id = [0u8; 4];
     rand::thread_rng().fill_bytes(&mut run_id);
     let run_id = hex::encode(run_id);
     eprintln!(
-        "signing {} PutRecord transactions of {} field bytes as {} (nonces from {first_nonce})...",
+        "sealing and signing {} PutRecord transactions of {} field bytes as {} (nonces from {first_nonce})...",
         a.txs, a.record_bytes, identity.org
     );
     let field = FieldName::new("payload").map_err(|e| CliError::Invalid(e.to_string()))?;
@@ -69,19 +84,25 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
     for i in 0..a.txs {
         let mut blob = vec![0u8; a.record_bytes];
         rand::thread_rng().fill_bytes(&mut blob);
+        let record = RecordId::new(format!("load-{run_id}-{i}"))
+            .map_err(|e| CliError::Invalid(e.to_string()))?;
+        let put = seal_record(
+            &chain_id,
+            &record,
+            1,
+            &schema,
+            &[FieldToSeal {
+                name: field.clone(),
+                plaintext: Zeroizing::new(blob),
+                readers: vec![owner.clone()],
+            }],
+        )
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
         let body = TxBody {
             chain_id: chain_id.clone(),
             signer: identity.org.clone(),
             nonce: first_nonce + i as u64,
-            payload: Payload::PutRecord(PutRecord {
-                record: RecordId::new(format!("load-{run_id}-{i}"))
-                    .map_err(|e| CliError::Invalid(e.to_string()))?,
-                version: 1,
-                fields: vec![RecordField {
-                    name: field.clone(),
-                    blob,
-                }],
-            }),
+            payload: Payload::PutRecord(put),
         };
         txs.push(
             ledger_crypto::sign_tx(identity.key.as_ref(), body)
@@ -261,4 +282,61 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
         )));
     }
     Ok(())
+}
+
+/// The `load` schema (one required bytes field, no auditors), registered by this
+/// organisation on first use; `nonce` moves past the registration.
+async fn ensure_load_schema(
+    client: &mut Client,
+    identity: &Identity,
+    chain_id: &ChainId,
+    nonce: &mut u64,
+) -> Result<RegisterSchema, CliError> {
+    let invalid = |e: ledger_types::CodecError| CliError::Invalid(e.to_string());
+    let schema = RegisterSchema {
+        schema: SchemaId::new("load").map_err(invalid)?,
+        version: 1,
+        fields: vec![SchemaField {
+            name: FieldName::new("payload").map_err(invalid)?,
+            ty: FieldType::Bytes,
+            required: true,
+        }],
+        auditors: vec![],
+    };
+    match client.schema("load", Some(1)).await {
+        Ok(_) => return Ok(schema),
+        Err(CliError::NotFound(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let tx = ledger_crypto::sign_tx(
+        identity.key.as_ref(),
+        TxBody {
+            chain_id: chain_id.clone(),
+            signer: identity.org.clone(),
+            nonce: *nonce,
+            payload: Payload::RegisterSchema(schema.clone()),
+        },
+    )
+    .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let hash = client.submit(tx.bytes().to_vec()).await?;
+    *nonce += 1;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = client.tx(&hash).await?;
+        if t.status == crate::pb::TxStatus::Committed as i32 {
+            return Ok(schema);
+        }
+        if t.status == crate::pb::TxStatus::Failed as i32 {
+            return Err(CliError::Invalid(format!(
+                "registering the load schema failed: {}",
+                t.failure
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::Invalid(
+                "the load schema registration was not committed within 30 s".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use ledger_api::v1 as pb;
 use ledger_types::{
-    Block, FieldName, FieldType, Hash, OrgId, Payload, PutRecord, RecordField, RecordId,
-    RegisterSchema, SchemaField, SchemaId, TxBody,
+    Block, FieldName, FieldType, Hash, OrgId, Payload, RegisterSchema, SchemaField, SchemaId,
+    TxBody,
 };
 
 use crate::client::{CliError, Client, KeyArgs};
@@ -44,10 +44,8 @@ struct Cli {
 enum Command {
     /// Chain and node status: height, last block, mempool.
     Status,
-    /// Put a record (or its next version), signed by the organisation's key, and wait for it
-    /// to be committed.
-    PutRecord(PutArgs),
-    /// Read a record version (latest by default). Fields are opaque blobs.
+    /// A record version as every node stores it (latest by default): sealed fields, who
+    /// holds a key wrap of each, audit alerts. No plaintext.
     GetRecord {
         /// The record id.
         #[arg(long)]
@@ -59,6 +57,12 @@ enum Command {
     /// Register a record schema (or its next version): typed fields and the regulators
     /// that must be able to read its records.
     RegisterSchema(SchemaArgs),
+    /// The access history of a record: who was given or denied which fields, when.
+    Grants {
+        /// The record id.
+        #[arg(long)]
+        record: String,
+    },
     /// A schema version (latest by default).
     GetSchema {
         /// The schema id.
@@ -117,27 +121,6 @@ struct SchemaArgs {
     auditors: Vec<String>,
 }
 
-#[derive(Args)]
-struct PutArgs {
-    #[command(flatten)]
-    key: KeyArgs,
-    /// The record id.
-    #[arg(long)]
-    record: String,
-    /// The version to write (default: the next one).
-    #[arg(long)]
-    version: Option<u32>,
-    /// A field as NAME=TEXT (repeatable).
-    #[arg(long = "field", value_name = "NAME=TEXT")]
-    fields: Vec<String>,
-    /// A field as NAME=HEX (repeatable).
-    #[arg(long = "field-hex", value_name = "NAME=HEX")]
-    fields_hex: Vec<String>,
-    /// Return once admitted, without waiting for the block.
-    #[arg(long)]
-    no_wait: bool,
-}
-
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
@@ -164,7 +147,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             );
             println!("node version   {}", s.node_version);
         }
-        Command::PutRecord(a) => put_record(&mut client, a).await?,
         Command::GetRecord { record, version } => {
             let r = client.record(&record, version).await?;
             println!("record     {}", r.record_id);
@@ -172,8 +154,44 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             println!("owner      {}", r.owner);
             println!("height     {}", r.height);
             println!("tx         {}", hex::encode(&r.tx_hash));
-            for f in r.fields {
-                println!("field      {} = {}", f.name, show_blob(&f.blob));
+            println!("schema     {} v{}", r.schema_id, r.schema_version);
+            for f in &r.fields {
+                let readers: Vec<&str> = r
+                    .wraps
+                    .iter()
+                    .filter(|w| w.field == f.name)
+                    .map(|w| w.reader.as_str())
+                    .collect();
+                println!(
+                    "field      {} : {} sealed bytes, readable by {}",
+                    f.name,
+                    f.sealed.len(),
+                    readers.join(", ")
+                );
+            }
+            for a in &r.alerts {
+                println!(
+                    "ALERT      v{} field {} by {} at height {}: {}",
+                    a.version, a.field, a.regulator, a.height, a.reason
+                );
+            }
+        }
+        Command::Grants { record } => {
+            let h = client.access_history(&record).await?;
+            println!("record {} (owner {})", h.record_id, h.owner);
+            if h.events.is_empty() {
+                println!("  no grants: only the owner and the schema's auditors read it");
+            }
+            for e in h.events {
+                println!(
+                    "  height {:>6}  {:<6} {} -> {}  v{}  fields {}",
+                    e.height,
+                    e.action,
+                    e.by,
+                    e.org,
+                    e.version,
+                    e.fields.join(",")
+                );
             }
         }
         Command::RegisterSchema(a) => register_schema(&mut client, a).await?,
@@ -258,13 +276,6 @@ fn parse_hash(s: &str) -> Result<Hash, CliError> {
     Hash::from_hex(s).ok_or_else(|| CliError::Invalid(format!("{s:?} is not a 64-digit hex hash")))
 }
 
-fn show_blob(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(s) if s.chars().all(|c| !c.is_control()) => format!("{s:?}"),
-        _ => format!("0x{}", hex::encode(b)),
-    }
-}
-
 fn print_block(b: &pb::BlockMessage) {
     if let Some(h) = &b.header {
         println!(
@@ -294,79 +305,6 @@ fn print_tx(h: &Hash, t: &pb::GetTxResponse) {
     println!("tx      {h}");
     println!("kind    {} by {} nonce {}", t.kind, t.signer, t.nonce);
     println!("status  {status}");
-}
-
-fn parse_fields(a: &PutArgs) -> Result<Vec<RecordField>, CliError> {
-    let mut out = Vec::new();
-    let split = |s: &str| -> Result<(FieldName, String), CliError> {
-        let (n, v) = s
-            .split_once('=')
-            .ok_or_else(|| CliError::Invalid(format!("field {s:?} must be NAME=VALUE")))?;
-        Ok((
-            FieldName::new(n).map_err(|e| CliError::Invalid(e.to_string()))?,
-            v.to_string(),
-        ))
-    };
-    for f in &a.fields {
-        let (name, v) = split(f)?;
-        out.push(RecordField {
-            name,
-            blob: v.into_bytes(),
-        });
-    }
-    for f in &a.fields_hex {
-        let (name, v) = split(f)?;
-        let blob = hex::decode(&v)
-            .map_err(|_| CliError::Invalid(format!("field {name}: {v:?} is not hex")))?;
-        out.push(RecordField { name, blob });
-    }
-    if out.is_empty() {
-        return Err(CliError::Invalid(
-            "give at least one --field NAME=TEXT or --field-hex NAME=HEX".into(),
-        ));
-    }
-    out.sort_by(|x, y| x.name.cmp(&y.name));
-    if let Some(w) = out.windows(2).find(|w| w[0].name == w[1].name) {
-        return Err(CliError::Invalid(format!(
-            "field {} is given twice",
-            w[0].name
-        )));
-    }
-    Ok(out)
-}
-
-async fn put_record(client: &mut Client, a: PutArgs) -> Result<(), CliError> {
-    let fields = parse_fields(&a)?;
-    let record = RecordId::new(a.record.clone()).map_err(|e| CliError::Invalid(e.to_string()))?;
-    let status = client.status().await?;
-    let identity = a.key.load()?;
-    let version = match a.version {
-        Some(v) => v,
-        None => match client.record(record.as_str(), None).await {
-            Ok(r) => r.latest_version + 1,
-            Err(CliError::NotFound(_)) => 1,
-            Err(e) => return Err(e),
-        },
-    };
-    let nonce = client.member(identity.org.as_str()).await?.next_free_nonce;
-    let body = TxBody {
-        chain_id: identity.chain_id(&status)?,
-        signer: identity.org.clone(),
-        nonce,
-        payload: Payload::PutRecord(PutRecord {
-            record: record.clone(),
-            version,
-            fields,
-        }),
-    };
-    let tx = ledger_crypto::sign_tx(identity.key.as_ref(), body)
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
-    let hash = client.submit(tx.bytes().to_vec()).await?;
-    println!("submitted {hash} (record {record} version {version}, nonce {nonce})");
-    if a.no_wait {
-        return Ok(());
-    }
-    wait_committed(client, &hash).await
 }
 
 /// Polls until `hash` is in a block; a transaction included without effect is an error

@@ -15,6 +15,7 @@ mod error;
 pub mod field;
 pub mod hpke;
 pub mod lthash;
+pub mod record;
 mod signer;
 mod verify;
 

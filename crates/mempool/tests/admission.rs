@@ -4,54 +4,71 @@ use std::collections::BTreeMap;
 
 use ledger_crypto::{sign_tx, Ed25519SoftwareKey};
 use ledger_mempool::{Mempool, MempoolConfig, Rejection};
-use ledger_state::{genesis, TxRejection};
+use ledger_state::testing::{payload_schema, sealed_put, TestOrg};
+use ledger_state::{build_block, genesis, ProposeParams, TxOutcome, TxRejection};
 use ledger_types::*;
 
 struct Fixture {
     state: BTreeMap<Vec<u8>, Vec<u8>>,
-    key: Ed25519SoftwareKey,
+    bank: TestOrg,
     org: OrgId,
     chain: ChainId,
 }
 
+/// bank-a (validator, member) and a registrar that registered schema `payload` in block 1.
 fn fixture() -> Fixture {
-    let key = Ed25519SoftwareKey::generate();
+    let bank = TestOrg::new("bank-a");
+    let registrar = TestOrg::new("registrar");
     let chain = ChainId::new("mp").unwrap();
-    let org = OrgId::new("bank-a").unwrap();
-    let reg = genesis::registration(&key, &chain, &org, &[Role::Validator, Role::Member], vec![])
-        .unwrap();
-    let (_, ex) = genesis::genesis_block(&chain, 1, vec![reg]).unwrap();
+    let txs = vec![
+        bank.registration(&chain, &[Role::Validator, Role::Member]),
+        registrar.registration(&chain, &[Role::Member]),
+    ];
+    let (genesis, ex) = genesis::genesis_block(&chain, 1, txs).unwrap();
     let mut state = BTreeMap::new();
     for (k, c) in ex.diff.iter() {
         state.insert(k.clone(), c.new.clone().unwrap());
     }
+    let schema = registrar.sign(&chain, 1, Payload::RegisterSchema(payload_schema()));
+    let built = build_block(
+        &state,
+        &ex.accumulator,
+        genesis.header(),
+        &ProposeParams {
+            proposer: bank.id.clone(),
+            timestamp_ms: 2,
+            max_txs: 10,
+            max_bytes: 1 << 20,
+        },
+        vec![schema],
+        &(),
+    )
+    .unwrap();
+    assert_eq!(built.execution.outcomes, vec![TxOutcome::Applied]);
+    for (k, c) in built.execution.diff.iter() {
+        state.insert(k.clone(), c.new.clone().unwrap());
+    }
     Fixture {
         state,
-        key,
-        org,
+        org: bank.id.clone(),
+        bank,
         chain,
     }
 }
 
 impl Fixture {
+    /// A PutRecord whose one field seals `size` plaintext bytes.
     fn put(&self, nonce: u64, record: &str, version: u32, size: usize) -> Transaction {
-        sign_tx(
-            &self.key,
-            TxBody {
-                chain_id: self.chain.clone(),
-                signer: self.org.clone(),
-                nonce,
-                payload: Payload::PutRecord(PutRecord {
-                    record: RecordId::new(record).unwrap(),
-                    version,
-                    fields: vec![RecordField {
-                        name: FieldName::new("f").unwrap(),
-                        blob: vec![1; size],
-                    }],
-                }),
-            },
-        )
-        .unwrap()
+        let p = sealed_put(
+            &self.chain,
+            record,
+            version,
+            &payload_schema(),
+            "payload",
+            &vec![1; size],
+            &[&self.bank],
+        );
+        self.bank.sign(&self.chain, nonce, Payload::PutRecord(p))
     }
 
     fn pool(&self, config: MempoolConfig) -> Mempool {
@@ -154,8 +171,9 @@ fn bounds_are_enforced() {
         })
     ));
     let by_bytes = f.pool(MempoolConfig {
+        // Each put carries ~260 bytes of envelope, sealing overhead and key wrap.
         max_txs: 100,
-        max_bytes: 300,
+        max_bytes: 600,
         max_tx_bytes: 1024,
         max_nonce_gap: 10,
     });
@@ -206,7 +224,7 @@ fn each_refusal_has_its_own_code() {
     body.chain_id = ChainId::new("elsewhere").unwrap();
     let wrong_chain = pool
         .admit(
-            sign_tx(&f.key, body).unwrap().bytes(),
+            sign_tx(&f.bank.key, body).unwrap().bytes(),
             &f.state,
             1,
             never_committed,

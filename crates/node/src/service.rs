@@ -7,8 +7,8 @@ use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_server::Ledger as LedgerApi;
 use ledger_mempool::Rejection;
 use ledger_state::{
-    member, next_nonce, record_head, record_version, schema_head, schema_version, StateError,
-    TxRejection,
+    access_history, audit_alerts, member, next_nonce, record_head, record_version, schema_head,
+    schema_version, StateError, TxRejection,
 };
 use ledger_types::{Block, FieldType, Hash, OrgId, RecordId, SchemaId};
 use tokio::sync::{mpsc, watch};
@@ -298,6 +298,7 @@ impl LedgerApi for LedgerService {
                     head.latest_version
                 ))
             })?;
+        let alerts = audit_alerts(store, &id).map_err(state_err)?;
         Ok(Response::new(pb::GetRecordResponse {
             record_id: id.to_string(),
             version: v.version,
@@ -310,9 +311,52 @@ impl LedgerApi for LedgerService {
                 .into_iter()
                 .map(|f| pb::RecordField {
                     name: f.name.to_string(),
-                    blob: f.blob,
+                    sealed: f.sealed,
                 })
                 .collect(),
+            schema_id: v.schema.to_string(),
+            schema_version: v.schema_version,
+            wraps: v
+                .wraps
+                .into_iter()
+                .map(|w| pb::KeyWrap {
+                    field: w.field.to_string(),
+                    reader: w.reader.to_string(),
+                    enc: w.enc,
+                    wrapped: w.wrapped,
+                })
+                .collect(),
+            alerts: alerts
+                .into_iter()
+                .map(|a| pb::AuditAlert {
+                    height: a.height,
+                    tx_hash: a.tx_hash.0.to_vec(),
+                    regulator: a.regulator.to_string(),
+                    version: a.alert.version,
+                    field: a.alert.field.to_string(),
+                    owner: a.alert.owner.to_string(),
+                    reason: a.alert.reason,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_access_history(
+        &self,
+        request: Request<pb::GetAccessHistoryRequest>,
+    ) -> Result<Response<pb::GetAccessHistoryResponse>, Status> {
+        let req = request.into_inner();
+        let id =
+            RecordId::new(req.record_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let store = self.ledger.store.as_ref();
+        let head = record_head(store, &id)
+            .map_err(state_err)?
+            .ok_or_else(|| Status::not_found(format!("no record {id}")))?;
+        let events = access_history(store, &id).map_err(state_err)?;
+        Ok(Response::new(pb::GetAccessHistoryResponse {
+            record_id: id.to_string(),
+            owner: head.owner.to_string(),
+            events: events.into_iter().map(access_event).collect(),
         }))
     }
 
@@ -356,5 +400,18 @@ impl LedgerApi for LedgerService {
                 .collect(),
             auditors: s.auditors.iter().map(ToString::to_string).collect(),
         }))
+    }
+}
+
+/// An access event as the API shows it.
+pub fn access_event(e: ledger_state::AccessEvent) -> pb::AccessEvent {
+    pb::AccessEvent {
+        height: e.height,
+        tx_hash: e.tx_hash.0.to_vec(),
+        action: e.action.name().to_string(),
+        by: e.by.to_string(),
+        org: e.org.to_string(),
+        version: e.version,
+        fields: e.fields.iter().map(ToString::to_string).collect(),
     }
 }

@@ -1,4 +1,4 @@
-use ledger_types::{CodecError, Hash, OrgId, RecordId, SchemaId};
+use ledger_types::{CodecError, FieldName, Hash, OrgId, RecordId, SchemaId};
 use thiserror::Error;
 
 /// A failure to read state (storage trouble or corrupt stored values).
@@ -132,6 +132,154 @@ pub enum TxFailure {
         schema: SchemaId,
         /// The named auditor.
         auditor: OrgId,
+    },
+    /// The record names a schema version that is not registered.
+    #[error("record {record}: schema {schema} version {version} is not registered")]
+    SchemaNotFound {
+        /// The record.
+        record: RecordId,
+        /// The schema.
+        schema: SchemaId,
+        /// The version named.
+        version: u32,
+    },
+    /// The record's fields do not fit its schema.
+    #[error("record {record} does not match schema {schema} v{version}: {reason}")]
+    RecordDoesNotMatchSchema {
+        /// The record.
+        record: RecordId,
+        /// The schema.
+        schema: SchemaId,
+        /// The schema version.
+        version: u32,
+        /// Which rule, which field.
+        reason: String,
+    },
+    /// A field lacks the wrap its schema's audit policy requires.
+    #[error("record {record}: field {field} has no key wrap for auditor {auditor}, which the schema's audit policy requires")]
+    MissingAuditWrap {
+        /// The record.
+        record: RecordId,
+        /// The field.
+        field: FieldName,
+        /// The auditor without a wrap.
+        auditor: OrgId,
+    },
+    /// A field lacks a wrap for the record's owner.
+    #[error("record {record}: field {field} has no key wrap for its owner {owner}")]
+    MissingOwnerWrap {
+        /// The record.
+        record: RecordId,
+        /// The field.
+        field: FieldName,
+        /// The owner.
+        owner: OrgId,
+    },
+    /// A wrap is addressed to an organisation that cannot hold one.
+    #[error("record {record}: reader {reader} is not a member with an encryption key")]
+    UnknownReader {
+        /// The record.
+        record: RecordId,
+        /// The reader.
+        reader: OrgId,
+    },
+    /// The record or the version does not exist.
+    #[error("record {record} has no version {version}")]
+    RecordVersionNotFound {
+        /// The record.
+        record: RecordId,
+        /// The version.
+        version: u32,
+    },
+    /// A grant must wrap the keys of the latest version.
+    #[error("record {record}: grants wrap the keys of the latest version {latest}, not {version}")]
+    GrantNotCurrent {
+        /// The record.
+        record: RecordId,
+        /// The version named.
+        version: u32,
+        /// The latest version.
+        latest: u32,
+    },
+    /// A named field is not in the record version.
+    #[error("record {record} version {version} has no field {field}")]
+    FieldNotInRecord {
+        /// The record.
+        record: RecordId,
+        /// The version.
+        version: u32,
+        /// The field.
+        field: FieldName,
+    },
+    /// The reader already holds a wrap of that field.
+    #[error("record {record}: {reader} can already read field {field}")]
+    AlreadyReader {
+        /// The record.
+        record: RecordId,
+        /// The field.
+        field: FieldName,
+        /// The reader.
+        reader: OrgId,
+    },
+    /// A revocation names a field the organisation could not read.
+    #[error("record {record}: {reader} cannot read field {field}, so there is nothing to revoke")]
+    NotAReader {
+        /// The record.
+        record: RecordId,
+        /// The field.
+        field: FieldName,
+        /// The organisation.
+        reader: OrgId,
+    },
+    /// The owner and the schema's auditors cannot lose access.
+    #[error("record {record}: access of {org} cannot be revoked: {reason}")]
+    CannotRevoke {
+        /// The record.
+        record: RecordId,
+        /// The organisation named.
+        org: OrgId,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A revocation's new version drops a reader it did not revoke.
+    #[error("record {record}: the new version drops {reader} from field {field}, which the revocation does not name")]
+    ReaderDropped {
+        /// The record.
+        record: RecordId,
+        /// The field.
+        field: FieldName,
+        /// The reader dropped.
+        reader: OrgId,
+    },
+    /// Only an auditor named by the record's schema may file an audit alert on it.
+    #[error("record {record}: {signer} is not an auditor of its schema")]
+    NotAnAuditor {
+        /// The record.
+        record: RecordId,
+        /// Who tried.
+        signer: OrgId,
+    },
+    /// An audit alert names someone other than the record's owner.
+    #[error("record {record} is owned by {owner}, the alert names {named}")]
+    AlertOwnerMismatch {
+        /// The record.
+        record: RecordId,
+        /// Its owner.
+        owner: OrgId,
+        /// Who the alert names.
+        named: OrgId,
+    },
+    /// The same alert was already filed.
+    #[error("record {record} version {version}: {signer} already filed an alert on field {field}")]
+    DuplicateAlert {
+        /// The record.
+        record: RecordId,
+        /// The version.
+        version: u32,
+        /// The field.
+        field: FieldName,
+        /// The regulator.
+        signer: OrgId,
     },
     /// The signer lacks the role this kind requires.
     #[error("{signer} lacks the {role} role needed for {kind}")]

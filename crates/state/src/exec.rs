@@ -5,15 +5,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use ledger_crypto::{verify_commit_signature, verify_tx_signature, LtHash16};
 use ledger_types::block::GENESIS_PROPOSER;
 use ledger_types::merkle::tx_root;
+use ledger_types::record::SEALED_OVERHEAD;
 use ledger_types::{
-    Block, BlockHeader, ChainId, Hash, HashSuite, OrgId, Payload, PutRecord, RegisterMember,
-    RegisterSchema, Role, Transaction,
+    AuditAlert, Block, BlockHeader, ChainId, FieldName, GrantAccess, Hash, HashSuite, OrgId,
+    Payload, PutRecord, RecordId, RegisterMember, RegisterSchema, RevokeAccess, Role, Transaction,
 };
 
 use crate::error::{BlockError, StateError, TxFailure, TxRejection};
 use crate::model::{
-    self, encode_member, encode_schema, encode_validators, RecordHead, RecordVersion,
+    self, encode_member, encode_schema, encode_validators, AccessAction, AccessEvent, FiledAlert,
+    RecordHead, RecordVersion,
 };
+
+type Writes = Vec<(Vec<u8>, Vec<u8>)>;
+/// A payload's effect: the writes, or why it has none; outer errors are storage trouble.
+type Outcome = Result<Result<Writes, TxFailure>, StateError>;
 use crate::{keys, StateView};
 
 /// One key's change in a block: the value before and after.
@@ -196,6 +202,9 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         }
         let writes = match &body.payload {
             Payload::PutRecord(p) => self.put_record(&signer, tx.hash(), p)?,
+            Payload::GrantAccess(g) => self.grant_access(&signer, tx.hash(), g)?,
+            Payload::RevokeAccess(r) => self.revoke_access(&signer, tx.hash(), r)?,
+            Payload::AuditAlert(a) => self.audit_alert(&signer, tx.hash(), a)?,
             Payload::RegisterSchema(p) => self.register_schema(&signer, p)?,
             Payload::RegisterMember(_) => Err(TxFailure::MissingRole {
                 signer: body.signer.clone(),
@@ -223,13 +232,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         Ok(())
     }
 
-    #[allow(clippy::type_complexity)]
-    fn put_record(
-        &self,
-        signer: &RegisterMember,
-        tx_hash: Hash,
-        p: &PutRecord,
-    ) -> Result<Result<Vec<(Vec<u8>, Vec<u8>)>, TxFailure>, StateError> {
+    fn put_record(&self, signer: &RegisterMember, tx_hash: Hash, p: &PutRecord) -> Outcome {
         if !signer.has_role(Role::Member) {
             return Ok(Err(TxFailure::MissingRole {
                 signer: signer.org.clone(),
@@ -237,19 +240,9 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                 kind: "PutRecord",
             }));
         }
-        let head = model::record_head(&self.overlay, &p.record)?;
-        let expected = match &head {
-            None => 1,
-            Some(h) => {
-                if h.owner != signer.org {
-                    return Ok(Err(TxFailure::NotRecordOwner {
-                        record: p.record.clone(),
-                        owner: h.owner.clone(),
-                        signer: signer.org.clone(),
-                    }));
-                }
-                h.latest_version.saturating_add(1)
-            }
+        let expected = match self.next_version(signer, &p.record)? {
+            Ok(v) => v,
+            Err(f) => return Ok(Err(f)),
         };
         if p.version != expected {
             return Ok(Err(TxFailure::RecordVersionConflict {
@@ -258,22 +251,380 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                 got: p.version,
             }));
         }
+        let (version, _schema, events) = match self.check_put(signer, tx_hash, p)? {
+            Ok(x) => x,
+            Err(f) => return Ok(Err(f)),
+        };
+        let mut writes = self.version_writes(&version);
+        if !events.is_empty() {
+            writes.push(model::append_access(&self.overlay, &p.record, events)?);
+        }
+        Ok(Ok(writes))
+    }
+
+    /// The next version of `record` for `signer`: 1 if new, latest + 1 if `signer` owns it.
+    fn next_version(
+        &self,
+        signer: &RegisterMember,
+        record: &RecordId,
+    ) -> Result<Result<u32, TxFailure>, StateError> {
+        Ok(match model::record_head(&self.overlay, record)? {
+            None => Ok(1),
+            Some(h) if h.owner != signer.org => Err(TxFailure::NotRecordOwner {
+                record: record.clone(),
+                owner: h.owner,
+                signer: signer.org.clone(),
+            }),
+            Some(h) => Ok(h.latest_version.saturating_add(1)),
+        })
+    }
+
+    fn version_writes(&self, v: &RecordVersion) -> Writes {
+        let head = RecordHead {
+            owner: v.owner.clone(),
+            latest_version: v.version,
+        };
+        vec![
+            (keys::record_head(&v.record), head.encode()),
+            (keys::record_version(&v.record, v.version), v.encode()),
+        ]
+    }
+
+    /// Checks a record version against its schema, its audit policy and the member
+    /// directory; returns what to store and the access events of third-party readers.
+    #[allow(clippy::type_complexity)]
+    fn check_put(
+        &self,
+        signer: &RegisterMember,
+        tx_hash: Hash,
+        p: &PutRecord,
+    ) -> Result<Result<(RecordVersion, RegisterSchema, Vec<AccessEvent>), TxFailure>, StateError>
+    {
+        let Some(schema) = model::schema_version(&self.overlay, &p.schema, p.schema_version)?
+        else {
+            return Ok(Err(TxFailure::SchemaNotFound {
+                record: p.record.clone(),
+                schema: p.schema.clone(),
+                version: p.schema_version,
+            }));
+        };
+        let mismatch = |reason: String| {
+            Ok(Err(TxFailure::RecordDoesNotMatchSchema {
+                record: p.record.clone(),
+                schema: p.schema.clone(),
+                version: p.schema_version,
+                reason,
+            }))
+        };
+        for f in &p.fields {
+            let Some(decl) = schema.fields.iter().find(|d| d.name == f.name) else {
+                return mismatch(format!("field {} is not declared", f.name));
+            };
+            let (min, max) = decl.ty.plaintext_len();
+            let len = f.sealed.len().saturating_sub(SEALED_OVERHEAD);
+            if len < min || len > max {
+                return mismatch(format!(
+                    "field {} seals {len} plaintext bytes; a {} value is {min} to {max}",
+                    f.name,
+                    decl.ty.name()
+                ));
+            }
+        }
+        if let Some(missing) = schema
+            .fields
+            .iter()
+            .find(|d| d.required && p.field(&d.name).is_none())
+        {
+            return mismatch(format!("required field {} is missing", missing.name));
+        }
+        let readers: BTreeSet<&OrgId> = p.wraps.iter().map(|w| &w.reader).collect();
+        for reader in &readers {
+            let ok =
+                model::member(&self.overlay, reader)?.is_some_and(|m| !m.encryption_key.is_empty());
+            if !ok {
+                return Ok(Err(TxFailure::UnknownReader {
+                    record: p.record.clone(),
+                    reader: (*reader).clone(),
+                }));
+            }
+        }
+        for f in &p.fields {
+            if !p.readers(&f.name).any(|r| r == &signer.org) {
+                return Ok(Err(TxFailure::MissingOwnerWrap {
+                    record: p.record.clone(),
+                    field: f.name.clone(),
+                    owner: signer.org.clone(),
+                }));
+            }
+            if let Some(auditor) = schema
+                .auditors
+                .iter()
+                .find(|a| !p.readers(&f.name).any(|r| r == *a))
+            {
+                return Ok(Err(TxFailure::MissingAuditWrap {
+                    record: p.record.clone(),
+                    field: f.name.clone(),
+                    auditor: auditor.clone(),
+                }));
+            }
+        }
+        let events = readers
+            .into_iter()
+            .filter(|r| **r != signer.org && !schema.auditors.contains(r))
+            .map(|r| AccessEvent {
+                height: self.height,
+                tx_hash,
+                action: AccessAction::Put,
+                by: signer.org.clone(),
+                org: r.clone(),
+                version: p.version,
+                fields: p
+                    .wraps
+                    .iter()
+                    .filter(|w| &w.reader == r)
+                    .map(|w| w.field.clone())
+                    .collect(),
+            })
+            .collect();
         let version = RecordVersion {
             record: p.record.clone(),
             version: p.version,
             owner: signer.org.clone(),
+            schema: p.schema.clone(),
+            schema_version: p.schema_version,
             tx_hash,
             height: self.height,
             fields: p.fields.clone(),
+            wraps: p.wraps.clone(),
         };
-        let new_head = RecordHead {
-            owner: signer.org.clone(),
-            latest_version: p.version,
+        Ok(Ok((version, schema, events)))
+    }
+
+    /// The latest version of a record `signer` owns.
+    fn owned_latest(
+        &self,
+        signer: &RegisterMember,
+        record: &RecordId,
+        version: u32,
+    ) -> Result<Result<RecordVersion, TxFailure>, StateError> {
+        let Some(head) = model::record_head(&self.overlay, record)? else {
+            return Ok(Err(TxFailure::RecordVersionNotFound {
+                record: record.clone(),
+                version,
+            }));
         };
+        if head.owner != signer.org {
+            return Ok(Err(TxFailure::NotRecordOwner {
+                record: record.clone(),
+                owner: head.owner,
+                signer: signer.org.clone(),
+            }));
+        }
+        match model::record_version(&self.overlay, record, head.latest_version)? {
+            Some(v) => Ok(Ok(v)),
+            None => Ok(Err(TxFailure::RecordVersionNotFound {
+                record: record.clone(),
+                version: head.latest_version,
+            })),
+        }
+    }
+
+    fn grant_access(&self, signer: &RegisterMember, tx_hash: Hash, g: &GrantAccess) -> Outcome {
+        let mut current = match self.owned_latest(signer, &g.record, g.version)? {
+            Ok(v) => v,
+            Err(f) => return Ok(Err(f)),
+        };
+        if g.version != current.version {
+            return Ok(Err(TxFailure::GrantNotCurrent {
+                record: g.record.clone(),
+                version: g.version,
+                latest: current.version,
+            }));
+        }
+        let mut by_reader: BTreeMap<&OrgId, Vec<FieldName>> = BTreeMap::new();
+        for w in &g.wraps {
+            if current.field(&w.field).is_none() {
+                return Ok(Err(TxFailure::FieldNotInRecord {
+                    record: g.record.clone(),
+                    version: g.version,
+                    field: w.field.clone(),
+                }));
+            }
+            if current.can_read(&w.field, &w.reader) {
+                return Ok(Err(TxFailure::AlreadyReader {
+                    record: g.record.clone(),
+                    field: w.field.clone(),
+                    reader: w.reader.clone(),
+                }));
+            }
+            by_reader
+                .entry(&w.reader)
+                .or_default()
+                .push(w.field.clone());
+        }
+        for reader in by_reader.keys() {
+            let ok =
+                model::member(&self.overlay, reader)?.is_some_and(|m| !m.encryption_key.is_empty());
+            if !ok {
+                return Ok(Err(TxFailure::UnknownReader {
+                    record: g.record.clone(),
+                    reader: (*reader).clone(),
+                }));
+            }
+        }
+        let events = by_reader
+            .into_iter()
+            .map(|(org, mut fields)| {
+                fields.sort();
+                AccessEvent {
+                    height: self.height,
+                    tx_hash,
+                    action: AccessAction::Grant,
+                    by: signer.org.clone(),
+                    org: org.clone(),
+                    version: g.version,
+                    fields,
+                }
+            })
+            .collect();
+        current.wraps.extend(g.wraps.iter().cloned());
+        current
+            .wraps
+            .sort_by(|a, b| (&a.field, &a.reader).cmp(&(&b.field, &b.reader)));
         Ok(Ok(vec![
-            (keys::record_head(&p.record), new_head.encode()),
-            (keys::record_version(&p.record, p.version), version.encode()),
+            (
+                keys::record_version(&current.record, current.version),
+                current.encode(),
+            ),
+            model::append_access(&self.overlay, &g.record, events)?,
         ]))
+    }
+
+    fn revoke_access(&self, signer: &RegisterMember, tx_hash: Hash, r: &RevokeAccess) -> Outcome {
+        let record = &r.put.record;
+        let previous = match self.owned_latest(signer, record, r.put.version.saturating_sub(1))? {
+            Ok(v) => v,
+            Err(f) => return Ok(Err(f)),
+        };
+        let expected = previous.version.saturating_add(1);
+        if r.put.version != expected {
+            return Ok(Err(TxFailure::RecordVersionConflict {
+                record: record.clone(),
+                expected,
+                got: r.put.version,
+            }));
+        }
+        let (version, schema, _) = match self.check_put(signer, tx_hash, &r.put)? {
+            Ok(x) => x,
+            Err(f) => return Ok(Err(f)),
+        };
+        let cannot = |reason| {
+            Ok(Err(TxFailure::CannotRevoke {
+                record: record.clone(),
+                org: r.from.clone(),
+                reason,
+            }))
+        };
+        if r.from == signer.org {
+            return cannot("the owner always reads its own records");
+        }
+        if schema.auditors.contains(&r.from) {
+            return cannot("the schema's audit policy names it");
+        }
+        for f in &r.fields {
+            if !previous.can_read(f, &r.from) {
+                return Ok(Err(TxFailure::NotAReader {
+                    record: record.clone(),
+                    field: f.clone(),
+                    reader: r.from.clone(),
+                }));
+            }
+        }
+        for w in &previous.wraps {
+            let revoked = w.reader == r.from && r.fields.contains(&w.field);
+            if !revoked
+                && version.field(&w.field).is_some()
+                && !version.can_read(&w.field, &w.reader)
+            {
+                return Ok(Err(TxFailure::ReaderDropped {
+                    record: record.clone(),
+                    field: w.field.clone(),
+                    reader: w.reader.clone(),
+                }));
+            }
+        }
+        let event = AccessEvent {
+            height: self.height,
+            tx_hash,
+            action: AccessAction::Revoke,
+            by: signer.org.clone(),
+            org: r.from.clone(),
+            version: r.put.version,
+            fields: r.fields.clone(),
+        };
+        let mut writes = self.version_writes(&version);
+        writes.push(model::append_access(&self.overlay, record, vec![event])?);
+        Ok(Ok(writes))
+    }
+
+    fn audit_alert(&self, signer: &RegisterMember, tx_hash: Hash, a: &AuditAlert) -> Outcome {
+        if !signer.has_role(Role::Regulator) {
+            return Ok(Err(TxFailure::MissingRole {
+                signer: signer.org.clone(),
+                role: Role::Regulator.name(),
+                kind: "AuditAlert",
+            }));
+        }
+        let Some(version) = model::record_version(&self.overlay, &a.record, a.version)? else {
+            return Ok(Err(TxFailure::RecordVersionNotFound {
+                record: a.record.clone(),
+                version: a.version,
+            }));
+        };
+        let auditor =
+            model::schema_version(&self.overlay, &version.schema, version.schema_version)?
+                .is_some_and(|s| s.auditors.contains(&signer.org));
+        if !auditor {
+            return Ok(Err(TxFailure::NotAnAuditor {
+                record: a.record.clone(),
+                signer: signer.org.clone(),
+            }));
+        }
+        if version.field(&a.field).is_none() {
+            return Ok(Err(TxFailure::FieldNotInRecord {
+                record: a.record.clone(),
+                version: a.version,
+                field: a.field.clone(),
+            }));
+        }
+        if a.owner != version.owner {
+            return Ok(Err(TxFailure::AlertOwnerMismatch {
+                record: a.record.clone(),
+                owner: version.owner,
+                named: a.owner.clone(),
+            }));
+        }
+        let mut alerts = model::audit_alerts(&self.overlay, &a.record)?;
+        if alerts.iter().any(|f| {
+            f.regulator == signer.org && f.alert.version == a.version && f.alert.field == a.field
+        }) {
+            return Ok(Err(TxFailure::DuplicateAlert {
+                record: a.record.clone(),
+                version: a.version,
+                field: a.field.clone(),
+                signer: signer.org.clone(),
+            }));
+        }
+        alerts.push(FiledAlert {
+            height: self.height,
+            tx_hash,
+            regulator: signer.org.clone(),
+            alert: a.clone(),
+        });
+        Ok(Ok(vec![(
+            keys::alerts(&a.record),
+            model::encode_alerts(&alerts),
+        )]))
     }
 
     #[allow(clippy::type_complexity)]

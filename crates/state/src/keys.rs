@@ -48,3 +48,14 @@ pub fn schema_version(id: &SchemaId, version: u32) -> Vec<u8> {
     ]
     .concat()
 }
+
+/// `access/{record}` → the record's access history (puts to third parties, grants,
+/// revocations).
+pub fn access(id: &RecordId) -> Vec<u8> {
+    [b"access/".as_slice(), id.as_str().as_bytes()].concat()
+}
+
+/// `alerts/{record}` → the audit alerts filed on the record.
+pub fn alerts(id: &RecordId) -> Vec<u8> {
+    [b"alerts/".as_slice(), id.as_str().as_bytes()].concat()
+}

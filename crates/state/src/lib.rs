@@ -18,6 +18,8 @@ mod exec;
 pub mod genesis;
 pub mod keys;
 mod model;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{BlockError, StateError, TxFailure, TxRejection};
 pub use exec::{
@@ -25,8 +27,8 @@ pub use exec::{
     Execution, ProposeParams, SignatureCache, StateDiff, TxOutcome,
 };
 pub use model::{
-    member, next_nonce, record_head, record_version, schema_head, schema_version, validators,
-    RecordHead, RecordVersion,
+    access_history, audit_alerts, member, next_nonce, record_head, record_version, schema_head,
+    schema_version, validators, AccessAction, AccessEvent, FiledAlert, RecordHead, RecordVersion,
 };
 
 /// Read access to committed state.

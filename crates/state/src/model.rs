@@ -2,8 +2,8 @@
 
 use ledger_types::codec::{Decoder, Encoder};
 use ledger_types::{
-    CodecError, FieldName, Hash, OrgId, RecordField, RecordId, RegisterMember, RegisterSchema,
-    SchemaId,
+    AuditAlert, CodecError, FieldName, Hash, KeyWrap, OrgId, RecordField, RecordId, RegisterMember,
+    RegisterSchema, SchemaId,
 };
 
 use crate::{keys, StateError, StateView};
@@ -116,7 +116,8 @@ pub fn record_head(
     Ok(Some(head))
 }
 
-/// One committed version of a record.
+/// One committed version of a record: its sealed fields and every wrap of their keys
+/// (those written with the version and those added by grants since).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordVersion {
     /// The record.
@@ -125,12 +126,18 @@ pub struct RecordVersion {
     pub version: u32,
     /// The owner who wrote it.
     pub owner: OrgId,
+    /// The schema it follows.
+    pub schema: SchemaId,
+    /// The schema version.
+    pub schema_version: u32,
     /// The transaction that wrote it.
     pub tx_hash: Hash,
     /// The height of the block that holds that transaction.
     pub height: u64,
-    /// The fields, sorted by name.
+    /// The sealed fields, sorted by name.
     pub fields: Vec<RecordField>,
+    /// The key wraps, sorted by (field, reader).
+    pub wraps: Vec<KeyWrap>,
 }
 
 impl RecordVersion {
@@ -139,20 +146,32 @@ impl RecordVersion {
         self.record.encode(&mut e);
         e.u32(self.version);
         self.owner.encode(&mut e);
+        self.schema.encode(&mut e);
+        e.u32(self.schema_version);
         e.fixed(&self.tx_hash.0);
         e.u64(self.height);
         e.count(self.fields.len());
         for f in &self.fields {
             f.name.encode(&mut e);
-            e.bytes(&f.blob);
+            e.bytes(&f.sealed);
+        }
+        e.count(self.wraps.len());
+        for w in &self.wraps {
+            w.field.encode(&mut e);
+            w.reader.encode(&mut e);
+            e.fixed(&w.enc);
+            e.fixed(&w.wrapped);
         }
         e.finish()
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        use ledger_types::record::{MAX_SEALED_FIELD, WRAPPED_KEY_LEN, WRAP_ENC_LEN};
         let record = RecordId::decode(d)?;
         let version = d.u32("version")?;
         let owner = OrgId::decode(d)?;
+        let schema = SchemaId::decode(d)?;
+        let schema_version = d.u32("schema version")?;
         let tx_hash = Hash(d.array("tx hash")?);
         let height = d.u64("height")?;
         let n = d.count("fields", ledger_types::tx::MAX_RECORD_FIELDS, 9)?;
@@ -160,18 +179,235 @@ impl RecordVersion {
         for _ in 0..n {
             fields.push(RecordField {
                 name: FieldName::decode(d)?,
-                blob: d.bytes("field blob", ledger_types::tx::TX_HARD_MAX_BYTES)?,
+                sealed: d.bytes("sealed field", MAX_SEALED_FIELD)?,
+            });
+        }
+        let n = d.count("wraps", usize::MAX, 8 + WRAP_ENC_LEN + WRAPPED_KEY_LEN)?;
+        let mut wraps = Vec::with_capacity(n);
+        for _ in 0..n {
+            wraps.push(KeyWrap {
+                field: FieldName::decode(d)?,
+                reader: OrgId::decode(d)?,
+                enc: d.array::<WRAP_ENC_LEN>("wrap enc")?.to_vec(),
+                wrapped: d.array::<WRAPPED_KEY_LEN>("wrapped key")?.to_vec(),
             });
         }
         Ok(RecordVersion {
             record,
             version,
             owner,
+            schema,
+            schema_version,
             tx_hash,
             height,
             fields,
+            wraps,
         })
     }
+
+    /// The sealed field `name`, if carried.
+    pub fn field(&self, name: &FieldName) -> Option<&RecordField> {
+        self.fields
+            .binary_search_by(|f| f.name.cmp(name))
+            .ok()
+            .map(|i| &self.fields[i])
+    }
+
+    /// The wrap of field `name` for `reader`, if any.
+    pub fn wrap(&self, name: &FieldName, reader: &OrgId) -> Option<&KeyWrap> {
+        self.wraps
+            .binary_search_by(|w| (&w.field, &w.reader).cmp(&(name, reader)))
+            .ok()
+            .map(|i| &self.wraps[i])
+    }
+
+    /// True if `reader` holds a wrap of field `name`.
+    pub fn can_read(&self, name: &FieldName, reader: &OrgId) -> bool {
+        self.wrap(name, reader).is_some()
+    }
+}
+
+/// What an access event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessAction {
+    /// A version was written readable by `org` (besides the owner and auditors).
+    Put,
+    /// The owner granted `org` the fields' current keys.
+    Grant,
+    /// The owner revoked `org`'s access to the fields from this version on.
+    Revoke,
+}
+
+impl AccessAction {
+    fn tag(self) -> u8 {
+        match self {
+            AccessAction::Put => 1,
+            AccessAction::Grant => 2,
+            AccessAction::Revoke => 3,
+        }
+    }
+
+    /// A readable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccessAction::Put => "put",
+            AccessAction::Grant => "grant",
+            AccessAction::Revoke => "revoke",
+        }
+    }
+}
+
+/// One entry of a record's access history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEvent {
+    /// The height of the block.
+    pub height: u64,
+    /// The transaction.
+    pub tx_hash: Hash,
+    /// What happened.
+    pub action: AccessAction,
+    /// Who did it (the owner).
+    pub by: OrgId,
+    /// The organisation whose access changed.
+    pub org: OrgId,
+    /// The record version concerned (for a revocation: the first version it cannot read).
+    pub version: u32,
+    /// The fields, sorted.
+    pub fields: Vec<FieldName>,
+}
+
+fn encode_events(events: &[AccessEvent]) -> Vec<u8> {
+    let mut e = Encoder::new();
+    e.count(events.len());
+    for ev in events {
+        e.u64(ev.height);
+        e.fixed(&ev.tx_hash.0);
+        e.u8(ev.action.tag());
+        ev.by.encode(&mut e);
+        ev.org.encode(&mut e);
+        e.u32(ev.version);
+        e.count(ev.fields.len());
+        for f in &ev.fields {
+            f.encode(&mut e);
+        }
+    }
+    e.finish()
+}
+
+fn decode_events(d: &mut Decoder<'_>) -> Result<Vec<AccessEvent>, CodecError> {
+    let n = d.count("access events", usize::MAX, 50)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let height = d.u64("height")?;
+        let tx_hash = Hash(d.array("tx hash")?);
+        let action = match d.u8("access action")? {
+            1 => AccessAction::Put,
+            2 => AccessAction::Grant,
+            3 => AccessAction::Revoke,
+            t => {
+                return Err(CodecError::UnknownTag {
+                    what: "access action",
+                    tag: t.into(),
+                })
+            }
+        };
+        let by = OrgId::decode(d)?;
+        let org = OrgId::decode(d)?;
+        let version = d.u32("version")?;
+        let m = d.count("fields", ledger_types::tx::MAX_RECORD_FIELDS, 4)?;
+        let mut fields = Vec::with_capacity(m);
+        for _ in 0..m {
+            fields.push(FieldName::decode(d)?);
+        }
+        out.push(AccessEvent {
+            height,
+            tx_hash,
+            action,
+            by,
+            org,
+            version,
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+/// The access history of `record`, oldest first.
+pub fn access_history(
+    view: &impl StateView,
+    record: &RecordId,
+) -> Result<Vec<AccessEvent>, StateError> {
+    let key = keys::access(record);
+    let Some(b) = view.get(&key)? else {
+        return Ok(vec![]);
+    };
+    let mut d = Decoder::new(&b);
+    let v = decode_events(&mut d).map_err(|e| corrupt(&key, e))?;
+    d.finish("access history").map_err(|e| corrupt(&key, e))?;
+    Ok(v)
+}
+
+pub(crate) fn append_access(
+    view: &impl StateView,
+    record: &RecordId,
+    new: Vec<AccessEvent>,
+) -> Result<(Vec<u8>, Vec<u8>), StateError> {
+    let mut events = access_history(view, record)?;
+    events.extend(new);
+    Ok((keys::access(record), encode_events(&events)))
+}
+
+/// An audit alert as filed on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiledAlert {
+    /// The height of the block.
+    pub height: u64,
+    /// The transaction.
+    pub tx_hash: Hash,
+    /// The regulator that filed it.
+    pub regulator: OrgId,
+    /// What it says.
+    pub alert: AuditAlert,
+}
+
+/// The audit alerts filed on `record`, oldest first.
+pub fn audit_alerts(
+    view: &impl StateView,
+    record: &RecordId,
+) -> Result<Vec<FiledAlert>, StateError> {
+    let key = keys::alerts(record);
+    let Some(b) = view.get(&key)? else {
+        return Ok(vec![]);
+    };
+    let mut d = Decoder::new(&b);
+    let v = (|| -> Result<Vec<FiledAlert>, CodecError> {
+        let n = d.count("alerts", usize::MAX, 50)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(FiledAlert {
+                height: d.u64("height")?,
+                tx_hash: Hash(d.array("tx hash")?),
+                regulator: OrgId::decode(&mut d)?,
+                alert: AuditAlert::decode(&mut d)?,
+            });
+        }
+        Ok(out)
+    })()
+    .map_err(|e| corrupt(&key, e))?;
+    d.finish("alerts").map_err(|e| corrupt(&key, e))?;
+    Ok(v)
+}
+
+pub(crate) fn encode_alerts(alerts: &[FiledAlert]) -> Vec<u8> {
+    let mut e = Encoder::new();
+    e.count(alerts.len());
+    for a in alerts {
+        e.u64(a.height);
+        e.fixed(&a.tx_hash.0);
+        a.regulator.encode(&mut e);
+        a.alert.encode(&mut e);
+    }
+    e.finish()
 }
 
 /// Version `version` of `record`, if it exists.

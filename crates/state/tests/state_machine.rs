@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use ledger_crypto::hpke::software_dh;
+use ledger_crypto::record::{binding, seal_record, unwrap_key, FieldToSeal, Reader};
 use ledger_crypto::{sign_commit, sign_tx, Ed25519SoftwareKey, LtHash16};
 use ledger_state::{
     build_block, check_commit, execute_block, execute_genesis, genesis, precheck_tx,
@@ -10,7 +12,43 @@ use ledger_state::{
 };
 use ledger_types::merkle::tx_root;
 use ledger_types::*;
+use zeroize::Zeroizing;
 
+/// A test organisation: its signing key and its P-256 encryption key pair.
+struct Org {
+    id: OrgId,
+    seed: [u8; 32],
+    key: Ed25519SoftwareKey,
+    enc_sk: [u8; 32],
+    enc_pk: Vec<u8>,
+}
+
+impl Org {
+    fn new(id: &str) -> Self {
+        let sk = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let seed: [u8; 32] = rand::random();
+        Org {
+            id: OrgId::new(id).unwrap(),
+            seed,
+            key: Ed25519SoftwareKey::from_seed(&seed),
+            enc_sk: sk.to_bytes().into(),
+            enc_pk: p256::EncodedPoint::from(sk.public_key())
+                .as_bytes()
+                .to_vec(),
+        }
+    }
+
+    fn reader(&self) -> Reader {
+        Reader {
+            org: self.id.clone(),
+            key: self.enc_pk.clone(),
+        }
+    }
+}
+
+/// bank-a (validator, member: signs blocks and the `put` transactions), bank-b and bank-c
+/// (members), reg-eu (regulator); bank-c registered schema `po` v1 in block 1: `total`
+/// (amount, required) and `note` (text), audited by reg-eu.
 struct Chain {
     state: BTreeMap<Vec<u8>, Vec<u8>>,
     acc: LtHash16,
@@ -18,6 +56,8 @@ struct Chain {
     key: Ed25519SoftwareKey,
     chain: ChainId,
     org: OrgId,
+    orgs: BTreeMap<&'static str, Org>,
+    schema: RegisterSchema,
 }
 
 fn register(key: &Ed25519SoftwareKey, chain: &ChainId, org: &str, roles: Vec<Role>) -> Transaction {
@@ -33,48 +73,164 @@ fn apply(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, ex: &Execution) {
     }
 }
 
+fn po_schema() -> RegisterSchema {
+    RegisterSchema {
+        schema: SchemaId::new("po").unwrap(),
+        version: 1,
+        fields: vec![
+            SchemaField {
+                name: FieldName::new("note").unwrap(),
+                ty: FieldType::Text,
+                required: false,
+            },
+            SchemaField {
+                name: FieldName::new("total").unwrap(),
+                ty: FieldType::Amount,
+                required: true,
+            },
+        ],
+        auditors: vec![OrgId::new("reg-eu").unwrap()],
+    }
+}
+
 impl Chain {
     fn new() -> Self {
-        let key = Ed25519SoftwareKey::generate();
         let chain = ChainId::new("test").unwrap();
-        let txs = vec![register(
-            &key,
-            &chain,
-            "bank-a",
-            vec![Role::Validator, Role::Member],
-        )];
+        let mut orgs = BTreeMap::new();
+        for id in ["bank-a", "bank-b", "bank-c", "reg-eu"] {
+            orgs.insert(id, Org::new(id));
+        }
+        let roles = |id: &str| match id {
+            "bank-a" => vec![Role::Validator, Role::Member],
+            "reg-eu" => vec![Role::Regulator],
+            _ => vec![Role::Member],
+        };
+        let txs = orgs
+            .values()
+            .map(|o| {
+                genesis::registration(
+                    &o.key,
+                    &chain,
+                    &o.id,
+                    &roles(o.id.as_str()),
+                    o.enc_pk.clone(),
+                )
+                .unwrap()
+            })
+            .collect();
         let (block, ex) = genesis::genesis_block(&chain, 1, txs).unwrap();
         let mut state = BTreeMap::new();
         apply(&mut state, &ex);
         let tip = block.header().clone();
-        Chain {
+        let key = Ed25519SoftwareKey::from_seed(&orgs["bank-a"].seed);
+        let mut c = Chain {
             state,
             acc: ex.accumulator,
             tip,
             key,
-            chain,
+            chain: chain.clone(),
             org: OrgId::new("bank-a").unwrap(),
-        }
+            orgs,
+            schema: po_schema(),
+        };
+        let reg = c.sign("bank-c", 1, Payload::RegisterSchema(po_schema()));
+        let block = c.seal(c.build(vec![reg]));
+        let ex = c.commit(&block);
+        assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+        c
     }
 
-    fn put(&self, nonce: u64, record: &str, version: u32) -> Transaction {
+    fn sign(&self, org: &str, nonce: u64, payload: Payload) -> Transaction {
+        let o = &self.orgs[org];
         sign_tx(
-            &self.key,
+            &o.key,
             TxBody {
                 chain_id: self.chain.clone(),
-                signer: self.org.clone(),
+                signer: o.id.clone(),
                 nonce,
-                payload: Payload::PutRecord(PutRecord {
-                    record: RecordId::new(record).unwrap(),
-                    version,
-                    fields: vec![RecordField {
-                        name: FieldName::new("amount").unwrap(),
-                        blob: vec![1, 2, 3],
-                    }],
-                }),
+                payload,
             },
         )
         .unwrap()
+    }
+
+    /// A record version sealed for real: each field readable by `readers`.
+    fn sealed(
+        &self,
+        record: &str,
+        version: u32,
+        fields: &[(&str, &str)],
+        readers: &[&str],
+    ) -> PutRecord {
+        let per_field: Vec<(&str, &str, &[&str])> =
+            fields.iter().map(|(n, v)| (*n, *v, readers)).collect();
+        self.sealed_for(record, version, &per_field)
+    }
+
+    /// A record version sealed for real, each field with its own readers.
+    fn sealed_for(
+        &self,
+        record: &str,
+        version: u32,
+        fields: &[(&str, &str, &[&str])],
+    ) -> PutRecord {
+        let to_seal: Vec<FieldToSeal> = fields
+            .iter()
+            .map(|(name, value, readers)| {
+                let name = FieldName::new(*name).unwrap();
+                let ty = self
+                    .schema
+                    .fields
+                    .iter()
+                    .find(|f| f.name == name)
+                    .map(|f| f.ty.clone())
+                    .unwrap_or(FieldType::Text);
+                FieldToSeal {
+                    name,
+                    plaintext: Zeroizing::new(ty.encode_value(value).unwrap()),
+                    readers: readers.iter().map(|r| self.orgs[r].reader()).collect(),
+                }
+            })
+            .collect();
+        seal_record(
+            &self.chain,
+            &RecordId::new(record).unwrap(),
+            version,
+            &self.schema,
+            &to_seal,
+        )
+        .unwrap()
+    }
+
+    /// bank-a puts `record` v`version` (total 100), readable by bank-a and reg-eu.
+    fn put(&self, nonce: u64, record: &str, version: u32) -> Transaction {
+        let p = self.sealed(record, version, &[("total", "100")], &["bank-a", "reg-eu"]);
+        self.sign("bank-a", nonce, Payload::PutRecord(p))
+    }
+
+    /// Opens field `field` of `record` v`version` as `org`, through its wrap.
+    fn read(&self, org: &str, record: &str, version: u32, field: &str) -> Result<String, String> {
+        let o = &self.orgs[org];
+        let v = record_version(&self.state, &RecordId::new(record).unwrap(), version)
+            .unwrap()
+            .ok_or("no such version")?;
+        let name = FieldName::new(field).unwrap();
+        let wrap = v.wrap(&name, &o.id).ok_or("not authorised")?;
+        let b = binding(&self.chain, &v.record, v.version, &name, &self.schema);
+        let key =
+            unwrap_key(&b, wrap, &o.enc_pk, software_dh(&o.enc_sk)).map_err(|e| e.to_string())?;
+        let plain = key
+            .open(&b, &v.field(&name).unwrap().sealed)
+            .map_err(|e| e.to_string())?;
+        let ty = self
+            .schema
+            .fields
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap()
+            .ty
+            .clone();
+        ty.decode_value(&plain)
     }
 
     fn build(&self, txs: Vec<Transaction>) -> BuiltBlock {
@@ -123,8 +279,14 @@ fn built_block_validates_and_applies() {
     let v2 = record_version(&c.state, &RecordId::new("inv-1").unwrap(), 2)
         .unwrap()
         .unwrap();
-    assert_eq!(v2.height, 1);
+    assert_eq!(v2.height, 2);
     assert_eq!(v2.owner, c.org);
+    assert_eq!(c.read("bank-a", "inv-1", 2, "total").unwrap(), "100");
+    assert_eq!(c.read("reg-eu", "inv-1", 2, "total").unwrap(), "100");
+    assert_eq!(
+        c.read("bank-b", "inv-1", 2, "total").unwrap_err(),
+        "not authorised"
+    );
 }
 
 #[test]
@@ -307,24 +469,10 @@ fn genesis_refuses_a_registration_signed_by_another_key() {
     assert!(execute_genesis(&BTreeMap::new(), &chain, &[no_validator]).is_err());
 }
 
-/// bank-a (validator, member) and reg-eu (regulator) in genesis.
+/// The chain and reg-eu's signing key.
 fn chain_with_regulator() -> (Chain, Ed25519SoftwareKey) {
-    let mut c = Chain::new();
-    let reg_key = Ed25519SoftwareKey::generate();
-    let txs = vec![
-        register(
-            &c.key,
-            &c.chain,
-            "bank-a",
-            vec![Role::Validator, Role::Member],
-        ),
-        register(&reg_key, &c.chain, "reg-eu", vec![Role::Regulator]),
-    ];
-    let (block, ex) = genesis::genesis_block(&c.chain, 1, txs).unwrap();
-    c.state = BTreeMap::new();
-    apply(&mut c.state, &ex);
-    c.acc = ex.accumulator;
-    c.tip = block.header().clone();
+    let c = Chain::new();
+    let reg_key = Ed25519SoftwareKey::from_seed(&c.orgs["reg-eu"].seed);
     (c, reg_key)
 }
 
@@ -409,4 +557,273 @@ fn schemas_register_in_versions_with_an_audit_policy_of_regulators() {
         "{:?}",
         ex.outcomes
     );
+}
+
+fn failure(ex: &Execution, i: usize) -> TxFailure {
+    match &ex.outcomes[i] {
+        TxOutcome::Failed(f) => f.clone(),
+        TxOutcome::Applied => panic!("transaction {i} applied; expected a failure"),
+    }
+}
+
+#[test]
+fn a_record_missing_its_audit_wrap_is_refused_by_the_state_machine() {
+    let mut c = Chain::new();
+    let no_audit = c.sealed("inv-1", 1, &[("total", "100")], &["bank-a"]);
+    let tx = c.sign("bank-a", 1, Payload::PutRecord(no_audit));
+    let expected = TxFailure::MissingAuditWrap {
+        record: RecordId::new("inv-1").unwrap(),
+        field: FieldName::new("total").unwrap(),
+        auditor: OrgId::new("reg-eu").unwrap(),
+    };
+    // Admission (precheck) names it, and a block holding it records it as failed.
+    assert_eq!(
+        precheck_tx(&c.state, &c.chain, 2, &tx, &()).unwrap(),
+        Some(expected.clone())
+    );
+    let block = c.seal(c.build(vec![tx]));
+    let ex = c.commit(&block);
+    assert_eq!(failure(&ex, 0), expected);
+    assert!(
+        ledger_state::record_head(&c.state, &RecordId::new("inv-1").unwrap())
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn records_must_match_their_schema() {
+    let mut c = Chain::new();
+    let both = &["bank-a", "reg-eu"];
+    let unknown_field = c.sealed("r1", 1, &[("color", "red"), ("total", "1")], both);
+    let missing_required = c.sealed("r2", 1, &[("note", "hello")], both);
+    // A text sealed where an amount (8 bytes) is declared.
+    let mut wrong_size = c.sealed("r3", 1, &[("note", "123456789")], both);
+    wrong_size.fields[0].name = FieldName::new("total").unwrap();
+    for w in &mut wrong_size.wraps {
+        w.field = FieldName::new("total").unwrap();
+    }
+    let mut no_schema = c.sealed("r4", 1, &[("total", "1")], both);
+    no_schema.schema_version = 7;
+    let no_owner = c.sealed("r5", 1, &[("total", "1")], &["reg-eu"]);
+    let mut stranger = c.sealed("r6", 1, &[("total", "1")], both);
+    stranger.wraps.push(KeyWrap {
+        reader: OrgId::new("bank-z").unwrap(),
+        ..stranger.wraps[0].clone()
+    });
+    let txs = [
+        unknown_field,
+        missing_required,
+        wrong_size,
+        no_schema,
+        no_owner,
+        stranger,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, p)| c.sign("bank-a", i as u64 + 1, Payload::PutRecord(p)))
+    .collect();
+    let block = c.seal(c.build(txs));
+    let ex = c.commit(&block);
+    let text: Vec<String> = (0..6).map(|i| failure(&ex, i).to_string()).collect();
+    assert!(
+        text[0].contains("field color is not declared"),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[1].contains("required field total is missing"),
+        "{}",
+        text[1]
+    );
+    assert!(
+        text[2].contains("seals 9 plaintext bytes; a amount value is 8 to 8"),
+        "{}",
+        text[2]
+    );
+    assert!(matches!(
+        failure(&ex, 3),
+        TxFailure::SchemaNotFound { version: 7, .. }
+    ));
+    assert!(matches!(
+        failure(&ex, 4),
+        TxFailure::MissingOwnerWrap { .. }
+    ));
+    assert!(
+        matches!(failure(&ex, 5), TxFailure::UnknownReader { .. }),
+        "{}",
+        text[5]
+    );
+}
+
+#[test]
+fn grants_add_readers_and_are_recorded_in_the_history() {
+    let mut c = Chain::new();
+    let put = c.sealed(
+        "inv-1",
+        1,
+        &[("note", "ship by May"), ("total", "120000")],
+        &["bank-a", "reg-eu"],
+    );
+    let block = c.seal(c.build(vec![c.sign("bank-a", 1, Payload::PutRecord(put))]));
+    c.commit(&block);
+    assert_eq!(
+        c.read("bank-b", "inv-1", 1, "total").unwrap_err(),
+        "not authorised"
+    );
+
+    // bank-a rewraps the total's key (unwrapped with its own key) to bank-b.
+    let v1 = record_version(&c.state, &RecordId::new("inv-1").unwrap(), 1)
+        .unwrap()
+        .unwrap();
+    let total = FieldName::new("total").unwrap();
+    let b = binding(&c.chain, &v1.record, 1, &total, &c.schema);
+    let a = &c.orgs["bank-a"];
+    let key = unwrap_key(
+        &b,
+        v1.wrap(&total, &a.id).unwrap(),
+        &a.enc_pk,
+        software_dh(&a.enc_sk),
+    )
+    .unwrap();
+    let wrap = ledger_crypto::record::wrap_one(&key, &b, &c.orgs["bank-b"].reader()).unwrap();
+    let grant = |nonce, version, signer: &str| {
+        c.sign(
+            signer,
+            nonce,
+            Payload::GrantAccess(GrantAccess {
+                record: RecordId::new("inv-1").unwrap(),
+                version,
+                wraps: vec![wrap.clone()],
+            }),
+        )
+    };
+    let stale_grant = grant(5, 1, "bank-a");
+    let block = c.seal(c.build(vec![
+        grant(2, 1, "bank-a"),
+        grant(3, 1, "bank-a"),
+        grant(1, 1, "bank-b"),
+    ]));
+    let ex = c.commit(&block);
+    assert_eq!(ex.outcomes[0], TxOutcome::Applied);
+    assert!(matches!(failure(&ex, 1), TxFailure::AlreadyReader { .. }));
+    assert!(matches!(failure(&ex, 2), TxFailure::NotRecordOwner { .. }));
+    assert_eq!(c.read("bank-b", "inv-1", 1, "total").unwrap(), "120000");
+    assert_eq!(
+        c.read("bank-b", "inv-1", 1, "note").unwrap_err(),
+        "not authorised"
+    );
+    let history = ledger_state::access_history(&c.state, &RecordId::new("inv-1").unwrap()).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].action, ledger_state::AccessAction::Grant);
+    assert_eq!(history[0].org.as_str(), "bank-b");
+    assert_eq!(history[0].fields, vec![total]);
+    assert_eq!(history[0].height, c.tip.height);
+
+    // Grants wrap the latest version only.
+    let put2 = c.sealed("inv-1", 2, &[("total", "5")], &["bank-a", "reg-eu"]);
+    let block = c.seal(c.build(vec![
+        c.sign("bank-a", 4, Payload::PutRecord(put2)),
+        stale_grant,
+    ]));
+    let ex = c.commit(&block);
+    assert!(matches!(
+        failure(&ex, 1),
+        TxFailure::GrantNotCurrent { latest: 2, .. }
+    ));
+}
+
+#[test]
+fn revocation_rotates_keys_and_keeps_the_other_readers() {
+    let mut c = Chain::new();
+    let readers = &["bank-a", "bank-b", "bank-c", "reg-eu"];
+    let put = c.sealed("inv-1", 1, &[("note", "n"), ("total", "7")], readers);
+    let block = c.seal(c.build(vec![c.sign("bank-a", 1, Payload::PutRecord(put))]));
+    assert_eq!(c.commit(&block).outcomes, vec![TxOutcome::Applied]);
+
+    let with_b = &["bank-a", "bank-b", "bank-c", "reg-eu"][..];
+    let without_b = &["bank-a", "bank-c", "reg-eu"][..];
+    let revoke = |nonce, version, from: &str, note_readers: &[&str]| {
+        let put = c.sealed_for(
+            "inv-1",
+            version,
+            &[("note", "n", note_readers), ("total", "7", without_b)],
+        );
+        c.sign(
+            "bank-a",
+            nonce,
+            Payload::RevokeAccess(RevokeAccess {
+                from: OrgId::new(from).unwrap(),
+                fields: vec![FieldName::new("total").unwrap()],
+                put,
+            }),
+        )
+    };
+    let again = revoke(6, 3, "bank-b", with_b);
+    let block = c.seal(c.build(vec![
+        revoke(2, 2, "reg-eu", with_b),
+        revoke(3, 2, "bank-a", with_b),
+        revoke(4, 2, "bank-b", without_b),
+        revoke(5, 2, "bank-b", with_b),
+    ]));
+    let ex = c.commit(&block);
+    assert!(matches!(failure(&ex, 0), TxFailure::CannotRevoke { .. }));
+    assert!(matches!(failure(&ex, 1), TxFailure::CannotRevoke { .. }));
+    // Revoking only the total must not silently drop bank-b from the note.
+    assert!(
+        matches!(failure(&ex, 2), TxFailure::ReaderDropped { .. }),
+        "{}",
+        failure(&ex, 2)
+    );
+    assert_eq!(ex.outcomes[3], TxOutcome::Applied);
+    assert_eq!(
+        c.read("bank-b", "inv-1", 2, "total").unwrap_err(),
+        "not authorised"
+    );
+    assert_eq!(c.read("bank-b", "inv-1", 2, "note").unwrap(), "n");
+    assert_eq!(c.read("bank-c", "inv-1", 2, "total").unwrap(), "7");
+    // What bank-b could read before stays readable: the ledger cannot unsay it.
+    assert_eq!(c.read("bank-b", "inv-1", 1, "total").unwrap(), "7");
+    let history = ledger_state::access_history(&c.state, &RecordId::new("inv-1").unwrap()).unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(
+        (last.action, last.org.as_str(), last.version),
+        (ledger_state::AccessAction::Revoke, "bank-b", 2)
+    );
+    // Revoking again: bank-b no longer reads the total.
+    let block = c.seal(c.build(vec![again]));
+    let ex = c.commit(&block);
+    assert!(matches!(failure(&ex, 0), TxFailure::NotAReader { .. }));
+}
+
+#[test]
+fn audit_alerts_are_filed_by_auditors_once() {
+    let mut c = Chain::new();
+    let block = c.seal(c.build(vec![c.put(1, "inv-1", 1)]));
+    c.commit(&block);
+    let alert = |org: &str, nonce| {
+        c.sign(
+            org,
+            nonce,
+            Payload::AuditAlert(AuditAlert {
+                record: RecordId::new("inv-1").unwrap(),
+                version: 1,
+                field: FieldName::new("total").unwrap(),
+                owner: OrgId::new("bank-a").unwrap(),
+                reason: "the audit wrap does not open".into(),
+            }),
+        )
+    };
+    let block = c.seal(c.build(vec![
+        alert("reg-eu", 1),
+        alert("reg-eu", 2),
+        alert("bank-b", 1),
+    ]));
+    let ex = c.commit(&block);
+    assert_eq!(ex.outcomes[0], TxOutcome::Applied);
+    assert!(matches!(failure(&ex, 1), TxFailure::DuplicateAlert { .. }));
+    assert!(matches!(failure(&ex, 2), TxFailure::MissingRole { .. }));
+    let alerts = ledger_state::audit_alerts(&c.state, &RecordId::new("inv-1").unwrap()).unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].regulator.as_str(), "reg-eu");
 }

@@ -1,6 +1,7 @@
 //! The store commits whole blocks, keeps them across reopen, and refuses out-of-order ones.
 
-use ledger_crypto::{sign_commit, sign_tx, Ed25519SoftwareKey};
+use ledger_crypto::sign_commit;
+use ledger_state::testing::{payload_schema, sealed_put, TestOrg};
 use ledger_state::{build_block, record_version, ProposeParams};
 use ledger_store::{Store, StoreError};
 use ledger_types::*;
@@ -8,35 +9,26 @@ use ledger_types::*;
 #[test]
 fn commit_reopen_verify_and_refuse_out_of_order() {
     let dir = tempfile::tempdir().unwrap();
-    let key = Ed25519SoftwareKey::generate();
+    let bank = TestOrg::new("bank-a");
+    let key = &bank.key;
     let chain = ChainId::new("st").unwrap();
-    let org = OrgId::new("bank-a").unwrap();
-    let reg = ledger_state::genesis::registration(
-        &key,
-        &chain,
-        &org,
-        &[Role::Validator, Role::Member],
-        vec![],
-    )
-    .unwrap();
+    let org = bank.id.clone();
+    let reg = bank.registration(&chain, &[Role::Validator, Role::Member]);
     let (genesis, ex) = ledger_state::genesis::genesis_block(&chain, 1, vec![reg]).unwrap();
-    let put = sign_tx(
-        &key,
-        TxBody {
-            chain_id: chain.clone(),
-            signer: org.clone(),
-            nonce: 1,
-            payload: Payload::PutRecord(PutRecord {
-                record: RecordId::new("inv").unwrap(),
-                version: 1,
-                fields: vec![RecordField {
-                    name: FieldName::new("total").unwrap(),
-                    blob: b"10".to_vec(),
-                }],
-            }),
-        },
-    )
-    .unwrap();
+    let schema = bank.sign(&chain, 1, Payload::RegisterSchema(payload_schema()));
+    let put = bank.sign(
+        &chain,
+        2,
+        Payload::PutRecord(sealed_put(
+            &chain,
+            "inv",
+            1,
+            &payload_schema(),
+            "payload",
+            b"10",
+            &[&bank],
+        )),
+    );
     {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.height(), None);
@@ -53,11 +45,11 @@ fn commit_reopen_verify_and_refuse_out_of_order() {
             &tip.accumulator,
             &tip.header,
             &params,
-            vec![put.clone()],
+            vec![schema, put.clone()],
             &(),
         )
         .unwrap();
-        let sig = sign_commit(&key, &built.header.hash()).unwrap();
+        let sig = sign_commit(key, &built.header.hash()).unwrap();
         let block = Block::new(
             built.header,
             built.txs,
@@ -80,12 +72,13 @@ fn commit_reopen_verify_and_refuse_out_of_order() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.height(), Some(1));
     let report = store.verify_integrity().unwrap();
-    assert_eq!((report.height, report.transactions), (1, 2));
+    assert_eq!((report.height, report.transactions), (1, 3));
     let loc = store.tx_location(&put.hash()).unwrap().unwrap();
-    assert_eq!((loc.height, loc.index, loc.failure), (1, 0, None));
+    assert_eq!((loc.height, loc.index, loc.failure), (1, 1, None));
     let v = record_version(&store, &RecordId::new("inv").unwrap(), 1)
         .unwrap()
         .unwrap();
-    assert_eq!(v.fields[0].blob, b"10");
-    assert_eq!(store.block(1).unwrap().unwrap().txs[0], put);
+    assert_eq!(v.fields[0].sealed.len(), 29 + 2);
+    assert_eq!(v.wraps[0].reader, org);
+    assert_eq!(store.block(1).unwrap().unwrap().txs[1], put);
 }

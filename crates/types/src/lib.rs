@@ -18,6 +18,7 @@ pub mod hash;
 pub mod ids;
 pub mod keys;
 pub mod merkle;
+pub mod record;
 pub mod schema;
 pub mod tx;
 
@@ -26,5 +27,6 @@ pub use error::CodecError;
 pub use hash::{Hash, HashSuite};
 pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId};
 pub use keys::{PublicKey, Signature, SignatureScheme};
+pub use record::{AuditAlert, GrantAccess, KeyWrap, PutRecord, RecordField, RevokeAccess};
 pub use schema::{FieldType, RegisterSchema, SchemaField};
-pub use tx::{Payload, PutRecord, RecordField, RegisterMember, Role, Transaction, TxBody, TxKind};
+pub use tx::{Payload, RegisterMember, Role, Transaction, TxBody, TxKind};

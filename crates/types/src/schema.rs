@@ -55,6 +55,164 @@ impl FieldType {
     }
 }
 
+/// Most bytes of a text value.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Most bytes of a bytes value.
+pub const MAX_BYTES_VALUE: usize = 1024 * 1024;
+/// Most bytes of an identifier value.
+pub const MAX_IDENTIFIER_BYTES: usize = 128;
+
+/// Typed plaintext encoding of field values: what is sealed, so fixed-size types seal to a
+/// fixed-size ciphertext that validators can check without reading it.
+///
+/// | type        | plaintext bytes                          | written as            |
+/// |-------------|------------------------------------------|-----------------------|
+/// | text        | UTF-8, at most 64 KiB                    | the text              |
+/// | bytes       | raw, at most 1 MiB                       | hex                   |
+/// | amount      | u64 big-endian (8)                       | decimal minor units   |
+/// | date        | year u16 BE, month u8, day u8 (4)        | `YYYY-MM-DD`          |
+/// | enumeration | index into the sorted values, u16 BE (2) | the value             |
+/// | identifier  | ASCII letters, digits, `-_.`, 1 to 128   | the identifier        |
+impl FieldType {
+    /// The smallest and largest plaintext a value of this type encodes to.
+    pub fn plaintext_len(&self) -> (usize, usize) {
+        match self {
+            FieldType::Text => (0, MAX_TEXT_BYTES),
+            FieldType::Bytes => (0, MAX_BYTES_VALUE),
+            FieldType::Amount => (8, 8),
+            FieldType::Date => (4, 4),
+            FieldType::Enumeration(_) => (2, 2),
+            FieldType::Identifier => (1, MAX_IDENTIFIER_BYTES),
+        }
+    }
+
+    /// Encodes a value written as text into its typed plaintext, or says why it does not fit.
+    pub fn encode_value(&self, text: &str) -> Result<Vec<u8>, String> {
+        let out = match self {
+            FieldType::Text => text.as_bytes().to_vec(),
+            FieldType::Bytes => {
+                hex::decode(text).map_err(|e| format!("a bytes value is written in hex: {e}"))?
+            }
+            FieldType::Amount => {
+                if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!(
+                        "an amount is a whole number of minor units, not {text:?}"
+                    ));
+                }
+                text.parse::<u64>()
+                    .map_err(|_| format!("amount {text} does not fit in 64 bits"))?
+                    .to_be_bytes()
+                    .to_vec()
+            }
+            FieldType::Date => {
+                let (y, m, d) = parse_date(text)?;
+                let mut v = y.to_be_bytes().to_vec();
+                v.extend([m, d]);
+                v
+            }
+            FieldType::Enumeration(values) => {
+                let i = values
+                    .iter()
+                    .position(|v| v == text)
+                    .ok_or_else(|| format!("{text:?} is not one of {}", values.join(", ")))?;
+                (i as u16).to_be_bytes().to_vec()
+            }
+            FieldType::Identifier => {
+                check_identifier(text.as_bytes())?;
+                text.as_bytes().to_vec()
+            }
+        };
+        let (min, max) = self.plaintext_len();
+        if out.len() < min || out.len() > max {
+            return Err(format!(
+                "a {} value is {min} to {max} bytes, this one is {}",
+                self.name(),
+                out.len()
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Decodes a typed plaintext back to its text form, or says why it is not one.
+    pub fn decode_value(&self, bytes: &[u8]) -> Result<String, String> {
+        let (min, max) = self.plaintext_len();
+        if bytes.len() < min || bytes.len() > max {
+            return Err(format!(
+                "a {} value is {min} to {max} bytes, this one is {}",
+                self.name(),
+                bytes.len()
+            ));
+        }
+        match self {
+            FieldType::Text => String::from_utf8(bytes.to_vec())
+                .map_err(|_| "a text value is not UTF-8".to_string()),
+            FieldType::Bytes => Ok(hex::encode(bytes)),
+            FieldType::Amount => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(bytes);
+                Ok(u64::from_be_bytes(a).to_string())
+            }
+            FieldType::Date => {
+                let text = format!(
+                    "{:04}-{:02}-{:02}",
+                    u16::from_be_bytes([bytes[0], bytes[1]]),
+                    bytes[2],
+                    bytes[3]
+                );
+                parse_date(&text)?;
+                Ok(text)
+            }
+            FieldType::Enumeration(values) => {
+                let i = u16::from_be_bytes([bytes[0], bytes[1]]) as usize;
+                values
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("enumeration index {i} is out of range"))
+            }
+            FieldType::Identifier => {
+                check_identifier(bytes)?;
+                Ok(String::from_utf8_lossy(bytes).into_owned())
+            }
+        }
+    }
+}
+
+fn check_identifier(b: &[u8]) -> Result<(), String> {
+    if b.is_empty()
+        || b.len() > MAX_IDENTIFIER_BYTES
+        || !b
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    {
+        return Err(format!(
+            "an identifier is 1 to {MAX_IDENTIFIER_BYTES} letters, digits, '-', '_' or '.'"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_date(text: &str) -> Result<(u16, u8, u8), String> {
+    let bad = || format!("a date is written YYYY-MM-DD, not {text:?}");
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(bad());
+    }
+    let num = |s: &str| s.parse::<u16>().map_err(|_| bad());
+    let (y, m, d) = (num(&text[..4])?, num(&text[5..7])?, num(&text[8..])?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(format!("{text}: month {m} does not exist")),
+    };
+    if d == 0 || d > days {
+        return Err(format!("{text}: day {d} does not exist in that month"));
+    }
+    Ok((y, m as u8, d as u8))
+}
+
 /// One declared field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaField {
@@ -237,6 +395,43 @@ mod tests {
         let mut e = Encoder::new();
         s.encode(&mut e);
         e.finish()
+    }
+
+    #[test]
+    fn values_encode_to_fixed_sizes_and_back() {
+        let cases = [
+            (FieldType::Amount, "120000", 8),
+            (FieldType::Date, "2024-02-29", 4),
+            (
+                FieldType::Enumeration(vec!["EUR".into(), "USD".into()]),
+                "USD",
+                2,
+            ),
+            (FieldType::Identifier, "PO-77.a", 7),
+            (FieldType::Text, "Ünïcode", 9),
+            (FieldType::Bytes, "00ff", 2),
+        ];
+        for (ty, text, len) in cases {
+            let v = ty.encode_value(text).unwrap();
+            assert_eq!(v.len(), len, "{text}");
+            assert_eq!(ty.decode_value(&v).unwrap(), text);
+        }
+        for (ty, text) in [
+            (FieldType::Amount, "-1"),
+            (FieldType::Amount, "18446744073709551616"),
+            (FieldType::Amount, "1.5"),
+            (FieldType::Date, "2023-02-29"),
+            (FieldType::Date, "2023-13-01"),
+            (FieldType::Date, "23-1-1"),
+            (FieldType::Enumeration(vec!["EUR".into()]), "GBP"),
+            (FieldType::Identifier, "a b"),
+            (FieldType::Bytes, "zz"),
+        ] {
+            assert!(ty.encode_value(text).is_err(), "{text} accepted");
+        }
+        assert!(FieldType::Enumeration(vec!["EUR".into()])
+            .decode_value(&[0, 1])
+            .is_err());
     }
 
     #[test]

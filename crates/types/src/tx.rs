@@ -21,16 +21,16 @@ use std::sync::Arc;
 use crate::codec::{Decoder, Encoder};
 use crate::error::CodecError;
 use crate::hash::{Hash, HashSuite};
-use crate::ids::{ChainId, FieldName, OrgId, RecordId};
+use crate::ids::{ChainId, OrgId};
 use crate::keys::{PublicKey, Signature};
+use crate::record::{AuditAlert, GrantAccess, PutRecord, RevokeAccess};
 use crate::schema::RegisterSchema;
 
 /// The envelope format version this code writes and reads.
 pub const TX_FORMAT_VERSION: u16 = 1;
 /// No encoded transaction may exceed this, whatever a node's configured limit.
 pub const TX_HARD_MAX_BYTES: usize = 16 * 1024 * 1024;
-/// Most fields a record version can carry.
-pub const MAX_RECORD_FIELDS: usize = 256;
+pub use crate::record::MAX_RECORD_FIELDS;
 /// Most bytes of an encryption-key placeholder.
 pub const MAX_ENCRYPTION_KEY_BYTES: usize = 1024;
 
@@ -47,6 +47,12 @@ pub enum TxKind {
     PutRecord,
     /// Registers a record schema or its next version.
     RegisterSchema,
+    /// Wraps a record's current field keys to more readers.
+    GrantAccess,
+    /// Rotates fields to new keys in a new version, withdrawing one reader.
+    RevokeAccess,
+    /// A regulator reports an audit wrap that does not open.
+    AuditAlert,
 }
 
 impl TxKind {
@@ -56,6 +62,9 @@ impl TxKind {
             TxKind::RegisterMember => 1,
             TxKind::PutRecord => 2,
             TxKind::RegisterSchema => 3,
+            TxKind::GrantAccess => 4,
+            TxKind::RevokeAccess => 5,
+            TxKind::AuditAlert => 6,
         }
     }
 
@@ -65,6 +74,9 @@ impl TxKind {
             1 => Ok(TxKind::RegisterMember),
             2 => Ok(TxKind::PutRecord),
             3 => Ok(TxKind::RegisterSchema),
+            4 => Ok(TxKind::GrantAccess),
+            5 => Ok(TxKind::RevokeAccess),
+            6 => Ok(TxKind::AuditAlert),
             t => Err(CodecError::UnknownTag {
                 what: "transaction kind",
                 tag: t.into(),
@@ -78,6 +90,9 @@ impl TxKind {
             TxKind::RegisterMember => "RegisterMember",
             TxKind::PutRecord => "PutRecord",
             TxKind::RegisterSchema => "RegisterSchema",
+            TxKind::GrantAccess => "GrantAccess",
+            TxKind::RevokeAccess => "RevokeAccess",
+            TxKind::AuditAlert => "AuditAlert",
         }
     }
 }
@@ -210,88 +225,6 @@ impl RegisterMember {
     }
 }
 
-/// One field of a record version: a name and an opaque blob.
-///
-/// The blob is opaque to the ledger; the field-encryption layer puts ciphertext here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordField {
-    /// The field name.
-    pub name: FieldName,
-    /// The field content.
-    pub blob: Vec<u8>,
-}
-
-/// Creates a record (version 1) or a new version of one (previous version + 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PutRecord {
-    /// The record.
-    pub record: RecordId,
-    /// The version this transaction writes: 1 for a new record, else latest + 1.
-    pub version: u32,
-    /// The fields, sorted by name, names unique, at least one.
-    pub fields: Vec<RecordField>,
-}
-
-impl PutRecord {
-    /// Writes the canonical encoding.
-    pub fn encode(&self, e: &mut Encoder) {
-        self.record.encode(e);
-        e.u32(self.version);
-        e.count(self.fields.len());
-        for f in &self.fields {
-            f.name.encode(e);
-            e.bytes(&f.blob);
-        }
-    }
-
-    /// Reads and checks the canonical encoding.
-    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
-        let record = RecordId::decode(d)?;
-        let version = d.u32("record version")?;
-        let n = d.count("record fields", MAX_RECORD_FIELDS, 9)?;
-        let mut fields = Vec::with_capacity(n);
-        for _ in 0..n {
-            let name = FieldName::decode(d)?;
-            let blob = d.bytes("field blob", TX_HARD_MAX_BYTES)?;
-            fields.push(RecordField { name, blob });
-        }
-        let p = PutRecord {
-            record,
-            version,
-            fields,
-        };
-        p.check()?;
-        Ok(p)
-    }
-
-    /// Checks the rules a decoder enforces.
-    pub fn check(&self) -> Result<(), CodecError> {
-        let bad = |reason: String| CodecError::NotCanonical {
-            what: "PutRecord",
-            reason,
-        };
-        if self.version == 0 {
-            return Err(bad("record versions start at 1".into()));
-        }
-        if self.fields.is_empty() {
-            return Err(bad("a record needs at least one field".into()));
-        }
-        if self.fields.len() > MAX_RECORD_FIELDS {
-            return Err(bad(format!(
-                "{} fields exceed the limit of {MAX_RECORD_FIELDS}",
-                self.fields.len()
-            )));
-        }
-        if let Some(w) = self.fields.windows(2).find(|w| w[0].name >= w[1].name) {
-            return Err(bad(format!(
-                "fields must be sorted by name and unique (\"{}\" then \"{}\")",
-                w[0].name, w[1].name
-            )));
-        }
-        Ok(())
-    }
-}
-
 /// The payload of a transaction, one variant per kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -302,6 +235,12 @@ pub enum Payload {
     PutRecord(PutRecord),
     /// See [`RegisterSchema`].
     RegisterSchema(RegisterSchema),
+    /// See [`GrantAccess`].
+    GrantAccess(GrantAccess),
+    /// See [`RevokeAccess`].
+    RevokeAccess(RevokeAccess),
+    /// See [`AuditAlert`].
+    AuditAlert(AuditAlert),
 }
 
 impl Payload {
@@ -311,6 +250,9 @@ impl Payload {
             Payload::RegisterMember(_) => TxKind::RegisterMember,
             Payload::PutRecord(_) => TxKind::PutRecord,
             Payload::RegisterSchema(_) => TxKind::RegisterSchema,
+            Payload::GrantAccess(_) => TxKind::GrantAccess,
+            Payload::RevokeAccess(_) => TxKind::RevokeAccess,
+            Payload::AuditAlert(_) => TxKind::AuditAlert,
         }
     }
 
@@ -320,6 +262,9 @@ impl Payload {
             Payload::RegisterMember(p) => p.encode(&mut e),
             Payload::PutRecord(p) => p.encode(&mut e),
             Payload::RegisterSchema(p) => p.encode(&mut e),
+            Payload::GrantAccess(p) => p.encode(&mut e),
+            Payload::RevokeAccess(p) => p.encode(&mut e),
+            Payload::AuditAlert(p) => p.encode(&mut e),
         }
         e.finish()
     }
@@ -330,6 +275,9 @@ impl Payload {
             TxKind::RegisterMember => Payload::RegisterMember(RegisterMember::decode(&mut d)?),
             TxKind::PutRecord => Payload::PutRecord(PutRecord::decode(&mut d)?),
             TxKind::RegisterSchema => Payload::RegisterSchema(RegisterSchema::decode(&mut d)?),
+            TxKind::GrantAccess => Payload::GrantAccess(GrantAccess::decode(&mut d)?),
+            TxKind::RevokeAccess => Payload::RevokeAccess(RevokeAccess::decode(&mut d)?),
+            TxKind::AuditAlert => Payload::AuditAlert(AuditAlert::decode(&mut d)?),
         };
         d.finish(kind.name())?;
         Ok(p)
@@ -509,25 +457,47 @@ impl Eq for Transaction {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{FieldName, RecordId, SchemaId};
     use crate::keys::SignatureScheme;
+    use crate::record::{KeyWrap, RecordField, WRAPPED_KEY_LEN, WRAP_ENC_LEN};
     use proptest::prelude::*;
+
+    /// A PutRecord with these fields (names unsorted stay unsorted), each wrapped to bank-a.
+    fn put(fields: Vec<(&str, Vec<u8>)>) -> PutRecord {
+        let wraps = fields
+            .iter()
+            .map(|(n, _)| KeyWrap {
+                field: FieldName::new(*n).unwrap(),
+                reader: OrgId::new("bank-a").unwrap(),
+                enc: vec![4; WRAP_ENC_LEN],
+                wrapped: vec![5; WRAPPED_KEY_LEN],
+            })
+            .collect();
+        PutRecord {
+            record: RecordId::new("inv-1").unwrap(),
+            version: 1,
+            schema: SchemaId::new("invoice").unwrap(),
+            schema_version: 1,
+            fields: fields
+                .into_iter()
+                .map(|(n, mut sealed)| {
+                    sealed.resize(sealed.len().max(29), 0);
+                    RecordField {
+                        name: FieldName::new(n).unwrap(),
+                        sealed,
+                    }
+                })
+                .collect(),
+            wraps,
+        }
+    }
 
     fn body(fields: Vec<(&str, Vec<u8>)>) -> TxBody {
         TxBody {
             chain_id: ChainId::new("test-chain").unwrap(),
             signer: OrgId::new("bank-a").unwrap(),
             nonce: 7,
-            payload: Payload::PutRecord(PutRecord {
-                record: RecordId::new("inv-1").unwrap(),
-                version: 1,
-                fields: fields
-                    .into_iter()
-                    .map(|(n, b)| RecordField {
-                        name: FieldName::new(n).unwrap(),
-                        blob: b,
-                    })
-                    .collect(),
-            }),
+            payload: Payload::PutRecord(put(fields)),
         }
     }
 
@@ -544,7 +514,10 @@ mod tests {
 
     #[test]
     fn unsorted_fields_are_not_canonical() {
-        let b = body(vec![("buyer", vec![3]), ("amount", vec![1])]);
+        let mut b = body(vec![("amount", vec![1]), ("buyer", vec![3])]);
+        if let Payload::PutRecord(p) = &mut b.payload {
+            p.fields.swap(0, 1);
+        }
         let (unsigned, _) = b.signing_bytes();
         let tx = Transaction::assemble(b, unsigned, Signature(vec![]));
         assert!(matches!(
@@ -620,9 +593,8 @@ mod tests {
                 signer: OrgId::new("org").unwrap(),
                 nonce,
                 payload: Payload::PutRecord(PutRecord {
-                    record: RecordId::new("r").unwrap(),
                     version,
-                    fields: blobs.into_iter().map(|(n, blob)| RecordField { name: FieldName::new(n).unwrap(), blob }).collect(),
+                    ..put(blobs.iter().map(|(n, b)| (n.as_str(), b.clone())).collect())
                 }),
             };
             let (u, _) = b.signing_bytes();

@@ -1,0 +1,504 @@
+//! Encrypted records and who may read them: `PutRecord`, `GrantAccess`, `RevokeAccess` and
+//! `AuditAlert` payloads.
+//!
+//! A record version names its schema version, carries each field sealed under its own data
+//! key (the ciphertext layout is `ledger_crypto::field`'s), and carries the data keys
+//! wrapped with HPKE to each reader. The ledger sees only ciphertext, field names, lengths
+//! and who holds a wrap; it checks structure here and, in the state machine, that the record
+//! fits its schema and that every auditor the schema names holds a wrap of every field.
+
+use crate::codec::{Decoder, Encoder};
+use crate::error::CodecError;
+use crate::ids::{FieldName, OrgId, RecordId, SchemaId};
+
+/// Most fields a record version can carry.
+pub const MAX_RECORD_FIELDS: usize = 256;
+/// Most wraps one transaction can carry (fields × readers).
+pub const MAX_WRAPS: usize = 4096;
+/// Bytes of an HPKE `enc` for DHKEM(P-256): an uncompressed SEC1 point.
+pub const WRAP_ENC_LEN: usize = 65;
+/// Bytes of a wrapped 256-bit data key: the key and the 16-byte AES-GCM tag.
+pub const WRAPPED_KEY_LEN: usize = 48;
+/// Bytes a sealed field adds to its plaintext: format byte, 12-byte nonce, 16-byte tag.
+pub const SEALED_OVERHEAD: usize = 29;
+/// Most bytes of a sealed field.
+pub const MAX_SEALED_FIELD: usize = 1024 * 1024 + SEALED_OVERHEAD;
+/// Most bytes of an audit alert's reason.
+pub const MAX_ALERT_REASON: usize = 512;
+
+/// One sealed field of a record version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordField {
+    /// The field name.
+    pub name: FieldName,
+    /// `format | nonce | AES-256-GCM ciphertext and tag` of the field's typed plaintext.
+    pub sealed: Vec<u8>,
+}
+
+/// A field's data key wrapped to one reader with HPKE base mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyWrap {
+    /// The field whose key this is.
+    pub field: FieldName,
+    /// The organisation that can unwrap it with its encryption key.
+    pub reader: OrgId,
+    /// The HPKE encapsulated key (65 bytes).
+    pub enc: Vec<u8>,
+    /// The wrapped data key (48 bytes).
+    pub wrapped: Vec<u8>,
+}
+
+impl KeyWrap {
+    fn encode(&self, e: &mut Encoder) {
+        self.field.encode(e);
+        self.reader.encode(e);
+        e.fixed(&self.enc);
+        e.fixed(&self.wrapped);
+    }
+
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        Ok(KeyWrap {
+            field: FieldName::decode(d)?,
+            reader: OrgId::decode(d)?,
+            enc: d.array::<WRAP_ENC_LEN>("wrap enc")?.to_vec(),
+            wrapped: d.array::<WRAPPED_KEY_LEN>("wrapped key")?.to_vec(),
+        })
+    }
+}
+
+fn encode_wraps(e: &mut Encoder, wraps: &[KeyWrap]) {
+    e.count(wraps.len());
+    for w in wraps {
+        w.encode(e);
+    }
+}
+
+fn decode_wraps(d: &mut Decoder<'_>) -> Result<Vec<KeyWrap>, CodecError> {
+    let n = d.count("key wraps", MAX_WRAPS, 8 + WRAP_ENC_LEN + WRAPPED_KEY_LEN)?;
+    let mut wraps = Vec::with_capacity(n);
+    for _ in 0..n {
+        wraps.push(KeyWrap::decode(d)?);
+    }
+    Ok(wraps)
+}
+
+/// Checks that wraps are sorted by (field, reader), unique, and well sized.
+pub fn check_wraps(what: &'static str, wraps: &[KeyWrap]) -> Result<(), CodecError> {
+    let bad = |reason: String| CodecError::NotCanonical { what, reason };
+    if wraps.len() > MAX_WRAPS {
+        return Err(bad(format!(
+            "{} key wraps exceed the limit of {MAX_WRAPS}",
+            wraps.len()
+        )));
+    }
+    if let Some(w) = wraps
+        .windows(2)
+        .find(|w| (&w[0].field, &w[0].reader) >= (&w[1].field, &w[1].reader))
+    {
+        return Err(bad(format!(
+            "key wraps must be sorted by field then reader and unique ({}→{} then {}→{})",
+            w[0].field, w[0].reader, w[1].field, w[1].reader
+        )));
+    }
+    if let Some(w) = wraps
+        .iter()
+        .find(|w| w.enc.len() != WRAP_ENC_LEN || w.wrapped.len() != WRAPPED_KEY_LEN)
+    {
+        return Err(bad(format!(
+            "the wrap of {} for {} is not {WRAP_ENC_LEN}+{WRAPPED_KEY_LEN} bytes",
+            w.field, w.reader
+        )));
+    }
+    Ok(())
+}
+
+/// Creates a record (version 1) or a new version of one (previous version + 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutRecord {
+    /// The record.
+    pub record: RecordId,
+    /// The version this transaction writes: 1 for a new record, else latest + 1.
+    pub version: u32,
+    /// The schema the record follows.
+    pub schema: SchemaId,
+    /// The schema version.
+    pub schema_version: u32,
+    /// The sealed fields, sorted by name, names unique, at least one.
+    pub fields: Vec<RecordField>,
+    /// The data keys wrapped to each reader, sorted by (field, reader); every field has at
+    /// least one, and every wrap names a field of this version.
+    pub wraps: Vec<KeyWrap>,
+}
+
+impl PutRecord {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        self.record.encode(e);
+        e.u32(self.version);
+        self.schema.encode(e);
+        e.u32(self.schema_version);
+        e.count(self.fields.len());
+        for f in &self.fields {
+            f.name.encode(e);
+            e.bytes(&f.sealed);
+        }
+        encode_wraps(e, &self.wraps);
+    }
+
+    /// Reads and checks the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        let record = RecordId::decode(d)?;
+        let version = d.u32("record version")?;
+        let schema = SchemaId::decode(d)?;
+        let schema_version = d.u32("schema version")?;
+        let n = d.count("record fields", MAX_RECORD_FIELDS, 8)?;
+        let mut fields = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = FieldName::decode(d)?;
+            let sealed = d.bytes("sealed field", MAX_SEALED_FIELD)?;
+            fields.push(RecordField { name, sealed });
+        }
+        let wraps = decode_wraps(d)?;
+        let p = PutRecord {
+            record,
+            version,
+            schema,
+            schema_version,
+            fields,
+            wraps,
+        };
+        p.check()?;
+        Ok(p)
+    }
+
+    /// Checks the rules a decoder enforces.
+    pub fn check(&self) -> Result<(), CodecError> {
+        let bad = |reason: String| CodecError::NotCanonical {
+            what: "PutRecord",
+            reason,
+        };
+        if self.version == 0 || self.schema_version == 0 {
+            return Err(bad("record and schema versions start at 1".into()));
+        }
+        if self.fields.is_empty() || self.fields.len() > MAX_RECORD_FIELDS {
+            return Err(bad(format!(
+                "a record carries 1 to {MAX_RECORD_FIELDS} fields, got {}",
+                self.fields.len()
+            )));
+        }
+        if let Some(w) = self.fields.windows(2).find(|w| w[0].name >= w[1].name) {
+            return Err(bad(format!(
+                "fields must be sorted by name and unique (\"{}\" then \"{}\")",
+                w[0].name, w[1].name
+            )));
+        }
+        if let Some(f) = self
+            .fields
+            .iter()
+            .find(|f| f.sealed.len() < SEALED_OVERHEAD || f.sealed.len() > MAX_SEALED_FIELD)
+        {
+            return Err(bad(format!(
+                "field {} is {} sealed bytes, outside {SEALED_OVERHEAD}..={MAX_SEALED_FIELD}",
+                f.name,
+                f.sealed.len()
+            )));
+        }
+        check_wraps("PutRecord", &self.wraps)?;
+        if let Some(w) = self.wraps.iter().find(|w| self.field(&w.field).is_none()) {
+            return Err(bad(format!(
+                "a key wrap names field {}, which the record does not carry",
+                w.field
+            )));
+        }
+        if let Some(f) = self
+            .fields
+            .iter()
+            .find(|f| !self.wraps.iter().any(|w| w.field == f.name))
+        {
+            return Err(bad(format!(
+                "field {} has no key wrap: nobody could read it",
+                f.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// The sealed field `name`, if carried.
+    pub fn field(&self, name: &FieldName) -> Option<&RecordField> {
+        self.fields
+            .binary_search_by(|f| f.name.cmp(name))
+            .ok()
+            .map(|i| &self.fields[i])
+    }
+
+    /// The readers of field `name` in this version.
+    pub fn readers<'a>(&'a self, name: &'a FieldName) -> impl Iterator<Item = &'a OrgId> + 'a {
+        self.wraps
+            .iter()
+            .filter(move |w| &w.field == name)
+            .map(|w| &w.reader)
+    }
+}
+
+/// The owner wraps the current data keys of some fields of a record to more readers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantAccess {
+    /// The record.
+    pub record: RecordId,
+    /// Its latest version, whose field keys are granted.
+    pub version: u32,
+    /// The new wraps, sorted by (field, reader), unique, at least one.
+    pub wraps: Vec<KeyWrap>,
+}
+
+impl GrantAccess {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        self.record.encode(e);
+        e.u32(self.version);
+        encode_wraps(e, &self.wraps);
+    }
+
+    /// Reads and checks the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        let g = GrantAccess {
+            record: RecordId::decode(d)?,
+            version: d.u32("record version")?,
+            wraps: decode_wraps(d)?,
+        };
+        g.check()?;
+        Ok(g)
+    }
+
+    /// Checks the rules a decoder enforces.
+    pub fn check(&self) -> Result<(), CodecError> {
+        if self.version == 0 || self.wraps.is_empty() {
+            return Err(CodecError::NotCanonical {
+                what: "GrantAccess",
+                reason: "a grant names a version (from 1) and at least one wrap".into(),
+            });
+        }
+        check_wraps("GrantAccess", &self.wraps)
+    }
+}
+
+/// The owner withdraws one organisation's access to some fields: it writes a new version
+/// whose chosen fields are sealed under new keys that are not wrapped to that organisation,
+/// and whose other readers keep their access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokeAccess {
+    /// The organisation losing access.
+    pub from: OrgId,
+    /// The fields it loses, sorted, unique, at least one.
+    pub fields: Vec<FieldName>,
+    /// The new version (latest + 1), with no wrap of the chosen fields for `from`.
+    pub put: PutRecord,
+}
+
+impl RevokeAccess {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        self.from.encode(e);
+        e.count(self.fields.len());
+        for f in &self.fields {
+            f.encode(e);
+        }
+        self.put.encode(e);
+    }
+
+    /// Reads and checks the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        let from = OrgId::decode(d)?;
+        let n = d.count("revoked fields", MAX_RECORD_FIELDS, 5)?;
+        let mut fields = Vec::with_capacity(n);
+        for _ in 0..n {
+            fields.push(FieldName::decode(d)?);
+        }
+        let r = RevokeAccess {
+            from,
+            fields,
+            put: PutRecord::decode(d)?,
+        };
+        r.check()?;
+        Ok(r)
+    }
+
+    /// Checks the rules a decoder enforces.
+    pub fn check(&self) -> Result<(), CodecError> {
+        let bad = |reason: String| CodecError::NotCanonical {
+            what: "RevokeAccess",
+            reason,
+        };
+        if self.fields.is_empty() || !self.fields.windows(2).all(|w| w[0] < w[1]) {
+            return Err(bad(
+                "revoked fields must be at least one, sorted and unique".into(),
+            ));
+        }
+        self.put.check()?;
+        if let Some(f) = self
+            .fields
+            .iter()
+            .find(|f| self.put.readers(f).any(|r| r == &self.from))
+        {
+            return Err(bad(format!(
+                "the new version still wraps field {f} to {}, whose access it revokes",
+                self.from
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A regulator reports that its audit wrap of a record's field does not open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditAlert {
+    /// The record.
+    pub record: RecordId,
+    /// The version.
+    pub version: u32,
+    /// The field whose wrap failed.
+    pub field: FieldName,
+    /// The record's owner, named so the alert stands on its own.
+    pub owner: OrgId,
+    /// What failed, in words.
+    pub reason: String,
+}
+
+impl AuditAlert {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        self.record.encode(e);
+        e.u32(self.version);
+        self.field.encode(e);
+        self.owner.encode(e);
+        e.str(&self.reason);
+    }
+
+    /// Reads the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        let a = AuditAlert {
+            record: RecordId::decode(d)?,
+            version: d.u32("record version")?,
+            field: FieldName::decode(d)?,
+            owner: OrgId::decode(d)?,
+            reason: d.string("alert reason", MAX_ALERT_REASON)?,
+        };
+        if a.version == 0 {
+            return Err(CodecError::NotCanonical {
+                what: "AuditAlert",
+                reason: "record versions start at 1".into(),
+            });
+        }
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrap(field: &str, reader: &str) -> KeyWrap {
+        KeyWrap {
+            field: FieldName::new(field).unwrap(),
+            reader: OrgId::new(reader).unwrap(),
+            enc: vec![4; WRAP_ENC_LEN],
+            wrapped: vec![5; WRAPPED_KEY_LEN],
+        }
+    }
+
+    fn put() -> PutRecord {
+        PutRecord {
+            record: RecordId::new("inv-1").unwrap(),
+            version: 1,
+            schema: SchemaId::new("invoice").unwrap(),
+            schema_version: 1,
+            fields: vec![
+                RecordField {
+                    name: FieldName::new("currency").unwrap(),
+                    sealed: vec![1; 31],
+                },
+                RecordField {
+                    name: FieldName::new("total").unwrap(),
+                    sealed: vec![2; 37],
+                },
+            ],
+            wraps: vec![
+                wrap("currency", "bank-a"),
+                wrap("currency", "regulator"),
+                wrap("total", "bank-a"),
+            ],
+        }
+    }
+
+    fn bytes(p: &PutRecord) -> Vec<u8> {
+        let mut e = Encoder::new();
+        p.encode(&mut e);
+        e.finish()
+    }
+
+    #[test]
+    fn put_record_round_trips() {
+        let p = put();
+        let b = bytes(&p);
+        let mut d = Decoder::new(&b);
+        assert_eq!(PutRecord::decode(&mut d).unwrap(), p);
+        d.finish("put").unwrap();
+        assert_eq!(
+            p.readers(&FieldName::new("currency").unwrap())
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>(),
+            ["bank-a", "regulator"]
+        );
+    }
+
+    #[test]
+    fn malformed_records_are_refused_with_the_rule() {
+        let mut unsorted_wraps = put();
+        unsorted_wraps.wraps.swap(0, 1);
+        let mut stray_wrap = put();
+        stray_wrap.wraps.push(wrap("zzz", "bank-a"));
+        let mut unread = put();
+        unread.wraps.retain(|w| w.field.as_str() != "total");
+        let mut short = put();
+        short.fields[0].sealed = vec![0; 10];
+        let mut v0 = put();
+        v0.schema_version = 0;
+        for (what, p, needle) in [
+            ("unsorted wraps", unsorted_wraps, "sorted"),
+            ("stray wrap", stray_wrap, "does not carry"),
+            ("unread field", unread, "no key wrap"),
+            ("short sealed", short, "sealed bytes"),
+            ("schema v0", v0, "start at 1"),
+        ] {
+            let err = PutRecord::decode(&mut Decoder::new(&bytes(&p))).unwrap_err();
+            assert!(err.to_string().contains(needle), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_revocation_that_still_wraps_to_the_revoked_reader_is_refused() {
+        let r = RevokeAccess {
+            from: OrgId::new("bank-a").unwrap(),
+            fields: vec![FieldName::new("total").unwrap()],
+            put: put(),
+        };
+        assert!(r.check().unwrap_err().to_string().contains("still wraps"));
+        let mut ok = r.clone();
+        ok.from = OrgId::new("bank-c").unwrap();
+        ok.check().unwrap();
+        let mut e = Encoder::new();
+        ok.encode(&mut e);
+        let b = e.finish();
+        assert_eq!(RevokeAccess::decode(&mut Decoder::new(&b)).unwrap(), ok);
+    }
+
+    #[test]
+    fn grants_need_wraps() {
+        let g = GrantAccess {
+            record: RecordId::new("inv-1").unwrap(),
+            version: 1,
+            wraps: vec![],
+        };
+        assert!(g.check().is_err());
+    }
+}
