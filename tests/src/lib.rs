@@ -50,6 +50,8 @@ pub struct TestNode {
     pub home: tempfile::TempDir,
     /// The gRPC port.
     pub port: u16,
+    /// The gateway port.
+    pub gateway_port: u16,
     /// The organisation.
     pub org: OrgId,
     child: Option<Child>,
@@ -77,6 +79,7 @@ impl TestNode {
     pub fn init_with(org: &str, args: &[&str], env: Vec<(String, String)>) -> Self {
         let home = tempfile::tempdir().expect("temporary home");
         let port = free_port();
+        let gateway_port = free_port();
         let out = Command::new(bin("ledger-node"))
             .args([
                 "init",
@@ -87,6 +90,8 @@ impl TestNode {
                 "--grpc-listen",
             ])
             .arg(format!("127.0.0.1:{port}"))
+            .arg("--gateway-listen")
+            .arg(format!("127.0.0.1:{gateway_port}"))
             .arg("--home")
             .arg(home.path())
             .args(args)
@@ -101,6 +106,7 @@ impl TestNode {
         TestNode {
             home,
             port,
+            gateway_port,
             org: OrgId::new(org).expect("org id"),
             child: None,
             starts: 0,
@@ -219,6 +225,18 @@ impl TestNode {
     /// A connected client.
     pub async fn client(&self) -> LedgerClient<Channel> {
         self.try_client().await.expect("connect to node")
+    }
+
+    /// The gateway's URL.
+    pub fn gateway_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.gateway_port)
+    }
+
+    /// A gateway client with the credential `init` issued to the CLI.
+    pub async fn gateway(&self) -> Gw {
+        let token = std::fs::read_to_string(self.home.path().join("gateway-cli.token"))
+            .expect("the CLI gateway token");
+        Gw::connect(&self.gateway_url(), token.trim()).await
     }
 
     /// The node's signing key, opened from its software key store.
@@ -410,4 +428,127 @@ pub async fn walk_chain(client: &mut LedgerClient<Channel>) -> Vec<Vec<Hash>> {
         out.push(block.txs.iter().map(|t| t.hash()).collect());
     }
     out
+}
+
+/// A gateway client that presents a bearer token on every call.
+#[derive(Clone)]
+pub struct Gw {
+    inner: ledger_api::v1::gateway_client::GatewayClient<Channel>,
+    bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl Gw {
+    /// Connects to `url` with `token`.
+    pub async fn connect(url: &str, token: &str) -> Gw {
+        Gw {
+            inner: ledger_api::v1::gateway_client::GatewayClient::connect(url.to_string())
+                .await
+                .expect("connect to the gateway"),
+            bearer: format!("Bearer {token}").parse().expect("ascii token"),
+        }
+    }
+
+    fn req<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.metadata_mut()
+            .insert(ledger_api::AUTHORIZATION_KEY, self.bearer.clone());
+        r
+    }
+
+    /// Puts `fields` (name, value) into `record` of `schema`, readable also by `readers`.
+    pub async fn put(
+        &mut self,
+        record: &str,
+        schema: &str,
+        fields: &[(&str, &str)],
+        readers: &[&str],
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        let r = self.req(pb::GatewayPutRequest {
+            record_id: record.into(),
+            schema_id: schema.into(),
+            schema_version: None,
+            fields: fields
+                .iter()
+                .map(|(n, v)| pb::FieldValue {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            readers: readers.iter().map(|r| r.to_string()).collect(),
+            no_wait: false,
+        });
+        self.inner.put_record(r).await.map(|r| r.into_inner())
+    }
+
+    /// Reads `record` (latest version unless given).
+    pub async fn read(
+        &mut self,
+        record: &str,
+        version: Option<u32>,
+    ) -> Result<pb::ReadRecordResponse, tonic::Status> {
+        let r = self.req(pb::ReadRecordRequest {
+            record_id: record.into(),
+            version,
+            fields: vec![],
+        });
+        self.inner.read_record(r).await.map(|r| r.into_inner())
+    }
+
+    /// Grants `fields` of `record` to `org`.
+    pub async fn grant(
+        &mut self,
+        record: &str,
+        org: &str,
+        fields: &[&str],
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        let r = self.req(access(record, org, fields));
+        self.inner.grant(r).await.map(|r| r.into_inner())
+    }
+
+    /// Revokes `fields` of `record` from `org`.
+    pub async fn revoke(
+        &mut self,
+        record: &str,
+        org: &str,
+        fields: &[&str],
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        let r = self.req(access(record, org, fields));
+        self.inner.revoke(r).await.map(|r| r.into_inner())
+    }
+
+    /// Current readers and access history of `record`.
+    pub async fn list_grants(
+        &mut self,
+        record: &str,
+    ) -> Result<pb::ListGrantsResponse, tonic::Status> {
+        let r = self.req(pb::ListGrantsRequest {
+            record_id: record.into(),
+        });
+        self.inner.list_grants(r).await.map(|r| r.into_inner())
+    }
+}
+
+fn access(record: &str, org: &str, fields: &[&str]) -> pb::AccessRequest {
+    pb::AccessRequest {
+        record_id: record.into(),
+        org: org.into(),
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+        no_wait: false,
+    }
+}
+
+/// The fields of a read as `name -> value`, or `name -> "<not authorised>"` /
+/// `"<unreadable: why>"`.
+pub fn fields_of(r: &pb::ReadRecordResponse) -> std::collections::BTreeMap<String, String> {
+    r.fields
+        .iter()
+        .map(|f| {
+            let v = match pb::FieldAccess::try_from(f.access) {
+                Ok(pb::FieldAccess::Readable) => f.value.clone(),
+                Ok(pb::FieldAccess::NotAuthorised) => "<not authorised>".into(),
+                _ => format!("<unreadable: {}>", f.error),
+            };
+            (f.name.clone(), v)
+        })
+        .collect()
 }

@@ -1,4 +1,5 @@
-//! The `ledger` CLI binary against a running node: schema, status, refusals.
+//! The `ledger` CLI binary against a running node: schemas, records through the gateway,
+//! status, refusals.
 
 use std::process::Command;
 
@@ -18,7 +19,7 @@ fn ledger(node: &TestNode, args: &[&str]) -> (bool, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_registers_and_reads_a_schema() {
+async fn the_cli_registers_schemas_puts_and_reads_records() {
     let mut node = TestNode::init("bank-a");
     node.start(&[]).await;
     let home = node.home.path().display().to_string();
@@ -48,6 +49,110 @@ async fn the_cli_registers_and_reads_a_schema() {
         "{out}"
     );
 
+    // Records go through the node's gateway: sealed by the node, read back decrypted.
+    let (ok, out) = ledger(
+        &node,
+        &[
+            "put-record",
+            "--home",
+            &home,
+            "--record",
+            "INV-1",
+            "--schema",
+            "invoice",
+            "--field",
+            "total=1200",
+            "--field",
+            "currency=EUR",
+        ],
+    );
+    assert!(
+        ok && out.contains("record INV-1 version 1 committed"),
+        "{out}"
+    );
+    let (ok, out) = ledger(
+        &node,
+        &[
+            "put-record",
+            "--home",
+            &home,
+            "--record",
+            "INV-1",
+            "--field",
+            "total=1300",
+            "--field",
+            "currency=USD",
+        ],
+    );
+    assert!(ok && out.contains("record INV-1 version 2"), "{out}");
+    let (ok, out) = ledger(
+        &node,
+        &[
+            "read-record",
+            "--home",
+            &home,
+            "--record",
+            "INV-1",
+            "--version",
+            "1",
+        ],
+    );
+    assert!(
+        ok && out.contains("total = 1200")
+            && out.contains("currency = EUR")
+            && out.contains("latest 2"),
+        "{out}"
+    );
+    // The public API shows ciphertext and who may read it, never the value.
+    let (ok, out) = ledger(&node, &["get-record", "--record", "INV-1"]);
+    assert!(
+        ok && out.contains("total : 37 sealed bytes, readable by bank-a") && !out.contains("1300"),
+        "{out}"
+    );
+    let (ok, out) = ledger(
+        &node,
+        &[
+            "put-record",
+            "--home",
+            &home,
+            "--record",
+            "INV-2",
+            "--schema",
+            "invoice",
+            "--field",
+            "total=12.50",
+        ],
+    );
+    assert!(
+        !ok && out.contains("field total: an amount is a whole number of minor units"),
+        "{out}"
+    );
+
+    // A schema from a file.
+    let file = node.home.path().join("po.toml");
+    std::fs::write(
+        &file,
+        "schema = \"po\"\n[[field]]\nname = \"qty\"\ntype = \"amount\"\nrequired = true\n[[field]]\nname = \"incoterm\"\ntype = \"enum\"\nvalues = [\"FOB\", \"CIF\"]\n",
+    )
+    .unwrap();
+    let (ok, out) = ledger(
+        &node,
+        &[
+            "register-schema",
+            "--home",
+            &home,
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(ok && out.contains("schema po version 1"), "{out}");
+    let (ok, out) = ledger(&node, &["get-schema", "--schema", "po"]);
+    assert!(
+        ok && out.contains("incoterm : enumeration [CIF|FOB]")
+            && out.contains("qty : amount (required)"),
+        "{out}"
+    );
+
     // Refusals are readable and name the reason.
     let (ok, out) = ledger(
         &node,
@@ -56,7 +161,7 @@ async fn the_cli_registers_and_reads_a_schema() {
             "--home",
             &home,
             "--schema",
-            "po",
+            "po2",
             "--field",
             "total:amount",
             "--auditor",

@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 #![allow(missing_docs, clippy::doc_markdown, clippy::large_enum_variant)]
 
-/// `ledger.v1`: the public ledger API.
+/// `ledger.v1`: the public ledger API (`Ledger`) and the organisation-private `Gateway`.
 pub mod v1 {
     tonic::include_proto!("ledger.v1");
 }
@@ -15,3 +15,5 @@ pub mod v1 {
 pub const REJECT_REASON_KEY: &str = "ledger-reject-reason";
 /// Largest gRPC message the node and clients accept (blocks can be large).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// The metadata key carrying a gateway client's credential (`Bearer <token>`).
+pub const AUTHORIZATION_KEY: &str = "authorization";

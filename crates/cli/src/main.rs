@@ -8,6 +8,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod client;
+mod gateway;
 mod load;
 
 use std::time::{Duration, Instant};
@@ -44,6 +45,30 @@ struct Cli {
 enum Command {
     /// Chain and node status: height, last block, mempool.
     Status,
+    /// Put a record (or its next version) from plaintext through your node's gateway: the
+    /// node seals each field, wraps the keys to the owner, the schema's auditors, the
+    /// record's current readers and --reader organisations, signs and submits.
+    PutRecord(PutArgs),
+    /// Read a record through your node's gateway: the fields your organisation may read,
+    /// decrypted; the others marked not authorised.
+    ReadRecord {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The record id.
+        #[arg(long)]
+        record: String,
+        /// The version (default: latest).
+        #[arg(long)]
+        version: Option<u32>,
+        /// Only these fields (repeatable; default: all).
+        #[arg(long = "field")]
+        fields: Vec<String>,
+    },
+    /// Let another organisation read some fields of your record (their current keys).
+    Grant(AccessArgs),
+    /// Withdraw an organisation's access to some fields: they are re-sealed under new keys
+    /// in a new version it cannot read (it keeps what it could already read).
+    Revoke(AccessArgs),
     /// A record version as every node stores it (latest by default): sealed fields, who
     /// holds a key wrap of each, audit alerts. No plaintext.
     GetRecord {
@@ -106,19 +131,89 @@ enum Command {
 struct SchemaArgs {
     #[command(flatten)]
     key: KeyArgs,
-    /// The schema id.
+    /// The schema id (or `schema` in --file).
     #[arg(long)]
-    schema: String,
+    schema: Option<String>,
     /// The version to register (default: the next one).
     #[arg(long)]
     version: Option<u32>,
     /// A field as NAME:TYPE[:required]; TYPE is text, bytes, amount, date, identifier or
     /// enum=A|B|C (repeatable).
-    #[arg(long = "field", value_name = "NAME:TYPE[:required]", required = true)]
+    #[arg(long = "field", value_name = "NAME:TYPE[:required]")]
     fields: Vec<String>,
+    /// Read the schema from a TOML file instead (schema, auditors, [[field]] tables with
+    /// name, type, values, required); see docs/encryption.md.
+    #[arg(long, conflicts_with_all = ["fields", "auditors"])]
+    file: Option<std::path::PathBuf>,
     /// A regulator that must be able to read every record (repeatable).
     #[arg(long = "auditor", value_name = "ORG")]
     auditors: Vec<String>,
+}
+
+#[derive(Args)]
+struct PutArgs {
+    #[command(flatten)]
+    gw: gateway::GatewayArgs,
+    /// The record id.
+    #[arg(long)]
+    record: String,
+    /// The schema (required for a new record; a new version keeps the record's).
+    #[arg(long)]
+    schema: Option<String>,
+    /// The schema version (default: latest).
+    #[arg(long)]
+    schema_version: Option<u32>,
+    /// A field as NAME=VALUE (repeatable): amounts in minor units, dates YYYY-MM-DD,
+    /// bytes in hex.
+    #[arg(long = "field", value_name = "NAME=VALUE", required = true)]
+    fields: Vec<String>,
+    /// An organisation that may read every field of this version (repeatable).
+    #[arg(long = "reader", value_name = "ORG")]
+    readers: Vec<String>,
+    /// Return once admitted, without waiting for the block.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+#[derive(Args)]
+struct AccessArgs {
+    #[command(flatten)]
+    gw: gateway::GatewayArgs,
+    /// The record id.
+    #[arg(long)]
+    record: String,
+    /// The organisation gaining or losing access.
+    #[arg(long)]
+    org: String,
+    /// A field (repeatable).
+    #[arg(long = "field", required = true)]
+    fields: Vec<String>,
+    /// Return once admitted, without waiting for the block.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// A schema file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemaFile {
+    schema: String,
+    #[serde(default)]
+    auditors: Vec<String>,
+    #[serde(rename = "field")]
+    fields: Vec<SchemaFileField>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemaFileField {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+    #[serde(default)]
+    values: Vec<String>,
+    #[serde(default)]
+    required: bool,
 }
 
 #[tokio::main]
@@ -178,7 +273,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Grants { record } => {
             let h = client.access_history(&record).await?;
+            let r = client.record(&record, None).await?;
             println!("record {} (owner {})", h.record_id, h.owner);
+            println!("readers of version {}:", r.version);
+            for f in &r.fields {
+                let readers: Vec<&str> = r
+                    .wraps
+                    .iter()
+                    .filter(|w| w.field == f.name)
+                    .map(|w| w.reader.as_str())
+                    .collect();
+                println!("  {:<16} {}", f.name, readers.join(", "));
+            }
+            println!("history:");
             if h.events.is_empty() {
                 println!("  no grants: only the owner and the schema's auditors read it");
             }
@@ -195,6 +302,76 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::RegisterSchema(a) => register_schema(&mut client, a).await?,
+        Command::PutRecord(a) => {
+            let mut gw = a.gw.connect().await?;
+            let fields = a
+                .fields
+                .iter()
+                .map(|f| {
+                    let (n, v) = f.split_once('=').ok_or_else(|| {
+                        CliError::Invalid(format!("field {f:?} must be NAME=VALUE"))
+                    })?;
+                    Ok(pb::FieldValue {
+                        name: n.to_string(),
+                        value: v.to_string(),
+                    })
+                })
+                .collect::<Result<Vec<_>, CliError>>()?;
+            let w = gw
+                .put(pb::GatewayPutRequest {
+                    record_id: a.record,
+                    schema_id: a.schema.unwrap_or_default(),
+                    schema_version: a.schema_version,
+                    fields,
+                    readers: a.readers,
+                    no_wait: a.no_wait,
+                })
+                .await?;
+            gateway::print_write("put", &w);
+        }
+        Command::ReadRecord {
+            gw,
+            record,
+            version,
+            fields,
+        } => {
+            let mut gw = gw.connect().await?;
+            let r = gw
+                .read(pb::ReadRecordRequest {
+                    record_id: record,
+                    version,
+                    fields,
+                })
+                .await?;
+            gateway::print_read(&r);
+        }
+        Command::Grant(a) => {
+            let mut gw = a.gw.connect().await?;
+            let w = gw
+                .grant(pb::AccessRequest {
+                    record_id: a.record,
+                    org: a.org.clone(),
+                    fields: a.fields.clone(),
+                    no_wait: a.no_wait,
+                })
+                .await?;
+            gateway::print_write(&format!("granted {} to {}", a.fields.join(","), a.org), &w);
+        }
+        Command::Revoke(a) => {
+            let mut gw = a.gw.connect().await?;
+            let w = gw
+                .revoke(pb::AccessRequest {
+                    record_id: a.record,
+                    org: a.org.clone(),
+                    fields: a.fields.clone(),
+                    no_wait: a.no_wait,
+                })
+                .await?;
+            gateway::print_write(
+                &format!("revoked {} from {}", a.fields.join(","), a.org),
+                &w,
+            );
+        }
         Command::GetSchema { schema, version } => {
             let s = client.schema(&schema, version).await?;
             println!("schema     {}", s.schema_id);
@@ -372,16 +549,56 @@ fn parse_schema_field(spec: &str) -> Result<SchemaField, CliError> {
     Ok(SchemaField { name, ty, required })
 }
 
-async fn register_schema(client: &mut Client, a: SchemaArgs) -> Result<(), CliError> {
-    let schema = SchemaId::new(a.schema.clone()).map_err(|e| CliError::Invalid(e.to_string()))?;
-    let mut fields = a
+/// Reads a schema file into (id, field specs, auditors).
+fn schema_from_file(
+    path: &std::path::Path,
+) -> Result<(String, Vec<String>, Vec<String>), CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Invalid(format!("reading {}: {e}", path.display())))?;
+    let f: SchemaFile =
+        toml::from_str(&text).map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+    let specs = f
         .fields
+        .iter()
+        .map(|x| {
+            let ty = if x.ty == "enum" || x.ty == "enumeration" {
+                format!("enum={}", x.values.join("|"))
+            } else {
+                x.ty.clone()
+            };
+            if x.required {
+                format!("{}:{ty}:required", x.name)
+            } else {
+                format!("{}:{ty}", x.name)
+            }
+        })
+        .collect();
+    Ok((f.schema, specs, f.auditors))
+}
+
+async fn register_schema(client: &mut Client, a: SchemaArgs) -> Result<(), CliError> {
+    let (schema_name, field_specs, auditor_names) = match &a.file {
+        Some(path) => schema_from_file(path)?,
+        None => (
+            a.schema.clone().ok_or_else(|| {
+                CliError::Invalid("give --schema ID with --field specs, or --file".into())
+            })?,
+            a.fields.clone(),
+            a.auditors.clone(),
+        ),
+    };
+    if field_specs.is_empty() {
+        return Err(CliError::Invalid(
+            "a schema needs at least one field".into(),
+        ));
+    }
+    let schema = SchemaId::new(schema_name).map_err(|e| CliError::Invalid(e.to_string()))?;
+    let mut fields = field_specs
         .iter()
         .map(|f| parse_schema_field(f))
         .collect::<Result<Vec<_>, _>>()?;
     fields.sort_by(|x, y| x.name.cmp(&y.name));
-    let mut auditors = a
-        .auditors
+    let mut auditors = auditor_names
         .iter()
         .map(|o| OrgId::new(o.clone()).map_err(|e| CliError::Invalid(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;

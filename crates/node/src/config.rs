@@ -35,6 +35,78 @@ pub struct NodeConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// The organisation-private gateway.
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    /// Following another node's blocks (nodes of organisations that are not validators).
+    #[serde(default)]
+    pub sync: SyncConfig,
+    /// Regulator audit: the local audit log and the check of new records' audit wraps.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// The organisation-private gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address the gateway listens on (absent: no gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// The gateway clients and their credential hashes; relative to the node home.
+    pub clients_file: PathBuf,
+    /// Permit a listen address other than loopback. Credentials travel in clear over
+    /// plain gRPC: put a TLS-terminating proxy in front before setting this.
+    #[serde(default)]
+    pub allow_non_loopback: bool,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            clients_file: PathBuf::from(GATEWAY_CLIENTS_FILE),
+            allow_non_loopback: false,
+        }
+    }
+}
+
+/// The gateway clients file name inside a node home.
+pub const GATEWAY_CLIENTS_FILE: &str = "gateway-clients.toml";
+/// The credential `init` issues to the local CLI, inside the node home.
+pub const CLI_TOKEN_FILE: &str = "gateway-cli.token";
+
+/// Following another node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// The public API of a node to follow (`http://host:port`): blocks are fetched from it,
+    /// verified (validator commit signatures, re-execution, state root) and stored, and
+    /// transactions submitted here are forwarded to it. Absent: a validator producing
+    /// its own blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+}
+
+/// Regulator audit settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The hash-chained audit log of reads made under an audit policy; relative to the
+    /// node home.
+    pub log: PathBuf,
+    /// On a regulator's node: check every new record's audit wraps as blocks arrive and
+    /// file an `AuditAlert` for a wrap that does not open.
+    pub check_wraps: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            log: PathBuf::from("audit/audit.log"),
+            check_wraps: true,
+        }
+    }
 }
 
 /// gRPC settings.

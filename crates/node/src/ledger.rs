@@ -6,9 +6,17 @@
 
 use std::sync::Arc;
 
+use ledger_api::v1 as pb;
+use ledger_api::v1::ledger_client::LedgerClient;
 use ledger_crypto::{sign_commit, Signer};
 use ledger_mempool::{Mempool, Rejection};
-use ledger_state::{build_block, Execution, ProposeParams, TxRejection};
+use ledger_state::{
+    build_block, check_commit, execute_block, Execution, ProposeParams, TxRejection,
+};
+use tonic::transport::Channel;
+use tonic::Status;
+
+use crate::service::rejection_status;
 use ledger_store::Store;
 use ledger_types::{Block, ChainId, Commit, CommitSignature, Hash, OrgId, Transaction};
 use tokio::sync::{watch, Notify};
@@ -44,6 +52,7 @@ pub struct Ledger {
     pub block_config: BlockConfig,
     committed: watch::Sender<u64>,
     tx_arrived: Notify,
+    upstream: Option<LedgerClient<Channel>>,
 }
 
 impl Ledger {
@@ -68,7 +77,61 @@ impl Ledger {
             block_config,
             committed: watch::Sender::new(height),
             tx_arrived: Notify::new(),
+            upstream: None,
         }
+    }
+
+    /// Forwards submitted transactions to `upstream` (the node this one follows) instead
+    /// of its own mempool.
+    pub fn with_upstream(mut self, upstream: LedgerClient<Channel>) -> Self {
+        self.upstream = Some(upstream);
+        self
+    }
+
+    /// Submits a transaction: into this node's mempool, or to the upstream node when
+    /// following one (its refusal, with its reason, comes back unchanged).
+    pub async fn submit_tx(&self, bytes: Vec<u8>) -> Result<Hash, Status> {
+        match &self.upstream {
+            Some(up) => {
+                let mut up = up.clone();
+                let r = up
+                    .submit_tx(pb::SubmitTxRequest { tx: bytes })
+                    .await?
+                    .into_inner();
+                Hash::from_slice(&r.tx_hash)
+                    .ok_or_else(|| Status::internal("the upstream node returned a malformed hash"))
+            }
+            None => match self.submit(&bytes) {
+                Ok(tx) => Ok(tx.hash()),
+                Err(r) => {
+                    tracing::debug!(reason = r.code(), error = %r, "refused a transaction");
+                    Err(rejection_status(&r))
+                }
+            },
+        }
+    }
+
+    /// Verifies a block received from another node (the next height, its transactions
+    /// re-executed to the same state root, a quorum of validator signatures) and commits it.
+    pub fn apply_received(&self, block: &Block) -> Result<(), NodeError> {
+        let tip = self
+            .store
+            .tip()
+            .ok_or_else(|| NodeError::Fatal("the store has no genesis block".into()))?;
+        let verified = |h: &Hash| self.mempool.contains(h);
+        let execution = execute_block(
+            self.store.as_ref(),
+            &tip.accumulator,
+            &tip.header,
+            block,
+            &verified,
+        )?;
+        check_commit(self.store.as_ref(), block)?;
+        self.commit(&Proposal {
+            block: block.clone(),
+            execution,
+            dropped: vec![],
+        })
     }
 
     /// The latest committed height.

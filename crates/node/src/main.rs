@@ -7,10 +7,14 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod auditor;
+mod gateway;
 mod genesis;
 mod ledger;
 mod producer;
 mod service;
+mod sync;
+mod writer;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +34,7 @@ use crate::genesis::{GenesisFile, GenesisMember};
 use crate::ledger::Ledger;
 use ledger_node::config::{self, KeyBackend, KeysConfig, NodeConfig, CONFIG_FILE, GENESIS_FILE};
 use ledger_node::error::NodeError;
+use ledger_node::gateway_auth::GatewayClients;
 use ledger_node::keys;
 
 #[derive(Parser)]
@@ -56,6 +61,53 @@ enum Command {
         #[arg(long, env = "LEDGER_HOME")]
         home: PathBuf,
     },
+    /// Merge the genesis files of founding organisations (each written by `init`) into the
+    /// network's genesis file; copy the result to every node home as genesis.json.
+    GenesisMerge {
+        /// Where to write the merged genesis file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Genesis files (or node homes) to merge; the same chain id in each.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Manage the clients allowed to call the organisation-private gateway.
+    GatewayClient {
+        #[command(subcommand)]
+        command: GatewayClientCommand,
+    },
+    /// Verify the node's audit log (hash chain and HSM seals) and print its entries.
+    AuditLog {
+        /// The node home.
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
+        /// Only verify; print the entry count.
+        #[arg(long)]
+        verify_only: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum GatewayClientCommand {
+    /// Issue a credential for a new client. The token is shown once; the node keeps only
+    /// its hash.
+    Add {
+        /// The node home.
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
+        /// The client's name (shown in logs and the audit log).
+        #[arg(long)]
+        name: String,
+        /// Write the token to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// List the registered clients.
+    List {
+        /// The node home.
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -75,6 +127,13 @@ struct InitArgs {
     /// Address the gRPC API will listen on.
     #[arg(long, default_value = "127.0.0.1:7100")]
     grpc_listen: SocketAddr,
+    /// Address the organisation-private gateway will listen on (loopback).
+    #[arg(long, default_value = "127.0.0.1:7200")]
+    gateway_listen: SocketAddr,
+    /// Follow this node's public API instead of producing blocks (for organisations that
+    /// are not validators), e.g. http://127.0.0.1:7100.
+    #[arg(long)]
+    upstream: Option<String>,
     /// Where the keys are generated: passphrase-sealed files, or a PKCS#11 token.
     #[arg(long, value_enum, default_value = "software")]
     key_backend: KeyBackend,
@@ -124,6 +183,12 @@ struct StartArgs {
     /// Override [log] level (a tracing filter, e.g. `info` or `debug`); RUST_LOG wins.
     #[arg(long)]
     log_level: Option<String>,
+    /// Override [gateway] listen.
+    #[arg(long)]
+    gateway_listen: Option<SocketAddr>,
+    /// Override [sync] upstream.
+    #[arg(long)]
+    upstream: Option<String>,
 }
 
 fn main() {
@@ -132,6 +197,9 @@ fn main() {
         Command::Init(a) => init(a),
         Command::Start(a) => start(a),
         Command::Keys { home } => list_keys(&home),
+        Command::GenesisMerge { out, inputs } => genesis_merge(&out, &inputs),
+        Command::GatewayClient { command } => gateway_client(command),
+        Command::AuditLog { home, verify_only } => audit_log(&home, verify_only),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -197,6 +265,14 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
         block: Default::default(),
         mempool: Default::default(),
         log: Default::default(),
+        gateway: config::GatewayConfig {
+            listen: Some(a.gateway_listen),
+            ..Default::default()
+        },
+        sync: config::SyncConfig {
+            upstream: a.upstream.clone(),
+        },
+        audit: Default::default(),
     };
     std::fs::create_dir_all(&a.home).map_err(|e| NodeError::Io {
         what: format!("creating {}", a.home.display()),
@@ -227,16 +303,170 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
         )?],
     };
     let genesis_path = a.home.join(GENESIS_FILE);
-    let built = genesis.build(&genesis_path)?;
+    let genesis_hash = if roles.contains(&Role::Validator) {
+        Some(genesis.build(&genesis_path)?.block.hash())
+    } else {
+        None
+    };
     genesis.save(&genesis_path)?;
     config.save(&a.home)?;
+    let mut clients = GatewayClients::default();
+    let token = clients.add("cli")?;
+    clients.save(&a.home.join(&config.gateway.clients_file))?;
+    ledger_node::fsutil::write_file(
+        &a.home.join(config::CLI_TOKEN_FILE),
+        format!("{}\n", token.as_str()).as_bytes(),
+        0o600,
+    )?;
     println!("initialised node home {}", a.home.display());
     println!("  organisation  {org}");
     println!("  chain id      {chain_id}");
-    println!("  genesis hash  {}", built.block.hash());
+    match genesis_hash {
+        Some(h) => println!("  genesis hash  {h}"),
+        None => println!(
+            "  genesis       this organisation's registration only: merge it with the validators' (ledger-node genesis-merge) and install the result as genesis.json"
+        ),
+    }
     println!("  keys          {}", provider.describe());
     println!("  signing key   {}", key.public_key());
     println!("  gRPC API      {}", config.grpc.listen);
+    println!(
+        "  gateway       {} (client \"cli\": token in {})",
+        a.gateway_listen,
+        config::CLI_TOKEN_FILE
+    );
+    Ok(())
+}
+
+fn genesis_merge(out: &Path, inputs: &[PathBuf]) -> Result<(), NodeError> {
+    let mut merged: Option<GenesisFile> = None;
+    for input in inputs {
+        let path = if input.is_dir() {
+            input.join(GENESIS_FILE)
+        } else {
+            input.clone()
+        };
+        let g = GenesisFile::load(&path)?;
+        match &mut merged {
+            None => merged = Some(g),
+            Some(m) => {
+                if m.chain_id != g.chain_id || m.hash_suite != g.hash_suite {
+                    return Err(NodeError::Genesis {
+                        path: path.display().to_string(),
+                        reason: format!(
+                            "chain {} ({}) does not match chain {} ({}) of the other inputs",
+                            g.chain_id, g.hash_suite, m.chain_id, m.hash_suite
+                        ),
+                    });
+                }
+                m.timestamp_ms = m.timestamp_ms.max(g.timestamp_ms);
+                for member in g.members {
+                    if let Some(existing) = m.members.iter().find(|x| x.org == member.org) {
+                        if existing.signing_key != member.signing_key {
+                            return Err(NodeError::Genesis {
+                                path: path.display().to_string(),
+                                reason: format!(
+                                    "organisation {} appears twice with different keys",
+                                    member.org
+                                ),
+                            });
+                        }
+                        continue;
+                    }
+                    m.members.push(member);
+                }
+            }
+        }
+    }
+    let mut merged = merged.ok_or_else(|| NodeError::Fatal("no genesis files given".into()))?;
+    merged.members.sort_by(|a, b| a.org.cmp(&b.org));
+    let built = merged.build(out)?;
+    merged.save(out)?;
+    println!(
+        "wrote {} with {} members; genesis hash {}",
+        out.display(),
+        merged.members.len(),
+        built.block.hash()
+    );
+    println!("copy it to every node home as {GENESIS_FILE} before the first start");
+    Ok(())
+}
+
+fn gateway_client(command: GatewayClientCommand) -> Result<(), NodeError> {
+    match command {
+        GatewayClientCommand::Add {
+            home,
+            name,
+            token_file,
+        } => {
+            let config = NodeConfig::load(&home)?;
+            let path = NodeConfig::resolve(&home, &config.gateway.clients_file);
+            let mut clients = GatewayClients::load(&path)?;
+            let token = clients.add(&name)?;
+            clients.save(&path)?;
+            match token_file {
+                Some(f) => {
+                    ledger_node::fsutil::write_file(
+                        &f,
+                        format!("{}\n", token.as_str()).as_bytes(),
+                        0o600,
+                    )?;
+                    println!("client {name} added; its token is in {}", f.display());
+                }
+                None => {
+                    println!("client {name} added; its token (shown once, keep it secret):");
+                    println!("{}", token.as_str());
+                }
+            }
+            println!("a running node reads new clients at its next start");
+            Ok(())
+        }
+        GatewayClientCommand::List { home } => {
+            let config = NodeConfig::load(&home)?;
+            let path = NodeConfig::resolve(&home, &config.gateway.clients_file);
+            for c in GatewayClients::load(&path)?.clients {
+                println!("{}", c.name);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn audit_log(home: &Path, verify_only: bool) -> Result<(), NodeError> {
+    let config = NodeConfig::load(home)?;
+    let path = NodeConfig::resolve(home, &config.audit.log);
+    if !path.exists() {
+        println!("no audit log at {} (no audit reads yet)", path.display());
+        return Ok(());
+    }
+    let provider = keys::open_provider(home, &config.keys)?;
+    let (count, _) =
+        ledger_node::audit_log::verify(&path, provider.as_ref(), &config.keys.sealing_label)?;
+    println!(
+        "audit log {} intact: {count} entries, hash chain and seals verified",
+        path.display()
+    );
+    if !verify_only {
+        let text = std::fs::read_to_string(&path).map_err(|e| NodeError::Io {
+            what: format!("reading {}", path.display()),
+            reason: e.to_string(),
+        })?;
+        for line in text.lines() {
+            if let Ok(e) = serde_json::from_str::<ledger_node::audit_log::AuditEntry>(line) {
+                println!(
+                    "{:>6}  {}  {} read {} v{} field {} (owner {}) via {}",
+                    e.seq,
+                    e.read.time_ms,
+                    e.read.org,
+                    e.read.record,
+                    e.read.version,
+                    e.read.field,
+                    e.read.owner,
+                    e.read.client
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -294,6 +524,12 @@ fn start(a: StartArgs) -> Result<(), NodeError> {
     }
     if let Some(v) = a.log_level {
         config.log.level = v;
+    }
+    if let Some(v) = a.gateway_listen {
+        config.gateway.listen = Some(v);
+    }
+    if let Some(v) = a.upstream {
+        config.sync.upstream = Some(v);
     }
     init_logging(&config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -375,12 +611,15 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
             .await
             .map_err(|e| NodeError::Fatal(e.to_string()))??
     };
-    let signer: Arc<dyn Signer> = {
+    let provider = {
         let (home, keys_config) = (home.clone(), config.keys.clone());
-        tokio::task::spawn_blocking(move || keys::signer(&home, &keys_config))
+        tokio::task::spawn_blocking(move || keys::open_provider(&home, &keys_config))
             .await
             .map_err(|e| NodeError::Fatal(e.to_string()))??
     };
+    let hsm = |e: ledger_hsm::HsmError| NodeError::Fatal(e.to_string());
+    let signer: Arc<dyn Signer> =
+        Arc::new(ProviderSigner::new(provider.clone(), &config.keys.signing_label).map_err(hsm)?);
     let me = member(store.as_ref(), &org)?.ok_or_else(|| {
         NodeError::Fatal(format!(
             "organisation {org} (from config.toml) is not a member of this chain"
@@ -390,6 +629,15 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
         return Err(NodeError::Fatal(format!(
             "the signing key {:?} in the key provider is not the key registered for {org} ({})",
             config.keys.signing_label, me.signing_key
+        )));
+    }
+    let my_key = provider
+        .agreement_public_key(&config.keys.agreement_label)
+        .map_err(hsm)?;
+    if my_key != me.encryption_key {
+        return Err(NodeError::Fatal(format!(
+            "the agreement key {:?} in the key provider is not the encryption key registered for {org}",
+            config.keys.agreement_label
         )));
     }
     let is_validator = me.has_role(Role::Validator);
@@ -402,7 +650,7 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
             max_nonce_gap: config.mempool.max_nonce_gap,
         },
     );
-    let ledger = Arc::new(Ledger::new(
+    let mut ledger = Ledger::new(
         store,
         mempool,
         signer,
@@ -410,7 +658,34 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
         genesis.chain_id.clone(),
         genesis.block.hash(),
         config.block.clone(),
-    ));
+    );
+    if let Some(up) = &config.sync.upstream {
+        let endpoint = tonic::transport::Endpoint::from_shared(up.clone())
+            .map_err(|e| NodeError::Fatal(format!("[sync] upstream {up:?} is not a URL: {e}")))?;
+        ledger = ledger.with_upstream(
+            ledger_api::v1::ledger_client::LedgerClient::new(endpoint.connect_lazy())
+                .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES),
+        );
+    }
+    let ledger = Arc::new(ledger);
+    let writer = Arc::new(writer::TxWriter::new(ledger.clone()));
+    let audit_path = NodeConfig::resolve(&home, &config.audit.log);
+    let audit_log = {
+        let (p, provider, label) = (
+            audit_path.clone(),
+            provider.clone(),
+            config.keys.sealing_label.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            ledger_node::audit_log::AuditLog::open(&p, provider, &label)
+        })
+        .await
+        .map_err(|e| NodeError::Fatal(e.to_string()))??
+    };
+    if me.has_role(Role::Regulator) {
+        tracing::info!(entries = audit_log.len(), path = %audit_path.display(), "audit log verified");
+    }
+    let audit_log = Arc::new(std::sync::Mutex::new(audit_log));
     let listener = tokio::net::TcpListener::bind(config.grpc.listen)
         .await
         .map_err(|e| NodeError::Io {
@@ -422,14 +697,87 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
         reason: e.to_string(),
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let producer = if is_validator {
-        Some(tokio::spawn(producer::run(
+    let producer = match (&config.sync.upstream, is_validator) {
+        (Some(up), _) => {
+            if is_validator {
+                tracing::warn!(%org, "a validator following an upstream node produces no blocks of its own");
+            }
+            Some(tokio::spawn(sync::run(
+                ledger.clone(),
+                up.clone(),
+                shutdown_rx.clone(),
+            )))
+        }
+        (None, true) => Some(tokio::spawn(producer::run(
             ledger.clone(),
             shutdown_rx.clone(),
-        )))
+        ))),
+        (None, false) => {
+            tracing::warn!(%org, "this organisation is not a validator and follows no upstream node: no blocks will arrive (set [sync] upstream)");
+            None
+        }
+    };
+    let auditor = if me.has_role(Role::Regulator) && config.audit.check_wraps {
+        let a = Arc::new(auditor::Auditor {
+            ledger: ledger.clone(),
+            provider: provider.clone(),
+            agreement_label: config.keys.agreement_label.clone(),
+            my_key: my_key.clone(),
+            writer: writer.clone(),
+            state_file: home.join("audit/checked-height"),
+        });
+        Some(tokio::spawn(auditor::run(a, shutdown_rx.clone())))
     } else {
-        tracing::warn!(%org, "this organisation is not a validator: the node serves the API but produces no blocks");
         None
+    };
+    let gateway_server = match config.gateway.listen {
+        None => None,
+        Some(addr) => {
+            if !addr.ip().is_loopback() && !config.gateway.allow_non_loopback {
+                return Err(NodeError::Config {
+                    path: home.join(CONFIG_FILE).display().to_string(),
+                    reason: format!(
+                        "[gateway] listen {addr} is not a loopback address; gateway credentials travel in clear, so put a TLS-terminating proxy in front and set allow_non_loopback = true"
+                    ),
+                });
+            }
+            let clients_path = NodeConfig::resolve(&home, &config.gateway.clients_file);
+            let clients = GatewayClients::load(&clients_path)?;
+            if clients.clients.is_empty() {
+                tracing::warn!(path = %clients_path.display(), "no gateway clients: every gateway call will be refused (add one with `ledger-node gateway-client add`)");
+            }
+            let listener =
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| NodeError::Io {
+                        what: format!("listening on {addr} for the gateway"),
+                        reason: e.to_string(),
+                    })?;
+            let gw = gateway::GatewayService(Arc::new(gateway::Gateway::new(
+                ledger.clone(),
+                provider.clone(),
+                config.keys.agreement_label.clone(),
+                my_key.clone(),
+                clients,
+                audit_log.clone(),
+                writer.clone(),
+            )));
+            tracing::info!(gateway = %addr, "organisation gateway listening");
+            let mut gw_shutdown = shutdown_rx.clone();
+            Some(tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(ledger_api::v1::gateway_server::GatewayServer::new(gw))
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::StreamExt::map(
+                            tokio_stream::wrappers::TcpListenerStream::new(listener),
+                            |s| s.and_then(|s| s.set_nodelay(true).map(|()| s)),
+                        ),
+                        async move {
+                            let _ = gw_shutdown.wait_for(|s| *s).await;
+                        },
+                    ),
+            ))
+        }
     };
     let svc = ledger_api::v1::ledger_server::LedgerServer::new(service::LedgerService::new(
         ledger.clone(),
@@ -467,6 +815,16 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
     let _ = shutdown_tx.send(true);
     if let Some(p) = producer {
         let _ = p.await;
+    }
+    if let Some(a) = auditor {
+        let _ = a.await;
+    }
+    if let Some(g) = gateway_server {
+        match g.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "gateway server ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "gateway server task failed"),
+        }
     }
     match server.await {
         Ok(Ok(())) => {}

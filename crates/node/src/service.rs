@@ -108,15 +108,10 @@ impl LedgerApi for LedgerService {
         request: Request<pb::SubmitTxRequest>,
     ) -> Result<Response<pb::SubmitTxResponse>, Status> {
         let bytes = request.into_inner().tx;
-        match self.ledger.submit(&bytes) {
-            Ok(tx) => Ok(Response::new(pb::SubmitTxResponse {
-                tx_hash: tx.hash().0.to_vec(),
-            })),
-            Err(r) => {
-                tracing::debug!(reason = r.code(), error = %r, "refused a transaction");
-                Err(rejection_status(&r))
-            }
-        }
+        let hash = self.ledger.submit_tx(bytes).await?;
+        Ok(Response::new(pb::SubmitTxResponse {
+            tx_hash: hash.0.to_vec(),
+        }))
     }
 
     async fn get_tx(

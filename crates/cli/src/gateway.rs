@@ -1,0 +1,160 @@
+//! Commands that go through the organisation's own node gateway: put a record from
+//! plaintext, read it, grant, revoke, list grants. The gateway address and the client
+//! credential come from the node home (`[gateway] listen`, `gateway-cli.token`) unless
+//! given explicitly.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ledger_api::v1 as pb;
+use ledger_api::v1::gateway_client::GatewayClient;
+use ledger_node::config::{NodeConfig, CLI_TOKEN_FILE};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use zeroize::Zeroizing;
+
+use crate::client::CliError;
+
+/// How to reach the gateway.
+#[derive(Args, Clone)]
+pub struct GatewayArgs {
+    /// The node home: its config gives the gateway address and its gateway-cli.token the
+    /// credential.
+    #[arg(long, env = "LEDGER_HOME")]
+    pub home: Option<PathBuf>,
+    /// The gateway address (default: [gateway] listen of --home).
+    #[arg(long, env = "LEDGER_GATEWAY")]
+    pub gateway: Option<String>,
+    /// File holding the client token (default: gateway-cli.token in --home).
+    #[arg(long, env = "LEDGER_GATEWAY_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// A connected, authenticated gateway client.
+pub struct Gateway {
+    inner: GatewayClient<Channel>,
+    bearer: MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl GatewayArgs {
+    /// Connects with the credential.
+    pub async fn connect(&self) -> Result<Gateway, CliError> {
+        let config = match &self.home {
+            Some(h) => Some(NodeConfig::load(h).map_err(|e| CliError::Invalid(e.to_string()))?),
+            None => None,
+        };
+        let url = match (&self.gateway, &config) {
+            (Some(u), _) => u.clone(),
+            (None, Some(c)) => match c.gateway.listen {
+                Some(a) => format!("http://{a}"),
+                None => {
+                    return Err(CliError::Invalid(
+                        "the node home configures no gateway ([gateway] listen)".into(),
+                    ))
+                }
+            },
+            (None, None) => {
+                return Err(CliError::Invalid(
+                    "give --home NODE_HOME (or --gateway URL and --token-file FILE)".into(),
+                ))
+            }
+        };
+        let token_path = match (&self.token_file, &self.home) {
+            (Some(f), _) => f.clone(),
+            (None, Some(h)) => h.join(CLI_TOKEN_FILE),
+            (None, None) => {
+                return Err(CliError::Invalid(
+                    "give --token-file FILE with the gateway client token".into(),
+                ))
+            }
+        };
+        let token = Zeroizing::new(std::fs::read_to_string(&token_path).map_err(|e| {
+            CliError::Invalid(format!(
+                "reading the gateway token {}: {e}",
+                token_path.display()
+            ))
+        })?);
+        let bearer = format!("Bearer {}", token.trim())
+            .parse()
+            .map_err(|_| CliError::Invalid("the gateway token is not printable text".into()))?;
+        let inner = GatewayClient::connect(url.clone())
+            .await
+            .map_err(|e| CliError::Connect {
+                url,
+                reason: e.to_string(),
+            })?;
+        Ok(Gateway { inner, bearer })
+    }
+}
+
+impl Gateway {
+    fn req<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.metadata_mut()
+            .insert(ledger_api::AUTHORIZATION_KEY, self.bearer.clone());
+        r
+    }
+
+    /// Puts a record from plaintext.
+    pub async fn put(&mut self, msg: pb::GatewayPutRequest) -> Result<pb::WriteResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.put_record(r).await?.into_inner())
+    }
+
+    /// Reads a record.
+    pub async fn read(
+        &mut self,
+        msg: pb::ReadRecordRequest,
+    ) -> Result<pb::ReadRecordResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.read_record(r).await?.into_inner())
+    }
+
+    /// Grants access.
+    pub async fn grant(&mut self, msg: pb::AccessRequest) -> Result<pb::WriteResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.grant(r).await?.into_inner())
+    }
+
+    /// Revokes access.
+    pub async fn revoke(&mut self, msg: pb::AccessRequest) -> Result<pb::WriteResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.revoke(r).await?.into_inner())
+    }
+}
+
+/// Prints a write's outcome.
+pub fn print_write(what: &str, w: &pb::WriteResponse) {
+    let hash = hex::encode(&w.tx_hash);
+    if w.committed {
+        println!(
+            "{what}: record {} version {} committed at height {} (tx {hash})",
+            w.record_id, w.version, w.height
+        );
+    } else {
+        println!(
+            "{what}: record {} version {} submitted (tx {hash})",
+            w.record_id, w.version
+        );
+    }
+}
+
+/// Prints a read.
+pub fn print_read(r: &pb::ReadRecordResponse) {
+    println!("record     {}", r.record_id);
+    println!("version    {} (latest {})", r.version, r.latest_version);
+    println!("owner      {}", r.owner);
+    println!("schema     {} v{}", r.schema_id, r.schema_version);
+    if r.audit_read {
+        println!("audit      this read is recorded in the node's audit log");
+    }
+    for f in &r.fields {
+        match pb::FieldAccess::try_from(f.access) {
+            Ok(pb::FieldAccess::Readable) => println!("field      {} = {}", f.name, f.value),
+            Ok(pb::FieldAccess::NotAuthorised) => {
+                println!("field      {} : not authorised", f.name)
+            }
+            _ => println!("field      {} : UNREADABLE: {}", f.name, f.error),
+        }
+    }
+}

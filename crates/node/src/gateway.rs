@@ -1,0 +1,663 @@
+//! The organisation-private gateway: plaintext in, sealed records out, and back.
+//!
+//! Every call must present a registered client's bearer token. Writes are sealed here,
+//! wrapped to their readers' registered encryption keys, signed with the organisation's
+//! key and submitted; reads unwrap field keys through the key provider's ECDH (inside the
+//! HSM) and decrypt here. Reads a regulator makes under a schema's audit policy are
+//! appended to the node's audit log before the plaintext is returned.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ledger_api::v1 as pb;
+use ledger_api::v1::gateway_server::Gateway as GatewayApi;
+use ledger_crypto::record::{binding, seal_record, unwrap_key, wrap_one, FieldToSeal, Reader};
+use ledger_crypto::CryptoError;
+use ledger_hsm::KeyProvider;
+use ledger_node::audit_log::{AuditLog, AuditRead};
+use ledger_node::gateway_auth::GatewayClients;
+use ledger_state::{
+    access_history, member, record_head, record_version, schema_head, schema_version, RecordVersion,
+};
+use ledger_types::{
+    FieldName, GrantAccess, OrgId, Payload, RecordId, RegisterSchema, RevokeAccess, Role, SchemaId,
+};
+use tonic::{Request, Response, Status};
+use zeroize::Zeroizing;
+
+use crate::ledger::Ledger;
+use crate::service::access_event;
+use crate::writer::TxWriter;
+
+/// The gateway service.
+pub struct Gateway {
+    ledger: Arc<Ledger>,
+    provider: Arc<dyn KeyProvider>,
+    agreement_label: String,
+    my_key: Vec<u8>,
+    clients: GatewayClients,
+    audit: Arc<Mutex<AuditLog>>,
+    writer: Arc<TxWriter>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn invalid(e: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+fn storage(e: impl std::fmt::Display) -> Status {
+    tracing::error!(error = %e, "gateway request failed on the node side");
+    Status::unavailable(format!("node storage error: {e}"))
+}
+
+/// A field of a record as this organisation sees it.
+struct Opened {
+    name: FieldName,
+    ty: String,
+    outcome: Result<Zeroizing<String>, (pb::FieldAccess, String)>,
+}
+
+impl Gateway {
+    /// A gateway for the ledger's organisation.
+    pub fn new(
+        ledger: Arc<Ledger>,
+        provider: Arc<dyn KeyProvider>,
+        agreement_label: String,
+        my_key: Vec<u8>,
+        clients: GatewayClients,
+        audit: Arc<Mutex<AuditLog>>,
+        writer: Arc<TxWriter>,
+    ) -> Self {
+        Self {
+            ledger,
+            provider,
+            agreement_label,
+            my_key,
+            clients,
+            audit,
+            writer,
+        }
+    }
+
+    /// The calling client's name, from its bearer token.
+    fn client<T>(&self, request: &Request<T>) -> Result<String, Status> {
+        let header = request
+            .metadata()
+            .get(ledger_api::AUTHORIZATION_KEY)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Status::unauthenticated(
+                    "the gateway needs a client credential: authorization: Bearer <token>",
+                )
+            })?;
+        let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
+        match self.clients.authenticate(token) {
+            Some(c) => Ok(c.name.clone()),
+            None => {
+                tracing::warn!("gateway call with an unknown credential refused");
+                Err(Status::unauthenticated("unknown gateway credential"))
+            }
+        }
+    }
+
+    fn org(&self) -> &OrgId {
+        &self.ledger.org
+    }
+
+    fn schema(&self, id: &SchemaId, version: Option<u32>) -> Result<RegisterSchema, Status> {
+        let store = self.ledger.store.as_ref();
+        let head = schema_head(store, id)
+            .map_err(storage)?
+            .ok_or_else(|| Status::not_found(format!("no schema {id}")))?;
+        let v = version.unwrap_or(head.latest_version);
+        schema_version(store, id, v)
+            .map_err(storage)?
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "schema {id} has no version {v}; the latest is {}",
+                    head.latest_version
+                ))
+            })
+    }
+
+    fn reader(&self, org: &OrgId) -> Result<Reader, Status> {
+        let m = member(self.ledger.store.as_ref(), org)
+            .map_err(storage)?
+            .ok_or_else(|| Status::not_found(format!("{org} is not a member of this chain")))?;
+        if m.encryption_key.is_empty() {
+            return Err(Status::failed_precondition(format!(
+                "{org} has no encryption key in the member directory"
+            )));
+        }
+        Ok(Reader {
+            org: org.clone(),
+            key: m.encryption_key,
+        })
+    }
+
+    fn latest(&self, id: &RecordId) -> Result<(RecordVersion, RegisterSchema), Status> {
+        let store = self.ledger.store.as_ref();
+        let head = record_head(store, id)
+            .map_err(storage)?
+            .ok_or_else(|| Status::not_found(format!("no record {id}")))?;
+        self.version(id, head.latest_version)
+    }
+
+    fn version(&self, id: &RecordId, v: u32) -> Result<(RecordVersion, RegisterSchema), Status> {
+        let store = self.ledger.store.as_ref();
+        let rv = record_version(store, id, v)
+            .map_err(storage)?
+            .ok_or_else(|| Status::not_found(format!("record {id} has no version {v}")))?;
+        let schema = self.schema(&rv.schema, Some(rv.schema_version))?;
+        Ok((rv, schema))
+    }
+
+    fn dh(&self) -> impl Fn(&[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> + '_ {
+        move |enc| {
+            self.provider.ecdh(&self.agreement_label, enc).map_err(|e| {
+                CryptoError::KeyAgreementFailed {
+                    reason: e.to_string(),
+                }
+            })
+        }
+    }
+
+    /// Opens the named fields of a version (all when `only` is empty) with this
+    /// organisation's wraps. Blocking: each unwrap is an ECDH in the key provider.
+    fn open_fields(
+        &self,
+        rv: &RecordVersion,
+        schema: &RegisterSchema,
+        only: &BTreeSet<FieldName>,
+    ) -> Vec<Opened> {
+        let chain = &self.ledger.chain_id;
+        let mut out = Vec::new();
+        for f in &rv.fields {
+            if !only.is_empty() && !only.contains(&f.name) {
+                continue;
+            }
+            let decl = schema.fields.iter().find(|d| d.name == f.name);
+            let ty = decl.map(|d| d.ty.name()).unwrap_or("unknown").to_string();
+            let outcome = match rv.wrap(&f.name, self.org()) {
+                None => Err((
+                    pb::FieldAccess::NotAuthorised,
+                    format!("{} holds no key for this field", self.org()),
+                )),
+                Some(w) => {
+                    let b = binding(chain, &rv.record, rv.version, &f.name, schema);
+                    match unwrap_key(&b, w, &self.my_key, self.dh()) {
+                        Err(e) => Err((
+                            pb::FieldAccess::Unreadable,
+                            format!(
+                                "the key wrap addressed to {} does not open: {e}",
+                                self.org()
+                            ),
+                        )),
+                        Ok(key) => match key.open(&b, &f.sealed) {
+                            Err(e) => Err((
+                                pb::FieldAccess::Unreadable,
+                                format!("the sealed value does not open: {e}"),
+                            )),
+                            Ok(plain) => match decl.map(|d| d.ty.decode_value(&plain)) {
+                                Some(Ok(v)) => Ok(Zeroizing::new(v)),
+                                Some(Err(e)) => Err((
+                                    pb::FieldAccess::Unreadable,
+                                    format!("the plaintext is not a valid {ty}: {e}"),
+                                )),
+                                None => Err((
+                                    pb::FieldAccess::Unreadable,
+                                    "the field is not declared by its schema".into(),
+                                )),
+                            },
+                        },
+                    }
+                }
+            };
+            out.push(Opened {
+                name: f.name.clone(),
+                ty,
+                outcome,
+            });
+        }
+        out
+    }
+
+    async fn finish_write(
+        &self,
+        tx: ledger_types::Transaction,
+        record: &RecordId,
+        version: u32,
+        no_wait: bool,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let mut resp = pb::WriteResponse {
+            tx_hash: tx.hash().0.to_vec(),
+            record_id: record.to_string(),
+            version,
+            height: 0,
+            committed: false,
+        };
+        if !no_wait {
+            resp.height = self.writer.wait_committed(&tx.hash()).await?;
+            resp.committed = true;
+        }
+        Ok(Response::new(resp))
+    }
+
+    fn parse_fields(names: &[String]) -> Result<BTreeSet<FieldName>, Status> {
+        names
+            .iter()
+            .map(|n| FieldName::new(n.clone()).map_err(invalid))
+            .collect()
+    }
+
+    /// Blocking work of a put: readers, sealing. Returns the PutRecord and its version.
+    fn prepare_put(&self, req: &pb::GatewayPutRequest) -> Result<ledger_types::PutRecord, Status> {
+        let store = self.ledger.store.as_ref();
+        let id = RecordId::new(req.record_id.clone()).map_err(invalid)?;
+        let previous = match record_head(store, &id).map_err(storage)? {
+            None => None,
+            Some(h) if &h.owner != self.org() => {
+                return Err(Status::permission_denied(format!(
+                    "record {id} is owned by {}; only its owner writes new versions",
+                    h.owner
+                )))
+            }
+            Some(h) => Some(self.version(&id, h.latest_version)?.0),
+        };
+        let schema_id = match (req.schema_id.is_empty(), &previous) {
+            (false, _) => SchemaId::new(req.schema_id.clone()).map_err(invalid)?,
+            (true, Some(p)) => p.schema.clone(),
+            (true, None) => {
+                return Err(Status::invalid_argument(
+                    "a new record needs schema_id (the schema it follows)",
+                ))
+            }
+        };
+        let schema = self.schema(&schema_id, req.schema_version)?;
+        let mut extra = BTreeSet::new();
+        for r in &req.readers {
+            extra.insert(OrgId::new(r.clone()).map_err(invalid)?);
+        }
+        let mut keys: BTreeMap<OrgId, Reader> = BTreeMap::new();
+        let mut values: BTreeMap<FieldName, String> = BTreeMap::new();
+        for f in &req.fields {
+            let name = FieldName::new(f.name.clone()).map_err(invalid)?;
+            if values.insert(name.clone(), f.value.clone()).is_some() {
+                return Err(Status::invalid_argument(format!(
+                    "field {name} is given twice"
+                )));
+            }
+        }
+        let mut to_seal = Vec::new();
+        for (name, value) in &values {
+            let decl = schema
+                .fields
+                .iter()
+                .find(|d| &d.name == name)
+                .ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "field {name} is not declared by schema {} v{}",
+                        schema.schema, schema.version
+                    ))
+                })?;
+            let plaintext = decl
+                .ty
+                .encode_value(value)
+                .map_err(|e| Status::invalid_argument(format!("field {name}: {e}")))?;
+            let mut readers: BTreeSet<OrgId> = BTreeSet::new();
+            readers.insert(self.org().clone());
+            readers.extend(schema.auditors.iter().cloned());
+            readers.extend(extra.iter().cloned());
+            if let Some(p) = &previous {
+                readers.extend(
+                    p.wraps
+                        .iter()
+                        .filter(|w| &w.field == name)
+                        .map(|w| w.reader.clone()),
+                );
+            }
+            let mut rs = Vec::new();
+            for r in readers {
+                if !keys.contains_key(&r) {
+                    keys.insert(r.clone(), self.reader(&r)?);
+                }
+                rs.push(keys[&r].clone());
+            }
+            to_seal.push(FieldToSeal {
+                name: name.clone(),
+                plaintext: Zeroizing::new(plaintext),
+                readers: rs,
+            });
+        }
+        if let Some(missing) = schema
+            .fields
+            .iter()
+            .find(|d| d.required && !values.contains_key(&d.name))
+        {
+            return Err(Status::invalid_argument(format!(
+                "required field {} of schema {} is missing",
+                missing.name, schema.schema
+            )));
+        }
+        if to_seal.is_empty() {
+            return Err(Status::invalid_argument("give at least one field"));
+        }
+        let version = previous.map(|p| p.version + 1).unwrap_or(1);
+        seal_record(&self.ledger.chain_id, &id, version, &schema, &to_seal)
+            .map_err(|e| Status::invalid_argument(format!("sealing: {e}")))
+    }
+
+    fn check_owner(&self, rv: &RecordVersion) -> Result<(), Status> {
+        if &rv.owner != self.org() {
+            return Err(Status::permission_denied(format!(
+                "record {} is owned by {}; only its owner grants or revokes access",
+                rv.record, rv.owner
+            )));
+        }
+        Ok(())
+    }
+
+    fn prepare_grant(&self, req: &pb::AccessRequest) -> Result<GrantAccess, Status> {
+        let id = RecordId::new(req.record_id.clone()).map_err(invalid)?;
+        let to = OrgId::new(req.org.clone()).map_err(invalid)?;
+        let fields = Self::parse_fields(&req.fields)?;
+        if fields.is_empty() {
+            return Err(Status::invalid_argument("name the fields to grant"));
+        }
+        let (rv, schema) = self.latest(&id)?;
+        self.check_owner(&rv)?;
+        let grantee = self.reader(&to)?;
+        let mut wraps = Vec::new();
+        for name in &fields {
+            if rv.field(name).is_none() {
+                return Err(Status::invalid_argument(format!(
+                    "record {id} v{} has no field {name}",
+                    rv.version
+                )));
+            }
+            if rv.can_read(name, &to) {
+                return Err(Status::already_exists(format!(
+                    "{to} can already read field {name} of record {id}"
+                )));
+            }
+            let mine = rv.wrap(name, self.org()).ok_or_else(|| {
+                Status::failed_precondition(format!("{} holds no key for field {name}", self.org()))
+            })?;
+            let b = binding(&self.ledger.chain_id, &id, rv.version, name, &schema);
+            let key = unwrap_key(&b, mine, &self.my_key, self.dh()).map_err(|e| {
+                Status::failed_precondition(format!("unwrapping the key of field {name}: {e}"))
+            })?;
+            wraps.push(
+                wrap_one(&key, &b, &grantee)
+                    .map_err(|e| Status::invalid_argument(format!("wrapping to {to}: {e}")))?,
+            );
+        }
+        Ok(GrantAccess {
+            record: id,
+            version: rv.version,
+            wraps,
+        })
+    }
+
+    fn prepare_revoke(&self, req: &pb::AccessRequest) -> Result<RevokeAccess, Status> {
+        let id = RecordId::new(req.record_id.clone()).map_err(invalid)?;
+        let from = OrgId::new(req.org.clone()).map_err(invalid)?;
+        let fields = Self::parse_fields(&req.fields)?;
+        if fields.is_empty() {
+            return Err(Status::invalid_argument("name the fields to revoke"));
+        }
+        let (rv, schema) = self.latest(&id)?;
+        self.check_owner(&rv)?;
+        if from == rv.owner {
+            return Err(Status::invalid_argument(
+                "the owner always reads its own records",
+            ));
+        }
+        if schema.auditors.contains(&from) {
+            return Err(Status::failed_precondition(format!(
+                "{from} audits schema {} v{}: its access follows the audit policy and cannot be revoked",
+                schema.schema, schema.version
+            )));
+        }
+        for f in &fields {
+            if !rv.can_read(f, &from) {
+                return Err(Status::failed_precondition(format!(
+                    "{from} cannot read field {f} of record {id} v{}; nothing to revoke",
+                    rv.version
+                )));
+            }
+        }
+        // Re-seal every field of the new version under fresh keys; the revoked fields go
+        // to their current readers except `from`, the others to all their current readers.
+        let opened = self.open_fields(&rv, &schema, &BTreeSet::new());
+        let mut keys: BTreeMap<OrgId, Reader> = BTreeMap::new();
+        let mut to_seal = Vec::new();
+        for o in opened {
+            let value = o.outcome.map_err(|(_, why)| {
+                Status::failed_precondition(format!(
+                    "reading field {} to re-seal it: {why}",
+                    o.name
+                ))
+            })?;
+            let decl = schema
+                .fields
+                .iter()
+                .find(|d| d.name == o.name)
+                .ok_or_else(|| Status::internal("a stored field is not in its schema"))?;
+            let plaintext = decl
+                .ty
+                .encode_value(&value)
+                .map_err(|e| Status::internal(format!("re-encoding field {}: {e}", o.name)))?;
+            let mut readers = Vec::new();
+            for w in rv.wraps.iter().filter(|w| w.field == o.name) {
+                if w.reader == from && fields.contains(&o.name) {
+                    continue;
+                }
+                if !keys.contains_key(&w.reader) {
+                    keys.insert(w.reader.clone(), self.reader(&w.reader)?);
+                }
+                readers.push(keys[&w.reader].clone());
+            }
+            to_seal.push(FieldToSeal {
+                name: o.name,
+                plaintext: Zeroizing::new(plaintext),
+                readers,
+            });
+        }
+        let put = seal_record(
+            &self.ledger.chain_id,
+            &id,
+            rv.version + 1,
+            &schema,
+            &to_seal,
+        )
+        .map_err(|e| Status::invalid_argument(format!("sealing: {e}")))?;
+        Ok(RevokeAccess {
+            from,
+            fields: fields.into_iter().collect(),
+            put,
+        })
+    }
+}
+
+/// Runs blocking gateway work (HSM calls) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+}
+
+/// The shared gateway, cloneable into blocking tasks.
+#[derive(Clone)]
+pub struct GatewayService(pub Arc<Gateway>);
+
+#[tonic::async_trait]
+impl GatewayApi for GatewayService {
+    async fn put_record(
+        &self,
+        request: Request<pb::GatewayPutRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let client = self.0.client(&request)?;
+        let req = request.into_inner();
+        let g = self.0.clone();
+        let no_wait = req.no_wait;
+        let put = blocking(move || g.prepare_put(&req)).await?;
+        let (record, version, fields) = (put.record.clone(), put.version, put.fields.len());
+        let tx = self.0.writer.submit(Payload::PutRecord(put)).await?;
+        tracing::info!(%client, %record, version, fields, tx = %tx.hash(), "gateway put");
+        self.0.finish_write(tx, &record, version, no_wait).await
+    }
+
+    async fn read_record(
+        &self,
+        request: Request<pb::ReadRecordRequest>,
+    ) -> Result<Response<pb::ReadRecordResponse>, Status> {
+        let client = self.0.client(&request)?;
+        let req = request.into_inner();
+        let g = self.0.clone();
+        blocking(move || {
+            let id = RecordId::new(req.record_id.clone()).map_err(invalid)?;
+            let head = record_head(g.ledger.store.as_ref(), &id)
+                .map_err(storage)?
+                .ok_or_else(|| Status::not_found(format!("no record {id}")))?;
+            let (rv, schema) = g.version(&id, req.version.unwrap_or(head.latest_version))?;
+            let only = Gateway::parse_fields(&req.fields)?;
+            if let Some(f) = only.iter().find(|f| rv.field(f).is_none()) {
+                return Err(Status::not_found(format!(
+                    "record {id} v{} has no field {f}",
+                    rv.version
+                )));
+            }
+            let opened = g.open_fields(&rv, &schema, &only);
+            let me = member(g.ledger.store.as_ref(), g.org())
+                .map_err(storage)?
+                .ok_or_else(|| Status::internal("this node's organisation is not a member"))?;
+            let audit_read = rv.owner != *g.org()
+                && me.has_role(Role::Regulator)
+                && schema.auditors.contains(g.org());
+            if audit_read {
+                let reads: Vec<AuditRead> = opened
+                    .iter()
+                    .filter(|o| o.outcome.is_ok())
+                    .map(|o| AuditRead {
+                        time_ms: now_ms(),
+                        org: g.org().to_string(),
+                        client: client.clone(),
+                        record: id.to_string(),
+                        version: rv.version,
+                        owner: rv.owner.to_string(),
+                        field: o.name.to_string(),
+                    })
+                    .collect();
+                if !reads.is_empty() {
+                    // The read is logged before any plaintext leaves the node.
+                    g.audit
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .append(&reads)
+                        .map_err(|e| Status::unavailable(format!("audit log: {e}")))?;
+                }
+            }
+            tracing::info!(%client, record = %id, version = rv.version, audit_read, "gateway read");
+            Ok(Response::new(pb::ReadRecordResponse {
+                record_id: id.to_string(),
+                version: rv.version,
+                latest_version: head.latest_version,
+                owner: rv.owner.to_string(),
+                schema_id: rv.schema.to_string(),
+                schema_version: rv.schema_version,
+                fields: opened
+                    .into_iter()
+                    .map(|o| match o.outcome {
+                        Ok(v) => pb::FieldResult {
+                            name: o.name.to_string(),
+                            access: pb::FieldAccess::Readable as i32,
+                            value: v.to_string(),
+                            r#type: o.ty,
+                            error: String::new(),
+                        },
+                        Err((access, why)) => pb::FieldResult {
+                            name: o.name.to_string(),
+                            access: access as i32,
+                            value: String::new(),
+                            r#type: o.ty,
+                            error: why,
+                        },
+                    })
+                    .collect(),
+                audit_read,
+            }))
+        })
+        .await
+    }
+
+    async fn grant(
+        &self,
+        request: Request<pb::AccessRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let client = self.0.client(&request)?;
+        let req = request.into_inner();
+        let no_wait = req.no_wait;
+        let g = self.0.clone();
+        let grant = blocking(move || g.prepare_grant(&req)).await?;
+        let (record, version) = (grant.record.clone(), grant.version);
+        let tx = self.0.writer.submit(Payload::GrantAccess(grant)).await?;
+        tracing::info!(%client, %record, version, tx = %tx.hash(), "gateway grant");
+        self.0.finish_write(tx, &record, version, no_wait).await
+    }
+
+    async fn revoke(
+        &self,
+        request: Request<pb::AccessRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let client = self.0.client(&request)?;
+        let req = request.into_inner();
+        let no_wait = req.no_wait;
+        let g = self.0.clone();
+        let revoke = blocking(move || g.prepare_revoke(&req)).await?;
+        let (record, version) = (revoke.put.record.clone(), revoke.put.version);
+        let tx = self.0.writer.submit(Payload::RevokeAccess(revoke)).await?;
+        tracing::info!(%client, %record, version, tx = %tx.hash(), "gateway revoke");
+        self.0.finish_write(tx, &record, version, no_wait).await
+    }
+
+    async fn list_grants(
+        &self,
+        request: Request<pb::ListGrantsRequest>,
+    ) -> Result<Response<pb::ListGrantsResponse>, Status> {
+        self.0.client(&request)?;
+        let req = request.into_inner();
+        let id = RecordId::new(req.record_id).map_err(invalid)?;
+        let (rv, _) = self.0.latest(&id)?;
+        let events = access_history(self.0.ledger.store.as_ref(), &id).map_err(storage)?;
+        let readers = rv
+            .fields
+            .iter()
+            .map(|f| pb::FieldReaders {
+                field: f.name.to_string(),
+                readers: rv
+                    .wraps
+                    .iter()
+                    .filter(|w| w.field == f.name)
+                    .map(|w| w.reader.to_string())
+                    .collect(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListGrantsResponse {
+            record_id: id.to_string(),
+            owner: rv.owner.to_string(),
+            latest_version: rv.version,
+            readers,
+            events: events.into_iter().map(access_event).collect(),
+        }))
+    }
+}
