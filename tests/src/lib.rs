@@ -455,6 +455,15 @@ impl Gw {
         r
     }
 
+    /// Registers a schema through the gateway.
+    pub async fn register_schema(
+        &mut self,
+        msg: pb::GatewaySchemaRequest,
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        let r = self.req(msg);
+        self.inner.register_schema(r).await.map(|r| r.into_inner())
+    }
+
     /// Puts `fields` (name, value) into `record` of `schema`, readable also by `readers`.
     pub async fn put(
         &mut self,

@@ -95,6 +95,15 @@ impl Gateway {
         r
     }
 
+    /// Registers a schema.
+    pub async fn register_schema(
+        &mut self,
+        msg: pb::GatewaySchemaRequest,
+    ) -> Result<pb::WriteResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.register_schema(r).await?.into_inner())
+    }
+
     /// Puts a record from plaintext.
     pub async fn put(&mut self, msg: pb::GatewayPutRequest) -> Result<pb::WriteResponse, CliError> {
         let r = self.req(msg);

@@ -11,16 +11,11 @@ mod client;
 mod gateway;
 mod load;
 
-use std::time::{Duration, Instant};
-
 use clap::{Args, Parser, Subcommand};
 use ledger_api::v1 as pb;
-use ledger_types::{
-    Block, FieldName, FieldType, Hash, OrgId, Payload, RegisterSchema, SchemaField, SchemaId,
-    TxBody,
-};
+use ledger_types::{Block, FieldName, FieldType, Hash, OrgId, SchemaField, SchemaId};
 
-use crate::client::{CliError, Client, KeyArgs};
+use crate::client::{CliError, Client};
 
 #[derive(Parser)]
 #[command(
@@ -130,7 +125,7 @@ enum Command {
 #[derive(Args)]
 struct SchemaArgs {
     #[command(flatten)]
-    key: KeyArgs,
+    gw: gateway::GatewayArgs,
     /// The schema id (or `schema` in --file).
     #[arg(long)]
     schema: Option<String>,
@@ -301,7 +296,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 );
             }
         }
-        Command::RegisterSchema(a) => register_schema(&mut client, a).await?,
+        Command::RegisterSchema(a) => register_schema(a).await?,
         Command::PutRecord(a) => {
             let mut gw = a.gw.connect().await?;
             let fields = a
@@ -484,34 +479,6 @@ fn print_tx(h: &Hash, t: &pb::GetTxResponse) {
     println!("status  {status}");
 }
 
-/// Polls until `hash` is in a block; a transaction included without effect is an error
-/// carrying the ledger's reason.
-async fn wait_committed(client: &mut Client, hash: &Hash) -> Result<(), CliError> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let t = client.tx(hash).await?;
-        match pb::TxStatus::try_from(t.status) {
-            Ok(pb::TxStatus::Committed) => {
-                println!("committed at height {} (index {})", t.height, t.index);
-                return Ok(());
-            }
-            Ok(pb::TxStatus::Failed) => {
-                return Err(CliError::Invalid(format!(
-                    "committed at height {} without effect: {}",
-                    t.height, t.failure
-                )))
-            }
-            _ => {}
-        }
-        if Instant::now() > deadline {
-            return Err(CliError::Invalid(format!(
-                "transaction {hash} is still pending after 60 s; check `ledger status`"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Parses `NAME:TYPE[:required]`, TYPE one of text, bytes, amount, date, identifier,
 /// enum=A|B|C.
 fn parse_schema_field(spec: &str) -> Result<SchemaField, CliError> {
@@ -576,7 +543,7 @@ fn schema_from_file(
     Ok((f.schema, specs, f.auditors))
 }
 
-async fn register_schema(client: &mut Client, a: SchemaArgs) -> Result<(), CliError> {
+async fn register_schema(a: SchemaArgs) -> Result<(), CliError> {
     let (schema_name, field_specs, auditor_names) = match &a.file {
         Some(path) => schema_from_file(path)?,
         None => (
@@ -604,35 +571,32 @@ async fn register_schema(client: &mut Client, a: SchemaArgs) -> Result<(), CliEr
         .collect::<Result<Vec<_>, _>>()?;
     auditors.sort();
     auditors.dedup();
-    let status = client.status().await?;
-    let identity = a.key.load()?;
-    let version = match a.version {
-        Some(v) => v,
-        None => match client.schema(schema.as_str(), None).await {
-            Ok(s) => s.latest_version + 1,
-            Err(CliError::NotFound(_)) => 1,
-            Err(e) => return Err(e),
-        },
-    };
-    let payload = RegisterSchema {
-        schema: schema.clone(),
-        version,
-        fields,
-        auditors,
-    };
-    payload
-        .check()
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
-    let nonce = client.member(identity.org.as_str()).await?.next_free_nonce;
-    let body = TxBody {
-        chain_id: identity.chain_id(&status)?,
-        signer: identity.org.clone(),
-        nonce,
-        payload: Payload::RegisterSchema(payload),
-    };
-    let tx = ledger_crypto::sign_tx(identity.key.as_ref(), body)
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
-    let hash = client.submit(tx.bytes().to_vec()).await?;
-    println!("submitted {hash} (schema {schema} version {version}, nonce {nonce})");
-    wait_committed(client, &hash).await
+    let mut gw = a.gw.connect().await?;
+    let w = gw
+        .register_schema(pb::GatewaySchemaRequest {
+            schema_id: schema.to_string(),
+            version: a.version,
+            fields: fields
+                .iter()
+                .map(|f| pb::SchemaField {
+                    name: f.name.to_string(),
+                    r#type: f.ty.name().to_string(),
+                    values: match &f.ty {
+                        FieldType::Enumeration(v) => v.clone(),
+                        _ => vec![],
+                    },
+                    required: f.required,
+                })
+                .collect(),
+            auditors: auditors.iter().map(ToString::to_string).collect(),
+            no_wait: false,
+        })
+        .await?;
+    println!(
+        "schema {schema} version {} committed at height {} (tx {})",
+        w.version,
+        w.height,
+        hex::encode(&w.tx_hash)
+    );
+    Ok(())
 }

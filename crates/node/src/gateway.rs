@@ -21,7 +21,8 @@ use ledger_state::{
     access_history, member, record_head, record_version, schema_head, schema_version, RecordVersion,
 };
 use ledger_types::{
-    FieldName, GrantAccess, OrgId, Payload, RecordId, RegisterSchema, RevokeAccess, Role, SchemaId,
+    FieldName, FieldType, GrantAccess, OrgId, Payload, RecordId, RegisterSchema, RevokeAccess,
+    Role, SchemaField, SchemaId,
 };
 use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
@@ -500,8 +501,88 @@ async fn blocking<T: Send + 'static>(
 #[derive(Clone)]
 pub struct GatewayService(pub Arc<Gateway>);
 
+/// A schema request as the ledger's `RegisterSchema`.
+fn schema_payload(req: &pb::GatewaySchemaRequest, next: u32) -> Result<RegisterSchema, Status> {
+    let mut fields = Vec::with_capacity(req.fields.len());
+    for f in &req.fields {
+        let ty = match f.r#type.as_str() {
+            "text" => FieldType::Text,
+            "bytes" => FieldType::Bytes,
+            "amount" => FieldType::Amount,
+            "date" => FieldType::Date,
+            "identifier" => FieldType::Identifier,
+            "enum" | "enumeration" => {
+                let mut v = f.values.clone();
+                v.sort();
+                v.dedup();
+                FieldType::Enumeration(v)
+            }
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "field {}: unknown type {other:?} (text, bytes, amount, date, identifier, enumeration)",
+                    f.name
+                )))
+            }
+        };
+        fields.push(SchemaField {
+            name: FieldName::new(f.name.clone()).map_err(invalid)?,
+            ty,
+            required: f.required,
+        });
+    }
+    fields.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut auditors = req
+        .auditors
+        .iter()
+        .map(|a| OrgId::new(a.clone()).map_err(invalid))
+        .collect::<Result<Vec<_>, _>>()?;
+    auditors.sort();
+    auditors.dedup();
+    let s = RegisterSchema {
+        schema: SchemaId::new(req.schema_id.clone()).map_err(invalid)?,
+        version: req.version.unwrap_or(next),
+        fields,
+        auditors,
+    };
+    s.check().map_err(invalid)?;
+    Ok(s)
+}
+
 #[tonic::async_trait]
 impl GatewayApi for GatewayService {
+    async fn register_schema(
+        &self,
+        request: Request<pb::GatewaySchemaRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let client = self.0.client(&request)?;
+        let req = request.into_inner();
+        let id = SchemaId::new(req.schema_id.clone()).map_err(invalid)?;
+        let next = schema_head(self.0.ledger.store.as_ref(), &id)
+            .map_err(storage)?
+            .map(|h| h.latest_version + 1)
+            .unwrap_or(1);
+        let schema = schema_payload(&req, next)?;
+        let version = schema.version;
+        let tx = self
+            .0
+            .writer
+            .submit(Payload::RegisterSchema(schema))
+            .await?;
+        tracing::info!(%client, schema = %id, version, tx = %tx.hash(), "gateway schema registration");
+        let mut resp = pb::WriteResponse {
+            tx_hash: tx.hash().0.to_vec(),
+            record_id: String::new(),
+            version,
+            height: 0,
+            committed: false,
+        };
+        if !req.no_wait {
+            resp.height = self.0.writer.wait_committed(&tx.hash()).await?;
+            resp.committed = true;
+        }
+        Ok(Response::new(resp))
+    }
+
     async fn put_record(
         &self,
         request: Request<pb::GatewayPutRequest>,
