@@ -9,6 +9,7 @@
 
 mod client;
 mod gateway;
+mod gwload;
 mod load;
 
 use clap::{Args, Parser, Subcommand};
@@ -120,6 +121,10 @@ enum Command {
     /// Load generator: submit signed PutRecord transactions and report committed tx/s and
     /// commit latency percentiles.
     Load(load::LoadArgs),
+    /// Gateway load generator: concurrent puts of multi-field records from plaintext
+    /// through your node's gateway, then timed single-field reads; reports encrypted
+    /// fields/s and read latency percentiles.
+    GatewayLoad(gwload::GatewayLoadArgs),
 }
 
 #[derive(Args)]
@@ -440,6 +445,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             println!("next free nonce  {}", m.next_free_nonce);
         }
         Command::Load(a) => load::run(&cli.node, client, a).await?,
+        Command::GatewayLoad(a) => gwload::run(&mut client, a).await?,
     }
     Ok(())
 }

@@ -128,14 +128,42 @@ fn aead(key: &[u8]) -> Result<Aes256Gcm, CryptoError> {
 
 /// Seals `plaintext` to the recipient public key `pk_r` (uncompressed SEC1) with a fresh
 /// ephemeral key. Returns `(enc, ciphertext)`.
+///
+/// The ephemeral key and its Diffie-Hellman come from `ring` (assembly P-256, several times
+/// faster than the portable arithmetic: a 10-field record with 3 readers is 30 of these);
+/// the known-answer tests pin the same schedule through [`seal_with_ephemeral_for_tests`].
 pub fn seal(
     pk_r: &[u8],
     info: &[u8],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-    let sk_e = p256::SecretKey::random(&mut rand::rngs::OsRng);
-    seal_with(&sk_e, pk_r, info, aad, plaintext)
+    use ring::agreement;
+    parse_point(pk_r, "recipient public key")?;
+    let rng = ring::rand::SystemRandom::new();
+    let sk_e =
+        agreement::EphemeralPrivateKey::generate(&agreement::ECDH_P256, &rng).map_err(|_| {
+            CryptoError::KeyAgreementFailed {
+                reason: "generating the ephemeral key failed".into(),
+            }
+        })?;
+    let enc = sk_e
+        .compute_public_key()
+        .map_err(|_| CryptoError::KeyAgreementFailed {
+            reason: "computing the ephemeral public key failed".into(),
+        })?
+        .as_ref()
+        .to_vec();
+    let ss = agreement::agree_ephemeral(
+        sk_e,
+        &agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, pk_r),
+        |dh| shared_secret(dh, &enc, pk_r),
+    )
+    .map_err(|_| CryptoError::InvalidPublicKey {
+        scheme: "p256",
+        reason: "recipient public key refused by the key agreement".into(),
+    })??;
+    encrypt(&ss, info, aad, plaintext).map(|ct| (enc, ct))
 }
 
 /// [`seal`] with a given ephemeral secret: for known-answer tests only. Reusing an
@@ -168,8 +196,13 @@ fn seal_with(
         .as_bytes()
         .to_vec();
     let ss = shared_secret(dh.raw_secret_bytes().as_slice(), &enc, pk_r)?;
-    let (key, nonce) = key_schedule(&ss, info)?;
-    let ct = aead(&key)?
+    encrypt(&ss, info, aad, plaintext).map(|ct| (enc, ct))
+}
+
+/// The key schedule from the shared secret, then the AEAD seal of sequence 0.
+fn encrypt(ss: &[u8], info: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let (key, nonce) = key_schedule(ss, info)?;
+    aead(&key)?
         .encrypt(
             nonce.as_slice().into(),
             Payload {
@@ -179,8 +212,7 @@ fn seal_with(
         )
         .map_err(|_| CryptoError::KeyAgreementFailed {
             reason: "AEAD encryption failed".into(),
-        })?;
-    Ok((enc, ct))
+        })
 }
 
 /// Opens what [`seal`] produced for `pk_r`. `dh` computes the recipient's Diffie-Hellman
