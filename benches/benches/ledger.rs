@@ -52,11 +52,12 @@ fn setup() -> Setup {
         &(),
     )
     .unwrap();
-    let sig = sign_commit(&bank.key, &built.header.hash()).unwrap();
+    let sig = sign_commit(&bank.key, &built.header, 0, &org).unwrap();
     let b1 = Block::new(
         built.header,
         built.txs,
         Commit {
+            round: 0,
             signatures: vec![CommitSignature {
                 validator: org.clone(),
                 signature: sig,
@@ -184,11 +185,12 @@ fn commit(c: &mut Criterion) {
                     &|_: &Hash| true,
                 )
                 .unwrap();
-                let sig = sign_commit(&s.bank.key, &built.header.hash()).unwrap();
+                let sig = sign_commit(&s.bank.key, &built.header, 0, &s.org).unwrap();
                 let block = Block::new(
                     built.header,
                     built.txs,
                     Commit {
+                        round: 0,
                         signatures: vec![CommitSignature {
                             validator: s.org.clone(),
                             signature: sig,

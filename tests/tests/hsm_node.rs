@@ -90,7 +90,13 @@ async fn a_node_with_keys_in_softhsm_commits_restarts_and_never_logs_the_pin() {
         .unwrap()
         .into_inner();
     let block = ledger_types::Block::decode(&block.block).unwrap();
-    let digest = ledger_types::block::commit_digest(&block.hash());
+    let digest = ledger_types::block::commit_digest(
+        &block.header().chain_id,
+        block.height(),
+        block.commit.round,
+        &block.hash(),
+        &node.org,
+    );
     assert!(node.stop().success());
     drop(key);
     // With the node stopped and our own sessions closed (SoftHSM 2.6 misbehaves when two

@@ -4,7 +4,9 @@ use std::fmt;
 
 use ed25519_dalek::Signer as _;
 use ledger_types::block::commit_digest;
-use ledger_types::{Hash, PublicKey, Signature, SignatureScheme, Transaction, TxBody};
+use ledger_types::{
+    BlockHeader, Hash, OrgId, PublicKey, Signature, SignatureScheme, Transaction, TxBody,
+};
 use zeroize::Zeroizing;
 
 use crate::error::CryptoError;
@@ -29,9 +31,21 @@ pub fn sign_tx(signer: &dyn Signer, body: TxBody) -> Result<Transaction, CryptoE
     Ok(Transaction::assemble(body, unsigned, signature))
 }
 
-/// Signs the commit of a block.
-pub fn sign_commit(signer: &dyn Signer, block_hash: &Hash) -> Result<Signature, CryptoError> {
-    signer.sign_digest(&commit_digest(block_hash))
+/// Signs `validator`'s commit (its precommit) of the block with `header` in `round`.
+pub fn sign_commit(
+    signer: &dyn Signer,
+    header: &BlockHeader,
+    round: u32,
+    validator: &OrgId,
+) -> Result<Signature, CryptoError> {
+    let digest = commit_digest(
+        &header.chain_id,
+        header.height,
+        round,
+        &header.hash(),
+        validator,
+    );
+    signer.sign_digest(&digest)
 }
 
 /// An Ed25519 key held in process memory, for development and tests.

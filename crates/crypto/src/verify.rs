@@ -1,7 +1,7 @@
 //! Signature verification.
 
 use ledger_types::block::commit_digest;
-use ledger_types::{Hash, PublicKey, Signature, SignatureScheme, Transaction};
+use ledger_types::{BlockHeader, Hash, OrgId, PublicKey, Signature, SignatureScheme, Transaction};
 
 use crate::error::CryptoError;
 
@@ -75,11 +75,21 @@ pub fn verify_tx_signature(tx: &Transaction, key: &PublicKey) -> Result<(), Cryp
     verify_digest(key, &tx.signing_digest(), tx.signature())
 }
 
-/// Verifies one validator's commit signature over a block hash.
+/// Verifies one validator's commit signature (its precommit) for a block.
 pub fn verify_commit_signature(
     key: &PublicKey,
+    header: &BlockHeader,
     block_hash: &Hash,
+    round: u32,
+    validator: &OrgId,
     signature: &Signature,
 ) -> Result<(), CryptoError> {
-    verify_digest(key, &commit_digest(block_hash), signature)
+    let digest = commit_digest(
+        &header.chain_id,
+        header.height,
+        round,
+        block_hash,
+        validator,
+    );
+    verify_digest(key, &digest, signature)
 }

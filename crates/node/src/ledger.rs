@@ -200,12 +200,12 @@ impl Ledger {
             self.forget_dropped(&built.dropped)?;
             return Ok(None);
         }
-        let hash = built.header.hash();
-        let signature = sign_commit(self.signer.as_ref(), &hash)?;
+        let signature = sign_commit(self.signer.as_ref(), &built.header, 0, &self.org)?;
         let block = Block::new(
             built.header,
             built.txs,
             Commit {
+                round: 0,
                 signatures: vec![CommitSignature {
                     validator: self.org.clone(),
                     signature,

@@ -1001,9 +1001,9 @@ pub fn execute_block<V: StateView, C: SignatureCache>(
     Ok(execution)
 }
 
-/// Checks that a block's commit holds valid signatures of more than two thirds of the
-/// validator set, at most one per validator. (Consensus replaces this with its own
-/// certificate; the rule stays the same.)
+/// Checks that a block's commit certificate holds valid precommit signatures (for this block,
+/// in the commit's round) of more than two thirds of the validator set, at most one per
+/// validator: the same rule Malachite's certificates follow, checkable by any node.
 pub fn check_commit<V: StateView>(view: &V, block: &Block) -> Result<(), BlockError> {
     let height = block.height();
     let bad = |reason: String| BlockError::BadCommit { height, reason };
@@ -1018,8 +1018,15 @@ pub fn check_commit<V: StateView>(view: &V, block: &Block) -> Result<(), BlockEr
         }
         let m = model::member(view, &s.validator)?
             .ok_or_else(|| bad(format!("validator {} has no member entry", s.validator)))?;
-        verify_commit_signature(&m.signing_key, &block.hash(), &s.signature)
-            .map_err(|e| bad(format!("signature of {}: {e}", s.validator)))?;
+        verify_commit_signature(
+            &m.signing_key,
+            block.header(),
+            &block.hash(),
+            block.commit.round,
+            &s.validator,
+            &s.signature,
+        )
+        .map_err(|e| bad(format!("signature of {}: {e}", s.validator)))?;
     }
     if signed.len() * 3 <= set.len() * 2 {
         return Err(bad(format!(

@@ -244,12 +244,12 @@ impl Chain {
     }
 
     fn seal(&self, built: BuiltBlock) -> Block {
-        let hash = built.header.hash();
-        let sig = sign_commit(&self.key, &hash).unwrap();
+        let sig = sign_commit(&self.key, &built.header, 0, &self.org).unwrap();
         Block::new(
             built.header,
             built.txs,
             Commit {
+                round: 0,
                 signatures: vec![CommitSignature {
                     validator: self.org.clone(),
                     signature: sig,
@@ -405,22 +405,35 @@ fn tampered_blocks_are_refused() {
 fn commit_needs_a_valid_validator_signature() {
     let c = Chain::new();
     let built = c.build(vec![]);
-    let hash = built.header.hash();
+    let header = built.header.clone();
     let other = Ed25519SoftwareKey::generate();
-    let block = Block::new(
-        built.header,
-        vec![],
-        Commit {
-            signatures: vec![CommitSignature {
-                validator: c.org.clone(),
-                signature: sign_commit(&other, &hash).unwrap(),
-            }],
-        },
-    );
-    assert!(matches!(
-        check_commit(&c.state, &block),
-        Err(BlockError::BadCommit { .. })
-    ));
+    let signed = |key: &Ed25519SoftwareKey, signed_round: u32, claimed_round: u32| {
+        Block::new(
+            header.clone(),
+            vec![],
+            Commit {
+                round: claimed_round,
+                signatures: vec![CommitSignature {
+                    validator: c.org.clone(),
+                    signature: sign_commit(key, &header, signed_round, &c.org).unwrap(),
+                }],
+            },
+        )
+    };
+    check_commit(&c.state, &signed(&c.key, 3, 3)).unwrap();
+    for (what, block) in [
+        ("another key", signed(&other, 0, 0)),
+        ("a precommit of another round", signed(&c.key, 2, 3)),
+    ] {
+        assert!(
+            matches!(
+                check_commit(&c.state, &block),
+                Err(BlockError::BadCommit { .. })
+            ),
+            "{what} accepted"
+        );
+    }
+    let block = signed(&other, 0, 0);
     let unsigned = Block::new(block.header().clone(), vec![], Commit::default());
     assert!(matches!(
         check_commit(&c.state, &unsigned),

@@ -49,11 +49,12 @@ fn commit_reopen_verify_and_refuse_out_of_order() {
             &(),
         )
         .unwrap();
-        let sig = sign_commit(key, &built.header.hash()).unwrap();
+        let sig = sign_commit(key, &built.header, 0, &org).unwrap();
         let block = Block::new(
             built.header,
             built.txs,
             Commit {
+                round: 0,
                 signatures: vec![CommitSignature {
                     validator: org.clone(),
                     signature: sig,

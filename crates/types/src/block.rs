@@ -37,7 +37,7 @@ pub const BLOCK_HARD_MAX_TXS: usize = 1_000_000;
 pub const MAX_COMMIT_SIGNATURES: usize = 1024;
 
 const BLOCK_HASH_DOMAIN: &str = "cl/block/v1";
-const COMMIT_DOMAIN: &str = "cl/commit/v1";
+const VOTE_DOMAIN: &str = "cl/vote/v1";
 
 /// A block header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,9 +111,68 @@ fn block_hash(header_bytes: &[u8]) -> Hash {
     HashSuite::CURRENT.digest(BLOCK_HASH_DOMAIN, &[header_bytes])
 }
 
-/// The digest a validator signs to commit the block with hash `block_hash`.
-pub fn commit_digest(block_hash: &Hash) -> Hash {
-    HashSuite::CURRENT.digest(COMMIT_DOMAIN, &[&block_hash.0])
+/// The two kinds of consensus vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VoteKind {
+    /// First-phase vote.
+    Prevote,
+    /// Second-phase vote; a quorum of precommits for a block commits it.
+    Precommit,
+}
+
+impl VoteKind {
+    /// The tag in signed bytes and encodings.
+    pub fn tag(self) -> u8 {
+        match self {
+            VoteKind::Prevote => 1,
+            VoteKind::Precommit => 2,
+        }
+    }
+}
+
+/// The digest a validator signs for a consensus vote: domain `cl/vote/v1`, then the chain,
+/// the kind, the height, the round, the block hash voted for (absent: nil) and the voter.
+/// Nothing else (no timestamp, no extension), so anyone can rebuild it from a commit.
+pub fn vote_digest(
+    chain_id: &ChainId,
+    kind: VoteKind,
+    height: u64,
+    round: u32,
+    value: Option<&Hash>,
+    validator: &OrgId,
+) -> Hash {
+    let mut e = Encoder::with_capacity(128);
+    chain_id.encode(&mut e);
+    e.u8(kind.tag()).u64(height).u32(round);
+    match value {
+        None => {
+            e.u8(0);
+        }
+        Some(h) => {
+            e.u8(1).fixed(&h.0);
+        }
+    }
+    validator.encode(&mut e);
+    HashSuite::CURRENT.digest(VOTE_DOMAIN, &[&e.finish()])
+}
+
+/// The digest `validator` signs to commit the block `block_hash` at `height` in `round`:
+/// its precommit for that block.
+pub fn commit_digest(
+    chain_id: &ChainId,
+    height: u64,
+    round: u32,
+    block_hash: &Hash,
+    validator: &OrgId,
+) -> Hash {
+    vote_digest(
+        chain_id,
+        VoteKind::Precommit,
+        height,
+        round,
+        Some(block_hash),
+        validator,
+    )
 }
 
 /// One validator's signature in a commit.
@@ -121,13 +180,16 @@ pub fn commit_digest(block_hash: &Hash) -> Hash {
 pub struct CommitSignature {
     /// The validator.
     pub validator: OrgId,
-    /// Its signature over [`commit_digest`] of the block hash.
+    /// Its precommit signature ([`commit_digest`]) for the block.
     pub signature: Signature,
 }
 
-/// The signatures that finalised a block (empty for genesis).
+/// The commit certificate that finalised a block (empty for genesis): precommits of more
+/// than two thirds of the validators for the block, in the round that decided it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Commit {
+    /// The consensus round that decided the block.
+    pub round: u32,
     /// Signatures, at most one per validator.
     pub signatures: Vec<CommitSignature>,
 }
@@ -186,6 +248,7 @@ impl Block {
         for tx in &self.txs {
             e.bytes(tx.bytes());
         }
+        e.u32(self.commit.round);
         e.count(self.commit.signatures.len());
         for s in &self.commit.signatures {
             s.validator.encode(&mut e);
@@ -207,6 +270,7 @@ impl Block {
                 d.bytes_ref("transaction", TX_HARD_MAX_BYTES)?,
             )?);
         }
+        let round = d.u32("commit round")?;
         let m = d.count("commit signatures", MAX_COMMIT_SIGNATURES, 8)?;
         let mut signatures = Vec::with_capacity(m);
         for _ in 0..m {
@@ -220,7 +284,7 @@ impl Block {
             header,
             hash,
             txs,
-            commit: Commit { signatures },
+            commit: Commit { round, signatures },
         })
     }
 }
@@ -248,6 +312,7 @@ mod tests {
             header(),
             vec![],
             Commit {
+                round: 2,
                 signatures: vec![CommitSignature {
                     validator: OrgId::new("bank-a").unwrap(),
                     signature: Signature(vec![5; 64]),
