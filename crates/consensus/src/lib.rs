@@ -1,1 +1,20 @@
-//! The application side of Malachite BFT consensus.
+//! The application side of Malachite BFT consensus for the ledger: the context (heights,
+//! block ids as values, votes, validator sets), the codecs for network, WAL and sync, and
+//! consensus signing with the organisation's key provider behind the equivocation guard.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod codec;
+pub mod context;
+pub mod signing;
+
+pub use codec::LedgerCodec;
+pub use context::{
+    Address, BlockId, ConsensusSignature, Height, LedgerContext, LedgerScheme, Proposal,
+    ProposalPart, Validator, ValidatorSet, Vote,
+};
+pub use signing::{ConsensusSigner, ConsensusVerifier};
