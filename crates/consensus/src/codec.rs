@@ -177,11 +177,13 @@ fn part(e: &mut Encoder, p: &ProposalPart) {
     match p {
         ProposalPart::Header {
             height,
-            round,
+            round: r,
+            pol_round,
             proposer,
             header,
         } => {
-            e.u8(1).u64(height.0).u32(*round);
+            e.u8(1).u64(height.0).u32(*r);
+            round(e, *pol_round);
             addr(e, proposer);
             e.bytes(header);
         }
@@ -202,6 +204,7 @@ fn get_part(d: &mut Decoder<'_>) -> Result<ProposalPart, CodecError> {
         1 => ProposalPart::Header {
             height: Height(d.u64("height")?),
             round: d.u32("round")?,
+            pol_round: get_round(d)?,
             proposer: get_addr(d)?,
             header: d.bytes("block header", 4096)?,
         },

@@ -181,6 +181,8 @@ pub enum ProposalPart {
         height: Height,
         /// The round it is proposed in.
         round: u32,
+        /// The round of the polka the value was locked in (nil for a fresh block).
+        pol_round: Round,
         /// The proposer of that round.
         proposer: Address,
         /// The canonical header bytes (their hash is the value).

@@ -8,10 +8,12 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod app;
 pub mod codec;
 pub mod context;
 pub mod signing;
 
+pub use app::{Driver, DriverConfig, LedgerApp};
 pub use codec::LedgerCodec;
 pub use context::{
     Address, BlockId, ConsensusSignature, Height, LedgerContext, LedgerScheme, Proposal,

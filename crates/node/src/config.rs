@@ -44,6 +44,55 @@ pub struct NodeConfig {
     /// Regulator audit: the local audit log and the check of new records' audit wraps.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// BFT consensus among the validators (Malachite).
+    #[serde(default)]
+    pub consensus: ConsensusSection,
+}
+
+/// BFT consensus settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusSection {
+    /// Run Malachite consensus with the other validators. Off: a single validator produces
+    /// blocks alone (development and single-organisation chains).
+    pub enabled: bool,
+    /// The libp2p address this validator listens on, e.g. `/ip4/127.0.0.1/tcp/26600`.
+    pub listen: String,
+    /// The other validators' libp2p addresses, with `/p2p/<peer id>` (persistent peers
+    /// only: no discovery).
+    #[serde(default)]
+    pub persistent_peers: Vec<String>,
+    /// The libp2p identity key (ed25519, generated at first start); relative to the home.
+    pub p2p_key: PathBuf,
+    /// The consensus write-ahead log; relative to the home.
+    pub wal: PathBuf,
+    /// Shortest time per height, in milliseconds.
+    pub block_time_ms: u64,
+    /// How long to wait for a proposal before voting nil, in milliseconds (grows by half
+    /// of it per round).
+    pub timeout_propose_ms: u64,
+    /// How long to wait for more votes after a quorum of mixed votes, in milliseconds.
+    pub timeout_vote_ms: u64,
+    /// The other validators' public APIs (`http://host:port`): transactions submitted here
+    /// are relayed to them, so whichever validator proposes next holds them.
+    #[serde(default)]
+    pub relay: Vec<String>,
+}
+
+impl Default for ConsensusSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "/ip4/127.0.0.1/tcp/26600".into(),
+            persistent_peers: vec![],
+            p2p_key: PathBuf::from("p2p.key"),
+            wal: PathBuf::from("consensus/wal"),
+            block_time_ms: 250,
+            timeout_propose_ms: 1500,
+            timeout_vote_ms: 500,
+            relay: vec![],
+        }
+    }
 }
 
 /// The organisation-private gateway.

@@ -53,6 +53,7 @@ pub struct Ledger {
     committed: watch::Sender<u64>,
     tx_arrived: Notify,
     upstream: Option<LedgerClient<Channel>>,
+    relays: Vec<tokio::sync::mpsc::Sender<Vec<u8>>>,
 }
 
 impl Ledger {
@@ -78,7 +79,38 @@ impl Ledger {
             committed: watch::Sender::new(height),
             tx_arrived: Notify::new(),
             upstream: None,
+            relays: Vec::new(),
         }
+    }
+
+    /// Relays transactions admitted from clients to the other validators' public APIs
+    /// (`urls`), batched, so that whichever validator proposes next holds them.
+    pub fn with_relays(mut self, urls: &[String]) -> Result<Self, NodeError> {
+        for url in urls {
+            let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+                .map_err(|e| NodeError::Fatal(format!("relay address {url:?}: {e}")))?;
+            let mut client = LedgerClient::new(endpoint.connect_lazy())
+                .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES);
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(100_000);
+            let url = url.clone();
+            tokio::spawn(async move {
+                while let Some(first) = rx.recv().await {
+                    let mut batch = vec![first];
+                    while batch.len() < 2000 {
+                        match rx.try_recv() {
+                            Ok(t) => batch.push(t),
+                            Err(_) => break,
+                        }
+                    }
+                    let n = batch.len();
+                    if let Err(e) = client.relay_txs(pb::RelayTxsRequest { txs: batch }).await {
+                        tracing::debug!(%url, txs = n, error = %e.message(), "relaying transactions failed");
+                    }
+                }
+            });
+            self.relays.push(tx);
+        }
+        Ok(self)
     }
 
     /// Forwards submitted transactions to `upstream` (the node this one follows) instead
@@ -102,7 +134,14 @@ impl Ledger {
                     .ok_or_else(|| Status::internal("the upstream node returned a malformed hash"))
             }
             None => match self.submit(&bytes) {
-                Ok(tx) => Ok(tx.hash()),
+                Ok(tx) => {
+                    for r in &self.relays {
+                        // A full relay queue drops the relay, never the transaction: the
+                        // other validators get it when this one proposes.
+                        let _ = r.try_send(bytes.clone());
+                    }
+                    Ok(tx.hash())
+                }
                 Err(r) => {
                     tracing::debug!(reason = r.code(), error = %r, "refused a transaction");
                     Err(rejection_status(&r))

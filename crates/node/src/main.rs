@@ -8,6 +8,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auditor;
+mod consensus;
 mod gateway;
 mod genesis;
 mod ledger;
@@ -70,6 +71,17 @@ enum Command {
         /// Genesis files (or node homes) to merge; the same chain id in each.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+    },
+    /// Wire node homes into a consensus network: validators get consensus enabled, each
+    /// other as persistent peers (libp2p address with peer id) and transaction relays;
+    /// observers follow a validator. Run after `genesis-merge`, before the first start.
+    Connect {
+        /// Homes of validators (repeatable).
+        #[arg(long = "validator", required = true)]
+        validators: Vec<PathBuf>,
+        /// Homes of observers (repeatable): they follow a validator and never vote.
+        #[arg(long = "observer")]
+        observers: Vec<PathBuf>,
     },
     /// Manage the clients allowed to call the organisation-private gateway.
     GatewayClient {
@@ -134,6 +146,9 @@ struct InitArgs {
     /// are not validators), e.g. http://127.0.0.1:7100.
     #[arg(long)]
     upstream: Option<String>,
+    /// The libp2p address for consensus, e.g. /ip4/127.0.0.2/tcp/26600 (see `connect`).
+    #[arg(long)]
+    p2p_listen: Option<String>,
     /// Where the keys are generated: passphrase-sealed files, or a PKCS#11 token.
     #[arg(long, value_enum, default_value = "software")]
     key_backend: KeyBackend,
@@ -199,6 +214,10 @@ fn main() {
         Command::Keys { home } => list_keys(&home),
         Command::GenesisMerge { out, inputs } => genesis_merge(&out, &inputs),
         Command::GatewayClient { command } => gateway_client(command),
+        Command::Connect {
+            validators,
+            observers,
+        } => connect(&validators, &observers),
         Command::AuditLog { home, verify_only } => audit_log(&home, verify_only),
     };
     if let Err(e) = result {
@@ -273,6 +292,13 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
             upstream: a.upstream.clone(),
         },
         audit: Default::default(),
+        consensus: config::ConsensusSection {
+            listen: a
+                .p2p_listen
+                .clone()
+                .unwrap_or_else(|| config::ConsensusSection::default().listen),
+            ..Default::default()
+        },
     };
     std::fs::create_dir_all(&a.home).map_err(|e| NodeError::Io {
         what: format!("creating {}", a.home.display()),
@@ -392,6 +418,50 @@ fn genesis_merge(out: &Path, inputs: &[PathBuf]) -> Result<(), NodeError> {
     Ok(())
 }
 
+fn connect(validators: &[PathBuf], observers: &[PathBuf]) -> Result<(), NodeError> {
+    let mut configs = Vec::new();
+    for home in validators {
+        let config = NodeConfig::load(home)?;
+        let peer = consensus::peer_id(&NodeConfig::resolve(home, &config.consensus.p2p_key))?;
+        let addr = format!("{}/p2p/{peer}", config.consensus.listen);
+        let api = format!("http://{}", config.grpc.listen);
+        configs.push((home.clone(), config, addr, api));
+    }
+    for (i, (home, config, _, _)) in configs.iter().enumerate() {
+        let mut config = config.clone();
+        config.consensus.enabled = true;
+        config.sync.upstream = None;
+        config.consensus.persistent_peers = configs
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, c)| c.2.clone())
+            .collect();
+        config.consensus.relay = configs
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, c)| c.3.clone())
+            .collect();
+        config.save(home)?;
+        println!(
+            "validator {} at {} with {} peers",
+            config.org,
+            config.consensus.listen,
+            config.consensus.persistent_peers.len()
+        );
+    }
+    for (i, home) in observers.iter().enumerate() {
+        let mut config = NodeConfig::load(home)?;
+        let upstream = configs[i % configs.len()].3.clone();
+        config.consensus.enabled = false;
+        config.sync.upstream = Some(upstream.clone());
+        config.save(home)?;
+        println!("observer {} follows {upstream}", config.org);
+    }
+    Ok(())
+}
+
 fn gateway_client(command: GatewayClientCommand) -> Result<(), NodeError> {
     match command {
         GatewayClientCommand::Add {
@@ -494,8 +564,15 @@ fn list_keys(home: &Path) -> Result<(), NodeError> {
 }
 
 fn init_logging(level: &str) {
+    // The consensus engine and libp2p log every vote at info; keep them to warnings unless
+    // the filter names them.
+    let level = if level.contains('=') {
+        level.to_string()
+    } else {
+        format!("{level},arc_malachitebft_core_consensus=warn,arc_malachitebft_engine=warn,arc_malachitebft_network=warn,arc_malachitebft_sync=warn,arc_malachitebft_core_driver=warn,arc_malachitebft_discovery=warn,libp2p=warn,libp2p_gossipsub=error")
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -620,6 +697,7 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
     let hsm = |e: ledger_hsm::HsmError| NodeError::Fatal(e.to_string());
     let signer: Arc<dyn Signer> =
         Arc::new(ProviderSigner::new(provider.clone(), &config.keys.signing_label).map_err(hsm)?);
+    let signer_for_consensus = signer.clone();
     let me = member(store.as_ref(), &org)?.ok_or_else(|| {
         NodeError::Fatal(format!(
             "organisation {org} (from config.toml) is not a member of this chain"
@@ -667,6 +745,9 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
                 .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES),
         );
     }
+    if config.consensus.enabled && config.sync.upstream.is_none() {
+        ledger = ledger.with_relays(&config.consensus.relay)?;
+    }
     let ledger = Arc::new(ledger);
     let writer = Arc::new(writer::TxWriter::new(ledger.clone()));
     let audit_path = NodeConfig::resolve(&home, &config.audit.log);
@@ -697,7 +778,20 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
         reason: e.to_string(),
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut engine = None;
     let producer = match (&config.sync.upstream, is_validator) {
+        (None, true) if config.consensus.enabled => {
+            let (handle, driver) =
+                consensus::start(&home, &config, ledger.clone(), signer_for_consensus.clone())
+                    .await?;
+            tracing::info!(listen = %config.consensus.listen, peers = config.consensus.persistent_peers.len(), "consensus engine started");
+            engine = Some(handle);
+            Some(tokio::spawn(async move {
+                if let Ok(Err(e)) = driver.await {
+                    tracing::error!(error = %e, "the consensus application stopped");
+                }
+            }))
+        }
         (Some(up), _) => {
             if is_validator {
                 tracing::warn!(%org, "a validator following an upstream node produces no blocks of its own");
@@ -807,13 +901,31 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
                 },
             ),
     );
-    let sig = shutdown_signal().await;
+    let engine_ended = async {
+        match &mut engine {
+            Some(e) => {
+                let _ = (&mut e.handle).await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let sig = tokio::select! {
+        s = shutdown_signal() => s,
+        _ = engine_ended => "consensus engine stopped",
+    };
     tracing::info!(
         signal = sig,
         "shutting down: finishing the block in progress"
     );
     let _ = shutdown_tx.send(true);
+    if let Some(e) = engine.take() {
+        e.actor.stop(None);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), e.handle).await;
+    }
     if let Some(p) = producer {
+        if config.consensus.enabled {
+            p.abort();
+        }
         let _ = p.await;
     }
     if let Some(a) = auditor {

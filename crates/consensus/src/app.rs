@@ -1,0 +1,610 @@
+//! The application loop: answers the engine's requests with the ledger.
+//!
+//! - `GetValue`: the proposer builds a block from its mempool (or reloads the one it
+//!   already proposed for that height and round, so a restart never proposes twice) and
+//!   streams it as parts.
+//! - `ReceivedProposalPart`: parts are reassembled per (publisher, stream); a complete
+//!   block is fully validated (the state machine re-executes it: signatures, nonces, roles,
+//!   schemas, audit wraps, state root) and reported valid or invalid. An invalid block
+//!   makes this validator prevote nil.
+//! - `Decided`: the block gets the commit certificate as its `Commit` and is committed
+//!   with one atomic store write.
+//! - Value sync serves committed blocks with their certificates, and checks received ones
+//!   before they are decided.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use ledger_state::Execution;
+use ledger_types::{Block, BlockHeader, Commit, CommitSignature, Transaction};
+use malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValueOutcome};
+use malachitebft_app_channel::app::streaming::StreamContent;
+use malachitebft_app_channel::app::types::core::{
+    CommitCertificate, ExtendedCommitCertificate, ExtendedCommitSignature, LinearTimeouts, Round,
+    Validity,
+};
+use malachitebft_app_channel::app::types::streaming::{StreamId, StreamMessage};
+use malachitebft_app_channel::app::types::sync::RawDecidedValue;
+use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
+use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+
+use crate::context::{
+    Address, BlockId, ConsensusSignature, Height, LedgerContext, ProposalPart, ValidatorSet,
+};
+
+/// What the driver needs from the node's ledger. Blocking calls: the driver runs them on
+/// blocking threads.
+pub trait LedgerApp: Send + Sync + 'static {
+    /// The latest committed height.
+    fn height(&self) -> u64;
+    /// The validator set in effect for the next height.
+    fn validator_set(&self) -> Result<ValidatorSet, String>;
+    /// Builds the next block (no commit yet) from the mempool.
+    fn build(&self, now_ms: u64) -> Result<(Block, Execution), String>;
+    /// Validates a block for the next height: everything but its commit.
+    fn validate(&self, block: &Block) -> Result<Execution, String>;
+    /// Commits a decided block (its commit attached) and its execution.
+    fn commit(&self, block: Block, execution: Execution) -> Result<(), String>;
+    /// A committed block.
+    fn block(&self, height: u64) -> Result<Option<Block>, String>;
+}
+
+/// Driver settings.
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    /// This validator (or full node).
+    pub me: Address,
+    /// Where this node keeps the blocks it proposed, per height and round.
+    pub proposals_dir: PathBuf,
+    /// Shortest time per height (blocks are not produced faster).
+    pub block_time: Duration,
+    /// Round timeouts.
+    pub timeouts: LinearTimeouts,
+    /// Most transactions per streamed part.
+    pub txs_per_part: usize,
+}
+
+/// A block this node holds for a height, with its verdict.
+struct Candidate {
+    block: Block,
+    execution: Option<Execution>,
+    validity: Validity,
+}
+
+/// One incoming stream of parts.
+#[derive(Default)]
+struct StreamBuf {
+    parts: BTreeMap<u64, StreamContent<ProposalPart>>,
+    fin: Option<u64>,
+    height: u64,
+}
+
+const MAX_STREAM_PARTS: usize = 100_000;
+const MAX_STREAMS: usize = 256;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The driver's state.
+pub struct Driver<A: LedgerApp> {
+    app: Arc<A>,
+    cfg: DriverConfig,
+    candidates: HashMap<BlockId, Candidate>,
+    /// Values seen per (height, round) with the proposer and pol round, for StartedRound.
+    seen: HashMap<(u64, u32), Vec<ProposedValue<LedgerContext>>>,
+    /// Blocks received for heights this node has not reached yet.
+    future: Vec<(ProposalPart, Block)>,
+    streams: HashMap<(PeerId, Bytes), StreamBuf>,
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("blocking task failed: {e}"))
+}
+
+impl<A: LedgerApp> Driver<A> {
+    /// A driver over `app`.
+    pub fn new(app: Arc<A>, cfg: DriverConfig) -> Self {
+        Self {
+            app,
+            cfg,
+            candidates: HashMap::new(),
+            seen: HashMap::new(),
+            future: Vec::new(),
+            streams: HashMap::new(),
+        }
+    }
+
+    async fn params(&self) -> Result<HeightParams<LedgerContext>, String> {
+        let app = self.app.clone();
+        let set = blocking(move || app.validator_set()).await??;
+        Ok(HeightParams::new(
+            set,
+            self.cfg.timeouts,
+            Some(self.cfg.block_time),
+        ))
+    }
+
+    fn proposal_path(&self, height: u64, round: u32) -> PathBuf {
+        self.cfg
+            .proposals_dir
+            .join(format!("{height:020}-{round:010}.block"))
+    }
+
+    /// The block this node proposes for (height, round): the one it already proposed if it
+    /// restarted in between, else a new one from the mempool.
+    async fn propose(&mut self, height: u64, round: u32) -> Result<Block, String> {
+        let path = self.proposal_path(height, round);
+        if let Ok(bytes) = std::fs::read(&path) {
+            if let Ok(block) = Block::decode(&bytes) {
+                if block.height() == height {
+                    let (app, b) = (self.app.clone(), block.clone());
+                    let execution = blocking(move || app.validate(&b)).await?.ok();
+                    tracing::info!(height, round, block = %block.hash(), "re-proposing the block proposed before the restart");
+                    self.remember(block.clone(), execution, Validity::Valid);
+                    return Ok(block);
+                }
+            }
+        }
+        let app = self.app.clone();
+        let (block, execution) = blocking(move || app.build(now_ms())).await??;
+        std::fs::create_dir_all(&self.cfg.proposals_dir)
+            .map_err(|e| format!("creating {}: {e}", self.cfg.proposals_dir.display()))?;
+        write_synced(&path, &block.encode())?;
+        self.remember(block.clone(), Some(execution), Validity::Valid);
+        Ok(block)
+    }
+
+    fn remember(&mut self, block: Block, execution: Option<Execution>, validity: Validity) {
+        self.candidates.insert(
+            BlockId(block.hash()),
+            Candidate {
+                block,
+                execution,
+                validity,
+            },
+        );
+    }
+
+    async fn stream(
+        &self,
+        channels: &Channels<LedgerContext>,
+        block: &Block,
+        round: u32,
+        pol_round: Round,
+        proposer: &Address,
+    ) -> Result<(), String> {
+        let mut id = block.height().to_be_bytes().to_vec();
+        id.extend(round.to_be_bytes());
+        id.extend(&block.hash().0[..8]);
+        let stream_id = StreamId::new(Bytes::from(id));
+        let mut parts = vec![ProposalPart::Header {
+            height: Height(block.height()),
+            round,
+            pol_round,
+            proposer: proposer.clone(),
+            header: block.header().encode(),
+        }];
+        for chunk in block.txs.chunks(self.cfg.txs_per_part.max(1)) {
+            parts.push(ProposalPart::Txs(
+                chunk.iter().map(|t| t.bytes().to_vec()).collect(),
+            ));
+        }
+        parts.push(ProposalPart::End {
+            tx_count: block.txs.len() as u32,
+        });
+        let n = parts.len() as u64;
+        for (seq, p) in parts.into_iter().enumerate() {
+            let msg = StreamMessage::new(stream_id.clone(), seq as u64, StreamContent::Data(p));
+            channels
+                .network
+                .send(NetworkMsg::PublishProposalPart(msg))
+                .await
+                .map_err(|e| format!("publishing a proposal part: {e}"))?;
+        }
+        channels
+            .network
+            .send(NetworkMsg::PublishProposalPart(StreamMessage::new(
+                stream_id,
+                n,
+                StreamContent::Fin,
+            )))
+            .await
+            .map_err(|e| format!("publishing a proposal part: {e}"))
+    }
+
+    /// Adds a part; returns the header part and the block when its stream is complete.
+    fn add_part(
+        &mut self,
+        publisher: PeerId,
+        msg: StreamMessage<ProposalPart>,
+    ) -> Option<Result<(ProposalPart, Block), String>> {
+        let key = (publisher, msg.stream_id.to_bytes());
+        if !self.streams.contains_key(&key) && self.streams.len() >= MAX_STREAMS {
+            // Drop the stream of the lowest height to bound memory.
+            if let Some(k) = self
+                .streams
+                .iter()
+                .min_by_key(|(_, b)| b.height)
+                .map(|(k, _)| k.clone())
+            {
+                self.streams.remove(&k);
+            }
+        }
+        let buf = self.streams.entry(key.clone()).or_default();
+        if buf.parts.len() >= MAX_STREAM_PARTS {
+            self.streams.remove(&key);
+            return Some(Err("a proposal stream exceeded the part limit".into()));
+        }
+        if let StreamContent::Data(ProposalPart::Header { height, .. }) = &msg.content {
+            buf.height = height.0;
+        }
+        if msg.content.is_fin() {
+            buf.fin = Some(msg.sequence);
+        }
+        buf.parts.insert(msg.sequence, msg.content);
+        let fin = buf.fin?;
+        if buf.parts.len() as u64 != fin + 1 {
+            return None;
+        }
+        let buf = self.streams.remove(&key)?;
+        Some(assemble(buf))
+    }
+
+    async fn judge(
+        &mut self,
+        header_part: &ProposalPart,
+        block: Block,
+    ) -> Option<ProposedValue<LedgerContext>> {
+        let ProposalPart::Header {
+            height,
+            round,
+            pol_round,
+            proposer,
+            ..
+        } = header_part
+        else {
+            return None;
+        };
+        let tip = self.app.height();
+        if height.0 > tip + 1 {
+            self.future.push((header_part.clone(), block));
+            return None;
+        }
+        if height.0 <= tip {
+            return None;
+        }
+        let id = BlockId(block.hash());
+        let validity = match self.candidates.get(&id) {
+            Some(c) => c.validity,
+            None => {
+                let (app, b) = (self.app.clone(), block.clone());
+                match blocking(move || app.validate(&b)).await {
+                    Ok(Ok(execution)) => {
+                        self.remember(block, Some(execution), Validity::Valid);
+                        Validity::Valid
+                    }
+                    Ok(Err(why)) => {
+                        tracing::warn!(height = height.0, round, block = %id, proposer = %proposer, reason = %why, "invalid proposed block: voting nil");
+                        self.remember(block, None, Validity::Invalid);
+                        Validity::Invalid
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "validating a proposed block");
+                        return None;
+                    }
+                }
+            }
+        };
+        let pv = ProposedValue {
+            height: *height,
+            round: Round::new(*round),
+            valid_round: *pol_round,
+            proposer: proposer.clone(),
+            value: id,
+            validity,
+        };
+        self.seen
+            .entry((height.0, *round))
+            .or_default()
+            .push(pv.clone());
+        Some(pv)
+    }
+
+    fn certificate_of(block: &Block) -> ExtendedCommitCertificate<LedgerContext> {
+        ExtendedCommitCertificate {
+            height: Height(block.height()),
+            round: Round::new(block.commit.round),
+            value_id: BlockId(block.hash()),
+            commit_signatures: block
+                .commit
+                .signatures
+                .iter()
+                .map(|s| ExtendedCommitSignature {
+                    address: Address(s.validator.clone()),
+                    signature: ConsensusSignature(s.signature.0.clone()),
+                    extension: None,
+                })
+                .collect(),
+        }
+    }
+
+    async fn decided(&mut self, cert: CommitCertificate<LedgerContext>) -> Result<(), String> {
+        let height = cert.height.0;
+        if height <= self.app.height() {
+            return Ok(());
+        }
+        let c = self.candidates.remove(&cert.value_id).ok_or_else(|| {
+            format!(
+                "decided block {} at height {height} is not held by this node",
+                cert.value_id
+            )
+        })?;
+        let mut block = c.block;
+        block.commit = Commit {
+            round: cert.round.as_u32().unwrap_or(0),
+            signatures: cert
+                .commit_signatures
+                .iter()
+                .map(|s| CommitSignature {
+                    validator: s.address.0.clone(),
+                    signature: (&s.signature).into(),
+                })
+                .collect(),
+        };
+        let app = self.app.clone();
+        let execution = match c.execution {
+            Some(e) => e,
+            None => {
+                let (a, b) = (app.clone(), block.clone());
+                blocking(move || a.validate(&b)).await??
+            }
+        };
+        let hash = block.hash();
+        let txs = block.txs.len();
+        blocking(move || app.commit(block, execution)).await??;
+        tracing::info!(height, round = cert.round.as_i64(), txs, block = %hash, "decided and committed");
+        self.prune(height);
+        Ok(())
+    }
+
+    fn prune(&mut self, height: u64) {
+        self.candidates.retain(|_, c| c.block.height() > height);
+        self.seen.retain(|(h, _), _| *h > height);
+        self.future.retain(|(_, b)| b.height() > height);
+        self.streams
+            .retain(|_, b| b.height == 0 || b.height > height);
+        if let Ok(entries) = std::fs::read_dir(&self.cfg.proposals_dir) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let h = name
+                    .to_str()
+                    .and_then(|n| n.split('-').next())
+                    .and_then(|n| n.parse::<u64>().ok());
+                if h.is_some_and(|h| h <= height) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
+    /// Runs until the engine closes the channel.
+    pub async fn run(mut self, mut channels: Channels<LedgerContext>) -> Result<(), String> {
+        while let Some(msg) = channels.consensus.recv().await {
+            match msg {
+                AppMsg::ConsensusReady { reply } => {
+                    let h = Height(self.app.height() + 1);
+                    tracing::info!(height = h.0, "consensus ready");
+                    let _ = reply.send((h, self.params().await?));
+                }
+                AppMsg::StartedRound {
+                    height,
+                    round,
+                    reply_value,
+                    ..
+                } => {
+                    // Blocks that arrived before this height started: judge them now.
+                    let early: Vec<(ProposalPart, Block)> = std::mem::take(&mut self.future)
+                        .into_iter()
+                        .filter(|(_, b)| b.height() >= height.0)
+                        .collect();
+                    for (part, block) in early {
+                        if block.height() == height.0 {
+                            self.judge(&part, block).await;
+                        } else {
+                            self.future.push((part, block));
+                        }
+                    }
+                    let r = round.as_u32().unwrap_or(0);
+                    let values = self.seen.get(&(height.0, r)).cloned().unwrap_or_default();
+                    let _ = reply_value.send(values);
+                }
+                AppMsg::GetValue {
+                    height,
+                    round,
+                    reply,
+                    ..
+                } => {
+                    let r = round.as_u32().unwrap_or(0);
+                    let block = self.propose(height.0, r).await?;
+                    let id = BlockId(block.hash());
+                    tracing::debug!(height = height.0, round = r, block = %id, txs = block.txs.len(), "proposing");
+                    let _ = reply.send(LocallyProposedValue::new(height, round, id));
+                    let me = self.cfg.me.clone();
+                    self.stream(&channels, &block, r, Round::Nil, &me).await?;
+                }
+                AppMsg::ExtendVote { reply, .. } => {
+                    let _ = reply.send(None);
+                }
+                AppMsg::VerifyVoteExtensions {
+                    extensions, reply, ..
+                } => {
+                    let _ = reply.send(extensions.into_iter().map(|(a, _)| (a, Ok(()))).collect());
+                }
+                AppMsg::RestreamProposal {
+                    height,
+                    round,
+                    valid_round,
+                    address,
+                    value_id,
+                } => {
+                    if let Some(c) = self.candidates.get(&value_id) {
+                        let block = c.block.clone();
+                        self.stream(
+                            &channels,
+                            &block,
+                            round.as_u32().unwrap_or(0),
+                            valid_round,
+                            &address,
+                        )
+                        .await?;
+                    } else {
+                        tracing::warn!(height = height.0, %value_id, "asked to restream a block this node does not hold");
+                    }
+                }
+                AppMsg::GetHistoryMinHeight { reply } => {
+                    let _ = reply.send(Height(1));
+                }
+                AppMsg::ReceivedProposalPart {
+                    from,
+                    published_by,
+                    part,
+                    reply,
+                } => {
+                    let publisher = published_by.unwrap_or(from);
+                    let out = match self.add_part(publisher, part) {
+                        None => None,
+                        Some(Err(e)) => {
+                            tracing::warn!(peer = %publisher, error = %e, "dropped a proposal stream");
+                            None
+                        }
+                        Some(Ok((header, block))) => self.judge(&header, block).await,
+                    };
+                    let _ = reply.send(out);
+                }
+                AppMsg::Decided {
+                    certificate, reply, ..
+                } => {
+                    self.decided(certificate).await?;
+                    let _ = reply.send(());
+                }
+                AppMsg::Finalized {
+                    certificate, reply, ..
+                } => {
+                    let next = certificate.height.0 + 1;
+                    let _ = reply.send(Next::Start(Height(next), self.params().await?));
+                }
+                AppMsg::GetDecidedValues { range, reply } => {
+                    let tip = self.app.height();
+                    let (start, end) = (range.start().0.max(1), range.end().0.min(tip));
+                    let app = self.app.clone();
+                    let values = blocking(move || {
+                        let mut out = Vec::new();
+                        for h in start..=end {
+                            match app.block(h) {
+                                Ok(Some(b)) => out.push(RawDecidedValue::new(
+                                    Bytes::from(b.encode()),
+                                    Self::certificate_of(&b),
+                                )),
+                                _ => break,
+                            }
+                        }
+                        out
+                    })
+                    .await?;
+                    let _ = reply.send(values);
+                }
+                AppMsg::ProcessSyncedValue {
+                    height,
+                    round,
+                    proposer,
+                    value_bytes,
+                    reply,
+                } => {
+                    let outcome = match Block::decode(&value_bytes) {
+                        Err(_) => SyncedValueOutcome::PeerFault,
+                        Ok(block) if block.height() != height.0 => SyncedValueOutcome::PeerFault,
+                        Ok(block) => {
+                            let (app, b) = (self.app.clone(), block.clone());
+                            match blocking(move || app.validate(&b)).await {
+                                Ok(Ok(execution)) => {
+                                    let id = BlockId(block.hash());
+                                    self.remember(block, Some(execution), Validity::Valid);
+                                    SyncedValueOutcome::Verdict(ProposedValue {
+                                        height,
+                                        round,
+                                        valid_round: Round::Nil,
+                                        proposer,
+                                        value: id,
+                                        validity: Validity::Valid,
+                                    })
+                                }
+                                Ok(Err(why)) => {
+                                    tracing::warn!(height = height.0, reason = %why, "a synced block is invalid");
+                                    SyncedValueOutcome::PeerFault
+                                }
+                                Err(_) => SyncedValueOutcome::LocalTransientError,
+                            }
+                        }
+                    };
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn assemble(buf: StreamBuf) -> Result<(ProposalPart, Block), String> {
+    let mut parts = buf.parts.into_values();
+    let header_part = match parts.next() {
+        Some(StreamContent::Data(p @ ProposalPart::Header { .. })) => p,
+        _ => return Err("a proposal stream does not start with its header".into()),
+    };
+    let ProposalPart::Header { header, .. } = &header_part else {
+        return Err("unreachable: not a header".into());
+    };
+    let header = BlockHeader::decode(header)
+        .map_err(|e| format!("the proposed header does not decode: {e}"))?;
+    let mut txs = Vec::new();
+    let mut ended = None;
+    for p in parts {
+        match p {
+            StreamContent::Data(ProposalPart::Txs(batch)) if ended.is_none() => {
+                for t in batch {
+                    txs.push(
+                        Transaction::decode(&t)
+                            .map_err(|e| format!("a proposed transaction does not decode: {e}"))?,
+                    );
+                }
+            }
+            StreamContent::Data(ProposalPart::End { tx_count }) if ended.is_none() => {
+                ended = Some(tx_count)
+            }
+            StreamContent::Fin if ended.is_some() => {}
+            _ => return Err("a proposal stream has parts out of place".into()),
+        }
+    }
+    if ended != Some(txs.len() as u32) {
+        return Err("a proposal stream's transaction count does not match".into());
+    }
+    Ok((header_part, Block::new(header, txs, Commit::default())))
+}
+
+fn write_synced(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,272 @@
+//! Running Malachite: the ledger as the engine's application, the engine's network,
+//! WAL and sync, and the validator's signing through its key provider.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger_consensus::{
+    Address, ConsensusSigner, ConsensusVerifier, Driver, DriverConfig, LedgerApp, LedgerCodec,
+    LedgerContext, LedgerScheme, Validator, ValidatorSet,
+};
+use ledger_hsm::EquivocationGuard;
+use ledger_state::{build_block, check_commit, execute_block, member, validators, Execution};
+use ledger_types::{Block, Commit};
+use malachitebft_app_channel::app::config::{
+    ConsensusConfig, NodeConfig as EngineNodeConfig, P2pConfig, ValueSyncConfig,
+};
+use malachitebft_app_channel::app::net::Multiaddr;
+use malachitebft_app_channel::app::types::codec::Codec;
+use malachitebft_app_channel::app::types::core::{LinearTimeouts, SigningScheme};
+use malachitebft_app_channel::app::types::Keypair;
+use malachitebft_app_channel::{
+    ConsensusContext, EngineBuilder, NetworkContext, NetworkIdentity, RequestContext, Signer,
+    SyncContext, WalContext,
+};
+
+use ledger_node::config::{ConsensusSection, NodeConfig};
+use ledger_node::error::NodeError;
+
+use crate::ledger::{Ledger, Proposal};
+
+fn fatal(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Fatal(e.to_string())
+}
+
+/// The engine's view of our configuration.
+struct EngineConfig {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl EngineNodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}
+
+impl LedgerApp for Ledger {
+    fn height(&self) -> u64 {
+        Ledger::height(self)
+    }
+
+    fn validator_set(&self) -> Result<ValidatorSet, String> {
+        let store = self.store.as_ref();
+        let mut out = Vec::new();
+        for org in validators(store).map_err(|e| e.to_string())? {
+            let m = member(store, &org)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("validator {org} has no member entry"))?;
+            out.push(Validator {
+                address: Address(org),
+                public_key: m.signing_key,
+            });
+        }
+        Ok(ValidatorSet::new(out))
+    }
+
+    fn build(&self, now_ms: u64) -> Result<(Block, Execution), String> {
+        let tip = self.store.tip().ok_or("the store has no genesis block")?;
+        let candidates = self
+            .mempool
+            .candidates(
+                self.store.as_ref(),
+                self.block_config.max_txs,
+                self.block_config.max_bytes,
+            )
+            .map_err(|e| e.to_string())?;
+        let params = ledger_state::ProposeParams {
+            proposer: self.org.clone(),
+            timestamp_ms: now_ms.max(tip.header.timestamp_ms),
+            max_txs: self.block_config.max_txs,
+            max_bytes: self.block_config.max_bytes,
+        };
+        let verified = |h: &ledger_types::Hash| self.mempool.contains(h);
+        let built = build_block(
+            self.store.as_ref(),
+            &tip.accumulator,
+            &tip.header,
+            &params,
+            candidates,
+            &verified,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((
+            Block::new(built.header, built.txs, Commit::default()),
+            built.execution,
+        ))
+    }
+
+    fn validate(&self, block: &Block) -> Result<Execution, String> {
+        let tip = self.store.tip().ok_or("the store has no genesis block")?;
+        let verified = |h: &ledger_types::Hash| self.mempool.contains(h);
+        execute_block(
+            self.store.as_ref(),
+            &tip.accumulator,
+            &tip.header,
+            block,
+            &verified,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn commit(&self, block: Block, execution: Execution) -> Result<(), String> {
+        check_commit(self.store.as_ref(), &block).map_err(|e| e.to_string())?;
+        Ledger::commit(
+            self,
+            &Proposal {
+                block,
+                execution,
+                dropped: vec![],
+            },
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn block(&self, height: u64) -> Result<Option<Block>, String> {
+        self.store.block(height).map_err(|e| e.to_string())
+    }
+}
+
+/// Reads the libp2p identity key, creating it on first use.
+fn p2p_keypair(path: &Path) -> Result<Keypair, NodeError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut k = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+            ledger_node::fsutil::write_file(path, &k, 0o600)?;
+            k.to_vec()
+        }
+        Err(e) => {
+            return Err(NodeError::Io {
+                what: format!("reading the p2p key {}", path.display()),
+                reason: e.to_string(),
+            })
+        }
+    };
+    let mut secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+        fatal(format!(
+            "{} must hold a 32-byte ed25519 secret",
+            path.display()
+        ))
+    })?;
+    Keypair::ed25519_from_bytes(&mut secret).map_err(fatal)
+}
+
+/// The peer id of the identity key at `path` (created if missing), for network set-up.
+pub fn peer_id(path: &Path) -> Result<String, NodeError> {
+    Ok(p2p_keypair(path)?.public().to_peer_id().to_string())
+}
+
+fn multiaddr(s: &str) -> Result<Multiaddr, NodeError> {
+    s.parse()
+        .map_err(|e| fatal(format!("{s:?} is not a libp2p multiaddress: {e}")))
+}
+
+/// Starts the engine and the driver; returns the engine's handle (it ends when the engine
+/// stops) and the driver task.
+pub async fn start(
+    home: &Path,
+    config: &NodeConfig,
+    ledger: Arc<Ledger>,
+    signer: Arc<dyn ledger_crypto::Signer>,
+) -> Result<
+    (
+        malachitebft_app_channel::EngineHandle,
+        tokio::task::JoinHandle<Result<(), String>>,
+    ),
+    NodeError,
+> {
+    let c: &ConsensusSection = &config.consensus;
+    let ctx = LedgerContext::new(ledger.chain_id.clone());
+    let me = Address(ledger.org.clone());
+    let keypair = p2p_keypair(&NodeConfig::resolve(home, &c.p2p_key))?;
+    let guard = Arc::new(EquivocationGuard::open(&home.join("consensus/guard")).map_err(fatal)?);
+    let consensus_signer = ConsensusSigner::new(ledger.chain_id.clone(), signer.clone(), guard);
+    let verifier = ConsensusVerifier::new(ledger.chain_id.clone());
+    let proof = consensus_signer
+        .sign_validator_proof(
+            LedgerScheme::encode_public_key(&signer.public_key()),
+            keypair.public().to_peer_id().to_bytes(),
+        )
+        .await
+        .map_err(|e| fatal(format!("signing the validator proof: {e}")))?;
+    let proof_bytes = Codec::encode(&LedgerCodec, &proof).map_err(fatal)?;
+    let identity =
+        NetworkIdentity::new_validator(me.to_string(), keypair, me.to_string(), proof_bytes);
+
+    let mut p2p = P2pConfig {
+        listen_addr: multiaddr(&c.listen)?,
+        persistent_peers: c
+            .persistent_peers
+            .iter()
+            .map(|p| multiaddr(p))
+            .collect::<Result<_, _>>()?,
+        persistent_peers_only: true,
+        ..Default::default()
+    };
+    p2p.discovery.enabled = false;
+    let engine_config = EngineConfig {
+        moniker: me.to_string(),
+        consensus: ConsensusConfig {
+            p2p,
+            ..Default::default()
+        },
+        value_sync: ValueSyncConfig {
+            status_update_interval: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
+    };
+    let wal = NodeConfig::resolve(home, &c.wal);
+    let (channels, handle) = EngineBuilder::new(ctx, engine_config)
+        .with_default_wal(WalContext::new(wal, LedgerCodec))
+        .with_default_network(NetworkContext::new(identity, LedgerCodec))
+        .with_default_sync(SyncContext::new(LedgerCodec))
+        .with_default_consensus(ConsensusContext::new_validator(
+            me.clone(),
+            Box::new(verifier),
+            Box::new(consensus_signer),
+        ))
+        .with_default_request(RequestContext::new(128))
+        .build()
+        .await
+        .map_err(|e| fatal(format!("starting the consensus engine: {e}")))?;
+    let propose = Duration::from_millis(c.timeout_propose_ms);
+    let vote = Duration::from_millis(c.timeout_vote_ms);
+    let driver = Driver::new(
+        ledger,
+        DriverConfig {
+            me,
+            proposals_dir: home.join("consensus/proposals"),
+            block_time: Duration::from_millis(c.block_time_ms),
+            timeouts: LinearTimeouts {
+                propose,
+                propose_delta: propose / 2,
+                prevote: vote,
+                prevote_delta: vote / 2,
+                precommit: vote,
+                precommit_delta: vote / 2,
+                rebroadcast: propose + vote + vote,
+                max_timeout: Duration::from_secs(30),
+            },
+            txs_per_part: 2000,
+        },
+    );
+    let task = tokio::spawn(driver.run(channels));
+    Ok((handle, task))
+}
