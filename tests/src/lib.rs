@@ -216,7 +216,8 @@ impl TestNode {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    async fn try_client(&self) -> Result<LedgerClient<Channel>, tonic::transport::Error> {
+    /// A client, or the connection error.
+    pub async fn try_client(&self) -> Result<LedgerClient<Channel>, tonic::transport::Error> {
         Ok(LedgerClient::connect(self.url())
             .await?
             .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES))
@@ -328,6 +329,28 @@ impl Writer {
         let h = submit(client, &schema).await;
         let r = wait_committed(client, &h).await;
         assert_eq!(r.status, pb::TxStatus::Committed as i32, "{}", r.failure);
+        Writer {
+            key,
+            org: org.clone(),
+            enc_key,
+        }
+    }
+
+    /// A writer for a chain where schema `payload` is (or will be) registered by someone
+    /// else: nothing is submitted, so the organisation's records start at nonce 1.
+    pub async fn join(
+        key: Arc<ProviderSigner>,
+        org: &OrgId,
+        client: &mut LedgerClient<Channel>,
+    ) -> Writer {
+        let enc_key = client
+            .get_member(pb::GetMemberRequest {
+                org: org.to_string(),
+            })
+            .await
+            .expect("the writer is a member")
+            .into_inner()
+            .encryption_key;
         Writer {
             key,
             org: org.clone(),
@@ -560,4 +583,136 @@ pub fn fields_of(r: &pb::ReadRecordResponse) -> std::collections::BTreeMap<Strin
             (f.name.clone(), v)
         })
         .collect()
+}
+
+/// A network of validator nodes (software keys) running consensus, and observers that
+/// follow them, all on loopback.
+pub struct TestNet {
+    /// The validators, in the order they were created (`val-1`, `val-2`, ...).
+    pub validators: Vec<TestNode>,
+    /// The observers (`obs-1`, ... with the regulator role).
+    pub observers: Vec<TestNode>,
+}
+
+impl TestNet {
+    /// Creates the homes, merges the genesis, and wires the consensus configuration with
+    /// `ledger-node connect`. Nothing is started.
+    pub fn new(validators: usize, observers: usize) -> TestNet {
+        let env = || {
+            vec![(
+                "LEDGER_KEY_PASSPHRASE".to_string(),
+                TEST_PASSPHRASE.to_string(),
+            )]
+        };
+        let vals: Vec<TestNode> = (1..=validators)
+            .map(|i| {
+                let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+                TestNode::init_with(
+                    &format!("val-{i}"),
+                    &["--roles", "validator,member", "--p2p-listen", &p2p],
+                    env(),
+                )
+            })
+            .collect();
+        let obs: Vec<TestNode> = (1..=observers)
+            .map(|i| TestNode::init_with(&format!("obs-{i}"), &["--roles", "regulator"], env()))
+            .collect();
+        let dir = vals[0].home.path().join("net-genesis.json");
+        let out = Command::new(bin("ledger-node"))
+            .args(["genesis-merge", "--out"])
+            .arg(&dir)
+            .args(vals.iter().chain(obs.iter()).map(|n| n.home.path()))
+            .output()
+            .expect("run genesis-merge");
+        assert!(
+            out.status.success(),
+            "genesis-merge: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for n in vals.iter().chain(obs.iter()) {
+            std::fs::copy(&dir, n.home.path().join("genesis.json")).expect("install genesis");
+        }
+        let mut connect = Command::new(bin("ledger-node"));
+        connect.arg("connect");
+        for v in &vals {
+            connect.arg("--validator").arg(v.home.path());
+        }
+        for o in &obs {
+            connect.arg("--observer").arg(o.home.path());
+        }
+        let out = connect.output().expect("run connect");
+        assert!(
+            out.status.success(),
+            "connect: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TestNet {
+            validators: vals,
+            observers: obs,
+        }
+    }
+
+    /// Starts every node (validators first), each with `extra` start flags.
+    pub async fn start_all(&mut self, extra: &[&str]) {
+        for v in &mut self.validators {
+            v.start(extra).await;
+        }
+        for o in &mut self.observers {
+            o.start(extra).await;
+        }
+    }
+
+    /// Every node, validators first.
+    pub fn nodes(&self) -> impl Iterator<Item = &TestNode> {
+        self.validators.iter().chain(self.observers.iter())
+    }
+}
+
+/// The committed height a node reports.
+pub async fn height_of(node: &TestNode) -> u64 {
+    node.client()
+        .await
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .expect("status")
+        .into_inner()
+        .height
+}
+
+/// Waits until every node in `nodes` has committed `height` (panics after `secs`).
+pub async fn wait_for_height(nodes: &[&TestNode], height: u64, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    for n in nodes {
+        loop {
+            if let Ok(mut c) = n.try_client().await {
+                if let Ok(s) = c.get_status(pb::GetStatusRequest {}).await {
+                    if s.into_inner().height >= height {
+                        break;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not reach height {height} within {secs} s:\n{}",
+                n.org,
+                n.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The block hash a node holds at `height`.
+pub async fn block_hash_at(node: &TestNode, height: u64) -> Vec<u8> {
+    node.client()
+        .await
+        .get_block(pb::GetBlockRequest {
+            height: Some(height),
+        })
+        .await
+        .expect("block")
+        .into_inner()
+        .header
+        .expect("header")
+        .hash
 }

@@ -163,7 +163,50 @@ impl<A: LedgerApp> Driver<A> {
         Ok(block)
     }
 
+    fn candidates_dir(&self) -> PathBuf {
+        self.cfg.proposals_dir.with_file_name("candidates")
+    }
+
+    /// Loads the valid blocks this node held for heights it has not committed, kept on
+    /// disk so that a decision replayed from the WAL after a crash finds its block.
+    fn load_candidates(&mut self) {
+        let tip = self.app.height();
+        let Ok(entries) = std::fs::read_dir(self.candidates_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if let Ok(bytes) = std::fs::read(e.path()) {
+                if let Ok(block) = Block::decode(&bytes) {
+                    if block.height() > tip {
+                        self.candidates.insert(
+                            BlockId(block.hash()),
+                            Candidate {
+                                block,
+                                execution: None,
+                                validity: Validity::Valid,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     fn remember(&mut self, block: Block, execution: Option<Execution>, validity: Validity) {
+        if validity.is_valid() {
+            // Durable before the engine hears of it: the engine may log its decision in
+            // the WAL and crash before this node commits.
+            let dir = self.candidates_dir();
+            let path = dir.join(format!("{:020}-{}.block", block.height(), block.hash()));
+            if !path.exists() {
+                let written = std::fs::create_dir_all(&dir)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| write_synced(&path, &block.encode()));
+                if let Err(e) = written {
+                    tracing::error!(error = %e, "keeping a candidate block on disk");
+                }
+            }
+        }
         self.candidates.insert(
             BlockId(block.hash()),
             Candidate {
@@ -382,7 +425,10 @@ impl<A: LedgerApp> Driver<A> {
         self.future.retain(|(_, b)| b.height() > height);
         self.streams
             .retain(|_, b| b.height == 0 || b.height > height);
-        if let Ok(entries) = std::fs::read_dir(&self.cfg.proposals_dir) {
+        for dir in [self.cfg.proposals_dir.clone(), self.candidates_dir()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let name = e.file_name();
                 let h = name
@@ -398,6 +444,7 @@ impl<A: LedgerApp> Driver<A> {
 
     /// Runs until the engine closes the channel.
     pub async fn run(mut self, mut channels: Channels<LedgerContext>) -> Result<(), String> {
+        self.load_candidates();
         while let Some(msg) = channels.consensus.recv().await {
             match msg {
                 AppMsg::ConsensusReady { reply } => {

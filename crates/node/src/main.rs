@@ -204,6 +204,9 @@ struct StartArgs {
     /// Override [sync] upstream.
     #[arg(long)]
     upstream: Option<String>,
+    /// Override [consensus] block_time_ms.
+    #[arg(long)]
+    block_time_ms: Option<u64>,
 }
 
 fn main() {
@@ -607,6 +610,9 @@ fn start(a: StartArgs) -> Result<(), NodeError> {
     }
     if let Some(v) = a.upstream {
         config.sync.upstream = Some(v);
+    }
+    if let Some(v) = a.block_time_ms {
+        config.consensus.block_time_ms = v;
     }
     init_logging(&config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,140 @@
+//! Four validators running Malachite consensus as separate processes over loopback TCP,
+//! with an observer following them: they agree at every height under load, survive a
+//! `kill -9` of one validator, halt without a quorum and resume with it, and lose no
+//! acknowledged transaction.
+
+use std::time::Duration;
+
+use ledger_api::v1 as pb;
+use ledger_e2e::*;
+
+/// Fast heights for tests: consensus waits at least this long per height.
+const BLOCK_TIME: &[&str] = &["--block-time-ms", "30"];
+
+/// Registers schema `payload` with val-1's key (its nonce 1).
+async fn register_schema(net: &TestNet) {
+    let first = &net.validators[0];
+    let mut c = first.client().await;
+    Writer::setup(first.key(), &first.org, &mut c).await;
+}
+
+/// Submits `count` records signed by validator `i`'s org to its own node, from nonce
+/// `first`; returns the hashes.
+async fn submit_from(net: &TestNet, i: usize, first: u64, count: u64) -> Vec<ledger_types::Hash> {
+    let node = &net.validators[i];
+    let mut c = node.client().await;
+    let w = Writer::join(node.key(), &node.org, &mut c).await;
+    let mut out = Vec::new();
+    for n in first..first + count {
+        let tx = w.put(n, &format!("{}-r{n}", node.org), 1, b"consensus test");
+        out.push(submit(&mut c, &tx).await);
+    }
+    out
+}
+
+async fn assert_same_chain(nodes: &[&TestNode], up_to: u64) {
+    for h in 1..=up_to {
+        let reference = block_hash_at(nodes[0], h).await;
+        for n in &nodes[1..] {
+            assert_eq!(
+                block_hash_at(n, h).await,
+                reference,
+                "{} and {} differ at height {h}",
+                nodes[0].org,
+                n.org
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_and_an_observer_agree_at_every_height_under_load() {
+    let mut net = TestNet::new(4, 1);
+    net.start_all(BLOCK_TIME).await;
+    register_schema(&net).await;
+    // Every validator's organisation submits to its own node; relays spread the work.
+    let mut hashes = Vec::new();
+    for round in 0..3u64 {
+        for i in 0..4 {
+            let first = if i == 0 { 2 } else { 1 } + round * 50;
+            hashes.extend(submit_from(&net, i, first, 50).await);
+        }
+    }
+    let mut c = net.validators[2].client().await;
+    for h in &hashes {
+        let r = wait_committed(&mut c, h).await;
+        assert_eq!(r.status, pb::TxStatus::Committed as i32, "{}", r.failure);
+    }
+    let nodes: Vec<&TestNode> = net.nodes().collect();
+    wait_for_height(&nodes, 200, 120).await;
+    assert_same_chain(&nodes, 200).await;
+    // Every validator proposed some of those blocks.
+    let mut proposers = std::collections::BTreeSet::new();
+    for h in 1..=200 {
+        let b = net.validators[0]
+            .client()
+            .await
+            .get_block(pb::GetBlockRequest { height: Some(h) })
+            .await
+            .unwrap()
+            .into_inner();
+        proposers.insert(b.header.unwrap().proposer);
+    }
+    assert_eq!(proposers.len(), 4, "{proposers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_validator_rejoins_and_the_chain_never_stops() {
+    let mut net = TestNet::new(4, 0);
+    net.start_all(BLOCK_TIME).await;
+    register_schema(&net).await;
+    let before = submit_from(&net, 1, 1, 40).await;
+    net.validators[3].kill9();
+    let h_kill = height_of(&net.validators[0]).await;
+    // The other three keep deciding, with transactions.
+    let during = submit_from(&net, 1, 41, 40).await;
+    let mut c = net.validators[0].client().await;
+    for h in before.iter().chain(during.iter()) {
+        assert_eq!(
+            wait_committed(&mut c, h).await.status,
+            pb::TxStatus::Committed as i32
+        );
+    }
+    let live: Vec<&TestNode> = net.validators[..3].iter().collect();
+    wait_for_height(&live, h_kill + 30, 60).await;
+    // Restarted, it replays its WAL, catches up through sync and agrees.
+    net.validators[3].start(BLOCK_TIME).await;
+    let target = height_of(&net.validators[0]).await + 10;
+    let all: Vec<&TestNode> = net.validators.iter().collect();
+    wait_for_height(&all, target, 60).await;
+    assert_same_chain(&all, target).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_quorum_the_chain_halts_and_resumes_losing_nothing() {
+    let mut net = TestNet::new(4, 0);
+    net.start_all(BLOCK_TIME).await;
+    register_schema(&net).await;
+    assert!(net.validators[2].stop().success());
+    assert!(net.validators[3].stop().success());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let halted = height_of(&net.validators[0]).await;
+    // A transaction acknowledged while the chain is halted.
+    let pending = submit_from(&net, 1, 1, 5).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        height_of(&net.validators[0]).await <= halted + 1,
+        "two of four validators cannot decide"
+    );
+    net.validators[2].start(BLOCK_TIME).await;
+    net.validators[3].start(BLOCK_TIME).await;
+    let mut c = net.validators[1].client().await;
+    for h in &pending {
+        let r = wait_committed(&mut c, h).await;
+        assert_eq!(r.status, pb::TxStatus::Committed as i32, "{}", r.failure);
+    }
+    let all: Vec<&TestNode> = net.validators.iter().collect();
+    let target = height_of(&net.validators[0]).await + 5;
+    wait_for_height(&all, target, 60).await;
+    assert_same_chain(&all, target).await;
+}
