@@ -114,6 +114,12 @@ impl TestNode {
         }
     }
 
+    /// Sets an environment variable for every later start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     /// The log file of the `n`th start.
     pub fn log_path(&self, n: u32) -> PathBuf {
         self.home.path().join(format!("node-{n}.log"))

@@ -138,3 +138,41 @@ async fn without_a_quorum_the_chain_halts_and_resumes_losing_nothing() {
     wait_for_height(&all, target, 60).await;
     assert_same_chain(&all, target).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_from_a_byzantine_proposer_are_never_decided() {
+    let mut net = TestNet::new(4, 1);
+    // val-1 proposes blocks holding a transaction with a forged signature.
+    net.validators[0].set_env("LEDGER_BYZANTINE", "bad-signature");
+    net.start_all(BLOCK_TIME).await;
+    let nodes: Vec<&TestNode> = net.nodes().collect();
+    wait_for_height(&nodes, 24, 120).await;
+    assert!(
+        net.validators[0].log().contains("BYZANTINE TEST BUILD"),
+        "the faulty validator proposed:\n{}",
+        net.validators[0].log()
+    );
+    let honest_refused = net.validators[1..]
+        .iter()
+        .any(|v| v.log().contains("invalid proposed block: voting nil"));
+    assert!(honest_refused, "honest validators said why they voted nil");
+    let mut c = net.observers[0].client().await;
+    for h in 1..=24 {
+        let b = c
+            .get_block(pb::GetBlockRequest { height: Some(h) })
+            .await
+            .unwrap()
+            .into_inner();
+        let header = b.header.unwrap();
+        assert_ne!(
+            header.proposer, "val-1",
+            "height {h}: a faulty block was decided"
+        );
+        let block = ledger_types::Block::decode(&b.block).unwrap();
+        assert!(block
+            .txs
+            .iter()
+            .all(|t| t.body().signer.as_str() != "val-1"));
+    }
+    assert_same_chain(&nodes, 24).await;
+}

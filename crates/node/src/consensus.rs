@@ -104,6 +104,10 @@ impl LedgerApp for Ledger {
             &verified,
         )
         .map_err(|e| e.to_string())?;
+        #[cfg(feature = "byzantine")]
+        if std::env::var("LEDGER_BYZANTINE").as_deref() == Ok("bad-signature") {
+            return Ok(byzantine_block(self, built));
+        }
         Ok((
             Block::new(built.header, built.txs, Commit::default()),
             built.execution,
@@ -269,4 +273,41 @@ pub async fn start(
     );
     let task = tokio::spawn(driver.run(channels));
     Ok((handle, task))
+}
+
+/// Test-only: the block just built plus a transaction signed by a key that is not the
+/// signer's, with the header's count and root recomputed so that only the signature is
+/// wrong.
+#[cfg(feature = "byzantine")]
+fn byzantine_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution) {
+    use ledger_types::{HashSuite, Payload, TxBody};
+    let nonce = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap_or(0) + 1000;
+    let forged_key = ledger_crypto::Ed25519SoftwareKey::generate();
+    let body = TxBody {
+        chain_id: ledger.chain_id.clone(),
+        signer: ledger.org.clone(),
+        nonce,
+        payload: Payload::AuditAlert(ledger_types::AuditAlert {
+            record: ledger_types::RecordId::new("forged").unwrap_or_else(|_| unreachable!()),
+            version: 1,
+            field: ledger_types::FieldName::new("forged").unwrap_or_else(|_| unreachable!()),
+            owner: ledger.org.clone(),
+            reason: "byzantine test".into(),
+        }),
+    };
+    let mut txs = built.txs;
+    if let Ok(forged) = ledger_crypto::sign_tx(&forged_key, body) {
+        txs.push(forged);
+    }
+    let mut header = built.header;
+    header.tx_count = txs.len() as u32;
+    header.tx_root = ledger_types::merkle::tx_root(
+        HashSuite::CURRENT,
+        &txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
+    );
+    tracing::warn!(
+        height = header.height,
+        "BYZANTINE TEST BUILD: proposing a block with a forged signature"
+    );
+    (Block::new(header, txs, Commit::default()), built.execution)
 }
