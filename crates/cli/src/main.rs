@@ -241,6 +241,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 s.mempool_txs, s.mempool_bytes
             );
             println!("node version   {}", s.node_version);
+            println!("role           {}", s.role);
+            println!(
+                "last commit    round {}, {} of {} validators signed",
+                s.round,
+                s.last_commit_signatures,
+                s.validators.len()
+            );
+            println!("validators     {}", s.validators.join(", "));
+            for p in &s.peers {
+                println!("peer           {p}");
+            }
         }
         Command::GetRecord { record, version } => {
             let r = client.record(&record, version).await?;

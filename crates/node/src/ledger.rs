@@ -54,6 +54,9 @@ pub struct Ledger {
     tx_arrived: Notify,
     upstream: Option<LedgerClient<Channel>>,
     relays: Vec<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    last_commit_ms: std::sync::atomic::AtomicU64,
+    /// How this node gets blocks (for status).
+    pub role: std::sync::OnceLock<(&'static str, Vec<String>)>,
 }
 
 impl Ledger {
@@ -80,7 +83,15 @@ impl Ledger {
             tx_arrived: Notify::new(),
             upstream: None,
             relays: Vec::new(),
+            last_commit_ms: std::sync::atomic::AtomicU64::new(0),
+            role: std::sync::OnceLock::new(),
         }
+    }
+
+    /// When this node last committed a block (its clock, ms since the epoch; 0: not yet).
+    pub fn last_commit_ms(&self) -> u64 {
+        self.last_commit_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Relays transactions admitted from clients to the other validators' public APIs
@@ -278,6 +289,13 @@ impl Ledger {
             self.store.as_ref(),
         )?;
         self.forget_dropped(&proposal.dropped)?;
+        self.last_commit_ms.store(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.committed.send_replace(proposal.block.height());
         Ok(())
     }

@@ -784,6 +784,16 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
         reason: e.to_string(),
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let _ = ledger
+        .role
+        .set(match (&config.sync.upstream, is_validator) {
+            (Some(up), _) => ("follower", vec![up.clone()]),
+            (None, true) if config.consensus.enabled => {
+                ("validator", config.consensus.persistent_peers.clone())
+            }
+            (None, true) => ("producer", vec![]),
+            (None, false) => ("idle", vec![]),
+        });
     let mut engine = None;
     let producer = match (&config.sync.upstream, is_validator) {
         (None, true) if config.consensus.enabled => {

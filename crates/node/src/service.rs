@@ -8,7 +8,7 @@ use ledger_api::v1::ledger_server::Ledger as LedgerApi;
 use ledger_mempool::Rejection;
 use ledger_state::{
     access_history, audit_alerts, member, next_nonce, record_head, record_version, schema_head,
-    schema_version, StateError, TxRejection,
+    schema_version, validators, StateError, TxRejection,
 };
 use ledger_types::{Block, FieldType, Hash, OrgId, RecordId, SchemaId};
 use tokio::sync::{mpsc, watch};
@@ -260,7 +260,28 @@ impl LedgerApi for LedgerService {
             .store
             .tip()
             .ok_or_else(|| internal("the store has no blocks"))?;
+        let store = self.ledger.store.as_ref();
+        let last = store.block(tip.header.height).map_err(internal)?;
+        let (role, peers) = self
+            .ledger
+            .role
+            .get()
+            .cloned()
+            .unwrap_or(("idle", Vec::new()));
         Ok(Response::new(pb::GetStatusResponse {
+            round: last.as_ref().map(|b| b.commit.round).unwrap_or(0),
+            last_commit_signatures: last
+                .as_ref()
+                .map(|b| b.commit.signatures.len() as u32)
+                .unwrap_or(0),
+            validators: validators(store)
+                .map_err(state_err)?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            role: role.to_string(),
+            peers,
+            last_commit_time_ms: self.ledger.last_commit_ms(),
             chain_id: self.ledger.chain_id.to_string(),
             height: tip.header.height,
             last_block_hash: tip.hash.0.to_vec(),

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# A local consensus network: validators running Malachite BFT and observers following them,
+# one node home and one SoftHSM token per node, each node on its own loopback address
+# (127.0.0.11, .12, ...; public API :7100, gateway :7200, consensus :26600), persistent
+# peers only.
+#
+#   scripts/network.sh init [N] [M]   create N validators (default 4) and M observers (1)
+#   scripts/network.sh start          start every node (logs in the network folder)
+#   scripts/network.sh stop           stop every node cleanly (SIGTERM)
+#   scripts/network.sh status         one line per node
+#
+# Names: VALIDATORS="bank-a bank-b ..." and OBSERVERS="reg-eu ..." override the defaults
+# (bank-a, bank-b, ... and regulator-1, ...). The folder is LEDGER_NET (default
+# .ledger-net in the repository). PINs come from HSM_SO_PIN and LEDGER_HSM_PIN (demo
+# defaults below).
+source "$(dirname "$0")/lib.sh"
+NET="${LEDGER_NET:-$ROOT/.ledger-net}"
+BIN="$CARGO_TARGET_DIR/debug"
+export HSM_SO_PIN="${HSM_SO_PIN:-demo-so-pin}"
+export LEDGER_HSM_PIN="${LEDGER_HSM_PIN:-demo-user-pin}"
+
+nodes() { cat "$NET/nodes" 2>/dev/null; } # lines: name ip role
+
+node_start() { # name ip
+    local name="$1" ip="$2"
+    SOFTHSM2_CONF="$NET/softhsm/$name/softhsm2.conf" "$BIN/ledger-node" start --home "$NET/$name" \
+        >>"$NET/$name.log" 2>&1 &
+    echo $! >"$NET/$name.pid"
+}
+
+wait_up() { # name ip
+    local name="$1" ip="$2"
+    for _ in $(seq 1 300); do
+        "$BIN/ledger" --node "http://$ip:7100" status >/dev/null 2>&1 && return 0
+        kill -0 "$(cat "$NET/$name.pid")" 2>/dev/null || { tail -20 "$NET/$name.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "error: $name did not answer; see $NET/$name.log" >&2
+    exit 1
+}
+
+case "${1:-}" in
+init)
+    n="${2:-4}"
+    m="${3:-1}"
+    letters=(a b c d e f g h i j k l m n o p q r s t u v w x y z)
+    read -r -a vals <<<"${VALIDATORS:-$(for i in $(seq 0 $((n - 1))); do printf 'bank-%s ' "${letters[$i]}"; done)}"
+    read -r -a obs <<<"${OBSERVERS:-$(for i in $(seq 1 "$m"); do printf 'regulator-%s ' "$i"; done)}"
+    setup
+    build_workspace
+    [ -d "$NET" ] && { "$0" stop 2>/dev/null || true; rm -rf "$NET"; }
+    mkdir -p "$NET"
+    : >"$NET/nodes"
+    i=11
+    connect=()
+    homes=()
+    for name in "${vals[@]}" "${obs[@]}"; do
+        role=validator
+        roles=validator,member
+        for o in "${obs[@]}"; do [ "$o" = "$name" ] && role=observer && roles=regulator; done
+        ip="127.0.0.$i"
+        i=$((i + 1))
+        say "$name ($role) on $ip: SoftHSM token and node home"
+        HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$NET/softhsm/$name" "$name-token" >/dev/null
+        SOFTHSM2_CONF="$NET/softhsm/$name/softhsm2.conf" "$BIN/ledger-node" init --home "$NET/$name" \
+            --org "$name" --roles "$roles" --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
+            --grpc-listen "$ip:7100" --gateway-listen "$ip:7200" --p2p-listen "/ip4/$ip/tcp/26600" \
+            --key-backend pkcs11 --pkcs11-token "$name-token" >/dev/null
+        echo "$name $ip $role" >>"$NET/nodes"
+        homes+=("$NET/$name")
+        if [ "$role" = validator ]; then connect+=(--validator "$NET/$name"); else connect+=(--observer "$NET/$name"); fi
+    done
+    say "genesis with the validator set, installed in every home"
+    "$BIN/ledger-node" genesis-merge --out "$NET/genesis.json" "${homes[@]}" | head -1
+    for h in "${homes[@]}"; do cp "$NET/genesis.json" "$h/genesis.json"; done
+    say "wiring consensus peers (persistent peers only) and observers' upstreams"
+    "$BIN/ledger-node" connect "${connect[@]}"
+    ;;
+start)
+    [ -f "$NET/nodes" ] || { echo "error: no network in $NET; run '$0 init' first" >&2; exit 1; }
+    while read -r name ip role; do
+        if [ -f "$NET/$name.pid" ] && kill -0 "$(cat "$NET/$name.pid")" 2>/dev/null; then continue; fi
+        node_start "$name" "$ip"
+    done < <(nodes)
+    while read -r name ip role; do wait_up "$name" "$ip"; done < <(nodes)
+    say "network running; logs in $NET/<node>.log"
+    ;;
+stop)
+    while read -r name ip role; do
+        [ -f "$NET/$name.pid" ] && kill -TERM "$(cat "$NET/$name.pid")" 2>/dev/null || true
+    done < <(nodes)
+    while read -r name ip role; do
+        pid="$(cat "$NET/$name.pid" 2>/dev/null || true)"
+        [ -n "$pid" ] && while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        rm -f "$NET/$name.pid"
+    done < <(nodes)
+    ;;
+status)
+    while read -r name ip role; do
+        printf '%-14s %-10s %s\n' "$name" "$role" \
+            "$("$BIN/ledger" --node "http://$ip:7100" status 2>/dev/null | awk '/^height/ {h=$2} /^last commit/ {c=$0} END {print "height " h "  " c}')"
+    done < <(nodes)
+    ;;
+*)
+    sed -n '2,16p' "$0"
+    exit 2
+    ;;
+esac
