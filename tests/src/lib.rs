@@ -722,3 +722,96 @@ pub async fn block_hash_at(node: &TestNode, height: u64) -> Vec<u8> {
         .expect("header")
         .hash
 }
+
+/// A TCP proxy on loopback that can cut every connection through it and refuse new ones
+/// until resumed: a network partition between nodes.
+pub struct Proxy {
+    /// The port it listens on.
+    pub port: u16,
+    paused: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    /// Forwards 127.0.0.1:`port` (a free port) to 127.0.0.1:`target`.
+    pub async fn start(target: u16) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (p, l) = (paused.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if p.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                l.lock().expect("links").push(task.abort_handle());
+            }
+        });
+        Proxy {
+            port,
+            paused,
+            links,
+        }
+    }
+
+    /// Cuts every open connection and refuses new ones.
+    pub fn pause(&self) {
+        self.paused.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.links.lock().expect("links").drain(..) {
+            t.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn resume(&self) {
+        self.paused
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The consensus (libp2p) port a node's config listens on.
+pub fn p2p_port(node: &TestNode) -> u16 {
+    let text = std::fs::read_to_string(node.home.path().join("config.toml")).expect("config");
+    let listen = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("listen = \"/ip4/"))
+        .expect("a consensus listen address");
+    listen
+        .rsplit("/tcp/")
+        .next()
+        .and_then(|p| p.trim_end_matches('"').parse().ok())
+        .expect("a tcp port")
+}
+
+/// Replaces `/tcp/{from}/` by `/tcp/{to}/` in a node's persistent peers.
+pub fn redirect_peer(node: &TestNode, from: u16, to: u16) {
+    let path = node.home.path().join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let mut out = String::new();
+    let mut in_peers = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("persistent_peers") {
+            in_peers = true;
+        }
+        if in_peers {
+            out.push_str(&line.replace(&format!("/tcp/{from}/"), &format!("/tcp/{to}/")));
+            if line.contains(']') {
+                in_peers = false;
+            }
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    std::fs::write(&path, out).expect("write config");
+}

@@ -176,3 +176,45 @@ async fn blocks_from_a_byzantine_proposer_are_never_decided() {
     }
     assert_same_chain(&nodes, 24).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_cut_off_by_a_partition_catches_up_when_it_heals() {
+    let mut net = TestNet::new(4, 0);
+    // Every connection to or from val-4 goes through a proxy that can cut it.
+    let ports: Vec<u16> = net.validators.iter().map(p2p_port).collect();
+    let mut proxies = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let proxy = Proxy::start(*port).await;
+        if i == 3 {
+            for v in &net.validators[..3] {
+                redirect_peer(v, *port, proxy.port);
+            }
+        } else {
+            redirect_peer(&net.validators[3], *port, proxy.port);
+        }
+        proxies.push(proxy);
+    }
+    net.start_all(BLOCK_TIME).await;
+    let all: Vec<&TestNode> = net.validators.iter().collect();
+    wait_for_height(&all, 5, 60).await;
+
+    for p in &proxies {
+        p.pause();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cut_at = height_of(&net.validators[3]).await;
+    let others_at = height_of(&net.validators[0]).await;
+    let rest: Vec<&TestNode> = net.validators[..3].iter().collect();
+    wait_for_height(&rest, others_at + 20, 60).await;
+    assert!(
+        height_of(&net.validators[3]).await <= cut_at + 1,
+        "the cut-off validator kept deciding: the partition leaked"
+    );
+
+    for p in &proxies {
+        p.resume();
+    }
+    let target = height_of(&net.validators[0]).await + 5;
+    wait_for_height(&all, target, 90).await;
+    assert_same_chain(&all, target).await;
+}
