@@ -1,6 +1,7 @@
 # Shared set-up for the project scripts: installs what the build needs when missing and
 # points cargo at a target directory that outlives the clone (a cold build of RocksDB and
-# the cryptography takes most of 20 minutes on 2 cores; later runs reuse it).
+# the cryptography, libp2p and the consensus engine takes about 25 minutes on 2 cores; later
+# runs reuse it).
 # Sourced, not run.
 
 set -euo pipefail
@@ -50,6 +51,6 @@ setup() {
 # Every build goes through the same command, so features unify the same way and the
 # bundled RocksDB is compiled once.
 build_workspace() {
-    say "building the workspace (the first build takes about 20 minutes on 2 cores)"
+    say "building the workspace (the first build takes about 25 minutes on 2 cores)"
     (cd "$ROOT" && cargo build --workspace --all-targets "$@")
 }

@@ -136,34 +136,37 @@ impl Gateway {
 pub fn print_write(what: &str, w: &pb::WriteResponse) {
     let hash = hex::encode(&w.tx_hash);
     if w.committed {
-        println!(
+        out!(
             "{what}: record {} version {} committed at height {} (tx {hash})",
-            w.record_id, w.version, w.height
+            w.record_id,
+            w.version,
+            w.height
         );
     } else {
-        println!(
+        out!(
             "{what}: record {} version {} submitted (tx {hash})",
-            w.record_id, w.version
+            w.record_id,
+            w.version
         );
     }
 }
 
 /// Prints a read.
 pub fn print_read(r: &pb::ReadRecordResponse) {
-    println!("record     {}", r.record_id);
-    println!("version    {} (latest {})", r.version, r.latest_version);
-    println!("owner      {}", r.owner);
-    println!("schema     {} v{}", r.schema_id, r.schema_version);
+    out!("record     {}", r.record_id);
+    out!("version    {} (latest {})", r.version, r.latest_version);
+    out!("owner      {}", r.owner);
+    out!("schema     {} v{}", r.schema_id, r.schema_version);
     if r.audit_read {
-        println!("audit      this read is recorded in the node's audit log");
+        out!("audit      this read is recorded in the node's audit log");
     }
     for f in &r.fields {
         match pb::FieldAccess::try_from(f.access) {
-            Ok(pb::FieldAccess::Readable) => println!("field      {} = {}", f.name, f.value),
+            Ok(pb::FieldAccess::Readable) => out!("field      {} = {}", f.name, f.value),
             Ok(pb::FieldAccess::NotAuthorised) => {
-                println!("field      {} : not authorised", f.name)
+                out!("field      {} : not authorised", f.name)
             }
-            _ => println!("field      {} : UNREADABLE: {}", f.name, f.error),
+            _ => out!("field      {} : UNREADABLE: {}", f.name, f.error),
         }
     }
 }

@@ -152,21 +152,21 @@ pub async fn run(client: &mut Client, a: GatewayLoadArgs) -> Result<(), CliError
     let mut lat = latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
     lat.sort();
     let ok = lat.len();
-    println!(
+    out!(
         "puts: {ok} committed, {} failed, in {:.2} s: {:.0} records/s, {:.0} encrypted fields/s",
         failures.len(),
         elapsed.as_secs_f64(),
         ok as f64 / elapsed.as_secs_f64(),
         (ok * a.fields) as f64 / elapsed.as_secs_f64()
     );
-    println!(
+    out!(
         "put latency (to commit): p50 {}  p95 {}  p99 {}",
         ms(percentile(&lat, 0.5)),
         ms(percentile(&lat, 0.95)),
         ms(percentile(&lat, 0.99))
     );
     if let Some(f) = failures.first() {
-        println!("first failure: {f}");
+        out!("first failure: {f}");
     }
     if ok == 0 || a.reads == 0 {
         return Ok(());
@@ -191,7 +191,7 @@ pub async fn run(client: &mut Client, a: GatewayLoadArgs) -> Result<(), CliError
         }
     }
     reads.sort();
-    println!(
+    out!(
         "single-field reads: {} one at a time: p50 {}  p95 {}  p99 {}",
         reads.len(),
         ms(percentile(&reads, 0.5)),

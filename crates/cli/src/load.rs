@@ -240,7 +240,7 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
         0.0
     };
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
+    out!(
         "load: {} txs of {} field bytes, concurrency {}, connections {}, rate {}",
         a.txs,
         a.record_bytes,
@@ -252,22 +252,22 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
             format!("{}/s", a.rate)
         }
     );
-    println!(
+    out!(
         "submitted      {accepted} accepted in {:.2} s ({:.0} tx/s offered)",
         submit_elapsed.as_secs_f64(),
         accepted as f64 / submit_elapsed.as_secs_f64().max(1e-9)
     );
     for (reason, n) in rejected.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        println!("rejected       {n} ({reason})");
+        out!("rejected       {n} ({reason})");
     }
-    println!(
+    out!(
         "committed      {} in {:.2} s: {:.0} tx/s",
         latencies.len(),
         elapsed.as_secs_f64(),
         tps
     );
-    println!("blocks         {blocks} (largest {max_block} txs)");
-    println!(
+    out!("blocks         {blocks} (largest {max_block} txs)");
+    out!(
         "latency ms     p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
         ms(percentile(&latencies, 0.50)),
         ms(percentile(&latencies, 0.90)),

@@ -7,6 +7,21 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// `println!` that ends the program quietly when stdout is closed (`ledger ... | head`)
+/// instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod client;
 mod gateway;
 mod gwload;
@@ -230,37 +245,38 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Status => {
             let s = client.status().await?;
-            println!("chain id       {}", s.chain_id);
-            println!("node org       {}", s.org);
-            println!("height         {}", s.height);
-            println!("last block     {}", hex::encode(&s.last_block_hash));
-            println!("last block at  {} ms", s.last_block_time_ms);
-            println!("genesis        {}", hex::encode(&s.genesis_hash));
-            println!(
+            out!("chain id       {}", s.chain_id);
+            out!("node org       {}", s.org);
+            out!("height         {}", s.height);
+            out!("last block     {}", hex::encode(&s.last_block_hash));
+            out!("last block at  {} ms", s.last_block_time_ms);
+            out!("genesis        {}", hex::encode(&s.genesis_hash));
+            out!(
                 "mempool        {} txs, {} bytes",
-                s.mempool_txs, s.mempool_bytes
+                s.mempool_txs,
+                s.mempool_bytes
             );
-            println!("node version   {}", s.node_version);
-            println!("role           {}", s.role);
-            println!(
+            out!("node version   {}", s.node_version);
+            out!("role           {}", s.role);
+            out!(
                 "last commit    round {}, {} of {} validators signed",
                 s.round,
                 s.last_commit_signatures,
                 s.validators.len()
             );
-            println!("validators     {}", s.validators.join(", "));
+            out!("validators     {}", s.validators.join(", "));
             for p in &s.peers {
-                println!("peer           {p}");
+                out!("peer           {p}");
             }
         }
         Command::GetRecord { record, version } => {
             let r = client.record(&record, version).await?;
-            println!("record     {}", r.record_id);
-            println!("version    {} (latest {})", r.version, r.latest_version);
-            println!("owner      {}", r.owner);
-            println!("height     {}", r.height);
-            println!("tx         {}", hex::encode(&r.tx_hash));
-            println!("schema     {} v{}", r.schema_id, r.schema_version);
+            out!("record     {}", r.record_id);
+            out!("version    {} (latest {})", r.version, r.latest_version);
+            out!("owner      {}", r.owner);
+            out!("height     {}", r.height);
+            out!("tx         {}", hex::encode(&r.tx_hash));
+            out!("schema     {} v{}", r.schema_id, r.schema_version);
             for f in &r.fields {
                 let readers: Vec<&str> = r
                     .wraps
@@ -268,7 +284,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     .filter(|w| w.field == f.name)
                     .map(|w| w.reader.as_str())
                     .collect();
-                println!(
+                out!(
                     "field      {} : {} sealed bytes, readable by {}",
                     f.name,
                     f.sealed.len(),
@@ -276,17 +292,21 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 );
             }
             for a in &r.alerts {
-                println!(
+                out!(
                     "ALERT      v{} field {} by {} at height {}: {}",
-                    a.version, a.field, a.regulator, a.height, a.reason
+                    a.version,
+                    a.field,
+                    a.regulator,
+                    a.height,
+                    a.reason
                 );
             }
         }
         Command::Grants { record } => {
             let h = client.access_history(&record).await?;
             let r = client.record(&record, None).await?;
-            println!("record {} (owner {})", h.record_id, h.owner);
-            println!("readers of version {}:", r.version);
+            out!("record {} (owner {})", h.record_id, h.owner);
+            out!("readers of version {}:", r.version);
             for f in &r.fields {
                 let readers: Vec<&str> = r
                     .wraps
@@ -294,14 +314,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     .filter(|w| w.field == f.name)
                     .map(|w| w.reader.as_str())
                     .collect();
-                println!("  {:<16} {}", f.name, readers.join(", "));
+                out!("  {:<16} {}", f.name, readers.join(", "));
             }
-            println!("history:");
+            out!("history:");
             if h.events.is_empty() {
-                println!("  no grants: only the owner and the schema's auditors read it");
+                out!("  no grants: only the owner and the schema's auditors read it");
             }
             for e in h.events {
-                println!(
+                out!(
                     "  height {:>6}  {:<6} {} -> {}  v{}  fields {}",
                     e.height,
                     e.action,
@@ -385,16 +405,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::GetSchema { schema, version } => {
             let s = client.schema(&schema, version).await?;
-            println!("schema     {}", s.schema_id);
-            println!("version    {} (latest {})", s.version, s.latest_version);
-            println!("registrar  {}", s.registrar);
+            out!("schema     {}", s.schema_id);
+            out!("version    {} (latest {})", s.version, s.latest_version);
+            out!("registrar  {}", s.registrar);
             for f in s.fields {
                 let values = if f.values.is_empty() {
                     String::new()
                 } else {
                     format!(" [{}]", f.values.join("|"))
                 };
-                println!(
+                out!(
                     "field      {} : {}{}{}",
                     f.name,
                     f.r#type,
@@ -402,7 +422,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     if f.required { " (required)" } else { "" }
                 );
             }
-            println!(
+            out!(
                 "auditors   {}",
                 if s.auditors.is_empty() {
                     "none".to_string()
@@ -423,7 +443,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 CliError::Invalid(format!("the node sent a block that does not decode: {e}"))
             })?;
             for (i, tx) in block.txs.iter().enumerate() {
-                println!(
+                out!(
                     "  tx {i:>5}  {}  {} by {} nonce {}",
                     tx.hash(),
                     tx.kind().name(),
@@ -449,11 +469,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Member { org } => {
             let m = client.member(&org).await?;
-            println!("org              {}", m.org);
-            println!("signing key      {}", m.signing_key);
-            println!("roles            {}", m.roles.join(","));
-            println!("next nonce       {}", m.next_nonce);
-            println!("next free nonce  {}", m.next_free_nonce);
+            out!("org              {}", m.org);
+            out!("signing key      {}", m.signing_key);
+            out!("roles            {}", m.roles.join(","));
+            out!("next nonce       {}", m.next_nonce);
+            out!("next free nonce  {}", m.next_free_nonce);
         }
         Command::Load(a) => load::run(&cli.node, client, a).await?,
         Command::GatewayLoad(a) => gwload::run(&mut client, a).await?,
@@ -467,7 +487,7 @@ fn parse_hash(s: &str) -> Result<Hash, CliError> {
 
 fn print_block(b: &pb::BlockMessage) {
     if let Some(h) = &b.header {
-        println!(
+        out!(
             "block {:>8}  {}  txs {:>6}  proposer {}  time {}  state {}",
             h.height,
             hex::encode(&h.hash),
@@ -491,9 +511,9 @@ fn print_tx(h: &Hash, t: &pb::GetTxResponse) {
         ),
         _ => "unknown".to_string(),
     };
-    println!("tx      {h}");
-    println!("kind    {} by {} nonce {}", t.kind, t.signer, t.nonce);
-    println!("status  {status}");
+    out!("tx      {h}");
+    out!("kind    {} by {} nonce {}", t.kind, t.signer, t.nonce);
+    out!("status  {status}");
 }
 
 /// Parses `NAME:TYPE[:required]`, TYPE one of text, bytes, amount, date, identifier,
@@ -609,7 +629,7 @@ async fn register_schema(a: SchemaArgs) -> Result<(), CliError> {
             no_wait: false,
         })
         .await?;
-    println!(
+    out!(
         "schema {schema} version {} committed at height {} (tx {})",
         w.version,
         w.height,
