@@ -795,6 +795,9 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
             (None, false) => ("idle", vec![]),
         });
     let mut engine = None;
+    // Set when the consensus application ends: the node then stops rather than serve a
+    // chain it no longer follows.
+    let app_stopped = Arc::new(tokio::sync::Notify::new());
     let producer = match (&config.sync.upstream, is_validator) {
         (None, true) if config.consensus.enabled => {
             let (handle, driver) =
@@ -802,10 +805,14 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
                     .await?;
             tracing::info!(listen = %config.consensus.listen, peers = config.consensus.persistent_peers.len(), "consensus engine started");
             engine = Some(handle);
+            let stop = app_stopped.clone();
             Some(tokio::spawn(async move {
-                if let Ok(Err(e)) = driver.await {
-                    tracing::error!(error = %e, "the consensus application stopped");
+                match driver.await {
+                    Ok(Err(e)) => tracing::error!(error = %e, "the consensus application stopped"),
+                    Err(e) => tracing::error!(error = %e, "the consensus application failed"),
+                    Ok(Ok(())) => {}
                 }
+                stop.notify_one();
             }))
         }
         (Some(up), _) => {
@@ -928,7 +935,12 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
     let sig = tokio::select! {
         s = shutdown_signal() => s,
         _ = engine_ended => "consensus engine stopped",
+        _ = app_stopped.notified() => "consensus application stopped",
     };
+    let failed = matches!(
+        sig,
+        "consensus engine stopped" | "consensus application stopped"
+    );
     tracing::info!(
         signal = sig,
         "shutting down: finishing the block in progress"
@@ -958,6 +970,12 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "gRPC server ended with an error"),
         Err(e) => tracing::warn!(error = %e, "gRPC server task failed"),
+    }
+    if failed {
+        return Err(NodeError::Fatal(format!(
+            "{sig} at height {}: see the log above; restart the node to resume from its WAL",
+            ledger.height()
+        )));
     }
     tracing::info!(height = ledger.height(), "node stopped cleanly");
     Ok(())
