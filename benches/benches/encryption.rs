@@ -23,6 +23,7 @@ fn benches(c: &mut Criterion) {
                 name: FieldName::new(n.clone()).unwrap(),
                 ty: FieldType::Text,
                 required: false,
+                committed: false,
             })
             .collect(),
         auditors: vec![],

@@ -194,6 +194,7 @@ fn field_record(reader_key: &[u8]) -> (RegisterSchema, PutRecord) {
             name: FieldName::new("total").unwrap(),
             ty: FieldType::Amount,
             required: true,
+            committed: false,
         }],
         auditors: vec![],
     };

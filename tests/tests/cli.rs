@@ -153,6 +153,41 @@ async fn the_cli_registers_schemas_puts_and_reads_records() {
         "{out}"
     );
 
+    // A committed amount: the ledger holds a commitment and a range proof, the owner
+    // reads the value back through the opening sealed in the field.
+    let (ok, out) = ledger(
+        &node,
+        &[
+            "register-schema",
+            "--home",
+            &home,
+            "--schema",
+            "loan",
+            "--field",
+            "amount:amount:required:committed",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = ledger(
+        &node,
+        &[
+            "put-record",
+            "--home",
+            &home,
+            "--record",
+            "L-1",
+            "--schema",
+            "loan",
+            "--field",
+            "amount=75000",
+        ],
+    );
+    assert!(ok && out.contains("committed at height"), "{out}");
+    let (ok, out) = ledger(&node, &["read-record", "--home", &home, "--record", "L-1"]);
+    assert!(ok && out.contains("amount = 75000"), "{out}");
+    let (ok, out) = ledger(&node, &["get-record", "--record", "L-1"]);
+    assert!(ok && out.contains("amount : 69 sealed bytes"), "{out}");
+
     // Refusals are readable and name the reason.
     let (ok, out) = ledger(
         &node,

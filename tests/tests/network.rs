@@ -125,6 +125,7 @@ fn invoice_schema() -> RegisterSchema {
         name: FieldName::new(name).unwrap(),
         ty,
         required,
+        committed: false,
     };
     RegisterSchema {
         schema: SchemaId::new("invoice").unwrap(),
@@ -201,6 +202,7 @@ async fn field_access_across_three_banks_and_a_regulator_on_softhsm() {
                     _ => vec![],
                 },
                 required: f.required,
+                committed: f.committed,
             })
             .collect(),
         auditors: vec!["reg-eu".into()],

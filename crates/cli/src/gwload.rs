@@ -68,6 +68,7 @@ pub async fn run(client: &mut Client, a: GatewayLoadArgs) -> Result<(), CliError
                         r#type: "text".into(),
                         values: vec![],
                         required: false,
+                        committed: false,
                     })
                     .collect(),
                 auditors: vec![],

@@ -300,6 +300,7 @@ async fn ensure_load_schema(
             name: FieldName::new("payload").map_err(invalid)?,
             ty: FieldType::Bytes,
             required: true,
+            committed: false,
         }],
         auditors: vec![],
     };

@@ -415,11 +415,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     format!(" [{}]", f.values.join("|"))
                 };
                 out!(
-                    "field      {} : {}{}{}",
+                    "field      {} : {}{}{}{}",
                     f.name,
                     f.r#type,
                     values,
-                    if f.required { " (required)" } else { "" }
+                    if f.required { " (required)" } else { "" },
+                    if f.committed { " (committed)" } else { "" }
                 );
             }
             out!(
@@ -542,15 +543,20 @@ fn parse_schema_field(spec: &str) -> Result<SchemaField, CliError> {
             None => return Err(bad(&format!("unknown type {t:?}"))),
         },
     };
-    let required = match parts.next() {
-        None => false,
-        Some("required") => true,
-        Some(other) => return Err(bad(&format!("unknown flag {other:?}"))),
-    };
-    if parts.next().is_some() {
-        return Err(bad("too many parts"));
+    let (mut required, mut committed) = (false, false);
+    for flag in parts {
+        match flag {
+            "required" if !required => required = true,
+            "committed" if !committed => committed = true,
+            other => return Err(bad(&format!("unknown or repeated flag {other:?}"))),
+        }
     }
-    Ok(SchemaField { name, ty, required })
+    Ok(SchemaField {
+        name,
+        ty,
+        required,
+        committed,
+    })
 }
 
 /// Reads a schema file into (id, field specs, auditors).
@@ -623,6 +629,7 @@ async fn register_schema(a: SchemaArgs) -> Result<(), CliError> {
                         _ => vec![],
                     },
                     required: f.required,
+                    committed: f.committed,
                 })
                 .collect(),
             auditors: auditors.iter().map(ToString::to_string).collect(),

@@ -77,6 +77,8 @@ pub fn seal_record(
         schema_version: schema.version,
         fields: sealed,
         wraps,
+        commitments: vec![],
+        range_proof: None,
     })
 }
 
@@ -141,6 +143,7 @@ mod tests {
                 name: FieldName::new("total").unwrap(),
                 ty: FieldType::Amount,
                 required: true,
+                committed: false,
             }],
             auditors: vec![],
         };

@@ -126,6 +126,7 @@ impl Rejection {
                 TxRejection::NonceUsed { .. } => "nonce_replayed",
                 TxRejection::NonceAhead { .. } => "nonce_ahead",
                 TxRejection::NotAllowed { .. } => "not_allowed",
+                TxRejection::InvalidProof { .. } => "invalid_proof",
                 TxRejection::State(_) => "storage",
                 _ => "invalid",
             },

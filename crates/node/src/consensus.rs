@@ -79,6 +79,7 @@ impl Ledger {
             .min(todo.len());
         let chunk = todo.len().div_ceil(threads);
         let store = self.store.as_ref();
+        let chain = &self.chain_id;
         std::thread::scope(|s| {
             let handles: Vec<_> =
                 todo.chunks(chunk)
@@ -90,6 +91,7 @@ impl Ledger {
                                         |m| {
                                             ledger_crypto::verify_tx_signature(t, &m.signing_key)
                                                 .is_ok()
+                                                && ledger_state::verify_proofs(chain, t).is_ok()
                                         },
                                     )
                                 })

@@ -17,12 +17,13 @@ use ledger_crypto::CryptoError;
 use ledger_hsm::KeyProvider;
 use ledger_node::audit_log::{AuditLog, AuditRead};
 use ledger_node::gateway_auth::GatewayClients;
+use ledger_proofs::Opening;
 use ledger_state::{
     access_history, member, record_head, record_version, schema_head, schema_version, RecordVersion,
 };
 use ledger_types::{
-    FieldName, FieldType, GrantAccess, OrgId, Payload, RecordId, RegisterSchema, RevokeAccess,
-    Role, SchemaField, SchemaId,
+    FieldCommitment, FieldName, FieldType, GrantAccess, OrgId, Payload, RecordId, RecordRangeProof,
+    RegisterSchema, RevokeAccess, Role, SchemaField, SchemaId,
 };
 use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
@@ -206,6 +207,9 @@ impl Gateway {
                                 pb::FieldAccess::Unreadable,
                                 format!("the sealed value does not open: {e}"),
                             )),
+                            Ok(plain) if decl.is_some_and(|d| d.committed) => {
+                                check_opening(rv, &f.name, &plain)
+                            }
                             Ok(plain) => match decl.map(|d| d.ty.decode_value(&plain)) {
                                 Some(Ok(v)) => Ok(Zeroizing::new(v)),
                                 Some(Err(e)) => Err((
@@ -351,8 +355,11 @@ impl Gateway {
             return Err(Status::invalid_argument("give at least one field"));
         }
         let version = previous.map(|p| p.version + 1).unwrap_or(1);
-        seal_record(&self.ledger.chain_id, &id, version, &schema, &to_seal)
-            .map_err(|e| Status::invalid_argument(format!("sealing: {e}")))
+        let openings = commit_amounts(&schema, &mut to_seal)?;
+        let mut put = seal_record(&self.ledger.chain_id, &id, version, &schema, &to_seal)
+            .map_err(|e| Status::invalid_argument(format!("sealing: {e}")))?;
+        attach_commitments(&self.ledger.chain_id, &mut put, &openings)?;
+        Ok(put)
     }
 
     fn check_owner(&self, rv: &RecordVersion) -> Result<(), Status> {
@@ -472,7 +479,8 @@ impl Gateway {
                 readers,
             });
         }
-        let put = seal_record(
+        let openings = commit_amounts(&schema, &mut to_seal)?;
+        let mut put = seal_record(
             &self.ledger.chain_id,
             &id,
             rv.version + 1,
@@ -480,12 +488,96 @@ impl Gateway {
             &to_seal,
         )
         .map_err(|e| Status::invalid_argument(format!("sealing: {e}")))?;
+        attach_commitments(&self.ledger.chain_id, &mut put, &openings)?;
         Ok(RevokeAccess {
             from,
             fields: fields.into_iter().collect(),
             put,
         })
     }
+}
+
+/// Replaces the typed plaintext of committed amounts by a fresh opening (value and
+/// blinding) and returns the openings, sorted by field.
+fn commit_amounts(
+    schema: &RegisterSchema,
+    to_seal: &mut [FieldToSeal],
+) -> Result<Vec<(FieldName, Opening)>, Status> {
+    let mut out = Vec::new();
+    for f in to_seal.iter_mut() {
+        if !schema
+            .fields
+            .iter()
+            .any(|d| d.name == f.name && d.committed)
+        {
+            continue;
+        }
+        let bytes: [u8; 8] = f
+            .plaintext
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::internal("an amount is not 8 bytes"))?;
+        let opening = Opening::new(u64::from_be_bytes(bytes));
+        f.plaintext = Zeroizing::new(opening.to_bytes().to_vec());
+        out.push((f.name.clone(), opening));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Adds the commitments of `openings` and their aggregated range proof to `put`.
+fn attach_commitments(
+    chain: &ledger_types::ChainId,
+    put: &mut ledger_types::PutRecord,
+    openings: &[(FieldName, Opening)],
+) -> Result<(), Status> {
+    if openings.is_empty() {
+        return Ok(());
+    }
+    let ctx = ledger_proofs::Context {
+        chain_id: chain.to_string(),
+        items: openings
+            .iter()
+            .map(|(n, _)| (put.record.to_string(), put.version, n.to_string()))
+            .collect(),
+    };
+    let os: Vec<Opening> = openings.iter().map(|(_, o)| o.clone()).collect();
+    let data = ledger_proofs::prove_range(&ctx, &os)
+        .map_err(|e| Status::invalid_argument(format!("range proof: {e}")))?;
+    put.commitments = openings
+        .iter()
+        .map(|(n, o)| FieldCommitment {
+            field: n.clone(),
+            commitment: o.commit().to_bytes(),
+        })
+        .collect();
+    put.range_proof = Some(RecordRangeProof {
+        padding: data.padding.iter().map(|c| c.to_bytes()).collect(),
+        proof: data.proof,
+    });
+    Ok(())
+}
+
+/// The value of a committed amount, if its sealed opening opens the stored commitment.
+fn check_opening(
+    rv: &RecordVersion,
+    field: &FieldName,
+    plain: &[u8],
+) -> Result<Zeroizing<String>, (pb::FieldAccess, String)> {
+    let unreadable = |why: String| (pb::FieldAccess::Unreadable, why);
+    let opening = Opening::from_bytes(plain)
+        .map_err(|e| unreadable(format!("the sealed opening is malformed: {e}")))?;
+    let commitment = rv
+        .commitment(field)
+        .ok_or_else(|| unreadable("the committed field has no commitment".into()))?;
+    let c = ledger_proofs::Commitment::from_bytes(&commitment.commitment)
+        .map_err(|e| unreadable(format!("the commitment is malformed: {e}")))?;
+    if !opening.opens(&c) {
+        return Err(unreadable(
+            "the sealed value does not match the field's public commitment".into(),
+        ));
+    }
+    Ok(Zeroizing::new(opening.value.to_string()))
 }
 
 /// Runs blocking gateway work (HSM calls) off the async threads.
@@ -528,6 +620,7 @@ fn schema_payload(req: &pb::GatewaySchemaRequest, next: u32) -> Result<RegisterS
             name: FieldName::new(f.name.clone()).map_err(invalid)?,
             ty,
             required: f.required,
+            committed: f.committed,
         });
     }
     fields.sort_by(|a, b| a.name.cmp(&b.name));

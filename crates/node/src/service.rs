@@ -433,6 +433,7 @@ impl LedgerApi for LedgerService {
                         _ => vec![],
                     },
                     required: f.required,
+                    committed: f.committed,
                 })
                 .collect(),
             auditors: s.auditors.iter().map(ToString::to_string).collect(),

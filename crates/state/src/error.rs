@@ -76,6 +76,16 @@ pub enum TxRejection {
         /// Where it is not allowed and why.
         context: String,
     },
+    /// A proof the transaction carries does not verify (no block may hold it).
+    #[error("{kind} proof of record {record} does not verify: {reason}")]
+    InvalidProof {
+        /// The proof kind.
+        kind: &'static str,
+        /// The record it is about.
+        record: RecordId,
+        /// Why.
+        reason: String,
+    },
     /// Reading state failed.
     #[error(transparent)]
     State(#[from] StateError),

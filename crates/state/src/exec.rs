@@ -199,6 +199,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                     reason: e.to_string(),
                 }
             })?;
+            verify_proofs(self.chain_id, tx)?;
         }
         let writes = match &body.payload {
             Payload::PutRecord(p) => self.put_record(&signer, tx.hash(), p)?,
@@ -320,7 +321,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             let Some(decl) = schema.fields.iter().find(|d| d.name == f.name) else {
                 return mismatch(format!("field {} is not declared", f.name));
             };
-            let (min, max) = decl.ty.plaintext_len();
+            let (min, max) = decl.plaintext_len();
             let len = f.sealed.len().saturating_sub(SEALED_OVERHEAD);
             if len < min || len > max {
                 return mismatch(format!(
@@ -336,6 +337,24 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             .find(|d| d.required && p.field(&d.name).is_none())
         {
             return mismatch(format!("required field {} is missing", missing.name));
+        }
+        if let Some(d) = schema
+            .fields
+            .iter()
+            .find(|d| d.committed && p.field(&d.name).is_some() && p.commitment(&d.name).is_none())
+        {
+            return mismatch(format!("committed field {} carries no commitment", d.name));
+        }
+        if let Some(c) = p.commitments.iter().find(|c| {
+            !schema
+                .fields
+                .iter()
+                .any(|d| d.name == c.field && d.committed)
+        }) {
+            return mismatch(format!(
+                "field {} carries a commitment but the schema does not commit it",
+                c.field
+            ));
         }
         let readers: BTreeSet<&OrgId> = p.wraps.iter().map(|w| &w.reader).collect();
         for reader in &readers {
@@ -396,6 +415,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             height: self.height,
             fields: p.fields.clone(),
             wraps: p.wraps.clone(),
+            commitments: p.commitments.clone(),
         };
         Ok(Ok((version, schema, events)))
     }
@@ -704,6 +724,50 @@ fn check_nonce(signer: &OrgId, got: u64, next: u64) -> Result<(), TxRejection> {
         });
     }
     Ok(())
+}
+
+/// Verifies the proofs a transaction carries, which depend on nothing but the transaction
+/// and the chain: a record's range proof over its commitments, bound to the chain and to
+/// each commitment's record, version and field. (Which fields must be committed is a
+/// matter of the schema, checked at execution.)
+pub fn verify_proofs(chain_id: &ChainId, tx: &Transaction) -> Result<(), TxRejection> {
+    let put = match &tx.body().payload {
+        Payload::PutRecord(p) => p,
+        Payload::RevokeAccess(r) => &r.put,
+        _ => return Ok(()),
+    };
+    let Some(range) = &put.range_proof else {
+        return Ok(());
+    };
+    let bad = |reason: String| TxRejection::InvalidProof {
+        kind: "range",
+        record: put.record.clone(),
+        reason,
+    };
+    let ctx = ledger_proofs::Context {
+        chain_id: chain_id.to_string(),
+        items: put
+            .commitments
+            .iter()
+            .map(|c| (put.record.to_string(), put.version, c.field.to_string()))
+            .collect(),
+    };
+    let parse =
+        |b: &[u8; 32]| ledger_proofs::Commitment::from_bytes(b).map_err(|e| bad(e.to_string()));
+    let commitments = put
+        .commitments
+        .iter()
+        .map(|c| parse(&c.commitment))
+        .collect::<Result<Vec<_>, _>>()?;
+    let data = ledger_proofs::RangeProofData {
+        padding: range
+            .padding
+            .iter()
+            .map(parse)
+            .collect::<Result<Vec<_>, _>>()?,
+        proof: range.proof.clone(),
+    };
+    ledger_proofs::verify_range(&ctx, &commitments, &data).map_err(|e| bad(e.to_string()))
 }
 
 /// Checks a transaction against committed state without applying it: what the mempool asks

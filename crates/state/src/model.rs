@@ -1,6 +1,7 @@
 //! Typed access to state values.
 
 use ledger_types::codec::{Decoder, Encoder};
+use ledger_types::FieldCommitment;
 use ledger_types::{
     AuditAlert, CodecError, FieldName, Hash, KeyWrap, OrgId, RecordField, RecordId, RegisterMember,
     RegisterSchema, SchemaId,
@@ -138,6 +139,8 @@ pub struct RecordVersion {
     pub fields: Vec<RecordField>,
     /// The key wraps, sorted by (field, reader).
     pub wraps: Vec<KeyWrap>,
+    /// The commitments of committed amount fields, sorted by field.
+    pub commitments: Vec<FieldCommitment>,
 }
 
 impl RecordVersion {
@@ -161,6 +164,11 @@ impl RecordVersion {
             w.reader.encode(&mut e);
             e.fixed(&w.enc);
             e.fixed(&w.wrapped);
+        }
+        e.count(self.commitments.len());
+        for c in &self.commitments {
+            c.field.encode(&mut e);
+            e.fixed(&c.commitment);
         }
         e.finish()
     }
@@ -192,6 +200,14 @@ impl RecordVersion {
                 wrapped: d.array::<WRAPPED_KEY_LEN>("wrapped key")?.to_vec(),
             });
         }
+        let n = d.count("commitments", ledger_types::tx::MAX_RECORD_FIELDS, 36)?;
+        let mut commitments = Vec::with_capacity(n);
+        for _ in 0..n {
+            commitments.push(FieldCommitment {
+                field: FieldName::decode(d)?,
+                commitment: d.array("commitment")?,
+            });
+        }
         Ok(RecordVersion {
             record,
             version,
@@ -202,6 +218,7 @@ impl RecordVersion {
             height,
             fields,
             wraps,
+            commitments,
         })
     }
 
@@ -219,6 +236,11 @@ impl RecordVersion {
             .binary_search_by(|w| (&w.field, &w.reader).cmp(&(name, reader)))
             .ok()
             .map(|i| &self.wraps[i])
+    }
+
+    /// The commitment of field `name`, if committed.
+    pub fn commitment(&self, name: &FieldName) -> Option<&FieldCommitment> {
+        self.commitments.iter().find(|c| &c.field == name)
     }
 
     /// True if `reader` holds a wrap of field `name`.

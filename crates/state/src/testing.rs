@@ -77,6 +77,7 @@ pub fn payload_schema() -> RegisterSchema {
             name: FieldName::new("payload").expect("valid name"),
             ty: FieldType::Bytes,
             required: true,
+            committed: false,
         }],
         auditors: vec![],
     }

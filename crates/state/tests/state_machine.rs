@@ -82,11 +82,13 @@ fn po_schema() -> RegisterSchema {
                 name: FieldName::new("note").unwrap(),
                 ty: FieldType::Text,
                 required: false,
+                committed: false,
             },
             SchemaField {
                 name: FieldName::new("total").unwrap(),
                 ty: FieldType::Amount,
                 required: true,
+                committed: false,
             },
         ],
         auditors: vec![OrgId::new("reg-eu").unwrap()],
@@ -510,6 +512,7 @@ fn schema_tx(
                     name: FieldName::new("total").unwrap(),
                     ty: FieldType::Amount,
                     required: true,
+                    committed: false,
                 }],
                 auditors: auditors.iter().map(|a| OrgId::new(*a).unwrap()).collect(),
             }),
@@ -839,4 +842,123 @@ fn audit_alerts_are_filed_by_auditors_once() {
     let alerts = ledger_state::audit_alerts(&c.state, &RecordId::new("inv-1").unwrap()).unwrap();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].regulator.as_str(), "reg-eu");
+}
+
+/// Schema `loan` v1: `amount` (committed amount, required), registered by bank-c.
+fn loan_schema() -> RegisterSchema {
+    RegisterSchema {
+        schema: SchemaId::new("loan").unwrap(),
+        version: 1,
+        fields: vec![SchemaField {
+            name: FieldName::new("amount").unwrap(),
+            ty: FieldType::Amount,
+            required: true,
+            committed: true,
+        }],
+        auditors: vec![],
+    }
+}
+
+/// A loan record whose amount is committed, with its range proof.
+fn committed_put(c: &Chain, record: &str, value: u64) -> PutRecord {
+    let opening = ledger_proofs::Opening::new(value);
+    let amount = FieldName::new("amount").unwrap();
+    let mut put = seal_record(
+        &c.chain,
+        &RecordId::new(record).unwrap(),
+        1,
+        &loan_schema(),
+        &[FieldToSeal {
+            name: amount.clone(),
+            plaintext: Zeroizing::new(opening.to_bytes().to_vec()),
+            readers: vec![c.orgs["bank-a"].reader()],
+        }],
+    )
+    .unwrap();
+    let ctx = ledger_proofs::Context {
+        chain_id: c.chain.to_string(),
+        items: vec![(record.to_string(), 1, "amount".into())],
+    };
+    let proof = ledger_proofs::prove_range(&ctx, std::slice::from_ref(&opening)).unwrap();
+    put.commitments = vec![FieldCommitment {
+        field: amount,
+        commitment: opening.commit().to_bytes(),
+    }];
+    put.range_proof = Some(RecordRangeProof {
+        padding: proof.padding.iter().map(|p| p.to_bytes()).collect(),
+        proof: proof.proof,
+    });
+    put
+}
+
+#[test]
+fn committed_amounts_need_a_commitment_and_a_valid_range_proof() {
+    let mut c = Chain::new();
+    let block = c.seal(c.build(vec![c.sign(
+        "bank-c",
+        2,
+        Payload::RegisterSchema(loan_schema()),
+    )]));
+    assert_eq!(c.commit(&block).outcomes, vec![TxOutcome::Applied]);
+
+    let good = c.sign(
+        "bank-a",
+        1,
+        Payload::PutRecord(committed_put(&c, "loan-1", 50_000)),
+    );
+    // The range proof of another record does not move to this one.
+    let mut moved = committed_put(&c, "loan-2", 7);
+    let other = committed_put(&c, "loan-3", 7);
+    moved.range_proof = other.range_proof.clone();
+    moved.commitments = other.commitments.clone();
+    let moved = c.sign("bank-a", 1, Payload::PutRecord(moved));
+    match precheck_tx(&c.state, &c.chain, 3, &moved, &()) {
+        Err(TxRejection::InvalidProof {
+            kind: "range",
+            record,
+            ..
+        }) => {
+            assert_eq!(record.as_str(), "loan-2")
+        }
+        other => panic!("a replayed range proof was not refused: {other:?}"),
+    }
+    // Tampered proof bytes are refused the same way.
+    let mut tampered = committed_put(&c, "loan-4", 9);
+    if let Some(p) = &mut tampered.range_proof {
+        p.proof[100] ^= 1;
+    }
+    let tampered = c.sign("bank-a", 1, Payload::PutRecord(tampered));
+    assert!(matches!(
+        precheck_tx(&c.state, &c.chain, 3, &tampered, &()),
+        Err(TxRejection::InvalidProof { .. })
+    ));
+    // A block holding the forged proof is invalid as a whole.
+    let built = c.build(vec![]);
+    let mut h = built.header.clone();
+    h.tx_count = 1;
+    h.tx_root = tx_root(HashSuite::CURRENT, &[tampered.hash()]);
+    let forged = Block::new(h, vec![tampered], Commit::default());
+    assert!(matches!(
+        execute_block(&c.state, &c.acc, &c.tip, &forged, &()),
+        Err(BlockError::InvalidTx { .. })
+    ));
+    // Without its commitment, a committed field does not match the schema.
+    let mut bare = committed_put(&c, "loan-5", 1);
+    bare.commitments.clear();
+    bare.range_proof = None;
+    let bare = c.sign("bank-a", 2, Payload::PutRecord(bare));
+    let block = c.seal(c.build(vec![good, bare]));
+    let ex = c.commit(&block);
+    assert_eq!(ex.outcomes[0], TxOutcome::Applied);
+    assert!(
+        failure(&ex, 1)
+            .to_string()
+            .contains("committed field amount carries no commitment"),
+        "{}",
+        failure(&ex, 1)
+    );
+    let v = record_version(&c.state, &RecordId::new("loan-1").unwrap(), 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.commitments.len(), 1);
 }

@@ -27,6 +27,9 @@ pub use error::CodecError;
 pub use hash::{Hash, HashSuite};
 pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId};
 pub use keys::{PublicKey, Signature, SignatureScheme};
-pub use record::{AuditAlert, GrantAccess, KeyWrap, PutRecord, RecordField, RevokeAccess};
+pub use record::{
+    AuditAlert, FieldCommitment, GrantAccess, KeyWrap, PutRecord, RecordField, RecordRangeProof,
+    RevokeAccess,
+};
 pub use schema::{FieldType, RegisterSchema, SchemaField};
 pub use tx::{Payload, RegisterMember, Role, Transaction, TxBody, TxKind};

@@ -112,6 +112,30 @@ pub fn check_wraps(what: &'static str, wraps: &[KeyWrap]) -> Result<(), CodecErr
     Ok(())
 }
 
+/// Bytes of a commitment (a compressed Ristretto point).
+pub const COMMITMENT_LEN: usize = 32;
+/// Most bytes of a record's range proof.
+pub const MAX_RANGE_PROOF: usize = 4096;
+
+/// A Pedersen commitment to a committed field's amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldCommitment {
+    /// The field.
+    pub field: FieldName,
+    /// The compressed Ristretto point.
+    pub commitment: [u8; COMMITMENT_LEN],
+}
+
+/// The aggregated range proof of a record's commitments (padded to a power of two with
+/// commitments to zero).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRangeProof {
+    /// Padding commitments.
+    pub padding: Vec<[u8; COMMITMENT_LEN]>,
+    /// The Bulletproofs bytes.
+    pub proof: Vec<u8>,
+}
+
 /// Creates a record (version 1) or a new version of one (previous version + 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutRecord {
@@ -128,6 +152,10 @@ pub struct PutRecord {
     /// The data keys wrapped to each reader, sorted by (field, reader); every field has at
     /// least one, and every wrap names a field of this version.
     pub wraps: Vec<KeyWrap>,
+    /// Commitments of the committed amount fields, sorted by field.
+    pub commitments: Vec<FieldCommitment>,
+    /// The range proof of the commitments (present exactly when there are some).
+    pub range_proof: Option<RecordRangeProof>,
 }
 
 impl PutRecord {
@@ -143,6 +171,23 @@ impl PutRecord {
             e.bytes(&f.sealed);
         }
         encode_wraps(e, &self.wraps);
+        e.count(self.commitments.len());
+        for c in &self.commitments {
+            c.field.encode(e);
+            e.fixed(&c.commitment);
+        }
+        match &self.range_proof {
+            None => {
+                e.u8(0);
+            }
+            Some(p) => {
+                e.u8(1).count(p.padding.len());
+                for c in &p.padding {
+                    e.fixed(c);
+                }
+                e.bytes(&p.proof);
+            }
+        }
     }
 
     /// Reads and checks the canonical encoding.
@@ -159,6 +204,34 @@ impl PutRecord {
             fields.push(RecordField { name, sealed });
         }
         let wraps = decode_wraps(d)?;
+        let n = d.count("commitments", MAX_RECORD_FIELDS, 4 + COMMITMENT_LEN)?;
+        let mut commitments = Vec::with_capacity(n);
+        for _ in 0..n {
+            commitments.push(FieldCommitment {
+                field: FieldName::decode(d)?,
+                commitment: d.array("commitment")?,
+            });
+        }
+        let range_proof = match d.u8("range proof flag")? {
+            0 => None,
+            1 => {
+                let m = d.count("range proof padding", 16, COMMITMENT_LEN)?;
+                let mut padding = Vec::with_capacity(m);
+                for _ in 0..m {
+                    padding.push(d.array("padding commitment")?);
+                }
+                Some(RecordRangeProof {
+                    padding,
+                    proof: d.bytes("range proof", MAX_RANGE_PROOF)?,
+                })
+            }
+            t => {
+                return Err(CodecError::UnknownTag {
+                    what: "range proof flag",
+                    tag: t.into(),
+                })
+            }
+        };
         let p = PutRecord {
             record,
             version,
@@ -166,6 +239,8 @@ impl PutRecord {
             schema_version,
             fields,
             wraps,
+            commitments,
+            range_proof,
         };
         p.check()?;
         Ok(p)
@@ -220,7 +295,37 @@ impl PutRecord {
                 f.name
             )));
         }
+        if let Some(w) = self
+            .commitments
+            .windows(2)
+            .find(|w| w[0].field >= w[1].field)
+        {
+            return Err(bad(format!(
+                "commitments must be sorted by field and unique ({} then {})",
+                w[0].field, w[1].field
+            )));
+        }
+        if let Some(c) = self
+            .commitments
+            .iter()
+            .find(|c| self.field(&c.field).is_none())
+        {
+            return Err(bad(format!(
+                "a commitment names field {}, which the record does not carry",
+                c.field
+            )));
+        }
+        if self.commitments.is_empty() != self.range_proof.is_none() {
+            return Err(bad(
+                "a range proof comes with the commitments, and only with them".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The commitment of field `name`, if committed.
+    pub fn commitment(&self, name: &FieldName) -> Option<&FieldCommitment> {
+        self.commitments.iter().find(|c| &c.field == name)
     }
 
     /// The sealed field `name`, if carried.
@@ -427,6 +532,8 @@ mod tests {
                 wrap("currency", "regulator"),
                 wrap("total", "bank-a"),
             ],
+            commitments: vec![],
+            range_proof: None,
         }
     }
 

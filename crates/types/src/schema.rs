@@ -222,6 +222,25 @@ pub struct SchemaField {
     pub ty: FieldType,
     /// Whether every record must carry it.
     pub required: bool,
+    /// For amounts: whether records carry a Pedersen commitment to the value (the
+    /// opening sealed in the field, a range proof for the record), so others can check
+    /// relations between amounts they cannot read.
+    pub committed: bool,
+}
+
+/// Bytes of a committed amount's sealed plaintext: the opening (value u64 big-endian,
+/// blinding scalar).
+pub const OPENING_BYTES: usize = 40;
+
+impl SchemaField {
+    /// The smallest and largest plaintext this field seals.
+    pub fn plaintext_len(&self) -> (usize, usize) {
+        if self.committed {
+            (OPENING_BYTES, OPENING_BYTES)
+        } else {
+            self.ty.plaintext_len()
+        }
+    }
 }
 
 /// Registers a schema (version 1) or its next version.
@@ -252,7 +271,7 @@ impl RegisterSchema {
                     e.str(v);
                 }
             }
-            e.u8(u8::from(f.required));
+            e.u8(u8::from(f.required) | (u8::from(f.committed) << 1));
         }
         e.count(self.auditors.len());
         for a in &self.auditors {
@@ -289,17 +308,19 @@ impl RegisterSchema {
                     })
                 }
             };
-            let required = match d.u8("required flag")? {
-                0 => false,
-                1 => true,
-                t => {
-                    return Err(CodecError::UnknownTag {
-                        what: "required flag",
-                        tag: t.into(),
-                    })
-                }
-            };
-            fields.push(SchemaField { name, ty, required });
+            let flags = d.u8("field flags")?;
+            if flags > 3 {
+                return Err(CodecError::UnknownTag {
+                    what: "field flags",
+                    tag: flags.into(),
+                });
+            }
+            fields.push(SchemaField {
+                name,
+                ty,
+                required: flags & 1 == 1,
+                committed: flags & 2 == 2,
+            });
         }
         let m = d.count("auditors", MAX_AUDITORS, 5)?;
         let mut auditors = Vec::with_capacity(m);
@@ -338,6 +359,12 @@ impl RegisterSchema {
             )));
         }
         for f in &self.fields {
+            if f.committed && f.ty != FieldType::Amount {
+                return Err(bad(format!(
+                    "field {}: only amounts can be committed",
+                    f.name
+                )));
+            }
             if let FieldType::Enumeration(values) = &f.ty {
                 if values.is_empty() || values.len() > MAX_ENUM_VALUES {
                     return Err(bad(format!(
@@ -375,16 +402,19 @@ mod tests {
                     name: FieldName::new("currency").unwrap(),
                     ty: FieldType::Enumeration(vec!["EUR".into(), "USD".into()]),
                     required: true,
+                    committed: false,
                 },
                 SchemaField {
                     name: FieldName::new("issued").unwrap(),
                     ty: FieldType::Date,
                     required: false,
+                    committed: false,
                 },
                 SchemaField {
                     name: FieldName::new("total").unwrap(),
                     ty: FieldType::Amount,
                     required: true,
+                    committed: false,
                 },
             ],
             auditors: vec![OrgId::new("regulator-eu").unwrap()],

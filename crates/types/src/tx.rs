@@ -489,6 +489,8 @@ mod tests {
                 })
                 .collect(),
             wraps,
+            commitments: vec![],
+            range_proof: None,
         }
     }
 
