@@ -141,9 +141,22 @@ async fn without_a_quorum_the_chain_halts_and_resumes_losing_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocks_from_a_byzantine_proposer_are_never_decided() {
+    byzantine_proposer("bad-signature", "does not verify").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_with_a_forged_range_proof_are_never_decided() {
+    byzantine_proposer(
+        "bad-proof",
+        "range proof of record forged-proof does not verify",
+    )
+    .await;
+}
+
+async fn byzantine_proposer(mode: &str, honest_reason: &str) {
     let mut net = TestNet::new(4, 1);
-    // val-1 proposes blocks holding a transaction with a forged signature.
-    net.validators[0].set_env("LEDGER_BYZANTINE", "bad-signature");
+    // val-1 proposes blocks holding a transaction with a forged signature or proof.
+    net.validators[0].set_env("LEDGER_BYZANTINE", mode);
     net.start_all(BLOCK_TIME).await;
     let nodes: Vec<&TestNode> = net.nodes().collect();
     wait_for_height(&nodes, 24, 120).await;
@@ -152,10 +165,15 @@ async fn blocks_from_a_byzantine_proposer_are_never_decided() {
         "the faulty validator proposed:\n{}",
         net.validators[0].log()
     );
-    let honest_refused = net.validators[1..]
-        .iter()
-        .any(|v| v.log().contains("invalid proposed block: voting nil"));
-    assert!(honest_refused, "honest validators said why they voted nil");
+    let honest_refused = net.validators[1..].iter().any(|v| {
+        let log = v.log();
+        log.contains("invalid proposed block: voting nil") && log.contains(honest_reason)
+    });
+    assert!(
+        honest_refused,
+        "honest validators said why they voted nil:\n{}",
+        net.validators[1].log()
+    );
     let mut c = net.observers[0].client().await;
     for h in 1..=24 {
         let b = c

@@ -155,8 +155,10 @@ impl LedgerApp for Ledger {
         )
         .map_err(|e| e.to_string())?;
         #[cfg(feature = "byzantine")]
-        if std::env::var("LEDGER_BYZANTINE").as_deref() == Ok("bad-signature") {
-            return Ok(byzantine_block(self, built));
+        match std::env::var("LEDGER_BYZANTINE").as_deref() {
+            Ok("bad-signature") => return Ok(byzantine_block(self, built)),
+            Ok("bad-proof") => return Ok(byzantine_proof_block(self, built)),
+            _ => {}
         }
         Ok((
             Block::new(built.header, built.txs, Commit::default()),
@@ -332,7 +334,8 @@ pub async fn start(
 #[cfg(feature = "byzantine")]
 fn byzantine_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution) {
     use ledger_types::{HashSuite, Payload, TxBody};
-    let nonce = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap_or(0) + 1000;
+    // The next nonce, so that only the signature is wrong.
+    let nonce = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap_or(0);
     let forged_key = ledger_crypto::Ed25519SoftwareKey::generate();
     let body = TxBody {
         chain_id: ledger.chain_id.clone(),
@@ -359,6 +362,70 @@ fn byzantine_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, 
     tracing::warn!(
         height = header.height,
         "BYZANTINE TEST BUILD: proposing a block with a forged signature"
+    );
+    (Block::new(header, txs, Commit::default()), built.execution)
+}
+
+/// Test-only: the block just built plus a record signed by this validator with its next
+/// nonce (so only the proof is wrong) whose range proof was made for another record.
+#[cfg(feature = "byzantine")]
+fn byzantine_proof_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution) {
+    use ledger_types::{
+        FieldCommitment, FieldName, HashSuite, KeyWrap, Payload, PutRecord, RecordField, RecordId,
+        RecordRangeProof, SchemaId, TxBody,
+    };
+    let nonce = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap_or(0);
+    let field = FieldName::new("amount").unwrap_or_else(|_| unreachable!());
+    let opening = ledger_proofs::Opening::new(1_000);
+    let elsewhere = ledger_proofs::Context {
+        chain_id: ledger.chain_id.to_string(),
+        items: vec![("another-record".into(), 1, "amount".into())],
+    };
+    let mut txs = built.txs;
+    if let Ok(proof) = ledger_proofs::prove_range(&elsewhere, std::slice::from_ref(&opening)) {
+        let put = PutRecord {
+            record: RecordId::new("forged-proof").unwrap_or_else(|_| unreachable!()),
+            version: 1,
+            schema: SchemaId::new("loan").unwrap_or_else(|_| unreachable!()),
+            schema_version: 1,
+            fields: vec![RecordField {
+                name: field.clone(),
+                sealed: vec![1; 69],
+            }],
+            wraps: vec![KeyWrap {
+                field: field.clone(),
+                reader: ledger.org.clone(),
+                enc: vec![4; 65],
+                wrapped: vec![5; 48],
+            }],
+            commitments: vec![FieldCommitment {
+                field,
+                commitment: opening.commit().to_bytes(),
+            }],
+            range_proof: Some(RecordRangeProof {
+                padding: proof.padding.iter().map(|p| p.to_bytes()).collect(),
+                proof: proof.proof,
+            }),
+        };
+        let body = TxBody {
+            chain_id: ledger.chain_id.clone(),
+            signer: ledger.org.clone(),
+            nonce,
+            payload: Payload::PutRecord(put),
+        };
+        if let Ok(tx) = ledger_crypto::sign_tx(ledger.signer.as_ref(), body) {
+            txs.push(tx);
+        }
+    }
+    let mut header = built.header;
+    header.tx_count = txs.len() as u32;
+    header.tx_root = ledger_types::merkle::tx_root(
+        HashSuite::CURRENT,
+        &txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
+    );
+    tracing::warn!(
+        height = header.height,
+        "BYZANTINE TEST BUILD: proposing a block with a forged range proof"
     );
     (Block::new(header, txs, Commit::default()), built.execution)
 }
