@@ -10,6 +10,7 @@ use ledger_types::{
     AuditAlert, Block, BlockHeader, ChainId, FieldName, GrantAccess, Hash, HashSuite, OrgId,
     Payload, PutRecord, RecordId, RegisterMember, RegisterSchema, RevokeAccess, Role, Transaction,
 };
+use ledger_types::{CrossCheck, Relation};
 
 use crate::error::{BlockError, StateError, TxFailure, TxRejection};
 use crate::model::{
@@ -201,11 +202,16 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             })?;
             verify_proofs(self.chain_id, tx)?;
         }
+        if let Payload::CrossCheck(c) = &body.payload {
+            // Its proof is about stored commitments: checked against this state, always.
+            self.verify_cross_check(c)?;
+        }
         let writes = match &body.payload {
             Payload::PutRecord(p) => self.put_record(&signer, tx.hash(), p)?,
             Payload::GrantAccess(g) => self.grant_access(&signer, tx.hash(), g)?,
             Payload::RevokeAccess(r) => self.revoke_access(&signer, tx.hash(), r)?,
             Payload::AuditAlert(a) => self.audit_alert(&signer, tx.hash(), a)?,
+            Payload::CrossCheck(c) => self.cross_check(&signer, tx.hash(), c)?,
             Payload::RegisterSchema(p) => self.register_schema(&signer, p)?,
             Payload::RegisterMember(_) => Err(TxFailure::MissingRole {
                 signer: body.signer.clone(),
@@ -584,6 +590,107 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         };
         let mut writes = self.version_writes(&version);
         writes.push(model::append_access(&self.overlay, record, vec![event])?);
+        Ok(Ok(writes))
+    }
+
+    /// The operands' commitments, if every operand names a committed field of a stored
+    /// record version (otherwise execution reports which one does not).
+    fn operand_commitments(
+        &self,
+        c: &CrossCheck,
+    ) -> Result<Option<Vec<ledger_proofs::Commitment>>, StateError> {
+        let mut out = Vec::with_capacity(c.operands.len());
+        for o in &c.operands {
+            let Some(v) = model::record_version(&self.overlay, &o.record, o.version)? else {
+                return Ok(None);
+            };
+            let Some(fc) = v.commitment(&o.field) else {
+                return Ok(None);
+            };
+            match ledger_proofs::Commitment::from_bytes(&fc.commitment) {
+                Ok(cm) => out.push(cm),
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn verify_cross_check(&self, c: &CrossCheck) -> Result<(), TxRejection> {
+        let Some(commitments) = self.operand_commitments(c)? else {
+            return Ok(());
+        };
+        let ctx = ledger_proofs::Context {
+            chain_id: self.chain_id.to_string(),
+            items: c
+                .operands
+                .iter()
+                .map(|o| (o.record.to_string(), o.version, o.field.to_string()))
+                .collect(),
+        };
+        let (kind, result) = match &c.relation {
+            Relation::Linear(coeffs) => (
+                "linear relation",
+                ledger_proofs::DlogProof::from_bytes(&c.proof)
+                    .and_then(|p| ledger_proofs::verify_linear(&ctx, coeffs, &commitments, &p)),
+            ),
+            Relation::AtMost => (
+                "at-most",
+                ledger_proofs::verify_at_most(
+                    &ctx,
+                    &commitments[0],
+                    &commitments[1],
+                    &ledger_proofs::RangeProofData {
+                        padding: vec![],
+                        proof: c.proof.clone(),
+                    },
+                ),
+            ),
+        };
+        result.map_err(|e| TxRejection::InvalidProof {
+            kind,
+            record: c.operands[0].record.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn cross_check(&self, signer: &RegisterMember, tx_hash: Hash, c: &CrossCheck) -> Outcome {
+        for o in &c.operands {
+            let Some(v) = model::record_version(&self.overlay, &o.record, o.version)? else {
+                return Ok(Err(TxFailure::RecordVersionNotFound {
+                    record: o.record.clone(),
+                    version: o.version,
+                }));
+            };
+            if v.commitment(&o.field).is_none() {
+                return Ok(Err(TxFailure::FieldNotInRecord {
+                    record: o.record.clone(),
+                    version: o.version,
+                    field: o.field.clone(),
+                }));
+            }
+            if v.owner != signer.org && !v.can_read(&o.field, &signer.org) {
+                return Ok(Err(TxFailure::NotAReader {
+                    record: o.record.clone(),
+                    field: o.field.clone(),
+                    reader: signer.org.clone(),
+                }));
+            }
+        }
+        let mut writes = Vec::new();
+        let mut seen = BTreeSet::new();
+        for o in &c.operands {
+            if !seen.insert(o.record.clone()) {
+                continue;
+            }
+            let mut checks = model::cross_checks(&self.overlay, &o.record)?;
+            checks.push(model::FiledCheck {
+                height: self.height,
+                tx_hash,
+                by: signer.org.clone(),
+                check: c.clone(),
+            });
+            writes.push((keys::checks(&o.record), model::encode_checks(&checks)));
+        }
         Ok(Ok(writes))
     }
 

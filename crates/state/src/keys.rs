@@ -59,3 +59,8 @@ pub fn access(id: &RecordId) -> Vec<u8> {
 pub fn alerts(id: &RecordId) -> Vec<u8> {
     [b"alerts/".as_slice(), id.as_str().as_bytes()].concat()
 }
+
+/// `checks/{record}` → the cross-checks proved about the record's committed fields.
+pub fn checks(id: &RecordId) -> Vec<u8> {
+    [b"checks/".as_slice(), id.as_str().as_bytes()].concat()
+}

@@ -27,8 +27,9 @@ pub use exec::{
     BuiltBlock, Change, Execution, ProposeParams, SignatureCache, StateDiff, TxOutcome,
 };
 pub use model::{
-    access_history, audit_alerts, member, next_nonce, record_head, record_version, schema_head,
-    schema_version, validators, AccessAction, AccessEvent, FiledAlert, RecordHead, RecordVersion,
+    access_history, audit_alerts, cross_checks, member, next_nonce, record_head, record_version,
+    schema_head, schema_version, validators, AccessAction, AccessEvent, FiledAlert, FiledCheck,
+    RecordHead, RecordVersion,
 };
 
 /// Read access to committed state.

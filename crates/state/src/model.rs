@@ -491,3 +491,56 @@ pub(crate) fn encode_schema(s: &RegisterSchema) -> Vec<u8> {
     s.encode(&mut e);
     e.finish()
 }
+
+/// A cross-check as recorded for each record it involves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiledCheck {
+    /// The height of the block.
+    pub height: u64,
+    /// The transaction.
+    pub tx_hash: Hash,
+    /// Who proved it.
+    pub by: OrgId,
+    /// The relation, operands and proof.
+    pub check: ledger_types::CrossCheck,
+}
+
+/// The cross-checks involving `record`, oldest first.
+pub fn cross_checks(
+    view: &impl StateView,
+    record: &RecordId,
+) -> Result<Vec<FiledCheck>, StateError> {
+    let key = keys::checks(record);
+    let Some(b) = view.get(&key)? else {
+        return Ok(vec![]);
+    };
+    let mut d = Decoder::new(&b);
+    let v = (|| -> Result<Vec<FiledCheck>, CodecError> {
+        let n = d.count("cross-checks", usize::MAX, 50)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(FiledCheck {
+                height: d.u64("height")?,
+                tx_hash: Hash(d.array("tx hash")?),
+                by: OrgId::decode(&mut d)?,
+                check: ledger_types::CrossCheck::decode(&mut d)?,
+            });
+        }
+        Ok(out)
+    })()
+    .map_err(|e| corrupt(&key, e))?;
+    d.finish("cross-checks").map_err(|e| corrupt(&key, e))?;
+    Ok(v)
+}
+
+pub(crate) fn encode_checks(checks: &[FiledCheck]) -> Vec<u8> {
+    let mut e = Encoder::new();
+    e.count(checks.len());
+    for c in checks {
+        e.u64(c.height);
+        e.fixed(&c.tx_hash.0);
+        c.by.encode(&mut e);
+        c.check.encode(&mut e);
+    }
+    e.finish()
+}

@@ -861,7 +861,11 @@ fn loan_schema() -> RegisterSchema {
 
 /// A loan record whose amount is committed, with its range proof.
 fn committed_put(c: &Chain, record: &str, value: u64) -> PutRecord {
-    let opening = ledger_proofs::Opening::new(value);
+    committed_put_with(c, record, &ledger_proofs::Opening::new(value))
+}
+
+fn committed_put_with(c: &Chain, record: &str, opening: &ledger_proofs::Opening) -> PutRecord {
+    let opening = opening.clone();
     let amount = FieldName::new("amount").unwrap();
     let mut put = seal_record(
         &c.chain,
@@ -961,4 +965,102 @@ fn committed_amounts_need_a_commitment_and_a_valid_range_proof() {
         .unwrap()
         .unwrap();
     assert_eq!(v.commitments.len(), 1);
+}
+
+#[test]
+fn cross_checks_prove_relations_between_committed_amounts() {
+    use ledger_proofs::Opening;
+    let mut c = Chain::new();
+    let block = c.seal(c.build(vec![c.sign(
+        "bank-c",
+        2,
+        Payload::RegisterSchema(loan_schema()),
+    )]));
+    c.commit(&block);
+    let (o1, o2, o3) = (
+        Opening::new(50_000),
+        Opening::new(50_000),
+        Opening::new(40_000),
+    );
+    let puts = vec![
+        c.sign(
+            "bank-a",
+            1,
+            Payload::PutRecord(committed_put_with(&c, "loan-1", &o1)),
+        ),
+        c.sign(
+            "bank-a",
+            2,
+            Payload::PutRecord(committed_put_with(&c, "loan-2", &o2)),
+        ),
+        c.sign(
+            "bank-a",
+            3,
+            Payload::PutRecord(committed_put_with(&c, "loan-3", &o3)),
+        ),
+    ];
+    let block = c.seal(c.build(puts));
+    assert!(c
+        .commit(&block)
+        .outcomes
+        .iter()
+        .all(|o| *o == TxOutcome::Applied));
+    let op = |r: &str| Operand {
+        record: RecordId::new(r).unwrap(),
+        version: 1,
+        field: FieldName::new("amount").unwrap(),
+    };
+    let ctx = |rs: &[&str]| ledger_proofs::Context {
+        chain_id: c.chain.to_string(),
+        items: rs
+            .iter()
+            .map(|r| (r.to_string(), 1, "amount".into()))
+            .collect(),
+    };
+    let equal = CrossCheck {
+        relation: Relation::Linear(vec![1, -1]),
+        operands: vec![op("loan-1"), op("loan-2")],
+        proof: ledger_proofs::prove_linear(
+            &ctx(&["loan-1", "loan-2"]),
+            &[1, -1],
+            &[o1.clone(), o2.clone()],
+        )
+        .unwrap()
+        .to_bytes()
+        .to_vec(),
+    };
+    let at_most = CrossCheck {
+        relation: Relation::AtMost,
+        operands: vec![op("loan-3"), op("loan-1")],
+        proof: ledger_proofs::prove_at_most(&ctx(&["loan-3", "loan-1"]), &o3, &o1)
+            .unwrap()
+            .proof,
+    };
+    // The equality proof presented for other records does not verify.
+    let replayed = CrossCheck {
+        operands: vec![op("loan-1"), op("loan-3")],
+        ..equal.clone()
+    };
+    let r = c.sign("bank-a", 4, Payload::CrossCheck(replayed));
+    assert!(matches!(
+        precheck_tx(&c.state, &c.chain, 4, &r, &()),
+        Err(TxRejection::InvalidProof {
+            kind: "linear relation",
+            ..
+        })
+    ));
+    // Someone who cannot read the fields cannot file a check about them.
+    let outsider = c.sign("bank-b", 1, Payload::CrossCheck(equal.clone()));
+    let block = c.seal(c.build(vec![
+        c.sign("bank-a", 4, Payload::CrossCheck(equal)),
+        c.sign("bank-a", 5, Payload::CrossCheck(at_most)),
+        outsider,
+    ]));
+    let ex = c.commit(&block);
+    assert_eq!(ex.outcomes[0], TxOutcome::Applied);
+    assert_eq!(ex.outcomes[1], TxOutcome::Applied);
+    assert!(matches!(failure(&ex, 2), TxFailure::NotAReader { .. }));
+    let checks = ledger_state::cross_checks(&c.state, &RecordId::new("loan-1").unwrap()).unwrap();
+    assert_eq!(checks.len(), 2);
+    assert_eq!(checks[1].check.relation, Relation::AtMost);
 }

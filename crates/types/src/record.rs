@@ -498,6 +498,132 @@ impl AuditAlert {
     }
 }
 
+/// Most operands of a cross-check.
+pub const MAX_CROSS_CHECK_OPERANDS: usize = 32;
+
+/// One committed field of one record version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operand {
+    /// The record.
+    pub record: RecordId,
+    /// The version.
+    pub version: u32,
+    /// The committed field.
+    pub field: FieldName,
+}
+
+/// What a cross-check proves about its operands' committed values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relation {
+    /// `Σ coefficientᵢ · valueᵢ = 0` (equality: `[1, -1]`; total = sum of lines:
+    /// `[1, -1, ..., -1]`); the proof is 64 bytes.
+    Linear(Vec<i64>),
+    /// The first value is at most the second; the proof is a range proof.
+    AtMost,
+}
+
+/// A proof, made by a party that can read every operand, that committed values in
+/// (possibly different owners') records satisfy a relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossCheck {
+    /// The relation.
+    pub relation: Relation,
+    /// The operands, in the relation's order.
+    pub operands: Vec<Operand>,
+    /// The proof bytes.
+    pub proof: Vec<u8>,
+}
+
+impl CrossCheck {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        match &self.relation {
+            Relation::Linear(c) => {
+                e.u8(1).count(c.len());
+                for a in c {
+                    e.u64(*a as u64);
+                }
+            }
+            Relation::AtMost => {
+                e.u8(2);
+            }
+        }
+        e.count(self.operands.len());
+        for o in &self.operands {
+            o.record.encode(e);
+            e.u32(o.version);
+            o.field.encode(e);
+        }
+        e.bytes(&self.proof);
+    }
+
+    /// Reads and checks the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        let relation = match d.u8("relation")? {
+            1 => {
+                let n = d.count("coefficients", MAX_CROSS_CHECK_OPERANDS, 8)?;
+                let mut c = Vec::with_capacity(n);
+                for _ in 0..n {
+                    c.push(d.u64("coefficient")? as i64);
+                }
+                Relation::Linear(c)
+            }
+            2 => Relation::AtMost,
+            t => {
+                return Err(CodecError::UnknownTag {
+                    what: "relation",
+                    tag: t.into(),
+                })
+            }
+        };
+        let n = d.count("operands", MAX_CROSS_CHECK_OPERANDS, 12)?;
+        let mut operands = Vec::with_capacity(n);
+        for _ in 0..n {
+            operands.push(Operand {
+                record: RecordId::decode(d)?,
+                version: d.u32("version")?,
+                field: FieldName::decode(d)?,
+            });
+        }
+        let c = CrossCheck {
+            relation,
+            operands,
+            proof: d.bytes("cross-check proof", MAX_RANGE_PROOF)?,
+        };
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Checks the rules a decoder enforces.
+    pub fn check(&self) -> Result<(), CodecError> {
+        let bad = |reason: &str| CodecError::NotCanonical {
+            what: "CrossCheck",
+            reason: reason.into(),
+        };
+        match &self.relation {
+            Relation::Linear(c) => {
+                if c.len() != self.operands.len() || c.len() < 2 {
+                    return Err(bad(
+                        "a linear relation has one coefficient per operand, at least two",
+                    ));
+                }
+                if c.iter().any(|a| *a == 0 || a.unsigned_abs() > 1 << 20) {
+                    return Err(bad("coefficients are nonzero and at most 2^20 in size"));
+                }
+            }
+            Relation::AtMost => {
+                if self.operands.len() != 2 {
+                    return Err(bad("at-most relates exactly two operands"));
+                }
+            }
+        }
+        if self.operands.iter().any(|o| o.version == 0) {
+            return Err(bad("record versions start at 1"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use crate::error::CodecError;
 use crate::hash::{Hash, HashSuite};
 use crate::ids::{ChainId, OrgId};
 use crate::keys::{PublicKey, Signature};
-use crate::record::{AuditAlert, GrantAccess, PutRecord, RevokeAccess};
+use crate::record::{AuditAlert, CrossCheck, GrantAccess, PutRecord, RevokeAccess};
 use crate::schema::RegisterSchema;
 
 /// The envelope format version this code writes and reads.
@@ -53,6 +53,8 @@ pub enum TxKind {
     RevokeAccess,
     /// A regulator reports an audit wrap that does not open.
     AuditAlert,
+    /// A proof that committed values in records satisfy a relation.
+    CrossCheck,
 }
 
 impl TxKind {
@@ -65,6 +67,7 @@ impl TxKind {
             TxKind::GrantAccess => 4,
             TxKind::RevokeAccess => 5,
             TxKind::AuditAlert => 6,
+            TxKind::CrossCheck => 7,
         }
     }
 
@@ -77,6 +80,7 @@ impl TxKind {
             4 => Ok(TxKind::GrantAccess),
             5 => Ok(TxKind::RevokeAccess),
             6 => Ok(TxKind::AuditAlert),
+            7 => Ok(TxKind::CrossCheck),
             t => Err(CodecError::UnknownTag {
                 what: "transaction kind",
                 tag: t.into(),
@@ -93,6 +97,7 @@ impl TxKind {
             TxKind::GrantAccess => "GrantAccess",
             TxKind::RevokeAccess => "RevokeAccess",
             TxKind::AuditAlert => "AuditAlert",
+            TxKind::CrossCheck => "CrossCheck",
         }
     }
 }
@@ -241,6 +246,8 @@ pub enum Payload {
     RevokeAccess(RevokeAccess),
     /// See [`AuditAlert`].
     AuditAlert(AuditAlert),
+    /// See [`CrossCheck`].
+    CrossCheck(CrossCheck),
 }
 
 impl Payload {
@@ -253,6 +260,7 @@ impl Payload {
             Payload::GrantAccess(_) => TxKind::GrantAccess,
             Payload::RevokeAccess(_) => TxKind::RevokeAccess,
             Payload::AuditAlert(_) => TxKind::AuditAlert,
+            Payload::CrossCheck(_) => TxKind::CrossCheck,
         }
     }
 
@@ -265,6 +273,7 @@ impl Payload {
             Payload::GrantAccess(p) => p.encode(&mut e),
             Payload::RevokeAccess(p) => p.encode(&mut e),
             Payload::AuditAlert(p) => p.encode(&mut e),
+            Payload::CrossCheck(p) => p.encode(&mut e),
         }
         e.finish()
     }
@@ -278,6 +287,7 @@ impl Payload {
             TxKind::GrantAccess => Payload::GrantAccess(GrantAccess::decode(&mut d)?),
             TxKind::RevokeAccess => Payload::RevokeAccess(RevokeAccess::decode(&mut d)?),
             TxKind::AuditAlert => Payload::AuditAlert(AuditAlert::decode(&mut d)?),
+            TxKind::CrossCheck => Payload::CrossCheck(CrossCheck::decode(&mut d)?),
         };
         d.finish(kind.name())?;
         Ok(p)
