@@ -187,6 +187,75 @@ async fn the_cli_registers_schemas_puts_and_reads_records() {
     assert!(ok && out.contains("amount = 75000"), "{out}");
     let (ok, out) = ledger(&node, &["get-record", "--record", "L-1"]);
     assert!(ok && out.contains("amount : 69 sealed bytes"), "{out}");
+    // Cross-checks between committed amounts: equal, at-most; a false one is refused.
+    for (rec, amount) in [("L-2", "75000"), ("L-3", "60000")] {
+        let (ok, out) = ledger(
+            &node,
+            &[
+                "put-record",
+                "--home",
+                &home,
+                "--record",
+                rec,
+                "--schema",
+                "loan",
+                "--field",
+                &format!("amount={amount}"),
+            ],
+        );
+        assert!(ok, "{out}");
+    }
+    let (ok, out) = ledger(
+        &node,
+        &[
+            "cross-check",
+            "--home",
+            &home,
+            "--relation",
+            "equal",
+            "--operand",
+            "L-1:amount",
+            "--operand",
+            "L-2@1:amount",
+        ],
+    );
+    assert!(ok && out.contains("cross-check equal over"), "{out}");
+    let (ok, out) = ledger(
+        &node,
+        &[
+            "cross-check",
+            "--home",
+            &home,
+            "--relation",
+            "at-most",
+            "--operand",
+            "L-3:amount",
+            "--operand",
+            "L-1:amount",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = ledger(
+        &node,
+        &[
+            "cross-check",
+            "--home",
+            &home,
+            "--relation",
+            "equal",
+            "--operand",
+            "L-1:amount",
+            "--operand",
+            "L-3:amount",
+        ],
+    );
+    assert!(!ok && out.contains("the relation does not hold"), "{out}");
+    let (ok, out) = ledger(&node, &["get-record", "--record", "L-1"]);
+    assert!(
+        ok && out.contains("check      linear [1, -1] over L-1@1:amount, L-2@1:amount")
+            && out.contains("check      at-most over L-3@1:amount, L-1@1:amount"),
+        "{out}"
+    );
 
     // Refusals are readable and name the reason.
     let (ok, out) = ledger(

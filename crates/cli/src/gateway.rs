@@ -104,6 +104,15 @@ impl Gateway {
         Ok(self.inner.register_schema(r).await?.into_inner())
     }
 
+    /// Files a cross-check.
+    pub async fn cross_check(
+        &mut self,
+        msg: pb::CrossCheckRequest,
+    ) -> Result<pb::WriteResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.cross_check(r).await?.into_inner())
+    }
+
     /// Puts a record from plaintext.
     pub async fn put(&mut self, msg: pb::GatewayPutRequest) -> Result<pb::WriteResponse, CliError> {
         let r = self.req(msg);

@@ -80,6 +80,19 @@ enum Command {
     /// Withdraw an organisation's access to some fields: they are re-sealed under new keys
     /// in a new version it cannot read (it keeps what it could already read).
     Revoke(AccessArgs),
+    /// Prove a relation between committed amounts your organisation can read (in your own
+    /// or others' records) and file it on the ledger: equal, sum (the first operand is the
+    /// sum of the others) or at-most (the first is at most the second).
+    CrossCheck {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// equal, sum or at-most.
+        #[arg(long)]
+        relation: String,
+        /// An operand as RECORD[@VERSION]:FIELD (repeatable, in the relation's order).
+        #[arg(long = "operand", required = true)]
+        operands: Vec<String>,
+    },
     /// A record version as every node stores it (latest by default): sealed fields, who
     /// holds a key wrap of each, audit alerts. No plaintext.
     GetRecord {
@@ -291,6 +304,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     readers.join(", ")
                 );
             }
+            for c in &r.checks {
+                out!(
+                    "check      {} over {} by {} at height {}",
+                    c.relation,
+                    c.operands.join(", "),
+                    c.by,
+                    c.height
+                );
+            }
             for a in &r.alerts {
                 out!(
                     "ALERT      v{} field {} by {} at height {}: {}",
@@ -375,6 +397,48 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .await?;
             gateway::print_read(&r);
+        }
+        Command::CrossCheck {
+            gw,
+            relation,
+            operands,
+        } => {
+            let mut gw = gw.connect().await?;
+            let ops = operands
+                .iter()
+                .map(|o| {
+                    let (rec, field) = o.split_once(':').ok_or_else(|| {
+                        CliError::Invalid(format!("operand {o:?} must be RECORD[@VERSION]:FIELD"))
+                    })?;
+                    let (record, version) = match rec.split_once('@') {
+                        Some((r, v)) => (
+                            r.to_string(),
+                            v.parse::<u32>().map_err(|_| {
+                                CliError::Invalid(format!("operand {o:?}: bad version"))
+                            })?,
+                        ),
+                        None => (rec.to_string(), 0),
+                    };
+                    Ok(pb::CheckOperand {
+                        record_id: record,
+                        version,
+                        field: field.to_string(),
+                    })
+                })
+                .collect::<Result<Vec<_>, CliError>>()?;
+            let w = gw
+                .cross_check(pb::CrossCheckRequest {
+                    relation: relation.clone(),
+                    operands: ops,
+                    no_wait: false,
+                })
+                .await?;
+            out!(
+                "cross-check {relation} over {} committed at height {} (tx {})",
+                operands.join(", "),
+                w.height,
+                hex::encode(&w.tx_hash)
+            );
         }
         Command::Grant(a) => {
             let mut gw = a.gw.connect().await?;

@@ -21,6 +21,7 @@ use ledger_proofs::Opening;
 use ledger_state::{
     access_history, member, record_head, record_version, schema_head, schema_version, RecordVersion,
 };
+use ledger_types::Relation;
 use ledger_types::{
     FieldCommitment, FieldName, FieldType, GrantAccess, OrgId, Payload, RecordId, RecordRangeProof,
     RegisterSchema, RevokeAccess, Role, SchemaField, SchemaId,
@@ -360,6 +361,99 @@ impl Gateway {
             .map_err(|e| Status::invalid_argument(format!("sealing: {e}")))?;
         attach_commitments(&self.ledger.chain_id, &mut put, &openings)?;
         Ok(put)
+    }
+
+    /// Opens the operands this organisation can read and proves the relation.
+    fn prepare_cross_check(
+        &self,
+        req: &pb::CrossCheckRequest,
+    ) -> Result<ledger_types::CrossCheck, Status> {
+        let n = req.operands.len();
+        let relation = match req.relation.as_str() {
+            "equal" if n == 2 => Relation::Linear(vec![1, -1]),
+            "sum" if n >= 3 => {
+                let mut c = vec![1];
+                c.extend(std::iter::repeat_n(-1, n - 1));
+                Relation::Linear(c)
+            }
+            "at-most" if n == 2 => Relation::AtMost,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "relation {other:?} with {n} operands: use equal (2), sum (3 or more: total first) or at-most (2)"
+                )))
+            }
+        };
+        let mut operands = Vec::with_capacity(n);
+        let mut openings = Vec::with_capacity(n);
+        for o in &req.operands {
+            let id = RecordId::new(o.record_id.clone()).map_err(invalid)?;
+            let field = FieldName::new(o.field.clone()).map_err(invalid)?;
+            let (rv, schema) = if o.version == 0 {
+                self.latest(&id)?
+            } else {
+                self.version(&id, o.version)?
+            };
+            if rv.commitment(&field).is_none() {
+                return Err(Status::failed_precondition(format!(
+                    "field {field} of record {id} v{} is not a committed amount",
+                    rv.version
+                )));
+            }
+            let wrap = rv.wrap(&field, self.org()).ok_or_else(|| {
+                Status::permission_denied(format!(
+                    "{} holds no key for field {field} of record {id}",
+                    self.org()
+                ))
+            })?;
+            let b = binding(&self.ledger.chain_id, &id, rv.version, &field, &schema);
+            let key = unwrap_key(&b, wrap, &self.my_key, self.dh()).map_err(|e| {
+                Status::failed_precondition(format!("field {field} of record {id}: {e}"))
+            })?;
+            let sealed = rv
+                .field(&field)
+                .ok_or_else(|| Status::not_found(format!("record {id} has no field {field}")))?;
+            let plain = key.open(&b, &sealed.sealed).map_err(|e| {
+                Status::failed_precondition(format!("field {field} of record {id}: {e}"))
+            })?;
+            let opening = Opening::from_bytes(&plain)
+                .map_err(|e| Status::failed_precondition(e.to_string()))?;
+            let opens = rv
+                .commitment(&field)
+                .and_then(|c| ledger_proofs::Commitment::from_bytes(&c.commitment).ok())
+                .is_some_and(|c| opening.opens(&c));
+            if !opens {
+                return Err(Status::failed_precondition(format!(
+                    "field {field} of record {id}: the sealed value does not match its commitment"
+                )));
+            }
+            operands.push(ledger_types::Operand {
+                record: id,
+                version: rv.version,
+                field,
+            });
+            openings.push(opening);
+        }
+        let ctx = ledger_proofs::Context {
+            chain_id: self.ledger.chain_id.to_string(),
+            items: operands
+                .iter()
+                .map(|o| (o.record.to_string(), o.version, o.field.to_string()))
+                .collect(),
+        };
+        let proof = match &relation {
+            Relation::Linear(c) => {
+                ledger_proofs::prove_linear(&ctx, c, &openings).map(|p| p.to_bytes().to_vec())
+            }
+            Relation::AtMost => {
+                ledger_proofs::prove_at_most(&ctx, &openings[0], &openings[1]).map(|p| p.proof)
+            }
+        }
+        .map_err(|e| Status::failed_precondition(format!("the relation does not hold: {e}")))?;
+        Ok(ledger_types::CrossCheck {
+            relation,
+            operands,
+            proof,
+        })
     }
 
     fn check_owner(&self, rv: &RecordVersion) -> Result<(), Status> {
@@ -801,6 +895,22 @@ impl GatewayApi for GatewayService {
         let (record, version) = (revoke.put.record.clone(), revoke.put.version);
         let tx = self.0.writer.submit(Payload::RevokeAccess(revoke)).await?;
         tracing::info!(%client, %record, version, tx = %tx.hash(), "gateway revoke");
+        self.0.finish_write(tx, &record, version, no_wait).await
+    }
+
+    async fn cross_check(
+        &self,
+        request: Request<pb::CrossCheckRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let client = self.0.client(&request)?;
+        let req = request.into_inner();
+        let no_wait = req.no_wait;
+        let g = self.0.clone();
+        let check = blocking(move || g.prepare_cross_check(&req)).await?;
+        let record = check.operands[0].record.clone();
+        let version = check.operands[0].version;
+        let tx = self.0.writer.submit(Payload::CrossCheck(check)).await?;
+        tracing::info!(%client, %record, tx = %tx.hash(), "gateway cross-check");
         self.0.finish_write(tx, &record, version, no_wait).await
     }
 

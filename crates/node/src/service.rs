@@ -336,6 +336,7 @@ impl LedgerApi for LedgerService {
                 ))
             })?;
         let alerts = audit_alerts(store, &id).map_err(state_err)?;
+        let checks = ledger_state::cross_checks(store, &id).map_err(state_err)?;
         Ok(Response::new(pb::GetRecordResponse {
             record_id: id.to_string(),
             version: v.version,
@@ -373,6 +374,24 @@ impl LedgerApi for LedgerService {
                     field: a.alert.field.to_string(),
                     owner: a.alert.owner.to_string(),
                     reason: a.alert.reason,
+                })
+                .collect(),
+            checks: checks
+                .into_iter()
+                .map(|c| pb::CrossCheckInfo {
+                    height: c.height,
+                    tx_hash: c.tx_hash.0.to_vec(),
+                    by: c.by.to_string(),
+                    relation: match &c.check.relation {
+                        ledger_types::Relation::Linear(k) => format!("linear {k:?}"),
+                        ledger_types::Relation::AtMost => "at-most".into(),
+                    },
+                    operands: c
+                        .check
+                        .operands
+                        .iter()
+                        .map(|o| format!("{}@{}:{}", o.record, o.version, o.field))
+                        .collect(),
                 })
                 .collect(),
         }))
