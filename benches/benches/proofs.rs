@@ -96,9 +96,124 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
+/// A chain with bank-a (validator, member) and schema `loan` (one committed amount), and
+/// a block of `n` loan records each carrying a range proof.
+fn confidential_block(
+    n: usize,
+) -> (
+    std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    ledger_crypto::LtHash16,
+    ledger_types::BlockHeader,
+    ledger_types::Block,
+) {
+    use ledger_state::testing::TestOrg;
+    use ledger_types::*;
+    let bank = TestOrg::new("bank-a");
+    let chain = ChainId::new("bench").unwrap();
+    let (genesis, ex) = ledger_state::genesis::genesis_block(
+        &chain,
+        1,
+        vec![bank.registration(&chain, &[Role::Validator, Role::Member])],
+    )
+    .unwrap();
+    let mut state = std::collections::BTreeMap::new();
+    for (k, c) in ex.diff.iter() {
+        state.insert(k.clone(), c.new.clone().unwrap());
+    }
+    let schema = RegisterSchema {
+        schema: SchemaId::new("loan").unwrap(),
+        version: 1,
+        fields: vec![SchemaField {
+            name: FieldName::new("amount").unwrap(),
+            ty: FieldType::Amount,
+            required: true,
+            committed: true,
+        }],
+        auditors: vec![],
+    };
+    let params = |max| ledger_state::ProposeParams {
+        proposer: bank.id.clone(),
+        timestamp_ms: 2,
+        max_txs: max,
+        max_bytes: usize::MAX,
+    };
+    let b1 = ledger_state::build_block(
+        &state,
+        &ex.accumulator,
+        genesis.header(),
+        &params(10),
+        vec![bank.sign(&chain, 1, Payload::RegisterSchema(schema.clone()))],
+        &(),
+    )
+    .unwrap();
+    for (k, c) in b1.execution.diff.iter() {
+        state.insert(k.clone(), c.new.clone().unwrap());
+    }
+    let txs: Vec<Transaction> = (0..n)
+        .map(|i| {
+            let record = format!("loan-{i}");
+            let opening = Opening::new(1_000 + i as u64);
+            let mut put = ledger_state::testing::sealed_put(
+                &chain,
+                &record,
+                1,
+                &schema,
+                "amount",
+                &opening.to_bytes(),
+                &[&bank],
+            );
+            let cx = Context {
+                chain_id: chain.to_string(),
+                items: vec![(record, 1, "amount".into())],
+            };
+            let proof = prove_range(&cx, std::slice::from_ref(&opening)).unwrap();
+            put.commitments = vec![FieldCommitment {
+                field: FieldName::new("amount").unwrap(),
+                commitment: opening.commit().to_bytes(),
+            }];
+            put.range_proof = Some(RecordRangeProof {
+                padding: proof.padding.iter().map(|p| p.to_bytes()).collect(),
+                proof: proof.proof,
+            });
+            bank.sign(&chain, 2 + i as u64, Payload::PutRecord(put))
+        })
+        .collect();
+    let built = ledger_state::build_block(
+        &state,
+        &b1.execution.accumulator,
+        &b1.header,
+        &params(n),
+        txs.clone(),
+        &|_: &Hash| true,
+    )
+    .unwrap();
+    let block = Block::new(built.header, built.txs, Commit::default());
+    (state, b1.execution.accumulator, b1.header, block)
+}
+
+fn block_verification(c: &mut Criterion) {
+    let (state, acc, parent, block) = confidential_block(64);
+    assert_eq!(block.txs.len(), 64);
+    let mut g = c.benchmark_group("block");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(64));
+    g.bench_function("verify_64_confidential_puts_all_cores", |b| {
+        b.iter(|| {
+            let txs: Vec<&ledger_types::Transaction> = block.txs.iter().collect();
+            let ok = ledger_state::preverify(&state, &block.header().chain_id, &txs);
+            assert_eq!(ok.len(), 64);
+            ledger_state::execute_block(&state, &acc, &parent, &block, &|h: &ledger_types::Hash| {
+                ok.contains(h)
+            })
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = proofs;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).sample_size(20);
-    targets = benches
+    targets = benches, block_verification
 }
 criterion_main!(proofs);

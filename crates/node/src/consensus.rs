@@ -59,52 +59,15 @@ impl EngineNodeConfig for EngineConfig {
 }
 
 impl Ledger {
-    /// Checks the signatures of a block's transactions that this node has not already
-    /// verified at admission, on all cores; returns the hashes whose signature verified
-    /// under the signer's registered key. (Keys cannot change after genesis, so the state
-    /// before the block decides.) The rest are checked again, in order, by execution, which
-    /// names the failure.
+    /// The transactions of `block` whose signature and proofs verify, checked on all cores,
+    /// skipping those this node verified at admission.
     fn verify_in_parallel(&self, block: &Block) -> std::collections::HashSet<ledger_types::Hash> {
         let todo: Vec<&ledger_types::Transaction> = block
             .txs
             .iter()
             .filter(|t| !self.mempool.contains(&t.hash()))
             .collect();
-        if todo.is_empty() {
-            return Default::default();
-        }
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(todo.len());
-        let chunk = todo.len().div_ceil(threads);
-        let store = self.store.as_ref();
-        let chain = &self.chain_id;
-        std::thread::scope(|s| {
-            let handles: Vec<_> =
-                todo.chunks(chunk)
-                    .map(|part| {
-                        s.spawn(move || {
-                            part.iter()
-                                .filter(|t| {
-                                    member(store, &t.body().signer).ok().flatten().is_some_and(
-                                        |m| {
-                                            ledger_crypto::verify_tx_signature(t, &m.signing_key)
-                                                .is_ok()
-                                                && ledger_state::verify_proofs(chain, t).is_ok()
-                                        },
-                                    )
-                                })
-                                .map(|t| t.hash())
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
+        ledger_state::preverify(self.store.as_ref(), &self.chain_id, &todo)
     }
 }
 

@@ -833,6 +833,50 @@ fn check_nonce(signer: &OrgId, got: u64, next: u64) -> Result<(), TxRejection> {
     Ok(())
 }
 
+/// Checks the signatures and stateless proofs of `txs` on all cores and returns the hashes
+/// of those that verify under their signer's registered key (keys cannot change after
+/// genesis, so the state before the block decides). Execution then skips them and checks
+/// the others again, in order, naming the failure.
+pub fn preverify<V: StateView + Sync>(
+    view: &V,
+    chain_id: &ChainId,
+    txs: &[&Transaction],
+) -> std::collections::HashSet<Hash> {
+    if txs.is_empty() {
+        return Default::default();
+    }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(txs.len());
+    let chunk = txs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = txs
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .filter(|t| {
+                            model::member(view, &t.body().signer)
+                                .ok()
+                                .flatten()
+                                .is_some_and(|m| {
+                                    verify_tx_signature(t, &m.signing_key).is_ok()
+                                        && verify_proofs(chain_id, t).is_ok()
+                                })
+                        })
+                        .map(|t| t.hash())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 /// Verifies the proofs a transaction carries, which depend on nothing but the transaction
 /// and the chain: a record's range proof over its commitments, bound to the chain and to
 /// each commitment's record, version and field. (Which fields must be committed is a

@@ -23,8 +23,9 @@ pub mod testing;
 
 pub use error::{BlockError, StateError, TxFailure, TxRejection};
 pub use exec::{
-    build_block, check_commit, execute_block, execute_genesis, precheck_tx, verify_proofs,
-    BuiltBlock, Change, Execution, ProposeParams, SignatureCache, StateDiff, TxOutcome,
+    build_block, check_commit, execute_block, execute_genesis, precheck_tx, preverify,
+    verify_proofs, BuiltBlock, Change, Execution, ProposeParams, SignatureCache, StateDiff,
+    TxOutcome,
 };
 pub use model::{
     access_history, audit_alerts, cross_checks, member, next_nonce, record_head, record_version,
