@@ -41,6 +41,10 @@ pub struct LoadArgs {
     /// Bytes of field data per record.
     #[arg(long, default_value_t = 256)]
     record_bytes: usize,
+    /// Confidential records: one committed amount each, with its Bulletproofs range proof
+    /// (proved before the clock starts, on all cores), which every validator verifies.
+    #[arg(long)]
+    confidential: bool,
     /// Give up waiting for commits after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
@@ -71,7 +75,14 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
         key: me.encryption_key.clone(),
     };
     let mut first_nonce = me.next_free_nonce;
-    let schema = ensure_load_schema(&mut client, &identity, &chain_id, &mut first_nonce).await?;
+    let schema = ensure_load_schema(
+        &mut client,
+        &identity,
+        &chain_id,
+        &mut first_nonce,
+        a.confidential,
+    )
+    .await?;
     let mut run_id = [0u8; 4];
     rand::thread_rng().fill_bytes(&mut run_id);
     let run_id = hex::encode(run_id);
@@ -79,25 +90,76 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
         "sealing and signing {} PutRecord transactions of {} field bytes as {} (nonces from {first_nonce})...",
         a.txs, a.record_bytes, identity.org
     );
-    let field = FieldName::new("payload").map_err(|e| CliError::Invalid(e.to_string()))?;
-    let mut txs: Vec<Transaction> = Vec::with_capacity(a.txs);
-    for i in 0..a.txs {
-        let mut blob = vec![0u8; a.record_bytes];
-        rand::thread_rng().fill_bytes(&mut blob);
+    let field = schema.fields[0].name.clone();
+    let make = |i: usize| -> Result<ledger_types::PutRecord, CliError> {
         let record = RecordId::new(format!("load-{run_id}-{i}"))
             .map_err(|e| CliError::Invalid(e.to_string()))?;
-        let put = seal_record(
+        let opening = a
+            .confidential
+            .then(|| ledger_proofs::Opening::new(i as u64));
+        let plaintext = match &opening {
+            Some(o) => o.to_bytes().to_vec(),
+            None => {
+                let mut blob = vec![0u8; a.record_bytes];
+                rand::thread_rng().fill_bytes(&mut blob);
+                blob
+            }
+        };
+        let mut put = seal_record(
             &chain_id,
             &record,
             1,
             &schema,
             &[FieldToSeal {
                 name: field.clone(),
-                plaintext: Zeroizing::new(blob),
+                plaintext: Zeroizing::new(plaintext),
                 readers: vec![owner.clone()],
             }],
         )
         .map_err(|e| CliError::Invalid(e.to_string()))?;
+        if let Some(o) = opening {
+            let ctx = ledger_proofs::Context {
+                chain_id: chain_id.to_string(),
+                items: vec![(record.to_string(), 1, field.to_string())],
+            };
+            let proof = ledger_proofs::prove_range(&ctx, std::slice::from_ref(&o))
+                .map_err(|e| CliError::Invalid(e.to_string()))?;
+            put.commitments = vec![ledger_types::FieldCommitment {
+                field: field.clone(),
+                commitment: o.commit().to_bytes(),
+            }];
+            put.range_proof = Some(ledger_types::RecordRangeProof {
+                padding: proof.padding.iter().map(|p| p.to_bytes()).collect(),
+                proof: proof.proof,
+            });
+        }
+        Ok(put)
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let chunk = a.txs.div_ceil(threads).max(1);
+    let puts: Vec<ledger_types::PutRecord> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..a.txs)
+            .collect::<Vec<_>>()
+            .chunks(chunk)
+            .map(|part| {
+                let part = part.to_vec();
+                let make = &make;
+                s.spawn(move || part.into_iter().map(make).collect::<Result<Vec<_>, _>>())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(a.txs);
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| CliError::Invalid("a sealing thread failed".into()))??,
+            );
+        }
+        Ok::<_, CliError>(out)
+    })?;
+    let mut txs: Vec<Transaction> = Vec::with_capacity(a.txs);
+    for (i, put) in puts.into_iter().enumerate() {
         let body = TxBody {
             chain_id: chain_id.clone(),
             signer: identity.org.clone(),
@@ -284,27 +346,34 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
     Ok(())
 }
 
-/// The `load` schema (one required bytes field, no auditors), registered by this
-/// organisation on first use; `nonce` moves past the registration.
+/// The `load` schema (one required bytes field, no auditors), or with `confidential`
+/// the `load-confidential` schema (one committed amount), registered by this organisation
+/// on first use; `nonce` moves past the registration.
 async fn ensure_load_schema(
     client: &mut Client,
     identity: &Identity,
     chain_id: &ChainId,
     nonce: &mut u64,
+    confidential: bool,
 ) -> Result<RegisterSchema, CliError> {
     let invalid = |e: ledger_types::CodecError| CliError::Invalid(e.to_string());
+    let (id, field, ty) = if confidential {
+        ("load-confidential", "amount", FieldType::Amount)
+    } else {
+        ("load", "payload", FieldType::Bytes)
+    };
     let schema = RegisterSchema {
-        schema: SchemaId::new("load").map_err(invalid)?,
+        schema: SchemaId::new(id).map_err(invalid)?,
         version: 1,
         fields: vec![SchemaField {
-            name: FieldName::new("payload").map_err(invalid)?,
-            ty: FieldType::Bytes,
+            name: FieldName::new(field).map_err(invalid)?,
+            ty,
             required: true,
-            committed: false,
+            committed: confidential,
         }],
         auditors: vec![],
     };
-    match client.schema("load", Some(1)).await {
+    match client.schema(id, Some(1)).await {
         Ok(_) => return Ok(schema),
         Err(CliError::NotFound(_)) => {}
         Err(e) => return Err(e),

@@ -217,6 +217,19 @@ impl Mempool {
         next_height: u64,
         committed_at: impl Fn(&Hash) -> Result<Option<u64>, StateError>,
     ) -> Result<Transaction, Rejection> {
+        self.admit_with(bytes, view, next_height, committed_at, &|_: &Hash| false)
+    }
+
+    /// [`Mempool::admit`], skipping the signature and proof checks of transactions
+    /// `verified` says were already checked (for example on all cores, for a batch).
+    pub fn admit_with(
+        &self,
+        bytes: &[u8],
+        view: &impl StateView,
+        next_height: u64,
+        committed_at: impl Fn(&Hash) -> Result<Option<u64>, StateError>,
+        verified: &dyn Fn(&Hash) -> bool,
+    ) -> Result<Transaction, Rejection> {
         if bytes.len() > self.config.max_tx_bytes {
             return Err(Rejection::TooLarge {
                 size: bytes.len(),
@@ -260,8 +273,10 @@ impl Mempool {
             key: keys::nonce(&body.signer),
             nonce: body.nonce,
         };
-        let failure =
-            precheck_tx(&at, &self.chain_id, next_height, &tx, &()).map_err(Rejection::Invalid)?;
+        let failure = precheck_tx(&at, &self.chain_id, next_height, &tx, &|h: &Hash| {
+            verified(h)
+        })
+        .map_err(Rejection::Invalid)?;
         if let Some(f) = failure {
             if body.nonce == committed_next {
                 return Err(Rejection::WouldFail(f));

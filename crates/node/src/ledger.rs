@@ -215,6 +215,40 @@ impl Ledger {
         Ok(tx)
     }
 
+    /// Admits a batch relayed by another validator: signatures and proofs are checked on
+    /// all cores first. Returns (admitted, refused).
+    pub fn submit_batch(&self, batch: &[Vec<u8>]) -> (u32, u32) {
+        let decoded: Vec<Transaction> = batch
+            .iter()
+            .filter_map(|b| Transaction::decode(b).ok())
+            .collect();
+        let refs: Vec<&Transaction> = decoded.iter().collect();
+        let ok = ledger_state::preverify(self.store.as_ref(), &self.chain_id, &refs);
+        let committed_at = |h: &Hash| {
+            self.store
+                .tx_location(h)
+                .map(|loc| loc.map(|l| l.height))
+                .map_err(|e| ledger_state::StateError::Storage(e.to_string()))
+        };
+        let (mut admitted, mut refused) = (0u32, 0u32);
+        for b in batch {
+            match self.mempool.admit_with(
+                b,
+                self.store.as_ref(),
+                self.height() + 1,
+                committed_at,
+                &|h: &Hash| ok.contains(h),
+            ) {
+                Ok(_) => admitted += 1,
+                Err(_) => refused += 1,
+            }
+        }
+        if admitted > 0 {
+            self.tx_arrived.notify_one();
+        }
+        (admitted, refused)
+    }
+
     /// Builds and signs the next block from the mempool. With nothing ready to include
     /// (an empty mempool, or only transactions waiting behind a nonce gap), returns `None`
     /// unless `allow_empty` asks for an empty block.

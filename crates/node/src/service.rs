@@ -120,18 +120,9 @@ impl LedgerApi for LedgerService {
     ) -> Result<Response<pb::RelayTxsResponse>, Status> {
         let txs = request.into_inner().txs;
         let ledger = self.ledger.clone();
-        let (admitted, refused) = tokio::task::spawn_blocking(move || {
-            let (mut ok, mut bad) = (0u32, 0u32);
-            for t in &txs {
-                match ledger.submit(t) {
-                    Ok(_) => ok += 1,
-                    Err(_) => bad += 1,
-                }
-            }
-            (ok, bad)
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?;
+        let (admitted, refused) = tokio::task::spawn_blocking(move || ledger.submit_batch(&txs))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(pb::RelayTxsResponse { admitted, refused }))
     }
 
