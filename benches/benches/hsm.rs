@@ -32,10 +32,13 @@ const PIN: &str = "bench-pin";
 
 fn token() -> PathBuf {
     let dir = tempfile::tempdir().unwrap().keep();
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../hsm/softhsm-token.sh"
-    ))
+    let out = Command::new(
+        std::path::PathBuf::from(
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+        )
+        .join("../hsm/softhsm-token.sh"),
+    )
     .arg(&dir)
     .arg("bench-token")
     .env("HSM_SO_PIN", "bench-so-pin")

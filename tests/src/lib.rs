@@ -20,6 +20,15 @@ use ledger_state::testing::payload_schema;
 use ledger_types::{ChainId, FieldName, Hash, OrgId, Payload, RecordId, Transaction, TxBody};
 use tonic::transport::Channel;
 
+/// A path in the repository, found at run time: cargo sets CARGO_MANIFEST_DIR when it runs
+/// a test, and a target directory shared by several checkouts may hold a test binary
+/// compiled in another checkout, whose compile-time path would point there.
+pub fn repo_path(rel: &str) -> PathBuf {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    PathBuf::from(manifest).join("..").join(rel)
+}
+
 /// Path of a workspace binary next to the running test's target directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -38,10 +47,18 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// A free loopback port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    // Below Linux's ephemeral range (32768-60999): the ports of outgoing connections (the
+    // nodes dial each other constantly) cannot take a port reserved here before the node
+    // that will listen on it starts. Unique within this test process; checked free.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let base = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = 20_000 + (base.wrapping_add(n) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A node process in its own temporary home.

@@ -21,10 +21,7 @@ use ledger_types::{ChainId, FieldName, OrgId, RecordId, SchemaId};
 const PYHPKE: &str = "pyhpke==0.6.5";
 
 fn script() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/interop/pyhpke_interop.py"
-    ))
+    ledger_e2e::repo_path("tests/interop/pyhpke_interop.py")
 }
 
 /// A Python interpreter that can import pyhpke.

@@ -12,16 +12,13 @@ const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_with_keys_in_softhsm_commits_restarts_and_never_logs_the_pin() {
     let tokens = tempfile::tempdir().unwrap();
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../hsm/softhsm-token.sh"
-    ))
-    .arg(tokens.path())
-    .arg("bank-h-token")
-    .env("HSM_SO_PIN", "e2e-so-pin")
-    .env("HSM_USER_PIN", TEST_PIN)
-    .output()
-    .unwrap();
+    let out = Command::new(repo_path("hsm/softhsm-token.sh"))
+        .arg(tokens.path())
+        .arg("bank-h-token")
+        .env("HSM_SO_PIN", "e2e-so-pin")
+        .env("HSM_USER_PIN", TEST_PIN)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -26,16 +26,13 @@ const MARKER: &str = "MARKER-7f3c9e-confidential-note";
 
 /// A SoftHSM token in its own folder; returns the node environment that opens it.
 fn token(dir: &Path, label: &str) -> Vec<(String, String)> {
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../hsm/softhsm-token.sh"
-    ))
-    .arg(dir)
-    .arg(label)
-    .env("HSM_SO_PIN", "e2e-so-pin")
-    .env("HSM_USER_PIN", TEST_PIN)
-    .output()
-    .unwrap();
+    let out = Command::new(repo_path("hsm/softhsm-token.sh"))
+        .arg(dir)
+        .arg(label)
+        .env("HSM_SO_PIN", "e2e-so-pin")
+        .env("HSM_USER_PIN", TEST_PIN)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

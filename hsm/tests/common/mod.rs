@@ -20,13 +20,19 @@ pub fn tokens() -> &'static PathBuf {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
         for label in ["ledger-main", "ledger-pin", "ledger-other"] {
-            let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/softhsm-token.sh"))
-                .arg(&dir)
-                .arg(label)
-                .env("HSM_SO_PIN", SO_PIN)
-                .env("HSM_USER_PIN", USER_PIN)
-                .output()
-                .expect("run softhsm-token.sh (is softhsm2 installed?)");
+            let out = Command::new(
+                std::path::PathBuf::from(
+                    std::env::var("CARGO_MANIFEST_DIR")
+                        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+                )
+                .join("softhsm-token.sh"),
+            )
+            .arg(&dir)
+            .arg(label)
+            .env("HSM_SO_PIN", SO_PIN)
+            .env("HSM_USER_PIN", USER_PIN)
+            .output()
+            .expect("run softhsm-token.sh (is softhsm2 installed?)");
             assert!(
                 out.status.success(),
                 "{}",
