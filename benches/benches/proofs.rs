@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ledger_proofs::{
     audit_handle, prove_at_most, prove_linear, prove_range, verify_at_most, verify_audit_handle,
-    verify_linear, verify_range, AuditSecret, Commitment, Context, Opening,
+    verify_linear, verify_range, AuditSecret, BatchVerifier, Commitment, Context, Opening,
 };
 
 fn ctx(n: usize) -> Context {
@@ -91,6 +91,54 @@ fn benches(c: &mut Criterion) {
                 });
             }
             start.elapsed()
+        })
+    });
+    g.bench_function("range_batch_verify_64_one_core", |b| {
+        b.iter(|| {
+            let mut batch = BatchVerifier::new();
+            for (cx, c, p) in &many {
+                batch.add_range(cx, std::slice::from_ref(c), p).unwrap();
+            }
+            batch.verify().unwrap()
+        })
+    });
+    g.bench_function("range_batch_verify_64_on_all_cores", |b| {
+        b.iter_custom(|iters| {
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            let start = Instant::now();
+            for _ in 0..iters {
+                std::thread::scope(|s| {
+                    for part in many.chunks(many.len().div_ceil(threads)) {
+                        s.spawn(move || {
+                            let mut batch = BatchVerifier::new();
+                            for (cx, c, p) in part {
+                                batch.add_range(cx, std::slice::from_ref(c), p).unwrap();
+                            }
+                            batch.verify().unwrap()
+                        });
+                    }
+                });
+            }
+            start.elapsed()
+        })
+    });
+    let handles: Vec<_> = many
+        .iter()
+        .map(|(cx, _, _)| {
+            let o = Opening::new(5);
+            let (h, p) = audit_handle(cx, &o, &key).unwrap();
+            (cx, o.commit(), h, p)
+        })
+        .collect();
+    g.bench_function("audit_handle_batch_verify_64_one_core", |b| {
+        b.iter(|| {
+            let mut batch = BatchVerifier::new();
+            for (cx, c, h, p) in &handles {
+                batch.add_audit_handle(cx, c, &key, h, p).unwrap();
+            }
+            batch.verify().unwrap()
         })
     });
     g.finish();

@@ -33,6 +33,9 @@ use rand::rngs::OsRng;
 use thiserror::Error;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+mod batch;
+pub use batch::BatchVerifier;
+
 /// Most values one aggregated range proof covers.
 pub const MAX_AGGREGATED: usize = 16;
 /// Bits of every range proof.

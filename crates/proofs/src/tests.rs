@@ -182,6 +182,137 @@ fn auditor_handles_prove_their_value_and_sum_homomorphically() {
     ));
 }
 
+/// The batch verifier accepts and refuses exactly what the one-by-one verifiers do.
+#[test]
+fn batches_agree_with_single_verification() {
+    let mut batch = BatchVerifier::new();
+    let mut cases = Vec::new();
+    for m in [1usize, 2, 3, 4, 16] {
+        let items: Vec<(String, u32, String)> = (0..m)
+            .map(|i| (format!("rec-{m}"), 1, format!("f{i}")))
+            .collect();
+        let c = Context {
+            chain_id: "test-chain".into(),
+            items,
+        };
+        let openings: Vec<Opening> = (0..m).map(|i| Opening::new(i as u64 * 1_000 + 7)).collect();
+        let commitments: Vec<Commitment> = openings.iter().map(Opening::commit).collect();
+        let proof = prove_range(&c, &openings).unwrap();
+        verify_range(&c, &commitments, &proof).unwrap();
+        batch.add_range(&c, &commitments, &proof).unwrap();
+        cases.push((c, commitments, proof));
+    }
+    let c2 = ctx(&[("po-7", 1, "total"), ("inv-7", 3, "total")]);
+    let (a, b) = (Opening::new(990), Opening::new(1_990));
+    let eq = prove_linear(
+        &c2,
+        &[1, -1],
+        &[
+            a.clone(),
+            Opening {
+                value: 990,
+                blinding: a.blinding + Scalar::ONE,
+            },
+        ],
+    )
+    .unwrap();
+    let eq_cs = [
+        a.commit(),
+        Opening {
+            value: 990,
+            blinding: a.blinding + Scalar::ONE,
+        }
+        .commit(),
+    ];
+    batch.add_linear(&c2, &[1, -1], &eq_cs, &eq).unwrap();
+    let am = prove_at_most(&c2, &a, &b).unwrap();
+    batch
+        .add_at_most(&c2, &a.commit(), &b.commit(), &am)
+        .unwrap();
+    let secret = AuditSecret::generate();
+    let key = secret.public();
+    let (h, hp) = audit_handle(&c2, &a, &key).unwrap();
+    batch
+        .add_audit_handle(&c2, &a.commit(), &key, &h, &hp)
+        .unwrap();
+    assert_eq!(batch.len(), 8);
+    batch.verify().unwrap();
+    assert!(
+        BatchVerifier::new().verify().is_ok(),
+        "an empty batch holds nothing false"
+    );
+
+    // One bad proof among good ones fails the whole batch, whatever is wrong with it.
+    let with_bad = |bad: &dyn Fn(&mut BatchVerifier) -> Result<(), ProofError>| {
+        let mut batch = BatchVerifier::new();
+        for (c, cs, p) in &cases {
+            batch.add_range(c, cs, p).unwrap();
+        }
+        match bad(&mut batch) {
+            Err(e) => Err(e),
+            Ok(()) => batch.verify(),
+        }
+    };
+    let (c, cs, p) = &cases[2]; // three values, padded to four
+                                // Every byte position class of the proof: points, scalars, the inner-product part.
+    for pos in [
+        0usize,
+        40,
+        100,
+        130,
+        4 * 32 + 3,
+        5 * 32 + 3,
+        6 * 32 + 3,
+        8 * 32,
+        p.proof.len() - 40,
+        p.proof.len() - 1,
+    ] {
+        let mut t = p.clone();
+        t.proof[pos] ^= 1;
+        let single = verify_range(c, cs, &t);
+        assert!(single.is_err(), "byte {pos}");
+        assert!(
+            with_bad(&|bv| bv.add_range(c, cs, &t)).is_err(),
+            "byte {pos}"
+        );
+    }
+    // Replay against another record; another commitment; a wrong value.
+    let mut other = c.clone();
+    other.items[0].0 = "rec-x".into();
+    assert!(with_bad(&|bv| bv.add_range(&other, cs, p)).is_err());
+    let mut swapped = cs.clone();
+    swapped[1] = Opening::new(1_007).commit();
+    assert!(with_bad(&|bv| bv.add_range(c, &swapped, p)).is_err());
+    // A value out of range: a commitment to -1 under a proof for 1.
+    let blinding = Scalar::random(&mut OsRng);
+    let minus_one = Commitment((-Scalar::ONE * pc().B + blinding * pc().B_blinding).compress());
+    let c1 = ctx(&[("inv-1", 1, "total")]);
+    let p1 = prove_range(&c1, &[Opening { value: 1, blinding }]).unwrap();
+    assert!(with_bad(&|bv| bv.add_range(&c1, &[minus_one], &p1)).is_err());
+    // Truncated and identity-point proofs are refused when added.
+    let mut short = p.clone();
+    short.proof.truncate(short.proof.len() - 32);
+    assert!(matches!(
+        with_bad(&|bv| bv.add_range(c, cs, &short)),
+        Err(ProofError::Malformed { .. })
+    ));
+    let mut zero_a = p.clone();
+    zero_a.proof[..32].fill(0);
+    assert!(matches!(
+        with_bad(&|bv| bv.add_range(c, cs, &zero_a)),
+        Err(ProofError::Identity { .. })
+    ));
+    // Sigma proofs: wrong records, wrong commitments, lying handles.
+    let elsewhere = ctx(&[("po-7", 1, "total"), ("inv-8", 3, "total")]);
+    assert!(with_bad(&|bv| bv.add_linear(&elsewhere, &[1, -1], &eq_cs, &eq)).is_err());
+    assert!(with_bad(&|bv| bv.add_linear(&c2, &[1, -1], &[a.commit(), b.commit()], &eq)).is_err());
+    assert!(with_bad(&|bv| bv.add_at_most(&c2, &b.commit(), &a.commit(), &am)).is_err());
+    let (lie, _) = audit_handle(&c2, &Opening::new(990), &key).unwrap();
+    assert!(with_bad(&|bv| bv.add_audit_handle(&c2, &a.commit(), &key, &lie, &hp)).is_err());
+    let stranger = AuditSecret::generate().public();
+    assert!(with_bad(&|bv| bv.add_audit_handle(&c2, &a.commit(), &stranger, &h, &hp)).is_err());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 

@@ -200,7 +200,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                     reason: e.to_string(),
                 }
             })?;
-            verify_proofs(self.chain_id, tx)?;
+            verify_proofs(&self.overlay, self.chain_id, tx)?;
         }
         if let Payload::CrossCheck(c) = &body.payload {
             // Its proof is about stored commitments: checked against this state, always.
@@ -837,6 +837,10 @@ fn check_nonce(signer: &OrgId, got: u64, next: u64) -> Result<(), TxRejection> {
 /// of those that verify under their signer's registered key (keys cannot change after
 /// genesis, so the state before the block decides). Execution then skips them and checks
 /// the others again, in order, naming the failure.
+///
+/// Each core checks its share of the proofs as one batch (one multiscalar multiplication,
+/// see `ledger_proofs::BatchVerifier`); only if a batch fails are its proofs checked one
+/// by one, to find which transactions carry the bad ones.
 pub fn preverify<V: StateView + Sync>(
     view: &V,
     chain_id: &ChainId,
@@ -853,22 +857,7 @@ pub fn preverify<V: StateView + Sync>(
     std::thread::scope(|s| {
         let handles: Vec<_> = txs
             .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .filter(|t| {
-                            model::member(view, &t.body().signer)
-                                .ok()
-                                .flatten()
-                                .is_some_and(|m| {
-                                    verify_tx_signature(t, &m.signing_key).is_ok()
-                                        && verify_proofs(chain_id, t).is_ok()
-                                })
-                        })
-                        .map(|t| t.hash())
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|part| s.spawn(move || preverify_part(view, chain_id, part)))
             .collect();
         handles
             .into_iter()
@@ -877,11 +866,71 @@ pub fn preverify<V: StateView + Sync>(
     })
 }
 
-/// Verifies the proofs a transaction carries, which depend on nothing but the transaction
-/// and the chain: a record's range proof over its commitments, bound to the chain and to
-/// each commitment's record, version and field. (Which fields must be committed is a
-/// matter of the schema, checked at execution.)
-pub fn verify_proofs(chain_id: &ChainId, tx: &Transaction) -> Result<(), TxRejection> {
+fn preverify_part<V: StateView>(view: &V, chain_id: &ChainId, part: &[&Transaction]) -> Vec<Hash> {
+    let signed: Vec<&Transaction> = part
+        .iter()
+        .copied()
+        .filter(|t| {
+            model::member(view, &t.body().signer)
+                .ok()
+                .flatten()
+                .is_some_and(|m| verify_tx_signature(t, &m.signing_key).is_ok())
+        })
+        .collect();
+    let mut batch = ledger_proofs::BatchVerifier::new();
+    let mut batched = Vec::with_capacity(signed.len());
+    for t in &signed {
+        if add_proofs(view, chain_id, t, &mut batch).is_ok() {
+            batched.push(t.hash());
+        }
+    }
+    if batch.verify().is_ok() {
+        return batched;
+    }
+    signed
+        .iter()
+        .filter(|t| verify_proofs(view, chain_id, t).is_ok())
+        .map(|t| t.hash())
+        .collect()
+}
+
+/// Verifies the proofs a transaction carries, which depend on nothing but the transaction,
+/// the chain and the members' registered keys: a record's range proof over its
+/// commitments, bound to the chain and to each commitment's record, version and field.
+/// (Which fields must be committed is a matter of the schema, checked at execution.)
+pub fn verify_proofs<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    tx: &Transaction,
+) -> Result<(), TxRejection> {
+    let mut batch = ledger_proofs::BatchVerifier::new();
+    add_proofs(view, chain_id, tx, &mut batch)?;
+    let Some((kind, record)) = proof_subject(tx) else {
+        return Ok(());
+    };
+    batch.verify().map_err(|_| TxRejection::InvalidProof {
+        kind,
+        record,
+        reason: format!("{kind} proof does not verify"),
+    })
+}
+
+/// The proof kind and record named when a transaction's stateless proofs fail.
+fn proof_subject(tx: &Transaction) -> Option<(&'static str, RecordId)> {
+    match &tx.body().payload {
+        Payload::PutRecord(p) => Some(("range", p.record.clone())),
+        Payload::RevokeAccess(r) => Some(("range", r.put.record.clone())),
+        _ => None,
+    }
+}
+
+/// Adds a transaction's stateless proofs to `batch`; refuses malformed ones at once.
+fn add_proofs<V: StateView>(
+    _view: &V,
+    chain_id: &ChainId,
+    tx: &Transaction,
+    batch: &mut ledger_proofs::BatchVerifier,
+) -> Result<(), TxRejection> {
     let put = match &tx.body().payload {
         Payload::PutRecord(p) => p,
         Payload::RevokeAccess(r) => &r.put,
@@ -918,7 +967,9 @@ pub fn verify_proofs(chain_id: &ChainId, tx: &Transaction) -> Result<(), TxRejec
             .collect::<Result<Vec<_>, _>>()?,
         proof: range.proof.clone(),
     };
-    ledger_proofs::verify_range(&ctx, &commitments, &data).map_err(|e| bad(e.to_string()))
+    batch
+        .add_range(&ctx, &commitments, &data)
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Checks a transaction against committed state without applying it: what the mempool asks
