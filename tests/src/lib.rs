@@ -581,6 +581,27 @@ impl Gw {
         });
         self.inner.list_grants(r).await.map(|r| r.into_inner())
     }
+
+    /// A regulator's sum of committed `field` over the latest versions of `records`.
+    pub async fn audit_sum(
+        &mut self,
+        field: &str,
+        records: &[&str],
+    ) -> Result<pb::AuditSumResponse, tonic::Status> {
+        let r = self.req(pb::AuditSumRequest {
+            field: field.into(),
+            records: records
+                .iter()
+                .map(|r| pb::CheckOperand {
+                    record_id: r.to_string(),
+                    version: 0,
+                    field: field.into(),
+                })
+                .collect(),
+            max_bits: None,
+        });
+        self.inner.audit_sum(r).await.map(|r| r.into_inner())
+    }
 }
 
 fn access(record: &str, org: &str, fields: &[&str]) -> pb::AccessRequest {

@@ -313,6 +313,46 @@ async fn field_access_across_three_banks_and_a_regulator_on_softhsm() {
     };
     check_v2("before restart").await;
 
+    // Committed amounts: the regulator adds up loans of two banks from its audit handles
+    // and decrypts only the sum; nobody else can ask.
+    let loan = pb::GatewaySchemaRequest {
+        schema_id: "loan".into(),
+        version: None,
+        fields: vec![pb::SchemaField {
+            name: "amount".into(),
+            r#type: "amount".into(),
+            values: vec![],
+            required: true,
+            committed: true,
+        }],
+        auditors: vec!["reg-eu".into()],
+        no_wait: false,
+    };
+    ga.register_schema(loan).await.unwrap();
+    ga.put("LOAN-1", "loan", &[("amount", "250000")], &[])
+        .await
+        .unwrap();
+    ga.put("LOAN-2", "loan", &[("amount", "1250")], &[])
+        .await
+        .unwrap();
+    let w = gb
+        .put("LOAN-3", "loan", &[("amount", "40000")], &[])
+        .await
+        .unwrap();
+    wait_height(&[&reg], w.height).await;
+    let s = greg
+        .audit_sum("amount", &["LOAN-1", "LOAN-2", "LOAN-3"])
+        .await
+        .unwrap();
+    assert_eq!(s.sum, 291_250);
+    assert_eq!(s.records, ["LOAN-1@1", "LOAN-2@1", "LOAN-3@1"]);
+    let e = ga.audit_sum("amount", &["LOAN-1"]).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    let e = greg.audit_sum("amount", &["INV-1"]).await.unwrap_err();
+    assert!(e.message().contains("no committed field amount"), "{e:?}");
+    // bank-c, a third party, cannot read a loan amount.
+    assert!(readable(&gc.read("LOAN-1", None).await.unwrap()).is_empty());
+
     // Only the owner grants; the regulator cannot be revoked; unknown credentials fail.
     let e = gb
         .grant("INV-1", "bank-c", &["currency"])
@@ -548,6 +588,12 @@ async fn field_access_across_three_banks_and_a_regulator_on_softhsm() {
     assert!(out.status.success() && text.contains("intact"), "{text}");
     assert!(
         text.contains("reg-eu read INV-1 v1 field note (owner bank-a) via cli"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "reg-eu read LOAN-3 v1 field amount (in a sum over 3 records) (owner bank-b) via cli"
+        ),
         "{text}"
     );
 

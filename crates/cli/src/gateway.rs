@@ -113,6 +113,15 @@ impl Gateway {
         Ok(self.inner.cross_check(r).await?.into_inner())
     }
 
+    /// A regulator's sum of a committed field over records.
+    pub async fn audit_sum(
+        &mut self,
+        msg: pb::AuditSumRequest,
+    ) -> Result<pb::AuditSumResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.audit_sum(r).await?.into_inner())
+    }
+
     /// Puts a record from plaintext.
     pub async fn put(&mut self, msg: pb::GatewayPutRequest) -> Result<pb::WriteResponse, CliError> {
         let r = self.req(msg);

@@ -93,6 +93,22 @@ enum Command {
         #[arg(long = "operand", required = true)]
         operands: Vec<String>,
     },
+    /// Regulators: the sum of a committed amount field over records, decrypted with your
+    /// audit key (sealed by your HSM); no single amount is revealed. Every record added
+    /// is written to your audit log.
+    AuditSum {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The committed field (for example total).
+        #[arg(long)]
+        field: String,
+        /// A record as RECORD[@VERSION] (repeatable; latest version by default).
+        #[arg(long = "record", required = true)]
+        records: Vec<String>,
+        /// Search the sum below 2^BITS (1 to 44; larger costs more time).
+        #[arg(long, default_value_t = 32)]
+        max_bits: u32,
+    },
     /// A record version as every node stores it (latest by default): sealed fields, who
     /// holds a key wrap of each, audit alerts. No plaintext.
     GetRecord {
@@ -398,6 +414,41 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .await?;
             gateway::print_read(&r);
         }
+        Command::AuditSum {
+            gw,
+            field,
+            records,
+            max_bits,
+        } => {
+            let mut gw = gw.connect().await?;
+            let records = records
+                .iter()
+                .map(|r| {
+                    let (record_id, version) = record_at_version(r)?;
+                    Ok(pb::CheckOperand {
+                        record_id,
+                        version,
+                        field: field.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, CliError>>()?;
+            let r = gw
+                .audit_sum(pb::AuditSumRequest {
+                    field: field.clone(),
+                    records,
+                    max_bits: Some(max_bits),
+                })
+                .await?;
+            out!(
+                "sum of {} over {} records: {}",
+                r.field,
+                r.records.len(),
+                r.sum
+            );
+            for rec in &r.records {
+                out!("  {rec}");
+            }
+        }
         Command::CrossCheck {
             gw,
             relation,
@@ -410,15 +461,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     let (rec, field) = o.split_once(':').ok_or_else(|| {
                         CliError::Invalid(format!("operand {o:?} must be RECORD[@VERSION]:FIELD"))
                     })?;
-                    let (record, version) = match rec.split_once('@') {
-                        Some((r, v)) => (
-                            r.to_string(),
-                            v.parse::<u32>().map_err(|_| {
-                                CliError::Invalid(format!("operand {o:?}: bad version"))
-                            })?,
-                        ),
-                        None => (rec.to_string(), 0),
-                    };
+                    let (record, version) = record_at_version(rec)?;
                     Ok(pb::CheckOperand {
                         record_id: record,
                         version,
@@ -707,4 +750,17 @@ async fn register_schema(a: SchemaArgs) -> Result<(), CliError> {
         hex::encode(&w.tx_hash)
     );
     Ok(())
+}
+
+/// `RECORD[@VERSION]` (version 0: the latest).
+fn record_at_version(s: &str) -> Result<(String, u32), CliError> {
+    match s.split_once('@') {
+        Some((r, v)) => Ok((
+            r.to_string(),
+            v.parse::<u32>().ok().filter(|v| *v > 0).ok_or_else(|| {
+                CliError::Invalid(format!("{s:?}: the version is a number from 1"))
+            })?,
+        )),
+        None => Ok((s.to_string(), 0)),
+    }
 }

@@ -79,6 +79,7 @@ pub fn seal_record(
         wraps,
         commitments: vec![],
         range_proof: None,
+        audit_handles: vec![],
     })
 }
 

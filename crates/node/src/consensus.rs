@@ -369,6 +369,7 @@ fn byzantine_proof_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (B
                 padding: proof.padding.iter().map(|p| p.to_bytes()).collect(),
                 proof: proof.proof,
             }),
+            audit_handles: vec![],
         };
         let body = TxBody {
             chain_id: ledger.chain_id.clone(),

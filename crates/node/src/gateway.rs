@@ -17,7 +17,7 @@ use ledger_crypto::CryptoError;
 use ledger_hsm::KeyProvider;
 use ledger_node::audit_log::{AuditLog, AuditRead};
 use ledger_node::gateway_auth::GatewayClients;
-use ledger_proofs::Opening;
+use ledger_proofs::{AuditKey, Opening};
 use ledger_state::{
     access_history, member, record_head, record_version, schema_head, schema_version, RecordVersion,
 };
@@ -42,6 +42,8 @@ pub struct Gateway {
     clients: GatewayClients,
     audit: Arc<Mutex<AuditLog>>,
     writer: Arc<TxWriter>,
+    /// The node home and sealing-key label, to unseal the audit key (regulators).
+    audit_secret: Option<(std::path::PathBuf, String)>,
 }
 
 fn now_ms() -> u64 {
@@ -86,7 +88,15 @@ impl Gateway {
             clients,
             audit,
             writer,
+            audit_secret: None,
         }
+    }
+
+    /// Lets the gateway unseal the regulator's audit key from `home` with `sealing_label`
+    /// for sum queries.
+    pub fn with_audit_secret(mut self, home: std::path::PathBuf, sealing_label: String) -> Self {
+        self.audit_secret = Some((home, sealing_label));
+        self
     }
 
     /// The calling client's name, from its bearer token.
@@ -142,6 +152,140 @@ impl Gateway {
         Ok(Reader {
             org: org.clone(),
             key: m.encryption_key,
+        })
+    }
+
+    /// The schema's auditors that hold an audit key, with their keys.
+    fn audit_keys(&self, schema: &RegisterSchema) -> Result<Vec<(OrgId, AuditKey)>, Status> {
+        let mut out = Vec::new();
+        for a in &schema.auditors {
+            let Some(m) = member(self.ledger.store.as_ref(), a).map_err(storage)? else {
+                continue;
+            };
+            if m.audit_key.is_empty() {
+                continue;
+            }
+            let key = AuditKey::from_bytes(&m.audit_key).map_err(|e| {
+                Status::failed_precondition(format!("the audit key of {a} is unusable: {e}"))
+            })?;
+            out.push((a.clone(), key));
+        }
+        Ok(out)
+    }
+
+    /// The regulator's sum query (see the AuditSum RPC). Blocking.
+    fn audit_sum(
+        &self,
+        client: &str,
+        req: &pb::AuditSumRequest,
+    ) -> Result<pb::AuditSumResponse, Status> {
+        let store = self.ledger.store.as_ref();
+        let me = member(store, self.org())
+            .map_err(storage)?
+            .ok_or_else(|| Status::internal("this node's organisation is not a member"))?;
+        if !me.has_role(Role::Regulator) || me.audit_key.is_empty() {
+            return Err(Status::permission_denied(format!(
+                "{} holds no audit key: only regulators registered with one can sum committed amounts",
+                self.org()
+            )));
+        }
+        let Some(source) = &self.audit_secret else {
+            return Err(Status::failed_precondition(
+                "this gateway was started without access to the sealed audit key",
+            ));
+        };
+        let field = FieldName::new(req.field.clone()).map_err(invalid)?;
+        if req.records.is_empty() {
+            return Err(Status::invalid_argument("name at least one record"));
+        }
+        let max_bits = req.max_bits.unwrap_or(32);
+        if !(1..=44).contains(&max_bits) {
+            return Err(Status::invalid_argument(format!(
+                "max_bits is 1 to 44, got {max_bits}"
+            )));
+        }
+        let mut commitments = Vec::with_capacity(req.records.len());
+        let mut handles = Vec::with_capacity(req.records.len());
+        let mut used = Vec::with_capacity(req.records.len());
+        let mut reads = Vec::with_capacity(req.records.len());
+        let mut seen = BTreeSet::new();
+        for r in &req.records {
+            let id = RecordId::new(r.record_id.clone()).map_err(invalid)?;
+            let (rv, schema) = if r.version == 0 {
+                self.latest(&id)?
+            } else {
+                self.version(&id, r.version)?
+            };
+            if !seen.insert((id.clone(), rv.version)) {
+                return Err(Status::invalid_argument(format!(
+                    "record {id} v{} is named twice",
+                    rv.version
+                )));
+            }
+            if !schema.auditors.contains(self.org()) {
+                return Err(Status::permission_denied(format!(
+                    "{} is not an auditor of schema {} v{}, which record {id} follows",
+                    self.org(),
+                    schema.schema,
+                    schema.version
+                )));
+            }
+            let c = rv.commitment(&field).ok_or_else(|| {
+                Status::failed_precondition(format!(
+                    "record {id} v{} has no committed field {field}",
+                    rv.version
+                ))
+            })?;
+            let h = rv.audit_handle(&field, self.org()).ok_or_else(|| {
+                Status::failed_precondition(format!(
+                    "record {id} v{} carries no audit handle of {field} for {}",
+                    rv.version,
+                    self.org()
+                ))
+            })?;
+            commitments.push(
+                ledger_proofs::Commitment::from_bytes(&c.commitment)
+                    .map_err(|e| Status::data_loss(format!("record {id}: {e}")))?,
+            );
+            handles.push(ledger_proofs::Handle::from_bytes(&h.handle));
+            used.push(format!("{id}@{}", rv.version));
+            reads.push(AuditRead {
+                time_ms: now_ms(),
+                org: self.org().to_string(),
+                client: client.to_string(),
+                record: id.to_string(),
+                version: rv.version,
+                owner: rv.owner.to_string(),
+                field: format!("{field} (in a sum over {} records)", req.records.len()),
+            });
+        }
+        let secret = ledger_node::audit_key::load(
+            &source.0,
+            self.provider.as_ref(),
+            &source.1,
+            self.ledger.chain_id.as_str(),
+            self.org().as_str(),
+        )
+        .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let sum = secret
+            .decrypt_sum(&commitments, &handles, max_bits)
+            .map_err(|e| {
+                Status::out_of_range(format!(
+                    "the sum is not below 2^{max_bits} (ask again with a larger max_bits): {e}"
+                ))
+            })?;
+        drop(secret);
+        // Logged before the sum leaves the node.
+        self.audit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .append(&reads)
+            .map_err(|e| Status::unavailable(format!("audit log: {e}")))?;
+        tracing::info!(%client, %field, records = used.len(), "audit sum");
+        Ok(pb::AuditSumResponse {
+            field: field.to_string(),
+            sum,
+            records: used,
         })
     }
 
@@ -359,7 +503,8 @@ impl Gateway {
         let openings = commit_amounts(&schema, &mut to_seal)?;
         let mut put = seal_record(&self.ledger.chain_id, &id, version, &schema, &to_seal)
             .map_err(|e| Status::invalid_argument(format!("sealing: {e}")))?;
-        attach_commitments(&self.ledger.chain_id, &mut put, &openings)?;
+        let auditors = self.audit_keys(&schema)?;
+        attach_commitments(&self.ledger.chain_id, &mut put, &openings, &auditors)?;
         Ok(put)
     }
 
@@ -582,7 +727,8 @@ impl Gateway {
             &to_seal,
         )
         .map_err(|e| Status::invalid_argument(format!("sealing: {e}")))?;
-        attach_commitments(&self.ledger.chain_id, &mut put, &openings)?;
+        let auditors = self.audit_keys(&schema)?;
+        attach_commitments(&self.ledger.chain_id, &mut put, &openings, &auditors)?;
         Ok(RevokeAccess {
             from,
             fields: fields.into_iter().collect(),
@@ -619,15 +765,35 @@ fn commit_amounts(
     Ok(out)
 }
 
-/// Adds the commitments of `openings` and their aggregated range proof to `put`.
+/// Adds the commitments of `openings`, their aggregated range proof and a handle per
+/// auditor (with its proof) to `put`.
 fn attach_commitments(
     chain: &ledger_types::ChainId,
     put: &mut ledger_types::PutRecord,
     openings: &[(FieldName, Opening)],
+    auditors: &[(OrgId, AuditKey)],
 ) -> Result<(), Status> {
     if openings.is_empty() {
         return Ok(());
     }
+    for (name, opening) in openings {
+        let ctx = ledger_proofs::Context {
+            chain_id: chain.to_string(),
+            items: vec![(put.record.to_string(), put.version, name.to_string())],
+        };
+        for (auditor, key) in auditors {
+            let (handle, proof) = ledger_proofs::audit_handle(&ctx, opening, key)
+                .map_err(|e| Status::internal(format!("audit handle for {auditor}: {e}")))?;
+            put.audit_handles.push(ledger_types::AuditHandle {
+                field: name.clone(),
+                auditor: auditor.clone(),
+                handle: handle.to_bytes(),
+                proof: proof.to_bytes(),
+            });
+        }
+    }
+    put.audit_handles
+        .sort_by(|a, b| (&a.field, &a.auditor).cmp(&(&b.field, &b.auditor)));
     let ctx = ledger_proofs::Context {
         chain_id: chain.to_string(),
         items: openings
@@ -783,6 +949,16 @@ impl GatewayApi for GatewayService {
         let tx = self.0.writer.submit(Payload::PutRecord(put)).await?;
         tracing::info!(%client, %record, version, fields, tx = %tx.hash(), "gateway put");
         self.0.finish_write(tx, &record, version, no_wait).await
+    }
+
+    async fn audit_sum(
+        &self,
+        request: Request<pb::AuditSumRequest>,
+    ) -> Result<Response<pb::AuditSumResponse>, Status> {
+        let client = self.0.client(&request)?;
+        let req = request.into_inner();
+        let g = self.0.clone();
+        blocking(move || g.audit_sum(&client, &req).map(Response::new)).await
     }
 
     async fn read_record(

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use ledger_crypto::Signer;
-use ledger_state::genesis::{genesis_block, registration, registration_body};
+use ledger_state::genesis::{genesis_block, registration_body, registration_with_audit_key};
 use ledger_state::Execution;
 use ledger_types::{
     Block, ChainId, HashSuite, OrgId, Payload, PublicKey, RegisterMember, Role, Signature,
@@ -45,6 +45,9 @@ pub struct GenesisMember {
     pub encryption_key: String,
     /// Its roles.
     pub roles: Vec<String>,
+    /// Its audit key (regulators: twisted ElGamal over Ristretto), hex; empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub audit_key: String,
     /// Its signature over its own registration transaction (hex).
     pub registration_signature: String,
 }
@@ -66,9 +69,17 @@ impl GenesisMember {
         org: &OrgId,
         roles: &[Role],
         encryption_key: Vec<u8>,
+        audit_key: Vec<u8>,
         signer: &dyn Signer,
     ) -> Result<Self, NodeError> {
-        let tx = registration(signer, chain_id, org, roles, encryption_key.clone())?;
+        let tx = registration_with_audit_key(
+            signer,
+            chain_id,
+            org,
+            roles,
+            encryption_key.clone(),
+            audit_key.clone(),
+        )?;
         let Payload::RegisterMember(m) = &tx.body().payload else {
             return Err(NodeError::Fatal(
                 "a registration is a RegisterMember".into(),
@@ -79,6 +90,7 @@ impl GenesisMember {
             signing_key: signer.public_key().to_text(),
             encryption_key: hex::encode(&encryption_key),
             roles: m.roles.iter().map(|r| r.name().to_string()).collect(),
+            audit_key: hex::encode(&audit_key),
             registration_signature: hex::encode(&tx.signature().0),
         })
     }
@@ -129,6 +141,8 @@ impl GenesisFile {
                 PublicKey::from_text(&m.signing_key).map_err(|e| at(e.to_string()))?;
             let encryption_key = hex::decode(&m.encryption_key)
                 .map_err(|_| at("encryption_key is not hex".into()))?;
+            let audit_key =
+                hex::decode(&m.audit_key).map_err(|_| at("audit_key is not hex".into()))?;
             let mut roles = m
                 .roles
                 .iter()
@@ -145,6 +159,7 @@ impl GenesisFile {
                     signing_key,
                     encryption_key,
                     roles,
+                    audit_key,
                 },
             );
             let (unsigned, _) = body.signing_bytes();

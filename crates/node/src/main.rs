@@ -319,6 +319,19 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
         .generate_sealing_key(&config.keys.sealing_label)
         .map_err(hsm)?;
     let key = ProviderSigner::new(provider.clone(), &config.keys.signing_label).map_err(hsm)?;
+    let audit_key = if roles.contains(&Role::Regulator) {
+        ledger_node::audit_key::create(
+            &a.home,
+            provider.as_ref(),
+            &config.keys.sealing_label,
+            chain_id.as_str(),
+            org.as_str(),
+        )?
+        .to_bytes()
+        .to_vec()
+    } else {
+        vec![]
+    };
     let genesis = GenesisFile {
         chain_id: chain_id.to_string(),
         hash_suite: ledger_types::HashSuite::CURRENT.name().to_string(),
@@ -328,6 +341,7 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
             &org,
             &roles,
             encryption_key,
+            audit_key.clone(),
             &key,
         )?],
     };
@@ -358,6 +372,13 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
     }
     println!("  keys          {}", provider.describe());
     println!("  signing key   {}", key.public_key());
+    if !audit_key.is_empty() {
+        println!(
+            "  audit key     {} (secret sealed by the key provider in {})",
+            hex::encode(&audit_key),
+            ledger_node::audit_key::AUDIT_SECRET_FILE
+        );
+    }
     println!("  gRPC API      {}", config.grpc.listen);
     println!(
         "  gateway       {} (client \"cli\": token in {})",
@@ -724,6 +745,21 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
             config.keys.agreement_label
         )));
     }
+    if !me.audit_key.is_empty() {
+        let (h, p, label, chain, o, registered) = (
+            home.clone(),
+            provider.clone(),
+            config.keys.sealing_label.clone(),
+            genesis.chain_id.to_string(),
+            org.to_string(),
+            me.audit_key.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            ledger_node::audit_key::check(&h, p.as_ref(), &label, &chain, &o, &registered)
+        })
+        .await
+        .map_err(|e| NodeError::Fatal(e.to_string()))??;
+    }
     let is_validator = me.has_role(Role::Validator);
     let mempool = Mempool::new(
         genesis.chain_id.clone(),
@@ -870,15 +906,18 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
                         what: format!("listening on {addr} for the gateway"),
                         reason: e.to_string(),
                     })?;
-            let gw = gateway::GatewayService(Arc::new(gateway::Gateway::new(
-                ledger.clone(),
-                provider.clone(),
-                config.keys.agreement_label.clone(),
-                my_key.clone(),
-                clients,
-                audit_log.clone(),
-                writer.clone(),
-            )));
+            let gw = gateway::GatewayService(Arc::new(
+                gateway::Gateway::new(
+                    ledger.clone(),
+                    provider.clone(),
+                    config.keys.agreement_label.clone(),
+                    my_key.clone(),
+                    clients,
+                    audit_log.clone(),
+                    writer.clone(),
+                )
+                .with_audit_secret(home.clone(), config.keys.sealing_label.clone()),
+            ));
             tracing::info!(gateway = %addr, "organisation gateway listening");
             let mut gw_shutdown = shutdown_rx.clone();
             Some(tokio::spawn(

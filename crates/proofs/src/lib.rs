@@ -489,6 +489,29 @@ impl std::fmt::Debug for AuditSecret {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuditKey(pub CompressedRistretto);
 
+impl AuditKey {
+    /// Reads 32 bytes, refusing non-points and the identity.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, ProofError> {
+        let c = CompressedRistretto::from_slice(b).map_err(|_| ProofError::Malformed {
+            what: "audit key",
+            reason: format!("{} bytes, expected 32", b.len()),
+        })?;
+        let p = c.decompress().ok_or(ProofError::Malformed {
+            what: "audit key",
+            reason: "not a Ristretto point".into(),
+        })?;
+        if p.is_identity() {
+            return Err(ProofError::Identity { what: "audit key" });
+        }
+        Ok(AuditKey(c))
+    }
+
+    /// The 32 bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+}
+
 impl AuditSecret {
     /// A fresh secret.
     pub fn generate() -> Self {
@@ -562,6 +585,18 @@ impl AuditSecret {
 /// A decryption handle `D = r·P` of a commitment under an auditor key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Handle(pub CompressedRistretto);
+
+impl Handle {
+    /// The handle in 32 bytes (checked to be a point when used).
+    pub fn from_bytes(b: &[u8; 32]) -> Self {
+        Handle(CompressedRistretto(*b))
+    }
+
+    /// The 32 bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+}
 
 /// A proof that a handle and a commitment share the blinding `r` (and so decrypt to the
 /// committed value): 96 bytes.

@@ -175,6 +175,16 @@ pub enum TxFailure {
         /// The auditor without a wrap.
         auditor: OrgId,
     },
+    /// A committed field lacks the auditor handle its schema's audit policy requires.
+    #[error("record {record}: committed field {field} has no audit handle for auditor {auditor}, which the schema's audit policy requires")]
+    MissingAuditHandle {
+        /// The record.
+        record: RecordId,
+        /// The field.
+        field: FieldName,
+        /// The auditor without a handle.
+        auditor: OrgId,
+    },
     /// A field lacks a wrap for the record's owner.
     #[error("record {record}: field {field} has no key wrap for its owner {owner}")]
     MissingOwnerWrap {

@@ -393,6 +393,37 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                 }));
             }
         }
+        // Committed amounts carry one handle per auditor that holds an audit key, and no
+        // other handle (their proofs were checked with the stateless proofs).
+        let mut audit_keys = BTreeSet::new();
+        for a in &schema.auditors {
+            if model::member(&self.overlay, a)?.is_some_and(|m| !m.audit_key.is_empty()) {
+                audit_keys.insert(a);
+            }
+        }
+        for c in &p.commitments {
+            if let Some(a) = audit_keys.iter().find(|a| {
+                !p.audit_handles
+                    .iter()
+                    .any(|h| h.field == c.field && &h.auditor == **a)
+            }) {
+                return Ok(Err(TxFailure::MissingAuditHandle {
+                    record: p.record.clone(),
+                    field: c.field.clone(),
+                    auditor: (*a).clone(),
+                }));
+            }
+        }
+        if let Some(h) = p
+            .audit_handles
+            .iter()
+            .find(|h| !audit_keys.contains(&h.auditor))
+        {
+            return mismatch(format!(
+                "field {} carries an audit handle for {}, which is not an auditor of the schema with an audit key",
+                h.field, h.auditor
+            ));
+        }
         let events = readers
             .into_iter()
             .filter(|r| **r != signer.org && !schema.auditors.contains(r))
@@ -422,6 +453,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             fields: p.fields.clone(),
             wraps: p.wraps.clone(),
             commitments: p.commitments.clone(),
+            audit_handles: p.audit_handles.clone(),
         };
         Ok(Ok((version, schema, events)))
     }
@@ -880,7 +912,7 @@ fn preverify_part<V: StateView>(view: &V, chain_id: &ChainId, part: &[&Transacti
     let mut batch = ledger_proofs::BatchVerifier::new();
     let mut batched = Vec::with_capacity(signed.len());
     for t in &signed {
-        if add_proofs(view, chain_id, t, &mut batch).is_ok() {
+        if add_proofs(view, chain_id, t, &mut batch, false).is_ok() {
             batched.push(t.hash());
         }
     }
@@ -903,33 +935,24 @@ pub fn verify_proofs<V: StateView>(
     chain_id: &ChainId,
     tx: &Transaction,
 ) -> Result<(), TxRejection> {
-    let mut batch = ledger_proofs::BatchVerifier::new();
-    add_proofs(view, chain_id, tx, &mut batch)?;
-    let Some((kind, record)) = proof_subject(tx) else {
-        return Ok(());
-    };
-    batch.verify().map_err(|_| TxRejection::InvalidProof {
-        kind,
-        record,
-        reason: format!("{kind} proof does not verify"),
-    })
-}
-
-/// The proof kind and record named when a transaction's stateless proofs fail.
-fn proof_subject(tx: &Transaction) -> Option<(&'static str, RecordId)> {
-    match &tx.body().payload {
-        Payload::PutRecord(p) => Some(("range", p.record.clone())),
-        Payload::RevokeAccess(r) => Some(("range", r.put.record.clone())),
-        _ => None,
-    }
+    add_proofs(
+        view,
+        chain_id,
+        tx,
+        &mut ledger_proofs::BatchVerifier::new(),
+        true,
+    )
 }
 
 /// Adds a transaction's stateless proofs to `batch`; refuses malformed ones at once.
+/// With `each`, every proof is checked as soon as it is added (so that a failure names
+/// its proof).
 fn add_proofs<V: StateView>(
-    _view: &V,
+    view: &V,
     chain_id: &ChainId,
     tx: &Transaction,
     batch: &mut ledger_proofs::BatchVerifier,
+    each: bool,
 ) -> Result<(), TxRejection> {
     let put = match &tx.body().payload {
         Payload::PutRecord(p) => p,
@@ -969,7 +992,48 @@ fn add_proofs<V: StateView>(
     };
     batch
         .add_range(&ctx, &commitments, &data)
-        .map_err(|e| bad(e.to_string()))
+        .map_err(|e| bad(e.to_string()))?;
+    if each {
+        std::mem::take(batch)
+            .verify()
+            .map_err(|_| bad("range proof does not verify".into()))?;
+    }
+    for h in &put.audit_handles {
+        let bad = |reason: String| TxRejection::InvalidProof {
+            kind: "audit handle",
+            record: put.record.clone(),
+            reason: format!("field {} for auditor {}: {reason}", h.field, h.auditor),
+        };
+        let Some(i) = put.commitments.iter().position(|c| c.field == h.field) else {
+            return Err(bad("the field carries no commitment".into()));
+        };
+        let key = model::member(view, &h.auditor)?
+            .filter(|m| !m.audit_key.is_empty())
+            .ok_or_else(|| bad("the auditor has no registered audit key".into()))?;
+        let key =
+            ledger_proofs::AuditKey::from_bytes(&key.audit_key).map_err(|e| bad(e.to_string()))?;
+        let ctx = ledger_proofs::Context {
+            chain_id: chain_id.to_string(),
+            items: vec![(put.record.to_string(), put.version, h.field.to_string())],
+        };
+        let proof =
+            ledger_proofs::HandleProof::from_bytes(&h.proof).map_err(|e| bad(e.to_string()))?;
+        batch
+            .add_audit_handle(
+                &ctx,
+                &commitments[i],
+                &key,
+                &ledger_proofs::Handle::from_bytes(&h.handle),
+                &proof,
+            )
+            .map_err(|e| bad(e.to_string()))?;
+        if each {
+            std::mem::take(batch)
+                .verify()
+                .map_err(|_| bad("the handle proof does not verify".into()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks a transaction against committed state without applying it: what the mempool asks
@@ -1055,6 +1119,25 @@ pub fn execute_genesis<V: StateView>(
         }
         if model::member(&overlay, &m.org)?.is_some() {
             return Err(bad(i, tx, not_allowed(format!("twice for {}", m.org))));
+        }
+        if !m.audit_key.is_empty() {
+            if !m.has_role(Role::Regulator) {
+                return Err(bad(
+                    i,
+                    tx,
+                    not_allowed(format!(
+                        "with an audit key for {}, which is not a regulator",
+                        m.org
+                    )),
+                ));
+            }
+            if let Err(e) = ledger_proofs::AuditKey::from_bytes(&m.audit_key) {
+                return Err(bad(
+                    i,
+                    tx,
+                    not_allowed(format!("with an unusable audit key for {}: {e}", m.org)),
+                ));
+            }
         }
         check_nonce(&body.signer, body.nonce, 0).map_err(|r| bad(i, tx, r))?;
         verify_tx_signature(tx, &m.signing_key).map_err(|e| {

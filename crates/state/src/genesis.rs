@@ -31,6 +31,18 @@ pub fn registration(
     roles: &[Role],
     encryption_key: Vec<u8>,
 ) -> Result<Transaction, CryptoError> {
+    registration_with_audit_key(signer, chain_id, org, roles, encryption_key, vec![])
+}
+
+/// [`registration`] with an audit key (a regulator that audits committed amounts).
+pub fn registration_with_audit_key(
+    signer: &dyn Signer,
+    chain_id: &ChainId,
+    org: &OrgId,
+    roles: &[Role],
+    encryption_key: Vec<u8>,
+    audit_key: Vec<u8>,
+) -> Result<Transaction, CryptoError> {
     let mut roles = roles.to_vec();
     roles.sort();
     roles.dedup();
@@ -39,6 +51,7 @@ pub fn registration(
         signing_key: signer.public_key(),
         encryption_key,
         roles,
+        audit_key,
     };
     sign_tx(signer, registration_body(chain_id, member))
 }

@@ -1,11 +1,11 @@
 //! Typed access to state values.
 
 use ledger_types::codec::{Decoder, Encoder};
-use ledger_types::FieldCommitment;
 use ledger_types::{
     AuditAlert, CodecError, FieldName, Hash, KeyWrap, OrgId, RecordField, RecordId, RegisterMember,
     RegisterSchema, SchemaId,
 };
+use ledger_types::{AuditHandle, FieldCommitment};
 
 use crate::{keys, StateError, StateView};
 
@@ -141,6 +141,8 @@ pub struct RecordVersion {
     pub wraps: Vec<KeyWrap>,
     /// The commitments of committed amount fields, sorted by field.
     pub commitments: Vec<FieldCommitment>,
+    /// The auditors' handles of the committed fields, sorted by (field, auditor).
+    pub audit_handles: Vec<AuditHandle>,
 }
 
 impl RecordVersion {
@@ -169,6 +171,13 @@ impl RecordVersion {
         for c in &self.commitments {
             c.field.encode(&mut e);
             e.fixed(&c.commitment);
+        }
+        e.count(self.audit_handles.len());
+        for h in &self.audit_handles {
+            h.field.encode(&mut e);
+            h.auditor.encode(&mut e);
+            e.fixed(&h.handle);
+            e.fixed(&h.proof);
         }
         e.finish()
     }
@@ -208,6 +217,16 @@ impl RecordVersion {
                 commitment: d.array("commitment")?,
             });
         }
+        let n = d.count("audit handles", usize::MAX, 8 + 32 + 128)?;
+        let mut audit_handles = Vec::with_capacity(n);
+        for _ in 0..n {
+            audit_handles.push(AuditHandle {
+                field: FieldName::decode(d)?,
+                auditor: OrgId::decode(d)?,
+                handle: d.array("audit handle")?,
+                proof: d.array("audit handle proof")?,
+            });
+        }
         Ok(RecordVersion {
             record,
             version,
@@ -219,7 +238,15 @@ impl RecordVersion {
             fields,
             wraps,
             commitments,
+            audit_handles,
         })
+    }
+
+    /// The handle of field `name` for `auditor`, if any.
+    pub fn audit_handle(&self, name: &FieldName, auditor: &OrgId) -> Option<&AuditHandle> {
+        self.audit_handles
+            .iter()
+            .find(|h| &h.field == name && &h.auditor == auditor)
     }
 
     /// The sealed field `name`, if carried.

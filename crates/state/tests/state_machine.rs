@@ -21,6 +21,8 @@ struct Org {
     key: Ed25519SoftwareKey,
     enc_sk: [u8; 32],
     enc_pk: Vec<u8>,
+    /// The audit secret (registered for regulators only).
+    audit: ledger_proofs::AuditSecret,
 }
 
 impl Org {
@@ -35,6 +37,7 @@ impl Org {
             enc_pk: p256::EncodedPoint::from(sk.public_key())
                 .as_bytes()
                 .to_vec(),
+            audit: ledger_proofs::AuditSecret::generate(),
         }
     }
 
@@ -110,12 +113,18 @@ impl Chain {
         let txs = orgs
             .values()
             .map(|o| {
-                genesis::registration(
+                let audit_key = if o.id.as_str() == "reg-eu" {
+                    o.audit.public().to_bytes().to_vec()
+                } else {
+                    vec![]
+                };
+                genesis::registration_with_audit_key(
                     &o.key,
                     &chain,
                     &o.id,
                     &roles(o.id.as_str()),
                     o.enc_pk.clone(),
+                    audit_key,
                 )
                 .unwrap()
             })
@@ -1063,4 +1072,183 @@ fn cross_checks_prove_relations_between_committed_amounts() {
     let checks = ledger_state::cross_checks(&c.state, &RecordId::new("loan-1").unwrap()).unwrap();
     assert_eq!(checks.len(), 2);
     assert_eq!(checks[1].check.relation, Relation::AtMost);
+}
+
+/// A loan record of schema `loan` v2 (audited by reg-eu): the amount committed, with its
+/// range proof and reg-eu's handle made by `handle` (which may lie).
+fn audited_put(
+    c: &Chain,
+    record: &str,
+    opening: &ledger_proofs::Opening,
+    handles: &[(&str, &ledger_proofs::Opening)],
+) -> PutRecord {
+    let mut schema = loan_schema();
+    schema.version = 2;
+    schema.auditors = vec![OrgId::new("reg-eu").unwrap()];
+    let amount = FieldName::new("amount").unwrap();
+    let mut put = seal_record(
+        &c.chain,
+        &RecordId::new(record).unwrap(),
+        1,
+        &schema,
+        &[FieldToSeal {
+            name: amount.clone(),
+            plaintext: Zeroizing::new(opening.to_bytes().to_vec()),
+            readers: vec![c.orgs["bank-a"].reader(), c.orgs["reg-eu"].reader()],
+        }],
+    )
+    .unwrap();
+    let ctx = ledger_proofs::Context {
+        chain_id: c.chain.to_string(),
+        items: vec![(record.to_string(), 1, "amount".into())],
+    };
+    let proof = ledger_proofs::prove_range(&ctx, std::slice::from_ref(opening)).unwrap();
+    put.commitments = vec![FieldCommitment {
+        field: amount.clone(),
+        commitment: opening.commit().to_bytes(),
+    }];
+    put.range_proof = Some(RecordRangeProof {
+        padding: proof.padding.iter().map(|p| p.to_bytes()).collect(),
+        proof: proof.proof,
+    });
+    for (auditor, o) in handles {
+        let key = c.orgs[auditor].audit.public();
+        let (h, p) = ledger_proofs::audit_handle(&ctx, o, &key).unwrap();
+        put.audit_handles.push(AuditHandle {
+            field: amount.clone(),
+            auditor: OrgId::new(*auditor).unwrap(),
+            handle: h.to_bytes(),
+            proof: p.to_bytes(),
+        });
+    }
+    put
+}
+
+#[test]
+fn auditors_get_a_proved_handle_per_committed_amount_and_decrypt_only_sums() {
+    use ledger_proofs::Opening;
+    let mut c = Chain::new();
+    let mut v2 = loan_schema();
+    v2.version = 2;
+    v2.auditors = vec![OrgId::new("reg-eu").unwrap()];
+    let block = c.seal(c.build(vec![
+        c.sign("bank-c", 2, Payload::RegisterSchema(loan_schema())),
+        c.sign("bank-c", 3, Payload::RegisterSchema(v2)),
+    ]));
+    assert_eq!(
+        c.commit(&block).outcomes,
+        vec![TxOutcome::Applied, TxOutcome::Applied]
+    );
+    let (o1, o2) = (Opening::new(70_000), Opening::new(5_500));
+    // A handle made with another blinding (it would decrypt to another value) is refused
+    // before it reaches a block, naming the proof and the record.
+    let lie = c.sign(
+        "bank-a",
+        1,
+        Payload::PutRecord(audited_put(
+            &c,
+            "loan-9",
+            &o1,
+            &[("reg-eu", &Opening::new(70_000))],
+        )),
+    );
+    match precheck_tx(&c.state, &c.chain, 3, &lie, &()) {
+        Err(TxRejection::InvalidProof {
+            kind: "audit handle",
+            record,
+            ..
+        }) => assert_eq!(record.as_str(), "loan-9"),
+        other => panic!("a lying audit handle was not refused: {other:?}"),
+    }
+    // A handle for an organisation without an audit key is refused too.
+    let stranger = c.sign(
+        "bank-a",
+        1,
+        Payload::PutRecord(audited_put(
+            &c,
+            "loan-8",
+            &o1,
+            &[("bank-b", &o1), ("reg-eu", &o1)],
+        )),
+    );
+    assert!(matches!(
+        precheck_tx(&c.state, &c.chain, 3, &stranger, &()),
+        Err(TxRejection::InvalidProof {
+            kind: "audit handle",
+            ..
+        })
+    ));
+    // Honest puts apply; one without its handle fails naming the auditor.
+    let good1 = c.sign(
+        "bank-a",
+        1,
+        Payload::PutRecord(audited_put(&c, "loan-1", &o1, &[("reg-eu", &o1)])),
+    );
+    let good2 = c.sign(
+        "bank-a",
+        2,
+        Payload::PutRecord(audited_put(&c, "loan-2", &o2, &[("reg-eu", &o2)])),
+    );
+    let bare = c.sign(
+        "bank-a",
+        3,
+        Payload::PutRecord(audited_put(&c, "loan-3", &o2, &[])),
+    );
+    let block = c.seal(c.build(vec![good1, good2, bare]));
+    let ex = c.commit(&block);
+    assert_eq!(ex.outcomes[..2], [TxOutcome::Applied, TxOutcome::Applied]);
+    assert_eq!(
+        failure(&ex, 2),
+        TxFailure::MissingAuditHandle {
+            record: RecordId::new("loan-3").unwrap(),
+            field: FieldName::new("amount").unwrap(),
+            auditor: OrgId::new("reg-eu").unwrap(),
+        }
+    );
+    // The regulator adds the stored ciphertexts and decrypts only the sum.
+    let amount = FieldName::new("amount").unwrap();
+    let reg = OrgId::new("reg-eu").unwrap();
+    let (mut cs, mut hs) = (vec![], vec![]);
+    for r in ["loan-1", "loan-2"] {
+        let v = record_version(&c.state, &RecordId::new(r).unwrap(), 1)
+            .unwrap()
+            .unwrap();
+        let h = v.audit_handle(&amount, &reg).unwrap();
+        cs.push(
+            ledger_proofs::Commitment::from_bytes(&v.commitment(&amount).unwrap().commitment)
+                .unwrap(),
+        );
+        hs.push(ledger_proofs::Handle::from_bytes(&h.handle));
+    }
+    assert_eq!(
+        c.orgs["reg-eu"].audit.decrypt_sum(&cs, &hs, 32).unwrap(),
+        75_500
+    );
+    // Another organisation's secret finds nothing.
+    assert!(c.orgs["bank-b"].audit.decrypt_sum(&cs, &hs, 24).is_err());
+}
+
+#[test]
+fn only_regulators_register_an_audit_key_and_it_must_be_a_point() {
+    let chain = ChainId::new("test").unwrap();
+    let o = Org::new("bank-x");
+    let key = o.audit.public().to_bytes().to_vec();
+    for (roles, audit_key, why) in [
+        (vec![Role::Member], key.clone(), "not a regulator"),
+        (vec![Role::Regulator], vec![0u8; 32], "unusable audit key"),
+    ] {
+        let tx = genesis::registration_with_audit_key(
+            &o.key,
+            &chain,
+            &o.id,
+            &roles,
+            o.enc_pk.clone(),
+            audit_key,
+        )
+        .unwrap();
+        let err = genesis::genesis_block(&chain, 1, vec![tx])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{err}");
+    }
 }

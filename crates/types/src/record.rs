@@ -136,6 +136,27 @@ pub struct RecordRangeProof {
     pub proof: Vec<u8>,
 }
 
+/// Bytes of an auditor handle's proof.
+pub const AUDIT_PROOF_LEN: usize = 128;
+/// Most auditor handles one record version carries.
+pub const MAX_AUDIT_HANDLES: usize = 256;
+
+/// A committed amount's decryption handle for one auditor (twisted ElGamal `D = r·P`
+/// under the auditor's audit key `P`), with the proof that it shares the commitment's
+/// blinding: with the commitment it forms an ElGamal ciphertext of the amount that only
+/// the auditor can open, and that adds up across records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHandle {
+    /// The committed field.
+    pub field: FieldName,
+    /// The auditor.
+    pub auditor: OrgId,
+    /// The handle (a compressed Ristretto point).
+    pub handle: [u8; COMMITMENT_LEN],
+    /// The proof.
+    pub proof: [u8; AUDIT_PROOF_LEN],
+}
+
 /// Creates a record (version 1) or a new version of one (previous version + 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutRecord {
@@ -156,6 +177,8 @@ pub struct PutRecord {
     pub commitments: Vec<FieldCommitment>,
     /// The range proof of the commitments (present exactly when there are some).
     pub range_proof: Option<RecordRangeProof>,
+    /// Auditor handles of the committed fields, sorted by (field, auditor).
+    pub audit_handles: Vec<AuditHandle>,
 }
 
 impl PutRecord {
@@ -187,6 +210,13 @@ impl PutRecord {
                 }
                 e.bytes(&p.proof);
             }
+        }
+        e.count(self.audit_handles.len());
+        for h in &self.audit_handles {
+            h.field.encode(e);
+            h.auditor.encode(e);
+            e.fixed(&h.handle);
+            e.fixed(&h.proof);
         }
     }
 
@@ -232,6 +262,20 @@ impl PutRecord {
                 })
             }
         };
+        let n = d.count(
+            "audit handles",
+            MAX_AUDIT_HANDLES,
+            8 + COMMITMENT_LEN + AUDIT_PROOF_LEN,
+        )?;
+        let mut audit_handles = Vec::with_capacity(n);
+        for _ in 0..n {
+            audit_handles.push(AuditHandle {
+                field: FieldName::decode(d)?,
+                auditor: OrgId::decode(d)?,
+                handle: d.array("audit handle")?,
+                proof: d.array("audit handle proof")?,
+            });
+        }
         let p = PutRecord {
             record,
             version,
@@ -241,6 +285,7 @@ impl PutRecord {
             wraps,
             commitments,
             range_proof,
+            audit_handles,
         };
         p.check()?;
         Ok(p)
@@ -319,6 +364,26 @@ impl PutRecord {
             return Err(bad(
                 "a range proof comes with the commitments, and only with them".into(),
             ));
+        }
+        if let Some(w) = self
+            .audit_handles
+            .windows(2)
+            .find(|w| (&w[0].field, &w[0].auditor) >= (&w[1].field, &w[1].auditor))
+        {
+            return Err(bad(format!(
+                "audit handles must be sorted by (field, auditor) and unique ({}/{} then {}/{})",
+                w[0].field, w[0].auditor, w[1].field, w[1].auditor
+            )));
+        }
+        if let Some(h) = self
+            .audit_handles
+            .iter()
+            .find(|h| self.commitment(&h.field).is_none())
+        {
+            return Err(bad(format!(
+                "an audit handle names field {}, which carries no commitment",
+                h.field
+            )));
         }
         Ok(())
     }
@@ -660,6 +725,7 @@ mod tests {
             ],
             commitments: vec![],
             range_proof: None,
+            audit_handles: vec![],
         }
     }
 

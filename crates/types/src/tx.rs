@@ -173,6 +173,9 @@ pub struct RegisterMember {
     pub encryption_key: Vec<u8>,
     /// Its roles: sorted, no duplicates, at least one.
     pub roles: Vec<Role>,
+    /// Its audit key (twisted ElGamal, a compressed Ristretto point), for regulators that
+    /// audit committed amounts; empty otherwise.
+    pub audit_key: Vec<u8>,
 }
 
 impl RegisterMember {
@@ -185,6 +188,7 @@ impl RegisterMember {
         for r in &self.roles {
             e.u8(r.tag());
         }
+        e.bytes(&self.audit_key);
     }
 
     /// Reads and checks the canonical encoding.
@@ -197,11 +201,13 @@ impl RegisterMember {
         for _ in 0..n {
             roles.push(Role::from_tag(d.u8("role")?)?);
         }
+        let audit_key = d.bytes("audit key", 32)?;
         let m = RegisterMember {
             org,
             signing_key,
             encryption_key,
             roles,
+            audit_key,
         };
         m.check()?;
         Ok(m)
@@ -219,6 +225,15 @@ impl RegisterMember {
             return Err(CodecError::NotCanonical {
                 what: "RegisterMember",
                 reason: "roles must be sorted and unique".into(),
+            });
+        }
+        if !(self.audit_key.is_empty() || self.audit_key.len() == 32) {
+            return Err(CodecError::NotCanonical {
+                what: "RegisterMember",
+                reason: format!(
+                    "an audit key is 32 bytes (or absent), got {}",
+                    self.audit_key.len()
+                ),
             });
         }
         Ok(())
@@ -501,6 +516,7 @@ mod tests {
             wraps,
             commitments: vec![],
             range_proof: None,
+            audit_handles: vec![],
         }
     }
 
@@ -575,6 +591,7 @@ mod tests {
             signing_key: PublicKey::new(SignatureScheme::Ed25519, vec![7; 32]).unwrap(),
             encryption_key: vec![],
             roles: vec![Role::Validator, Role::Member],
+            audit_key: vec![9; 32],
         };
         let b = TxBody {
             chain_id: ChainId::new("c").unwrap(),
