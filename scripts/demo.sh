@@ -39,7 +39,7 @@ sleep 1
 say "bank-a registers the invoice schema; reg-eu's audit policy covers every invoice"
 as bank-a register-schema --home "$(home bank-a)" --schema invoice \
     --field seller:identifier:required --field buyer:identifier:required \
-    --field total:amount:required --field 'currency:enum=EUR|USD:required' \
+    --field total:amount:required:committed --field 'currency:enum=EUR|USD:required' \
     --field due:date --field note:text --auditor reg-eu
 
 say "bank-a puts invoice INV-2026-001 through its gateway: each field sealed under its own key"
@@ -49,9 +49,23 @@ as bank-a put-record --home "$(home bank-a)" --record INV-2026-001 --schema invo
 say "what every node stores (here bank-c's): ciphertext, and who holds a key to each field"
 as bank-c get-record --record INV-2026-001
 
+say "bank-c puts its own invoice INV-2026-002; the totals are committed (Pedersen + range proof)"
+as bank-c put-record --home "$(home bank-c)" --record INV-2026-002 --schema invoice \
+    --field seller=initech --field buyer=globex-imports --field total=4000000 --field currency=EUR
+
 say "bank-a grants the total and the currency to bank-b, the financing bank"
 as bank-a grant --home "$(home bank-a)" --record INV-2026-001 --org bank-b --field total --field currency
 sleep 1
+
+say "bank-b records its financing request and proves, without revealing either amount, that it is at most the invoice total"
+as bank-b register-schema --home "$(home bank-b)" --schema financing \
+    --field invoice:identifier:required --field amount:amount:required:committed --auditor reg-eu
+as bank-b put-record --home "$(home bank-b)" --record FIN-2026-001 --schema financing \
+    --field invoice=INV-2026-001 --field amount=10000000
+as bank-b cross-check --home "$(home bank-b)" --relation at-most \
+    --operand FIN-2026-001:amount --operand INV-2026-001@1:total
+say "every node holds the check (and validated its proof); bank-c sees it without seeing any amount"
+as bank-c get-record --record FIN-2026-001 | grep -i -A2 check || true
 
 for org in bank-a bank-b bank-c reg-eu; do
     say "$org reads INV-2026-001 through its own node"
@@ -70,6 +84,8 @@ say "restarting every node: each re-checks its chain; the validators resume cons
 sleep 2
 as bank-b read-record --home "$(home bank-b)" --record INV-2026-001 --version 2
 as reg-eu read-record --home "$(home reg-eu)" --record INV-2026-001 --field total
+say "reg-eu adds the committed totals of both banks' invoices and decrypts only the sum"
+as reg-eu audit-sum --home "$(home reg-eu)" --field total --record INV-2026-001 --record INV-2026-002
 "$ROOT/scripts/network.sh" status
 say "the same block at the same height on every node, with its commit certificate"
 h=$(as bank-a status | awk '/^height/ {print $2}')

@@ -41,8 +41,11 @@ pub struct LoadArgs {
     /// Bytes of field data per record.
     #[arg(long, default_value_t = 256)]
     record_bytes: usize,
-    /// Confidential records: one committed amount each, with its Bulletproofs range proof
-    /// (proved before the clock starts, on all cores), which every validator verifies.
+    /// Confidential transactions: each record carries one committed amount with its
+    /// Bulletproofs range proof, and is followed by a CrossCheck proving its amount equal
+    /// to the previous record's (different blindings); everything is proved before the
+    /// clock starts, on all cores, and every validator verifies every proof. `--txs`
+    /// counts records; the cross-checks come on top.
     #[arg(long)]
     confidential: bool,
     /// Give up waiting for commits after this many seconds.
@@ -91,12 +94,21 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
         a.txs, a.record_bytes, identity.org
     );
     let field = schema.fields[0].name.clone();
-    let make = |i: usize| -> Result<ledger_types::PutRecord, CliError> {
-        let record = RecordId::new(format!("load-{run_id}-{i}"))
-            .map_err(|e| CliError::Invalid(e.to_string()))?;
-        let opening = a
-            .confidential
-            .then(|| ledger_proofs::Opening::new(i as u64));
+    // Confidential records all commit the same amount (under different blindings), so
+    // that each can be proved equal to the one before.
+    let openings: Vec<ledger_proofs::Opening> = if a.confidential {
+        (0..a.txs)
+            .map(|_| ledger_proofs::Opening::new(LOAD_AMOUNT))
+            .collect()
+    } else {
+        vec![]
+    };
+    let record_id = |i: usize| {
+        RecordId::new(format!("load-{run_id}-{i}")).map_err(|e| CliError::Invalid(e.to_string()))
+    };
+    let make = |i: usize| -> Result<Vec<Payload>, CliError> {
+        let record = record_id(i)?;
+        let opening = openings.get(i).cloned();
         let plaintext = match &opening {
             Some(o) => o.to_bytes().to_vec(),
             None => {
@@ -133,13 +145,42 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
                 proof: proof.proof,
             });
         }
-        Ok(put)
+        let mut out = vec![Payload::PutRecord(put)];
+        if a.confidential && i > 0 {
+            let previous = record_id(i - 1)?;
+            let ctx = ledger_proofs::Context {
+                chain_id: chain_id.to_string(),
+                items: vec![
+                    (record.to_string(), 1, field.to_string()),
+                    (previous.to_string(), 1, field.to_string()),
+                ],
+            };
+            let proof = ledger_proofs::prove_linear(
+                &ctx,
+                &[1, -1],
+                &[openings[i].clone(), openings[i - 1].clone()],
+            )
+            .map_err(|e| CliError::Invalid(e.to_string()))?;
+            out.push(Payload::CrossCheck(ledger_types::CrossCheck {
+                relation: ledger_types::Relation::Linear(vec![1, -1]),
+                operands: [record, previous]
+                    .into_iter()
+                    .map(|r| ledger_types::Operand {
+                        record: r,
+                        version: 1,
+                        field: field.clone(),
+                    })
+                    .collect(),
+                proof: proof.to_bytes().to_vec(),
+            }));
+        }
+        Ok(out)
     };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let chunk = a.txs.div_ceil(threads).max(1);
-    let puts: Vec<ledger_types::PutRecord> = std::thread::scope(|s| {
+    let payloads: Vec<Payload> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..a.txs)
             .collect::<Vec<_>>()
             .chunks(chunk)
@@ -149,41 +190,43 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
                 s.spawn(move || part.into_iter().map(make).collect::<Result<Vec<_>, _>>())
             })
             .collect();
-        let mut out = Vec::with_capacity(a.txs);
+        let mut out = Vec::with_capacity(a.txs * 2);
         for h in handles {
             out.extend(
                 h.join()
-                    .map_err(|_| CliError::Invalid("a sealing thread failed".into()))??,
+                    .map_err(|_| CliError::Invalid("a sealing thread failed".into()))??
+                    .into_iter()
+                    .flatten(),
             );
         }
         Ok::<_, CliError>(out)
     })?;
-    let mut txs: Vec<Transaction> = Vec::with_capacity(a.txs);
-    for (i, put) in puts.into_iter().enumerate() {
+    let mut txs: Vec<Transaction> = Vec::with_capacity(payloads.len());
+    for (i, payload) in payloads.into_iter().enumerate() {
         let body = TxBody {
             chain_id: chain_id.clone(),
             signer: identity.org.clone(),
             nonce: first_nonce + i as u64,
-            payload: Payload::PutRecord(put),
+            payload,
         };
         txs.push(
             ledger_crypto::sign_tx(identity.key.as_ref(), body)
                 .map_err(|e| CliError::Invalid(e.to_string()))?,
         );
     }
+    let total = txs.len();
     let index: HashMap<Hash, usize> = txs.iter().enumerate().map(|(i, t)| (t.hash(), i)).collect();
     let txs = Arc::new(txs);
-    let submitted_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; a.txs]));
+    let submitted_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; total]));
 
     // Follow committed blocks before submitting anything.
     let mut stream = client.stream_blocks(status.height + 1, true).await?;
-    let committed_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; a.txs]));
+    let committed_at: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; total]));
     let blocks = Arc::new(AtomicUsize::new(0));
     let max_block = Arc::new(AtomicUsize::new(0));
     let follower = {
         let committed_at = committed_at.clone();
         let (blocks, max_block) = (blocks.clone(), max_block.clone());
-        let total = a.txs;
         tokio::spawn(async move {
             let mut seen = 0usize;
             while seen < total {
@@ -329,6 +372,34 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
         tps
     );
     out!("blocks         {blocks} (largest {max_block} txs)");
+    if a.confidential {
+        // Every cross-check must have been applied, not merely included as failed.
+        let mut failed = 0usize;
+        let mut first_failure = String::new();
+        for t in txs.iter() {
+            if !matches!(t.body().payload, Payload::CrossCheck(_)) {
+                continue;
+            }
+            let r = client.tx(&t.hash()).await?;
+            if r.status != crate::pb::TxStatus::Committed as i32 {
+                failed += 1;
+                if first_failure.is_empty() {
+                    first_failure = r.failure.clone();
+                }
+            }
+        }
+        let checks = total - a.txs;
+        out!(
+            "confidential   {} records with a range proof + {checks} equality cross-checks: {:.0} confidential tx/s (record + check)",
+            a.txs,
+            tps / 2.0
+        );
+        if failed > 0 {
+            return Err(CliError::Invalid(format!(
+                "{failed} equality cross-checks did not apply (first: {first_failure})"
+            )));
+        }
+    }
     out!(
         "latency ms     p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
         ms(percentile(&latencies, 0.50)),
@@ -345,6 +416,9 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
     }
     Ok(())
 }
+
+/// The amount every confidential load record commits.
+const LOAD_AMOUNT: u64 = 125_000;
 
 /// The `load` schema (one required bytes field, no auditors), or with `confidential`
 /// the `load-confidential` schema (one committed amount), registered by this organisation

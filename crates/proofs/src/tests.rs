@@ -334,4 +334,20 @@ proptest! {
         let added = oa.commit().0.decompress().unwrap() + ob.commit().0.decompress().unwrap();
         prop_assert_eq!(added.compress(), sum.commit().0);
     }
+
+    #[test]
+    fn auditors_decrypt_the_sum_of_any_amounts(values in proptest::collection::vec(0u64..1 << 16, 1..5)) {
+        let secret = AuditSecret::generate();
+        let key = secret.public();
+        let (mut cs, mut hs) = (vec![], vec![]);
+        for (i, v) in values.iter().enumerate() {
+            let c = ctx(&[(&format!("rec-{i}"), 1, "amount")]);
+            let o = Opening::new(*v);
+            let (h, p) = audit_handle(&c, &o, &key).unwrap();
+            prop_assert!(verify_audit_handle(&c, &o.commit(), &key, &h, &p).is_ok());
+            cs.push(o.commit());
+            hs.push(h);
+        }
+        prop_assert_eq!(secret.decrypt_sum(&cs, &hs, 20).unwrap(), values.iter().sum::<u64>());
+    }
 }
