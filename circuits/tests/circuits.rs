@@ -1,0 +1,378 @@
+//! The circuits: honest proofs verify, every public input is bound, false statements
+//! have no proof, and the development keys match their pins.
+
+use std::sync::OnceLock;
+
+use ark_ff::{One, Zero};
+use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem};
+use ledger_circuits::*;
+
+fn keys(id: CircuitId) -> &'static (ProvingKey, VerifyingKey) {
+    static K: OnceLock<Vec<(ProvingKey, VerifyingKey)>> = OnceLock::new();
+    let all = K.get_or_init(|| {
+        CircuitId::ALL
+            .iter()
+            .map(|c| dev_keys(*c).expect("dev setup"))
+            .collect()
+    });
+    &all[CircuitId::ALL.iter().position(|c| *c == id).unwrap()]
+}
+
+fn line(p: u64, q: u64) -> Line {
+    Line {
+        unit_price: p,
+        quantity: q,
+        total: p * q,
+    }
+}
+
+fn order() -> Document {
+    Document::new(
+        DocumentKind::PurchaseOrder,
+        "acme-exports",
+        "globex-imports",
+        "PO-7",
+        "",
+        parse_date("2026-11-02").unwrap(),
+        vec![line(1_250, 40), line(99_00, 3), line(5, 1_000)],
+        50_000 + 29_700 + 5_000,
+    )
+    .unwrap()
+}
+
+fn delivery() -> Document {
+    // Two of the three ordered items arrive in full, the third partly.
+    Document::new(
+        DocumentKind::DeliveryNote,
+        "acme-exports",
+        "globex-imports",
+        "DN-7-1",
+        "PO-7",
+        parse_date("2026-11-15").unwrap(),
+        vec![
+            Line {
+                unit_price: 0,
+                quantity: 40,
+                total: 0,
+            },
+            Line {
+                unit_price: 0,
+                quantity: 3,
+                total: 0,
+            },
+            Line {
+                unit_price: 0,
+                quantity: 600,
+                total: 0,
+            },
+        ],
+        0,
+    )
+    .unwrap()
+}
+
+fn invoice() -> Document {
+    let lines = vec![line(1_250, 40), line(99_00, 3), line(5, 600)];
+    let total = lines.iter().map(|l| l.total).sum();
+    Document::new(
+        DocumentKind::Invoice,
+        "acme-exports",
+        "globex-imports",
+        "INV-2026-001",
+        "PO-7",
+        parse_date("2026-11-20").unwrap(),
+        lines,
+        total,
+    )
+    .unwrap()
+}
+
+fn satisfied<C: ConstraintSynthesizer<Fr>>(c: C) -> bool {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    c.generate_constraints(cs.clone()).unwrap();
+    cs.is_satisfied().unwrap()
+}
+
+#[test]
+fn development_keys_and_constraint_counts_match_their_pins() {
+    // Read at run time: a target directory shared between checkouts may run a binary
+    // built in another one.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let pins_path = std::path::Path::new(&dir).join("keys/pins.txt");
+    let update = std::env::var("LEDGER_UPDATE_PINS").is_ok_and(|v| v == "1");
+    let mut lines = Vec::new();
+    for id in CircuitId::ALL {
+        let (_, vk) = keys(id);
+        let n = constraint_count(id).unwrap();
+        lines.push(format!(
+            "{} constraints={} public_inputs={} fingerprint={}",
+            id.name(),
+            n,
+            id.public_inputs(),
+            vk.fingerprint()
+        ));
+        let vk_path = pins_path
+            .parent()
+            .unwrap()
+            .join(format!("dev/{}.vk", id.name()));
+        if update {
+            std::fs::write(&vk_path, hex::encode(vk.to_bytes()) + "\n").unwrap();
+        }
+    }
+    let text = lines.join("\n") + "\n";
+    if update {
+        std::fs::write(&pins_path, &text).unwrap();
+    }
+    let pinned = std::fs::read_to_string(&pins_path).unwrap_or_default();
+    assert_eq!(
+        pinned, text,
+        "a circuit changed: its constraints or keys no longer match circuits/keys/pins.txt. \
+         If the change is intended, run `LEDGER_UPDATE_PINS=1 cargo test --workspace --test circuits` \
+         and commit the new pins and development verifying keys (and new genesis files)."
+    );
+    for id in CircuitId::ALL {
+        assert_eq!(
+            dev_verifying_key(id).unwrap().to_bytes(),
+            keys(id).1.to_bytes(),
+            "the committed development verifying key of {} is stale (rebuild after updating pins)",
+            id.name()
+        );
+    }
+}
+
+#[test]
+fn honest_invoice_proofs_verify() {
+    let (pk, vk) = keys(CircuitId::Invoice);
+    let inv = invoice();
+    let (proof, public) = prove_invoice(pk, &inv).unwrap();
+    assert_eq!(proof.len(), PROOF_LEN);
+    assert_eq!(public, vec![inv.commit()]);
+    vk.verify(&public, &proof).unwrap();
+    // The committed development key verifies it too.
+    dev_verifying_key(CircuitId::Invoice)
+        .unwrap()
+        .verify(&public, &proof)
+        .unwrap();
+    // One line, and the maximum.
+    for n in [1usize, MAX_LINES] {
+        let lines: Vec<Line> = (0..n).map(|i| line(10 + i as u64, 3)).collect();
+        let total = lines.iter().map(|l| l.total).sum();
+        let d = Document::new(DocumentKind::Invoice, "s", "b", "I", "", 1, lines, total).unwrap();
+        let (p, x) = prove_invoice(pk, &d).unwrap();
+        vk.verify(&x, &p).unwrap();
+    }
+}
+
+#[test]
+fn invoice_proof_fails_for_another_invoice_commitment() {
+    let (pk, vk) = keys(CircuitId::Invoice);
+    let (proof, mut public) = prove_invoice(pk, &invoice()).unwrap();
+    public[0] += Fr::one();
+    assert!(matches!(
+        vk.verify(&public, &proof),
+        Err(CircuitError::Invalid { .. })
+    ));
+    // The same invoice committed with another blinding is another statement.
+    assert!(vk.verify(&[invoice().commit()], &proof).is_err());
+}
+
+#[test]
+fn linked_invoice_proofs_verify() {
+    let (pk, vk) = keys(CircuitId::InvoiceLinked);
+    let (i, o, d) = (invoice(), order(), delivery());
+    let (proof, public) = prove_linked_invoice(pk, &i, &o, &d).unwrap();
+    assert_eq!(public, vec![i.commit(), o.commit(), d.commit()]);
+    vk.verify(&public, &proof).unwrap();
+}
+
+fn linked_with_changed_input(k: usize) {
+    let (pk, vk) = keys(CircuitId::InvoiceLinked);
+    let (proof, mut public) = prove_linked_invoice(pk, &invoice(), &order(), &delivery()).unwrap();
+    public[k] += Fr::one();
+    assert!(matches!(
+        vk.verify(&public, &proof),
+        Err(CircuitError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn linked_proof_fails_for_another_invoice_commitment() {
+    linked_with_changed_input(0);
+}
+
+#[test]
+fn linked_proof_fails_for_another_order_commitment() {
+    linked_with_changed_input(1);
+}
+
+#[test]
+fn linked_proof_fails_for_another_delivery_commitment() {
+    linked_with_changed_input(2);
+}
+
+#[test]
+fn finance_proofs_verify_and_nullifiers_ignore_the_blinding() {
+    let (pk, vk) = keys(CircuitId::Finance);
+    let inv = invoice();
+    let (proof, public) = prove_finance(pk, &inv).unwrap();
+    assert_eq!(public, vec![inv.commit(), nullifier(&inv)]);
+    vk.verify(&public, &proof).unwrap();
+    // The same invoice committed again (another record, another blinding): another
+    // commitment, the same nullifier.
+    let mut again = inv.clone();
+    again.blinding += Fr::one();
+    assert_ne!(again.commit(), inv.commit());
+    assert_eq!(nullifier(&again), nullifier(&inv));
+    let (_, public2) = prove_finance(pk, &again).unwrap();
+    assert_eq!(public2[1], public[1]);
+    // Another invoice number, another nullifier.
+    let mut other = inv.clone();
+    other.number = "INV-2026-002".into();
+    assert_ne!(nullifier(&other), nullifier(&inv));
+}
+
+#[test]
+fn finance_proof_fails_for_another_invoice_commitment() {
+    let (pk, vk) = keys(CircuitId::Finance);
+    let (proof, mut public) = prove_finance(pk, &invoice()).unwrap();
+    public[0] += Fr::one();
+    assert!(vk.verify(&public, &proof).is_err());
+}
+
+#[test]
+fn finance_proof_fails_for_another_nullifier() {
+    let (pk, vk) = keys(CircuitId::Finance);
+    let (proof, mut public) = prove_finance(pk, &invoice()).unwrap();
+    public[1] += Fr::one();
+    assert!(vk.verify(&public, &proof).is_err());
+}
+
+#[test]
+fn tampered_proofs_and_wrong_shapes_are_refused() {
+    let (pk, vk) = keys(CircuitId::Invoice);
+    let (proof, public) = prove_invoice(pk, &invoice()).unwrap();
+    for i in [0usize, 40, 70, 100, 127] {
+        let mut t = proof.clone();
+        t[i] ^= 1;
+        assert!(vk.verify(&public, &t).is_err(), "byte {i}");
+    }
+    assert!(vk.verify(&public, &proof[..64]).is_err());
+    assert!(vk.verify(&[public[0], public[0]], &proof).is_err());
+    // A proof of one circuit is not a proof of another.
+    let (_, fvk) = keys(CircuitId::Finance);
+    assert!(fvk.verify(&[public[0], Fr::zero()], &proof).is_err());
+    // A key of one circuit refuses to prove another.
+    assert!(prove_finance(pk, &invoice()).is_err());
+}
+
+#[test]
+fn a_line_total_that_is_not_price_times_quantity_has_no_proof() {
+    let mut inv = invoice();
+    inv.lines[1].total += 1;
+    inv.total += 1;
+    assert!(!satisfied(InvoiceCircuit::new(&inv)));
+    let (pk, _) = keys(CircuitId::Invoice);
+    assert!(matches!(
+        prove_invoice(pk, &inv),
+        Err(CircuitError::Unsatisfied { .. })
+    ));
+}
+
+#[test]
+fn a_total_that_is_not_the_sum_of_the_lines_has_no_proof() {
+    let mut inv = invoice();
+    inv.total -= 1;
+    assert!(!satisfied(InvoiceCircuit::new(&inv)));
+    assert!(prove_invoice(&keys(CircuitId::Invoice).0, &inv).is_err());
+}
+
+#[test]
+fn a_value_of_2_pow_64_or_more_has_no_proof() {
+    // A dishonest prover working on field elements: price 2^64, quantity 1, line total
+    // 2^64, total 2^64 satisfies the arithmetic in the field; the range checks do not.
+    let inv = Document::new(
+        DocumentKind::Invoice,
+        "s",
+        "b",
+        "I",
+        "",
+        1,
+        vec![line(0, 1)],
+        0,
+    )
+    .unwrap();
+    let mut c = InvoiceCircuit::new(&inv);
+    let big = Fr::from(u64::MAX) + Fr::one();
+    c.invoice.set_line_value(0, 0, big);
+    c.invoice.set_line_value(0, 2, big);
+    c.invoice.set_total(big);
+    assert!(!satisfied(c));
+    // A value that wraps around the field (a "negative" quantity) fails the same way.
+    let mut c = InvoiceCircuit::new(&inv);
+    c.invoice.set_line_value(0, 1, -Fr::one());
+    c.invoice.set_line_value(0, 2, Fr::zero());
+    assert!(!satisfied(c));
+}
+
+#[test]
+fn an_invoice_that_does_not_follow_its_order_and_delivery_has_no_proof() {
+    let (i, o, d) = (invoice(), order(), delivery());
+    assert!(satisfied(LinkedInvoiceCircuit::new(&i, &o, &d)));
+    // Billing the ordered quantity instead of the delivered one.
+    let mut over = i.clone();
+    over.lines[2] = line(5, 1_000);
+    over.total = over.lines.iter().map(|l| l.total).sum();
+    assert!(
+        satisfied(InvoiceCircuit::new(&over)),
+        "arithmetic alone holds"
+    );
+    assert!(!satisfied(LinkedInvoiceCircuit::new(&over, &o, &d)));
+    // Another unit price than ordered.
+    let mut pricier = i.clone();
+    pricier.lines[0] = line(1_300, 40);
+    pricier.total = pricier.lines.iter().map(|l| l.total).sum();
+    assert!(!satisfied(LinkedInvoiceCircuit::new(&pricier, &o, &d)));
+    // Another order's delivery note, or another buyer.
+    let mut stray = d.clone();
+    stray.reference = "PO-8".into();
+    assert!(!satisfied(LinkedInvoiceCircuit::new(&i, &o, &stray)));
+    let mut buyer = i.clone();
+    buyer.buyer = "initech".into();
+    assert!(!satisfied(LinkedInvoiceCircuit::new(&buyer, &o, &d)));
+    // Documents in the wrong roles.
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    assert!(LinkedInvoiceCircuit::new(&o, &i, &d)
+        .generate_constraints(cs)
+        .is_err());
+}
+
+#[test]
+fn documents_round_trip_and_refuse_bad_encodings() {
+    let d = invoice();
+    let back = Document::from_bytes(&d.to_bytes()).unwrap();
+    assert_eq!(back, d);
+    assert_eq!(back.commit(), d.commit());
+    let bytes = d.to_bytes();
+    assert!(Document::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    let mut extra = bytes.clone();
+    extra.push(0);
+    assert!(Document::from_bytes(&extra).is_err());
+    assert!(Document::from_bytes(&[9]).is_err());
+    assert!(!format!("{d:?}").contains("blinding"));
+    assert_eq!(
+        format_date(parse_date("2026-02-28").unwrap() + 1),
+        "2026-03-01"
+    );
+    assert!(parse_date("2026-02-30").is_err());
+    assert!(Document::new(
+        DocumentKind::Invoice,
+        "s",
+        "b",
+        "I",
+        "",
+        1,
+        vec![Line::default(); MAX_LINES + 1],
+        0
+    )
+    .is_err());
+}
