@@ -129,19 +129,25 @@ impl ConstraintSynthesizer<Fr> for LinkedInvoiceCircuit {
     }
 }
 
-/// A receivable nullifier derived from a committed invoice. Public inputs: the invoice
-/// commitment, then the nullifier.
+/// A receivable nullifier derived from a committed invoice, bound to one request.
+/// Public inputs: the invoice commitment, the nullifier, and the request binding (a hash
+/// of the chain, the requesting organisation and the invoice record, see
+/// [`crate::finance_binding`]), so that a proof seen in a mempool cannot be filed by
+/// another organisation.
 #[derive(Clone)]
 pub struct FinanceCircuit {
     /// The invoice.
     pub invoice: DocumentWitness,
+    /// The request binding.
+    pub binding: Fr,
 }
 
 impl FinanceCircuit {
-    /// The circuit for an honest invoice.
-    pub fn new(invoice: &Document) -> Self {
+    /// The circuit for an honest invoice and a request binding.
+    pub fn new(invoice: &Document, binding: Fr) -> Self {
         FinanceCircuit {
             invoice: DocumentWitness::of(invoice),
+            binding,
         }
     }
 
@@ -158,9 +164,9 @@ impl FinanceCircuit {
         ])
     }
 
-    /// The public inputs: the invoice commitment and the nullifier.
+    /// The public inputs: the invoice commitment, the nullifier and the binding.
     pub fn public_inputs(&self) -> Vec<Fr> {
-        vec![self.invoice.commit(), self.nullifier()]
+        vec![self.invoice.commit(), self.nullifier(), self.binding]
     }
 }
 
@@ -168,11 +174,16 @@ impl ConstraintSynthesizer<Fr> for FinanceCircuit {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
         let commitment = FrVar::new_input(cs.clone(), || Ok(self.invoice.commit()))?;
         let nullifier = FrVar::new_input(cs.clone(), || Ok(self.nullifier()))?;
+        let binding = FrVar::new_input(cs.clone(), || Ok(self.binding))?;
         let inv = DocumentVar::alloc(&cs, &self.invoice, false)?;
         if inv.kind != DocumentKind::Invoice {
             return Err(SynthesisError::Unsatisfiable);
         }
         inv.commitment(&cs)?.enforce_equal(&commitment)?;
-        inv.nullifier(&cs)?.enforce_equal(&nullifier)
+        inv.nullifier(&cs)?.enforce_equal(&nullifier)?;
+        // An input that appears in no constraint is not bound by a Groth16 proof: square
+        // the binding so that it is.
+        let square = FrVar::new_witness(cs.clone(), || Ok(self.binding * self.binding))?;
+        binding.mul_equals(&binding, &square)
     }
 }

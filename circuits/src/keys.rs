@@ -29,7 +29,7 @@ pub enum CircuitId {
     Invoice,
     /// [`LinkedInvoiceCircuit`]: three public inputs.
     InvoiceLinked,
-    /// [`FinanceCircuit`]: two public inputs.
+    /// [`FinanceCircuit`]: three public inputs.
     Finance,
 }
 
@@ -60,7 +60,7 @@ impl CircuitId {
         match self {
             CircuitId::Invoice => 1,
             CircuitId::InvoiceLinked => 3,
-            CircuitId::Finance => 2,
+            CircuitId::Finance => 3,
         }
     }
 }
@@ -99,7 +99,9 @@ fn run_setup<R: RngCore + CryptoRng>(
             ),
             rng,
         ),
-        CircuitId::Finance => Groth16::<Bn254>::setup(FinanceCircuit::new(&inv), rng),
+        CircuitId::Finance => {
+            Groth16::<Bn254>::setup(FinanceCircuit::new(&inv, Fr::from(0u64)), rng)
+        }
     }
     .map_err(backend)?;
     Ok((ProvingKey { id, pk }, VerifyingKey::new(id, vk)?))
@@ -151,7 +153,9 @@ pub fn constraint_count(id: CircuitId) -> Result<usize, CircuitError> {
             &shape(DocumentKind::DeliveryNote),
         )
         .generate_constraints(cs.clone()),
-        CircuitId::Finance => FinanceCircuit::new(&inv).generate_constraints(cs.clone()),
+        CircuitId::Finance => {
+            FinanceCircuit::new(&inv, Fr::from(0u64)).generate_constraints(cs.clone())
+        }
     }
     .map_err(backend)?;
     cs.finalize();
@@ -366,12 +370,13 @@ pub fn prove_linked_invoice(
 }
 
 /// Proves [`FinanceCircuit`]; returns the proof and its public inputs (commitment,
-/// nullifier).
+/// nullifier, binding).
 pub fn prove_finance(
     pk: &ProvingKey,
     invoice: &Document,
+    binding: Fr,
 ) -> Result<(Vec<u8>, Vec<Fr>), CircuitError> {
-    let c = FinanceCircuit::new(invoice);
+    let c = FinanceCircuit::new(invoice, binding);
     let public = c.public_inputs();
     Ok((prove_checked(pk, CircuitId::Finance, c)?, public))
 }

@@ -37,6 +37,7 @@ pub use keys::{
 };
 pub use poseidon::{nullifier, poseidon_config};
 
+
 use ark_ff::{BigInteger, PrimeField};
 use thiserror::Error;
 
@@ -71,6 +72,20 @@ pub enum CircuitError {
     /// Setup or proving failed inside arkworks.
     #[error("{0}")]
     Backend(String),
+}
+
+/// The binding of a financing request: the first 31 bytes of SHA-256 over a domain label,
+/// the chain id, the requesting organisation, the invoice record and its version.
+pub fn finance_binding(chain_id: &str, org: &str, record: &str, version: u32) -> Fr {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"cl/finance-binding/v1\0");
+    for part in [chain_id, org, record] {
+        h.update((part.len() as u32).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.update(version.to_be_bytes());
+    Fr::from_le_bytes_mod_order(&h.finalize()[..31])
 }
 
 /// A field element as 32 canonical little-endian bytes.

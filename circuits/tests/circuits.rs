@@ -87,6 +87,10 @@ fn invoice() -> Document {
     .unwrap()
 }
 
+fn bind(org: &str) -> Fr {
+    finance_binding("test-chain", org, "INV-2026-001", 1)
+}
+
 fn satisfied<C: ConstraintSynthesizer<Fr>>(c: C) -> bool {
     let cs = ConstraintSystem::<Fr>::new_ref();
     c.generate_constraints(cs.clone()).unwrap();
@@ -214,8 +218,8 @@ fn linked_proof_fails_for_another_delivery_commitment() {
 fn finance_proofs_verify_and_nullifiers_ignore_the_blinding() {
     let (pk, vk) = keys(CircuitId::Finance);
     let inv = invoice();
-    let (proof, public) = prove_finance(pk, &inv).unwrap();
-    assert_eq!(public, vec![inv.commit(), nullifier(&inv)]);
+    let (proof, public) = prove_finance(pk, &inv, bind("bank-b")).unwrap();
+    assert_eq!(public, vec![inv.commit(), nullifier(&inv), bind("bank-b")]);
     vk.verify(&public, &proof).unwrap();
     // The same invoice committed again (another record, another blinding): another
     // commitment, the same nullifier.
@@ -223,7 +227,7 @@ fn finance_proofs_verify_and_nullifiers_ignore_the_blinding() {
     again.blinding += Fr::one();
     assert_ne!(again.commit(), inv.commit());
     assert_eq!(nullifier(&again), nullifier(&inv));
-    let (_, public2) = prove_finance(pk, &again).unwrap();
+    let (_, public2) = prove_finance(pk, &again, bind("bank-b")).unwrap();
     assert_eq!(public2[1], public[1]);
     // Another invoice number, another nullifier.
     let mut other = inv.clone();
@@ -234,7 +238,7 @@ fn finance_proofs_verify_and_nullifiers_ignore_the_blinding() {
 #[test]
 fn finance_proof_fails_for_another_invoice_commitment() {
     let (pk, vk) = keys(CircuitId::Finance);
-    let (proof, mut public) = prove_finance(pk, &invoice()).unwrap();
+    let (proof, mut public) = prove_finance(pk, &invoice(), bind("bank-b")).unwrap();
     public[0] += Fr::one();
     assert!(vk.verify(&public, &proof).is_err());
 }
@@ -242,8 +246,16 @@ fn finance_proof_fails_for_another_invoice_commitment() {
 #[test]
 fn finance_proof_fails_for_another_nullifier() {
     let (pk, vk) = keys(CircuitId::Finance);
-    let (proof, mut public) = prove_finance(pk, &invoice()).unwrap();
+    let (proof, mut public) = prove_finance(pk, &invoice(), bind("bank-b")).unwrap();
     public[1] += Fr::one();
+    assert!(vk.verify(&public, &proof).is_err());
+}
+
+#[test]
+fn finance_proof_fails_for_another_requester() {
+    let (pk, vk) = keys(CircuitId::Finance);
+    let (proof, mut public) = prove_finance(pk, &invoice(), bind("bank-b")).unwrap();
+    public[2] = bind("bank-c");
     assert!(vk.verify(&public, &proof).is_err());
 }
 
@@ -260,9 +272,9 @@ fn tampered_proofs_and_wrong_shapes_are_refused() {
     assert!(vk.verify(&[public[0], public[0]], &proof).is_err());
     // A proof of one circuit is not a proof of another.
     let (_, fvk) = keys(CircuitId::Finance);
-    assert!(fvk.verify(&[public[0], Fr::zero()], &proof).is_err());
+    assert!(fvk.verify(&[public[0], Fr::zero(), Fr::zero()], &proof).is_err());
     // A key of one circuit refuses to prove another.
-    assert!(prove_finance(pk, &invoice()).is_err());
+    assert!(prove_finance(pk, &invoice(), bind("bank-b")).is_err());
 }
 
 #[test]
