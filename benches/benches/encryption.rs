@@ -15,6 +15,7 @@ use ledger_types::{
 fn benches(c: &mut Criterion) {
     let names: Vec<String> = (0..10).map(|i| format!("field{i:02}")).collect();
     let schema = RegisterSchema {
+        document: None,
         schema: SchemaId::new("invoice").unwrap(),
         version: 1,
         fields: names

@@ -191,6 +191,7 @@ fn benches(c: &mut Criterion) {
 /// A one-field record (an amount) sealed and wrapped to `reader_key`.
 fn field_record(reader_key: &[u8]) -> (RegisterSchema, PutRecord) {
     let schema = RegisterSchema {
+        document: None,
         schema: SchemaId::new("invoice").unwrap(),
         version: 1,
         fields: vec![SchemaField {

@@ -169,6 +169,7 @@ fn confidential_block(
         state.insert(k.clone(), c.new.clone().unwrap());
     }
     let schema = RegisterSchema {
+        document: None,
         schema: SchemaId::new("loan").unwrap(),
         version: 1,
         fields: vec![SchemaField {

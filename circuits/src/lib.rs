@@ -37,7 +37,6 @@ pub use keys::{
 };
 pub use poseidon::{nullifier, poseidon_config};
 
-
 use ark_ff::{BigInteger, PrimeField};
 use thiserror::Error;
 

@@ -272,7 +272,9 @@ fn tampered_proofs_and_wrong_shapes_are_refused() {
     assert!(vk.verify(&[public[0], public[0]], &proof).is_err());
     // A proof of one circuit is not a proof of another.
     let (_, fvk) = keys(CircuitId::Finance);
-    assert!(fvk.verify(&[public[0], Fr::zero(), Fr::zero()], &proof).is_err());
+    assert!(fvk
+        .verify(&[public[0], Fr::zero(), Fr::zero()], &proof)
+        .is_err());
     // A key of one circuit refuses to prove another.
     assert!(prove_finance(pk, &invoice(), bind("bank-b")).is_err());
 }

@@ -427,15 +427,24 @@ pub async fn submit(client: &mut LedgerClient<Channel>, tx: &Transaction) -> Has
 pub async fn wait_committed(client: &mut LedgerClient<Channel>, hash: &Hash) -> pb::GetTxResponse {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r = client
+        // A node that was down while the transaction was relayed learns of it only from
+        // the block: until then it does not know it.
+        match client
             .get_tx(pb::GetTxRequest {
                 tx_hash: hash.0.to_vec(),
             })
             .await
-            .expect("get_tx")
-            .into_inner();
-        if r.status == pb::TxStatus::Committed as i32 || r.status == pb::TxStatus::Failed as i32 {
-            return r;
+        {
+            Ok(r) => {
+                let r = r.into_inner();
+                if r.status == pb::TxStatus::Committed as i32
+                    || r.status == pb::TxStatus::Failed as i32
+                {
+                    return r;
+                }
+            }
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => panic!("get_tx: {s:?}"),
         }
         assert!(
             Instant::now() < deadline,
@@ -519,6 +528,7 @@ impl Gw {
         readers: &[&str],
     ) -> Result<pb::WriteResponse, tonic::Status> {
         let r = self.req(pb::GatewayPutRequest {
+            document: None,
             record_id: record.into(),
             schema_id: schema.into(),
             schema_version: None,
@@ -580,6 +590,63 @@ impl Gw {
             record_id: record.into(),
         });
         self.inner.list_grants(r).await.map(|r| r.into_inner())
+    }
+
+    /// Puts a trade document into `record` of document schema `schema`.
+    pub async fn put_document(
+        &mut self,
+        record: &str,
+        schema: &str,
+        document: pb::DocumentInput,
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        let r = self.req(pb::GatewayPutRequest {
+            record_id: record.into(),
+            schema_id: schema.into(),
+            schema_version: None,
+            fields: vec![],
+            readers: vec![],
+            no_wait: false,
+            document: Some(document),
+        });
+        self.inner.put_record(r).await.map(|r| r.into_inner())
+    }
+
+    /// Files a cross-check (committed amounts or documents).
+    pub async fn cross_check(
+        &mut self,
+        relation: &str,
+        operands: &[(&str, &str)],
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        let r = self.req(pb::CrossCheckRequest {
+            relation: relation.into(),
+            operands: operands
+                .iter()
+                .map(|(record, field)| pb::CheckOperand {
+                    record_id: record.to_string(),
+                    version: 0,
+                    field: field.to_string(),
+                })
+                .collect(),
+            no_wait: false,
+        });
+        self.inner.cross_check(r).await.map(|r| r.into_inner())
+    }
+
+    /// Requests financing of the latest version of invoice `record`.
+    pub async fn request_financing(
+        &mut self,
+        record: &str,
+        no_wait: bool,
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        let r = self.req(pb::FinancingRequest {
+            invoice_id: record.into(),
+            version: 0,
+            no_wait,
+        });
+        self.inner
+            .request_financing(r)
+            .await
+            .map(|r| r.into_inner())
     }
 
     /// A regulator's sum of committed `field` over the latest versions of `records`.

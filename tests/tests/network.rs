@@ -125,6 +125,7 @@ fn invoice_schema() -> RegisterSchema {
         committed: false,
     };
     RegisterSchema {
+        document: None,
         schema: SchemaId::new("invoice").unwrap(),
         version: 1,
         fields: vec![
@@ -186,6 +187,7 @@ async fn field_access_across_three_banks_and_a_regulator_on_softhsm() {
     let schema = invoice_schema();
     let mut gw_schema = ga.clone();
     let sreq = pb::GatewaySchemaRequest {
+        document: String::new(),
         schema_id: "invoice".into(),
         version: None,
         fields: schema
@@ -316,6 +318,7 @@ async fn field_access_across_three_banks_and_a_regulator_on_softhsm() {
     // Committed amounts: the regulator adds up loans of two banks from its audit handles
     // and decrypts only the sum; nobody else can ask.
     let loan = pb::GatewaySchemaRequest {
+        document: String::new(),
         schema_id: "loan".into(),
         version: None,
         fields: vec![pb::SchemaField {

@@ -113,6 +113,15 @@ impl Gateway {
         Ok(self.inner.cross_check(r).await?.into_inner())
     }
 
+    /// Requests financing of an invoice.
+    pub async fn request_financing(
+        &mut self,
+        msg: pb::FinancingRequest,
+    ) -> Result<pb::WriteResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.request_financing(r).await?.into_inner())
+    }
+
     /// A regulator's sum of a committed field over records.
     pub async fn audit_sum(
         &mut self,

@@ -59,6 +59,7 @@ pub async fn run(client: &mut Client, a: GatewayLoadArgs) -> Result<(), CliError
         Ok(_) => {}
         Err(CliError::NotFound(_)) => {
             gw.register_schema(pb::GatewaySchemaRequest {
+                document: String::new(),
                 schema_id: schema.clone(),
                 version: None,
                 fields: names
@@ -124,6 +125,7 @@ pub async fn run(client: &mut Client, a: GatewayLoadArgs) -> Result<(), CliError
                 let t = Instant::now();
                 let r = gw
                     .put(pb::GatewayPutRequest {
+                        document: None,
                         record_id: format!("gw-{run_id}-{i}"),
                         schema_id: schema.clone(),
                         schema_version: None,

@@ -437,6 +437,7 @@ async fn ensure_load_schema(
         ("load", "payload", FieldType::Bytes)
     };
     let schema = RegisterSchema {
+        document: None,
         schema: SchemaId::new(id).map_err(invalid)?,
         version: 1,
         fields: vec![SchemaField {

@@ -93,6 +93,34 @@ enum Command {
         #[arg(long = "operand", required = true)]
         operands: Vec<String>,
     },
+    /// Put a trade document (purchase order, delivery note, invoice) into a record of a
+    /// document schema: sealed in its `document` field, committed with Poseidon.
+    PutDocument(DocumentArgs),
+    /// Prove in zero knowledge (Groth16) that an invoice's line totals are price x
+    /// quantity and its total their sum, and, given its order and delivery note, that it
+    /// bills the ordered prices and the delivered quantities; file the check on the ledger.
+    ProveInvoice {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The invoice record, RECORD[@VERSION].
+        #[arg(long)]
+        invoice: String,
+        /// Its purchase order, RECORD[@VERSION].
+        #[arg(long, requires = "delivery")]
+        order: Option<String>,
+        /// Its delivery note, RECORD[@VERSION].
+        #[arg(long, requires = "order")]
+        delivery: Option<String>,
+    },
+    /// Request financing of an invoice you can read: files its receivable nullifier with a
+    /// zero-knowledge proof; the ledger refuses a second financing of the same receivable.
+    RequestFinancing {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The invoice record, RECORD[@VERSION].
+        #[arg(long)]
+        invoice: String,
+    },
     /// Regulators: the sum of a committed amount field over records, decrypted with your
     /// audit key (sealed by your HSM); no single amount is revealed. Every record added
     /// is written to your audit log.
@@ -192,6 +220,51 @@ struct SchemaArgs {
     /// A regulator that must be able to read every record (repeatable).
     #[arg(long = "auditor", value_name = "ORG")]
     auditors: Vec<String>,
+    /// Make it a document schema (purchase-order, delivery-note or invoice): its records
+    /// carry a sealed document and its Poseidon commitment (`ledger put-document`), which
+    /// zero-knowledge checks and financing requests prove things about.
+    #[arg(long, value_name = "KIND")]
+    document: Option<String>,
+}
+
+#[derive(Args)]
+struct DocumentArgs {
+    #[command(flatten)]
+    gw: gateway::GatewayArgs,
+    /// The record id.
+    #[arg(long)]
+    record: String,
+    /// The document schema (required for a new record).
+    #[arg(long)]
+    schema: Option<String>,
+    /// The seller's identifier.
+    #[arg(long)]
+    seller: String,
+    /// The buyer's identifier.
+    #[arg(long)]
+    buyer: String,
+    /// The document number.
+    #[arg(long)]
+    number: String,
+    /// The purchase order it refers to (delivery notes and invoices).
+    #[arg(long, default_value = "")]
+    reference: String,
+    /// The issue date, YYYY-MM-DD.
+    #[arg(long)]
+    date: String,
+    /// A line as PRICExQUANTITY[=TOTAL] in minor units (repeatable, in order; TOTAL
+    /// defaults to PRICE x QUANTITY; a delivery note gives 0xQUANTITY).
+    #[arg(long = "line", value_name = "PRICExQTY[=TOTAL]")]
+    lines: Vec<String>,
+    /// The document total (default: the sum of the line totals).
+    #[arg(long)]
+    total: Option<u64>,
+    /// Another field of the schema as NAME=VALUE (repeatable).
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    fields: Vec<String>,
+    /// An organisation that may read every field of this version (repeatable).
+    #[arg(long = "reader", value_name = "ORG")]
+    readers: Vec<String>,
 }
 
 #[derive(Args)]
@@ -388,6 +461,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .collect::<Result<Vec<_>, CliError>>()?;
             let w = gw
                 .put(pb::GatewayPutRequest {
+                    document: None,
                     record_id: a.record,
                     schema_id: a.schema.unwrap_or_default(),
                     schema_version: a.schema_version,
@@ -413,6 +487,123 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .await?;
             gateway::print_read(&r);
+        }
+        Command::PutDocument(a) => {
+            let mut gw = a.gw.connect().await?;
+            let mut lines = Vec::with_capacity(a.lines.len());
+            for l in &a.lines {
+                let bad = || CliError::Invalid(format!("line {l:?} must be PRICExQTY[=TOTAL]"));
+                let (pq, total) = match l.split_once('=') {
+                    Some((pq, t)) => (pq, Some(t.parse::<u64>().map_err(|_| bad())?)),
+                    None => (l.as_str(), None),
+                };
+                let (p, q) = pq.split_once('x').ok_or_else(bad)?;
+                let (p, q) = (
+                    p.parse::<u64>().map_err(|_| bad())?,
+                    q.parse::<u64>().map_err(|_| bad())?,
+                );
+                let total = match total {
+                    Some(t) => t,
+                    None => p.checked_mul(q).ok_or_else(bad)?,
+                };
+                lines.push(pb::DocumentLine {
+                    unit_price: p,
+                    quantity: q,
+                    total,
+                });
+            }
+            let total = match a.total {
+                Some(t) => t,
+                None => lines
+                    .iter()
+                    .try_fold(0u64, |acc, l| acc.checked_add(l.total))
+                    .ok_or_else(|| CliError::Invalid("the line totals overflow".into()))?,
+            };
+            let fields = a
+                .fields
+                .iter()
+                .map(|f| {
+                    let (n, v) = f.split_once('=').ok_or_else(|| {
+                        CliError::Invalid(format!("field {f:?} must be NAME=VALUE"))
+                    })?;
+                    Ok(pb::FieldValue {
+                        name: n.to_string(),
+                        value: v.to_string(),
+                    })
+                })
+                .collect::<Result<Vec<_>, CliError>>()?;
+            let w = gw
+                .put(pb::GatewayPutRequest {
+                    record_id: a.record,
+                    schema_id: a.schema.unwrap_or_default(),
+                    schema_version: None,
+                    fields,
+                    readers: a.readers,
+                    no_wait: false,
+                    document: Some(pb::DocumentInput {
+                        seller: a.seller,
+                        buyer: a.buyer,
+                        number: a.number,
+                        reference: a.reference,
+                        issue_date: a.date,
+                        lines,
+                        total,
+                    }),
+                })
+                .await?;
+            gateway::print_write("put", &w);
+        }
+        Command::ProveInvoice {
+            gw,
+            invoice,
+            order,
+            delivery,
+        } => {
+            let mut gw = gw.connect().await?;
+            let mut names = vec![invoice.clone()];
+            names.extend(order.iter().cloned());
+            names.extend(delivery.iter().cloned());
+            let operands = names
+                .iter()
+                .map(|r| {
+                    let (record_id, version) = record_at_version(r)?;
+                    Ok(pb::CheckOperand {
+                        record_id,
+                        version,
+                        field: "document".into(),
+                    })
+                })
+                .collect::<Result<Vec<_>, CliError>>()?;
+            let relation = if operands.len() == 1 {
+                "invoice"
+            } else {
+                "invoice-linked"
+            };
+            let w = gw
+                .cross_check(pb::CrossCheckRequest {
+                    relation: relation.into(),
+                    operands,
+                    no_wait: false,
+                })
+                .await?;
+            out!(
+                "{relation} proof over {} committed at height {} (tx {})",
+                names.join(", "),
+                w.height,
+                hex::encode(&w.tx_hash)
+            );
+        }
+        Command::RequestFinancing { gw, invoice } => {
+            let mut gw = gw.connect().await?;
+            let (invoice_id, version) = record_at_version(&invoice)?;
+            let w = gw
+                .request_financing(pb::FinancingRequest {
+                    invoice_id,
+                    version,
+                    no_wait: false,
+                })
+                .await?;
+            gateway::print_write("financing request", &w);
         }
         Command::AuditSum {
             gw,
@@ -704,7 +895,7 @@ async fn register_schema(a: SchemaArgs) -> Result<(), CliError> {
             a.auditors.clone(),
         ),
     };
-    if field_specs.is_empty() {
+    if field_specs.is_empty() && a.document.is_none() {
         return Err(CliError::Invalid(
             "a schema needs at least one field".into(),
         ));
@@ -724,6 +915,7 @@ async fn register_schema(a: SchemaArgs) -> Result<(), CliError> {
     let mut gw = a.gw.connect().await?;
     let w = gw
         .register_schema(pb::GatewaySchemaRequest {
+            document: a.document.clone().unwrap_or_default(),
             schema_id: schema.to_string(),
             version: a.version,
             fields: fields

@@ -80,6 +80,7 @@ pub fn seal_record(
         commitments: vec![],
         range_proof: None,
         audit_handles: vec![],
+        document_commitment: None,
     })
 }
 
@@ -138,6 +139,7 @@ mod tests {
         let chain = ChainId::new("c").unwrap();
         let record = RecordId::new("inv-1").unwrap();
         let schema = RegisterSchema {
+            document: None,
             schema: SchemaId::new("invoice").unwrap(),
             version: 1,
             fields: vec![SchemaField {

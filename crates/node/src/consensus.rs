@@ -370,6 +370,7 @@ fn byzantine_proof_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (B
                 proof: proof.proof,
             }),
             audit_handles: vec![],
+            document_commitment: None,
         };
         let body = TxBody {
             chain_id: ledger.chain_id.clone(),

@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ledger_api::v1 as pb;
 use ledger_api::v1::gateway_server::Gateway as GatewayApi;
+use ledger_circuits::{CircuitId, Document, ProvingKey};
 use ledger_crypto::record::{binding, seal_record, unwrap_key, wrap_one, FieldToSeal, Reader};
 use ledger_crypto::CryptoError;
 use ledger_hsm::KeyProvider;
@@ -24,7 +25,7 @@ use ledger_state::{
 use ledger_types::Relation;
 use ledger_types::{
     FieldCommitment, FieldName, FieldType, GrantAccess, OrgId, Payload, RecordId, RecordRangeProof,
-    RegisterSchema, RevokeAccess, Role, SchemaField, SchemaId,
+    RegisterSchema, RevokeAccess, Role, SchemaField, SchemaId, DOCUMENT_FIELD,
 };
 use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
@@ -44,6 +45,9 @@ pub struct Gateway {
     writer: Arc<TxWriter>,
     /// The node home and sealing-key label, to unseal the audit key (regulators).
     audit_secret: Option<(std::path::PathBuf, String)>,
+    /// Where proving keys live (`<home>/circuits`), and those loaded.
+    circuits_dir: Option<std::path::PathBuf>,
+    provers: Mutex<BTreeMap<CircuitId, Arc<ProvingKey>>>,
 }
 
 fn now_ms() -> u64 {
@@ -89,14 +93,207 @@ impl Gateway {
             audit,
             writer,
             audit_secret: None,
+            circuits_dir: None,
+            provers: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// Lets the gateway unseal the regulator's audit key from `home` with `sealing_label`
     /// for sum queries.
     pub fn with_audit_secret(mut self, home: std::path::PathBuf, sealing_label: String) -> Self {
+        self.circuits_dir = Some(home.join("circuits"));
         self.audit_secret = Some((home, sealing_label));
         self
+    }
+
+    /// The proving key of `id` that matches this chain's verifying key: loaded from
+    /// `<home>/circuits/<name>.pk`, or, on a chain using the development keys, generated
+    /// from the public development seed and saved there on first use. Blocking.
+    fn proving_key(&self, id: CircuitId) -> Result<Arc<ProvingKey>, Status> {
+        if let Some(pk) = self
+            .provers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            return Ok(pk.clone());
+        }
+        let chain_vk = ledger_state::circuit_key(self.ledger.store.as_ref(), id)
+            .map_err(storage)?
+            .ok_or_else(|| {
+                Status::failed_precondition(format!(
+                    "this chain registered no verifying key for circuit {} in genesis",
+                    id.name()
+                ))
+            })?;
+        let dir = self
+            .circuits_dir
+            .clone()
+            .ok_or_else(|| Status::failed_precondition("this gateway has no circuits folder"))?;
+        let path = dir.join(format!("{}.pk", id.name()));
+        let pk = match std::fs::read(&path) {
+            Ok(bytes) => ProvingKey::from_bytes_trusted(id, &bytes)
+                .map_err(|e| Status::failed_precondition(format!("{}: {e}", path.display())))?,
+            Err(_) => {
+                let dev = ledger_circuits::dev_verifying_key(id)
+                    .map_err(|e| Status::internal(e.to_string()))?;
+                if dev.to_bytes() != chain_vk.to_bytes() {
+                    return Err(Status::failed_precondition(format!(
+                        "no proving key for circuit {} in {}: install the one from this chain's setup ceremony (verifying key {})",
+                        id.name(),
+                        path.display(),
+                        chain_vk.fingerprint()
+                    )));
+                }
+                tracing::warn!(circuit = id.name(), "generating the development proving key (public seed: for tests and demos only)");
+                let (pk, _) =
+                    ledger_circuits::dev_keys(id).map_err(|e| Status::internal(e.to_string()))?;
+                let bytes = pk.to_bytes().map_err(|e| Status::internal(e.to_string()))?;
+                std::fs::create_dir_all(&dir).map_err(|e| Status::internal(e.to_string()))?;
+                ledger_node::fsutil::write_file(&path, &bytes, 0o644)
+                    .map_err(|e| Status::internal(e.to_string()))?;
+                pk
+            }
+        };
+        let vk = pk
+            .verifying_key()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        if vk.to_bytes() != chain_vk.to_bytes() {
+            return Err(Status::failed_precondition(format!(
+                "the proving key in {} does not match this chain's verifying key for circuit {} ({})",
+                path.display(),
+                id.name(),
+                chain_vk.fingerprint()
+            )));
+        }
+        let pk = Arc::new(pk);
+        self.provers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, pk.clone());
+        Ok(pk)
+    }
+
+    /// Decrypts a document record's `document` field and checks it against the record's
+    /// document commitment. Blocking.
+    fn open_document(
+        &self,
+        rv: &RecordVersion,
+        schema: &RegisterSchema,
+    ) -> Result<Document, Status> {
+        let id = &rv.record;
+        let field = FieldName::new(DOCUMENT_FIELD).map_err(invalid)?;
+        if schema.document.is_none() {
+            return Err(Status::failed_precondition(format!(
+                "record {id} follows schema {}, which is not a document schema",
+                schema.schema
+            )));
+        }
+        let wrap = rv.wrap(&field, self.org()).ok_or_else(|| {
+            Status::permission_denied(format!(
+                "{} holds no key for the document of record {id}",
+                self.org()
+            ))
+        })?;
+        let b = binding(&self.ledger.chain_id, id, rv.version, &field, schema);
+        let key = unwrap_key(&b, wrap, &self.my_key, self.dh())
+            .map_err(|e| Status::failed_precondition(format!("record {id}: {e}")))?;
+        let sealed = rv
+            .field(&field)
+            .ok_or_else(|| Status::not_found(format!("record {id} has no document")))?;
+        let plain = key
+            .open(&b, &sealed.sealed)
+            .map_err(|e| Status::failed_precondition(format!("record {id}: {e}")))?;
+        let doc = Document::from_bytes(&plain)
+            .map_err(|e| Status::failed_precondition(format!("record {id}: {e}")))?;
+        if Some(doc.commitment_bytes()) != rv.document_commitment {
+            return Err(Status::failed_precondition(format!(
+                "record {id} v{}: the sealed document does not match its commitment",
+                rv.version
+            )));
+        }
+        Ok(doc)
+    }
+
+    /// An invoice check (`invoice` or `invoice-linked`): opens the documents, proves.
+    fn prepare_invoice_check(
+        &self,
+        relation: Relation,
+        req: &pb::CrossCheckRequest,
+    ) -> Result<ledger_types::CrossCheck, Status> {
+        let mut docs = Vec::new();
+        let mut operands = Vec::new();
+        for o in &req.operands {
+            let id = RecordId::new(o.record_id.clone()).map_err(invalid)?;
+            let (rv, schema) = if o.version == 0 {
+                self.latest(&id)?
+            } else {
+                self.version(&id, o.version)?
+            };
+            docs.push(self.open_document(&rv, &schema)?);
+            operands.push(ledger_types::Operand {
+                record: id,
+                version: rv.version,
+                field: FieldName::new(DOCUMENT_FIELD).map_err(invalid)?,
+            });
+        }
+        let unsatisfied = |e: ledger_circuits::CircuitError| {
+            Status::failed_precondition(format!("the documents do not satisfy the check: {e}"))
+        };
+        let proof = match relation {
+            Relation::Invoice => {
+                let pk = self.proving_key(CircuitId::Invoice)?;
+                ledger_circuits::prove_invoice(&pk, &docs[0])
+                    .map_err(unsatisfied)?
+                    .0
+            }
+            _ => {
+                let pk = self.proving_key(CircuitId::InvoiceLinked)?;
+                ledger_circuits::prove_linked_invoice(&pk, &docs[0], &docs[1], &docs[2])
+                    .map_err(unsatisfied)?
+                    .0
+            }
+        };
+        Ok(ledger_types::CrossCheck {
+            relation,
+            operands,
+            proof,
+        })
+    }
+
+    /// A financing request for an invoice this organisation can read. Blocking.
+    fn prepare_financing(
+        &self,
+        req: &pb::FinancingRequest,
+    ) -> Result<ledger_types::FinanceRequest, Status> {
+        let id = RecordId::new(req.invoice_id.clone()).map_err(invalid)?;
+        let (rv, schema) = if req.version == 0 {
+            self.latest(&id)?
+        } else {
+            self.version(&id, req.version)?
+        };
+        if schema.document != Some(ledger_types::DocumentKind::Invoice) {
+            return Err(Status::failed_precondition(format!(
+                "record {id} is not an invoice (schema {})",
+                schema.schema
+            )));
+        }
+        let doc = self.open_document(&rv, &schema)?;
+        let binding = ledger_circuits::finance_binding(
+            self.ledger.chain_id.as_str(),
+            self.org().as_str(),
+            id.as_str(),
+            rv.version,
+        );
+        let pk = self.proving_key(CircuitId::Finance)?;
+        let (proof, public) = ledger_circuits::prove_finance(&pk, &doc, binding)
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        Ok(ledger_types::FinanceRequest {
+            invoice: id,
+            version: rv.version,
+            nullifier: ledger_circuits::fr_to_bytes(&public[1]),
+            proof,
+        })
     }
 
     /// The calling client's name, from its bearer token.
@@ -355,6 +552,12 @@ impl Gateway {
                             Ok(plain) if decl.is_some_and(|d| d.committed) => {
                                 check_opening(rv, &f.name, &plain)
                             }
+                            Ok(plain)
+                                if schema.document.is_some()
+                                    && f.name.as_str() == DOCUMENT_FIELD =>
+                            {
+                                render_document(rv, &plain)
+                            }
                             Ok(plain) => match decl.map(|d| d.ty.decode_value(&plain)) {
                                 Some(Ok(v)) => Ok(Zeroizing::new(v)),
                                 Some(Err(e)) => Err((
@@ -445,22 +648,29 @@ impl Gateway {
                 )));
             }
         }
-        let mut to_seal = Vec::new();
-        for (name, value) in &values {
-            let decl = schema
-                .fields
-                .iter()
-                .find(|d| &d.name == name)
-                .ok_or_else(|| {
-                    Status::invalid_argument(format!(
-                        "field {name} is not declared by schema {} v{}",
-                        schema.schema, schema.version
-                    ))
-                })?;
-            let plaintext = decl
-                .ty
-                .encode_value(value)
-                .map_err(|e| Status::invalid_argument(format!("field {name}: {e}")))?;
+        let document = match (&req.document, schema.document) {
+            (Some(d), Some(kind)) => Some(build_document(kind, d)?),
+            (Some(_), None) => {
+                return Err(Status::invalid_argument(format!(
+                    "schema {} v{} is not a document schema; a document cannot be put in it",
+                    schema.schema, schema.version
+                )))
+            }
+            (None, Some(kind)) => {
+                return Err(Status::invalid_argument(format!(
+                    "schema {} is a {} schema: give the document",
+                    schema.schema,
+                    kind.name()
+                )))
+            }
+            (None, None) => None,
+        };
+        if document.is_some() && values.keys().any(|k| k.as_str() == DOCUMENT_FIELD) {
+            return Err(Status::invalid_argument(
+                "the document field is written from the document, not as a value",
+            ));
+        }
+        let mut readers_of = |name: &FieldName| -> Result<Vec<Reader>, Status> {
             let mut readers: BTreeSet<OrgId> = BTreeSet::new();
             readers.insert(self.org().clone());
             readers.extend(schema.auditors.iter().cloned());
@@ -480,10 +690,40 @@ impl Gateway {
                 }
                 rs.push(keys[&r].clone());
             }
+            Ok(rs)
+        };
+        let mut to_seal = Vec::new();
+        if let Some(doc) = &document {
+            let name = FieldName::new(DOCUMENT_FIELD).map_err(invalid)?;
+            to_seal.push(FieldToSeal {
+                readers: readers_of(&name)?,
+                name: name.clone(),
+                plaintext: Zeroizing::new(doc.to_bytes()),
+            });
+            values.insert(name, String::new());
+        }
+        for (name, value) in &values {
+            if document.is_some() && name.as_str() == DOCUMENT_FIELD {
+                continue;
+            }
+            let decl = schema
+                .fields
+                .iter()
+                .find(|d| &d.name == name)
+                .ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "field {name} is not declared by schema {} v{}",
+                        schema.schema, schema.version
+                    ))
+                })?;
+            let plaintext = decl
+                .ty
+                .encode_value(value)
+                .map_err(|e| Status::invalid_argument(format!("field {name}: {e}")))?;
             to_seal.push(FieldToSeal {
                 name: name.clone(),
                 plaintext: Zeroizing::new(plaintext),
-                readers: rs,
+                readers: readers_of(name)?,
             });
         }
         if let Some(missing) = schema
@@ -505,6 +745,7 @@ impl Gateway {
             .map_err(|e| Status::invalid_argument(format!("sealing: {e}")))?;
         let auditors = self.audit_keys(&schema)?;
         attach_commitments(&self.ledger.chain_id, &mut put, &openings, &auditors)?;
+        put.document_commitment = document.as_ref().map(Document::commitment_bytes);
         Ok(put)
     }
 
@@ -522,9 +763,13 @@ impl Gateway {
                 Relation::Linear(c)
             }
             "at-most" if n == 2 => Relation::AtMost,
+            "invoice" if n == 1 => return self.prepare_invoice_check(Relation::Invoice, req),
+            "invoice-linked" if n == 3 => {
+                return self.prepare_invoice_check(Relation::InvoiceLinked, req)
+            }
             other => {
                 return Err(Status::invalid_argument(format!(
-                    "relation {other:?} with {n} operands: use equal (2), sum (3 or more: total first) or at-most (2)"
+                    "relation {other:?} with {n} operands: use equal (2), sum (3 or more: total first), at-most (2), invoice (1) or invoice-linked (3: invoice, order, delivery note)"
                 )))
             }
         };
@@ -591,6 +836,9 @@ impl Gateway {
             }
             Relation::AtMost => {
                 ledger_proofs::prove_at_most(&ctx, &openings[0], &openings[1]).map(|p| p.proof)
+            }
+            Relation::Invoice | Relation::InvoiceLinked => {
+                return Err(Status::internal("invoice checks are proved with circuits"))
             }
         }
         .map_err(|e| Status::failed_precondition(format!("the relation does not hold: {e}")))?;
@@ -729,12 +977,79 @@ impl Gateway {
         .map_err(|e| Status::invalid_argument(format!("sealing: {e}")))?;
         let auditors = self.audit_keys(&schema)?;
         attach_commitments(&self.ledger.chain_id, &mut put, &openings, &auditors)?;
+        // The document is re-sealed as it was (same blinding): its commitment carries over.
+        put.document_commitment = rv.document_commitment;
         Ok(RevokeAccess {
             from,
             fields: fields.into_iter().collect(),
             put,
         })
     }
+}
+
+/// The document of a put request, with a fresh blinding.
+fn build_document(
+    kind: ledger_types::DocumentKind,
+    d: &pb::DocumentInput,
+) -> Result<Document, Status> {
+    let kind = ledger_circuits::DocumentKind::from_name(kind.name())
+        .ok_or_else(|| Status::internal("document kinds disagree"))?;
+    let date = ledger_circuits::parse_date(&d.issue_date).map_err(invalid)?;
+    let lines = d
+        .lines
+        .iter()
+        .map(|l| ledger_circuits::Line {
+            unit_price: l.unit_price,
+            quantity: l.quantity,
+            total: l.total,
+        })
+        .collect();
+    Document::new(
+        kind,
+        &d.seller,
+        &d.buyer,
+        &d.number,
+        &d.reference,
+        date,
+        lines,
+        d.total,
+    )
+    .map_err(invalid)
+}
+
+/// A sealed document as text, if it opens its record's commitment.
+fn render_document(
+    rv: &RecordVersion,
+    plain: &[u8],
+) -> Result<Zeroizing<String>, (pb::FieldAccess, String)> {
+    let unreadable = |why: String| (pb::FieldAccess::Unreadable, why);
+    let doc = Document::from_bytes(plain)
+        .map_err(|e| unreadable(format!("the sealed document is malformed: {e}")))?;
+    if Some(doc.commitment_bytes()) != rv.document_commitment {
+        return Err(unreadable(
+            "the sealed document does not match the record's document commitment".into(),
+        ));
+    }
+    let lines: Vec<String> = doc
+        .lines
+        .iter()
+        .map(|l| format!("{} x {} = {}", l.unit_price, l.quantity, l.total))
+        .collect();
+    Ok(Zeroizing::new(format!(
+        "{} {} seller={} buyer={}{} date={} lines=[{}] total={} (matches its commitment)",
+        doc.kind.name(),
+        doc.number,
+        doc.seller,
+        doc.buyer,
+        if doc.reference.is_empty() {
+            String::new()
+        } else {
+            format!(" ref={}", doc.reference)
+        },
+        ledger_circuits::format_date(doc.issue_date),
+        lines.join("; "),
+        doc.total
+    )))
 }
 
 /// Replaces the typed plaintext of committed amounts by a fresh opening (value and
@@ -891,7 +1206,25 @@ fn schema_payload(req: &pb::GatewaySchemaRequest, next: u32) -> Result<RegisterS
         .collect::<Result<Vec<_>, _>>()?;
     auditors.sort();
     auditors.dedup();
+    let document = match req.document.as_str() {
+        "" => None,
+        k => Some(ledger_types::DocumentKind::from_name(k).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "document kind {k:?}: purchase-order, delivery-note or invoice"
+            ))
+        })?),
+    };
+    if document.is_some() && !fields.iter().any(|f| f.name.as_str() == DOCUMENT_FIELD) {
+        fields.push(SchemaField {
+            name: FieldName::new(DOCUMENT_FIELD).map_err(invalid)?,
+            ty: FieldType::Bytes,
+            required: true,
+            committed: false,
+        });
+        fields.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     let s = RegisterSchema {
+        document,
         schema: SchemaId::new(req.schema_id.clone()).map_err(invalid)?,
         version: req.version.unwrap_or(next),
         fields,
@@ -948,6 +1281,21 @@ impl GatewayApi for GatewayService {
         let (record, version, fields) = (put.record.clone(), put.version, put.fields.len());
         let tx = self.0.writer.submit(Payload::PutRecord(put)).await?;
         tracing::info!(%client, %record, version, fields, tx = %tx.hash(), "gateway put");
+        self.0.finish_write(tx, &record, version, no_wait).await
+    }
+
+    async fn request_financing(
+        &self,
+        request: Request<pb::FinancingRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let client = self.0.client(&request)?;
+        let req = request.into_inner();
+        let g = self.0.clone();
+        let no_wait = req.no_wait;
+        let f = blocking(move || g.prepare_financing(&req)).await?;
+        let (record, version) = (f.invoice.clone(), f.version);
+        let tx = self.0.writer.submit(Payload::FinanceRequest(f)).await?;
+        tracing::info!(%client, %record, version, tx = %tx.hash(), "gateway financing request");
         self.0.finish_write(tx, &record, version, no_wait).await
     }
 

@@ -8,7 +8,9 @@
 use std::path::Path;
 
 use ledger_crypto::Signer;
-use ledger_state::genesis::{genesis_block, registration_body, registration_with_audit_key};
+use ledger_state::genesis::{
+    genesis_block_with_circuits, registration_body, registration_with_audit_key,
+};
 use ledger_state::Execution;
 use ledger_types::{
     Block, ChainId, HashSuite, OrgId, Payload, PublicKey, RegisterMember, Role, Signature,
@@ -30,6 +32,48 @@ pub struct GenesisFile {
     pub timestamp_ms: u64,
     /// The founding members.
     pub members: Vec<GenesisMember>,
+    /// The circuits' Groth16 verifying keys every validator checks proofs with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub circuits: Vec<GenesisCircuit>,
+}
+
+/// A circuit's verifying key, pinned by its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisCircuit {
+    /// The circuit (`invoice`, `invoice-linked`, `finance`).
+    pub name: String,
+    /// SHA-256 fingerprint of the key (see `ledger_circuits::fingerprint`), hex.
+    pub fingerprint: String,
+    /// The compressed verifying key, hex.
+    pub verifying_key: String,
+}
+
+/// The circuit keys to put in a new genesis: `dev` for the development keys, or a folder
+/// written by `ledger-node circuit-setup` (`<name>.vk`, hex).
+pub fn circuits_from(source: &str) -> Result<Vec<GenesisCircuit>, NodeError> {
+    let mut out = Vec::new();
+    for id in ledger_circuits::CircuitId::ALL {
+        let vk = if source == "dev" {
+            ledger_circuits::dev_verifying_key(id).map_err(|e| NodeError::Fatal(e.to_string()))?
+        } else {
+            let path = Path::new(source).join(format!("{}.vk", id.name()));
+            let text = std::fs::read_to_string(&path).map_err(|e| NodeError::Io {
+                what: format!("reading the verifying key {}", path.display()),
+                reason: e.to_string(),
+            })?;
+            let bytes = hex::decode(text.trim())
+                .map_err(|_| NodeError::Fatal(format!("{} is not hex", path.display())))?;
+            ledger_circuits::VerifyingKey::from_bytes(id, &bytes)
+                .map_err(|e| NodeError::Fatal(format!("{}: {e}", path.display())))?
+        };
+        out.push(GenesisCircuit {
+            name: id.name().to_string(),
+            fingerprint: vk.fingerprint(),
+            verifying_key: hex::encode(vk.to_bytes()),
+        });
+    }
+    Ok(out)
 }
 
 /// A founding member.
@@ -165,8 +209,25 @@ impl GenesisFile {
             let (unsigned, _) = body.signing_bytes();
             txs.push(Transaction::assemble(body, unsigned, Signature(sig)));
         }
+        let mut circuits = Vec::with_capacity(self.circuits.len());
+        for c in &self.circuits {
+            let at = |e: String| bad(format!("circuit {}: {e}", c.name));
+            let id = ledger_circuits::CircuitId::from_name(&c.name)
+                .ok_or_else(|| at("unknown circuit".into()))?;
+            let bytes =
+                hex::decode(&c.verifying_key).map_err(|_| at("verifying_key is not hex".into()))?;
+            let fingerprint = ledger_circuits::fingerprint(id, &bytes);
+            if fingerprint != c.fingerprint {
+                return Err(at(format!(
+                    "the verifying key's fingerprint is {fingerprint}, not the pinned {}",
+                    c.fingerprint
+                )));
+            }
+            circuits.push((c.name.clone(), bytes));
+        }
         let (block, execution) =
-            genesis_block(&chain_id, self.timestamp_ms, txs).map_err(|e| bad(e.to_string()))?;
+            genesis_block_with_circuits(&chain_id, self.timestamp_ms, txs, &circuits)
+                .map_err(|e| bad(e.to_string()))?;
         Ok(Genesis {
             chain_id,
             block,

@@ -88,6 +88,19 @@ enum Command {
         #[command(subcommand)]
         command: GatewayClientCommand,
     },
+    /// Run the Groth16 setup of every circuit and write its proving key (<name>.pk) and
+    /// verifying key (<name>.vk, hex) to a folder; `init --circuit-keys DIR` puts the
+    /// verifying keys in genesis, and each node's gateway reads its proving keys from
+    /// <home>/circuits. Whoever learns the setup's randomness can forge proofs: run it
+    /// where that randomness is destroyed (see docs/circuits.md).
+    CircuitSetup {
+        /// The folder to write the keys to.
+        #[arg(long)]
+        out: PathBuf,
+        /// The public development setup (deterministic, for tests and demos only).
+        #[arg(long)]
+        dev: bool,
+    },
     /// Verify the node's audit log (hash chain and HSM seals) and print its entries.
     AuditLog {
         /// The node home.
@@ -173,6 +186,10 @@ struct InitArgs {
     /// PKCS#11 backend: signature algorithm of the signing key.
     #[arg(long, value_enum, default_value = "auto")]
     signing_algorithm: config::SigningAlgorithmName,
+    /// The circuits' verifying keys to fix in genesis: "dev" (the public development
+    /// setup, for tests and demos only) or a folder written by `circuit-setup`.
+    #[arg(long, default_value = "dev")]
+    circuit_keys: String,
 }
 
 #[derive(Args)]
@@ -222,6 +239,7 @@ fn main() {
             observers,
         } => connect(&validators, &observers),
         Command::AuditLog { home, verify_only } => audit_log(&home, verify_only),
+        Command::CircuitSetup { out, dev } => circuit_setup(&out, dev),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -332,7 +350,9 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
     } else {
         vec![]
     };
+    let circuits = genesis::circuits_from(&a.circuit_keys)?;
     let genesis = GenesisFile {
+        circuits,
         chain_id: chain_id.to_string(),
         hash_suite: ledger_types::HashSuite::CURRENT.name().to_string(),
         timestamp_ms: now_ms(),
@@ -372,6 +392,11 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
     }
     println!("  keys          {}", provider.describe());
     println!("  signing key   {}", key.public_key());
+    if a.circuit_keys == "dev" {
+        println!("  circuits      development keys (public setup seed: tests and demos only; use --circuit-keys DIR in production)");
+    } else {
+        println!("  circuits      verifying keys from {}", a.circuit_keys);
+    }
     if !audit_key.is_empty() {
         println!(
             "  audit key     {} (secret sealed by the key provider in {})",
@@ -385,6 +410,45 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
         a.gateway_listen,
         config::CLI_TOKEN_FILE
     );
+    Ok(())
+}
+
+fn circuit_setup(out: &Path, dev: bool) -> Result<(), NodeError> {
+    use ledger_circuits::CircuitId;
+    std::fs::create_dir_all(out).map_err(|e| NodeError::Io {
+        what: format!("creating {}", out.display()),
+        reason: e.to_string(),
+    })?;
+    let fatal = |e: ledger_circuits::CircuitError| NodeError::Fatal(e.to_string());
+    for id in CircuitId::ALL {
+        let started = std::time::Instant::now();
+        let (pk, vk) = if dev {
+            ledger_circuits::dev_keys(id).map_err(fatal)?
+        } else {
+            ledger_circuits::setup(id, &mut rand::rngs::OsRng).map_err(fatal)?
+        };
+        let pk_path = out.join(format!("{}.pk", id.name()));
+        ledger_node::fsutil::write_file(&pk_path, &pk.to_bytes().map_err(fatal)?, 0o644)?;
+        let vk_path = out.join(format!("{}.vk", id.name()));
+        ledger_node::fsutil::write_file(
+            &vk_path,
+            format!("{}\n", hex::encode(vk.to_bytes())).as_bytes(),
+            0o644,
+        )?;
+        println!(
+            "{:<15} {} constraints, {} public inputs, verifying key {} ({:.1} s)",
+            id.name(),
+            ledger_circuits::constraint_count(id).map_err(fatal)?,
+            id.public_inputs(),
+            vk.fingerprint(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if dev {
+        println!("development keys: anyone can derive them; never use them for a real chain");
+    } else {
+        println!("the setup randomness was drawn from the operating system and is gone with this process; copy the .pk files to <home>/circuits of every node that proves, and give `init --circuit-keys {}` to every founding organisation", out.display());
+    }
     Ok(())
 }
 
@@ -407,6 +471,12 @@ fn genesis_merge(out: &Path, inputs: &[PathBuf]) -> Result<(), NodeError> {
                             "chain {} ({}) does not match chain {} ({}) of the other inputs",
                             g.chain_id, g.hash_suite, m.chain_id, m.hash_suite
                         ),
+                    });
+                }
+                if m.circuits != g.circuits {
+                    return Err(NodeError::Genesis {
+                        path: path.display().to_string(),
+                        reason: "its circuit verifying keys differ from the other inputs' (every founding organisation must init with the same --circuit-keys)".into(),
                     });
                 }
                 m.timestamp_ms = m.timestamp_ms.max(g.timestamp_ms);
@@ -595,9 +665,14 @@ fn init_logging(level: &str) {
     } else {
         format!("{level},arc_malachitebft_core_consensus=warn,arc_malachitebft_engine=warn,arc_malachitebft_network=warn,arc_malachitebft_sync=warn,arc_malachitebft_core_driver=warn,arc_malachitebft_discovery=warn,libp2p=warn,libp2p_gossipsub=error")
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // arkworks opens a tracing span per gadget call while building a circuit (target
+    // "gr1cs"); recorded, they cost minutes and gigabytes per proof. Never record them.
+    if let Ok(d) = "gr1cs=off".parse() {
+        filter = filter.add_directive(d);
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -376,6 +376,10 @@ impl LedgerApi for LedgerService {
                     relation: match &c.check.relation {
                         ledger_types::Relation::Linear(k) => format!("linear {k:?}"),
                         ledger_types::Relation::AtMost => "at-most".into(),
+                        ledger_types::Relation::Invoice => "invoice (zero-knowledge)".into(),
+                        ledger_types::Relation::InvoiceLinked => {
+                            "invoice-linked (zero-knowledge)".into()
+                        }
                     },
                     operands: c
                         .check

@@ -175,6 +175,30 @@ pub enum TxFailure {
         /// The auditor without a wrap.
         auditor: OrgId,
     },
+    /// The receivable was already financed: its nullifier is used.
+    #[error("invoice {record} v{version}: this receivable was already financed by {by} in transaction {earlier_tx} at height {earlier_height}")]
+    AlreadyFinanced {
+        /// The invoice named by this request.
+        record: RecordId,
+        /// Its version.
+        version: u32,
+        /// The earlier financing transaction.
+        earlier_tx: Hash,
+        /// Its height.
+        earlier_height: u64,
+        /// Who requested it.
+        by: OrgId,
+    },
+    /// A record that must be a document of some kind is not.
+    #[error("record {record} v{version} is not a {expected} document")]
+    NotADocument {
+        /// The record.
+        record: RecordId,
+        /// The version.
+        version: u32,
+        /// The kind it must be.
+        expected: &'static str,
+    },
     /// A committed field lacks the auditor handle its schema's audit policy requires.
     #[error("record {record}: committed field {field} has no audit handle for auditor {auditor}, which the schema's audit policy requires")]
     MissingAuditHandle {

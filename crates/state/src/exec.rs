@@ -206,12 +206,24 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             // Its proof is about stored commitments: checked against this state, always.
             self.verify_cross_check(c)?;
         }
+        // Groth16 proofs are about stored document commitments too. Block validation
+        // checks them on all cores first (`preverify`) and records which statement, with
+        // which public inputs, verified; only those are skipped here.
+        if let Some(st) = crate::circuits::statement(&self.overlay, self.chain_id, tx)? {
+            if !self
+                .cache
+                .is_verified(&crate::circuits::statement_key(tx, &st))
+            {
+                crate::circuits::verify(&self.overlay, &st)?;
+            }
+        }
         let writes = match &body.payload {
             Payload::PutRecord(p) => self.put_record(&signer, tx.hash(), p)?,
             Payload::GrantAccess(g) => self.grant_access(&signer, tx.hash(), g)?,
             Payload::RevokeAccess(r) => self.revoke_access(&signer, tx.hash(), r)?,
             Payload::AuditAlert(a) => self.audit_alert(&signer, tx.hash(), a)?,
             Payload::CrossCheck(c) => self.cross_check(&signer, tx.hash(), c)?,
+            Payload::FinanceRequest(f) => self.finance_request(&signer, tx.hash(), f)?,
             Payload::RegisterSchema(p) => self.register_schema(&signer, p)?,
             Payload::RegisterMember(_) => Err(TxFailure::MissingRole {
                 signer: body.signer.clone(),
@@ -393,6 +405,28 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                 }));
             }
         }
+        match (schema.document, &p.document_commitment) {
+            (Some(kind), None) => {
+                return mismatch(format!(
+                    "a {} record carries a document commitment",
+                    kind.name()
+                ))
+            }
+            (None, Some(_)) => {
+                return mismatch(
+                    "the record carries a document commitment but the schema is not a document"
+                        .into(),
+                )
+            }
+            (Some(_), Some(c)) => {
+                if ledger_circuits::fr_from_bytes(c).is_err() {
+                    return mismatch(
+                        "the document commitment is not a BN254 scalar below the modulus".into(),
+                    );
+                }
+            }
+            (None, None) => {}
+        }
         // Committed amounts carry one handle per auditor that holds an audit key, and no
         // other handle (their proofs were checked with the stateless proofs).
         let mut audit_keys = BTreeSet::new();
@@ -454,6 +488,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             wraps: p.wraps.clone(),
             commitments: p.commitments.clone(),
             audit_handles: p.audit_handles.clone(),
+            document_commitment: p.document_commitment,
         };
         Ok(Ok((version, schema, events)))
     }
@@ -648,6 +683,10 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
     }
 
     fn verify_cross_check(&self, c: &CrossCheck) -> Result<(), TxRejection> {
+        if matches!(c.relation, Relation::Invoice | Relation::InvoiceLinked) {
+            // A Groth16 statement: see `circuits::statement`.
+            return Ok(());
+        }
         let Some(commitments) = self.operand_commitments(c)? else {
             return Ok(());
         };
@@ -677,6 +716,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                     },
                 ),
             ),
+            Relation::Invoice | Relation::InvoiceLinked => return Ok(()),
         };
         result.map_err(|e| TxRejection::InvalidProof {
             kind,
@@ -685,15 +725,78 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         })
     }
 
+    fn finance_request(
+        &self,
+        signer: &RegisterMember,
+        tx_hash: Hash,
+        f: &ledger_types::FinanceRequest,
+    ) -> Outcome {
+        let Some(v) = model::record_version(&self.overlay, &f.invoice, f.version)? else {
+            return Ok(Err(TxFailure::RecordVersionNotFound {
+                record: f.invoice.clone(),
+                version: f.version,
+            }));
+        };
+        let doc = crate::circuits::document(&self.overlay, &f.invoice, f.version)?;
+        if doc.map(|(k, _)| k) != Some(ledger_types::DocumentKind::Invoice) {
+            return Ok(Err(TxFailure::NotADocument {
+                record: f.invoice.clone(),
+                version: f.version,
+                expected: "invoice",
+            }));
+        }
+        let field = FieldName::new(ledger_types::DOCUMENT_FIELD)
+            .map_err(|e| StateError::Storage(e.to_string()))?;
+        if v.owner != signer.org && !v.can_read(&field, &signer.org) {
+            return Ok(Err(TxFailure::NotAReader {
+                record: f.invoice.clone(),
+                field,
+                reader: signer.org.clone(),
+            }));
+        }
+        if let Some(earlier) = model::financing(&self.overlay, &f.nullifier)? {
+            return Ok(Err(TxFailure::AlreadyFinanced {
+                record: f.invoice.clone(),
+                version: f.version,
+                earlier_tx: earlier.tx_hash,
+                earlier_height: earlier.height,
+                by: earlier.by,
+            }));
+        }
+        let entry = model::Financing {
+            height: self.height,
+            tx_hash,
+            by: signer.org.clone(),
+            invoice: f.invoice.clone(),
+            version: f.version,
+        };
+        Ok(Ok(vec![(keys::nullifier(&f.nullifier), entry.encode())]))
+    }
+
     fn cross_check(&self, signer: &RegisterMember, tx_hash: Hash, c: &CrossCheck) -> Outcome {
-        for o in &c.operands {
+        use ledger_types::DocumentKind as K;
+        let documents: Option<&[K]> = match c.relation {
+            Relation::Invoice => Some(&[K::Invoice]),
+            Relation::InvoiceLinked => Some(&[K::Invoice, K::PurchaseOrder, K::DeliveryNote]),
+            _ => None,
+        };
+        for (i, o) in c.operands.iter().enumerate() {
             let Some(v) = model::record_version(&self.overlay, &o.record, o.version)? else {
                 return Ok(Err(TxFailure::RecordVersionNotFound {
                     record: o.record.clone(),
                     version: o.version,
                 }));
             };
-            if v.commitment(&o.field).is_none() {
+            if let Some(kinds) = documents {
+                let got = crate::circuits::document(&self.overlay, &o.record, o.version)?;
+                if got.map(|(k, _)| k) != Some(kinds[i]) {
+                    return Ok(Err(TxFailure::NotADocument {
+                        record: o.record.clone(),
+                        version: o.version,
+                        expected: kinds[i].name(),
+                    }));
+                }
+            } else if v.commitment(&o.field).is_none() {
                 return Ok(Err(TxFailure::FieldNotInRecord {
                     record: o.record.clone(),
                     version: o.version,
@@ -916,14 +1019,25 @@ fn preverify_part<V: StateView>(view: &V, chain_id: &ChainId, part: &[&Transacti
             batched.push(t.hash());
         }
     }
-    if batch.verify().is_ok() {
-        return batched;
+    let mut out = if batch.verify().is_ok() {
+        batched
+    } else {
+        signed
+            .iter()
+            .filter(|t| verify_proofs(view, chain_id, t).is_ok())
+            .map(|t| t.hash())
+            .collect()
+    };
+    // Groth16 proofs whose records are already stored: verified here, on this core, and
+    // named by their statement key so that execution can skip exactly those.
+    for t in &signed {
+        if let Ok(Some(st)) = crate::circuits::statement(view, chain_id, t) {
+            if crate::circuits::verify(view, &st).is_ok() {
+                out.push(crate::circuits::statement_key(t, &st));
+            }
+        }
     }
-    signed
-        .iter()
-        .filter(|t| verify_proofs(view, chain_id, t).is_ok())
-        .map(|t| t.hash())
-        .collect()
+    out
 }
 
 /// Verifies the proofs a transaction carries, which depend on nothing but the transaction,
@@ -1062,6 +1176,18 @@ pub fn execute_genesis<V: StateView>(
     chain_id: &ChainId,
     txs: &[Transaction],
 ) -> Result<Execution, BlockError> {
+    execute_genesis_with_circuits(view, chain_id, txs, &[])
+}
+
+/// [`execute_genesis`] that also fixes the chain's circuit verifying keys (name,
+/// compressed key): they are written to `circuit/{name}`, so the genesis state root, and
+/// with it the genesis block hash, commits to them.
+pub fn execute_genesis_with_circuits<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    txs: &[Transaction],
+    circuits: &[(String, Vec<u8>)],
+) -> Result<Execution, BlockError> {
     let bad = |index: usize, tx: &Transaction, reason: TxRejection| BlockError::InvalidTx {
         height: 0,
         index,
@@ -1167,6 +1293,23 @@ pub fn execute_genesis<V: StateView>(
     }
     let validators: Vec<OrgId> = validators.into_iter().collect();
     overlay.put(keys::validators(), encode_validators(&validators))?;
+    let mut seen = BTreeSet::new();
+    for (name, vk) in circuits {
+        let bad = |got: String| BlockError::HeaderMismatch {
+            height: 0,
+            field: "circuit verifying key",
+            got,
+            expected: "a verifying key of a known circuit, once each".into(),
+        };
+        let id = ledger_circuits::CircuitId::from_name(name)
+            .ok_or_else(|| bad(format!("unknown circuit {name:?}")))?;
+        if !seen.insert(id) {
+            return Err(bad(format!("circuit {name} twice")));
+        }
+        ledger_circuits::VerifyingKey::from_bytes(id, vk)
+            .map_err(|e| bad(format!("circuit {name}: {e}")))?;
+        overlay.put(keys::circuit(name), vk.clone())?;
+    }
     let accumulator = overlay.diff.apply_to(&LtHash16::new());
     Ok(Execution {
         diff: overlay.diff,

@@ -11,7 +11,7 @@ use ledger_types::{
     Transaction, TxBody,
 };
 
-use crate::{execute_genesis, BlockError, Execution};
+use crate::{execute_genesis_with_circuits, BlockError, Execution};
 
 /// The body of `member`'s registration (nonce 0, signed by the member itself).
 pub fn registration_body(chain_id: &ChainId, member: RegisterMember) -> TxBody {
@@ -62,10 +62,21 @@ pub fn genesis_block(
     timestamp_ms: u64,
     registrations: Vec<Transaction>,
 ) -> Result<(Block, Execution), BlockError> {
-    let execution = execute_genesis(
+    genesis_block_with_circuits(chain_id, timestamp_ms, registrations, &[])
+}
+
+/// [`genesis_block`] fixing the chain's circuit verifying keys (name, compressed key).
+pub fn genesis_block_with_circuits(
+    chain_id: &ChainId,
+    timestamp_ms: u64,
+    registrations: Vec<Transaction>,
+    circuits: &[(String, Vec<u8>)],
+) -> Result<(Block, Execution), BlockError> {
+    let execution = execute_genesis_with_circuits(
         &BTreeMap::<Vec<u8>, Vec<u8>>::new(),
         chain_id,
         &registrations,
+        circuits,
     )?;
     let hashes: Vec<Hash> = registrations.iter().map(Transaction::hash).collect();
     let proposer = OrgId::new(GENESIS_PROPOSER).map_err(|e| BlockError::HeaderMismatch {

@@ -64,3 +64,13 @@ pub fn alerts(id: &RecordId) -> Vec<u8> {
 pub fn checks(id: &RecordId) -> Vec<u8> {
     [b"checks/".as_slice(), id.as_str().as_bytes()].concat()
 }
+
+/// `circuit/{name}` → the circuit's Groth16 verifying key (compressed), fixed in genesis.
+pub fn circuit(name: &str) -> Vec<u8> {
+    [b"circuit/".as_slice(), name.as_bytes()].concat()
+}
+
+/// `nullifier/{32 bytes}` → the financing request that used the receivable nullifier.
+pub fn nullifier(n: &[u8; 32]) -> Vec<u8> {
+    [b"nullifier/".as_slice(), n.as_slice()].concat()
+}

@@ -13,6 +13,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod circuits;
 mod error;
 mod exec;
 pub mod genesis;
@@ -22,15 +23,23 @@ mod model;
 pub mod testing;
 
 pub use error::{BlockError, StateError, TxFailure, TxRejection};
+
+/// The verifying key of a circuit registered in this chain's genesis.
+pub fn circuit_key(
+    view: &impl StateView,
+    id: ledger_circuits::CircuitId,
+) -> Result<Option<std::sync::Arc<ledger_circuits::VerifyingKey>>, StateError> {
+    circuits::verifying_key(&view, id)
+}
 pub use exec::{
-    build_block, check_commit, execute_block, execute_genesis, precheck_tx, preverify,
-    verify_proofs, BuiltBlock, Change, Execution, ProposeParams, SignatureCache, StateDiff,
-    TxOutcome,
+    build_block, check_commit, execute_block, execute_genesis, execute_genesis_with_circuits,
+    precheck_tx, preverify, verify_proofs, BuiltBlock, Change, Execution, ProposeParams,
+    SignatureCache, StateDiff, TxOutcome,
 };
 pub use model::{
-    access_history, audit_alerts, cross_checks, member, next_nonce, record_head, record_version,
-    schema_head, schema_version, validators, AccessAction, AccessEvent, FiledAlert, FiledCheck,
-    RecordHead, RecordVersion,
+    access_history, audit_alerts, cross_checks, financing, member, next_nonce, record_head,
+    record_version, schema_head, schema_version, validators, AccessAction, AccessEvent, FiledAlert,
+    FiledCheck, Financing, RecordHead, RecordVersion,
 };
 
 /// Read access to committed state.

@@ -143,6 +143,8 @@ pub struct RecordVersion {
     pub commitments: Vec<FieldCommitment>,
     /// The auditors' handles of the committed fields, sorted by (field, auditor).
     pub audit_handles: Vec<AuditHandle>,
+    /// The document commitment, for records of a document schema.
+    pub document_commitment: Option<[u8; 32]>,
 }
 
 impl RecordVersion {
@@ -179,6 +181,10 @@ impl RecordVersion {
             e.fixed(&h.handle);
             e.fixed(&h.proof);
         }
+        match &self.document_commitment {
+            None => e.u8(0),
+            Some(c) => e.u8(1).fixed(c),
+        };
         e.finish()
     }
 
@@ -227,6 +233,16 @@ impl RecordVersion {
                 proof: d.array("audit handle proof")?,
             });
         }
+        let document_commitment = match d.u8("document commitment flag")? {
+            0 => None,
+            1 => Some(d.array("document commitment")?),
+            t => {
+                return Err(CodecError::UnknownTag {
+                    what: "document commitment flag",
+                    tag: t.into(),
+                })
+            }
+        };
         Ok(RecordVersion {
             record,
             version,
@@ -239,6 +255,7 @@ impl RecordVersion {
             wraps,
             commitments,
             audit_handles,
+            document_commitment,
         })
     }
 
@@ -570,4 +587,55 @@ pub(crate) fn encode_checks(checks: &[FiledCheck]) -> Vec<u8> {
         c.check.encode(&mut e);
     }
     e.finish()
+}
+
+/// The financing request that used a receivable nullifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Financing {
+    /// The height of its block.
+    pub height: u64,
+    /// The transaction.
+    pub tx_hash: Hash,
+    /// The requesting organisation.
+    pub by: OrgId,
+    /// The invoice record and version it named.
+    pub invoice: RecordId,
+    /// Its version.
+    pub version: u32,
+}
+
+impl Financing {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.u64(self.height).fixed(&self.tx_hash.0);
+        self.by.encode(&mut e);
+        self.invoice.encode(&mut e);
+        e.u32(self.version);
+        e.finish()
+    }
+}
+
+/// The financing that used `nullifier`, if any.
+pub fn financing(
+    view: &impl StateView,
+    nullifier: &[u8; 32],
+) -> Result<Option<Financing>, StateError> {
+    let key = keys::nullifier(nullifier);
+    let Some(b) = view.get(&key)? else {
+        return Ok(None);
+    };
+    let mut d = Decoder::new(&b);
+    let f = (|| {
+        let f = Financing {
+            height: d.u64("height")?,
+            tx_hash: Hash(d.array("tx hash")?),
+            by: OrgId::decode(&mut d)?,
+            invoice: RecordId::decode(&mut d)?,
+            version: d.u32("version")?,
+        };
+        d.finish("financing")?;
+        Ok::<_, CodecError>(f)
+    })()
+    .map_err(|e| corrupt(&key, e))?;
+    Ok(Some(f))
 }

@@ -71,6 +71,7 @@ impl TestOrg {
 #[allow(clippy::expect_used)]
 pub fn payload_schema() -> RegisterSchema {
     RegisterSchema {
+        document: None,
         schema: SchemaId::new("payload").expect("valid id"),
         version: 1,
         fields: vec![SchemaField {

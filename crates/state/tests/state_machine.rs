@@ -78,6 +78,7 @@ fn apply(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, ex: &Execution) {
 
 fn po_schema() -> RegisterSchema {
     RegisterSchema {
+        document: None,
         schema: SchemaId::new("po").unwrap(),
         version: 1,
         fields: vec![
@@ -515,6 +516,7 @@ fn schema_tx(
             signer: OrgId::new(signer).unwrap(),
             nonce,
             payload: Payload::RegisterSchema(RegisterSchema {
+                document: None,
                 schema: SchemaId::new("invoice").unwrap(),
                 version,
                 fields: vec![SchemaField {
@@ -856,6 +858,7 @@ fn audit_alerts_are_filed_by_auditors_once() {
 /// Schema `loan` v1: `amount` (committed amount, required), registered by bank-c.
 fn loan_schema() -> RegisterSchema {
     RegisterSchema {
+        document: None,
         schema: SchemaId::new("loan").unwrap(),
         version: 1,
         fields: vec![SchemaField {

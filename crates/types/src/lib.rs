@@ -28,8 +28,8 @@ pub use hash::{Hash, HashSuite};
 pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId};
 pub use keys::{PublicKey, Signature, SignatureScheme};
 pub use record::{
-    AuditAlert, AuditHandle, CrossCheck, FieldCommitment, GrantAccess, KeyWrap, Operand, PutRecord,
-    RecordField, RecordRangeProof, Relation, RevokeAccess,
+    AuditAlert, AuditHandle, CrossCheck, FieldCommitment, FinanceRequest, GrantAccess, KeyWrap,
+    Operand, PutRecord, RecordField, RecordRangeProof, Relation, RevokeAccess,
 };
-pub use schema::{FieldType, RegisterSchema, SchemaField};
+pub use schema::{DocumentKind, FieldType, RegisterSchema, SchemaField, DOCUMENT_FIELD};
 pub use tx::{Payload, RegisterMember, Role, Transaction, TxBody, TxKind};

@@ -179,6 +179,9 @@ pub struct PutRecord {
     pub range_proof: Option<RecordRangeProof>,
     /// Auditor handles of the committed fields, sorted by (field, auditor).
     pub audit_handles: Vec<AuditHandle>,
+    /// For records of a document schema: the Poseidon commitment to the document (a BN254
+    /// scalar, 32 bytes little-endian), whose opening is sealed in the `document` field.
+    pub document_commitment: Option<[u8; 32]>,
 }
 
 impl PutRecord {
@@ -217,6 +220,14 @@ impl PutRecord {
             h.auditor.encode(e);
             e.fixed(&h.handle);
             e.fixed(&h.proof);
+        }
+        match &self.document_commitment {
+            None => {
+                e.u8(0);
+            }
+            Some(c) => {
+                e.u8(1).fixed(c);
+            }
         }
     }
 
@@ -276,6 +287,16 @@ impl PutRecord {
                 proof: d.array("audit handle proof")?,
             });
         }
+        let document_commitment = match d.u8("document commitment flag")? {
+            0 => None,
+            1 => Some(d.array("document commitment")?),
+            t => {
+                return Err(CodecError::UnknownTag {
+                    what: "document commitment flag",
+                    tag: t.into(),
+                })
+            }
+        };
         let p = PutRecord {
             record,
             version,
@@ -286,6 +307,7 @@ impl PutRecord {
             commitments,
             range_proof,
             audit_handles,
+            document_commitment,
         };
         p.check()?;
         Ok(p)
@@ -585,6 +607,13 @@ pub enum Relation {
     Linear(Vec<i64>),
     /// The first value is at most the second; the proof is a range proof.
     AtMost,
+    /// One operand, an invoice's `document`: its line totals are price x quantity and its
+    /// total their sum (Groth16 proof of the `invoice` circuit).
+    Invoice,
+    /// Three operands, the `document`s of an invoice, its purchase order and its delivery
+    /// note: the invoice bills the ordered prices and the delivered quantities (Groth16
+    /// proof of the `invoice-linked` circuit).
+    InvoiceLinked,
 }
 
 /// A proof, made by a party that can read every operand, that committed values in
@@ -612,6 +641,12 @@ impl CrossCheck {
             Relation::AtMost => {
                 e.u8(2);
             }
+            Relation::Invoice => {
+                e.u8(3);
+            }
+            Relation::InvoiceLinked => {
+                e.u8(4);
+            }
         }
         e.count(self.operands.len());
         for o in &self.operands {
@@ -634,6 +669,8 @@ impl CrossCheck {
                 Relation::Linear(c)
             }
             2 => Relation::AtMost,
+            3 => Relation::Invoice,
+            4 => Relation::InvoiceLinked,
             t => {
                 return Err(CodecError::UnknownTag {
                     what: "relation",
@@ -681,11 +718,74 @@ impl CrossCheck {
                     return Err(bad("at-most relates exactly two operands"));
                 }
             }
+            Relation::Invoice | Relation::InvoiceLinked => {
+                let n = if self.relation == Relation::Invoice {
+                    1
+                } else {
+                    3
+                };
+                if self.operands.len() != n {
+                    return Err(bad(
+                        "an invoice check names the invoice (and, linked, its order and delivery note)",
+                    ));
+                }
+                if self.operands.iter().any(|o| o.field.as_str() != "document") {
+                    return Err(bad(
+                        "an invoice check is about the records' document fields",
+                    ));
+                }
+            }
         }
         if self.operands.iter().any(|o| o.version == 0) {
             return Err(bad("record versions start at 1"));
         }
         Ok(())
+    }
+}
+
+/// Most bytes of a financing request's proof.
+pub const MAX_FINANCE_PROOF: usize = 256;
+
+/// A request to finance an invoice: the receivable nullifier derived from the invoice's
+/// document (Poseidon over its seller, buyer, number, issue date and total) and a Groth16
+/// proof (`finance` circuit) that it derives from the invoice record's document
+/// commitment and binds this requester. A second request with the same nullifier fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinanceRequest {
+    /// The invoice record.
+    pub invoice: RecordId,
+    /// Its version.
+    pub version: u32,
+    /// The nullifier (a BN254 scalar, 32 bytes little-endian).
+    pub nullifier: [u8; 32],
+    /// The proof.
+    pub proof: Vec<u8>,
+}
+
+impl FinanceRequest {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        self.invoice.encode(e);
+        e.u32(self.version);
+        e.fixed(&self.nullifier);
+        e.bytes(&self.proof);
+    }
+
+    /// Reads and checks the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        let f = FinanceRequest {
+            invoice: RecordId::decode(d)?,
+            version: d.u32("version")?,
+            nullifier: d.array("nullifier")?,
+            proof: d.bytes("financing proof", MAX_FINANCE_PROOF)?,
+        };
+        if f.version == 0 {
+            return Err(CodecError::NotCanonical {
+                what: "FinanceRequest",
+                reason: "record versions start at 1".into(),
+            });
+        }
+        Ok(f)
     }
 }
 
@@ -726,6 +826,7 @@ mod tests {
             commitments: vec![],
             range_proof: None,
             audit_handles: vec![],
+            document_commitment: None,
         }
     }
 

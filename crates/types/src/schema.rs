@@ -243,6 +243,59 @@ impl SchemaField {
     }
 }
 
+/// The kind of trade document a schema's records are. A document schema's records carry a
+/// Poseidon commitment to the document (see `ledger-circuits`), whose opening is sealed in
+/// the record's `document` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DocumentKind {
+    /// A purchase order.
+    PurchaseOrder,
+    /// A delivery note.
+    DeliveryNote,
+    /// An invoice.
+    Invoice,
+}
+
+/// The field that holds a document schema's sealed document.
+pub const DOCUMENT_FIELD: &str = "document";
+
+impl DocumentKind {
+    /// All kinds.
+    pub const ALL: [DocumentKind; 3] = [
+        DocumentKind::PurchaseOrder,
+        DocumentKind::DeliveryNote,
+        DocumentKind::Invoice,
+    ];
+
+    /// The tag in the canonical encoding (the same as in document commitments).
+    pub fn tag(self) -> u8 {
+        match self {
+            DocumentKind::PurchaseOrder => 1,
+            DocumentKind::DeliveryNote => 2,
+            DocumentKind::Invoice => 3,
+        }
+    }
+
+    /// The name (`purchase-order`, `delivery-note`, `invoice`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DocumentKind::PurchaseOrder => "purchase-order",
+            DocumentKind::DeliveryNote => "delivery-note",
+            DocumentKind::Invoice => "invoice",
+        }
+    }
+
+    /// From [`DocumentKind::name`].
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// From [`DocumentKind::tag`].
+    pub fn from_tag(t: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.tag() == t)
+    }
+}
+
 /// Registers a schema (version 1) or its next version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterSchema {
@@ -254,6 +307,9 @@ pub struct RegisterSchema {
     pub fields: Vec<SchemaField>,
     /// Regulators every record of this version must be readable by (sorted, unique).
     pub auditors: Vec<OrgId>,
+    /// The kind of trade document its records are, if any: they then carry a document
+    /// commitment and a required bytes field `document`.
+    pub document: Option<DocumentKind>,
 }
 
 impl RegisterSchema {
@@ -277,6 +333,7 @@ impl RegisterSchema {
         for a in &self.auditors {
             a.encode(e);
         }
+        e.u8(self.document.map_or(0, DocumentKind::tag));
     }
 
     /// Reads and checks the canonical encoding.
@@ -327,11 +384,19 @@ impl RegisterSchema {
         for _ in 0..m {
             auditors.push(OrgId::decode(d)?);
         }
+        let document = match d.u8("document kind")? {
+            0 => None,
+            t => Some(DocumentKind::from_tag(t).ok_or(CodecError::UnknownTag {
+                what: "document kind",
+                tag: t.into(),
+            })?),
+        };
         let s = RegisterSchema {
             schema,
             version,
             fields,
             auditors,
+            document,
         };
         s.check()?;
         Ok(s)
@@ -357,6 +422,20 @@ impl RegisterSchema {
                 "fields must be sorted by name and unique (\"{}\" then \"{}\")",
                 w[0].name, w[1].name
             )));
+        }
+        if let Some(kind) = self.document {
+            let ok = self.fields.iter().any(|f| {
+                f.name.as_str() == DOCUMENT_FIELD
+                    && f.ty == FieldType::Bytes
+                    && f.required
+                    && !f.committed
+            });
+            if !ok {
+                return Err(bad(format!(
+                    "a {} schema declares a required bytes field \"{DOCUMENT_FIELD}\"",
+                    kind.name()
+                )));
+            }
         }
         for f in &self.fields {
             if f.committed && f.ty != FieldType::Amount {
@@ -395,6 +474,7 @@ mod tests {
 
     fn schema() -> RegisterSchema {
         RegisterSchema {
+            document: None,
             schema: SchemaId::new("invoice").unwrap(),
             version: 1,
             fields: vec![

@@ -23,7 +23,7 @@ use crate::error::CodecError;
 use crate::hash::{Hash, HashSuite};
 use crate::ids::{ChainId, OrgId};
 use crate::keys::{PublicKey, Signature};
-use crate::record::{AuditAlert, CrossCheck, GrantAccess, PutRecord, RevokeAccess};
+use crate::record::{AuditAlert, CrossCheck, FinanceRequest, GrantAccess, PutRecord, RevokeAccess};
 use crate::schema::RegisterSchema;
 
 /// The envelope format version this code writes and reads.
@@ -55,6 +55,8 @@ pub enum TxKind {
     AuditAlert,
     /// A proof that committed values in records satisfy a relation.
     CrossCheck,
+    /// A request to finance an invoice, with its receivable nullifier.
+    FinanceRequest,
 }
 
 impl TxKind {
@@ -68,6 +70,7 @@ impl TxKind {
             TxKind::RevokeAccess => 5,
             TxKind::AuditAlert => 6,
             TxKind::CrossCheck => 7,
+            TxKind::FinanceRequest => 8,
         }
     }
 
@@ -81,6 +84,7 @@ impl TxKind {
             5 => Ok(TxKind::RevokeAccess),
             6 => Ok(TxKind::AuditAlert),
             7 => Ok(TxKind::CrossCheck),
+            8 => Ok(TxKind::FinanceRequest),
             t => Err(CodecError::UnknownTag {
                 what: "transaction kind",
                 tag: t.into(),
@@ -98,6 +102,7 @@ impl TxKind {
             TxKind::RevokeAccess => "RevokeAccess",
             TxKind::AuditAlert => "AuditAlert",
             TxKind::CrossCheck => "CrossCheck",
+            TxKind::FinanceRequest => "FinanceRequest",
         }
     }
 }
@@ -263,6 +268,8 @@ pub enum Payload {
     AuditAlert(AuditAlert),
     /// See [`CrossCheck`].
     CrossCheck(CrossCheck),
+    /// See [`FinanceRequest`].
+    FinanceRequest(FinanceRequest),
 }
 
 impl Payload {
@@ -276,6 +283,7 @@ impl Payload {
             Payload::RevokeAccess(_) => TxKind::RevokeAccess,
             Payload::AuditAlert(_) => TxKind::AuditAlert,
             Payload::CrossCheck(_) => TxKind::CrossCheck,
+            Payload::FinanceRequest(_) => TxKind::FinanceRequest,
         }
     }
 
@@ -289,6 +297,7 @@ impl Payload {
             Payload::RevokeAccess(p) => p.encode(&mut e),
             Payload::AuditAlert(p) => p.encode(&mut e),
             Payload::CrossCheck(p) => p.encode(&mut e),
+            Payload::FinanceRequest(p) => p.encode(&mut e),
         }
         e.finish()
     }
@@ -303,6 +312,7 @@ impl Payload {
             TxKind::RevokeAccess => Payload::RevokeAccess(RevokeAccess::decode(&mut d)?),
             TxKind::AuditAlert => Payload::AuditAlert(AuditAlert::decode(&mut d)?),
             TxKind::CrossCheck => Payload::CrossCheck(CrossCheck::decode(&mut d)?),
+            TxKind::FinanceRequest => Payload::FinanceRequest(FinanceRequest::decode(&mut d)?),
         };
         d.finish(kind.name())?;
         Ok(p)
@@ -517,6 +527,7 @@ mod tests {
             commitments: vec![],
             range_proof: None,
             audit_handles: vec![],
+            document_commitment: None,
         }
     }
 
