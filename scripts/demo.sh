@@ -78,6 +78,37 @@ sleep 1
 as bank-b read-record --home "$(home bank-b)" --record INV-2026-001
 as bank-d grants --record INV-2026-001
 
+say "bank-a registers document schemas: each record carries a Poseidon commitment to its document"
+as bank-a register-schema --home "$(home bank-a)" --schema po --document purchase-order
+as bank-a register-schema --home "$(home bank-a)" --schema dn --document delivery-note
+as bank-a register-schema --home "$(home bank-a)" --schema trade-invoice --document invoice --auditor reg-eu
+doc() { # record schema number reference date lines...
+    local record="$1" schema="$2" number="$3" reference="$4" date="$5"
+    shift 5
+    local lines=()
+    for l in "$@"; do lines+=(--line "$l"); done
+    as bank-a put-document --home "$(home bank-a)" --record "$record" --schema "$schema" \
+        --seller acme-exports --buyer globex-imports --number "$number" \
+        --reference "$reference" --date "$date" "${lines[@]}"
+}
+doc PO-77 po PO-77 "" 2026-11-02 125000x40 990000x3
+doc DN-77 dn DN-77 PO-77 2026-11-15 0x40 0x3
+doc INV-77 trade-invoice INV-2026-077 PO-77 2026-11-20 125000x40 990000x3
+say "bank-a proves in zero knowledge (Groth16) that INV-77 bills the ordered prices and the delivered quantities"
+as bank-a prove-invoice --home "$(home bank-a)" --invoice INV-77 --order PO-77 --delivery DN-77
+say "the seller puts the same invoice again as INV-77-B; INV-77 goes to bank-b, INV-77-B to bank-c"
+doc INV-77-B trade-invoice INV-2026-077 PO-77 2026-11-20 125000x40 990000x3
+as bank-a grant --home "$(home bank-a)" --record INV-77 --org bank-b --field document
+as bank-a grant --home "$(home bank-a)" --record INV-77-B --org bank-c --field document
+sleep 1
+say "bank-b requests financing: a proof that the receivable's nullifier derives from the committed invoice"
+as bank-b request-financing --home "$(home bank-b)" --invoice INV-77
+say "bank-c requests financing of the same receivable through the other record: refused, naming bank-b's financing"
+if as bank-c request-financing --home "$(home bank-c)" --invoice INV-77-B; then
+    echo "unexpected: the second financing was accepted" >&2
+    exit 1
+fi
+
 say "restarting every node: each re-checks its chain; the validators resume consensus"
 "$ROOT/scripts/network.sh" stop
 "$ROOT/scripts/network.sh" start
