@@ -4,6 +4,12 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum CryptoError {
+    /// A ring signature does not verify, or its ring or encoding is unusable.
+    #[error("ring signature refused: {reason}")]
+    InvalidRingSignature {
+        /// What failed.
+        reason: String,
+    },
     /// The signature does not verify under the key.
     #[error("signature does not verify under {key}")]
     BadSignature {

@@ -16,6 +16,7 @@ pub mod field;
 pub mod hpke;
 pub mod lthash;
 pub mod record;
+pub mod ring;
 mod signer;
 mod verify;
 
