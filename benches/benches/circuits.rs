@@ -94,6 +94,11 @@ fn benches(c: &mut Criterion) {
         g.bench_function(format!("invoice_verify_{n}_lines"), |b| {
             b.iter(|| inv_vk.verify(&x, &p).expect("verify"))
         });
+        if n == 1 {
+            g.bench_function("proof_parse_only", |b| {
+                b.iter(|| check_proof_encoding(&p).expect("parse"))
+            });
+        }
         g.bench_function(format!("invoice_linked_prove_{n}_lines"), |b| {
             b.iter(|| prove_linked_invoice(link_pk, &inv, &po, &dn).expect("prove"))
         });

@@ -308,6 +308,17 @@ impl VerifyingKey {
     }
 }
 
+/// Reads a proof's three points with all their checks (on the curve, in the right
+/// subgroup), without verifying it: the parsing share of [`VerifyingKey::verify`].
+pub fn check_proof_encoding(proof: &[u8]) -> Result<(), CircuitError> {
+    ark_groth16::Proof::<Bn254>::deserialize_compressed(proof)
+        .map(|_| ())
+        .map_err(|e| CircuitError::Malformed {
+            what: "proof",
+            reason: e.to_string(),
+        })
+}
+
 fn prove_checked<C: ConstraintSynthesizer<Fr> + Clone>(
     pk: &ProvingKey,
     expected: CircuitId,

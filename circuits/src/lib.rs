@@ -32,8 +32,9 @@ pub use circuit::{FinanceCircuit, InvoiceCircuit, LinkedInvoiceCircuit};
 pub use document::{format_date, id_to_fr, parse_date, Document, DocumentKind, Line, MAX_LINES};
 pub use gadgets::DocumentWitness;
 pub use keys::{
-    constraint_count, dev_keys, dev_verifying_key, fingerprint, prove_finance, prove_invoice,
-    prove_linked_invoice, setup, CircuitId, ProvingKey, VerifyingKey, PROOF_LEN,
+    check_proof_encoding, constraint_count, dev_keys, dev_verifying_key, fingerprint,
+    prove_finance, prove_invoice, prove_linked_invoice, setup, CircuitId, ProvingKey, VerifyingKey,
+    PROOF_LEN,
 };
 pub use poseidon::{nullifier, poseidon_config};
 

@@ -305,8 +305,7 @@ pub fn ring_verify(
         return Err(invalid("the key image is the identity point"));
     }
     let t = topic_point(chain_id, topic);
-    let commitments: Vec<([u8; 32], [u8; 32])> =
-        sig.branches.iter().map(|b| (b.l, b.r)).collect();
+    let commitments: Vec<([u8; 32], [u8; 32])> = sig.branches.iter().map(|b| (b.l, b.r)).collect();
     let c = challenge(chain_id, topic, message, ring, &sig.key_image, &commitments);
     let mut sum = Scalar::ZERO;
     // One multiscalar multiplication for the 2n equations, each weighted at random:
@@ -404,7 +403,10 @@ mod tests {
                     _ => &mut b.s,
                 };
                 target[0] ^= 1;
-                assert!(!ok(&t, &keys, b"endorse:bank-x", b"stmt", CHAIN), "{i}/{field}");
+                assert!(
+                    !ok(&t, &keys, b"endorse:bank-x", b"stmt", CHAIN),
+                    "{i}/{field}"
+                );
             }
         }
         let mut t = sig.clone();
@@ -441,9 +443,15 @@ mod tests {
         assert_eq!(a.key_image, b.key_image, "same key, same topic: linked");
         assert_eq!(a.key_image, key_image(CHAIN, b"topic-1", &secrets[1]));
         let c = ring_sign(CHAIN, b"topic-2", b"m1", &keys, 1, &secrets[1]).unwrap();
-        assert_ne!(a.key_image, c.key_image, "same key, other topic: not linked");
+        assert_ne!(
+            a.key_image, c.key_image,
+            "same key, other topic: not linked"
+        );
         let d = ring_sign(CHAIN, b"topic-1", b"m1", &keys, 0, &secrets[0]).unwrap();
-        assert_ne!(a.key_image, d.key_image, "other key, same topic: not linked");
+        assert_ne!(
+            a.key_image, d.key_image,
+            "other key, same topic: not linked"
+        );
         let _ = secrets2;
     }
 
