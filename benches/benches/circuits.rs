@@ -114,6 +114,22 @@ fn benches(c: &mut Criterion) {
             b.iter(|| fin_vk.verify(&x, &p).expect("verify"))
         });
     }
+    // A block's worth of proofs verified as one batch (per proof: divide by 16).
+    let batch: Vec<(Vec<Fr>, Vec<u8>)> = (0..16)
+        .map(|_| {
+            let (p, x) = prove_invoice(inv_pk, &invoice(8)).expect("prove");
+            (x, p)
+        })
+        .collect();
+    g.bench_function("invoice_batch_verify_16_proofs", |b| {
+        b.iter(|| {
+            let items: Vec<(&VerifyingKey, &[Fr], &[u8])> = batch
+                .iter()
+                .map(|(x, p)| (inv_vk, x.as_slice(), p.as_slice()))
+                .collect();
+            verify_batch(&items).expect("batch")
+        })
+    });
     g.finish();
 }
 

@@ -308,6 +308,83 @@ impl VerifyingKey {
     }
 }
 
+/// Verifies many proofs at once (possibly of different circuits): each proof's pairing
+/// equation `e(A, B) = e(α, β)·e(IC, γ)·e(C, δ)` is raised to an independent random
+/// 128-bit weight `r` and the equations are multiplied together, so the batch costs one
+/// Miller loop per proof, two per verifying key and a single final exponentiation:
+///
+/// `Π e(r·A, B) · Π_vk e(Σ r·IC, -γ) · e(Σ r·C, -δ) = Π_vk e(α, β)^(Σ r)`.
+///
+/// If every proof verifies, so does the batch; if one does not, the batch passes with
+/// probability about 2^-128 over the weights, which the provers never see. `Err` says that
+/// some proof failed (verify them one by one to find which).
+pub fn verify_batch(items: &[(&VerifyingKey, &[Fr], &[u8])]) -> Result<(), CircuitError> {
+    use ark_ec::pairing::Pairing;
+    use ark_ec::{AffineRepr, CurveGroup};
+    use ark_ff::{Field, PrimeField};
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut g1 = Vec::with_capacity(items.len() + 2);
+    let mut g2 = Vec::with_capacity(items.len() + 2);
+    // Per distinct key (by fingerprint bytes): Σ r·IC, Σ r·C, Σ r.
+    let mut per_key: Vec<(
+        &VerifyingKey,
+        ark_bn254::G1Projective,
+        ark_bn254::G1Projective,
+        Fr,
+    )> = Vec::new();
+    for (vk, public, proof) in items {
+        if public.len() != vk.id.public_inputs() || proof.len() != PROOF_LEN {
+            return Err(CircuitError::Malformed {
+                what: "batch item",
+                reason: format!("wrong shape for circuit {}", vk.id.name()),
+            });
+        }
+        let p = ark_groth16::Proof::<Bn254>::deserialize_compressed(*proof).map_err(|e| {
+            CircuitError::Malformed {
+                what: "proof",
+                reason: e.to_string(),
+            }
+        })?;
+        let ic = Groth16::<Bn254>::prepare_inputs(&vk.pvk, public).map_err(backend)?;
+        let r = Fr::from(u128::from_le_bytes(rand::random::<[u8; 16]>()));
+        g1.push((p.a.into_group() * r).into_affine());
+        g2.push(<Bn254 as Pairing>::G2Prepared::from(p.b));
+        let slot = match per_key.iter().position(|(k, ..)| k.bytes == vk.bytes) {
+            Some(i) => i,
+            None => {
+                per_key.push((
+                    vk,
+                    ark_bn254::G1Projective::default(),
+                    ark_bn254::G1Projective::default(),
+                    Fr::from(0u64),
+                ));
+                per_key.len() - 1
+            }
+        };
+        per_key[slot].1 += ic * r;
+        per_key[slot].2 += p.c.into_group() * r;
+        per_key[slot].3 += r;
+    }
+    let mut expected = <Bn254 as Pairing>::TargetField::ONE;
+    for (vk, ic, c, r) in &per_key {
+        g1.push(ic.into_affine());
+        g2.push(vk.pvk.gamma_g2_neg_pc.clone());
+        g1.push(c.into_affine());
+        g2.push(vk.pvk.delta_g2_neg_pc.clone());
+        expected *= vk.pvk.alpha_g1_beta_g2.pow(r.into_bigint());
+    }
+    let g1: Vec<<Bn254 as Pairing>::G1Prepared> = g1.into_iter().map(Into::into).collect();
+    let mlo = Bn254::multi_miller_loop(g1, g2);
+    let out = Bn254::final_exponentiation(mlo).ok_or_else(|| backend("final exponentiation"))?;
+    if out.0 == expected {
+        Ok(())
+    } else {
+        Err(CircuitError::Invalid { circuit: "batch" })
+    }
+}
+
 /// Reads a proof's three points with all their checks (on the curve, in the right
 /// subgroup), without verifying it: the parsing share of [`VerifyingKey::verify`].
 pub fn check_proof_encoding(proof: &[u8]) -> Result<(), CircuitError> {

@@ -33,8 +33,8 @@ pub use document::{format_date, id_to_fr, parse_date, Document, DocumentKind, Li
 pub use gadgets::DocumentWitness;
 pub use keys::{
     check_proof_encoding, constraint_count, dev_keys, dev_verifying_key, fingerprint,
-    prove_finance, prove_invoice, prove_linked_invoice, setup, CircuitId, ProvingKey, VerifyingKey,
-    PROOF_LEN,
+    prove_finance, prove_invoice, prove_linked_invoice, setup, verify_batch, CircuitId, ProvingKey,
+    VerifyingKey, PROOF_LEN,
 };
 pub use poseidon::{nullifier, poseidon_config};
 

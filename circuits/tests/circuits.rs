@@ -390,3 +390,48 @@ fn documents_round_trip_and_refuse_bad_encodings() {
     )
     .is_err());
 }
+
+#[test]
+fn batches_of_proofs_verify_together_and_fail_with_one_bad_proof() {
+    let (ipk, ivk) = keys(CircuitId::Invoice);
+    let (fpk, fvk) = keys(CircuitId::Finance);
+    let (lpk, lvk) = keys(CircuitId::InvoiceLinked);
+    let mut items: Vec<(&VerifyingKey, Vec<Fr>, Vec<u8>)> = Vec::new();
+    for _ in 0..3 {
+        let (p, x) = prove_invoice(ipk, &invoice()).unwrap();
+        items.push((ivk, x, p));
+    }
+    let (p, x) = prove_finance(fpk, &invoice(), bind("bank-b")).unwrap();
+    items.push((fvk, x, p));
+    let (p, x) = prove_linked_invoice(lpk, &invoice(), &order(), &delivery()).unwrap();
+    items.push((lvk, x, p));
+    let all = items.clone();
+    let refs: Vec<(&VerifyingKey, &[Fr], &[u8])> = all
+        .iter()
+        .map(|(k, x, p)| (*k, x.as_slice(), p.as_slice()))
+        .collect();
+    verify_batch(&refs).unwrap();
+    verify_batch(&refs[..1]).unwrap();
+    assert!(verify_batch(&[]).is_ok());
+    // One changed public input anywhere fails the batch.
+    for i in 0..refs.len() {
+        let mut bad = all.clone();
+        bad[i].1[0] += Fr::one();
+        let r: Vec<(&VerifyingKey, &[Fr], &[u8])> = bad
+            .iter()
+            .map(|(k, x, p)| (*k, x.as_slice(), p.as_slice()))
+            .collect();
+        assert!(verify_batch(&r).is_err(), "item {i}");
+    }
+    // Two proofs swapped between statements fail too.
+    let mut swapped = all.clone();
+    let p0 = swapped[0].2.clone();
+    swapped[0].2 = swapped[1].2.clone();
+    swapped[1].2 = p0;
+    // (each invoice() has a fresh blinding, so items 0 and 1 are different statements)
+    let r: Vec<(&VerifyingKey, &[Fr], &[u8])> = swapped
+        .iter()
+        .map(|(k, x, p)| (*k, x.as_slice(), p.as_slice()))
+        .collect();
+    assert!(verify_batch(&r).is_err());
+}

@@ -1028,12 +1028,35 @@ fn preverify_part<V: StateView>(view: &V, chain_id: &ChainId, part: &[&Transacti
             .map(|t| t.hash())
             .collect()
     };
-    // Groth16 proofs whose records are already stored: verified here, on this core, and
-    // named by their statement key so that execution can skip exactly those.
+    // Groth16 proofs whose records are already stored: verified here, on this core, as one
+    // batch (one final exponentiation), and named by their statement key so that
+    // execution can skip exactly those. A failing batch is checked one by one.
+    let mut statements = Vec::new();
     for t in &signed {
         if let Ok(Some(st)) = crate::circuits::statement(view, chain_id, t) {
-            if crate::circuits::verify(view, &st).is_ok() {
-                out.push(crate::circuits::statement_key(t, &st));
+            if let Ok(Some(vk)) = crate::circuits::verifying_key(view, st.circuit) {
+                statements.push((*t, st, vk));
+            }
+        }
+    }
+    let items: Vec<(
+        &ledger_circuits::VerifyingKey,
+        &[ledger_circuits::Fr],
+        &[u8],
+    )> = statements
+        .iter()
+        .map(|(_, st, vk)| (vk.as_ref(), st.inputs.as_slice(), st.proof))
+        .collect();
+    if ledger_circuits::verify_batch(&items).is_ok() {
+        out.extend(
+            statements
+                .iter()
+                .map(|(t, st, _)| crate::circuits::statement_key(t, st)),
+        );
+    } else {
+        for (t, st, _) in &statements {
+            if crate::circuits::verify(view, st).is_ok() {
+                out.push(crate::circuits::statement_key(t, st));
             }
         }
     }
