@@ -14,53 +14,9 @@ pub const MAX_LINES: usize = 16;
 const ENCODING_VERSION: u8 = 1;
 const MAX_TEXT: usize = 256;
 
-/// What a document is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DocumentKind {
-    /// A purchase order: ordered lines with unit prices and quantities.
-    PurchaseOrder,
-    /// A delivery note: delivered quantities per order line.
-    DeliveryNote,
-    /// An invoice: unit prices, quantities, line totals and the total.
-    Invoice,
-}
-
-impl DocumentKind {
-    /// All kinds.
-    pub const ALL: [DocumentKind; 3] = [
-        DocumentKind::PurchaseOrder,
-        DocumentKind::DeliveryNote,
-        DocumentKind::Invoice,
-    ];
-
-    /// The tag hashed into commitments and stored in schemas.
-    pub fn tag(self) -> u8 {
-        match self {
-            DocumentKind::PurchaseOrder => 1,
-            DocumentKind::DeliveryNote => 2,
-            DocumentKind::Invoice => 3,
-        }
-    }
-
-    /// From [`DocumentKind::tag`].
-    pub fn from_tag(t: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.tag() == t)
-    }
-
-    /// The name used in schemas and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            DocumentKind::PurchaseOrder => "purchase-order",
-            DocumentKind::DeliveryNote => "delivery-note",
-            DocumentKind::Invoice => "invoice",
-        }
-    }
-
-    /// From [`DocumentKind::name`].
-    pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
-    }
-}
+/// What a document is: the ledger's document kinds (their tags are hashed into
+/// commitments).
+pub use ledger_types::DocumentKind;
 
 /// One line: unit price (minor units), quantity and line total (minor units).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -446,19 +446,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::RegisterSchema(a) => register_schema(a).await?,
         Command::PutRecord(a) => {
             let mut gw = a.gw.connect().await?;
-            let fields = a
-                .fields
-                .iter()
-                .map(|f| {
-                    let (n, v) = f.split_once('=').ok_or_else(|| {
-                        CliError::Invalid(format!("field {f:?} must be NAME=VALUE"))
-                    })?;
-                    Ok(pb::FieldValue {
-                        name: n.to_string(),
-                        value: v.to_string(),
-                    })
-                })
-                .collect::<Result<Vec<_>, CliError>>()?;
+            let fields = field_values(&a.fields)?;
             let w = gw
                 .put(pb::GatewayPutRequest {
                     document: None,
@@ -519,19 +507,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     .try_fold(0u64, |acc, l| acc.checked_add(l.total))
                     .ok_or_else(|| CliError::Invalid("the line totals overflow".into()))?,
             };
-            let fields = a
-                .fields
-                .iter()
-                .map(|f| {
-                    let (n, v) = f.split_once('=').ok_or_else(|| {
-                        CliError::Invalid(format!("field {f:?} must be NAME=VALUE"))
-                    })?;
-                    Ok(pb::FieldValue {
-                        name: n.to_string(),
-                        value: v.to_string(),
-                    })
-                })
-                .collect::<Result<Vec<_>, CliError>>()?;
+            let fields = field_values(&a.fields)?;
             let w = gw
                 .put(pb::GatewayPutRequest {
                     record_id: a.record,
@@ -942,6 +918,21 @@ async fn register_schema(a: SchemaArgs) -> Result<(), CliError> {
         hex::encode(&w.tx_hash)
     );
     Ok(())
+}
+
+/// `NAME=VALUE` arguments as gateway field values.
+fn field_values(args: &[String]) -> Result<Vec<pb::FieldValue>, CliError> {
+    args.iter()
+        .map(|f| {
+            let (n, v) = f
+                .split_once('=')
+                .ok_or_else(|| CliError::Invalid(format!("field {f:?} must be NAME=VALUE")))?;
+            Ok(pb::FieldValue {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// `RECORD[@VERSION]` (version 0: the latest).

@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 use bulletproofs::{BulletproofGens, PedersenGens, RangeProof};
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::{Identity, IsIdentity, MultiscalarMul, VartimeMultiscalarMul};
+use curve25519_dalek::traits::{Identity, IsIdentity, MultiscalarMul};
 use merlin::Transcript;
 use rand::rngs::OsRng;
 use thiserror::Error;
@@ -389,42 +389,19 @@ fn relation_transcript(ctx: &Context, coeffs: &[i64], commitments: &[Commitment]
     t
 }
 
-/// Verifies [`prove_linear`] for `commitments`.
+/// Verifies [`prove_linear`] for `commitments` (a batch of one: the equation is
+/// written once, in [`BatchVerifier::add_linear`]).
 pub fn verify_linear(
     ctx: &Context,
     coeffs: &[i64],
     commitments: &[Commitment],
     proof: &DlogProof,
 ) -> Result<(), ProofError> {
-    if coeffs.len() != commitments.len() || coeffs.is_empty() {
-        return Err(ProofError::Malformed {
-            what: "relation proof",
-            reason: "one coefficient per commitment is needed".into(),
-        });
-    }
-    let mut points = Vec::with_capacity(commitments.len());
-    for c in commitments {
-        let p = c.point("commitment")?;
-        if p.is_identity() {
-            return Err(ProofError::Identity { what: "commitment" });
-        }
-        points.push(p);
-    }
-    let d = RistrettoPoint::multiscalar_mul(coeffs.iter().map(|a| coeff(*a)), &points);
-    let mut t = relation_transcript(ctx, coeffs, commitments);
-    t.append_message(b"R", proof.r.as_bytes());
-    let c = challenge(&mut t, b"c");
-    let r = proof.r.decompress().ok_or(ProofError::Malformed {
-        what: "relation proof",
-        reason: "R is not a point".into(),
-    })?;
-    // s·H == R + c·D
-    let lhs = proof.s * pc().B_blinding;
-    if lhs == r + c * d {
-        Ok(())
-    } else {
-        Err(ProofError::Invalid { kind: "relation" })
-    }
+    let mut batch = BatchVerifier::new();
+    batch.add_linear(ctx, coeffs, commitments, proof)?;
+    batch
+        .verify()
+        .map_err(|_| ProofError::Invalid { kind: "relation" })
 }
 
 /// Proves `a <= b` for two committed values: a range proof on `C_b - C_a`.
@@ -684,7 +661,8 @@ pub fn audit_handle(
     Ok((d, proof))
 }
 
-/// Verifies [`audit_handle`]'s proof.
+/// Verifies [`audit_handle`]'s proof (a batch of one: the equations are written once, in
+/// [`BatchVerifier::add_audit_handle`]).
 pub fn verify_audit_handle(
     ctx: &Context,
     c: &Commitment,
@@ -692,41 +670,11 @@ pub fn verify_audit_handle(
     d: &Handle,
     proof: &HandleProof,
 ) -> Result<(), ProofError> {
-    let point = |x: &CompressedRistretto, what| {
-        x.decompress().ok_or(ProofError::Malformed {
-            what,
-            reason: "not a point".into(),
-        })
-    };
-    let (cp, pp, dp) = (
-        point(&c.0, "commitment")?,
-        point(&key.0, "audit key")?,
-        point(&d.0, "handle")?,
-    );
-    if cp.is_identity() || pp.is_identity() {
-        return Err(ProofError::Identity {
-            what: "commitment or audit key",
-        });
-    }
-    let (y0, y1) = (
-        point(&proof.y0, "handle proof")?,
-        point(&proof.y1, "handle proof")?,
-    );
-    let mut t = handle_transcript(ctx, c, key, d);
-    t.append_message(b"Y0", proof.y0.as_bytes());
-    t.append_message(b"Y1", proof.y1.as_bytes());
-    let ch = challenge(&mut t, b"c");
-    let ok0 =
-        RistrettoPoint::vartime_multiscalar_mul([proof.zv, proof.zr], [pc().B, pc().B_blinding])
-            == y0 + ch * cp;
-    let ok1 = proof.zr * pp == y1 + ch * dp;
-    if ok0 && ok1 {
-        Ok(())
-    } else {
-        Err(ProofError::Invalid {
-            kind: "audit handle",
-        })
-    }
+    let mut batch = BatchVerifier::new();
+    batch.add_audit_handle(ctx, c, key, d, proof)?;
+    batch.verify().map_err(|_| ProofError::Invalid {
+        kind: "audit handle",
+    })
 }
 
 /// `v` with `v·G = target` and `v < 2^bits`, by baby-step giant-step.
