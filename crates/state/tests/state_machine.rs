@@ -101,6 +101,11 @@ fn po_schema() -> RegisterSchema {
 
 impl Chain {
     fn new() -> Self {
+        Self::new_with_circuits(&[])
+    }
+
+    /// The chain with these circuit verifying keys fixed in genesis.
+    fn new_with_circuits(circuits: &[(String, Vec<u8>)]) -> Self {
         let chain = ChainId::new("test").unwrap();
         let mut orgs = BTreeMap::new();
         for id in ["bank-a", "bank-b", "bank-c", "reg-eu"] {
@@ -130,7 +135,7 @@ impl Chain {
                 .unwrap()
             })
             .collect();
-        let (block, ex) = genesis::genesis_block(&chain, 1, txs).unwrap();
+        let (block, ex) = genesis::genesis_block_with_circuits(&chain, 1, txs, circuits).unwrap();
         let mut state = BTreeMap::new();
         apply(&mut state, &ex);
         let tip = block.header().clone();
@@ -1254,4 +1259,159 @@ fn only_regulators_register_an_audit_key_and_it_must_be_a_point() {
             .to_string();
         assert!(err.contains(why), "{err}");
     }
+}
+
+/// An invoice document record of schema `inv` (a document schema), readable by `readers`.
+fn invoice_put(
+    c: &Chain,
+    record: &str,
+    doc: &ledger_circuits::Document,
+    readers: &[&str],
+) -> PutRecord {
+    let mut put = seal_record(
+        &c.chain,
+        &RecordId::new(record).unwrap(),
+        1,
+        &invoice_doc_schema(),
+        &[FieldToSeal {
+            name: FieldName::new(DOCUMENT_FIELD).unwrap(),
+            plaintext: Zeroizing::new(doc.to_bytes()),
+            readers: readers.iter().map(|r| c.orgs[r].reader()).collect(),
+        }],
+    )
+    .unwrap();
+    put.document_commitment = Some(doc.commitment_bytes());
+    put
+}
+
+fn invoice_doc_schema() -> RegisterSchema {
+    RegisterSchema {
+        schema: SchemaId::new("inv").unwrap(),
+        version: 1,
+        fields: vec![SchemaField {
+            name: FieldName::new(DOCUMENT_FIELD).unwrap(),
+            ty: FieldType::Bytes,
+            required: true,
+            committed: false,
+        }],
+        auditors: vec![],
+        document: Some(DocumentKind::Invoice),
+    }
+}
+
+#[test]
+fn financing_spends_a_receivable_once_and_names_the_first_financing() {
+    use ledger_circuits::{dev_keys, finance_binding, fr_to_bytes, prove_finance, CircuitId, Line};
+    let (pk, vk) = dev_keys(CircuitId::Finance).unwrap();
+    let mut c = Chain::new_with_circuits(&[("finance".into(), vk.to_bytes().to_vec())]);
+    let doc = ledger_circuits::Document::new(
+        DocumentKind::Invoice,
+        "acme",
+        "globex",
+        "INV-9",
+        "",
+        20_000,
+        vec![Line {
+            unit_price: 10,
+            quantity: 3,
+            total: 30,
+        }],
+        30,
+    )
+    .unwrap();
+    // The same receivable in a second record, with another blinding.
+    let mut copy = doc.clone();
+    copy.blinding =
+        ledger_circuits::Document::new(DocumentKind::Invoice, "a", "b", "c", "", 0, vec![], 0)
+            .unwrap()
+            .blinding;
+    let mut bare = invoice_put(&c, "INV-BARE", &doc, &["bank-a"]);
+    bare.document_commitment = None;
+    let block = c.seal(c.build(vec![
+        c.sign("bank-c", 2, Payload::RegisterSchema(invoice_doc_schema())),
+        c.sign(
+            "bank-a",
+            1,
+            Payload::PutRecord(invoice_put(&c, "INV-9", &doc, &["bank-a", "bank-b"])),
+        ),
+        c.sign(
+            "bank-a",
+            2,
+            Payload::PutRecord(invoice_put(&c, "INV-9B", &copy, &["bank-a"])),
+        ),
+        c.sign("bank-a", 3, Payload::PutRecord(bare)),
+    ]));
+    let ex = c.commit(&block);
+    assert_eq!(
+        ex.outcomes[..3],
+        [TxOutcome::Applied, TxOutcome::Applied, TxOutcome::Applied]
+    );
+    assert!(
+        failure(&ex, 3)
+            .to_string()
+            .contains("carries a document commitment"),
+        "{}",
+        failure(&ex, 3)
+    );
+    let request = |org: &str, record: &str, d: &ledger_circuits::Document| {
+        let binding = finance_binding("test", org, record, 1);
+        let (proof, public) = prove_finance(&pk, d, binding).unwrap();
+        FinanceRequest {
+            invoice: RecordId::new(record).unwrap(),
+            version: 1,
+            nullifier: fr_to_bytes(&public[1]),
+            proof,
+        }
+    };
+    // bank-b's proof, filed by bank-c (front-running): refused, the binding differs.
+    let stolen = c.sign(
+        "bank-c",
+        3,
+        Payload::FinanceRequest(request("bank-b", "INV-9", &doc)),
+    );
+    match precheck_tx(&c.state, &c.chain, 3, &stolen, &()) {
+        Err(TxRejection::InvalidProof {
+            kind: "finance",
+            record,
+            ..
+        }) => {
+            assert_eq!(record.as_str(), "INV-9")
+        }
+        other => panic!("a copied proof was not refused: {other:?}"),
+    }
+    // Both in one block: the first applies, the second fails naming it.
+    let first = c.sign(
+        "bank-b",
+        1,
+        Payload::FinanceRequest(request("bank-b", "INV-9", &doc)),
+    );
+    let second = c.sign(
+        "bank-a",
+        4,
+        Payload::FinanceRequest(request("bank-a", "INV-9B", &copy)),
+    );
+    let first_hash = first.hash();
+    let block = c.seal(c.build(vec![first, second]));
+    let ex = c.commit(&block);
+    assert_eq!(ex.outcomes[0], TxOutcome::Applied);
+    match failure(&ex, 1) {
+        TxFailure::AlreadyFinanced { earlier_tx, by, .. } => {
+            assert_eq!(earlier_tx, first_hash);
+            assert_eq!(by.as_str(), "bank-b");
+        }
+        other => panic!("the second financing did not fail as already financed: {other}"),
+    }
+    // bank-c cannot read the invoice: it may not ask, even with a valid proof of its own.
+    let unread = c.sign(
+        "bank-c",
+        3,
+        Payload::FinanceRequest(request("bank-c", "INV-9B", &copy)),
+    );
+    let block = c.seal(c.build(vec![unread]));
+    let ex = c.commit(&block);
+    assert!(
+        matches!(failure(&ex, 0), TxFailure::NotAReader { .. }),
+        "{}",
+        failure(&ex, 0)
+    );
 }
