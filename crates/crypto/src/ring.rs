@@ -84,6 +84,17 @@ impl RingSecret {
     }
 }
 
+/// Checks a registered ring public key: 32 bytes, a Ristretto point, not the identity.
+pub fn check_ring_key(b: &[u8]) -> Result<(), CryptoError> {
+    let arr: [u8; 32] = b
+        .try_into()
+        .map_err(|_| invalid("a ring key is 32 bytes"))?;
+    if point(&arr, "the ring key")?.is_identity() {
+        return Err(invalid("the ring key is the identity point"));
+    }
+    Ok(())
+}
+
 /// The topic point `T = H_p(chain, topic)`: SHA-512 over a domain label, the chain id and
 /// the topic, mapped to Ristretto (nobody knows its discrete log to `G`).
 fn topic_point(chain_id: &str, topic: &[u8]) -> RistrettoPoint {

@@ -17,7 +17,7 @@ use crate::error::NodeError;
 pub const AUDIT_SECRET_FILE: &str = "audit-elgamal.sealed";
 
 fn aad(chain_id: &str, org: &str) -> Vec<u8> {
-    format!("cl/audit-elgamal/v1\0{chain_id}\0{org}").into_bytes()
+    crate::sealed::aad("cl/audit-elgamal/v1", chain_id, org)
 }
 
 /// Where the sealed secret lives.
@@ -34,19 +34,16 @@ pub fn create(
     chain_id: &str,
     org: &str,
 ) -> Result<AuditKey, NodeError> {
-    let p = path(home);
-    if p.exists() {
-        return Err(NodeError::Fatal(format!(
-            "{} already exists; an audit key is generated once",
-            p.display()
-        )));
-    }
     let secret = AuditSecret::generate();
-    let mut bytes = secret.to_bytes();
-    let sealed = provider.seal(sealing_label, &bytes, &aad(chain_id, org));
-    zeroize::Zeroize::zeroize(&mut bytes);
-    let sealed = sealed.map_err(|e| NodeError::Fatal(format!("sealing the audit key: {e}")))?;
-    crate::fsutil::write_file(&p, hex::encode(sealed).as_bytes(), 0o600)?;
+    let bytes = zeroize::Zeroizing::new(secret.to_bytes());
+    crate::sealed::seal_new(
+        &path(home),
+        provider,
+        sealing_label,
+        &aad(chain_id, org),
+        bytes.as_slice(),
+        "audit key",
+    )?;
     Ok(secret.public())
 }
 
@@ -59,22 +56,13 @@ pub fn load(
     chain_id: &str,
     org: &str,
 ) -> Result<AuditSecret, NodeError> {
-    let p = path(home);
-    let text = std::fs::read_to_string(&p).map_err(|e| NodeError::Io {
-        what: format!("reading the sealed audit key {}", p.display()),
-        reason: e.to_string(),
-    })?;
-    let sealed = hex::decode(text.trim()).map_err(|_| {
-        NodeError::Fatal(format!("{} is not hex: the file is damaged", p.display()))
-    })?;
-    let plain = provider
-        .unseal(sealing_label, &sealed, &aad(chain_id, org))
-        .map_err(|e| {
-            NodeError::Fatal(format!(
-                "unsealing the audit key {}: {e} (altered, or sealed by another key, chain or organisation)",
-                p.display()
-            ))
-        })?;
+    let plain = crate::sealed::unseal(
+        &path(home),
+        provider,
+        sealing_label,
+        &aad(chain_id, org),
+        "audit key",
+    )?;
     AuditSecret::from_bytes(&plain)
         .map_err(|e| NodeError::Fatal(format!("the unsealed audit key is unusable: {e}")))
 }

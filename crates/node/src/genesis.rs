@@ -9,7 +9,7 @@ use std::path::Path;
 
 use ledger_crypto::Signer;
 use ledger_state::genesis::{
-    genesis_block_with_circuits, registration_body, registration_with_audit_key,
+    genesis_block_with_circuits, registration_body, registration_with_keys,
 };
 use ledger_state::Execution;
 use ledger_types::{
@@ -92,6 +92,9 @@ pub struct GenesisMember {
     /// Its audit key (regulators: twisted ElGamal over Ristretto), hex; empty otherwise.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub audit_key: String,
+    /// Its ring public key (anonymous endorsements), hex; empty if none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ring_key: String,
     /// Its signature over its own registration transaction (hex).
     pub registration_signature: String,
 }
@@ -114,15 +117,17 @@ impl GenesisMember {
         roles: &[Role],
         encryption_key: Vec<u8>,
         audit_key: Vec<u8>,
+        ring_key: Vec<u8>,
         signer: &dyn Signer,
     ) -> Result<Self, NodeError> {
-        let tx = registration_with_audit_key(
+        let tx = registration_with_keys(
             signer,
             chain_id,
             org,
             roles,
             encryption_key.clone(),
             audit_key.clone(),
+            ring_key.clone(),
         )?;
         let Payload::RegisterMember(m) = &tx.body().payload else {
             return Err(NodeError::Fatal(
@@ -135,6 +140,7 @@ impl GenesisMember {
             encryption_key: hex::encode(&encryption_key),
             roles: m.roles.iter().map(|r| r.name().to_string()).collect(),
             audit_key: hex::encode(&audit_key),
+            ring_key: hex::encode(&ring_key),
             registration_signature: hex::encode(&tx.signature().0),
         })
     }
@@ -187,6 +193,8 @@ impl GenesisFile {
                 .map_err(|_| at("encryption_key is not hex".into()))?;
             let audit_key =
                 hex::decode(&m.audit_key).map_err(|_| at("audit_key is not hex".into()))?;
+            let ring_key =
+                hex::decode(&m.ring_key).map_err(|_| at("ring_key is not hex".into()))?;
             let mut roles = m
                 .roles
                 .iter()
@@ -204,6 +212,7 @@ impl GenesisFile {
                     encryption_key,
                     roles,
                     audit_key,
+                    ring_key,
                 },
             );
             let (unsigned, _) = body.signing_bytes();

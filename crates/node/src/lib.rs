@@ -11,3 +11,5 @@ pub mod error;
 pub mod fsutil;
 pub mod gateway_auth;
 pub mod keys;
+pub mod ring_key;
+pub mod sealed;

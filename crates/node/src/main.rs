@@ -350,6 +350,16 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
     } else {
         vec![]
     };
+    // Every organisation gets a ring key for anonymous endorsements, sealed like the
+    // audit key.
+    let ring_key = ledger_node::ring_key::create(
+        &a.home,
+        provider.as_ref(),
+        &config.keys.sealing_label,
+        chain_id.as_str(),
+        org.as_str(),
+    )?
+    .to_vec();
     let circuits = genesis::circuits_from(&a.circuit_keys)?;
     let genesis = GenesisFile {
         circuits,
@@ -362,6 +372,7 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
             &roles,
             encryption_key,
             audit_key.clone(),
+            ring_key,
             &key,
         )?],
     };
@@ -819,6 +830,21 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
             "the agreement key {:?} in the key provider is not the encryption key registered for {org}",
             config.keys.agreement_label
         )));
+    }
+    if !me.ring_key.is_empty() {
+        let (h, p, label, chain, o, registered) = (
+            home.clone(),
+            provider.clone(),
+            config.keys.sealing_label.clone(),
+            genesis.chain_id.to_string(),
+            org.to_string(),
+            me.ring_key.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            ledger_node::ring_key::check(&h, p.as_ref(), &label, &chain, &o, &registered)
+        })
+        .await
+        .map_err(|e| NodeError::Fatal(e.to_string()))??;
     }
     if !me.audit_key.is_empty() {
         let (h, p, label, chain, o, registered) = (

@@ -1222,6 +1222,7 @@ pub fn execute_genesis_with_circuits<V: StateView>(
         diff: StateDiff::default(),
     };
     let mut validators = BTreeSet::new();
+    let mut ring_keys = BTreeSet::new();
     let mut outcomes = Vec::with_capacity(txs.len());
     for (i, tx) in txs.iter().enumerate() {
         let body = tx.body();
@@ -1285,6 +1286,22 @@ pub fn execute_genesis_with_circuits<V: StateView>(
                     i,
                     tx,
                     not_allowed(format!("with an unusable audit key for {}: {e}", m.org)),
+                ));
+            }
+        }
+        if !m.ring_key.is_empty() {
+            if let Err(e) = ledger_crypto::ring::check_ring_key(&m.ring_key) {
+                return Err(bad(
+                    i,
+                    tx,
+                    not_allowed(format!("with an unusable ring key for {}: {e}", m.org)),
+                ));
+            }
+            if !ring_keys.insert(m.ring_key.clone()) {
+                return Err(bad(
+                    i,
+                    tx,
+                    not_allowed(format!("with the ring key of another member for {}", m.org)),
                 ));
             }
         }

@@ -31,17 +31,19 @@ pub fn registration(
     roles: &[Role],
     encryption_key: Vec<u8>,
 ) -> Result<Transaction, CryptoError> {
-    registration_with_audit_key(signer, chain_id, org, roles, encryption_key, vec![])
+    registration_with_keys(signer, chain_id, org, roles, encryption_key, vec![], vec![])
 }
 
-/// [`registration`] with an audit key (a regulator that audits committed amounts).
-pub fn registration_with_audit_key(
+/// [`registration`] with an audit key (regulators that audit committed amounts; else
+/// empty) and a ring key (members that endorse anonymously; else empty).
+pub fn registration_with_keys(
     signer: &dyn Signer,
     chain_id: &ChainId,
     org: &OrgId,
     roles: &[Role],
     encryption_key: Vec<u8>,
     audit_key: Vec<u8>,
+    ring_key: Vec<u8>,
 ) -> Result<Transaction, CryptoError> {
     let mut roles = roles.to_vec();
     roles.sort();
@@ -52,6 +54,7 @@ pub fn registration_with_audit_key(
         encryption_key,
         roles,
         audit_key,
+        ring_key,
     };
     sign_tx(signer, registration_body(chain_id, member))
 }

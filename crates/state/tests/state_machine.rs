@@ -124,13 +124,16 @@ impl Chain {
                 } else {
                     vec![]
                 };
-                genesis::registration_with_audit_key(
+                genesis::registration_with_keys(
                     &o.key,
                     &chain,
                     &o.id,
                     &roles(o.id.as_str()),
                     o.enc_pk.clone(),
                     audit_key,
+                    ledger_crypto::ring::RingSecret::generate()
+                        .public()
+                        .to_vec(),
                 )
                 .unwrap()
             })
@@ -1245,13 +1248,14 @@ fn only_regulators_register_an_audit_key_and_it_must_be_a_point() {
         (vec![Role::Member], key.clone(), "not a regulator"),
         (vec![Role::Regulator], vec![0u8; 32], "unusable audit key"),
     ] {
-        let tx = genesis::registration_with_audit_key(
+        let tx = genesis::registration_with_keys(
             &o.key,
             &chain,
             &o.id,
             &roles,
             o.enc_pk.clone(),
             audit_key,
+            vec![],
         )
         .unwrap();
         let err = genesis::genesis_block(&chain, 1, vec![tx])
@@ -1259,6 +1263,36 @@ fn only_regulators_register_an_audit_key_and_it_must_be_a_point() {
             .to_string();
         assert!(err.contains(why), "{err}");
     }
+}
+
+#[test]
+fn ring_keys_must_be_points_and_each_members_own() {
+    let chain = ChainId::new("test").unwrap();
+    let (a, b) = (Org::new("bank-x"), Org::new("bank-y"));
+    let ring = ledger_crypto::ring::RingSecret::generate()
+        .public()
+        .to_vec();
+    let reg = |o: &Org, ring_key: Vec<u8>| {
+        genesis::registration_with_keys(
+            &o.key,
+            &chain,
+            &o.id,
+            &[Role::Validator, Role::Member],
+            o.enc_pk.clone(),
+            vec![],
+            ring_key,
+        )
+        .unwrap()
+    };
+    assert!(genesis::genesis_block(&chain, 1, vec![reg(&a, ring.clone())]).is_ok());
+    let err = genesis::genesis_block(&chain, 1, vec![reg(&a, vec![0u8; 32])])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unusable ring key"), "{err}");
+    let err = genesis::genesis_block(&chain, 1, vec![reg(&a, ring.clone()), reg(&b, ring)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ring key of another member"), "{err}");
 }
 
 /// An invoice document record of schema `inv` (a document schema), readable by `readers`.

@@ -181,6 +181,9 @@ pub struct RegisterMember {
     /// Its audit key (twisted ElGamal, a compressed Ristretto point), for regulators that
     /// audit committed amounts; empty otherwise.
     pub audit_key: Vec<u8>,
+    /// Its ring public key (a compressed Ristretto point) for anonymous endorsements
+    /// (linkable ring signatures); empty if it takes no part in them.
+    pub ring_key: Vec<u8>,
 }
 
 impl RegisterMember {
@@ -194,6 +197,7 @@ impl RegisterMember {
             e.u8(r.tag());
         }
         e.bytes(&self.audit_key);
+        e.bytes(&self.ring_key);
     }
 
     /// Reads and checks the canonical encoding.
@@ -207,12 +211,14 @@ impl RegisterMember {
             roles.push(Role::from_tag(d.u8("role")?)?);
         }
         let audit_key = d.bytes("audit key", 32)?;
+        let ring_key = d.bytes("ring key", 32)?;
         let m = RegisterMember {
             org,
             signing_key,
             encryption_key,
             roles,
             audit_key,
+            ring_key,
         };
         m.check()?;
         Ok(m)
@@ -230,6 +236,15 @@ impl RegisterMember {
             return Err(CodecError::NotCanonical {
                 what: "RegisterMember",
                 reason: "roles must be sorted and unique".into(),
+            });
+        }
+        if !(self.ring_key.is_empty() || self.ring_key.len() == 32) {
+            return Err(CodecError::NotCanonical {
+                what: "RegisterMember",
+                reason: format!(
+                    "a ring key is 32 bytes (or absent), got {}",
+                    self.ring_key.len()
+                ),
             });
         }
         if !(self.audit_key.is_empty() || self.audit_key.len() == 32) {
@@ -603,6 +618,7 @@ mod tests {
             encryption_key: vec![],
             roles: vec![Role::Validator, Role::Member],
             audit_key: vec![9; 32],
+            ring_key: vec![8; 32],
         };
         let b = TxBody {
             chain_id: ChainId::new("c").unwrap(),
