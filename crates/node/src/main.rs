@@ -831,32 +831,24 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
             config.keys.agreement_label
         )));
     }
-    if !me.ring_key.is_empty() {
-        let (h, p, label, chain, o, registered) = (
+    {
+        // The sealed software secrets must match what genesis registered.
+        let (h, p, label, chain, o, m) = (
             home.clone(),
             provider.clone(),
             config.keys.sealing_label.clone(),
             genesis.chain_id.to_string(),
             org.to_string(),
-            me.ring_key.clone(),
+            me.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            ledger_node::ring_key::check(&h, p.as_ref(), &label, &chain, &o, &registered)
-        })
-        .await
-        .map_err(|e| NodeError::Fatal(e.to_string()))??;
-    }
-    if !me.audit_key.is_empty() {
-        let (h, p, label, chain, o, registered) = (
-            home.clone(),
-            provider.clone(),
-            config.keys.sealing_label.clone(),
-            genesis.chain_id.to_string(),
-            org.to_string(),
-            me.audit_key.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            ledger_node::audit_key::check(&h, p.as_ref(), &label, &chain, &o, &registered)
+            if !m.ring_key.is_empty() {
+                ledger_node::ring_key::check(&h, p.as_ref(), &label, &chain, &o, &m.ring_key)?;
+            }
+            if !m.audit_key.is_empty() {
+                ledger_node::audit_key::check(&h, p.as_ref(), &label, &chain, &o, &m.audit_key)?;
+            }
+            Ok::<(), NodeError>(())
         })
         .await
         .map_err(|e| NodeError::Fatal(e.to_string()))??;
