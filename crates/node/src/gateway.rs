@@ -456,7 +456,7 @@ impl Gateway {
                 field: format!("{field} (in a sum over {} records)", req.records.len()),
             });
         }
-        let secret = ledger_node::audit_key::load(
+        let secret = ledger_node::sealed::load::<ledger_proofs::AuditSecret>(
             &source.0,
             self.provider.as_ref(),
             &source.1,

@@ -4,12 +4,10 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod audit_key;
 pub mod audit_log;
 pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod gateway_auth;
 pub mod keys;
-pub mod ring_key;
 pub mod sealed;

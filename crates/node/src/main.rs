@@ -256,6 +256,7 @@ fn now_ms() -> u64 {
 }
 
 fn init(a: InitArgs) -> Result<(), NodeError> {
+    use ledger_node::sealed::SealedKey;
     if a.home.join(CONFIG_FILE).exists() || a.home.join(GENESIS_FILE).exists() {
         return Err(NodeError::Fatal(format!(
             "{} already holds a node; choose another --home or remove it",
@@ -338,27 +339,28 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
         .map_err(hsm)?;
     let key = ProviderSigner::new(provider.clone(), &config.keys.signing_label).map_err(hsm)?;
     let audit_key = if roles.contains(&Role::Regulator) {
-        ledger_node::audit_key::create(
+        ledger_node::sealed::create::<ledger_proofs::AuditSecret>(
             &a.home,
             provider.as_ref(),
             &config.keys.sealing_label,
             chain_id.as_str(),
             org.as_str(),
         )?
-        .to_bytes()
+        .public_bytes()
         .to_vec()
     } else {
         vec![]
     };
     // Every organisation gets a ring key for anonymous endorsements, sealed like the
     // audit key.
-    let ring_key = ledger_node::ring_key::create(
+    let ring_key = ledger_node::sealed::create::<ledger_crypto::ring::RingSecret>(
         &a.home,
         provider.as_ref(),
         &config.keys.sealing_label,
         chain_id.as_str(),
         org.as_str(),
     )?
+    .public_bytes()
     .to_vec();
     let circuits = genesis::circuits_from(&a.circuit_keys)?;
     let genesis = GenesisFile {
@@ -412,7 +414,7 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
         println!(
             "  audit key     {} (secret sealed by the key provider in {})",
             hex::encode(&audit_key),
-            ledger_node::audit_key::AUDIT_SECRET_FILE
+            <ledger_proofs::AuditSecret as ledger_node::sealed::SealedKey>::FILE
         );
     }
     println!("  gRPC API      {}", config.grpc.listen);
@@ -843,10 +845,24 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
         );
         tokio::task::spawn_blocking(move || {
             if !m.ring_key.is_empty() {
-                ledger_node::ring_key::check(&h, p.as_ref(), &label, &chain, &o, &m.ring_key)?;
+                ledger_node::sealed::check::<ledger_crypto::ring::RingSecret>(
+                    &h,
+                    p.as_ref(),
+                    &label,
+                    &chain,
+                    &o,
+                    &m.ring_key,
+                )?;
             }
             if !m.audit_key.is_empty() {
-                ledger_node::audit_key::check(&h, p.as_ref(), &label, &chain, &o, &m.audit_key)?;
+                ledger_node::sealed::check::<ledger_proofs::AuditSecret>(
+                    &h,
+                    p.as_ref(),
+                    &label,
+                    &chain,
+                    &o,
+                    &m.audit_key,
+                )?;
             }
             Ok::<(), NodeError>(())
         })

@@ -1,64 +1,230 @@
 //! Software secrets kept at rest sealed by the node's sealing key inside its key provider
 //! (AES-256-GCM in the HSM), bound by associated data to what they are, the chain and the
 //! organisation; unsealed only when used, wiped after.
+//!
+//! Two exist, because no PKCS#11 mechanism does Ristretto arithmetic: every
+//! organisation's ring key (anonymous endorsements, `ledger_crypto::ring`) and a
+//! regulator's twisted-ElGamal audit key (sums of committed amounts, `ledger_proofs`).
+//! `init` creates them, `start` checks them against genesis, the node loads them for the
+//! one operation that needs them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use ledger_crypto::ring::RingSecret;
 use ledger_hsm::KeyProvider;
+use ledger_proofs::AuditSecret;
 use zeroize::Zeroizing;
 
 use crate::error::NodeError;
 
-/// The associated data binding a sealed secret: its kind, the chain and the organisation.
-pub fn aad(kind: &str, chain_id: &str, org: &str) -> Vec<u8> {
-    format!("{kind}\0{chain_id}\0{org}").into_bytes()
+/// A secret kept sealed in a file of the node home.
+pub trait SealedKey: Sized {
+    /// The file in the node home.
+    const FILE: &'static str;
+    /// The label of its associated data.
+    const KIND: &'static str;
+    /// Its name in messages.
+    const WHAT: &'static str;
+    /// A fresh secret.
+    fn generate() -> Self;
+    /// The secret's 32 bytes.
+    fn secret_bytes(&self) -> Zeroizing<[u8; 32]>;
+    /// Reads [`SealedKey::secret_bytes`].
+    fn from_secret_bytes(b: &[u8]) -> Result<Self, String>;
+    /// The public key registered in genesis.
+    fn public_bytes(&self) -> [u8; 32];
 }
 
-/// Seals `secret` to a new file (hex, mode 0600); refuses to overwrite one. `what` names
-/// the secret in errors.
-pub fn seal_new(
-    path: &Path,
+impl SealedKey for AuditSecret {
+    const FILE: &'static str = "audit-elgamal.sealed";
+    const KIND: &'static str = "cl/audit-elgamal/v1";
+    const WHAT: &'static str = "audit key";
+    fn generate() -> Self {
+        AuditSecret::generate()
+    }
+    fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.to_bytes())
+    }
+    fn from_secret_bytes(b: &[u8]) -> Result<Self, String> {
+        AuditSecret::from_bytes(b).map_err(|e| e.to_string())
+    }
+    fn public_bytes(&self) -> [u8; 32] {
+        self.public().to_bytes()
+    }
+}
+
+impl SealedKey for RingSecret {
+    const FILE: &'static str = "ring-key.sealed";
+    const KIND: &'static str = "cl/ring-key/v1";
+    const WHAT: &'static str = "ring key";
+    fn generate() -> Self {
+        RingSecret::generate()
+    }
+    fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.to_bytes())
+    }
+    fn from_secret_bytes(b: &[u8]) -> Result<Self, String> {
+        RingSecret::from_bytes(b).map_err(|e| e.to_string())
+    }
+    fn public_bytes(&self) -> [u8; 32] {
+        self.public()
+    }
+}
+
+/// Where `K` lives in `home`.
+pub fn path<K: SealedKey>(home: &Path) -> PathBuf {
+    home.join(K::FILE)
+}
+
+fn aad<K: SealedKey>(chain_id: &str, org: &str) -> Vec<u8> {
+    format!("{}\0{chain_id}\0{org}", K::KIND).into_bytes()
+}
+
+/// Generates a `K`, seals it with `sealing_label` and writes it to the home (hex, mode
+/// 0600); refuses to overwrite an existing one. Returns the secret, for its public key.
+pub fn create<K: SealedKey>(
+    home: &Path,
     provider: &dyn KeyProvider,
     sealing_label: &str,
-    aad: &[u8],
-    secret: &[u8],
-    what: &str,
-) -> Result<(), NodeError> {
-    if path.exists() {
+    chain_id: &str,
+    org: &str,
+) -> Result<K, NodeError> {
+    let p = path::<K>(home);
+    if p.exists() {
         return Err(NodeError::Fatal(format!(
-            "{} already exists; the {what} is generated once",
-            path.display()
+            "{} already exists; the {} is generated once",
+            p.display(),
+            K::WHAT
         )));
     }
+    let secret = K::generate();
     let sealed = provider
-        .seal(sealing_label, secret, aad)
-        .map_err(|e| NodeError::Fatal(format!("sealing the {what}: {e}")))?;
-    crate::fsutil::write_file(path, hex::encode(sealed).as_bytes(), 0o600)
+        .seal(
+            sealing_label,
+            secret.secret_bytes().as_slice(),
+            &aad::<K>(chain_id, org),
+        )
+        .map_err(|e| NodeError::Fatal(format!("sealing the {}: {e}", K::WHAT)))?;
+    crate::fsutil::write_file(&p, hex::encode(sealed).as_bytes(), 0o600)?;
+    Ok(secret)
 }
 
-/// Unseals a file written by [`seal_new`]. Fails with a clear error if it is missing,
+/// Unseals `K` (wiped when dropped). Fails with a clear error if the file is missing,
 /// altered, or sealed by another key, chain or organisation.
-pub fn unseal(
-    path: &Path,
+pub fn load<K: SealedKey>(
+    home: &Path,
     provider: &dyn KeyProvider,
     sealing_label: &str,
-    aad: &[u8],
-    what: &str,
-) -> Result<Zeroizing<Vec<u8>>, NodeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| NodeError::Io {
-        what: format!("reading the sealed {what} {}", path.display()),
+    chain_id: &str,
+    org: &str,
+) -> Result<K, NodeError> {
+    let p = path::<K>(home);
+    let text = std::fs::read_to_string(&p).map_err(|e| NodeError::Io {
+        what: format!("reading the sealed {} {}", K::WHAT, p.display()),
         reason: e.to_string(),
     })?;
     let sealed = hex::decode(text.trim()).map_err(|_| {
-        NodeError::Fatal(format!(
-            "{} is not hex: the file is damaged",
-            path.display()
-        ))
+        NodeError::Fatal(format!("{} is not hex: the file is damaged", p.display()))
     })?;
-    provider.unseal(sealing_label, &sealed, aad).map_err(|e| {
-        NodeError::Fatal(format!(
-            "unsealing the {what} {}: {e} (altered, or sealed by another key, chain or organisation)",
-            path.display()
-        ))
-    })
+    let plain = provider
+        .unseal(sealing_label, &sealed, &aad::<K>(chain_id, org))
+        .map_err(|e| {
+            NodeError::Fatal(format!(
+                "unsealing the {} {}: {e} (altered, or sealed by another key, chain or organisation)",
+                K::WHAT,
+                p.display()
+            ))
+        })?;
+    K::from_secret_bytes(&plain)
+        .map_err(|e| NodeError::Fatal(format!("the unsealed {} is unusable: {e}", K::WHAT)))
+}
+
+/// Checks that the sealed `K` matches the public key registered on the chain.
+pub fn check<K: SealedKey>(
+    home: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    chain_id: &str,
+    org: &str,
+    registered: &[u8],
+) -> Result<(), NodeError> {
+    let secret = load::<K>(home, provider, sealing_label, chain_id, org)?;
+    if secret.public_bytes().as_slice() != registered {
+        return Err(NodeError::Fatal(format!(
+            "the {} sealed in {} is not the {} registered for {org}",
+            K::WHAT,
+            path::<K>(home).display(),
+            K::WHAT
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use ledger_hsm::{KdfCost, SoftwareProvider};
+
+    fn sealed_bound_and_checked<K: SealedKey>() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = SoftwareProvider::open(
+            &dir.path().join("keys"),
+            zeroize::Zeroizing::new("test passphrase".to_string()),
+            KdfCost::DEFAULT,
+        )
+        .unwrap();
+        p.generate_sealing_key("org-seal").unwrap();
+        let home = dir.path();
+        let public = create::<K>(home, &p, "org-seal", "chain", "org-a")
+            .unwrap()
+            .public_bytes();
+        // Never in clear on disk.
+        let text = std::fs::read_to_string(path::<K>(home)).unwrap();
+        let secret = load::<K>(home, &p, "org-seal", "chain", "org-a").unwrap();
+        assert_eq!(secret.public_bytes(), public);
+        assert!(!text.contains(&hex::encode(secret.secret_bytes().as_slice())));
+        check::<K>(home, &p, "org-seal", "chain", "org-a", &public).unwrap();
+        // Another chain or organisation, a wrong registration, an altered file: refused.
+        assert!(load::<K>(home, &p, "org-seal", "other-chain", "org-a").is_err());
+        assert!(load::<K>(home, &p, "org-seal", "chain", "org-b").is_err());
+        assert!(check::<K>(home, &p, "org-seal", "chain", "org-a", &[1; 32]).is_err());
+        let mut bytes = hex::decode(text.trim()).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(path::<K>(home), hex::encode(bytes)).unwrap();
+        assert!(load::<K>(home, &p, "org-seal", "chain", "org-a").is_err());
+        // Created once.
+        assert!(create::<K>(home, &p, "org-seal", "chain", "org-a").is_err());
+    }
+
+    #[test]
+    fn the_audit_key_is_sealed_bound_and_checked() {
+        sealed_bound_and_checked::<AuditSecret>();
+    }
+
+    #[test]
+    fn the_ring_key_is_sealed_bound_and_checked() {
+        sealed_bound_and_checked::<RingSecret>();
+    }
+
+    #[test]
+    fn audit_and_ring_keys_are_sealed_apart() {
+        // Same home, same sealing key: a file sealed as one kind does not open as the other.
+        let dir = tempfile::tempdir().unwrap();
+        let p = SoftwareProvider::open(
+            &dir.path().join("keys"),
+            zeroize::Zeroizing::new("test passphrase".to_string()),
+            KdfCost::DEFAULT,
+        )
+        .unwrap();
+        p.generate_sealing_key("org-seal").unwrap();
+        create::<RingSecret>(dir.path(), &p, "org-seal", "chain", "org-a").unwrap();
+        std::fs::copy(
+            path::<RingSecret>(dir.path()),
+            path::<AuditSecret>(dir.path()),
+        )
+        .unwrap();
+        assert!(load::<AuditSecret>(dir.path(), &p, "org-seal", "chain", "org-a").is_err());
+    }
 }

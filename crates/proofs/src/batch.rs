@@ -26,9 +26,9 @@ use sha3::Shake256;
 use std::sync::OnceLock;
 
 use crate::{
-    bp, challenge, coeff, handle_transcript, pc, relation_transcript, AuditKey, Commitment,
-    Context, DlogProof, Handle, HandleProof, ProofError, RangeProofData, MAX_AGGREGATED,
-    RANGE_BITS,
+    aggregated, bp, challenge, coeff, handle_transcript, pc, relation_transcript, AuditKey,
+    Commitment, Context, DlogProof, Handle, HandleProof, ProofError, RangeProofData,
+    MAX_AGGREGATED, RANGE_BITS,
 };
 
 /// The Bulletproofs `H` vectors, party by party (`bulletproofs` keeps them private; they
@@ -168,21 +168,7 @@ impl BatchVerifier {
         commitments: &[Commitment],
         data: &RangeProofData,
     ) -> Result<(), ProofError> {
-        let all: Vec<CompressedRistretto> = commitments
-            .iter()
-            .chain(data.padding.iter())
-            .map(|c| c.0)
-            .collect();
-        if !all.len().is_power_of_two() || all.len() > MAX_AGGREGATED || commitments.is_empty() {
-            return Err(ProofError::Malformed {
-                what: "range proof",
-                reason: format!(
-                    "{} commitments and {} padding: not a power of two up to {MAX_AGGREGATED}",
-                    commitments.len(),
-                    data.padding.len()
-                ),
-            });
-        }
+        let all = aggregated(commitments, data)?;
         let mut t = ctx.transcript(b"range");
         self.add_bulletproof(&mut t, &all, &data.proof, "range proof")
     }

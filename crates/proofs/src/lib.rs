@@ -257,12 +257,12 @@ pub fn prove_range(ctx: &Context, openings: &[Opening]) -> Result<RangeProofData
     })
 }
 
-/// Verifies [`prove_range`] for `commitments`.
-pub fn verify_range(
-    ctx: &Context,
+/// The commitments an aggregated range proof covers: the record's, then the padding; a
+/// power of two, at most [`MAX_AGGREGATED`], at least one of the record's.
+fn aggregated(
     commitments: &[Commitment],
     data: &RangeProofData,
-) -> Result<(), ProofError> {
+) -> Result<Vec<CompressedRistretto>, ProofError> {
     let all: Vec<CompressedRistretto> = commitments
         .iter()
         .chain(data.padding.iter())
@@ -278,6 +278,16 @@ pub fn verify_range(
             ),
         });
     }
+    Ok(all)
+}
+
+/// Verifies [`prove_range`] for `commitments`.
+pub fn verify_range(
+    ctx: &Context,
+    commitments: &[Commitment],
+    data: &RangeProofData,
+) -> Result<(), ProofError> {
+    let all = aggregated(commitments, data)?;
     let proof = RangeProof::from_bytes(&data.proof).map_err(|e| ProofError::Malformed {
         what: "range proof",
         reason: e.to_string(),

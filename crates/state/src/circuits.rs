@@ -61,9 +61,17 @@ pub(crate) fn document<V: StateView>(
     record: &RecordId,
     version: u32,
 ) -> Result<Option<(DocumentKind, [u8; 32])>, StateError> {
-    let Some(v) = model::record_version(view, record, version)? else {
-        return Ok(None);
-    };
+    match model::record_version(view, record, version)? {
+        Some(v) => document_of(view, &v),
+        None => Ok(None),
+    }
+}
+
+/// [`document`] of a record version already read.
+pub(crate) fn document_of<V: StateView>(
+    view: &V,
+    v: &model::RecordVersion,
+) -> Result<Option<(DocumentKind, [u8; 32])>, StateError> {
     let Some(c) = v.document_commitment else {
         return Ok(None);
     };

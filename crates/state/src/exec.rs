@@ -737,7 +737,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                 version: f.version,
             }));
         };
-        let doc = crate::circuits::document(&self.overlay, &f.invoice, f.version)?;
+        let doc = crate::circuits::document_of(&self.overlay, &v)?;
         if doc.map(|(k, _)| k) != Some(ledger_types::DocumentKind::Invoice) {
             return Ok(Err(TxFailure::NotADocument {
                 record: f.invoice.clone(),
@@ -788,7 +788,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                 }));
             };
             if let Some(kinds) = documents {
-                let got = crate::circuits::document(&self.overlay, &o.record, o.version)?;
+                let got = crate::circuits::document_of(&self.overlay, &v)?;
                 if got.map(|(k, _)| k) != Some(kinds[i]) {
                     return Ok(Err(TxFailure::NotADocument {
                         record: o.record.clone(),

@@ -176,15 +176,9 @@ impl RecordVersion {
         }
         e.count(self.audit_handles.len());
         for h in &self.audit_handles {
-            h.field.encode(&mut e);
-            h.auditor.encode(&mut e);
-            e.fixed(&h.handle);
-            e.fixed(&h.proof);
+            h.encode(&mut e);
         }
-        match &self.document_commitment {
-            None => e.u8(0),
-            Some(c) => e.u8(1).fixed(c),
-        };
+        e.opt_fixed(self.document_commitment.as_ref().map(|c| c.as_slice()));
         e.finish()
     }
 
@@ -226,23 +220,9 @@ impl RecordVersion {
         let n = d.count("audit handles", usize::MAX, 8 + 32 + 128)?;
         let mut audit_handles = Vec::with_capacity(n);
         for _ in 0..n {
-            audit_handles.push(AuditHandle {
-                field: FieldName::decode(d)?,
-                auditor: OrgId::decode(d)?,
-                handle: d.array("audit handle")?,
-                proof: d.array("audit handle proof")?,
-            });
+            audit_handles.push(AuditHandle::decode(d)?);
         }
-        let document_commitment = match d.u8("document commitment flag")? {
-            0 => None,
-            1 => Some(d.array("document commitment")?),
-            t => {
-                return Err(CodecError::UnknownTag {
-                    what: "document commitment flag",
-                    tag: t.into(),
-                })
-            }
-        };
+        let document_commitment = d.opt_array("document commitment")?;
         Ok(RecordVersion {
             record,
             version,

@@ -72,6 +72,14 @@ impl Encoder {
         self
     }
 
+    /// An optional fixed-size value: a 0 byte, or a 1 byte and the bytes.
+    pub fn opt_fixed(&mut self, v: Option<&[u8]>) -> &mut Self {
+        match v {
+            None => self.u8(0),
+            Some(b) => self.u8(1).fixed(b),
+        }
+    }
+
     /// Writes a length-prefixed byte string.
     ///
     /// Panics only if `v` is longer than `u32::MAX`, which no caller can produce: every
@@ -158,6 +166,21 @@ impl<'a> Decoder<'a> {
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_be_bytes(a))
+    }
+
+    /// Reads [`Encoder::opt_fixed`]: a flag (`what`), then `N` bytes if it is 1.
+    pub fn opt_array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<Option<[u8; N]>, CodecError> {
+        match self.u8(what)? {
+            0 => Ok(None),
+            1 => Ok(Some(self.array(what)?)),
+            t => Err(CodecError::UnknownTag {
+                what,
+                tag: t.into(),
+            }),
+        }
     }
 
     /// Reads `N` bytes of fixed width.

@@ -157,6 +157,25 @@ pub struct AuditHandle {
     pub proof: [u8; AUDIT_PROOF_LEN],
 }
 
+impl AuditHandle {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        self.field.encode(e);
+        self.auditor.encode(e);
+        e.fixed(&self.handle).fixed(&self.proof);
+    }
+
+    /// Reads the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        Ok(AuditHandle {
+            field: FieldName::decode(d)?,
+            auditor: OrgId::decode(d)?,
+            handle: d.array("audit handle")?,
+            proof: d.array("audit handle proof")?,
+        })
+    }
+}
+
 /// Creates a record (version 1) or a new version of one (previous version + 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutRecord {
@@ -216,19 +235,9 @@ impl PutRecord {
         }
         e.count(self.audit_handles.len());
         for h in &self.audit_handles {
-            h.field.encode(e);
-            h.auditor.encode(e);
-            e.fixed(&h.handle);
-            e.fixed(&h.proof);
+            h.encode(e);
         }
-        match &self.document_commitment {
-            None => {
-                e.u8(0);
-            }
-            Some(c) => {
-                e.u8(1).fixed(c);
-            }
-        }
+        e.opt_fixed(self.document_commitment.as_ref().map(|c| c.as_slice()));
     }
 
     /// Reads and checks the canonical encoding.
@@ -280,23 +289,9 @@ impl PutRecord {
         )?;
         let mut audit_handles = Vec::with_capacity(n);
         for _ in 0..n {
-            audit_handles.push(AuditHandle {
-                field: FieldName::decode(d)?,
-                auditor: OrgId::decode(d)?,
-                handle: d.array("audit handle")?,
-                proof: d.array("audit handle proof")?,
-            });
+            audit_handles.push(AuditHandle::decode(d)?);
         }
-        let document_commitment = match d.u8("document commitment flag")? {
-            0 => None,
-            1 => Some(d.array("document commitment")?),
-            t => {
-                return Err(CodecError::UnknownTag {
-                    what: "document commitment flag",
-                    tag: t.into(),
-                })
-            }
-        };
+        let document_commitment = d.opt_array("document commitment")?;
         let p = PutRecord {
             record,
             version,
