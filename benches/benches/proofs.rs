@@ -249,7 +249,12 @@ fn block_verification(c: &mut Criterion) {
     g.bench_function("verify_64_confidential_puts_all_cores", |b| {
         b.iter(|| {
             let txs: Vec<&ledger_types::Transaction> = block.txs.iter().collect();
-            let ok = ledger_state::preverify(&state, &block.header().chain_id, &txs);
+            let ok = ledger_state::preverify(
+                &state,
+                &block.header().chain_id,
+                block.header().height,
+                &txs,
+            );
             assert_eq!(ok.len(), 64);
             ledger_state::execute_block(&state, &acc, &parent, &block, &|h: &ledger_types::Hash| {
                 ok.contains(h)

@@ -1,6 +1,9 @@
 //! The mempool: admits transactions, deduplicates them, bounds memory, and hands a proposer
 //! candidates in an order that applies (each signer's transactions in nonce order).
 //!
+//! Anonymous endorsements have no signer and no nonce: each is keyed by its topic and key
+//! image instead, so a second endorsement by one member of one topic waits nowhere.
+//!
 //! Admission checks, cheapest first: size, decoding, nonce against committed state, member
 //! directory, chain, kind, signature, then (when no earlier transaction of the signer is
 //! pending) the transaction's effect against committed state. Every refusal is a
@@ -19,7 +22,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use ledger_state::{keys, next_nonce, precheck_tx, StateError, StateView, TxFailure, TxRejection};
-use ledger_types::{ChainId, CodecError, Hash, OrgId, Transaction};
+use ledger_types::{ChainId, CodecError, Hash, OrgId, Payload, Topic, Transaction};
 use thiserror::Error;
 
 /// Mempool limits.
@@ -86,6 +89,15 @@ pub enum Rejection {
         /// The pending transaction.
         pending: Hash,
     },
+    /// An endorsement of the same topic with the same key image (by the same member) is
+    /// already waiting.
+    #[error("topic {topic} already has a pending endorsement with this ring key: transaction {pending}; one endorsement per member per topic")]
+    EndorsementPending {
+        /// The topic.
+        topic: Topic,
+        /// The pending endorsement.
+        pending: Hash,
+    },
     /// This exact transaction is already waiting.
     #[error("transaction {0} is already in the mempool")]
     Duplicate(Hash),
@@ -127,11 +139,14 @@ impl Rejection {
                 TxRejection::NonceAhead { .. } => "nonce_ahead",
                 TxRejection::NotAllowed { .. } => "not_allowed",
                 TxRejection::InvalidProof { .. } => "invalid_proof",
+                TxRejection::BadEndorsement { .. } => "bad_endorsement",
+                TxRejection::AlreadyEndorsed { .. } => "already_endorsed",
                 TxRejection::State(_) => "storage",
                 _ => "invalid",
             },
             Rejection::NonceTooFarAhead { .. } => "nonce_too_far_ahead",
             Rejection::NoncePending { .. } => "nonce_pending",
+            Rejection::EndorsementPending { .. } => "endorsement_pending",
             Rejection::Duplicate(_) => "duplicate",
             Rejection::AlreadyCommitted { .. } => "already_committed",
             Rejection::WouldFail(_) => "would_fail",
@@ -163,10 +178,21 @@ struct Entry {
     seq: u64,
 }
 
+/// An anonymous endorsement's place: its topic and key image.
+type Slot = (Topic, [u8; 32]);
+
+fn slot(tx: &Transaction) -> Option<Slot> {
+    match &tx.body().payload {
+        Payload::Endorse(e) => Some((e.topic.clone(), e.key_image()?)),
+        _ => None,
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     by_hash: HashMap<Hash, Entry>,
     by_signer: BTreeMap<OrgId, BTreeMap<u64, Hash>>,
+    anonymous: BTreeMap<Slot, Hash>,
     bytes: usize,
     seq: u64,
 }
@@ -175,6 +201,10 @@ impl Inner {
     fn remove(&mut self, hash: &Hash) {
         if let Some(e) = self.by_hash.remove(hash) {
             self.bytes -= e.tx.len();
+            if let Some(slot) = slot(&e.tx) {
+                self.anonymous.remove(&slot);
+                return;
+            }
             let body = e.tx.body();
             if let Some(m) = self.by_signer.get_mut(&body.signer) {
                 m.remove(&body.nonce);
@@ -243,6 +273,9 @@ impl Mempool {
                 height,
             });
         }
+        if tx.is_anonymous() {
+            return self.admit_anonymous(tx, view, next_height, verified);
+        }
         let body = tx.body();
         let committed_next = next_nonce(view, &body.signer).map_err(Rejection::Storage)?;
         if body.nonce < committed_next {
@@ -297,6 +330,17 @@ impl Mempool {
                 pending: *pending,
             });
         }
+        self.hold(&mut inner, &tx)?;
+        inner
+            .by_signer
+            .entry(body.signer.clone())
+            .or_default()
+            .insert(body.nonce, tx.hash());
+        Ok(tx)
+    }
+
+    /// Counts `tx` in, if there is room.
+    fn hold(&self, inner: &mut Inner, tx: &Transaction) -> Result<(), Rejection> {
         if inner.by_hash.len() >= self.config.max_txs
             || inner.bytes + tx.len() > self.config.max_bytes
         {
@@ -308,11 +352,6 @@ impl Mempool {
         inner.seq += 1;
         let seq = inner.seq;
         inner.bytes += tx.len();
-        inner
-            .by_signer
-            .entry(body.signer.clone())
-            .or_default()
-            .insert(body.nonce, tx.hash());
         inner.by_hash.insert(
             tx.hash(),
             Entry {
@@ -320,6 +359,41 @@ impl Mempool {
                 seq,
             },
         );
+        Ok(())
+    }
+
+    /// Admits an anonymous endorsement: its ring signature and unused key image are the
+    /// state machine's checks; one may wait per topic and key image.
+    fn admit_anonymous(
+        &self,
+        tx: Transaction,
+        view: &impl StateView,
+        next_height: u64,
+        verified: &dyn Fn(&Hash) -> bool,
+    ) -> Result<Transaction, Rejection> {
+        if self.contains(&tx.hash()) {
+            return Err(Rejection::Duplicate(tx.hash()));
+        }
+        precheck_tx(view, &self.chain_id, next_height, &tx, &|h: &Hash| verified(h))
+            .map_err(Rejection::Invalid)?;
+        let Some(slot) = slot(&tx) else {
+            return Err(Rejection::Malformed(CodecError::NotCanonical {
+                what: "Endorse",
+                reason: "no key image".into(),
+            }));
+        };
+        let mut inner = self.lock();
+        if inner.by_hash.contains_key(&tx.hash()) {
+            return Err(Rejection::Duplicate(tx.hash()));
+        }
+        if let Some(pending) = inner.anonymous.get(&slot) {
+            return Err(Rejection::EndorsementPending {
+                topic: slot.0,
+                pending: *pending,
+            });
+        }
+        self.hold(&mut inner, &tx)?;
+        inner.anonymous.insert(slot, tx.hash());
         Ok(tx)
     }
 
@@ -346,6 +420,13 @@ impl Mempool {
                 runs.push(run);
             }
         }
+        runs.extend(
+            inner
+                .anonymous
+                .values()
+                .filter_map(|h| inner.by_hash.get(h))
+                .map(|e| vec![e]),
+        );
         let mut heap: BinaryHeap<Reverse<(u64, usize)>> = runs
             .iter()
             .enumerate()
@@ -383,6 +464,17 @@ impl Mempool {
         }
         for h in dropped {
             inner.remove(h);
+        }
+        // Endorsements whose key image endorsed the topic in the meantime (through another
+        // node) can never apply.
+        let mut spent = Vec::new();
+        for ((topic, image), h) in &inner.anonymous {
+            if ledger_state::endorsement_by_image(view, topic, image)?.is_some() {
+                spent.push(*h);
+            }
+        }
+        for h in spent {
+            inner.remove(&h);
         }
         for signer in signers {
             let next = next_nonce(view, &signer)?;

@@ -67,7 +67,12 @@ impl Ledger {
             .iter()
             .filter(|t| !self.mempool.contains(&t.hash()))
             .collect();
-        ledger_state::preverify(self.store.as_ref(), &self.chain_id, &todo)
+        ledger_state::preverify(
+            self.store.as_ref(),
+            &self.chain_id,
+            block.header().height,
+            &todo,
+        )
     }
 }
 

@@ -351,17 +351,21 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
     } else {
         vec![]
     };
-    // Every organisation gets a ring key for anonymous endorsements, sealed like the
-    // audit key.
-    let ring_key = ledger_node::sealed::create::<ledger_crypto::ring::RingSecret>(
-        &a.home,
-        provider.as_ref(),
-        &config.keys.sealing_label,
-        chain_id.as_str(),
-        org.as_str(),
-    )?
-    .public_bytes()
-    .to_vec();
+    // Members (the banks and corporates) get a ring key for anonymous endorsements,
+    // sealed like the audit key: the ring of a topic is the member ring.
+    let ring_key = if roles.contains(&Role::Member) {
+        ledger_node::sealed::create::<ledger_crypto::ring::RingSecret>(
+            &a.home,
+            provider.as_ref(),
+            &config.keys.sealing_label,
+            chain_id.as_str(),
+            org.as_str(),
+        )?
+        .public_bytes()
+        .to_vec()
+    } else {
+        vec![]
+    };
     let circuits = genesis::circuits_from(&a.circuit_keys)?;
     let genesis = GenesisFile {
         circuits,

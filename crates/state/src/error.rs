@@ -1,4 +1,4 @@
-use ledger_types::{CodecError, FieldName, Hash, OrgId, RecordId, SchemaId};
+use ledger_types::{CodecError, FieldName, Hash, OrgId, RecordId, SchemaId, Topic};
 use thiserror::Error;
 
 /// A failure to read state (storage trouble or corrupt stored values).
@@ -85,6 +85,27 @@ pub enum TxRejection {
         record: RecordId,
         /// Why.
         reason: String,
+    },
+    /// An anonymous endorsement whose ring signature does not verify, or whose ring does
+    /// not exist.
+    #[error("endorsement of topic {topic} refused: {reason}")]
+    BadEndorsement {
+        /// The topic.
+        topic: Topic,
+        /// Why.
+        reason: String,
+    },
+    /// A second endorsement of a topic by the same member (the same key image).
+    #[error("topic {topic} was already endorsed with this ring key (key image {key_image}) in transaction {earlier_tx} at height {earlier_height}: one endorsement per member per topic")]
+    AlreadyEndorsed {
+        /// The topic.
+        topic: Topic,
+        /// The key image, hex.
+        key_image: String,
+        /// The earlier endorsement.
+        earlier_tx: Hash,
+        /// Its height.
+        earlier_height: u64,
     },
     /// Reading state failed.
     #[error(transparent)]

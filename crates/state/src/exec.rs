@@ -8,7 +8,7 @@ use ledger_types::merkle::tx_root;
 use ledger_types::record::SEALED_OVERHEAD;
 use ledger_types::{
     AuditAlert, Block, BlockHeader, ChainId, FieldName, GrantAccess, Hash, HashSuite, OrgId,
-    Payload, PutRecord, RecordId, RegisterMember, RegisterSchema, RevokeAccess, Role, Transaction,
+    Endorse, Payload, PutRecord, RecordId, RegisterMember, RegisterSchema, RevokeAccess, Role, Transaction,
 };
 use ledger_types::{CrossCheck, Relation};
 
@@ -180,6 +180,10 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                 got: body.chain_id.to_string(),
             });
         }
+        if let Payload::Endorse(e) = &body.payload {
+            // Anonymous: no member, no nonce; the ring signature authenticates it.
+            return self.endorse(tx, e);
+        }
         if let Payload::RegisterMember(_) = body.payload {
             return Err(TxRejection::NotAllowed {
                 kind: "RegisterMember",
@@ -248,6 +252,41 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             }
             Err(f) => self.outcomes.push(TxOutcome::Failed(f)),
         }
+        Ok(())
+    }
+
+    /// An anonymous endorsement: its ring signature verifies against the member ring of
+    /// its ring height (unless verified already), and its key image has not endorsed the
+    /// topic before. Either failure rejects it: with no nonce to consume, an endorsement
+    /// without effect must not take block space.
+    fn endorse(&mut self, tx: &Transaction, e: &Endorse) -> Result<(), TxRejection> {
+        if !self.cache.is_verified(&tx.hash()) {
+            verify_endorsement(&self.overlay, self.chain_id, self.height, e)?;
+        }
+        let image = e.key_image().ok_or_else(|| TxRejection::BadEndorsement {
+            topic: e.topic.clone(),
+            reason: "the signature has no key image".into(),
+        })?;
+        if let Some(earlier) = model::endorsement_by_image(&self.overlay, &e.topic, &image)? {
+            return Err(TxRejection::AlreadyEndorsed {
+                topic: e.topic.clone(),
+                key_image: hex::encode(image),
+                earlier_tx: earlier.tx_hash,
+                earlier_height: earlier.height,
+            });
+        }
+        let entry = model::Endorsement {
+            index: model::endorsement_count(&self.overlay, &e.topic)?,
+            height: self.height,
+            tx_hash: tx.hash(),
+            statement: e.statement,
+            key_image: image,
+            ring_height: e.ring_height,
+        };
+        for (k, v) in model::endorsement_writes(&e.topic, &entry) {
+            self.overlay.put(k, v)?;
+        }
+        self.outcomes.push(TxOutcome::Applied);
         Ok(())
     }
 
@@ -968,6 +1007,44 @@ fn check_nonce(signer: &OrgId, got: u64, next: u64) -> Result<(), TxRejection> {
     Ok(())
 }
 
+/// Verifies an endorsement's ring signature against the member ring in force at its ring
+/// height, for a block at `height` (the ring height must be below it: a committed ring).
+pub fn verify_endorsement<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    height: u64,
+    e: &Endorse,
+) -> Result<(), TxRejection> {
+    let bad = |reason: String| TxRejection::BadEndorsement {
+        topic: e.topic.clone(),
+        reason,
+    };
+    if e.ring_height >= height {
+        return Err(bad(format!(
+            "ring height {} is not below the block height {height}: only a committed ring signs",
+            e.ring_height
+        )));
+    }
+    let (_, ring) = model::member_ring(view, e.ring_height)?
+        .ok_or_else(|| bad(format!("no member ring at height {}", e.ring_height)))?;
+    let sig = ledger_crypto::ring::RingSignature::from_bytes(&e.signature)
+        .map_err(|err| bad(format!("malformed ring signature: {err}")))?;
+    ledger_crypto::ring::ring_verify(
+        chain_id.as_str(),
+        e.topic.as_str().as_bytes(),
+        &e.message(),
+        &ring,
+        &sig,
+    )
+    .map_err(|err| {
+        bad(format!(
+            "the ring signature does not verify against the {}-member ring of height {}: {err}",
+            ring.len(),
+            e.ring_height
+        ))
+    })
+}
+
 /// Checks the signatures and stateless proofs of `txs` on all cores and returns the hashes
 /// of those that verify under their signer's registered key (keys cannot change after
 /// genesis, so the state before the block decides). Execution then skips them and checks
@@ -979,6 +1056,7 @@ fn check_nonce(signer: &OrgId, got: u64, next: u64) -> Result<(), TxRejection> {
 pub fn preverify<V: StateView + Sync>(
     view: &V,
     chain_id: &ChainId,
+    height: u64,
     txs: &[&Transaction],
 ) -> std::collections::HashSet<Hash> {
     if txs.is_empty() {
@@ -992,7 +1070,7 @@ pub fn preverify<V: StateView + Sync>(
     std::thread::scope(|s| {
         let handles: Vec<_> = txs
             .chunks(chunk)
-            .map(|part| s.spawn(move || preverify_part(view, chain_id, part)))
+            .map(|part| s.spawn(move || preverify_part(view, chain_id, height, part)))
             .collect();
         handles
             .into_iter()
@@ -1001,7 +1079,20 @@ pub fn preverify<V: StateView + Sync>(
     })
 }
 
-fn preverify_part<V: StateView>(view: &V, chain_id: &ChainId, part: &[&Transaction]) -> Vec<Hash> {
+fn preverify_part<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    height: u64,
+    part: &[&Transaction],
+) -> Vec<Hash> {
+    // Anonymous endorsements: their ring signature is their signature.
+    let endorsed = part.iter().filter_map(|t| match &t.body().payload {
+        Payload::Endorse(e) if verify_endorsement(view, chain_id, height, e).is_ok() => {
+            Some(t.hash())
+        }
+        _ => None,
+    });
+    let endorsed: Vec<Hash> = endorsed.collect();
     let signed: Vec<&Transaction> = part
         .iter()
         .copied()
@@ -1060,6 +1151,7 @@ fn preverify_part<V: StateView>(view: &V, chain_id: &ChainId, part: &[&Transacti
             }
         }
     }
+    out.extend(endorsed);
     out
 }
 
@@ -1223,6 +1315,7 @@ pub fn execute_genesis_with_circuits<V: StateView>(
     };
     let mut validators = BTreeSet::new();
     let mut ring_keys = BTreeSet::new();
+    let mut ring = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(txs.len());
     for (i, tx) in txs.iter().enumerate() {
         let body = tx.body();
@@ -1290,6 +1383,16 @@ pub fn execute_genesis_with_circuits<V: StateView>(
             }
         }
         if !m.ring_key.is_empty() {
+            if !m.has_role(Role::Member) {
+                return Err(bad(
+                    i,
+                    tx,
+                    not_allowed(format!(
+                        "with a ring key for {}, which is not a member (the ring is the member banks')",
+                        m.org
+                    )),
+                ));
+            }
             if let Err(e) = ledger_crypto::ring::check_ring_key(&m.ring_key) {
                 return Err(bad(
                     i,
@@ -1319,6 +1422,9 @@ pub fn execute_genesis_with_circuits<V: StateView>(
         if m.has_role(Role::Validator) {
             validators.insert(m.org.clone());
         }
+        if let Ok(k) = <[u8; 32]>::try_from(m.ring_key.as_slice()) {
+            ring.insert(m.org.clone(), k);
+        }
         overlay.put(keys::member(&m.org), encode_member(m))?;
         overlay.put(keys::nonce(&m.org), 1u64.to_be_bytes().to_vec())?;
         outcomes.push(TxOutcome::Applied);
@@ -1333,6 +1439,20 @@ pub fn execute_genesis_with_circuits<V: StateView>(
     }
     let validators: Vec<OrgId> = validators.into_iter().collect();
     overlay.put(keys::validators(), encode_validators(&validators))?;
+    // The member ring of anonymous endorsements, in organisation-id order, fixed from
+    // height 0 (membership changes only here for now; a later change appends a ring).
+    if ring.len() > ledger_crypto::ring::MAX_RING {
+        return Err(BlockError::HeaderMismatch {
+            height: 0,
+            field: "member ring",
+            got: format!("{} members with ring keys", ring.len()),
+            expected: format!("at most {}", ledger_crypto::ring::MAX_RING),
+        });
+    }
+    let ring: Vec<[u8; 32]> = ring.into_values().collect();
+    for (k, v) in model::fix_ring(&overlay, 0, &ring)? {
+        overlay.put(k, v)?;
+    }
     let mut seen = BTreeSet::new();
     for (name, vk) in circuits {
         let bad = |got: String| BlockError::HeaderMismatch {

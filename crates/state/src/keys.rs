@@ -1,6 +1,6 @@
 //! The state key layout. Identifiers never contain `/`, so `/` separates unambiguously.
 
-use ledger_types::{OrgId, RecordId, SchemaId};
+use ledger_types::{OrgId, RecordId, SchemaId, Topic};
 
 /// `member/{org}` → the organisation's `RegisterMember` entry.
 pub fn member(org: &OrgId) -> Vec<u8> {
@@ -73,4 +73,44 @@ pub fn circuit(name: &str) -> Vec<u8> {
 /// `nullifier/{32 bytes}` → the financing request that used the receivable nullifier.
 pub fn nullifier(n: &[u8; 32]) -> Vec<u8> {
     [b"nullifier/".as_slice(), n.as_slice()].concat()
+}
+
+/// `ring/changes` → the heights at which the member ring changed (u64 big-endian each,
+/// ascending; genesis is the first).
+pub fn ring_changes() -> Vec<u8> {
+    b"ring/changes".to_vec()
+}
+
+/// `ring/at/{height u64 big-endian}` → the member ring from that height on: the ring
+/// public keys of the members, in organisation-id order.
+pub fn ring_at(height: u64) -> Vec<u8> {
+    [b"ring/at/".as_slice(), &height.to_be_bytes()].concat()
+}
+
+/// `endorse/{topic}` → how many endorsements the topic has (u64 big-endian).
+pub fn endorsement_count(topic: &Topic) -> Vec<u8> {
+    [b"endorse/".as_slice(), topic.as_str().as_bytes()].concat()
+}
+
+/// `endorse/{topic}/n/{index u64 big-endian}` → the topic's endorsement number `index`.
+pub fn endorsement_at(topic: &Topic, index: u64) -> Vec<u8> {
+    [
+        b"endorse/".as_slice(),
+        topic.as_str().as_bytes(),
+        b"/n/",
+        &index.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// `endorse/{topic}/i/{key image}` → the index of the endorsement with that key image
+/// (u64 big-endian): one per member per topic.
+pub fn endorsement_image(topic: &Topic, image: &[u8; 32]) -> Vec<u8> {
+    [
+        b"endorse/".as_slice(),
+        topic.as_str().as_bytes(),
+        b"/i/",
+        image.as_slice(),
+    ]
+    .concat()
 }

@@ -23,6 +23,8 @@ struct Org {
     enc_pk: Vec<u8>,
     /// The audit secret (registered for regulators only).
     audit: ledger_proofs::AuditSecret,
+    /// The ring secret (registered for members only).
+    ring: ledger_crypto::ring::RingSecret,
 }
 
 impl Org {
@@ -38,6 +40,7 @@ impl Org {
                 .as_bytes()
                 .to_vec(),
             audit: ledger_proofs::AuditSecret::generate(),
+            ring: ledger_crypto::ring::RingSecret::generate(),
         }
     }
 
@@ -130,10 +133,12 @@ impl Chain {
                     &o.id,
                     &roles(o.id.as_str()),
                     o.enc_pk.clone(),
-                    audit_key,
-                    ledger_crypto::ring::RingSecret::generate()
-                        .public()
-                        .to_vec(),
+                    audit_key.clone(),
+                    if audit_key.is_empty() {
+                        o.ring.public().to_vec()
+                    } else {
+                        vec![]
+                    },
                 )
                 .unwrap()
             })
@@ -1293,6 +1298,210 @@ fn ring_keys_must_be_points_and_each_members_own() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("ring key of another member"), "{err}");
+    let regulator = genesis::registration_with_keys(
+        &b.key,
+        &chain,
+        &b.id,
+        &[Role::Validator, Role::Regulator],
+        b.enc_pk.clone(),
+        vec![],
+        ledger_crypto::ring::RingSecret::generate()
+            .public()
+            .to_vec(),
+    )
+    .unwrap();
+    let err = genesis::genesis_block(&chain, 1, vec![regulator])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("which is not a member"), "{err}");
+}
+
+impl Chain {
+    /// The member ring fixed in genesis: members' ring keys in organisation-id order.
+    fn ring(&self) -> Vec<[u8; 32]> {
+        ledger_state::member_ring(&self.state, self.tip.height)
+            .unwrap()
+            .unwrap()
+            .1
+    }
+
+    /// `org` endorses `statement` on `topic`, anonymously, with the ring of `ring_height`.
+    fn endorse(&self, org: &str, topic: &str, statement: u8, ring_height: u64) -> Transaction {
+        let o = &self.orgs[org];
+        let ring = ledger_state::member_ring(&self.state, ring_height)
+            .unwrap()
+            .unwrap()
+            .1;
+        let index = ring.iter().position(|k| *k == o.ring.public()).unwrap();
+        let statement = [statement; 32];
+        let signature = ledger_crypto::ring::ring_sign(
+            self.chain.as_str(),
+            topic.as_bytes(),
+            &Endorse::message_for(&statement, ring_height),
+            &ring,
+            index,
+            &o.ring,
+        )
+        .unwrap()
+        .to_bytes();
+        Transaction::anonymous(
+            self.chain.clone(),
+            Endorse {
+                topic: Topic::new(topic).unwrap(),
+                statement,
+                ring_height,
+                signature,
+            },
+        )
+    }
+}
+
+#[test]
+fn the_member_ring_is_the_members_ring_keys_in_org_order() {
+    let c = Chain::new();
+    let expected: Vec<[u8; 32]> = ["bank-a", "bank-b", "bank-c"]
+        .iter()
+        .map(|o| c.orgs[o].ring.public())
+        .collect();
+    assert_eq!(c.ring(), expected, "the regulator is not in the ring");
+    let (since, ring) = ledger_state::member_ring(&c.state, 0).unwrap().unwrap();
+    assert_eq!((since, ring), (0, expected));
+}
+
+#[test]
+fn one_endorsement_per_member_per_topic_without_naming_the_member() {
+    let mut c = Chain::new();
+    let topic = Topic::new("alert.INV-9").unwrap();
+    let a1 = c.endorse("bank-a", "alert.INV-9", 1, 1);
+    let b1 = c.endorse("bank-b", "alert.INV-9", 1, 1);
+    let a_other = c.endorse("bank-a", "ballot.new-member", 2, 0);
+    let built = c.build(vec![a1.clone(), b1.clone(), a_other.clone()]);
+    assert!(built.dropped.is_empty(), "{:?}", built.dropped);
+    let block = c.seal(built);
+    let ex = c.commit(&block);
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied; 3]);
+    // Two members on one topic: two endorsements, two key images, no member named.
+    let (total, list) = ledger_state::endorsements(&c.state, &topic, 0, 10).unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(list[0].tx_hash, a1.hash());
+    assert_eq!(list[1].tx_hash, b1.hash());
+    assert_ne!(list[0].key_image, list[1].key_image);
+    assert_eq!(list[0].statement, [1; 32]);
+    assert!(a1.body().signer.as_str() == ANONYMOUS_SIGNER && a1.signature().0.is_empty());
+    // One member on two topics: both apply, with different key images.
+    let other = Topic::new("ballot.new-member").unwrap();
+    let (_, on_other) = ledger_state::endorsements(&c.state, &other, 0, 10).unwrap();
+    assert_eq!(on_other.len(), 1);
+    assert_ne!(on_other[0].key_image, list[0].key_image);
+    assert_eq!(on_other[0].ring_height, 0);
+
+    // The same member on the same topic again (another statement, another signature):
+    // refused at admission and dropped by a proposer, naming the first endorsement.
+    let again = c.endorse("bank-a", "alert.INV-9", 9, 2);
+    assert_ne!(again.hash(), a1.hash());
+    let err = precheck_tx(&c.state, &c.chain, c.tip.height + 1, &again, &()).unwrap_err();
+    match &err {
+        TxRejection::AlreadyEndorsed {
+            earlier_tx,
+            earlier_height,
+            ..
+        } => assert_eq!((*earlier_tx, *earlier_height), (a1.hash(), 2)),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("one endorsement per member per topic"));
+    let built = c.build(vec![again.clone()]);
+    assert_eq!(built.dropped.len(), 1);
+    assert!(built.txs.is_empty());
+    // A block that holds it anyway is invalid on every validator.
+    let forced = c.seal(forge(&c, vec![again.clone()]));
+    let err = execute_block(&c.state, &c.acc, &c.tip, &forced, &()).unwrap_err();
+    assert!(err.to_string().contains("already endorsed"), "{err}");
+
+    // Two endorsements by one member in one block: the second is dropped.
+    let x1 = c.endorse("bank-c", "alert.INV-10", 1, 2);
+    let x2 = c.endorse("bank-c", "alert.INV-10", 2, 2);
+    let built = c.build(vec![x1.clone(), x2]);
+    assert_eq!(built.txs, vec![x1]);
+    assert_eq!(built.dropped.len(), 1);
+}
+
+/// A block with `txs` whatever they are, its header computed as a proposer would.
+fn forge(c: &Chain, txs: Vec<Transaction>) -> BuiltBlock {
+    let hashes: Vec<Hash> = txs.iter().map(Transaction::hash).collect();
+    let header = BlockHeader {
+        chain_id: c.chain.clone(),
+        height: c.tip.height + 1,
+        prev_hash: c.tip.hash(),
+        timestamp_ms: c.tip.timestamp_ms,
+        proposer: c.org.clone(),
+        tx_count: txs.len() as u32,
+        tx_root: tx_root(HashSuite::CURRENT, &hashes),
+        state_root: c.tip.state_root,
+    };
+    BuiltBlock {
+        header,
+        txs,
+        execution: c.build(vec![]).execution,
+        dropped: vec![],
+    }
+}
+
+#[test]
+fn forged_or_misdirected_endorsements_are_refused_naming_why() {
+    let c = Chain::new();
+    let next = c.tip.height + 1;
+    let refused = |tx: &Transaction| {
+        precheck_tx(&c.state, &c.chain, next, tx, &())
+            .unwrap_err()
+            .to_string()
+    };
+    let honest = c.endorse("bank-b", "alert.INV-9", 1, 1);
+    assert_eq!(precheck_tx(&c.state, &c.chain, next, &honest, &()), Ok(None));
+    let with = |f: &dyn Fn(&mut Endorse)| {
+        let Payload::Endorse(mut e) = honest.body().payload.clone() else {
+            unreachable!()
+        };
+        f(&mut e);
+        Transaction::anonymous(c.chain.clone(), e)
+    };
+    // Another statement, topic or ring height under the same signature.
+    for (what, tx) in [
+        ("statement", with(&|e| e.statement[0] ^= 1)),
+        ("topic", with(&|e| e.topic = Topic::new("alert.INV-10").unwrap())),
+        ("ring height", with(&|e| e.ring_height = 0)),
+        ("scalar", with(&|e| e.signature[32 + 96] ^= 1)),
+        ("key image", with(&|e| e.signature[0] ^= 1)),
+    ] {
+        let err = refused(&tx);
+        assert!(err.contains("does not verify") || err.contains("malformed"), "{what}: {err}");
+    }
+    // A ring that is not yet committed, and a truncated signature.
+    let future = with(&|e| e.ring_height = next);
+    assert!(refused(&future).contains("only a committed ring signs"));
+    let short = with(&|e| e.signature.truncate(32 + 128));
+    assert!(refused(&short).contains("branches for a ring of 3"), "{}", refused(&short));
+    // The regulator holds no ring key; a key outside the ring cannot sign for it.
+    let outsider = ledger_crypto::ring::RingSecret::generate();
+    let mut ring = c.ring();
+    ring[1] = outsider.public();
+    let sig = ledger_crypto::ring::ring_sign(
+        c.chain.as_str(),
+        b"alert.INV-9",
+        &Endorse::message_for(&[1; 32], 1),
+        &ring,
+        1,
+        &outsider,
+    )
+    .unwrap()
+    .to_bytes();
+    let forged = with(&|e| e.signature = sig.clone());
+    assert!(refused(&forged).contains("does not verify"));
+    // On another chain.
+    let mut other = c.endorse("bank-b", "alert.INV-9", 1, 1);
+    if let Payload::Endorse(e) = other.body().payload.clone() {
+        other = Transaction::anonymous(ChainId::new("other").unwrap(), e);
+    }
+    assert!(refused(&other).contains("chain"));
 }
 
 /// An invoice document record of schema `inv` (a document schema), readable by `readers`.

@@ -121,6 +121,13 @@ identifier!(
     "field name",
     64
 );
+identifier!(
+    /// A topic of anonymous endorsements (an alert, a ballot, a proposal): each member
+    /// endorses a topic at most once.
+    Topic,
+    "topic",
+    128
+);
 
 #[cfg(test)]
 mod tests {

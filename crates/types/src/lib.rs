@@ -25,11 +25,11 @@ pub mod tx;
 pub use block::{Block, BlockHeader, Commit, CommitSignature};
 pub use error::CodecError;
 pub use hash::{Hash, HashSuite};
-pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId};
+pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId, Topic};
 pub use keys::{PublicKey, Signature, SignatureScheme};
 pub use record::{
     AuditAlert, AuditHandle, CrossCheck, FieldCommitment, FinanceRequest, GrantAccess, KeyWrap,
     Operand, PutRecord, RecordField, RecordRangeProof, Relation, RevokeAccess,
 };
 pub use schema::{DocumentKind, FieldType, RegisterSchema, SchemaField, DOCUMENT_FIELD};
-pub use tx::{Payload, RegisterMember, Role, Transaction, TxBody, TxKind};
+pub use tx::{Endorse, Payload, RegisterMember, Role, Transaction, TxBody, TxKind, ANONYMOUS_SIGNER};

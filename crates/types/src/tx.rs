@@ -13,6 +13,11 @@
 //! ```
 //!
 //! The signer signs `H("cl/tx-signing/v1", envelope up to and excluding the signature)`.
+//!
+//! An anonymous endorsement ([`Endorse`]) is the one exception: its payload carries a ring
+//! signature that proves "one of the member banks", so its envelope names the reserved
+//! signer [`ANONYMOUS_SIGNER`], nonce 0 and an empty signature; the decoder refuses any
+//! other envelope for it, and that signer for any other kind.
 //! A transaction is identified by `H("cl/tx/v1", whole envelope)`. Decoding keeps the bytes
 //! received, so signatures are checked on those bytes, never on a re-encoding.
 
@@ -21,7 +26,7 @@ use std::sync::Arc;
 use crate::codec::{Decoder, Encoder};
 use crate::error::CodecError;
 use crate::hash::{Hash, HashSuite};
-use crate::ids::{ChainId, OrgId};
+use crate::ids::{ChainId, OrgId, Topic};
 use crate::keys::{PublicKey, Signature};
 use crate::record::{AuditAlert, CrossCheck, FinanceRequest, GrantAccess, PutRecord, RevokeAccess};
 use crate::schema::RegisterSchema;
@@ -33,6 +38,11 @@ pub const TX_HARD_MAX_BYTES: usize = 16 * 1024 * 1024;
 pub use crate::record::MAX_RECORD_FIELDS;
 /// Most bytes of an encryption-key placeholder.
 pub const MAX_ENCRYPTION_KEY_BYTES: usize = 1024;
+
+/// The envelope signer of anonymous endorsements; no organisation may register it.
+pub const ANONYMOUS_SIGNER: &str = "anonymous";
+/// Most bytes of an endorsement's ring signature: 32 + 128 per member, 256 members.
+pub const MAX_RING_SIGNATURE: usize = 32 + 128 * 256;
 
 const SIGNING_DOMAIN: &str = "cl/tx-signing/v1";
 const TX_HASH_DOMAIN: &str = "cl/tx/v1";
@@ -57,6 +67,8 @@ pub enum TxKind {
     CrossCheck,
     /// A request to finance an invoice, with its receivable nullifier.
     FinanceRequest,
+    /// An anonymous endorsement of a statement by one of the member banks.
+    Endorse,
 }
 
 impl TxKind {
@@ -71,6 +83,7 @@ impl TxKind {
             TxKind::AuditAlert => 6,
             TxKind::CrossCheck => 7,
             TxKind::FinanceRequest => 8,
+            TxKind::Endorse => 9,
         }
     }
 
@@ -85,6 +98,7 @@ impl TxKind {
             6 => Ok(TxKind::AuditAlert),
             7 => Ok(TxKind::CrossCheck),
             8 => Ok(TxKind::FinanceRequest),
+            9 => Ok(TxKind::Endorse),
             t => Err(CodecError::UnknownTag {
                 what: "transaction kind",
                 tag: t.into(),
@@ -103,6 +117,7 @@ impl TxKind {
             TxKind::AuditAlert => "AuditAlert",
             TxKind::CrossCheck => "CrossCheck",
             TxKind::FinanceRequest => "FinanceRequest",
+            TxKind::Endorse => "Endorse",
         }
     }
 }
@@ -265,6 +280,61 @@ impl RegisterMember {
     }
 }
 
+/// An anonymous endorsement: "one of the member banks endorses `statement` on `topic`",
+/// proved by a linkable ring signature over the member ring as of `ring_height`. The
+/// signature's key image is the same for every endorsement by one member on one topic, so
+/// the ledger admits one per member per topic without learning which member it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endorse {
+    /// What is endorsed (an alert, a ballot, a proposal).
+    pub topic: Topic,
+    /// The hash of the statement endorsed (for a ballot: of the choice).
+    pub statement: [u8; 32],
+    /// The height whose member ring signs: at most the last committed height.
+    pub ring_height: u64,
+    /// The ring signature (`ledger_crypto::ring`): key image, then one branch per member.
+    pub signature: Vec<u8>,
+}
+
+impl Endorse {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        self.topic.encode(e);
+        e.fixed(&self.statement);
+        e.u64(self.ring_height);
+        e.bytes(&self.signature);
+    }
+
+    /// Reads the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        Ok(Endorse {
+            topic: Topic::decode(d)?,
+            statement: d.array("statement hash")?,
+            ring_height: d.u64("ring height")?,
+            signature: d.bytes("ring signature", MAX_RING_SIGNATURE)?,
+        })
+    }
+
+    /// The message the ring signs (the chain, the topic and the ring are bound by the
+    /// signature's own transcript): the statement hash, then the ring height.
+    pub fn message(&self) -> [u8; 40] {
+        Self::message_for(&self.statement, self.ring_height)
+    }
+
+    /// [`Endorse::message`] before the signature exists.
+    pub fn message_for(statement: &[u8; 32], ring_height: u64) -> [u8; 40] {
+        let mut m = [0u8; 40];
+        m[..32].copy_from_slice(statement);
+        m[32..].copy_from_slice(&ring_height.to_be_bytes());
+        m
+    }
+
+    /// The key image (the first 32 bytes of the signature), if the signature has one.
+    pub fn key_image(&self) -> Option<[u8; 32]> {
+        self.signature.get(..32)?.try_into().ok()
+    }
+}
+
 /// The payload of a transaction, one variant per kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -285,6 +355,8 @@ pub enum Payload {
     CrossCheck(CrossCheck),
     /// See [`FinanceRequest`].
     FinanceRequest(FinanceRequest),
+    /// See [`Endorse`].
+    Endorse(Endorse),
 }
 
 impl Payload {
@@ -299,6 +371,7 @@ impl Payload {
             Payload::AuditAlert(_) => TxKind::AuditAlert,
             Payload::CrossCheck(_) => TxKind::CrossCheck,
             Payload::FinanceRequest(_) => TxKind::FinanceRequest,
+            Payload::Endorse(_) => TxKind::Endorse,
         }
     }
 
@@ -313,6 +386,7 @@ impl Payload {
             Payload::AuditAlert(p) => p.encode(&mut e),
             Payload::CrossCheck(p) => p.encode(&mut e),
             Payload::FinanceRequest(p) => p.encode(&mut e),
+            Payload::Endorse(p) => p.encode(&mut e),
         }
         e.finish()
     }
@@ -328,6 +402,7 @@ impl Payload {
             TxKind::AuditAlert => Payload::AuditAlert(AuditAlert::decode(&mut d)?),
             TxKind::CrossCheck => Payload::CrossCheck(CrossCheck::decode(&mut d)?),
             TxKind::FinanceRequest => Payload::FinanceRequest(FinanceRequest::decode(&mut d)?),
+            TxKind::Endorse => Payload::Endorse(Endorse::decode(&mut d)?),
         };
         d.finish(kind.name())?;
         Ok(p)
@@ -361,6 +436,46 @@ impl TxBody {
         let unsigned = e.finish();
         let digest = signing_digest(&unsigned);
         (unsigned, digest)
+    }
+}
+
+fn anonymous_signer() -> OrgId {
+    // A valid identifier by construction (tested below).
+    OrgId::new(ANONYMOUS_SIGNER).unwrap_or_else(|_| unreachable!("ANONYMOUS_SIGNER is valid"))
+}
+
+/// Endorsements, and only they, come in the anonymous envelope.
+fn check_envelope(
+    kind: TxKind,
+    signer: &OrgId,
+    nonce: u64,
+    signature: &Signature,
+) -> Result<(), CodecError> {
+    let anonymous = signer.as_str() == ANONYMOUS_SIGNER;
+    let reason = if kind == TxKind::Endorse {
+        if !anonymous {
+            Some(format!(
+                "an endorsement is anonymous: its signer must be {ANONYMOUS_SIGNER:?}, not {signer}"
+            ))
+        } else if nonce != 0 || !signature.0.is_empty() {
+            Some("an endorsement has nonce 0 and no envelope signature".to_string())
+        } else {
+            None
+        }
+    } else if anonymous {
+        Some(format!(
+            "only endorsements are anonymous; a {} needs an organisation's signature",
+            kind.name()
+        ))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(CodecError::NotCanonical {
+            what: "transaction envelope",
+            reason,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -402,6 +517,24 @@ impl Transaction {
         }
     }
 
+    /// An anonymous endorsement: the reserved signer, nonce 0, no envelope signature (the
+    /// ring signature inside is its authentication).
+    pub fn anonymous(chain_id: ChainId, endorse: Endorse) -> Self {
+        let body = TxBody {
+            chain_id,
+            signer: anonymous_signer(),
+            nonce: 0,
+            payload: Payload::Endorse(endorse),
+        };
+        let (unsigned, _) = body.signing_bytes();
+        Self::assemble(body, unsigned, Signature(Vec::new()))
+    }
+
+    /// True for an anonymous endorsement (signed by a ring, not by an organisation).
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self.body.payload, Payload::Endorse(_))
+    }
+
     /// Decodes a transaction, refusing anything not in canonical form.
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
         if bytes.len() > TX_HARD_MAX_BYTES {
@@ -429,6 +562,7 @@ impl Transaction {
         let unsigned_len = d.position();
         let signature = Signature(d.bytes("signature", Signature::MAX_LEN)?);
         d.finish("transaction")?;
+        check_envelope(kind, &signer, nonce, &signature)?;
         let bytes: Arc<[u8]> = bytes.into();
         let hash = tx_hash_of(&bytes);
         Ok(Transaction {
@@ -629,6 +763,72 @@ mod tests {
         let (u, _) = b.signing_bytes();
         let tx = Transaction::assemble(b.clone(), u, Signature(vec![1; 64]));
         assert_eq!(Transaction::decode(tx.bytes()).unwrap().body(), &b);
+    }
+
+    fn endorse() -> Endorse {
+        Endorse {
+            topic: Topic::new("alert.INV-9").unwrap(),
+            statement: [3; 32],
+            ring_height: 12,
+            signature: vec![7; 32 + 128 * 4],
+        }
+    }
+
+    #[test]
+    fn endorsements_round_trip_in_the_anonymous_envelope() {
+        let chain = ChainId::new("c").unwrap();
+        let tx = Transaction::anonymous(chain.clone(), endorse());
+        let back = Transaction::decode(tx.bytes()).unwrap();
+        assert_eq!(back, tx);
+        assert!(back.is_anonymous());
+        assert_eq!(back.body().signer.as_str(), ANONYMOUS_SIGNER);
+        assert_eq!(back.body().nonce, 0);
+        assert!(back.signature().0.is_empty());
+        let Payload::Endorse(e) = &back.body().payload else {
+            panic!("not an endorsement")
+        };
+        assert_eq!(e, &endorse());
+        assert_eq!(e.key_image(), Some([7; 32]));
+        assert_eq!(&e.message()[..32], &[3; 32]);
+        assert_eq!(&e.message()[32..], &12u64.to_be_bytes());
+    }
+
+    #[test]
+    fn only_endorsements_are_anonymous_and_only_in_their_envelope() {
+        let chain = ChainId::new("c").unwrap();
+        let refused = |body: TxBody, sig: Vec<u8>| {
+            let (u, _) = body.signing_bytes();
+            let tx = Transaction::assemble(body, u, Signature(sig));
+            match Transaction::decode(tx.bytes()) {
+                Err(CodecError::NotCanonical { what, reason }) => {
+                    assert_eq!(what, "transaction envelope");
+                    reason
+                }
+                other => panic!("accepted or wrong error: {other:?}"),
+            }
+        };
+        let named = TxBody {
+            chain_id: chain.clone(),
+            signer: OrgId::new("bank-a").unwrap(),
+            nonce: 0,
+            payload: Payload::Endorse(endorse()),
+        };
+        assert!(refused(named, vec![]).contains("must be \"anonymous\""));
+        let with_nonce = TxBody {
+            chain_id: chain.clone(),
+            signer: OrgId::new(ANONYMOUS_SIGNER).unwrap(),
+            nonce: 1,
+            payload: Payload::Endorse(endorse()),
+        };
+        assert!(refused(with_nonce.clone(), vec![]).contains("nonce 0"));
+        let signed = TxBody {
+            nonce: 0,
+            ..with_nonce
+        };
+        assert!(refused(signed, vec![1; 64]).contains("no envelope signature"));
+        let mut anonymous_put = body(vec![("amount", vec![1])]);
+        anonymous_put.signer = OrgId::new(ANONYMOUS_SIGNER).unwrap();
+        assert!(refused(anonymous_put, vec![1; 64]).contains("only endorsements"));
     }
 
     proptest! {
