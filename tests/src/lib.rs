@@ -263,18 +263,37 @@ impl TestNode {
         Gw::connect(&self.gateway_url(), token.trim()).await
     }
 
-    /// The node's signing key, opened from its software key store.
-    pub fn key(&self) -> Arc<ProviderSigner> {
-        let provider = SoftwareProvider::open(
+    fn software_provider(&self) -> SoftwareProvider {
+        SoftwareProvider::open(
             &self.home.path().join("keys"),
             zeroize::Zeroizing::new(TEST_PASSPHRASE.to_string()),
             KdfCost::DEFAULT,
         )
-        .expect("open the node's key store");
+        .expect("open the node's key store")
+    }
+
+    /// The node's signing key, opened from its software key store.
+    pub fn key(&self) -> Arc<ProviderSigner> {
         Arc::new(
-            ProviderSigner::new(Arc::new(provider), &format!("{}-signing", self.org))
-                .expect("the node's signing key"),
+            ProviderSigner::new(
+                Arc::new(self.software_provider()),
+                &format!("{}-signing", self.org),
+            )
+            .expect("the node's signing key"),
         )
+    }
+
+    /// The organisation's ring secret, unsealed with its software key store (tests that
+    /// sign endorsements the gateway would refuse to send).
+    pub fn ring_secret(&self) -> ledger_crypto::ring::RingSecret {
+        ledger_node::sealed::load::<ledger_crypto::ring::RingSecret>(
+            self.home.path(),
+            &self.software_provider(),
+            &format!("{}-seal", self.org),
+            chain().as_str(),
+            self.org.as_str(),
+        )
+        .expect("unseal the ring key")
     }
 
     /// The node's signing key in a PKCS#11 token (SOFTHSM2_CONF must point at it).
@@ -647,6 +666,22 @@ impl Gw {
             .request_financing(r)
             .await
             .map(|r| r.into_inner())
+    }
+
+    /// Endorses `statement` on `topic` anonymously.
+    pub async fn endorse(
+        &mut self,
+        topic: &str,
+        statement: &str,
+        no_wait: bool,
+    ) -> Result<pb::EndorseResponse, tonic::Status> {
+        let r = self.req(pb::EndorseRequest {
+            topic: topic.into(),
+            statement: statement.into(),
+            statement_hash: vec![],
+            no_wait,
+        });
+        self.inner.endorse(r).await.map(|r| r.into_inner())
     }
 
     /// A regulator's sum of committed `field` over the latest versions of `records`.

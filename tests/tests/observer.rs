@@ -107,6 +107,12 @@ impl Ledger for Forger {
     ) -> Result<Response<pb::GetSchemaResponse>, Status> {
         Err(no("GetSchema"))
     }
+    async fn get_endorsements(
+        &self,
+        _: Request<pb::GetEndorsementsRequest>,
+    ) -> Result<Response<pb::GetEndorsementsResponse>, Status> {
+        Err(no("GetEndorsements"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

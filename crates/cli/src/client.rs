@@ -207,6 +207,23 @@ impl Client {
             .into_inner())
     }
 
+    /// A page of a topic's endorsements.
+    pub async fn endorsements(
+        &mut self,
+        topic: &str,
+        offset: u64,
+    ) -> Result<pb::GetEndorsementsResponse, CliError> {
+        Ok(self
+            .inner
+            .get_endorsements(pb::GetEndorsementsRequest {
+                topic: topic.into(),
+                offset,
+                limit: 1000,
+            })
+            .await?
+            .into_inner())
+    }
+
     /// A schema.
     pub async fn schema(
         &mut self,

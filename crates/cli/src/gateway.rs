@@ -122,6 +122,15 @@ impl Gateway {
         Ok(self.inner.request_financing(r).await?.into_inner())
     }
 
+    /// Endorses a statement anonymously.
+    pub async fn endorse(
+        &mut self,
+        msg: pb::EndorseRequest,
+    ) -> Result<pb::EndorseResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.endorse(r).await?.into_inner())
+    }
+
     /// A regulator's sum of a committed field over records.
     pub async fn audit_sum(
         &mut self,

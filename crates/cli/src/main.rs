@@ -121,6 +121,32 @@ enum Command {
         #[arg(long)]
         invoice: String,
     },
+    /// Members: endorse a statement on a topic anonymously, as "one of the member banks".
+    /// Your ring key (sealed by your HSM) signs for the whole member ring; the ledger
+    /// accepts one endorsement per member per topic and never learns whose it is.
+    Endorse {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The topic (an alert, a ballot, a proposal), e.g. alert.INV-2026-001.
+        #[arg(long)]
+        topic: String,
+        /// The statement endorsed (its hash goes on the ledger; for a ballot, the choice).
+        #[arg(long, required_unless_present = "statement_hash")]
+        statement: Option<String>,
+        /// Or the statement's 32-byte hash, in hex.
+        #[arg(long, conflicts_with = "statement")]
+        statement_hash: Option<String>,
+    },
+    /// The anonymous endorsements of a topic: how many, per statement, and each one's
+    /// key image (the same for two endorsements by one member; there is never a second).
+    Endorsements {
+        /// The topic.
+        #[arg(long)]
+        topic: String,
+        /// Tell which statement hash is this text's.
+        #[arg(long)]
+        statement: Vec<String>,
+    },
     /// Regulators: the sum of a committed amount field over records, decrypted with your
     /// audit key (sealed by your HSM); no single amount is revealed. Every record added
     /// is written to your audit log.
@@ -580,6 +606,76 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .await?;
             gateway::print_write("financing request", &w);
+        }
+        Command::Endorse {
+            gw,
+            topic,
+            statement,
+            statement_hash,
+        } => {
+            let mut gw = gw.connect().await?;
+            let statement_hash = match &statement_hash {
+                Some(h) => parse_hash(h)?.0.to_vec(),
+                None => vec![],
+            };
+            let r = gw
+                .endorse(pb::EndorseRequest {
+                    topic: topic.clone(),
+                    statement: statement.unwrap_or_default(),
+                    statement_hash,
+                    no_wait: false,
+                })
+                .await?;
+            out!(
+                "endorsed topic {topic} anonymously at height {} (tx {})",
+                r.height,
+                hex::encode(&r.tx_hash)
+            );
+            out!("  statement hash {}", hex::encode(&r.statement_hash));
+            out!("  key image      {}", hex::encode(&r.key_image));
+            out!(
+                "  ring           the {} members of height {}",
+                r.ring_size,
+                r.ring_height
+            );
+        }
+        Command::Endorsements { topic, statement } => {
+            let mut list = Vec::new();
+            let total = loop {
+                let page = client.endorsements(&topic, list.len() as u64).await?;
+                let empty = page.endorsements.is_empty();
+                list.extend(page.endorsements);
+                if empty || list.len() as u64 >= page.total {
+                    break page.total;
+                }
+            };
+            let named: std::collections::BTreeMap<Vec<u8>, String> = statement
+                .iter()
+                .map(|t| (ledger_types::Endorse::statement_hash(t).to_vec(), t.clone()))
+                .collect();
+            let name = |h: &[u8]| {
+                named
+                    .get(h)
+                    .map_or_else(|| hex::encode(h), |t| format!("{t:?}"))
+            };
+            out!("topic {topic}: {total} endorsement(s), one per member at most");
+            let mut tally: std::collections::BTreeMap<Vec<u8>, u64> = Default::default();
+            for e in &list {
+                *tally.entry(e.statement_hash.clone()).or_default() += 1;
+            }
+            for (h, n) in &tally {
+                out!("  {n:>4}  {}", name(h));
+            }
+            for e in &list {
+                out!(
+                    "  #{:<3} height {:>6}  key image {}  statement {}  (ring of height {})",
+                    e.index,
+                    e.height,
+                    &hex::encode(&e.key_image)[..16],
+                    name(&e.statement_hash),
+                    e.ring_height
+                );
+            }
         }
         Command::AuditSum {
             gw,

@@ -374,8 +374,10 @@ impl Mempool {
         if self.contains(&tx.hash()) {
             return Err(Rejection::Duplicate(tx.hash()));
         }
-        precheck_tx(view, &self.chain_id, next_height, &tx, &|h: &Hash| verified(h))
-            .map_err(Rejection::Invalid)?;
+        precheck_tx(view, &self.chain_id, next_height, &tx, &|h: &Hash| {
+            verified(h)
+        })
+        .map_err(Rejection::Invalid)?;
         let Some(slot) = slot(&tx) else {
             return Err(Rejection::Malformed(CodecError::NotCanonical {
                 what: "Endorse",

@@ -242,6 +242,87 @@ fn each_refusal_has_its_own_code() {
     assert!(pool.is_empty());
 }
 
+#[test]
+fn one_endorsement_per_member_and_topic_waits_and_is_purged_once_spent() {
+    let mut f = fixture();
+    let pool = f.pool(MempoolConfig::default());
+    let topic = Topic::new("alert.INV-9").unwrap();
+    let sign = |f: &Fixture, statement: u8, topic: &Topic| {
+        ledger_state::sign_endorsement(&f.state, &f.chain, 1, topic, [statement; 32], &f.bank.ring)
+            .unwrap()
+    };
+    let first = sign(&f, 1, &topic);
+    pool.admit(first.bytes(), &f.state, 2, never_committed)
+        .unwrap();
+    // The same member again on the same topic: refused while the first waits, naming it.
+    let again = sign(&f, 2, &topic);
+    let err = pool
+        .admit(again.bytes(), &f.state, 2, never_committed)
+        .unwrap_err();
+    assert_eq!(err.code(), "endorsement_pending");
+    assert!(err.to_string().contains(&first.hash().to_string()), "{err}");
+    // Another topic is another slot; anonymous entries are proposed like any other.
+    let other = sign(&f, 1, &Topic::new("ballot.q4").unwrap());
+    pool.admit(other.bytes(), &f.state, 2, never_committed)
+        .unwrap();
+    let mut proposed = pool.candidates(&f.state, 10, 1 << 20).unwrap();
+    proposed.sort_by_key(|t| t.hash());
+    let mut expected = vec![first.clone(), other.clone()];
+    expected.sort_by_key(|t| t.hash());
+    assert_eq!(proposed, expected);
+    // A forged one is refused as such.
+    let Payload::Endorse(mut e) = again.body().payload.clone() else {
+        unreachable!()
+    };
+    e.statement = [9; 32];
+    let forged = Transaction::anonymous(f.chain.clone(), e);
+    let err = pool
+        .admit(forged.bytes(), &f.state, 2, never_committed)
+        .unwrap_err();
+    assert_eq!(err.code(), "bad_endorsement");
+    // Another node's block carried `again`: `first` can never apply and is purged.
+    let built = build_block(
+        &f.state,
+        &ledger_crypto::LtHash16::new(),
+        &genesis_like(&f),
+        &ProposeParams {
+            proposer: f.org.clone(),
+            timestamp_ms: 3,
+            max_txs: 10,
+            max_bytes: 1 << 20,
+        },
+        vec![again.clone()],
+        &(),
+    )
+    .unwrap();
+    assert_eq!(built.txs, vec![again.clone()]);
+    for (k, c) in built.execution.diff.iter() {
+        f.state.insert(k.clone(), c.new.clone().unwrap());
+    }
+    pool.remove_committed([&again], [], &f.state).unwrap();
+    assert!(!pool.contains(&first.hash()), "its key image is spent");
+    assert!(pool.contains(&other.hash()));
+    let err = pool
+        .admit(first.bytes(), &f.state, 3, never_committed)
+        .unwrap_err();
+    assert_eq!(err.code(), "already_endorsed");
+}
+
+/// A parent header at height 1 on the fixture's chain (block building only reads its
+/// chain id, height, hash and timestamp).
+fn genesis_like(f: &Fixture) -> BlockHeader {
+    BlockHeader {
+        chain_id: f.chain.clone(),
+        height: 1,
+        prev_hash: Hash([0; 32]),
+        timestamp_ms: 2,
+        proposer: f.org.clone(),
+        tx_count: 0,
+        tx_root: Hash([0; 32]),
+        state_root: Hash([0; 32]),
+    }
+}
+
 fn never_committed(_: &Hash) -> Result<Option<u64>, ledger_state::StateError> {
     Ok(None)
 }

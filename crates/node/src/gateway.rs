@@ -43,8 +43,9 @@ pub struct Gateway {
     clients: GatewayClients,
     audit: Arc<Mutex<AuditLog>>,
     writer: Arc<TxWriter>,
-    /// The node home and sealing-key label, to unseal the audit key (regulators).
-    audit_secret: Option<(std::path::PathBuf, String)>,
+    /// The node home and sealing-key label, to unseal the audit key (regulators) and the
+    /// ring key (members).
+    sealed: Option<(std::path::PathBuf, String)>,
     /// Where proving keys live (`<home>/circuits`), and those loaded.
     circuits_dir: Option<std::path::PathBuf>,
     provers: Mutex<BTreeMap<CircuitId, Arc<ProvingKey>>>,
@@ -92,18 +93,93 @@ impl Gateway {
             clients,
             audit,
             writer,
-            audit_secret: None,
+            sealed: None,
             circuits_dir: None,
             provers: Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// Lets the gateway unseal the regulator's audit key from `home` with `sealing_label`
-    /// for sum queries.
-    pub fn with_audit_secret(mut self, home: std::path::PathBuf, sealing_label: String) -> Self {
+    /// Lets the gateway unseal the secrets sealed in `home` with `sealing_label`: the
+    /// regulator's audit key for sum queries, the member's ring key for endorsements.
+    pub fn with_sealed_keys(mut self, home: std::path::PathBuf, sealing_label: String) -> Self {
         self.circuits_dir = Some(home.join("circuits"));
-        self.audit_secret = Some((home, sealing_label));
+        self.sealed = Some((home, sealing_label));
         self
+    }
+
+    /// Signs an anonymous endorsement with the organisation's ring key, unsealed for this
+    /// signature only, over the member ring of the last committed height. Blocking.
+    fn prepare_endorsement(
+        &self,
+        req: &pb::EndorseRequest,
+    ) -> Result<(ledger_types::Transaction, pb::EndorseResponse), Status> {
+        let topic = ledger_types::Topic::new(req.topic.clone()).map_err(invalid)?;
+        let statement: [u8; 32] = if req.statement_hash.is_empty() {
+            if req.statement.is_empty() {
+                return Err(invalid("give a statement (text) or a statement hash"));
+            }
+            ledger_types::Endorse::statement_hash(&req.statement)
+        } else {
+            req.statement_hash.as_slice().try_into().map_err(|_| {
+                invalid(format!(
+                    "a statement hash is 32 bytes, got {}",
+                    req.statement_hash.len()
+                ))
+            })?
+        };
+        let store = self.ledger.store.as_ref();
+        let me = ledger_state::member(store, self.org())
+            .map_err(storage)?
+            .ok_or_else(|| {
+                Status::failed_precondition(format!("{} is not a member", self.org()))
+            })?;
+        if me.ring_key.is_empty() {
+            return Err(Status::failed_precondition(format!(
+                "{} has no ring key registered: only member banks endorse",
+                self.org()
+            )));
+        }
+        let Some(source) = &self.sealed else {
+            return Err(Status::failed_precondition(
+                "this gateway was started without access to the sealed keys",
+            ));
+        };
+        let ring_height = self.ledger.height();
+        let secret = ledger_node::sealed::load::<ledger_crypto::ring::RingSecret>(
+            &source.0,
+            self.provider.as_ref(),
+            &source.1,
+            self.ledger.chain_id.as_str(),
+            self.org().as_str(),
+        )
+        .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let tx = ledger_state::sign_endorsement(
+            store,
+            &self.ledger.chain_id,
+            ring_height,
+            &topic,
+            statement,
+            &secret,
+        )
+        .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        drop(secret);
+        let ring_size = ledger_state::member_ring(store, ring_height)
+            .map_err(storage)?
+            .map_or(0, |(_, r)| r.len() as u32);
+        let key_image = match &tx.body().payload {
+            Payload::Endorse(e) => e.key_image().map(|k| k.to_vec()).unwrap_or_default(),
+            _ => vec![],
+        };
+        let resp = pb::EndorseResponse {
+            tx_hash: tx.hash().0.to_vec(),
+            statement_hash: statement.to_vec(),
+            key_image,
+            ring_height,
+            ring_size,
+            height: 0,
+            committed: false,
+        };
+        Ok((tx, resp))
     }
 
     /// The proving key of `id` that matches this chain's verifying key: loaded from
@@ -386,7 +462,7 @@ impl Gateway {
                 self.org()
             )));
         }
-        let Some(source) = &self.audit_secret else {
+        let Some(source) = &self.sealed else {
             return Err(Status::failed_precondition(
                 "this gateway was started without access to the sealed audit key",
             ));
@@ -1295,6 +1371,25 @@ impl GatewayApi for GatewayService {
         let tx = self.0.writer.submit(Payload::FinanceRequest(f)).await?;
         tracing::info!(%client, %record, version, tx = %tx.hash(), "gateway financing request");
         self.0.finish_write(tx, &record, version, no_wait).await
+    }
+
+    async fn endorse(
+        &self,
+        request: Request<pb::EndorseRequest>,
+    ) -> Result<Response<pb::EndorseResponse>, Status> {
+        let client = self.0.client(&request)?;
+        let req = request.into_inner();
+        let g = self.0.clone();
+        let no_wait = req.no_wait;
+        let (tx, mut resp) = blocking(move || g.prepare_endorsement(&req)).await?;
+        self.0.ledger.submit_tx(tx.bytes().to_vec()).await?;
+        // The organisation's own log may say who endorsed; the ledger never learns it.
+        tracing::info!(%client, tx = %tx.hash(), "gateway endorsement");
+        if !no_wait {
+            resp.height = self.0.writer.wait_committed(&tx.hash()).await?;
+            resp.committed = true;
+        }
+        Ok(Response::new(resp))
     }
 
     async fn audit_sum(

@@ -223,8 +223,12 @@ impl Ledger {
             .filter_map(|b| Transaction::decode(b).ok())
             .collect();
         let refs: Vec<&Transaction> = decoded.iter().collect();
-        let ok =
-            ledger_state::preverify(self.store.as_ref(), &self.chain_id, self.height() + 1, &refs);
+        let ok = ledger_state::preverify(
+            self.store.as_ref(),
+            &self.chain_id,
+            self.height() + 1,
+            &refs,
+        );
         let committed_at = |h: &Hash| {
             self.store
                 .tx_location(h)

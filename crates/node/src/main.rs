@@ -1029,7 +1029,7 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
                     audit_log.clone(),
                     writer.clone(),
                 )
-                .with_audit_secret(home.clone(), config.keys.sealing_label.clone()),
+                .with_sealed_keys(home.clone(), config.keys.sealing_label.clone()),
             ));
             tracing::info!(gateway = %addr, "organisation gateway listening");
             let mut gw_shutdown = shutdown_rx.clone();

@@ -7,10 +7,10 @@ use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_server::Ledger as LedgerApi;
 use ledger_mempool::Rejection;
 use ledger_state::{
-    access_history, audit_alerts, member, next_nonce, record_head, record_version, schema_head,
-    schema_version, validators, StateError, TxRejection,
+    access_history, audit_alerts, endorsements, member, next_nonce, record_head, record_version,
+    schema_head, schema_version, validators, StateError, TxRejection,
 };
-use ledger_types::{Block, FieldType, Hash, OrgId, RecordId, SchemaId};
+use ledger_types::{Block, FieldType, Hash, OrgId, RecordId, SchemaId, Topic};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
@@ -38,8 +38,11 @@ pub fn rejection_status(r: &Rejection) -> Status {
         Rejection::Malformed(_) | Rejection::TooLarge { .. } => Code::InvalidArgument,
         Rejection::Invalid(TxRejection::WrongChain { .. }) => Code::InvalidArgument,
         Rejection::Invalid(TxRejection::UnknownSigner { .. }) => Code::PermissionDenied,
-        Rejection::Invalid(TxRejection::BadSignature { .. }) => Code::Unauthenticated,
+        Rejection::Invalid(TxRejection::BadSignature { .. })
+        | Rejection::Invalid(TxRejection::BadEndorsement { .. }) => Code::Unauthenticated,
         Rejection::Invalid(TxRejection::NonceUsed { .. })
+        | Rejection::Invalid(TxRejection::AlreadyEndorsed { .. })
+        | Rejection::EndorsementPending { .. }
         | Rejection::Duplicate(_)
         | Rejection::AlreadyCommitted { .. } => Code::AlreadyExists,
         Rejection::Invalid(TxRejection::State(_)) | Rejection::Storage(_) => Code::Unavailable,
@@ -451,6 +454,36 @@ impl LedgerApi for LedgerService {
                 })
                 .collect(),
             auditors: s.auditors.iter().map(ToString::to_string).collect(),
+        }))
+    }
+
+    async fn get_endorsements(
+        &self,
+        request: Request<pb::GetEndorsementsRequest>,
+    ) -> Result<Response<pb::GetEndorsementsResponse>, Status> {
+        let req = request.into_inner();
+        let topic = Topic::new(req.topic).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let limit = match req.limit {
+            0 => 100,
+            n => n.min(1000),
+        };
+        let (total, list) =
+            endorsements(self.ledger.store.as_ref(), &topic, req.offset, limit.into())
+                .map_err(state_err)?;
+        Ok(Response::new(pb::GetEndorsementsResponse {
+            topic: topic.to_string(),
+            total,
+            endorsements: list
+                .into_iter()
+                .map(|e| pb::Endorsement {
+                    index: e.index,
+                    tx_hash: e.tx_hash.0.to_vec(),
+                    height: e.height,
+                    statement_hash: e.statement.to_vec(),
+                    key_image: e.key_image.to_vec(),
+                    ring_height: e.ring_height,
+                })
+                .collect(),
         }))
     }
 }

@@ -7,8 +7,9 @@ use ledger_types::block::GENESIS_PROPOSER;
 use ledger_types::merkle::tx_root;
 use ledger_types::record::SEALED_OVERHEAD;
 use ledger_types::{
-    AuditAlert, Block, BlockHeader, ChainId, FieldName, GrantAccess, Hash, HashSuite, OrgId,
-    Endorse, Payload, PutRecord, RecordId, RegisterMember, RegisterSchema, RevokeAccess, Role, Transaction,
+    AuditAlert, Block, BlockHeader, ChainId, Endorse, FieldName, GrantAccess, Hash, HashSuite,
+    OrgId, Payload, PutRecord, RecordId, RegisterMember, RegisterSchema, RevokeAccess, Role,
+    Transaction,
 };
 use ledger_types::{CrossCheck, Relation};
 
@@ -1043,6 +1044,52 @@ pub fn verify_endorsement<V: StateView>(
             e.ring_height
         ))
     })
+}
+
+/// Signs an anonymous endorsement of `statement` on `topic` with `secret`, for the member
+/// ring in force at `ring_height` (which must hold the secret's public key).
+pub fn sign_endorsement<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    ring_height: u64,
+    topic: &ledger_types::Topic,
+    statement: [u8; 32],
+    secret: &ledger_crypto::ring::RingSecret,
+) -> Result<Transaction, TxRejection> {
+    let bad = |reason: String| TxRejection::BadEndorsement {
+        topic: topic.clone(),
+        reason,
+    };
+    let (_, ring) = model::member_ring(view, ring_height)?
+        .ok_or_else(|| bad(format!("no member ring at height {ring_height}")))?;
+    let index = ring
+        .iter()
+        .position(|k| *k == secret.public())
+        .ok_or_else(|| {
+            bad(format!(
+                "this ring key is not in the {}-member ring of height {ring_height}",
+                ring.len()
+            ))
+        })?;
+    let signature = ledger_crypto::ring::ring_sign(
+        chain_id.as_str(),
+        topic.as_str().as_bytes(),
+        &Endorse::message_for(&statement, ring_height),
+        &ring,
+        index,
+        secret,
+    )
+    .map_err(|e| bad(e.to_string()))?
+    .to_bytes();
+    Ok(Transaction::anonymous(
+        chain_id.clone(),
+        Endorse {
+            topic: topic.clone(),
+            statement,
+            ring_height,
+            signature,
+        },
+    ))
 }
 
 /// Checks the signatures and stateless proofs of `txs` on all cores and returns the hashes

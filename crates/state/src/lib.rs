@@ -33,14 +33,14 @@ pub fn circuit_key(
 }
 pub use exec::{
     build_block, check_commit, execute_block, execute_genesis, execute_genesis_with_circuits,
-    precheck_tx, preverify, verify_endorsement, verify_proofs, BuiltBlock, Change, Execution, ProposeParams,
-    SignatureCache, StateDiff, TxOutcome,
+    precheck_tx, preverify, sign_endorsement, verify_endorsement, verify_proofs, BuiltBlock,
+    Change, Execution, ProposeParams, SignatureCache, StateDiff, TxOutcome,
 };
 pub use model::{
-    access_history, audit_alerts, cross_checks, endorsement_by_image, endorsement_count, endorsements,
-    financing, member, member_ring, next_nonce, record_head,
-    record_version, schema_head, schema_version, validators, AccessAction, AccessEvent, FiledAlert,
-    Endorsement, FiledCheck, Financing, RecordHead, RecordVersion,
+    access_history, audit_alerts, cross_checks, endorsement_by_image, endorsement_count,
+    endorsements, financing, member, member_ring, next_nonce, record_head, record_version,
+    schema_head, schema_version, validators, AccessAction, AccessEvent, Endorsement, FiledAlert,
+    FiledCheck, Financing, RecordHead, RecordVersion,
 };
 
 /// Read access to committed state.

@@ -19,6 +19,8 @@ pub struct TestOrg {
     pub enc_sk: Zeroizing<[u8; 32]>,
     /// Its P-256 encryption public key (uncompressed SEC1).
     pub enc_pk: Vec<u8>,
+    /// Its ring secret (anonymous endorsements), registered if it is a member.
+    pub ring: ledger_crypto::ring::RingSecret,
 }
 
 impl TestOrg {
@@ -33,6 +35,7 @@ impl TestOrg {
             enc_pk: p256::EncodedPoint::from(sk.public_key())
                 .as_bytes()
                 .to_vec(),
+            ring: ledger_crypto::ring::RingSecret::generate(),
         }
     }
 
@@ -44,11 +47,25 @@ impl TestOrg {
         }
     }
 
-    /// Its genesis registration with `roles` and its encryption key.
+    /// Its genesis registration with `roles`, its encryption key and, if a member, its
+    /// ring key.
     #[allow(clippy::expect_used)]
     pub fn registration(&self, chain: &ChainId, roles: &[Role]) -> Transaction {
-        crate::genesis::registration(&self.key, chain, &self.id, roles, self.enc_pk.clone())
-            .expect("software signing does not fail")
+        let ring_key = if roles.contains(&Role::Member) {
+            self.ring.public().to_vec()
+        } else {
+            vec![]
+        };
+        crate::genesis::registration_with_keys(
+            &self.key,
+            chain,
+            &self.id,
+            roles,
+            self.enc_pk.clone(),
+            vec![],
+            ring_key,
+        )
+        .expect("software signing does not fail")
     }
 
     /// Signs `payload` with `nonce`.

@@ -1327,32 +1327,15 @@ impl Chain {
 
     /// `org` endorses `statement` on `topic`, anonymously, with the ring of `ring_height`.
     fn endorse(&self, org: &str, topic: &str, statement: u8, ring_height: u64) -> Transaction {
-        let o = &self.orgs[org];
-        let ring = ledger_state::member_ring(&self.state, ring_height)
-            .unwrap()
-            .unwrap()
-            .1;
-        let index = ring.iter().position(|k| *k == o.ring.public()).unwrap();
-        let statement = [statement; 32];
-        let signature = ledger_crypto::ring::ring_sign(
-            self.chain.as_str(),
-            topic.as_bytes(),
-            &Endorse::message_for(&statement, ring_height),
-            &ring,
-            index,
-            &o.ring,
+        ledger_state::sign_endorsement(
+            &self.state,
+            &self.chain,
+            ring_height,
+            &Topic::new(topic).unwrap(),
+            [statement; 32],
+            &self.orgs[org].ring,
         )
         .unwrap()
-        .to_bytes();
-        Transaction::anonymous(
-            self.chain.clone(),
-            Endorse {
-                topic: Topic::new(topic).unwrap(),
-                statement,
-                ring_height,
-                signature,
-            },
-        )
     }
 }
 
@@ -1408,7 +1391,9 @@ fn one_endorsement_per_member_per_topic_without_naming_the_member() {
         } => assert_eq!((*earlier_tx, *earlier_height), (a1.hash(), 2)),
         other => panic!("{other}"),
     }
-    assert!(err.to_string().contains("one endorsement per member per topic"));
+    assert!(err
+        .to_string()
+        .contains("one endorsement per member per topic"));
     let built = c.build(vec![again.clone()]);
     assert_eq!(built.dropped.len(), 1);
     assert!(built.txs.is_empty());
@@ -1456,7 +1441,10 @@ fn forged_or_misdirected_endorsements_are_refused_naming_why() {
             .to_string()
     };
     let honest = c.endorse("bank-b", "alert.INV-9", 1, 1);
-    assert_eq!(precheck_tx(&c.state, &c.chain, next, &honest, &()), Ok(None));
+    assert_eq!(
+        precheck_tx(&c.state, &c.chain, next, &honest, &()),
+        Ok(None)
+    );
     let with = |f: &dyn Fn(&mut Endorse)| {
         let Payload::Endorse(mut e) = honest.body().payload.clone() else {
             unreachable!()
@@ -1467,19 +1455,29 @@ fn forged_or_misdirected_endorsements_are_refused_naming_why() {
     // Another statement, topic or ring height under the same signature.
     for (what, tx) in [
         ("statement", with(&|e| e.statement[0] ^= 1)),
-        ("topic", with(&|e| e.topic = Topic::new("alert.INV-10").unwrap())),
+        (
+            "topic",
+            with(&|e| e.topic = Topic::new("alert.INV-10").unwrap()),
+        ),
         ("ring height", with(&|e| e.ring_height = 0)),
         ("scalar", with(&|e| e.signature[32 + 96] ^= 1)),
         ("key image", with(&|e| e.signature[0] ^= 1)),
     ] {
         let err = refused(&tx);
-        assert!(err.contains("does not verify") || err.contains("malformed"), "{what}: {err}");
+        assert!(
+            err.contains("does not verify") || err.contains("malformed"),
+            "{what}: {err}"
+        );
     }
     // A ring that is not yet committed, and a truncated signature.
     let future = with(&|e| e.ring_height = next);
     assert!(refused(&future).contains("only a committed ring signs"));
     let short = with(&|e| e.signature.truncate(32 + 128));
-    assert!(refused(&short).contains("branches for a ring of 3"), "{}", refused(&short));
+    assert!(
+        refused(&short).contains("branches for a ring of 3"),
+        "{}",
+        refused(&short)
+    );
     // The regulator holds no ring key; a key outside the ring cannot sign for it.
     let outsider = ledger_crypto::ring::RingSecret::generate();
     let mut ring = c.ring();

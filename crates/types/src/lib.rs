@@ -32,4 +32,6 @@ pub use record::{
     Operand, PutRecord, RecordField, RecordRangeProof, Relation, RevokeAccess,
 };
 pub use schema::{DocumentKind, FieldType, RegisterSchema, SchemaField, DOCUMENT_FIELD};
-pub use tx::{Endorse, Payload, RegisterMember, Role, Transaction, TxBody, TxKind, ANONYMOUS_SIGNER};
+pub use tx::{
+    Endorse, Payload, RegisterMember, Role, Transaction, TxBody, TxKind, ANONYMOUS_SIGNER,
+};

@@ -329,6 +329,13 @@ impl Endorse {
         m
     }
 
+    /// The statement hash of a statement given as text (what `ledger endorse` signs).
+    pub fn statement_hash(text: &str) -> [u8; 32] {
+        HashSuite::CURRENT
+            .digest("cl/endorse-statement/v1", &[text.as_bytes()])
+            .0
+    }
+
     /// The key image (the first 32 bytes of the signature), if the signature has one.
     pub fn key_image(&self) -> Option<[u8; 32]> {
         self.signature.get(..32)?.try_into().ok()
