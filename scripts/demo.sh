@@ -5,7 +5,8 @@
 # whose fields are encrypted one by one, grants two fields to bank-b (the financing bank);
 # then each organisation reads it through its own node: bank-a all, bank-b what it was
 # granted, bank-c nothing, reg-eu everything its audit policy covers (logged in its audit
-# log). bank-a revokes bank-b's access to the total; every node restarts and serves the
+# log). Two banks endorse an alert anonymously (a third attempt by one of them is refused).
+# bank-a revokes bank-b's access to the total; every node restarts and serves the
 # same answers; the blocks and their commit certificates are the same on every node.
 #
 #   scripts/demo.sh                 run the scenario and stop the network
@@ -108,6 +109,17 @@ if as bank-c request-financing --home "$(home bank-c)" --invoice INV-77-B; then
     echo "unexpected: the second financing was accepted" >&2
     exit 1
 fi
+
+say "bank-c raises an anonymous alert: 'one of the member banks' says INV-2026-077 was offered twice"
+as bank-c endorse --home "$(home bank-c)" --topic alert.INV-2026-077 --statement "offered for financing twice"
+as bank-d endorse --home "$(home bank-d)" --topic alert.INV-2026-077 --statement "offered for financing twice"
+say "bank-c endorsing the same alert again is refused: one endorsement per member per topic"
+if as bank-c endorse --home "$(home bank-c)" --topic alert.INV-2026-077 --statement "offered for financing twice"; then
+    echo "unexpected: a second endorsement by the same bank was accepted" >&2
+    exit 1
+fi
+say "every node counts two endorsements, and no node knows whose"
+as reg-eu endorsements --topic alert.INV-2026-077 --statement "offered for financing twice"
 
 say "restarting every node: each re-checks its chain; the validators resume consensus"
 "$ROOT/scripts/network.sh" stop

@@ -165,7 +165,7 @@ impl Gateway {
         drop(secret);
         let ring_size = ledger_state::member_ring(store, ring_height)
             .map_err(storage)?
-            .map_or(0, |(_, r)| r.len() as u32);
+            .map_or(0, |r| r.keys.len() as u32);
         let key_image = match &tx.body().payload {
             Payload::Endorse(e) => e.key_image().map(|k| k.to_vec()).unwrap_or_default(),
             _ => vec![],

@@ -1026,7 +1026,8 @@ pub fn verify_endorsement<V: StateView>(
             e.ring_height
         )));
     }
-    let (_, ring) = model::member_ring(view, e.ring_height)?
+    let ring = model::member_ring(view, e.ring_height)?
+        .map(|r| r.keys)
         .ok_or_else(|| bad(format!("no member ring at height {}", e.ring_height)))?;
     let sig = ledger_crypto::ring::RingSignature::from_bytes(&e.signature)
         .map_err(|err| bad(format!("malformed ring signature: {err}")))?;
@@ -1060,7 +1061,8 @@ pub fn sign_endorsement<V: StateView>(
         topic: topic.clone(),
         reason,
     };
-    let (_, ring) = model::member_ring(view, ring_height)?
+    let ring = model::member_ring(view, ring_height)?
+        .map(|r| r.keys)
         .ok_or_else(|| bad(format!("no member ring at height {ring_height}")))?;
     let index = ring
         .iter()

@@ -620,13 +620,20 @@ pub fn financing(
     Ok(Some(f))
 }
 
-/// The member ring in force at `height`: the height it was fixed at and the members' ring
-/// public keys in organisation-id order. `None` if no ring was ever fixed (a chain from
+/// A member ring: the ring public keys of anonymous endorsements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRing {
+    /// The height it was fixed at (it is in force from there to the next one).
+    pub since: u64,
+    /// The members' ring public keys, in organisation-id order.
+    pub keys: Vec<[u8; 32]>,
+}
+
+type Writes = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The member ring in force at `height`. `None` if no ring was ever fixed (a chain from
 /// before ring keys).
-pub fn member_ring(
-    view: &impl StateView,
-    height: u64,
-) -> Result<Option<(u64, Vec<[u8; 32]>)>, StateError> {
+pub fn member_ring(view: &impl StateView, height: u64) -> Result<Option<MemberRing>, StateError> {
     let key = keys::ring_changes();
     let Some(b) = view.get(&key)? else {
         return Ok(None);
@@ -668,7 +675,7 @@ pub fn member_ring(
         Ok::<_, CodecError>(ring)
     })()
     .map_err(|e| corrupt(&key, e))?;
-    Ok(Some((since, ring)))
+    Ok(Some(MemberRing { since, keys: ring }))
 }
 
 /// The writes that fix `ring` as the member ring from `height` on, after the rings already
@@ -677,7 +684,7 @@ pub(crate) fn fix_ring(
     view: &impl StateView,
     height: u64,
     ring: &[[u8; 32]],
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+) -> Result<Writes, StateError> {
     let mut changes = view.get(&keys::ring_changes())?.unwrap_or_default();
     changes.extend_from_slice(&height.to_be_bytes());
     let mut e = Encoder::new();
@@ -800,7 +807,7 @@ pub fn endorsements(
 }
 
 /// The writes that record `e` as `topic`'s next endorsement.
-pub(crate) fn endorsement_writes(topic: &Topic, e: &Endorsement) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn endorsement_writes(topic: &Topic, e: &Endorsement) -> Writes {
     vec![
         (keys::endorsement_at(topic, e.index), e.encode()),
         (

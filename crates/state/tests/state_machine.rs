@@ -1322,7 +1322,7 @@ impl Chain {
         ledger_state::member_ring(&self.state, self.tip.height)
             .unwrap()
             .unwrap()
-            .1
+            .keys
     }
 
     /// `org` endorses `statement` on `topic`, anonymously, with the ring of `ring_height`.
@@ -1347,8 +1347,8 @@ fn the_member_ring_is_the_members_ring_keys_in_org_order() {
         .map(|o| c.orgs[o].ring.public())
         .collect();
     assert_eq!(c.ring(), expected, "the regulator is not in the ring");
-    let (since, ring) = ledger_state::member_ring(&c.state, 0).unwrap().unwrap();
-    assert_eq!((since, ring), (0, expected));
+    let ring = ledger_state::member_ring(&c.state, 0).unwrap().unwrap();
+    assert_eq!((ring.since, ring.keys), (0, expected));
 }
 
 #[test]
