@@ -100,6 +100,7 @@ async fn members_endorse_anonymously_once_per_topic() {
     let mut regulator = net.observers[0].gateway().await;
     let e = regulator.endorse(topic, "seen", false).await.unwrap_err();
     assert!(e.message().contains("no ring key"), "{e:?}");
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
 
     // Every node counts two endorsements of the alert; the transactions name no member.
     for node in net.nodes() {

@@ -18,6 +18,7 @@ use ledger_crypto::CryptoError;
 use ledger_hsm::KeyProvider;
 use ledger_node::audit_log::{AuditLog, AuditRead};
 use ledger_node::gateway_auth::GatewayClients;
+use ledger_node::sealed::SealedKey;
 use ledger_proofs::{AuditKey, Opening};
 use ledger_state::{
     access_history, member, record_head, record_version, schema_head, schema_version, RecordVersion,
@@ -107,6 +108,41 @@ impl Gateway {
         self
     }
 
+    /// Where this organisation's sealed `K` is, once it is known to hold one: registered
+    /// on the chain, and the gateway started with the node home.
+    fn sealed_home<K: SealedKey>(&self) -> Result<&(std::path::PathBuf, String), Status> {
+        let me = member(self.ledger.store.as_ref(), self.org())
+            .map_err(storage)?
+            .ok_or_else(|| Status::internal("this node's organisation is not a member"))?;
+        if !me.has_role(K::ROLE) || K::registered(&me).is_empty() {
+            return Err(Status::permission_denied(format!(
+                "{} has no {} registered: only {}s hold one",
+                self.org(),
+                K::WHAT,
+                K::ROLE.name()
+            )));
+        }
+        self.sealed.as_ref().ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "this gateway was started without access to the sealed {}",
+                K::WHAT
+            ))
+        })
+    }
+
+    /// Unseals this organisation's `K` for one operation (wiped when dropped). Blocking.
+    fn unseal<K: SealedKey>(&self) -> Result<K, Status> {
+        let (home, label) = self.sealed_home::<K>()?;
+        ledger_node::sealed::load::<K>(
+            home,
+            self.provider.as_ref(),
+            label,
+            self.ledger.chain_id.as_str(),
+            self.org().as_str(),
+        )
+        .map_err(|e| Status::failed_precondition(e.to_string()))
+    }
+
     /// Signs an anonymous endorsement with the organisation's ring key, unsealed for this
     /// signature only, over the member ring of the last committed height. Blocking.
     fn prepare_endorsement(
@@ -128,31 +164,8 @@ impl Gateway {
             })?
         };
         let store = self.ledger.store.as_ref();
-        let me = ledger_state::member(store, self.org())
-            .map_err(storage)?
-            .ok_or_else(|| {
-                Status::failed_precondition(format!("{} is not a member", self.org()))
-            })?;
-        if me.ring_key.is_empty() {
-            return Err(Status::failed_precondition(format!(
-                "{} has no ring key registered: only member banks endorse",
-                self.org()
-            )));
-        }
-        let Some(source) = &self.sealed else {
-            return Err(Status::failed_precondition(
-                "this gateway was started without access to the sealed keys",
-            ));
-        };
         let ring_height = self.ledger.height();
-        let secret = ledger_node::sealed::load::<ledger_crypto::ring::RingSecret>(
-            &source.0,
-            self.provider.as_ref(),
-            &source.1,
-            self.ledger.chain_id.as_str(),
-            self.org().as_str(),
-        )
-        .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let secret = self.unseal::<ledger_crypto::ring::RingSecret>()?;
         let tx = ledger_state::sign_endorsement(
             store,
             &self.ledger.chain_id,
@@ -452,21 +465,7 @@ impl Gateway {
         client: &str,
         req: &pb::AuditSumRequest,
     ) -> Result<pb::AuditSumResponse, Status> {
-        let store = self.ledger.store.as_ref();
-        let me = member(store, self.org())
-            .map_err(storage)?
-            .ok_or_else(|| Status::internal("this node's organisation is not a member"))?;
-        if !me.has_role(Role::Regulator) || me.audit_key.is_empty() {
-            return Err(Status::permission_denied(format!(
-                "{} holds no audit key: only regulators registered with one can sum committed amounts",
-                self.org()
-            )));
-        }
-        let Some(source) = &self.sealed else {
-            return Err(Status::failed_precondition(
-                "this gateway was started without access to the sealed audit key",
-            ));
-        };
+        self.sealed_home::<ledger_proofs::AuditSecret>()?;
         let field = FieldName::new(req.field.clone()).map_err(invalid)?;
         if req.records.is_empty() {
             return Err(Status::invalid_argument("name at least one record"));
@@ -532,14 +531,7 @@ impl Gateway {
                 field: format!("{field} (in a sum over {} records)", req.records.len()),
             });
         }
-        let secret = ledger_node::sealed::load::<ledger_proofs::AuditSecret>(
-            &source.0,
-            self.provider.as_ref(),
-            &source.1,
-            self.ledger.chain_id.as_str(),
-            self.org().as_str(),
-        )
-        .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let secret = self.unseal::<ledger_proofs::AuditSecret>()?;
         let sum = secret
             .decrypt_sum(&commitments, &handles, max_bits)
             .map_err(|e| {

@@ -256,7 +256,6 @@ fn now_ms() -> u64 {
 }
 
 fn init(a: InitArgs) -> Result<(), NodeError> {
-    use ledger_node::sealed::SealedKey;
     if a.home.join(CONFIG_FILE).exists() || a.home.join(GENESIS_FILE).exists() {
         return Err(NodeError::Fatal(format!(
             "{} already holds a node; choose another --home or remove it",
@@ -338,34 +337,24 @@ fn init(a: InitArgs) -> Result<(), NodeError> {
         .generate_sealing_key(&config.keys.sealing_label)
         .map_err(hsm)?;
     let key = ProviderSigner::new(provider.clone(), &config.keys.signing_label).map_err(hsm)?;
-    let audit_key = if roles.contains(&Role::Regulator) {
-        ledger_node::sealed::create::<ledger_proofs::AuditSecret>(
-            &a.home,
-            provider.as_ref(),
-            &config.keys.sealing_label,
-            chain_id.as_str(),
-            org.as_str(),
-        )?
-        .public_bytes()
-        .to_vec()
-    } else {
-        vec![]
-    };
-    // Members (the banks and corporates) get a ring key for anonymous endorsements,
-    // sealed like the audit key: the ring of a topic is the member ring.
-    let ring_key = if roles.contains(&Role::Member) {
-        ledger_node::sealed::create::<ledger_crypto::ring::RingSecret>(
-            &a.home,
-            provider.as_ref(),
-            &config.keys.sealing_label,
-            chain_id.as_str(),
-            org.as_str(),
-        )?
-        .public_bytes()
-        .to_vec()
-    } else {
-        vec![]
-    };
+    // The software secrets the roles call for (a regulator's audit key, a member's ring
+    // key), sealed by the key provider.
+    let audit_key = ledger_node::sealed::create_for_roles::<ledger_proofs::AuditSecret>(
+        &roles,
+        &a.home,
+        provider.as_ref(),
+        &config.keys.sealing_label,
+        chain_id.as_str(),
+        org.as_str(),
+    )?;
+    let ring_key = ledger_node::sealed::create_for_roles::<ledger_crypto::ring::RingSecret>(
+        &roles,
+        &a.home,
+        provider.as_ref(),
+        &config.keys.sealing_label,
+        chain_id.as_str(),
+        org.as_str(),
+    )?;
     let circuits = genesis::circuits_from(&a.circuit_keys)?;
     let genesis = GenesisFile {
         circuits,
@@ -839,35 +828,23 @@ async fn run(home: PathBuf, config: NodeConfig) -> Result<(), NodeError> {
     }
     {
         // The sealed software secrets must match what genesis registered.
-        let (h, p, label, chain, o, m) = (
+        let (h, p, label, chain, m) = (
             home.clone(),
             provider.clone(),
             config.keys.sealing_label.clone(),
             genesis.chain_id.to_string(),
-            org.to_string(),
             me.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            if !m.ring_key.is_empty() {
-                ledger_node::sealed::check::<ledger_crypto::ring::RingSecret>(
-                    &h,
-                    p.as_ref(),
-                    &label,
-                    &chain,
-                    &o,
-                    &m.ring_key,
-                )?;
-            }
-            if !m.audit_key.is_empty() {
-                ledger_node::sealed::check::<ledger_proofs::AuditSecret>(
-                    &h,
-                    p.as_ref(),
-                    &label,
-                    &chain,
-                    &o,
-                    &m.audit_key,
-                )?;
-            }
+            use ledger_node::sealed::check_registered;
+            check_registered::<ledger_crypto::ring::RingSecret>(
+                &h,
+                p.as_ref(),
+                &label,
+                &chain,
+                &m,
+            )?;
+            check_registered::<ledger_proofs::AuditSecret>(&h, p.as_ref(), &label, &chain, &m)?;
             Ok::<(), NodeError>(())
         })
         .await

@@ -2,9 +2,9 @@
 //! (AES-256-GCM in the HSM), bound by associated data to what they are, the chain and the
 //! organisation; unsealed only when used, wiped after.
 //!
-//! Two exist, because no PKCS#11 mechanism does Ristretto arithmetic: every
-//! organisation's ring key (anonymous endorsements, `ledger_crypto::ring`) and a
-//! regulator's twisted-ElGamal audit key (sums of committed amounts, `ledger_proofs`).
+//! Two exist, because no PKCS#11 mechanism does Ristretto arithmetic: a member's ring key
+//! (anonymous endorsements, `ledger_crypto::ring`) and a regulator's twisted-ElGamal audit
+//! key (sums of committed amounts, `ledger_proofs`).
 //! `init` creates them, `start` checks them against genesis, the node loads them for the
 //! one operation that needs them.
 
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use ledger_crypto::ring::RingSecret;
 use ledger_hsm::KeyProvider;
 use ledger_proofs::AuditSecret;
+use ledger_types::{RegisterMember, Role};
 use zeroize::Zeroizing;
 
 use crate::error::NodeError;
@@ -25,6 +26,10 @@ pub trait SealedKey: Sized {
     const KIND: &'static str;
     /// Its name in messages.
     const WHAT: &'static str;
+    /// The role whose holders have one.
+    const ROLE: Role;
+    /// The public key a registration holds (empty: none).
+    fn registered(m: &RegisterMember) -> &[u8];
     /// A fresh secret.
     fn generate() -> Self;
     /// The secret's 32 bytes.
@@ -39,6 +44,10 @@ impl SealedKey for AuditSecret {
     const FILE: &'static str = "audit-elgamal.sealed";
     const KIND: &'static str = "cl/audit-elgamal/v1";
     const WHAT: &'static str = "audit key";
+    const ROLE: Role = Role::Regulator;
+    fn registered(m: &RegisterMember) -> &[u8] {
+        &m.audit_key
+    }
     fn generate() -> Self {
         AuditSecret::generate()
     }
@@ -57,6 +66,10 @@ impl SealedKey for RingSecret {
     const FILE: &'static str = "ring-key.sealed";
     const KIND: &'static str = "cl/ring-key/v1";
     const WHAT: &'static str = "ring key";
+    const ROLE: Role = Role::Member;
+    fn registered(m: &RegisterMember) -> &[u8] {
+        &m.ring_key
+    }
     fn generate() -> Self {
         RingSecret::generate()
     }
@@ -109,6 +122,23 @@ pub fn create<K: SealedKey>(
     Ok(secret)
 }
 
+/// [`create`] for an organisation with `roles`: the public key to register, or nothing if
+/// its roles do not call for a `K`.
+pub fn create_for_roles<K: SealedKey>(
+    roles: &[Role],
+    home: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    chain_id: &str,
+    org: &str,
+) -> Result<Vec<u8>, NodeError> {
+    if !roles.contains(&K::ROLE) {
+        return Ok(vec![]);
+    }
+    let secret = create::<K>(home, provider, sealing_label, chain_id, org)?;
+    Ok(secret.public_bytes().to_vec())
+}
+
 /// Unseals `K` (wiped when dropped). Fails with a clear error if the file is missing,
 /// altered, or sealed by another key, chain or organisation.
 pub fn load<K: SealedKey>(
@@ -137,6 +167,20 @@ pub fn load<K: SealedKey>(
         })?;
     K::from_secret_bytes(&plain)
         .map_err(|e| NodeError::Fatal(format!("the unsealed {} is unusable: {e}", K::WHAT)))
+}
+
+/// Checks the sealed `K` against `m`'s registration, if it registered one.
+pub fn check_registered<K: SealedKey>(
+    home: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    chain_id: &str,
+    m: &RegisterMember,
+) -> Result<(), NodeError> {
+    match K::registered(m) {
+        [] => Ok(()),
+        key => check::<K>(home, provider, sealing_label, chain_id, m.org.as_str(), key),
+    }
 }
 
 /// Checks that the sealed `K` matches the public key registered on the chain.
