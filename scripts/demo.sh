@@ -112,7 +112,9 @@ fi
 
 say "bank-c raises an anonymous alert: 'one of the member banks' says INV-2026-077 was offered twice"
 as bank-c endorse --home "$(home bank-c)" --topic alert.INV-2026-077 --statement "offered for financing twice"
-as bank-d endorse --home "$(home bank-d)" --topic alert.INV-2026-077 --statement "offered for financing twice"
+say "bank-d signs the same endorsement without submitting it, and bank-a's node submits the bytes: bank-d's own traffic says nothing"
+as bank-d endorse --home "$(home bank-d)" --topic alert.INV-2026-077 --statement "offered for financing twice" --sign-only |
+    as bank-a submit-tx -
 say "bank-c endorsing the same alert again is refused: one endorsement per member per topic"
 if as bank-c endorse --home "$(home bank-c)" --topic alert.INV-2026-077 --statement "offered for financing twice"; then
     echo "unexpected: a second endorsement by the same bank was accepted" >&2

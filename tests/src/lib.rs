@@ -680,6 +680,23 @@ impl Gw {
             statement: statement.into(),
             statement_hash: vec![],
             no_wait,
+            sign_only: false,
+        });
+        self.inner.endorse(r).await.map(|r| r.into_inner())
+    }
+
+    /// Signs an endorsement of `statement` on `topic` without submitting it.
+    pub async fn sign_endorsement(
+        &mut self,
+        topic: &str,
+        statement: &str,
+    ) -> Result<pb::EndorseResponse, tonic::Status> {
+        let r = self.req(pb::EndorseRequest {
+            topic: topic.into(),
+            statement: statement.into(),
+            statement_hash: vec![],
+            no_wait: true,
+            sign_only: true,
         });
         self.inner.endorse(r).await.map(|r| r.into_inner())
     }

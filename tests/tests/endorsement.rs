@@ -1,8 +1,9 @@
 //! Anonymous endorsements on the four-validator network: two banks endorse a fraud alert,
 //! neither is named; a bank cannot endorse the same topic twice, neither through its
 //! gateway nor by racing two signatures to two validators while consensus is halted; a
-//! bank endorses two topics with unlinkable key images; a forged ring signature is
-//! refused by every validator; a regulator, outside the member ring, cannot endorse.
+//! bank endorses two topics with unlinkable key images; a bank signs without submitting
+//! and another bank's node submits for it; a forged ring signature is refused by every
+//! validator; a regulator, outside the member ring, cannot endorse.
 
 use ledger_api::v1 as pb;
 use ledger_e2e::*;
@@ -117,6 +118,33 @@ async fn members_endorse_anonymously_once_per_topic() {
         let decoded = Transaction::decode(&tx.tx).unwrap();
         assert!(decoded.signature().0.is_empty());
     }
+
+    // Bank D signs through its gateway without submitting, and has bank A's node submit
+    // the bytes: bank D's node never carries its endorsement first.
+    let mut bank_d = net.validators[3].gateway().await;
+    let signed = bank_d
+        .sign_endorsement(topic, "INV-2026-001 was financed elsewhere")
+        .await
+        .unwrap();
+    assert!(!signed.committed);
+    let hash = Hash::from_slice(&signed.tx_hash).unwrap();
+    let e = net.validators[3]
+        .client()
+        .await
+        .get_tx(pb::GetTxRequest {
+            tx_hash: hash.0.to_vec(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "not submitted: {e:?}");
+    submit(
+        &mut net.validators[0].client().await,
+        &Transaction::decode(&signed.tx).unwrap(),
+    )
+    .await;
+    let r = wait_committed(&mut net.validators[3].client().await, &hash).await;
+    assert_eq!(r.status, pb::TxStatus::Committed as i32);
+    assert_eq!(endorsements(&net.validators[2], topic).await.total, 3);
 
     // A forged ring signature (one flipped byte) is refused by every validator.
     let honest = endorsement(&net, 3, "alert.INV-2026-002", "forged");

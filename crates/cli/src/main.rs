@@ -136,6 +136,17 @@ enum Command {
         /// Or the statement's 32-byte hash, in hex.
         #[arg(long, conflicts_with = "statement")]
         statement_hash: Option<String>,
+        /// Only sign: print the transaction (hex) instead of submitting it through your
+        /// node, to submit it through another one (`ledger submit-tx`), so that your
+        /// node's traffic does not tell that your bank endorsed.
+        #[arg(long)]
+        sign_only: bool,
+    },
+    /// Submit a signed transaction (hex, or - to read it from standard input) to the node
+    /// given by --node, and wait up to 30 s for its block.
+    SubmitTx {
+        /// The transaction's canonical bytes in hex, or - for standard input.
+        tx: String,
     },
     /// The anonymous endorsements of a topic: how many, per statement, and each one's
     /// key image (the same for two endorsements by one member; there is never a second).
@@ -612,6 +623,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             topic,
             statement,
             statement_hash,
+            sign_only,
         } => {
             let mut gw = gw.connect().await?;
             let statement_hash = match &statement_hash {
@@ -624,8 +636,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     statement: statement.unwrap_or_default(),
                     statement_hash,
                     no_wait: false,
+                    sign_only,
                 })
                 .await?;
+            if sign_only {
+                out!("{}", hex::encode(&r.tx));
+                eprintln!(
+                    "signed (not submitted): topic {topic}, key image {}, ring of {} members at height {}; submit with `ledger --node URL submit-tx HEX`",
+                    hex::encode(&r.key_image),
+                    r.ring_size,
+                    r.ring_height
+                );
+                return Ok(());
+            }
             out!(
                 "endorsed topic {topic} anonymously at height {} (tx {})",
                 r.height,
@@ -638,6 +661,30 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 r.ring_size,
                 r.ring_height
             );
+        }
+        Command::SubmitTx { tx } => {
+            let text = if tx == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .map_err(|e| CliError::Invalid(format!("reading standard input: {e}")))?;
+                s
+            } else {
+                tx
+            };
+            let bytes = hex::decode(text.trim())
+                .map_err(|e| CliError::Invalid(format!("the transaction is not hex: {e}")))?;
+            let hash = client.submit(bytes).await?;
+            // Wait for its block (or its failure), then show it.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let t = loop {
+                let t = client.tx(&hash).await?;
+                if t.status != pb::TxStatus::Pending as i32 || std::time::Instant::now() > deadline
+                {
+                    break t;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            };
+            print_tx(&hash, &t);
         }
         Command::Endorsements { topic, statement } => {
             let mut list = Vec::new();

@@ -191,6 +191,7 @@ impl Gateway {
             ring_size,
             height: 0,
             committed: false,
+            tx: tx.bytes().to_vec(),
         };
         Ok((tx, resp))
     }
@@ -1372,8 +1373,12 @@ impl GatewayApi for GatewayService {
         let client = self.0.client(&request)?;
         let req = request.into_inner();
         let g = self.0.clone();
-        let no_wait = req.no_wait;
+        let (no_wait, sign_only) = (req.no_wait, req.sign_only);
         let (tx, mut resp) = blocking(move || g.prepare_endorsement(&req)).await?;
+        if sign_only {
+            tracing::info!(%client, tx = %tx.hash(), "gateway endorsement signed, not submitted");
+            return Ok(Response::new(resp));
+        }
         self.0.ledger.submit_tx(tx.bytes().to_vec()).await?;
         // The organisation's own log may say who endorsed; the ledger never learns it.
         tracing::info!(%client, tx = %tx.hash(), "gateway endorsement");
