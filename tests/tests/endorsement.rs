@@ -74,6 +74,10 @@ async fn members_endorse_anonymously_once_per_topic() {
     assert!(a.committed && b.committed);
     assert_ne!(a.key_image, b.key_image);
     assert_eq!(a.ring_size, 4, "the ring is the four member banks");
+    assert_eq!(
+        a.ring_height, 0,
+        "named by the height it was fixed at: genesis"
+    );
     assert_eq!(a.statement_hash, b.statement_hash);
 
     // The same member on the same topic again: refused, naming its first endorsement.

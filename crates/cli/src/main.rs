@@ -642,7 +642,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             if sign_only {
                 out!("{}", hex::encode(&r.tx));
                 eprintln!(
-                    "signed (not submitted): topic {topic}, key image {}, ring of {} members at height {}; submit with `ledger --node URL submit-tx HEX`",
+                    "signed (not submitted): topic {topic}, key image {}, ring of {} members fixed at height {}; submit with `ledger --node URL submit-tx HEX`",
                     hex::encode(&r.key_image),
                     r.ring_size,
                     r.ring_height
@@ -657,7 +657,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             out!("  statement hash {}", hex::encode(&r.statement_hash));
             out!("  key image      {}", hex::encode(&r.key_image));
             out!(
-                "  ring           the {} members of height {}",
+                "  ring           the {} members of the ring fixed at height {}",
                 r.ring_size,
                 r.ring_height
             );

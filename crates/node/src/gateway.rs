@@ -164,7 +164,13 @@ impl Gateway {
             })?
         };
         let store = self.ledger.store.as_ref();
-        let ring_height = self.ledger.height();
+        // The ring in force now, named by the height it was fixed at: the same keys as at
+        // this height, and a height every node has committed, wherever the bytes go.
+        let ring = ledger_state::member_ring(store, self.ledger.height())
+            .map_err(storage)?
+            .ok_or_else(|| Status::failed_precondition("this chain has no member ring"))?;
+        let ring_height = ring.since;
+        let ring_size = ring.keys.len() as u32;
         let secret = self.unseal::<ledger_crypto::ring::RingSecret>()?;
         let tx = ledger_state::sign_endorsement(
             store,
@@ -176,9 +182,6 @@ impl Gateway {
         )
         .map_err(|e| Status::failed_precondition(e.to_string()))?;
         drop(secret);
-        let ring_size = ledger_state::member_ring(store, ring_height)
-            .map_err(storage)?
-            .map_or(0, |r| r.keys.len() as u32);
         let key_image = match &tx.body().payload {
             Payload::Endorse(e) => e.key_image().map(|k| k.to_vec()).unwrap_or_default(),
             _ => vec![],
