@@ -1016,10 +1016,30 @@ pub fn verify_endorsement<V: StateView>(
     height: u64,
     e: &Endorse,
 ) -> Result<(), TxRejection> {
-    let bad = |reason: String| TxRejection::BadEndorsement {
+    let mut batch = ledger_crypto::ring::RingBatch::new();
+    add_endorsement(view, chain_id, height, e, &mut batch)?;
+    batch
+        .verify()
+        .map_err(|err| bad_endorsement(e, format!("the ring signature does not verify: {err}")))
+}
+
+fn bad_endorsement(e: &Endorse, reason: String) -> TxRejection {
+    TxRejection::BadEndorsement {
         topic: e.topic.clone(),
         reason,
-    };
+    }
+}
+
+/// Adds an endorsement's ring signature to `batch`, against the member ring of its ring
+/// height; refuses at once what cannot verify whatever the rest of the batch.
+fn add_endorsement<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    height: u64,
+    e: &Endorse,
+    batch: &mut ledger_crypto::ring::RingBatch,
+) -> Result<(), TxRejection> {
+    let bad = |reason: String| bad_endorsement(e, reason);
     if e.ring_height >= height {
         return Err(bad(format!(
             "ring height {} is not below the block height {height}: only a committed ring signs",
@@ -1031,20 +1051,21 @@ pub fn verify_endorsement<V: StateView>(
         .ok_or_else(|| bad(format!("no member ring at height {}", e.ring_height)))?;
     let sig = ledger_crypto::ring::RingSignature::from_bytes(&e.signature)
         .map_err(|err| bad(format!("malformed ring signature: {err}")))?;
-    ledger_crypto::ring::ring_verify(
-        chain_id.as_str(),
-        e.topic.as_str().as_bytes(),
-        &e.message(),
-        &ring,
-        &sig,
-    )
-    .map_err(|err| {
-        bad(format!(
-            "the ring signature does not verify against the {}-member ring of height {}: {err}",
-            ring.len(),
-            e.ring_height
-        ))
-    })
+    batch
+        .add(
+            chain_id.as_str(),
+            e.topic.as_str().as_bytes(),
+            &e.message(),
+            &ring,
+            &sig,
+        )
+        .map_err(|err| {
+            bad(format!(
+                "the ring signature does not verify against the {}-member ring of height {}: {err}",
+                ring.len(),
+                e.ring_height
+            ))
+        })
 }
 
 /// Signs an anonymous endorsement of `statement` on `topic` with `secret`, for the member
@@ -1134,14 +1155,27 @@ fn preverify_part<V: StateView>(
     height: u64,
     part: &[&Transaction],
 ) -> Vec<Hash> {
-    // Anonymous endorsements: their ring signature is their signature.
-    let endorsed = part.iter().filter_map(|t| match &t.body().payload {
-        Payload::Endorse(e) if verify_endorsement(view, chain_id, height, e).is_ok() => {
-            Some(t.hash())
-        }
-        _ => None,
-    });
-    let endorsed: Vec<Hash> = endorsed.collect();
+    // Anonymous endorsements: their ring signature is their signature. One batch (one
+    // multiscalar multiplication) for this core's share; one by one if it fails.
+    let mut rings = ledger_crypto::ring::RingBatch::new();
+    let endorsements: Vec<(Hash, &Endorse)> = part
+        .iter()
+        .filter_map(|t| match &t.body().payload {
+            Payload::Endorse(e) => add_endorsement(view, chain_id, height, e, &mut rings)
+                .ok()
+                .map(|()| (t.hash(), e)),
+            _ => None,
+        })
+        .collect();
+    let endorsed: Vec<Hash> = if rings.verify().is_ok() {
+        endorsements.into_iter().map(|(h, _)| h).collect()
+    } else {
+        endorsements
+            .into_iter()
+            .filter(|(_, e)| verify_endorsement(view, chain_id, height, e).is_ok())
+            .map(|(h, _)| h)
+            .collect()
+    };
     let signed: Vec<&Transaction> = part
         .iter()
         .copied()

@@ -1410,6 +1410,33 @@ fn one_endorsement_per_member_per_topic_without_naming_the_member() {
     assert_eq!(built.dropped.len(), 1);
 }
 
+#[test]
+fn block_validation_checks_endorsements_as_one_batch_and_finds_a_forgery() {
+    let c = Chain::new();
+    let next = c.tip.height + 1;
+    let mut txs: Vec<Transaction> = (0..12)
+        .map(|i| {
+            let org = ["bank-a", "bank-b", "bank-c"][i % 3];
+            c.endorse(org, &format!("alert.n{i}"), i as u8, 1)
+        })
+        .collect();
+    let refs: Vec<&Transaction> = txs.iter().collect();
+    let ok = ledger_state::preverify(&c.state, &c.chain, next, &refs);
+    assert_eq!(ok.len(), 12);
+    // A response changed: the challenges still add up, only the equations catch it.
+    let Payload::Endorse(mut e) = txs[5].body().payload.clone() else {
+        unreachable!()
+    };
+    e.signature[32 + 96 + 31] ^= 0x01;
+    txs[5] = Transaction::anonymous(c.chain.clone(), e);
+    let refs: Vec<&Transaction> = txs.iter().collect();
+    let ok = ledger_state::preverify(&c.state, &c.chain, next, &refs);
+    assert_eq!(ok.len(), 11);
+    assert!(!ok.contains(&txs[5].hash()));
+    let err = precheck_tx(&c.state, &c.chain, next, &txs[5], &()).unwrap_err();
+    assert!(err.to_string().contains("does not verify"), "{err}");
+}
+
 /// A block with `txs` whatever they are, its header computed as a proposer would.
 fn forge(c: &Chain, txs: Vec<Transaction>) -> BuiltBlock {
     let hashes: Vec<Hash> = txs.iter().map(Transaction::hash).collect();
