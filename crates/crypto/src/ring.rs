@@ -517,7 +517,8 @@ mod tests {
     fn a_batch_verifies_many_signatures_and_fails_on_one_forgery() {
         let (secrets, keys) = ring(8);
         let (other_secrets, other_keys) = ring(3);
-        let sigs: Vec<(Vec<u8>, Vec<[u8; 32]>, RingSignature)> = (0..10)
+        type Signed = (Vec<u8>, Vec<[u8; 32]>, RingSignature);
+        let sigs: Vec<Signed> = (0..10)
             .map(|i| {
                 let topic = format!("topic-{i}").into_bytes();
                 if i % 3 == 2 {
@@ -531,7 +532,7 @@ mod tests {
                 }
             })
             .collect();
-        let batch_of = |sigs: &[(Vec<u8>, Vec<[u8; 32]>, RingSignature)]| {
+        let batch_of = |sigs: &[Signed]| {
             let mut batch = RingBatch::new();
             for (topic, ring, sig) in sigs {
                 batch.add(CHAIN, topic, b"m", ring, sig).unwrap();
