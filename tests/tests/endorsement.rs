@@ -101,6 +101,27 @@ async fn members_endorse_anonymously_once_per_topic() {
     assert!(ballot.committed);
     assert_ne!(ballot.key_image, a.key_image);
 
+    // The directory shows each member's ring key, and none for the regulator.
+    let member = |org: &str| {
+        let org = org.to_string();
+        async {
+            net.validators[0]
+                .client()
+                .await
+                .get_member(pb::GetMemberRequest { org })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let m = member("val-2").await;
+    assert_eq!(
+        m.ring_key,
+        net.validators[1].ring_secret().public().to_vec()
+    );
+    let r = member("obs-1").await;
+    assert!(r.ring_key.is_empty() && r.audit_key.len() == 32);
+
     // A regulator holds no ring key: it is not one of the member banks.
     let mut regulator = net.observers[0].gateway().await;
     let e = regulator.endorse(topic, "seen", false).await.unwrap_err();

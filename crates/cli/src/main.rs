@@ -892,6 +892,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             out!("roles            {}", m.roles.join(","));
             out!("next nonce       {}", m.next_nonce);
             out!("next free nonce  {}", m.next_free_nonce);
+            if !m.audit_key.is_empty() {
+                out!("audit key        {}", hex::encode(&m.audit_key));
+            }
+            if !m.ring_key.is_empty() {
+                out!("ring key         {}", hex::encode(&m.ring_key));
+            }
         }
         Command::Load(a) => load::run(&cli.node, client, a).await?,
         Command::GatewayLoad(a) => gwload::run(&mut client, a).await?,

@@ -306,6 +306,8 @@ impl LedgerApi for LedgerService {
             roles: m.roles.iter().map(|r| r.name().to_string()).collect(),
             next_nonce: next,
             next_free_nonce: self.ledger.mempool.next_free_nonce(&org, next),
+            audit_key: m.audit_key.clone(),
+            ring_key: m.ring_key.clone(),
         }))
     }
 
