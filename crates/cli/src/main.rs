@@ -148,13 +148,14 @@ enum Command {
         /// The transaction's canonical bytes in hex, or - for standard input.
         tx: String,
     },
-    /// The anonymous endorsements of a topic: how many, per statement, and each one's
-    /// key image (the same for two endorsements by one member; there is never a second).
+    /// The anonymous endorsements of a topic: how many, the tally per statement, and each
+    /// one's block and key image (which stands for one member on this topic without
+    /// saying which).
     Endorsements {
         /// The topic.
         #[arg(long)]
         topic: String,
-        /// Tell which statement hash is this text's.
+        /// A statement text to show by name instead of its hash (repeatable).
         #[arg(long)]
         statement: Vec<String>,
     },
