@@ -5,7 +5,8 @@
 # whose fields are encrypted one by one, grants two fields to bank-b (the financing bank);
 # then each organisation reads it through its own node: bank-a all, bank-b what it was
 # granted, bank-c nothing, reg-eu everything its audit policy covers (logged in its audit
-# log). Two banks endorse an alert anonymously (a third attempt by one of them is refused).
+# log). Two banks endorse an alert anonymously (a third attempt by one of them is refused,
+# and every validator refuses a forged ring signature).
 # bank-a revokes bank-b's access to the total; every node restarts and serves the
 # same answers; the blocks and their commit certificates are the same on every node.
 #
@@ -120,6 +121,19 @@ if as bank-c endorse --home "$(home bank-c)" --topic alert.INV-2026-077 --statem
     echo "unexpected: a second endorsement by the same bank was accepted" >&2
     exit 1
 fi
+say "a forged endorsement (one byte of a ring signature changed) is refused by every validator"
+signed=$(as bank-c endorse --home "$(home bank-c)" --topic alert.INV-2026-078 --statement "forged" --sign-only 2>/dev/null)
+# The ring signature ends 25 bytes before the transaction does (signer, nonce, empty
+# signature follow it): change a byte of its last response scalar.
+i=$((${#signed} - 80))
+forged="${signed:0:$i}$(printf '%x' $((0x${signed:$i:1} ^ 1)))${signed:$((i + 1))}"
+for org in bank-a bank-b bank-c bank-d; do
+    printf '%-8s ' "$org"
+    if as "$org" submit-tx "$forged" 2>&1; then
+        echo "unexpected: $org accepted a forged ring signature" >&2
+        exit 1
+    fi
+done
 say "every node counts two endorsements, and no node knows whose"
 as reg-eu endorsements --topic alert.INV-2026-077 --statement "offered for financing twice"
 

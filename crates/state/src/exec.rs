@@ -1017,10 +1017,25 @@ pub fn verify_endorsement<V: StateView>(
     e: &Endorse,
 ) -> Result<(), TxRejection> {
     let mut batch = ledger_crypto::ring::RingBatch::new();
-    add_endorsement(view, chain_id, height, e, &mut batch)?;
-    batch
-        .verify()
-        .map_err(|err| bad_endorsement(e, format!("the ring signature does not verify: {err}")))
+    let members = add_endorsement(view, chain_id, height, e, &mut batch)?;
+    batch.verify().map_err(|err| {
+        bad_endorsement(
+            e,
+            format!(
+                "the ring signature does not verify against the {members}-member ring of height {}: {}",
+                e.ring_height,
+                ring_reason(err)
+            ),
+        )
+    })
+}
+
+/// What was wrong with a ring signature, without the error's own prefix.
+fn ring_reason(err: ledger_crypto::CryptoError) -> String {
+    match err {
+        ledger_crypto::CryptoError::InvalidRingSignature { reason } => reason,
+        other => other.to_string(),
+    }
 }
 
 fn bad_endorsement(e: &Endorse, reason: String) -> TxRejection {
@@ -1031,14 +1046,15 @@ fn bad_endorsement(e: &Endorse, reason: String) -> TxRejection {
 }
 
 /// Adds an endorsement's ring signature to `batch`, against the member ring of its ring
-/// height; refuses at once what cannot verify whatever the rest of the batch.
+/// height (returns the ring's size); refuses at once what cannot verify whatever the rest
+/// of the batch.
 fn add_endorsement<V: StateView>(
     view: &V,
     chain_id: &ChainId,
     height: u64,
     e: &Endorse,
     batch: &mut ledger_crypto::ring::RingBatch,
-) -> Result<(), TxRejection> {
+) -> Result<usize, TxRejection> {
     let bad = |reason: String| bad_endorsement(e, reason);
     if e.ring_height >= height {
         return Err(bad(format!(
@@ -1050,7 +1066,7 @@ fn add_endorsement<V: StateView>(
         .map(|r| r.keys)
         .ok_or_else(|| bad(format!("no member ring at height {}", e.ring_height)))?;
     let sig = ledger_crypto::ring::RingSignature::from_bytes(&e.signature)
-        .map_err(|err| bad(format!("malformed ring signature: {err}")))?;
+        .map_err(|err| bad(format!("malformed ring signature: {}", ring_reason(err))))?;
     batch
         .add(
             chain_id.as_str(),
@@ -1061,11 +1077,13 @@ fn add_endorsement<V: StateView>(
         )
         .map_err(|err| {
             bad(format!(
-                "the ring signature does not verify against the {}-member ring of height {}: {err}",
+                "the ring signature does not verify against the {}-member ring of height {}: {}",
                 ring.len(),
-                e.ring_height
+                e.ring_height,
+                ring_reason(err)
             ))
-        })
+        })?;
+    Ok(ring.len())
 }
 
 /// Signs an anonymous endorsement of `statement` on `topic` with `secret`, for the member
@@ -1163,7 +1181,7 @@ fn preverify_part<V: StateView>(
         .filter_map(|t| match &t.body().payload {
             Payload::Endorse(e) => add_endorsement(view, chain_id, height, e, &mut rings)
                 .ok()
-                .map(|()| (t.hash(), e)),
+                .map(|_| (t.hash(), e)),
             _ => None,
         })
         .collect();
