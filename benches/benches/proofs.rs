@@ -21,6 +21,24 @@ fn ctx(n: usize) -> Context {
     }
 }
 
+/// `iters` times: `items` split in one share per core, `work` on each share in its own
+/// thread; the time taken.
+fn on_all_cores<T: Sync>(items: &[T], iters: u64, work: impl Fn(&[T]) + Sync) -> Duration {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let start = Instant::now();
+    for _ in 0..iters {
+        std::thread::scope(|s| {
+            for part in items.chunks(items.len().div_ceil(threads)) {
+                let work = &work;
+                s.spawn(move || work(part));
+            }
+        });
+    }
+    start.elapsed()
+}
+
 fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("proofs");
     for n in [1usize, 8] {
@@ -75,22 +93,11 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(64));
     g.bench_function("range_verify_64_on_all_cores", |b| {
         b.iter_custom(|iters| {
-            let threads = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
-            let start = Instant::now();
-            for _ in 0..iters {
-                std::thread::scope(|s| {
-                    for part in many.chunks(many.len().div_ceil(threads)) {
-                        s.spawn(move || {
-                            for (cx, c, p) in part {
-                                verify_range(cx, std::slice::from_ref(c), p).unwrap();
-                            }
-                        });
-                    }
-                });
-            }
-            start.elapsed()
+            on_all_cores(&many, iters, |part| {
+                for (cx, c, p) in part {
+                    verify_range(cx, std::slice::from_ref(c), p).unwrap();
+                }
+            })
         })
     });
     g.bench_function("range_batch_verify_64_one_core", |b| {
@@ -104,24 +111,13 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("range_batch_verify_64_on_all_cores", |b| {
         b.iter_custom(|iters| {
-            let threads = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
-            let start = Instant::now();
-            for _ in 0..iters {
-                std::thread::scope(|s| {
-                    for part in many.chunks(many.len().div_ceil(threads)) {
-                        s.spawn(move || {
-                            let mut batch = BatchVerifier::new();
-                            for (cx, c, p) in part {
-                                batch.add_range(cx, std::slice::from_ref(c), p).unwrap();
-                            }
-                            batch.verify().unwrap()
-                        });
-                    }
-                });
-            }
-            start.elapsed()
+            on_all_cores(&many, iters, |part| {
+                let mut batch = BatchVerifier::new();
+                for (cx, c, p) in part {
+                    batch.add_range(cx, std::slice::from_ref(c), p).unwrap();
+                }
+                batch.verify().unwrap()
+            })
         })
     });
     let handles: Vec<_> = many

@@ -451,7 +451,8 @@ impl Mempool {
     }
 
     /// Removes what a committed block included, anything it made stale (nonces below each
-    /// signer's new next nonce), and the transactions in `dropped`.
+    /// signer's new next nonce, endorsements whose topic and key image it spent), and the
+    /// transactions in `dropped`.
     pub fn remove_committed<'a>(
         &self,
         included: impl IntoIterator<Item = &'a Transaction>,
@@ -461,22 +462,22 @@ impl Mempool {
         let mut inner = self.lock();
         let mut signers = HashSet::new();
         for tx in included {
-            signers.insert(tx.body().signer.clone());
             inner.remove(&tx.hash());
+            match slot(tx) {
+                // Another endorsement by the same member of the same topic (submitted
+                // through another node) can never apply now.
+                Some(spent) => {
+                    if let Some(h) = inner.anonymous.get(&spent).copied() {
+                        inner.remove(&h);
+                    }
+                }
+                None => {
+                    signers.insert(tx.body().signer.clone());
+                }
+            }
         }
         for h in dropped {
             inner.remove(h);
-        }
-        // Endorsements whose key image endorsed the topic in the meantime (through another
-        // node) can never apply.
-        let mut spent = Vec::new();
-        for ((topic, image), h) in &inner.anonymous {
-            if ledger_state::endorsement_by_image(view, topic, image)?.is_some() {
-                spent.push(*h);
-            }
-        }
-        for h in spent {
-            inner.remove(&h);
         }
         for signer in signers {
             let next = next_nonce(view, &signer)?;

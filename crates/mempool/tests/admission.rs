@@ -248,8 +248,16 @@ fn one_endorsement_per_member_and_topic_waits_and_is_purged_once_spent() {
     let pool = f.pool(MempoolConfig::default());
     let topic = Topic::new("alert.INV-9").unwrap();
     let sign = |f: &Fixture, statement: u8, topic: &Topic| {
-        ledger_state::sign_endorsement(&f.state, &f.chain, 1, topic, [statement; 32], &f.bank.ring)
-            .unwrap()
+        let ring = ledger_state::member_ring(&f.state, 1).unwrap().unwrap();
+        ledger_state::sign_endorsement(
+            &f.chain,
+            &ring.keys,
+            1,
+            topic,
+            [statement; 32],
+            &f.bank.ring,
+        )
+        .unwrap()
     };
     let first = sign(&f, 1, &topic);
     pool.admit(first.bytes(), &f.state, 2, never_committed)

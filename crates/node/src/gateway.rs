@@ -173,8 +173,8 @@ impl Gateway {
         let ring_size = ring.keys.len() as u32;
         let secret = self.unseal::<ledger_crypto::ring::RingSecret>()?;
         let tx = ledger_state::sign_endorsement(
-            store,
             &self.ledger.chain_id,
+            &ring.keys,
             ring_height,
             &topic,
             statement,

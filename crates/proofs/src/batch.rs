@@ -181,11 +181,7 @@ impl BatchVerifier {
         b: &Commitment,
         data: &RangeProofData,
     ) -> Result<(), ProofError> {
-        let (pa, pb) = (a.point("commitment")?, b.point("commitment")?);
-        if pa.is_identity() || pb.is_identity() {
-            return Err(ProofError::Identity { what: "commitment" });
-        }
-        let d = (pb - pa).compress();
+        let d = crate::at_most_difference(a, b)?;
         let mut t = ctx.transcript(b"at-most");
         self.add_bulletproof(&mut t, &[d], &data.proof, "at-most proof")
     }

@@ -437,6 +437,19 @@ pub fn prove_at_most(
     })
 }
 
+/// `C_b - C_a`, the commitment an at-most proof proves in range; neither may be the
+/// identity.
+pub(crate) fn at_most_difference(
+    a: &Commitment,
+    b: &Commitment,
+) -> Result<CompressedRistretto, ProofError> {
+    let (pa, pb) = (a.point("commitment")?, b.point("commitment")?);
+    if pa.is_identity() || pb.is_identity() {
+        return Err(ProofError::Identity { what: "commitment" });
+    }
+    Ok((pb - pa).compress())
+}
+
 /// Verifies [`prove_at_most`].
 pub fn verify_at_most(
     ctx: &Context,
@@ -444,11 +457,7 @@ pub fn verify_at_most(
     b: &Commitment,
     data: &RangeProofData,
 ) -> Result<(), ProofError> {
-    let (pa, pb) = (a.point("commitment")?, b.point("commitment")?);
-    if pa.is_identity() || pb.is_identity() {
-        return Err(ProofError::Identity { what: "commitment" });
-    }
-    let d = (pb - pa).compress();
+    let d = at_most_difference(a, b)?;
     let proof = RangeProof::from_bytes(&data.proof).map_err(|e| ProofError::Malformed {
         what: "at-most proof",
         reason: e.to_string(),

@@ -1086,11 +1086,11 @@ fn add_endorsement<V: StateView>(
     Ok(ring.len())
 }
 
-/// Signs an anonymous endorsement of `statement` on `topic` with `secret`, for the member
-/// ring in force at `ring_height` (which must hold the secret's public key).
-pub fn sign_endorsement<V: StateView>(
-    view: &V,
+/// Signs an anonymous endorsement of `statement` on `topic` with `secret`, for `ring`, the
+/// member ring in force at `ring_height` (which must hold the secret's public key).
+pub fn sign_endorsement(
     chain_id: &ChainId,
+    ring: &[[u8; 32]],
     ring_height: u64,
     topic: &ledger_types::Topic,
     statement: [u8; 32],
@@ -1100,9 +1100,6 @@ pub fn sign_endorsement<V: StateView>(
         topic: topic.clone(),
         reason,
     };
-    let ring = model::member_ring(view, ring_height)?
-        .map(|r| r.keys)
-        .ok_or_else(|| bad(format!("no member ring at height {ring_height}")))?;
     let index = ring
         .iter()
         .position(|k| *k == secret.public())
@@ -1116,7 +1113,7 @@ pub fn sign_endorsement<V: StateView>(
         chain_id.as_str(),
         topic.as_str().as_bytes(),
         &Endorse::message_for(&statement, ring_height),
-        &ring,
+        ring,
         index,
         secret,
     )
@@ -1383,6 +1380,30 @@ pub fn precheck_tx<V: StateView, C: SignatureCache>(
     })
 }
 
+/// Why `m` may not register `key` (its `name`), if it may not: only holders of `role`
+/// register one, and it must pass `usable`. An empty key is no key.
+fn role_key_problem(
+    m: &RegisterMember,
+    key: &[u8],
+    role: Role,
+    name: &str,
+    usable: impl Fn(&[u8]) -> Result<(), String>,
+) -> Option<String> {
+    if key.is_empty() {
+        return None;
+    }
+    if !m.has_role(role) {
+        return Some(format!(
+            "with the {name} of {}, which is not a {}",
+            m.org,
+            role.name()
+        ));
+    }
+    usable(key)
+        .err()
+        .map(|e| format!("with an unusable {name} for {}: {e}", m.org))
+}
+
 /// Applies the genesis transactions to an empty state.
 ///
 /// Genesis holds only `RegisterMember` transactions, each with nonce 0, signed by the key
@@ -1415,8 +1436,7 @@ pub fn execute_genesis_with_circuits<V: StateView>(
         diff: StateDiff::default(),
     };
     let mut validators = BTreeSet::new();
-    let mut ring_keys = BTreeSet::new();
-    let mut ring = BTreeMap::new();
+    let mut ring: BTreeMap<OrgId, [u8; 32]> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(txs.len());
     for (i, tx) in txs.iter().enumerate() {
         let body = tx.body();
@@ -1464,50 +1484,23 @@ pub fn execute_genesis_with_circuits<V: StateView>(
         if model::member(&overlay, &m.org)?.is_some() {
             return Err(bad(i, tx, not_allowed(format!("twice for {}", m.org))));
         }
-        if !m.audit_key.is_empty() {
-            if !m.has_role(Role::Regulator) {
-                return Err(bad(
-                    i,
-                    tx,
-                    not_allowed(format!(
-                        "with an audit key for {}, which is not a regulator",
-                        m.org
-                    )),
-                ));
-            }
-            if let Err(e) = ledger_proofs::AuditKey::from_bytes(&m.audit_key) {
-                return Err(bad(
-                    i,
-                    tx,
-                    not_allowed(format!("with an unusable audit key for {}: {e}", m.org)),
-                ));
-            }
+        let audit = role_key_problem(m, &m.audit_key, Role::Regulator, "audit key", |k| {
+            ledger_proofs::AuditKey::from_bytes(k)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        let ring_key = role_key_problem(m, &m.ring_key, Role::Member, "ring key", |k| {
+            ledger_crypto::ring::check_ring_key(k).map_err(|e| e.to_string())
+        });
+        if let Some(why) = audit.or(ring_key) {
+            return Err(bad(i, tx, not_allowed(why)));
         }
-        if !m.ring_key.is_empty() {
-            if !m.has_role(Role::Member) {
-                return Err(bad(
-                    i,
-                    tx,
-                    not_allowed(format!(
-                        "with a ring key for {}, which is not a member (the ring is the member banks')",
-                        m.org
-                    )),
-                ));
-            }
-            if let Err(e) = ledger_crypto::ring::check_ring_key(&m.ring_key) {
-                return Err(bad(
-                    i,
-                    tx,
-                    not_allowed(format!("with an unusable ring key for {}: {e}", m.org)),
-                ));
-            }
-            if !ring_keys.insert(m.ring_key.clone()) {
-                return Err(bad(
-                    i,
-                    tx,
-                    not_allowed(format!("with the ring key of another member for {}", m.org)),
-                ));
-            }
+        if !m.ring_key.is_empty() && ring.values().any(|k| k.as_slice() == m.ring_key) {
+            return Err(bad(
+                i,
+                tx,
+                not_allowed(format!("with the ring key of another member for {}", m.org)),
+            ));
         }
         check_nonce(&body.signer, body.nonce, 0).map_err(|r| bad(i, tx, r))?;
         verify_tx_signature(tx, &m.signing_key).map_err(|e| {

@@ -1327,9 +1327,12 @@ impl Chain {
 
     /// `org` endorses `statement` on `topic`, anonymously, with the ring of `ring_height`.
     fn endorse(&self, org: &str, topic: &str, statement: u8, ring_height: u64) -> Transaction {
+        let ring = ledger_state::member_ring(&self.state, ring_height)
+            .unwrap()
+            .unwrap();
         ledger_state::sign_endorsement(
-            &self.state,
             &self.chain,
+            &ring.keys,
             ring_height,
             &Topic::new(topic).unwrap(),
             [statement; 32],
