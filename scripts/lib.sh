@@ -39,6 +39,12 @@ check_rust() {
         echo "error: cargo not found. Install Rust 1.85 or newer with rustup (https://rustup.rs) and run this again." >&2
         exit 1
     fi
+    # The test command checks formatting and lints; rustup's minimal profile lacks both.
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null || { echo "error: cargo fmt and cargo clippy are needed: install the rustfmt and clippy components" >&2; exit 1; }
+        say "installing the rustfmt and clippy components"
+        rustup component add rustfmt clippy
+    fi
 }
 
 setup() {

@@ -74,7 +74,13 @@ pub struct TestNode {
     child: Option<Child>,
     starts: u32,
     env: Vec<(String, String)>,
+    binary: &'static str,
 }
+
+/// The node binary that ships.
+pub const NODE_BINARY: &str = "ledger-node";
+/// The test-only build of the node whose validators misbehave on request.
+pub const BYZANTINE_BINARY: &str = "ledger-node-byzantine";
 
 /// The passphrase of test nodes' software key stores.
 pub const TEST_PASSPHRASE: &str = "e2e passphrase, not a secret";
@@ -128,7 +134,14 @@ impl TestNode {
             child: None,
             starts: 0,
             env,
+            binary: NODE_BINARY,
         }
+    }
+
+    /// Runs later starts with the test-only misbehaving build of the node
+    /// (`ledger-node-byzantine`, from `tests/byzantine`) instead of the shipped binary.
+    pub fn use_byzantine_binary(&mut self) {
+        self.binary = BYZANTINE_BINARY;
     }
 
     /// Sets an environment variable for every later start.
@@ -150,7 +163,7 @@ impl TestNode {
     fn spawn(&mut self, extra: &[&str]) -> Child {
         self.starts += 1;
         let log = File::create(self.log_path(self.starts)).expect("log file");
-        Command::new(bin("ledger-node"))
+        Command::new(bin(self.binary))
             .arg("start")
             .arg("--home")
             .arg(self.home.path())
@@ -286,7 +299,7 @@ impl TestNode {
     /// The organisation's ring secret, unsealed with its software key store (tests that
     /// sign endorsements the gateway would refuse to send).
     pub fn ring_secret(&self) -> ledger_crypto::ring::RingSecret {
-        ledger_node::sealed::load::<ledger_crypto::ring::RingSecret>(
+        ledger_home::sealed::load::<ledger_crypto::ring::RingSecret>(
             self.home.path(),
             &self.software_provider(),
             &format!("{}-seal", self.org),
@@ -431,6 +444,7 @@ impl Writer {
     }
 }
 
+/// Submits `tx` and returns its hash; panics if the node refuses it.
 pub async fn submit(client: &mut LedgerClient<Channel>, tx: &Transaction) -> Hash {
     let r = client
         .submit_tx(pb::SubmitTxRequest {

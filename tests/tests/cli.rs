@@ -281,3 +281,39 @@ async fn the_cli_registers_schemas_puts_and_reads_records() {
     let (ok, out) = ledger(&node, &["status"]);
     assert!(ok && out.contains("chain id       e2e-chain"), "{out}");
 }
+
+#[test]
+fn both_binaries_end_quietly_when_stdout_is_closed() {
+    // `scripts/network.sh init` pipes `genesis-merge` into `head -1`, which may close the
+    // pipe before the command's second line: a closed stdout must end the command with
+    // success, not a panic.
+    let node = TestNode::init("bank-a");
+    let out_file = node.home.path().join("merged.json");
+    let runs: [(&str, Vec<std::ffi::OsString>); 2] = [
+        (
+            "ledger-node",
+            vec![
+                "genesis-merge".into(),
+                "--out".into(),
+                out_file.clone().into(),
+                node.home.path().into(),
+            ],
+        ),
+        ("ledger", vec!["--help".into()]),
+    ];
+    for (binary, args) in runs {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(bin(binary))
+            .args(&args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{binary}: {stderr}");
+        if binary == "ledger-node" {
+            assert!(out.status.success(), "{binary}: {stderr}");
+            assert!(out_file.exists(), "the merged genesis was written first");
+        }
+    }
+}

@@ -155,7 +155,9 @@ async fn blocks_with_a_forged_range_proof_are_never_decided() {
 
 async fn byzantine_proposer(mode: &str, honest_reason: &str) {
     let mut net = TestNet::new(4, 1);
-    // val-1 proposes blocks holding a transaction with a forged signature or proof.
+    // val-1 runs the test-only build and proposes blocks holding a transaction with a
+    // forged signature or proof.
+    net.validators[0].use_byzantine_binary();
     net.validators[0].set_env("LEDGER_BYZANTINE", mode);
     net.start_all(BLOCK_TIME).await;
     let nodes: Vec<&TestNode> = net.nodes().collect();
@@ -193,6 +195,50 @@ async fn byzantine_proposer(mode: &str, honest_reason: &str) {
             .all(|t| t.body().signer.as_str() != "val-1"));
     }
     assert_same_chain(&nodes, 24).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_node_ignores_the_byzantine_switch() {
+    // The binary operators run has no misbehaviour built in, whatever its environment
+    // says: `cargo build --workspace` cannot fold the test-only build into it.
+    let shipped = std::fs::read(bin(NODE_BINARY)).unwrap();
+    let marker = b"BYZANTINE TEST BUILD";
+    assert!(
+        !shipped.windows(marker.len()).any(|w| w == marker),
+        "the shipped ledger-node contains the byzantine proposer"
+    );
+    let byzantine = std::fs::read(bin(BYZANTINE_BINARY)).unwrap();
+    assert!(
+        byzantine.windows(marker.len()).any(|w| w == marker),
+        "the marker this test looks for is the one the byzantine build logs"
+    );
+    let mut net = TestNet::new(4, 1);
+    for v in &mut net.validators {
+        v.set_env("LEDGER_BYZANTINE", "bad-signature");
+    }
+    net.start_all(BLOCK_TIME).await;
+    let nodes: Vec<&TestNode> = net.nodes().collect();
+    wait_for_height(&nodes, 12, 120).await;
+    let mut c = net.observers[0].client().await;
+    let mut proposers = std::collections::BTreeSet::new();
+    for h in 1..=12 {
+        let b = c
+            .get_block(pb::GetBlockRequest { height: Some(h) })
+            .await
+            .unwrap()
+            .into_inner();
+        proposers.insert(b.header.unwrap().proposer);
+    }
+    assert!(
+        proposers.len() >= 2,
+        "several validators proposed decided blocks: {proposers:?}"
+    );
+    for v in &net.validators {
+        let log = v.log();
+        assert!(!log.contains("BYZANTINE"), "{}", log);
+        assert!(!log.contains("invalid proposed block"), "{}", log);
+    }
+    assert_same_chain(&nodes, 12).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -190,20 +190,7 @@ async fn field_access_across_three_banks_and_a_regulator_on_softhsm() {
         document: String::new(),
         schema_id: "invoice".into(),
         version: None,
-        fields: schema
-            .fields
-            .iter()
-            .map(|f| pb::SchemaField {
-                name: f.name.to_string(),
-                r#type: f.ty.name().into(),
-                values: match &f.ty {
-                    FieldType::Enumeration(v) => v.clone(),
-                    _ => vec![],
-                },
-                required: f.required,
-                committed: f.committed,
-            })
-            .collect(),
+        fields: schema.fields.iter().map(pb::SchemaField::from).collect(),
         auditors: vec!["reg-eu".into()],
         no_wait: false,
     };

@@ -1,9 +1,10 @@
 //! The node's gRPC API, generated from `proto/` by tonic.
 //!
-//! This crate holds generated types only; the node implements the services and the CLI
-//! uses the clients. The public ledger API never carries plaintext record fields.
+//! This crate holds the generated types and the conversions between them and the ledger's
+//! domain types ([`convert`]); the node implements the services and the CLI uses the
+//! clients. The public ledger API never carries plaintext record fields.
 
-#![forbid(unsafe_code)]
+// Generated code: no docs of its own.
 #![allow(missing_docs, clippy::doc_markdown, clippy::large_enum_variant)]
 
 /// `ledger.v1`: the public ledger API (`Ledger`) and the organisation-private `Gateway`.
@@ -17,3 +18,5 @@ pub const REJECT_REASON_KEY: &str = "ledger-reject-reason";
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// The metadata key carrying a gateway client's credential (`Bearer <token>`).
 pub const AUTHORIZATION_KEY: &str = "authorization";
+
+pub mod convert;

@@ -3,12 +3,13 @@
 //! credential come from the node home (`[gateway] listen`, `gateway-cli.token`) unless
 //! given explicitly.
 
+use ledger_home::out;
 use std::path::PathBuf;
 
 use clap::Args;
 use ledger_api::v1 as pb;
 use ledger_api::v1::gateway_client::GatewayClient;
-use ledger_node::config::{NodeConfig, CLI_TOKEN_FILE};
+use ledger_home::config::{NodeConfig, CLI_TOKEN_FILE};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use zeroize::Zeroizing;

@@ -3,6 +3,7 @@
 //! authorised reads one after another. Reports encrypted fields per second and the read
 //! latency percentiles.
 
+use ledger_home::out;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

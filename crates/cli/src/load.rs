@@ -5,6 +5,7 @@
 //! Latency of a transaction is measured from just before its `SubmitTx` call to the moment
 //! this client receives the block that holds it.
 
+use ledger_home::out;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

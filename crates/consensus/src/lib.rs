@@ -2,12 +2,6 @@
 //! block ids as values, votes, validator sets), the codecs for network, WAL and sync, and
 //! consensus signing with the organisation's key provider behind the equivocation guard.
 
-#![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
 pub mod app;
 pub mod codec;
 pub mod context;
@@ -20,3 +14,8 @@ pub use context::{
     ProposalPart, Validator, ValidatorSet, Vote,
 };
 pub use signing::{ConsensusSigner, ConsensusVerifier};
+
+/// The design note behind this crate, `docs/consensus.md`: what is proved or guaranteed, and
+/// why it holds (read it with `cargo doc --document-private-items`).
+#[doc = include_str!("../../../docs/consensus.md")]
+mod notes {}

@@ -10,13 +10,6 @@
 //! [`Rejection`] with a stable [`Rejection::code`] and a readable message. A transaction in
 //! the mempool has a verified signature, so block building does not verify it again.
 
-#![forbid(unsafe_code)]
-#![deny(missing_docs)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Mutex;

@@ -1,13 +1,42 @@
-//! The node's configuration and key wiring, shared by the `ledger-node` daemon and the
-//! `ledger` CLI (which signs with the node's keys when given `--home`).
+//! `ledger-node`, the confidential-ledger node daemon, as a library its binary (and the
+//! test-only misbehaving build in `tests/byzantine`) calls.
+//!
+//! `init` creates a node home (configuration, genesis, keys); `start` runs the node: it
+//! checks the stored chain and its keys, then runs its block driver and serves the public
+//! ledger API and the organisation's gateway until SIGINT or SIGTERM. This crate only
+//! wires `ledger-home`, `ledger-core` and `ledger-rpc` together; it never logs key
+//! material.
 
-#![forbid(unsafe_code)]
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub mod admin;
+pub mod cli;
+pub mod init;
+pub mod run;
 
-pub mod audit_log;
-pub mod config;
-pub mod error;
-pub mod fsutil;
-pub mod gateway_auth;
-pub mod keys;
-pub mod sealed;
+use clap::Parser;
+
+pub use run::Hooks;
+
+/// Parses the command line, runs the command, and exits with status 1 and the error on
+/// standard error if it fails.
+pub fn main_with(hooks: Hooks) {
+    use cli::Command;
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        Command::Init(a) => init::init(a),
+        Command::Start(a) => run::start(a, hooks),
+        Command::Keys { home } => admin::list_keys(&home),
+        Command::GenesisMerge { out, inputs } => admin::genesis_merge(&out, &inputs),
+        Command::GatewayClient { command } => admin::gateway_client(command),
+        Command::Connect {
+            validators,
+            observers,
+        } => admin::connect(&validators, &observers),
+        Command::AuditLog { home, verify_only } => admin::audit_log(&home, verify_only),
+        Command::CircuitSetup { out, dev } => admin::circuit_setup(&out, dev),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        tracing::error!(error = %e, "node stopped");
+        std::process::exit(1);
+    }
+}

@@ -53,6 +53,29 @@ impl FieldType {
             FieldType::Identifier => "identifier",
         }
     }
+
+    /// The type called `name` (one of [`FieldType::NAMES`]; `enum` is short for
+    /// `enumeration`, whose `values` are sorted and deduplicated here). `None` for a name
+    /// that is not a type.
+    pub fn from_name(name: &str, values: &[String]) -> Option<Self> {
+        Some(match name {
+            "text" => FieldType::Text,
+            "bytes" => FieldType::Bytes,
+            "amount" => FieldType::Amount,
+            "date" => FieldType::Date,
+            "identifier" => FieldType::Identifier,
+            "enum" | "enumeration" => {
+                let mut v = values.to_vec();
+                v.sort();
+                v.dedup();
+                FieldType::Enumeration(v)
+            }
+            _ => return None,
+        })
+    }
+
+    /// The type names, for messages.
+    pub const NAMES: &'static str = "text, bytes, amount, date, identifier, enumeration";
 }
 
 /// Most bytes of a text value.

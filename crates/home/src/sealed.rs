@@ -16,7 +16,7 @@ use ledger_proofs::AuditSecret;
 use ledger_types::{RegisterMember, Role};
 use zeroize::Zeroizing;
 
-use crate::error::NodeError;
+use crate::error::HomeError;
 
 /// A secret kept sealed in a file of the node home.
 pub trait SealedKey: Sized {
@@ -101,10 +101,10 @@ pub fn create<K: SealedKey>(
     sealing_label: &str,
     chain_id: &str,
     org: &str,
-) -> Result<K, NodeError> {
+) -> Result<K, HomeError> {
     let p = path::<K>(home);
     if p.exists() {
-        return Err(NodeError::Fatal(format!(
+        return Err(HomeError::Sealed(format!(
             "{} already exists; the {} is generated once",
             p.display(),
             K::WHAT
@@ -117,7 +117,7 @@ pub fn create<K: SealedKey>(
             secret.secret_bytes().as_slice(),
             &aad::<K>(chain_id, org),
         )
-        .map_err(|e| NodeError::Fatal(format!("sealing the {}: {e}", K::WHAT)))?;
+        .map_err(|e| HomeError::Sealed(format!("sealing the {}: {e}", K::WHAT)))?;
     crate::fsutil::write_file(&p, hex::encode(sealed).as_bytes(), 0o600)?;
     Ok(secret)
 }
@@ -131,7 +131,7 @@ pub fn create_for_roles<K: SealedKey>(
     sealing_label: &str,
     chain_id: &str,
     org: &str,
-) -> Result<Vec<u8>, NodeError> {
+) -> Result<Vec<u8>, HomeError> {
     if !roles.contains(&K::ROLE) {
         return Ok(vec![]);
     }
@@ -147,26 +147,26 @@ pub fn load<K: SealedKey>(
     sealing_label: &str,
     chain_id: &str,
     org: &str,
-) -> Result<K, NodeError> {
+) -> Result<K, HomeError> {
     let p = path::<K>(home);
-    let text = std::fs::read_to_string(&p).map_err(|e| NodeError::Io {
+    let text = std::fs::read_to_string(&p).map_err(|e| HomeError::Io {
         what: format!("reading the sealed {} {}", K::WHAT, p.display()),
         reason: e.to_string(),
     })?;
     let sealed = hex::decode(text.trim()).map_err(|_| {
-        NodeError::Fatal(format!("{} is not hex: the file is damaged", p.display()))
+        HomeError::Sealed(format!("{} is not hex: the file is damaged", p.display()))
     })?;
     let plain = provider
         .unseal(sealing_label, &sealed, &aad::<K>(chain_id, org))
         .map_err(|e| {
-            NodeError::Fatal(format!(
+            HomeError::Sealed(format!(
                 "unsealing the {} {}: {e} (altered, or sealed by another key, chain or organisation)",
                 K::WHAT,
                 p.display()
             ))
         })?;
     K::from_secret_bytes(&plain)
-        .map_err(|e| NodeError::Fatal(format!("the unsealed {} is unusable: {e}", K::WHAT)))
+        .map_err(|e| HomeError::Sealed(format!("the unsealed {} is unusable: {e}", K::WHAT)))
 }
 
 /// Checks the sealed `K` against `m`'s registration, if it registered one.
@@ -176,7 +176,7 @@ pub fn check_registered<K: SealedKey>(
     sealing_label: &str,
     chain_id: &str,
     m: &RegisterMember,
-) -> Result<(), NodeError> {
+) -> Result<(), HomeError> {
     match K::registered(m) {
         [] => Ok(()),
         key => check::<K>(home, provider, sealing_label, chain_id, m.org.as_str(), key),
@@ -191,10 +191,10 @@ pub fn check<K: SealedKey>(
     chain_id: &str,
     org: &str,
     registered: &[u8],
-) -> Result<(), NodeError> {
+) -> Result<(), HomeError> {
     let secret = load::<K>(home, provider, sealing_label, chain_id, org)?;
     if secret.public_bytes().as_slice() != registered {
-        return Err(NodeError::Fatal(format!(
+        return Err(HomeError::Sealed(format!(
             "the {} sealed in {} is not the {} registered for {org}",
             K::WHAT,
             path::<K>(home).display(),

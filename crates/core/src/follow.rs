@@ -7,24 +7,29 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger_api::v1 as pb;
-use ledger_api::v1::ledger_client::LedgerClient;
 use ledger_types::Block;
 use tokio::sync::watch;
 
 use crate::ledger::Ledger;
+use crate::transport::BlockSource;
 
-/// Runs until `shutdown` turns true, reconnecting to `upstream` when the stream breaks.
-pub async fn run(ledger: Arc<Ledger>, upstream: String, mut shutdown: watch::Receiver<bool>) {
+/// Runs until `shutdown` turns true, reconnecting to `upstream` (named `name` in logs)
+/// when the stream breaks.
+pub async fn run(
+    ledger: Arc<Ledger>,
+    upstream: Arc<dyn BlockSource>,
+    name: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(200);
     loop {
         if *shutdown.borrow() {
             break;
         }
-        match follow(&ledger, &upstream, &mut shutdown).await {
+        match follow(&ledger, upstream.as_ref(), &name, &mut shutdown).await {
             Ok(()) => break,
             Err(e) => {
-                tracing::warn!(%upstream, error = %e, retry_ms = backoff.as_millis() as u64, "following the upstream node");
+                tracing::warn!(upstream = %name, error = %e, retry_ms = backoff.as_millis() as u64, "following the upstream node");
             }
         }
         tokio::select! {
@@ -37,18 +42,11 @@ pub async fn run(ledger: Arc<Ledger>, upstream: String, mut shutdown: watch::Rec
 
 async fn follow(
     ledger: &Arc<Ledger>,
-    upstream: &str,
+    upstream: &dyn BlockSource,
+    name: &str,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let mut client = LedgerClient::connect(upstream.to_string())
-        .await
-        .map_err(|e| format!("connecting: {e}"))?
-        .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES);
-    let status = client
-        .get_status(pb::GetStatusRequest {})
-        .await
-        .map_err(|e| format!("status: {}", e.message()))?
-        .into_inner();
+    let status = upstream.status().await?;
     if status.genesis_hash != ledger.genesis_hash.0 {
         return Err(format!(
             "the upstream node is on another chain (genesis {}, ours {})",
@@ -57,24 +55,17 @@ async fn follow(
         ));
     }
     let from = ledger.height() + 1;
-    tracing::info!(%upstream, from, upstream_height = status.height, "following the upstream node");
-    let mut stream = client
-        .stream_blocks(pb::StreamBlocksRequest {
-            from_height: from,
-            headers_only: false,
-        })
-        .await
-        .map_err(|e| format!("streaming blocks: {}", e.message()))?
-        .into_inner();
+    tracing::info!(upstream = %name, from, upstream_height = status.height, "following the upstream node");
+    let mut stream = upstream.blocks(from).await?;
     loop {
-        let msg = tokio::select! {
-            m = stream.message() => m.map_err(|e| format!("stream: {}", e.message()))?,
+        let bytes = tokio::select! {
+            m = stream.next_block() => m.map_err(|e| format!("stream: {e}"))?,
             _ = shutdown.changed() => return Ok(()),
         };
-        let Some(msg) = msg else {
+        let Some(bytes) = bytes else {
             return Err("the upstream node closed the stream".into());
         };
-        let block = Block::decode(&msg.block)
+        let block = Block::decode(&bytes)
             .map_err(|e| format!("the upstream sent a block that does not decode: {e}"))?;
         let height = block.height();
         if height <= ledger.height() {

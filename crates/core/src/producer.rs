@@ -35,7 +35,7 @@ pub async fn run(ledger: Arc<Ledger>, mut shutdown: watch::Receiver<bool>) {
                 return Ok(None);
             };
             l.commit(&proposal)?;
-            Ok::<_, ledger_node::error::NodeError>(Some((
+            Ok::<_, crate::error::NodeError>(Some((
                 proposal.block.height(),
                 proposal.block.txs.len(),
                 proposal.block.hash(),

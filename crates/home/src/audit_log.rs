@@ -17,7 +17,7 @@ use ledger_types::codec::Encoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::NodeError;
+use crate::error::HomeError;
 
 const DOMAIN: &str = "cl/audit-log/v1";
 
@@ -88,9 +88,9 @@ impl AuditLog {
         path: &Path,
         provider: Arc<dyn KeyProvider>,
         seal_label: &str,
-    ) -> Result<Self, NodeError> {
+    ) -> Result<Self, HomeError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| NodeError::Io {
+            std::fs::create_dir_all(dir).map_err(|e| HomeError::Io {
                 what: format!("creating {}", dir.display()),
                 reason: e.to_string(),
             })?;
@@ -107,7 +107,7 @@ impl AuditLog {
                 .append(true)
                 .mode(0o600)
                 .open(path)
-                .map_err(|e| NodeError::Io {
+                .map_err(|e| HomeError::Io {
                     what: format!("opening the audit log {}", path.display()),
                     reason: e.to_string(),
                 })?
@@ -133,7 +133,7 @@ impl AuditLog {
     }
 
     /// Appends reads and syncs them to disk before returning.
-    pub fn append(&mut self, reads: &[AuditRead]) -> Result<(), NodeError> {
+    pub fn append(&mut self, reads: &[AuditRead]) -> Result<(), HomeError> {
         let mut text = String::new();
         let (mut seq, mut last) = (self.seq, self.last);
         for read in reads {
@@ -142,7 +142,7 @@ impl AuditLog {
             let seal = self
                 .provider
                 .seal(&self.seal_label, &hash, DOMAIN.as_bytes())
-                .map_err(|e| NodeError::Fatal(format!("sealing an audit log entry: {e}")))?;
+                .map_err(|e| HomeError::AuditLog(format!("sealing an audit log entry: {e}")))?;
             let entry = AuditEntry {
                 seq,
                 read: read.clone(),
@@ -151,12 +151,12 @@ impl AuditLog {
                 seal: hex::encode(seal),
             };
             let line = serde_json::to_string(&entry)
-                .map_err(|e| NodeError::Fatal(format!("encoding an audit entry: {e}")))?;
+                .map_err(|e| HomeError::AuditLog(format!("encoding an audit entry: {e}")))?;
             text.push_str(&line);
             text.push('\n');
             last = hash;
         }
-        let io = |e: std::io::Error| NodeError::Io {
+        let io = |e: std::io::Error| HomeError::Io {
             what: format!("writing the audit log {}", self.path.display()),
             reason: e.to_string(),
         };
@@ -174,13 +174,13 @@ pub fn verify(
     path: &Path,
     provider: &dyn KeyProvider,
     seal_label: &str,
-) -> Result<(u64, [u8; 32]), NodeError> {
-    let file = File::open(path).map_err(|e| NodeError::Io {
+) -> Result<(u64, [u8; 32]), HomeError> {
+    let file = File::open(path).map_err(|e| HomeError::Io {
         what: format!("opening the audit log {}", path.display()),
         reason: e.to_string(),
     })?;
     let bad = |line: usize, why: String| {
-        NodeError::Fatal(format!(
+        HomeError::AuditLog(format!(
             "audit log {} is not intact at line {line}: {why}",
             path.display()
         ))

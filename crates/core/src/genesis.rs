@@ -18,7 +18,7 @@ use ledger_types::{
 };
 use serde::{Deserialize, Serialize};
 
-use ledger_node::error::NodeError;
+use crate::error::NodeError;
 
 /// The genesis file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,7 +166,11 @@ impl GenesisFile {
             reason: e.to_string(),
         })?;
         text.push('\n');
-        ledger_node::fsutil::write_file(path, text.as_bytes(), 0o644)
+        Ok(ledger_home::fsutil::write_file(
+            path,
+            text.as_bytes(),
+            0o644,
+        )?)
     }
 
     /// Checks the file and computes the genesis block.

@@ -38,6 +38,9 @@ pub enum NodeError {
         /// What is wrong (never the key).
         reason: String,
     },
+    /// The node home (configuration, keys, sealed secrets, audit log) failed.
+    #[error(transparent)]
+    Home(#[from] ledger_home::HomeError),
     /// The store failed or is damaged.
     #[error(transparent)]
     Store(#[from] ledger_store::StoreError),

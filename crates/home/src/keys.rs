@@ -14,23 +14,23 @@ use ledger_hsm::{
 use zeroize::Zeroizing;
 
 use crate::config::{KeyBackend, KeysConfig, NodeConfig, SigningAlgorithmName};
-use crate::error::NodeError;
+use crate::error::HomeError;
 
 fn read_secret(
     what: &str,
     env: Option<&str>,
     file: Option<&Path>,
     home: &Path,
-) -> Result<Zeroizing<String>, NodeError> {
+) -> Result<Zeroizing<String>, HomeError> {
     if let Some(f) = file {
         let path = NodeConfig::resolve(home, f);
-        let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| NodeError::Io {
+        let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| HomeError::Io {
             what: format!("reading the {what} from {}", path.display()),
             reason: e.to_string(),
         })?);
         let line = Zeroizing::new(text.lines().next().unwrap_or("").to_string());
         if line.is_empty() {
-            return Err(NodeError::Fatal(format!(
+            return Err(HomeError::Keys(format!(
                 "{} holds no {what}",
                 path.display()
             )));
@@ -40,22 +40,22 @@ fn read_secret(
     if let Some(var) = env {
         return match std::env::var(var) {
             Ok(v) if !v.is_empty() => Ok(Zeroizing::new(v)),
-            _ => Err(NodeError::Fatal(format!(
+            _ => Err(HomeError::Keys(format!(
                 "the {what} is read from the environment variable {var}, which is not set; set it, or name a file in config.toml"
             ))),
         };
     }
-    Err(NodeError::Fatal(format!(
+    Err(HomeError::Keys(format!(
         "config.toml names no source for the {what}: set an environment variable or a file"
     )))
 }
 
-fn hsm(e: ledger_hsm::HsmError) -> NodeError {
-    NodeError::Fatal(e.to_string())
+fn hsm(e: ledger_hsm::HsmError) -> HomeError {
+    HomeError::Keys(e.to_string())
 }
 
 /// Opens the configured key provider.
-pub fn open_provider(home: &Path, keys: &KeysConfig) -> Result<Arc<dyn KeyProvider>, NodeError> {
+pub fn open_provider(home: &Path, keys: &KeysConfig) -> Result<Arc<dyn KeyProvider>, HomeError> {
     match keys.backend {
         KeyBackend::Software => {
             let s = &keys.software;
@@ -72,7 +72,7 @@ pub fn open_provider(home: &Path, keys: &KeysConfig) -> Result<Arc<dyn KeyProvid
         }
         KeyBackend::Pkcs11 => {
             let p = keys.pkcs11.as_ref().ok_or_else(|| {
-                NodeError::Fatal("[keys] backend is pkcs11 but [keys.pkcs11] is missing".into())
+                HomeError::Keys("[keys] backend is pkcs11 but [keys.pkcs11] is missing".into())
             })?;
             let pin = read_secret(
                 "HSM user PIN",
@@ -96,7 +96,7 @@ pub fn open_provider(home: &Path, keys: &KeysConfig) -> Result<Arc<dyn KeyProvid
 }
 
 /// The node's signer: the configured provider's signing key.
-pub fn signer(home: &Path, keys: &KeysConfig) -> Result<Arc<ProviderSigner>, NodeError> {
+pub fn signer(home: &Path, keys: &KeysConfig) -> Result<Arc<ProviderSigner>, HomeError> {
     let provider = open_provider(home, keys)?;
     Ok(Arc::new(
         ProviderSigner::new(provider, &keys.signing_label).map_err(hsm)?,

@@ -3,20 +3,22 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use ledger_api::convert::block_message;
 use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_server::Ledger as LedgerApi;
-use ledger_mempool::Rejection;
 use ledger_state::{
     access_history, audit_alerts, endorsements, member, next_nonce, record_head, record_version,
-    schema_head, schema_version, validators, StateError, TxRejection,
+    schema_head, schema_version, validators, StateError,
 };
-use ledger_types::{Block, FieldType, Hash, OrgId, RecordId, SchemaId, Topic};
+use ledger_types::{Block, Hash, OrgId, RecordId, SchemaId, Topic};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::ledger::Ledger;
+use ledger_core::Ledger;
+
+use crate::status::{internal, submit_status};
 
 /// The service implementation.
 pub struct LedgerService {
@@ -31,38 +33,6 @@ impl LedgerService {
     }
 }
 
-/// The gRPC status for a refused transaction, with the stable reason in metadata.
-pub fn rejection_status(r: &Rejection) -> Status {
-    use tonic::Code;
-    let code = match r {
-        Rejection::Malformed(_) | Rejection::TooLarge { .. } => Code::InvalidArgument,
-        Rejection::Invalid(TxRejection::WrongChain { .. }) => Code::InvalidArgument,
-        Rejection::Invalid(TxRejection::UnknownSigner { .. }) => Code::PermissionDenied,
-        Rejection::Invalid(TxRejection::BadSignature { .. })
-        | Rejection::Invalid(TxRejection::BadEndorsement { .. }) => Code::Unauthenticated,
-        Rejection::Invalid(TxRejection::NonceUsed { .. })
-        | Rejection::Invalid(TxRejection::AlreadyEndorsed { .. })
-        | Rejection::EndorsementPending { .. }
-        | Rejection::Duplicate(_)
-        | Rejection::AlreadyCommitted { .. } => Code::AlreadyExists,
-        Rejection::Invalid(TxRejection::State(_)) | Rejection::Storage(_) => Code::Unavailable,
-        Rejection::Full { .. } => Code::ResourceExhausted,
-        _ => Code::FailedPrecondition,
-    };
-    let mut status = Status::new(code, r.to_string());
-    if let Ok(v) = r.code().parse() {
-        status
-            .metadata_mut()
-            .insert(ledger_api::REJECT_REASON_KEY, v);
-    }
-    status
-}
-
-fn internal(e: impl std::fmt::Display) -> Status {
-    tracing::error!(error = %e, "request failed on the node side");
-    Status::unavailable(format!("node storage error: {e}"))
-}
-
 fn state_err(e: StateError) -> Status {
     internal(e)
 }
@@ -71,26 +41,6 @@ fn hash_arg(bytes: &[u8], what: &str) -> Result<Hash, Status> {
     Hash::from_slice(bytes).ok_or_else(|| {
         Status::invalid_argument(format!("{what} must be 32 bytes, got {}", bytes.len()))
     })
-}
-
-/// The API view of a block.
-pub fn block_message(block: &Block, bytes: Option<Vec<u8>>) -> pb::BlockMessage {
-    let h = block.header();
-    pb::BlockMessage {
-        header: Some(pb::BlockHeader {
-            chain_id: h.chain_id.to_string(),
-            height: h.height,
-            hash: block.hash().0.to_vec(),
-            prev_hash: h.prev_hash.0.to_vec(),
-            timestamp_ms: h.timestamp_ms,
-            proposer: h.proposer.to_string(),
-            tx_count: h.tx_count,
-            tx_root: h.tx_root.0.to_vec(),
-            state_root: h.state_root.0.to_vec(),
-        }),
-        tx_hashes: block.txs.iter().map(|t| t.hash().0.to_vec()).collect(),
-        block: bytes.unwrap_or_default(),
-    }
 }
 
 fn load_block(ledger: &Ledger, height: u64) -> Result<Option<(Block, Vec<u8>)>, Status> {
@@ -111,7 +61,11 @@ impl LedgerApi for LedgerService {
         request: Request<pb::SubmitTxRequest>,
     ) -> Result<Response<pb::SubmitTxResponse>, Status> {
         let bytes = request.into_inner().tx;
-        let hash = self.ledger.submit_tx(bytes).await?;
+        let hash = self
+            .ledger
+            .submit_tx(bytes)
+            .await
+            .map_err(|e| submit_status(&e))?;
         Ok(Response::new(pb::SubmitTxResponse {
             tx_hash: hash.0.to_vec(),
         }))
@@ -340,26 +294,10 @@ impl LedgerApi for LedgerService {
             owner: v.owner.to_string(),
             tx_hash: v.tx_hash.0.to_vec(),
             height: v.height,
-            fields: v
-                .fields
-                .into_iter()
-                .map(|f| pb::RecordField {
-                    name: f.name.to_string(),
-                    sealed: f.sealed,
-                })
-                .collect(),
+            fields: v.fields.iter().map(pb::RecordField::from).collect(),
             schema_id: v.schema.to_string(),
             schema_version: v.schema_version,
-            wraps: v
-                .wraps
-                .into_iter()
-                .map(|w| pb::KeyWrap {
-                    field: w.field.to_string(),
-                    reader: w.reader.to_string(),
-                    enc: w.enc,
-                    wrapped: w.wrapped,
-                })
-                .collect(),
+            wraps: v.wraps.iter().map(pb::KeyWrap::from).collect(),
             alerts: alerts
                 .into_iter()
                 .map(|a| pb::AuditAlert {
@@ -441,20 +379,7 @@ impl LedgerApi for LedgerService {
             version,
             latest_version: head.latest_version,
             registrar: head.owner.to_string(),
-            fields: s
-                .fields
-                .iter()
-                .map(|f| pb::SchemaField {
-                    name: f.name.to_string(),
-                    r#type: f.ty.name().to_string(),
-                    values: match &f.ty {
-                        FieldType::Enumeration(v) => v.clone(),
-                        _ => vec![],
-                    },
-                    required: f.required,
-                    committed: f.committed,
-                })
-                .collect(),
+            fields: s.fields.iter().map(pb::SchemaField::from).collect(),
             auditors: s.auditors.iter().map(ToString::to_string).collect(),
         }))
     }

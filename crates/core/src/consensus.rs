@@ -24,10 +24,19 @@ use malachitebft_app_channel::{
     SyncContext, WalContext,
 };
 
-use ledger_node::config::{ConsensusSection, NodeConfig};
-use ledger_node::error::NodeError;
+use crate::error::NodeError;
+use ledger_home::config::{ConsensusSection, NodeConfig};
 
 use crate::ledger::{Ledger, Proposal};
+
+/// Changes the blocks this validator proposes. Only the test-only build of the node
+/// (`tests/byzantine`, binary `ledger-node-byzantine`) installs one, to check that honest
+/// validators refuse what it proposes; the shipped `ledger-node` proposes what it built.
+pub trait ProposalHook: Send + Sync + 'static {
+    /// The block (and the execution the proposer claims for it) to propose instead of
+    /// `built`.
+    fn proposed(&self, ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution);
+}
 
 fn fatal(e: impl std::fmt::Display) -> NodeError {
     NodeError::Fatal(e.to_string())
@@ -122,11 +131,8 @@ impl LedgerApp for Ledger {
             &verified,
         )
         .map_err(|e| e.to_string())?;
-        #[cfg(feature = "byzantine")]
-        match std::env::var("LEDGER_BYZANTINE").as_deref() {
-            Ok("bad-signature") => return Ok(byzantine_block(self, built)),
-            Ok("bad-proof") => return Ok(byzantine_proof_block(self, built)),
-            _ => {}
+        if let Some(hook) = &self.proposal_hook {
+            return Ok(hook.proposed(self, built));
         }
         Ok((
             Block::new(built.header, built.txs, Commit::default()),
@@ -173,7 +179,7 @@ fn p2p_keypair(path: &Path) -> Result<Keypair, NodeError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut k = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
-            ledger_node::fsutil::write_file(path, &k, 0o600)?;
+            ledger_home::fsutil::write_file(path, &k, 0o600)?;
             k.to_vec()
         }
         Err(e) => {
@@ -294,108 +300,4 @@ pub async fn start(
     );
     let task = tokio::spawn(driver.run(channels));
     Ok((handle, task))
-}
-
-/// Test-only: the block just built plus a transaction signed by a key that is not the
-/// signer's, with the header's count and root recomputed so that only the signature is
-/// wrong.
-#[cfg(feature = "byzantine")]
-fn byzantine_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution) {
-    use ledger_types::{HashSuite, Payload, TxBody};
-    // The next nonce, so that only the signature is wrong.
-    let nonce = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap_or(0);
-    let forged_key = ledger_crypto::Ed25519SoftwareKey::generate();
-    let body = TxBody {
-        chain_id: ledger.chain_id.clone(),
-        signer: ledger.org.clone(),
-        nonce,
-        payload: Payload::AuditAlert(ledger_types::AuditAlert {
-            record: ledger_types::RecordId::new("forged").unwrap_or_else(|_| unreachable!()),
-            version: 1,
-            field: ledger_types::FieldName::new("forged").unwrap_or_else(|_| unreachable!()),
-            owner: ledger.org.clone(),
-            reason: "byzantine test".into(),
-        }),
-    };
-    let mut txs = built.txs;
-    if let Ok(forged) = ledger_crypto::sign_tx(&forged_key, body) {
-        txs.push(forged);
-    }
-    let mut header = built.header;
-    header.tx_count = txs.len() as u32;
-    header.tx_root = ledger_types::merkle::tx_root(
-        HashSuite::CURRENT,
-        &txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
-    );
-    tracing::warn!(
-        height = header.height,
-        "BYZANTINE TEST BUILD: proposing a block with a forged signature"
-    );
-    (Block::new(header, txs, Commit::default()), built.execution)
-}
-
-/// Test-only: the block just built plus a record signed by this validator with its next
-/// nonce (so only the proof is wrong) whose range proof was made for another record.
-#[cfg(feature = "byzantine")]
-fn byzantine_proof_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution) {
-    use ledger_types::{
-        FieldCommitment, FieldName, HashSuite, KeyWrap, Payload, PutRecord, RecordField, RecordId,
-        RecordRangeProof, SchemaId, TxBody,
-    };
-    let nonce = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap_or(0);
-    let field = FieldName::new("amount").unwrap_or_else(|_| unreachable!());
-    let opening = ledger_proofs::Opening::new(1_000);
-    let elsewhere = ledger_proofs::Context {
-        chain_id: ledger.chain_id.to_string(),
-        items: vec![("another-record".into(), 1, "amount".into())],
-    };
-    let mut txs = built.txs;
-    if let Ok(proof) = ledger_proofs::prove_range(&elsewhere, std::slice::from_ref(&opening)) {
-        let put = PutRecord {
-            record: RecordId::new("forged-proof").unwrap_or_else(|_| unreachable!()),
-            version: 1,
-            schema: SchemaId::new("loan").unwrap_or_else(|_| unreachable!()),
-            schema_version: 1,
-            fields: vec![RecordField {
-                name: field.clone(),
-                sealed: vec![1; 69],
-            }],
-            wraps: vec![KeyWrap {
-                field: field.clone(),
-                reader: ledger.org.clone(),
-                enc: vec![4; 65],
-                wrapped: vec![5; 48],
-            }],
-            commitments: vec![FieldCommitment {
-                field,
-                commitment: opening.commit().to_bytes(),
-            }],
-            range_proof: Some(RecordRangeProof {
-                padding: proof.padding.iter().map(|p| p.to_bytes()).collect(),
-                proof: proof.proof,
-            }),
-            audit_handles: vec![],
-            document_commitment: None,
-        };
-        let body = TxBody {
-            chain_id: ledger.chain_id.clone(),
-            signer: ledger.org.clone(),
-            nonce,
-            payload: Payload::PutRecord(put),
-        };
-        if let Ok(tx) = ledger_crypto::sign_tx(ledger.signer.as_ref(), body) {
-            txs.push(tx);
-        }
-    }
-    let mut header = built.header;
-    header.tx_count = txs.len() as u32;
-    header.tx_root = ledger_types::merkle::tx_root(
-        HashSuite::CURRENT,
-        &txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
-    );
-    tracing::warn!(
-        height = header.height,
-        "BYZANTINE TEST BUILD: proposing a block with a forged range proof"
-    );
-    (Block::new(header, txs, Commit::default()), built.execution)
 }

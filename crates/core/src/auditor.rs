@@ -127,7 +127,7 @@ impl Auditor {
 
     fn save_checked(&self, h: u64) {
         if let Err(e) =
-            ledger_node::fsutil::write_file(&self.state_file, format!("{h}\n").as_bytes(), 0o600)
+            ledger_home::fsutil::write_file(&self.state_file, format!("{h}\n").as_bytes(), 0o600)
         {
             tracing::warn!(error = %e, "saving the audit watch position");
         }
@@ -165,7 +165,7 @@ pub async fn run(a: Arc<Auditor>, mut shutdown: watch::Receiver<bool>) {
                         tracing::warn!(%record, %field, tx = %tx.hash(), "filed an audit alert")
                     }
                     Err(e) => {
-                        tracing::warn!(%record, %field, error = %e.message(), "filing an audit alert")
+                        tracing::warn!(%record, %field, error = %e, "filing an audit alert")
                     }
                 }
             }

@@ -15,10 +15,10 @@ use ledger_api::v1::gateway_server::Gateway as GatewayApi;
 use ledger_circuits::{CircuitId, Document, ProvingKey};
 use ledger_crypto::record::{binding, seal_record, unwrap_key, wrap_one, FieldToSeal, Reader};
 use ledger_crypto::CryptoError;
+use ledger_home::audit_log::{AuditLog, AuditRead};
+use ledger_home::gateway_auth::GatewayClients;
+use ledger_home::sealed::SealedKey;
 use ledger_hsm::KeyProvider;
-use ledger_node::audit_log::{AuditLog, AuditRead};
-use ledger_node::gateway_auth::GatewayClients;
-use ledger_node::sealed::SealedKey;
 use ledger_proofs::{AuditKey, Opening};
 use ledger_state::{
     access_history, member, record_head, record_version, schema_head, schema_version, RecordVersion,
@@ -31,9 +31,11 @@ use ledger_types::{
 use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
-use crate::ledger::Ledger;
+use ledger_core::writer::TxWriter;
+use ledger_core::Ledger;
+
 use crate::service::access_event;
-use crate::writer::TxWriter;
+use crate::status::{submit_status, write_status};
 
 /// The gateway service.
 pub struct Gateway {
@@ -133,7 +135,7 @@ impl Gateway {
     /// Unseals this organisation's `K` for one operation (wiped when dropped). Blocking.
     fn unseal<K: SealedKey>(&self) -> Result<K, Status> {
         let (home, label) = self.sealed_home::<K>()?;
-        ledger_node::sealed::load::<K>(
+        ledger_home::sealed::load::<K>(
             home,
             self.provider.as_ref(),
             label,
@@ -243,7 +245,7 @@ impl Gateway {
                     ledger_circuits::dev_keys(id).map_err(|e| Status::internal(e.to_string()))?;
                 let bytes = pk.to_bytes().map_err(|e| Status::internal(e.to_string()))?;
                 std::fs::create_dir_all(&dir).map_err(|e| Status::internal(e.to_string()))?;
-                ledger_node::fsutil::write_file(&path, &bytes, 0o644)
+                ledger_home::fsutil::write_file(&path, &bytes, 0o644)
                     .map_err(|e| Status::internal(e.to_string()))?;
                 pk
             }
@@ -669,7 +671,11 @@ impl Gateway {
             committed: false,
         };
         if !no_wait {
-            resp.height = self.writer.wait_committed(&tx.hash()).await?;
+            resp.height = self
+                .writer
+                .wait_committed(&tx.hash())
+                .await
+                .map_err(|e| write_status(&e))?;
             resp.committed = true;
         }
         Ok(Response::new(resp))
@@ -1323,7 +1329,8 @@ impl GatewayApi for GatewayService {
             .0
             .writer
             .submit(Payload::RegisterSchema(schema))
-            .await?;
+            .await
+            .map_err(|e| write_status(&e))?;
         tracing::info!(%client, schema = %id, version, tx = %tx.hash(), "gateway schema registration");
         let mut resp = pb::WriteResponse {
             tx_hash: tx.hash().0.to_vec(),
@@ -1333,7 +1340,12 @@ impl GatewayApi for GatewayService {
             committed: false,
         };
         if !req.no_wait {
-            resp.height = self.0.writer.wait_committed(&tx.hash()).await?;
+            resp.height = self
+                .0
+                .writer
+                .wait_committed(&tx.hash())
+                .await
+                .map_err(|e| write_status(&e))?;
             resp.committed = true;
         }
         Ok(Response::new(resp))
@@ -1349,7 +1361,12 @@ impl GatewayApi for GatewayService {
         let no_wait = req.no_wait;
         let put = blocking(move || g.prepare_put(&req)).await?;
         let (record, version, fields) = (put.record.clone(), put.version, put.fields.len());
-        let tx = self.0.writer.submit(Payload::PutRecord(put)).await?;
+        let tx = self
+            .0
+            .writer
+            .submit(Payload::PutRecord(put))
+            .await
+            .map_err(|e| write_status(&e))?;
         tracing::info!(%client, %record, version, fields, tx = %tx.hash(), "gateway put");
         self.0.finish_write(tx, &record, version, no_wait).await
     }
@@ -1364,7 +1381,12 @@ impl GatewayApi for GatewayService {
         let no_wait = req.no_wait;
         let f = blocking(move || g.prepare_financing(&req)).await?;
         let (record, version) = (f.invoice.clone(), f.version);
-        let tx = self.0.writer.submit(Payload::FinanceRequest(f)).await?;
+        let tx = self
+            .0
+            .writer
+            .submit(Payload::FinanceRequest(f))
+            .await
+            .map_err(|e| write_status(&e))?;
         tracing::info!(%client, %record, version, tx = %tx.hash(), "gateway financing request");
         self.0.finish_write(tx, &record, version, no_wait).await
     }
@@ -1382,11 +1404,20 @@ impl GatewayApi for GatewayService {
             tracing::info!(%client, tx = %tx.hash(), "gateway endorsement signed, not submitted");
             return Ok(Response::new(resp));
         }
-        self.0.ledger.submit_tx(tx.bytes().to_vec()).await?;
+        self.0
+            .ledger
+            .submit_tx(tx.bytes().to_vec())
+            .await
+            .map_err(|e| submit_status(&e))?;
         // The organisation's own log may say who endorsed; the ledger never learns it.
         tracing::info!(%client, tx = %tx.hash(), "gateway endorsement");
         if !no_wait {
-            resp.height = self.0.writer.wait_committed(&tx.hash()).await?;
+            resp.height = self
+                .0
+                .writer
+                .wait_committed(&tx.hash())
+                .await
+                .map_err(|e| write_status(&e))?;
             resp.committed = true;
         }
         Ok(Response::new(resp))
@@ -1495,7 +1526,12 @@ impl GatewayApi for GatewayService {
         let g = self.0.clone();
         let grant = blocking(move || g.prepare_grant(&req)).await?;
         let (record, version) = (grant.record.clone(), grant.version);
-        let tx = self.0.writer.submit(Payload::GrantAccess(grant)).await?;
+        let tx = self
+            .0
+            .writer
+            .submit(Payload::GrantAccess(grant))
+            .await
+            .map_err(|e| write_status(&e))?;
         tracing::info!(%client, %record, version, tx = %tx.hash(), "gateway grant");
         self.0.finish_write(tx, &record, version, no_wait).await
     }
@@ -1510,7 +1546,12 @@ impl GatewayApi for GatewayService {
         let g = self.0.clone();
         let revoke = blocking(move || g.prepare_revoke(&req)).await?;
         let (record, version) = (revoke.put.record.clone(), revoke.put.version);
-        let tx = self.0.writer.submit(Payload::RevokeAccess(revoke)).await?;
+        let tx = self
+            .0
+            .writer
+            .submit(Payload::RevokeAccess(revoke))
+            .await
+            .map_err(|e| write_status(&e))?;
         tracing::info!(%client, %record, version, tx = %tx.hash(), "gateway revoke");
         self.0.finish_write(tx, &record, version, no_wait).await
     }
@@ -1526,7 +1567,12 @@ impl GatewayApi for GatewayService {
         let check = blocking(move || g.prepare_cross_check(&req)).await?;
         let record = check.operands[0].record.clone();
         let version = check.operands[0].version;
-        let tx = self.0.writer.submit(Payload::CrossCheck(check)).await?;
+        let tx = self
+            .0
+            .writer
+            .submit(Payload::CrossCheck(check))
+            .await
+            .map_err(|e| write_status(&e))?;
         tracing::info!(%client, %record, tx = %tx.hash(), "gateway cross-check");
         self.0.finish_write(tx, &record, version, no_wait).await
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::NodeError;
+use crate::error::HomeError;
 
 /// The configuration file name inside a node home.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -367,9 +367,9 @@ impl Default for LogConfig {
 
 impl NodeConfig {
     /// Reads `config.toml` from `home`.
-    pub fn load(home: &Path) -> Result<Self, NodeError> {
+    pub fn load(home: &Path) -> Result<Self, HomeError> {
         let path = home.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| NodeError::Io {
+        let text = std::fs::read_to_string(&path).map_err(|e| HomeError::Io {
             what: format!(
                 "reading {} (run `ledger-node init --home {}` first?)",
                 path.display(),
@@ -377,16 +377,16 @@ impl NodeConfig {
             ),
             reason: e.to_string(),
         })?;
-        toml::from_str(&text).map_err(|e| NodeError::Config {
+        toml::from_str(&text).map_err(|e| HomeError::Config {
             path: path.display().to_string(),
             reason: e.to_string(),
         })
     }
 
     /// Writes `config.toml` into `home`.
-    pub fn save(&self, home: &Path) -> Result<(), NodeError> {
+    pub fn save(&self, home: &Path) -> Result<(), HomeError> {
         let path = home.join(CONFIG_FILE);
-        let text = toml::to_string_pretty(self).map_err(|e| NodeError::Config {
+        let text = toml::to_string_pretty(self).map_err(|e| HomeError::Config {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;

@@ -1,28 +1,33 @@
-//! The node's ledger core: store, mempool and signer, with the three calls a block driver
-//! makes: propose a block, commit a block, and (for received blocks) validate one.
-//!
-//! The single-validator producer drives it today; the consensus engine will drive the same
-//! calls (propose in `GetValue`, validate on a received proposal, commit on `Decided`).
+//! The node's ledger core: store, mempool and signer, with the calls a block driver makes:
+//! admit a transaction, build the next block, validate a received one, commit.
 
 use std::sync::Arc;
 
-use ledger_api::v1 as pb;
-use ledger_api::v1::ledger_client::LedgerClient;
 use ledger_crypto::{sign_commit, Signer};
+use ledger_home::config::BlockConfig;
 use ledger_mempool::{Mempool, Rejection};
 use ledger_state::{
     build_block, check_commit, execute_block, Execution, ProposeParams, TxRejection,
 };
-use tonic::transport::Channel;
-use tonic::Status;
-
-use crate::service::rejection_status;
 use ledger_store::Store;
 use ledger_types::{Block, ChainId, Commit, CommitSignature, Hash, OrgId, Transaction};
 use tokio::sync::{watch, Notify};
 
-use ledger_node::config::BlockConfig;
-use ledger_node::error::NodeError;
+use crate::consensus::ProposalHook;
+use crate::error::NodeError;
+use crate::transport::{Relay, RemoteRefusal, Upstream};
+
+/// Why a submitted transaction was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// This node's mempool refused it.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The upstream node this one follows refused it, or could not be reached.
+    #[error("{0}")]
+    Upstream(RemoteRefusal),
+}
 
 /// A block ready to commit, with its execution.
 pub struct Proposal {
@@ -52,11 +57,13 @@ pub struct Ledger {
     pub block_config: BlockConfig,
     committed: watch::Sender<u64>,
     tx_arrived: Notify,
-    upstream: Option<LedgerClient<Channel>>,
+    upstream: Option<Arc<dyn Upstream>>,
     relays: Vec<tokio::sync::mpsc::Sender<Vec<u8>>>,
     last_commit_ms: std::sync::atomic::AtomicU64,
     /// How this node gets blocks (for status).
     pub role: std::sync::OnceLock<(&'static str, Vec<String>)>,
+    /// What changes the blocks this validator proposes (test builds only).
+    pub(crate) proposal_hook: Option<Arc<dyn ProposalHook>>,
 }
 
 impl Ledger {
@@ -85,7 +92,15 @@ impl Ledger {
             relays: Vec::new(),
             last_commit_ms: std::sync::atomic::AtomicU64::new(0),
             role: std::sync::OnceLock::new(),
+            proposal_hook: None,
         }
+    }
+
+    /// Lets `hook` change the blocks this validator proposes through consensus (see
+    /// [`ProposalHook`]: test builds only).
+    pub fn with_proposal_hook(mut self, hook: Arc<dyn ProposalHook>) -> Self {
+        self.proposal_hook = Some(hook);
+        self
     }
 
     /// When this node last committed a block (its clock, ms since the epoch; 0: not yet).
@@ -94,16 +109,12 @@ impl Ledger {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Relays transactions admitted from clients to the other validators' public APIs
-    /// (`urls`), batched, so that whichever validator proposes next holds them.
-    pub fn with_relays(mut self, urls: &[String]) -> Result<Self, NodeError> {
-        for url in urls {
-            let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
-                .map_err(|e| NodeError::Fatal(format!("relay address {url:?}: {e}")))?;
-            let mut client = LedgerClient::new(endpoint.connect_lazy())
-                .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES);
+    /// Relays transactions admitted from clients to the other validators (`relays`),
+    /// batched, so that whichever validator proposes next holds them. Spawns one task per
+    /// relay on the current runtime.
+    pub fn with_relays(mut self, relays: Vec<Arc<dyn Relay>>) -> Self {
+        for relay in relays {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(100_000);
-            let url = url.clone();
             tokio::spawn(async move {
                 while let Some(first) = rx.recv().await {
                     let mut batch = vec![first];
@@ -114,36 +125,28 @@ impl Ledger {
                         }
                     }
                     let n = batch.len();
-                    if let Err(e) = client.relay_txs(pb::RelayTxsRequest { txs: batch }).await {
-                        tracing::debug!(%url, txs = n, error = %e.message(), "relaying transactions failed");
+                    if let Err(e) = relay.relay(batch).await {
+                        tracing::debug!(relay = relay.name(), txs = n, error = %e, "relaying transactions failed");
                     }
                 }
             });
             self.relays.push(tx);
         }
-        Ok(self)
+        self
     }
 
     /// Forwards submitted transactions to `upstream` (the node this one follows) instead
     /// of its own mempool.
-    pub fn with_upstream(mut self, upstream: LedgerClient<Channel>) -> Self {
+    pub fn with_upstream(mut self, upstream: Arc<dyn Upstream>) -> Self {
         self.upstream = Some(upstream);
         self
     }
 
     /// Submits a transaction: into this node's mempool, or to the upstream node when
     /// following one (its refusal, with its reason, comes back unchanged).
-    pub async fn submit_tx(&self, bytes: Vec<u8>) -> Result<Hash, Status> {
+    pub async fn submit_tx(&self, bytes: Vec<u8>) -> Result<Hash, SubmitError> {
         match &self.upstream {
-            Some(up) => {
-                let mut up = up.clone();
-                let r = up
-                    .submit_tx(pb::SubmitTxRequest { tx: bytes })
-                    .await?
-                    .into_inner();
-                Hash::from_slice(&r.tx_hash)
-                    .ok_or_else(|| Status::internal("the upstream node returned a malformed hash"))
-            }
+            Some(up) => up.submit(bytes).await.map_err(SubmitError::Upstream),
             None => match self.submit(&bytes) {
                 Ok(tx) => {
                     for r in &self.relays {
@@ -155,7 +158,7 @@ impl Ledger {
                 }
                 Err(r) => {
                     tracing::debug!(reason = r.code(), error = %r, "refused a transaction");
-                    Err(rejection_status(&r))
+                    Err(SubmitError::Rejected(r))
                 }
             },
         }

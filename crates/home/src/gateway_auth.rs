@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::error::NodeError;
+use crate::error::HomeError;
 
 /// Prefix of every gateway token, so a leaked one is recognisable.
 pub const TOKEN_PREFIX: &str = "clgw-";
@@ -40,14 +40,14 @@ fn hash(token: &str) -> String {
 
 impl GatewayClients {
     /// Reads the clients file (absent: no clients).
-    pub fn load(path: &Path) -> Result<Self, NodeError> {
+    pub fn load(path: &Path) -> Result<Self, HomeError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| NodeError::Config {
+            Ok(text) => toml::from_str(&text).map_err(|e| HomeError::Config {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(NodeError::Io {
+            Err(e) => Err(HomeError::Io {
                 what: format!("reading {}", path.display()),
                 reason: e.to_string(),
             }),
@@ -55,8 +55,8 @@ impl GatewayClients {
     }
 
     /// Writes the clients file (owner read/write only).
-    pub fn save(&self, path: &Path) -> Result<(), NodeError> {
-        let text = toml::to_string_pretty(self).map_err(|e| NodeError::Config {
+    pub fn save(&self, path: &Path) -> Result<(), HomeError> {
+        let text = toml::to_string_pretty(self).map_err(|e| HomeError::Config {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
@@ -67,19 +67,19 @@ impl GatewayClients {
     }
 
     /// Issues a token for a new client `name` and returns it (shown once, never stored).
-    pub fn add(&mut self, name: &str) -> Result<Zeroizing<String>, NodeError> {
+    pub fn add(&mut self, name: &str) -> Result<Zeroizing<String>, HomeError> {
         if name.is_empty()
             || name.len() > 64
             || !name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         {
-            return Err(NodeError::Fatal(format!(
+            return Err(HomeError::Credentials(format!(
                 "gateway client name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'"
             )));
         }
         if self.clients.iter().any(|c| c.name == name) {
-            return Err(NodeError::Fatal(format!(
+            return Err(HomeError::Credentials(format!(
                 "a gateway client named {name} exists already; remove its entry first to reissue"
             )));
         }

@@ -1,0 +1,343 @@
+//! The command line of `ledger`: its commands and flags, as `--help` shows them.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{gateway, gwload, load};
+
+#[derive(Parser)]
+#[command(
+    name = "ledger",
+    version,
+    about = "Command-line client of a confidential-ledger node (public gRPC API)"
+)]
+pub(crate) struct Cli {
+    /// The node's gRPC address.
+    #[arg(
+        long,
+        global = true,
+        env = "LEDGER_NODE",
+        default_value = "http://127.0.0.1:7100"
+    )]
+    pub(crate) node: String,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Chain and node status: height, last block, mempool.
+    Status,
+    /// Put a record (or its next version) from plaintext through your node's gateway: the
+    /// node seals each field, wraps the keys to the owner, the schema's auditors, the
+    /// record's current readers and --reader organisations, signs and submits.
+    PutRecord(PutArgs),
+    /// Read a record through your node's gateway: the fields your organisation may read,
+    /// decrypted; the others marked not authorised.
+    ReadRecord {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The record id.
+        #[arg(long)]
+        record: String,
+        /// The version (default: latest).
+        #[arg(long)]
+        version: Option<u32>,
+        /// Only these fields (repeatable; default: all).
+        #[arg(long = "field")]
+        fields: Vec<String>,
+    },
+    /// Let another organisation read some fields of your record (their current keys).
+    Grant(AccessArgs),
+    /// Withdraw an organisation's access to some fields: they are re-sealed under new keys
+    /// in a new version it cannot read (it keeps what it could already read).
+    Revoke(AccessArgs),
+    /// Prove a relation between committed amounts your organisation can read (in your own
+    /// or others' records) and file it on the ledger: equal, sum (the first operand is the
+    /// sum of the others) or at-most (the first is at most the second).
+    CrossCheck {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// equal, sum or at-most.
+        #[arg(long)]
+        relation: String,
+        /// An operand as RECORD[@VERSION]:FIELD (repeatable, in the relation's order).
+        #[arg(long = "operand", required = true)]
+        operands: Vec<String>,
+    },
+    /// Put a trade document (purchase order, delivery note, invoice) into a record of a
+    /// document schema: sealed in its `document` field, committed with Poseidon.
+    PutDocument(DocumentArgs),
+    /// Prove in zero knowledge (Groth16) that an invoice's line totals are price x
+    /// quantity and its total their sum, and, given its order and delivery note, that it
+    /// bills the ordered prices and the delivered quantities; file the check on the ledger.
+    ProveInvoice {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The invoice record, RECORD[@VERSION].
+        #[arg(long)]
+        invoice: String,
+        /// Its purchase order, RECORD[@VERSION].
+        #[arg(long, requires = "delivery")]
+        order: Option<String>,
+        /// Its delivery note, RECORD[@VERSION].
+        #[arg(long, requires = "order")]
+        delivery: Option<String>,
+    },
+    /// Request financing of an invoice you can read: files its receivable nullifier with a
+    /// zero-knowledge proof; the ledger refuses a second financing of the same receivable.
+    RequestFinancing {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The invoice record, RECORD[@VERSION].
+        #[arg(long)]
+        invoice: String,
+    },
+    /// Members: endorse a statement on a topic anonymously, as "one of the member banks".
+    /// Your ring key (sealed by your HSM) signs for the whole member ring; the ledger
+    /// accepts one endorsement per member per topic and never learns whose it is.
+    Endorse {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The topic (an alert, a ballot, a proposal), e.g. alert.INV-2026-001.
+        #[arg(long)]
+        topic: String,
+        /// The statement endorsed (its hash goes on the ledger; for a ballot, the choice).
+        #[arg(long, required_unless_present = "statement_hash")]
+        statement: Option<String>,
+        /// Or the statement's 32-byte hash, in hex.
+        #[arg(long, conflicts_with = "statement")]
+        statement_hash: Option<String>,
+        /// Only sign: print the transaction (hex) instead of submitting it through your
+        /// node, to submit it through another one (`ledger submit-tx`), so that your
+        /// node's traffic does not tell that your bank endorsed.
+        #[arg(long)]
+        sign_only: bool,
+    },
+    /// Submit a signed transaction (hex, or - to read it from standard input) to the node
+    /// given by --node, and wait up to 30 s for its block.
+    SubmitTx {
+        /// The transaction's canonical bytes in hex, or - for standard input.
+        tx: String,
+    },
+    /// The anonymous endorsements of a topic: how many, the tally per statement, and each
+    /// one's block and key image (which stands for one member on this topic without
+    /// saying which).
+    Endorsements {
+        /// The topic.
+        #[arg(long)]
+        topic: String,
+        /// A statement text to show by name instead of its hash (repeatable).
+        #[arg(long)]
+        statement: Vec<String>,
+    },
+    /// Regulators: the sum of a committed amount field over records, decrypted with your
+    /// audit key (sealed by your HSM); no single amount is revealed. Every record added
+    /// is written to your audit log.
+    AuditSum {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The committed field (for example total).
+        #[arg(long)]
+        field: String,
+        /// A record as RECORD[@VERSION] (repeatable; latest version by default).
+        #[arg(long = "record", required = true)]
+        records: Vec<String>,
+        /// Search the sum below 2^BITS (1 to 44; larger costs more time).
+        #[arg(long, default_value_t = 32)]
+        max_bits: u32,
+    },
+    /// A record version as every node stores it (latest by default): sealed fields, who
+    /// holds a key wrap of each, audit alerts. No plaintext.
+    GetRecord {
+        /// The record id.
+        #[arg(long)]
+        record: String,
+        /// The version (default: latest).
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Register a record schema (or its next version): typed fields and the regulators
+    /// that must be able to read its records.
+    RegisterSchema(SchemaArgs),
+    /// The access history of a record: who was given or denied which fields, when.
+    Grants {
+        /// The record id.
+        #[arg(long)]
+        record: String,
+    },
+    /// A schema version (latest by default).
+    GetSchema {
+        /// The schema id.
+        #[arg(long)]
+        schema: String,
+        /// The version (default: latest).
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// A transaction by hash, with its status.
+    GetTx {
+        /// The transaction hash (hex).
+        hash: String,
+    },
+    /// A block by height (default: latest).
+    GetBlock {
+        /// The height.
+        #[arg(long)]
+        height: Option<u64>,
+    },
+    /// Print blocks as they are committed, from a height on.
+    Follow {
+        /// First height to print (default: the next block).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Stop after this many blocks.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// A member of the directory.
+    Member {
+        /// The organisation id.
+        org: String,
+    },
+    /// Load generator: submit signed PutRecord transactions and report committed tx/s and
+    /// commit latency percentiles.
+    Load(load::LoadArgs),
+    /// Gateway load generator: concurrent puts of multi-field records from plaintext
+    /// through your node's gateway, then timed single-field reads; reports encrypted
+    /// fields/s and read latency percentiles.
+    GatewayLoad(gwload::GatewayLoadArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct SchemaArgs {
+    #[command(flatten)]
+    pub(crate) gw: gateway::GatewayArgs,
+    /// The schema id (or `schema` in --file).
+    #[arg(long)]
+    pub(crate) schema: Option<String>,
+    /// The version to register (default: the next one).
+    #[arg(long)]
+    pub(crate) version: Option<u32>,
+    /// A field as NAME:TYPE[:required]; TYPE is text, bytes, amount, date, identifier or
+    /// enum=A|B|C (repeatable).
+    #[arg(long = "field", value_name = "NAME:TYPE[:required]")]
+    pub(crate) fields: Vec<String>,
+    /// Read the schema from a TOML file instead (schema, auditors, [[field]] tables with
+    /// name, type, values, required); see docs/encryption.md.
+    #[arg(long, conflicts_with_all = ["fields", "auditors"])]
+    pub(crate) file: Option<std::path::PathBuf>,
+    /// A regulator that must be able to read every record (repeatable).
+    #[arg(long = "auditor", value_name = "ORG")]
+    pub(crate) auditors: Vec<String>,
+    /// Make it a document schema (purchase-order, delivery-note or invoice): its records
+    /// carry a sealed document and its Poseidon commitment (`ledger put-document`), which
+    /// zero-knowledge checks and financing requests prove things about.
+    #[arg(long, value_name = "KIND")]
+    pub(crate) document: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct DocumentArgs {
+    #[command(flatten)]
+    pub(crate) gw: gateway::GatewayArgs,
+    /// The record id.
+    #[arg(long)]
+    pub(crate) record: String,
+    /// The document schema (required for a new record).
+    #[arg(long)]
+    pub(crate) schema: Option<String>,
+    /// The seller's identifier.
+    #[arg(long)]
+    pub(crate) seller: String,
+    /// The buyer's identifier.
+    #[arg(long)]
+    pub(crate) buyer: String,
+    /// The document number.
+    #[arg(long)]
+    pub(crate) number: String,
+    /// The purchase order it refers to (delivery notes and invoices).
+    #[arg(long, default_value = "")]
+    pub(crate) reference: String,
+    /// The issue date, YYYY-MM-DD.
+    #[arg(long)]
+    pub(crate) date: String,
+    /// A line as PRICExQUANTITY[=TOTAL] in minor units (repeatable, in order; TOTAL
+    /// defaults to PRICE x QUANTITY; a delivery note gives 0xQUANTITY).
+    #[arg(long = "line", value_name = "PRICExQTY[=TOTAL]")]
+    pub(crate) lines: Vec<String>,
+    /// The document total (default: the sum of the line totals).
+    #[arg(long)]
+    pub(crate) total: Option<u64>,
+    /// Another field of the schema as NAME=VALUE (repeatable).
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    pub(crate) fields: Vec<String>,
+    /// An organisation that may read every field of this version (repeatable).
+    #[arg(long = "reader", value_name = "ORG")]
+    pub(crate) readers: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct PutArgs {
+    #[command(flatten)]
+    pub(crate) gw: gateway::GatewayArgs,
+    /// The record id.
+    #[arg(long)]
+    pub(crate) record: String,
+    /// The schema (required for a new record; a new version keeps the record's).
+    #[arg(long)]
+    pub(crate) schema: Option<String>,
+    /// The schema version (default: latest).
+    #[arg(long)]
+    pub(crate) schema_version: Option<u32>,
+    /// A field as NAME=VALUE (repeatable): amounts in minor units, dates YYYY-MM-DD,
+    /// bytes in hex.
+    #[arg(long = "field", value_name = "NAME=VALUE", required = true)]
+    pub(crate) fields: Vec<String>,
+    /// An organisation that may read every field of this version (repeatable).
+    #[arg(long = "reader", value_name = "ORG")]
+    pub(crate) readers: Vec<String>,
+    /// Return once admitted, without waiting for the block.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct AccessArgs {
+    #[command(flatten)]
+    pub(crate) gw: gateway::GatewayArgs,
+    /// The record id.
+    #[arg(long)]
+    pub(crate) record: String,
+    /// The organisation gaining or losing access.
+    #[arg(long)]
+    pub(crate) org: String,
+    /// A field (repeatable).
+    #[arg(long = "field", required = true)]
+    pub(crate) fields: Vec<String>,
+    /// Return once admitted, without waiting for the block.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+}
+
+/// A schema file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SchemaFile {
+    pub(crate) schema: String,
+    #[serde(default)]
+    pub(crate) auditors: Vec<String>,
+    #[serde(rename = "field")]
+    pub(crate) fields: Vec<SchemaFileField>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SchemaFileField {
+    pub(crate) name: String,
+    #[serde(rename = "type")]
+    pub(crate) ty: String,
+    #[serde(default)]
+    pub(crate) values: Vec<String>,
+    #[serde(default)]
+    pub(crate) required: bool,
+}

@@ -1,0 +1,203 @@
+//! The command line of `ledger-node`: its commands and flags, as `--help` shows them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use ledger_home::config;
+use ledger_home::config::KeyBackend;
+
+#[derive(Parser)]
+#[command(
+    name = "ledger-node",
+    version,
+    about = "Confidential-ledger node: stores signed transactions in RocksDB, produces blocks, serves the gRPC ledger API",
+    long_about = "Confidential-ledger node.\n\nA node home holds config.toml, genesis.json, the signing key (keys/) and the RocksDB data (data/).\nCreate one with `init`, run it with `start`. Every committed block is written with a synced,\natomic write; at startup the node re-checks the whole hash chain and the state root and refuses\nto start if stored data was altered."
+)]
+/// The `ledger-node` command line.
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a node home: signing key, config.toml and a single-organisation genesis.json.
+    Init(InitArgs),
+    /// Run the node until SIGINT or SIGTERM.
+    Start(StartArgs),
+    /// List the node's keys (labels, purposes, public keys) in its key provider.
+    Keys {
+        /// The node home.
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
+    },
+    /// Merge the genesis files of founding organisations (each written by `init`) into the
+    /// network's genesis file; copy the result to every node home as genesis.json.
+    GenesisMerge {
+        /// Where to write the merged genesis file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Genesis files (or node homes) to merge; the same chain id in each.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Wire node homes into a consensus network: validators get consensus enabled, each
+    /// other as persistent peers (libp2p address with peer id) and transaction relays;
+    /// observers follow a validator. Run after `genesis-merge`, before the first start.
+    Connect {
+        /// Homes of validators (repeatable).
+        #[arg(long = "validator", required = true)]
+        validators: Vec<PathBuf>,
+        /// Homes of observers (repeatable): they follow a validator and never vote.
+        #[arg(long = "observer")]
+        observers: Vec<PathBuf>,
+    },
+    /// Manage the clients allowed to call the organisation-private gateway.
+    GatewayClient {
+        #[command(subcommand)]
+        /// What to do with the clients.
+        command: GatewayClientCommand,
+    },
+    /// Run the Groth16 setup of every circuit and write its proving key (<name>.pk) and
+    /// verifying key (<name>.vk, hex) to a folder; `init --circuit-keys DIR` puts the
+    /// verifying keys in genesis, and each node's gateway reads its proving keys from
+    /// <home>/circuits. Whoever learns the setup's randomness can forge proofs: run it
+    /// where that randomness is destroyed (see docs/circuits.md).
+    CircuitSetup {
+        /// The folder to write the keys to.
+        #[arg(long)]
+        out: PathBuf,
+        /// The public development setup (deterministic, for tests and demos only).
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Verify the node's audit log (hash chain and HSM seals) and print its entries.
+    AuditLog {
+        /// The node home.
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
+        /// Only verify; print the entry count.
+        #[arg(long)]
+        verify_only: bool,
+    },
+}
+
+/// The `gateway-client` commands.
+#[derive(Subcommand)]
+pub enum GatewayClientCommand {
+    /// Issue a credential for a new client. The token is shown once; the node keeps only
+    /// its hash.
+    Add {
+        /// The node home.
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
+        /// The client's name (shown in logs and the audit log).
+        #[arg(long)]
+        name: String,
+        /// Write the token to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// List the registered clients.
+    List {
+        /// The node home.
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
+    },
+}
+
+/// The flags of `init`.
+#[derive(Args)]
+pub struct InitArgs {
+    /// The node home to create (must not hold a node already).
+    #[arg(long, env = "LEDGER_HOME")]
+    pub home: PathBuf,
+    /// This node's organisation id (letters, digits, '-', '_', '.').
+    #[arg(long)]
+    pub org: String,
+    /// The chain id of the new chain.
+    #[arg(long, default_value = "local-ledger-1")]
+    pub chain_id: String,
+    /// The organisation's roles, comma-separated (validator, member, regulator, operator).
+    #[arg(long, value_delimiter = ',', default_value = "validator,member")]
+    pub roles: Vec<String>,
+    /// Address the gRPC API will listen on.
+    #[arg(long, default_value = "127.0.0.1:7100")]
+    pub grpc_listen: SocketAddr,
+    /// Address the organisation-private gateway will listen on (loopback).
+    #[arg(long, default_value = "127.0.0.1:7200")]
+    pub gateway_listen: SocketAddr,
+    /// Follow this node's public API instead of producing blocks (for organisations that
+    /// are not validators), e.g. http://127.0.0.1:7100.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// The libp2p address for consensus, e.g. /ip4/127.0.0.2/tcp/26600 (see `connect`).
+    #[arg(long)]
+    pub p2p_listen: Option<String>,
+    /// Where the keys are generated: passphrase-sealed files, or a PKCS#11 token.
+    #[arg(long, value_enum, default_value = "software")]
+    pub key_backend: KeyBackend,
+    /// Software backend: environment variable holding the key store passphrase.
+    #[arg(long, default_value = "LEDGER_KEY_PASSPHRASE")]
+    pub passphrase_env: String,
+    /// Software backend: file holding the passphrase (instead of the variable).
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// PKCS#11 backend: the vendor's module.
+    #[arg(long, default_value = "/usr/lib/softhsm/libsofthsm2.so")]
+    pub pkcs11_module: PathBuf,
+    /// PKCS#11 backend: the token label.
+    #[arg(long)]
+    pub pkcs11_token: Option<String>,
+    /// PKCS#11 backend: environment variable holding the user PIN.
+    #[arg(long, default_value = "LEDGER_HSM_PIN")]
+    pub pin_env: String,
+    /// PKCS#11 backend: file holding the user PIN (instead of the variable).
+    #[arg(long)]
+    pub pin_file: Option<PathBuf>,
+    /// PKCS#11 backend: signature algorithm of the signing key.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub signing_algorithm: config::SigningAlgorithmName,
+    /// The circuits' verifying keys to fix in genesis: "dev" (the public development
+    /// setup, for tests and demos only) or a folder written by `circuit-setup`.
+    #[arg(long, default_value = "dev")]
+    pub circuit_keys: String,
+}
+
+/// The flags of `start`.
+#[derive(Args)]
+pub struct StartArgs {
+    /// The node home (created by `init`).
+    #[arg(long, env = "LEDGER_HOME")]
+    pub home: PathBuf,
+    /// Override [grpc] listen.
+    #[arg(long)]
+    pub grpc_listen: Option<SocketAddr>,
+    /// Override [block] interval_ms (0: no empty blocks).
+    #[arg(long)]
+    pub block_interval_ms: Option<u64>,
+    /// Override [block] max_txs.
+    #[arg(long)]
+    pub max_block_txs: Option<usize>,
+    /// Override [mempool] max_txs.
+    #[arg(long)]
+    pub mempool_max_txs: Option<usize>,
+    /// Override [mempool] max_tx_bytes.
+    #[arg(long)]
+    pub max_tx_bytes: Option<usize>,
+    /// Override [log] level (a tracing filter, e.g. `info` or `debug`); RUST_LOG wins.
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// Override [gateway] listen.
+    #[arg(long)]
+    pub gateway_listen: Option<SocketAddr>,
+    /// Override [sync] upstream.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// Override [consensus] block_time_ms.
+    #[arg(long)]
+    pub block_time_ms: Option<u64>,
+}

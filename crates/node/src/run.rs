@@ -1,0 +1,524 @@
+//! `ledger-node start`: opens the chain and the keys, checks them against each other, and
+//! runs the block driver, the servers and the regulator's checker until a signal or a
+//! failure stops the node.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ledger_core::consensus::ProposalHook;
+use ledger_core::genesis::{self, GenesisFile};
+use ledger_core::writer::TxWriter;
+use ledger_core::{auditor, consensus, follow, producer, Ledger, NodeError};
+use ledger_crypto::Signer;
+use ledger_home::audit_log::AuditLog;
+use ledger_home::config::{NodeConfig, CONFIG_FILE, GENESIS_FILE};
+use ledger_home::gateway_auth::GatewayClients;
+use ledger_home::keys;
+use ledger_hsm::{KeyProvider, ProviderSigner};
+use ledger_mempool::{Mempool, MempoolConfig};
+use ledger_rpc::clients::PeerApi;
+use ledger_rpc::gateway::Gateway;
+use ledger_rpc::server;
+use ledger_state::member;
+use ledger_store::Store;
+use ledger_types::{OrgId, RegisterMember, Role};
+use tokio::sync::watch;
+
+use crate::cli::StartArgs;
+
+/// What a test build changes in the node; the shipped node changes nothing.
+#[derive(Default, Clone)]
+pub struct Hooks {
+    /// Changes the blocks this validator proposes (see [`ProposalHook`]).
+    pub proposal: Option<Arc<dyn ProposalHook>>,
+}
+
+/// Applies the flags of `start` over `config.toml`, sets up logging and runs the node.
+pub fn start(a: StartArgs, hooks: Hooks) -> Result<(), NodeError> {
+    let mut config = NodeConfig::load(&a.home)?;
+    if let Some(v) = a.grpc_listen {
+        config.grpc.listen = v;
+    }
+    if let Some(v) = a.block_interval_ms {
+        config.block.interval_ms = v;
+    }
+    if let Some(v) = a.max_block_txs {
+        config.block.max_txs = v;
+    }
+    if let Some(v) = a.mempool_max_txs {
+        config.mempool.max_txs = v;
+    }
+    if let Some(v) = a.max_tx_bytes {
+        config.mempool.max_tx_bytes = v;
+    }
+    if let Some(v) = a.log_level {
+        config.log.level = v;
+    }
+    if let Some(v) = a.gateway_listen {
+        config.gateway.listen = Some(v);
+    }
+    if let Some(v) = a.upstream {
+        config.sync.upstream = Some(v);
+    }
+    if let Some(v) = a.block_time_ms {
+        config.consensus.block_time_ms = v;
+    }
+    init_logging(&config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| NodeError::Io {
+            what: "starting the async runtime".into(),
+            reason: e.to_string(),
+        })?;
+    runtime.block_on(run(a.home, config, hooks))
+}
+
+fn init_logging(level: &str) {
+    // The consensus engine and libp2p log every vote at info; keep them to warnings unless
+    // the filter names them.
+    let level = if level.contains('=') {
+        level.to_string()
+    } else {
+        format!("{level},arc_malachitebft_core_consensus=warn,arc_malachitebft_engine=warn,arc_malachitebft_network=warn,arc_malachitebft_sync=warn,arc_malachitebft_core_driver=warn,arc_malachitebft_discovery=warn,libp2p=warn,libp2p_gossipsub=error")
+    };
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // arkworks opens a tracing span per gadget call while building a circuit (target
+    // "gr1cs"); recorded, they cost minutes and gigabytes per proof. Never record them.
+    if let Ok(d) = "gr1cs=off".parse() {
+        filter = filter.add_directive(d);
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// Opens the store, applies genesis on first start, and checks everything stored.
+fn open_chain(
+    home: &Path,
+    config: &NodeConfig,
+) -> Result<(Arc<Store>, genesis::Genesis), NodeError> {
+    let genesis_path = home.join(GENESIS_FILE);
+    let genesis = GenesisFile::load(&genesis_path)?.build(&genesis_path)?;
+    let data_dir = NodeConfig::resolve(home, &config.storage.data_dir);
+    let store = Store::open(&data_dir)?;
+    match store.height() {
+        None => {
+            store.commit_block(&genesis.block, &genesis.execution)?;
+            tracing::info!(genesis = %genesis.block.hash(), chain = %genesis.chain_id, "new chain: committed the genesis block");
+        }
+        Some(_) => {
+            let stored = store.block(0)?.ok_or(ledger_store::StoreError::Integrity {
+                height: 0,
+                what: "the genesis block is missing".into(),
+            })?;
+            if stored.hash() != genesis.block.hash() {
+                return Err(NodeError::Fatal(format!(
+                    "the data in {} belongs to a chain whose genesis block is {}, but {} describes genesis block {}; point --home at the right node or remove the data directory",
+                    data_dir.display(),
+                    stored.hash(),
+                    genesis_path.display(),
+                    genesis.block.hash()
+                )));
+            }
+            let t = Instant::now();
+            let report = store.verify_integrity()?;
+            tracing::info!(
+                height = report.height,
+                transactions = report.transactions,
+                state_entries = report.state_entries,
+                elapsed_ms = t.elapsed().as_millis() as u64,
+                "stored chain verified: hash chain, transaction roots, commits and state root match"
+            );
+        }
+    }
+    Ok((Arc::new(store), genesis))
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return "none";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| NodeError::Fatal(e.to_string()))?
+}
+
+/// The organisation's keys, checked against what the chain registered for it.
+struct Keys {
+    provider: Arc<dyn KeyProvider>,
+    signer: Arc<dyn Signer>,
+    /// The organisation's registration.
+    me: RegisterMember,
+    /// Its encryption (key agreement) public key.
+    agreement_key: Vec<u8>,
+}
+
+/// Opens the key provider and checks that its keys, and the sealed secrets in the home,
+/// are the ones the chain registered for `org`.
+async fn open_keys(
+    home: &Path,
+    config: &NodeConfig,
+    store: &Store,
+    chain: &str,
+    org: &OrgId,
+) -> Result<Keys, NodeError> {
+    let provider = {
+        let (home, keys_config) = (home.to_path_buf(), config.keys.clone());
+        blocking(move || Ok(keys::open_provider(&home, &keys_config)?)).await?
+    };
+    let hsm = |e: ledger_hsm::HsmError| NodeError::Fatal(e.to_string());
+    let signer: Arc<dyn Signer> =
+        Arc::new(ProviderSigner::new(provider.clone(), &config.keys.signing_label).map_err(hsm)?);
+    let me = member(store, org)?.ok_or_else(|| {
+        NodeError::Fatal(format!(
+            "organisation {org} (from config.toml) is not a member of this chain"
+        ))
+    })?;
+    if me.signing_key != signer.public_key() {
+        return Err(NodeError::Fatal(format!(
+            "the signing key {:?} in the key provider is not the key registered for {org} ({})",
+            config.keys.signing_label, me.signing_key
+        )));
+    }
+    let agreement_key = provider
+        .agreement_public_key(&config.keys.agreement_label)
+        .map_err(hsm)?;
+    if agreement_key != me.encryption_key {
+        return Err(NodeError::Fatal(format!(
+            "the agreement key {:?} in the key provider is not the encryption key registered for {org}",
+            config.keys.agreement_label
+        )));
+    }
+    {
+        // The sealed software secrets must match what genesis registered.
+        let (h, p, label, chain, m) = (
+            home.to_path_buf(),
+            provider.clone(),
+            config.keys.sealing_label.clone(),
+            chain.to_string(),
+            me.clone(),
+        );
+        blocking(move || {
+            use ledger_home::sealed::check_registered;
+            check_registered::<ledger_crypto::ring::RingSecret>(
+                &h,
+                p.as_ref(),
+                &label,
+                &chain,
+                &m,
+            )?;
+            check_registered::<ledger_proofs::AuditSecret>(&h, p.as_ref(), &label, &chain, &m)?;
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(Keys {
+        provider,
+        signer,
+        me,
+        agreement_key,
+    })
+}
+
+/// How this node gets its blocks.
+enum Driver {
+    /// A validator of a consensus network: the engine and the application driving it.
+    Consensus {
+        engine: malachitebft_app_channel::EngineHandle,
+        app: tokio::task::JoinHandle<()>,
+    },
+    /// The single validator, or a follower of an upstream node.
+    Task(tokio::task::JoinHandle<()>),
+    /// Neither: no blocks arrive.
+    None,
+}
+
+/// Starts the block driver this node's role and configuration call for. The consensus
+/// application notifies `app_stopped` when it ends.
+async fn start_driver(
+    home: &Path,
+    config: &NodeConfig,
+    ledger: &Arc<Ledger>,
+    is_validator: bool,
+    shutdown: &watch::Receiver<bool>,
+    app_stopped: &Arc<tokio::sync::Notify>,
+) -> Result<Driver, NodeError> {
+    let org = &ledger.org;
+    Ok(match (&config.sync.upstream, is_validator) {
+        (None, true) if config.consensus.enabled => {
+            let (engine, driver) =
+                consensus::start(home, config, ledger.clone(), ledger.signer.clone()).await?;
+            tracing::info!(listen = %config.consensus.listen, peers = config.consensus.persistent_peers.len(), "consensus engine started");
+            let stop = app_stopped.clone();
+            let app = tokio::spawn(async move {
+                match driver.await {
+                    Ok(Err(e)) => tracing::error!(error = %e, "the consensus application stopped"),
+                    Err(e) => tracing::error!(error = %e, "the consensus application failed"),
+                    Ok(Ok(())) => {}
+                }
+                stop.notify_one();
+            });
+            Driver::Consensus { engine, app }
+        }
+        (Some(up), _) => {
+            if is_validator {
+                tracing::warn!(%org, "a validator following an upstream node produces no blocks of its own");
+            }
+            let source = Arc::new(PeerApi::new(up)?);
+            Driver::Task(tokio::spawn(follow::run(
+                ledger.clone(),
+                source,
+                up.clone(),
+                shutdown.clone(),
+            )))
+        }
+        (None, true) => Driver::Task(tokio::spawn(producer::run(
+            ledger.clone(),
+            shutdown.clone(),
+        ))),
+        (None, false) => {
+            tracing::warn!(%org, "this organisation is not a validator and follows no upstream node: no blocks will arrive (set [sync] upstream)");
+            Driver::None
+        }
+    })
+}
+
+/// The organisation's gateway on its loopback address, if configured.
+async fn start_gateway(
+    home: &Path,
+    config: &NodeConfig,
+    ledger: &Arc<Ledger>,
+    keys: &Keys,
+    audit_log: Arc<std::sync::Mutex<AuditLog>>,
+    writer: Arc<TxWriter>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<server::ServerTask>, NodeError> {
+    let Some(addr) = config.gateway.listen else {
+        return Ok(None);
+    };
+    if !addr.ip().is_loopback() && !config.gateway.allow_non_loopback {
+        return Err(NodeError::Config {
+            path: home.join(CONFIG_FILE).display().to_string(),
+            reason: format!(
+                "[gateway] listen {addr} is not a loopback address; gateway credentials travel in clear, so put a TLS-terminating proxy in front and set allow_non_loopback = true"
+            ),
+        });
+    }
+    let clients_path = NodeConfig::resolve(home, &config.gateway.clients_file);
+    let clients = GatewayClients::load(&clients_path)?;
+    if clients.clients.is_empty() {
+        tracing::warn!(path = %clients_path.display(), "no gateway clients: every gateway call will be refused (add one with `ledger-node gateway-client add`)");
+    }
+    let listener = server::bind(addr, "gateway").await?;
+    let gateway = Arc::new(
+        Gateway::new(
+            ledger.clone(),
+            keys.provider.clone(),
+            config.keys.agreement_label.clone(),
+            keys.agreement_key.clone(),
+            clients,
+            audit_log,
+            writer,
+        )
+        .with_sealed_keys(home.to_path_buf(), config.keys.sealing_label.clone()),
+    );
+    tracing::info!(gateway = %addr, "organisation gateway listening");
+    Ok(Some(server::spawn_gateway(
+        listener,
+        gateway,
+        shutdown.clone(),
+    )))
+}
+
+async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), NodeError> {
+    let org = OrgId::new(config.org.clone()).map_err(|e| NodeError::Config {
+        path: home.join(CONFIG_FILE).display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let (store, genesis) = {
+        let (home, config) = (home.clone(), config.clone());
+        blocking(move || open_chain(&home, &config)).await?
+    };
+    let keys = open_keys(&home, &config, &store, genesis.chain_id.as_str(), &org).await?;
+    let is_validator = keys.me.has_role(Role::Validator);
+    let mempool = Mempool::new(
+        genesis.chain_id.clone(),
+        MempoolConfig {
+            max_txs: config.mempool.max_txs,
+            max_bytes: config.mempool.max_bytes,
+            max_tx_bytes: config.mempool.max_tx_bytes,
+            max_nonce_gap: config.mempool.max_nonce_gap,
+        },
+    );
+    let mut ledger = Ledger::new(
+        store,
+        mempool,
+        keys.signer.clone(),
+        org.clone(),
+        genesis.chain_id.clone(),
+        genesis.block.hash(),
+        config.block.clone(),
+    );
+    if let Some(up) = &config.sync.upstream {
+        ledger = ledger.with_upstream(Arc::new(
+            PeerApi::new(up).map_err(|e| NodeError::Fatal(format!("[sync] upstream: {e}")))?,
+        ));
+    }
+    if config.consensus.enabled && config.sync.upstream.is_none() {
+        ledger = ledger.with_relays(PeerApi::relays(&config.consensus.relay)?);
+    }
+    if let Some(hook) = hooks.proposal.clone() {
+        ledger = ledger.with_proposal_hook(hook);
+    }
+    let ledger = Arc::new(ledger);
+    let writer = Arc::new(TxWriter::new(ledger.clone()));
+    let audit_path = NodeConfig::resolve(&home, &config.audit.log);
+    let audit_log = {
+        let (p, provider, label) = (
+            audit_path.clone(),
+            keys.provider.clone(),
+            config.keys.sealing_label.clone(),
+        );
+        blocking(move || Ok(AuditLog::open(&p, provider, &label)?)).await?
+    };
+    if keys.me.has_role(Role::Regulator) {
+        tracing::info!(entries = audit_log.len(), path = %audit_path.display(), "audit log verified");
+    }
+    let audit_log = Arc::new(std::sync::Mutex::new(audit_log));
+    let listener = server::bind(config.grpc.listen, "gRPC API").await?;
+    let local = listener.local_addr().map_err(|e| NodeError::Io {
+        what: "reading the listening address".into(),
+        reason: e.to_string(),
+    })?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let _ = ledger
+        .role
+        .set(match (&config.sync.upstream, is_validator) {
+            (Some(up), _) => ("follower", vec![up.clone()]),
+            (None, true) if config.consensus.enabled => {
+                ("validator", config.consensus.persistent_peers.clone())
+            }
+            (None, true) => ("producer", vec![]),
+            (None, false) => ("idle", vec![]),
+        });
+    // Set when the consensus application ends: the node then stops rather than serve a
+    // chain it no longer follows.
+    let app_stopped = Arc::new(tokio::sync::Notify::new());
+    let mut driver = start_driver(
+        &home,
+        &config,
+        &ledger,
+        is_validator,
+        &shutdown_rx,
+        &app_stopped,
+    )
+    .await?;
+    let auditor = if keys.me.has_role(Role::Regulator) && config.audit.check_wraps {
+        let a = Arc::new(auditor::Auditor {
+            ledger: ledger.clone(),
+            provider: keys.provider.clone(),
+            agreement_label: config.keys.agreement_label.clone(),
+            my_key: keys.agreement_key.clone(),
+            writer: writer.clone(),
+            state_file: home.join("audit/checked-height"),
+        });
+        Some(tokio::spawn(auditor::run(a, shutdown_rx.clone())))
+    } else {
+        None
+    };
+    let gateway = start_gateway(
+        &home,
+        &config,
+        &ledger,
+        &keys,
+        audit_log,
+        writer,
+        &shutdown_rx,
+    )
+    .await?;
+    tracing::info!(
+        %org,
+        chain = %ledger.chain_id,
+        height = ledger.height(),
+        grpc = %local,
+        "node started"
+    );
+    let public = server::spawn_public(listener, ledger.clone(), shutdown_rx.clone());
+    let engine_ended = async {
+        match &mut driver {
+            Driver::Consensus { engine, .. } => {
+                let _ = (&mut engine.handle).await;
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    };
+    const ENGINE_STOPPED: &str = "consensus engine stopped";
+    const APP_STOPPED: &str = "consensus application stopped";
+    let sig = tokio::select! {
+        s = shutdown_signal() => s,
+        _ = engine_ended => ENGINE_STOPPED,
+        _ = app_stopped.notified() => APP_STOPPED,
+    };
+    let failed = sig == ENGINE_STOPPED || sig == APP_STOPPED;
+    tracing::info!(
+        signal = sig,
+        "shutting down: finishing the block in progress"
+    );
+    let _ = shutdown_tx.send(true);
+    match driver {
+        Driver::Consensus { engine, app } => {
+            engine.actor.stop(None);
+            // Once the engine's task has ended, its handle must not be polled again.
+            if sig != ENGINE_STOPPED {
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(10), engine.handle).await;
+            }
+            app.abort();
+            let _ = app.await;
+        }
+        Driver::Task(t) => {
+            let _ = t.await;
+        }
+        Driver::None => {}
+    }
+    if let Some(a) = auditor {
+        let _ = a.await;
+    }
+    for (what, task) in [("gateway", gateway), ("gRPC", Some(public))] {
+        let Some(task) = task else { continue };
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "{what} server ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "{what} server task failed"),
+        }
+    }
+    if failed {
+        return Err(NodeError::Fatal(format!(
+            "{sig} at height {}: see the log above; restart the node to resume from its WAL",
+            ledger.height()
+        )));
+    }
+    tracing::info!(height = ledger.height(), "node stopped cleanly");
+    Ok(())
+}

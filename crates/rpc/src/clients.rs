@@ -1,0 +1,117 @@
+//! The core's ways of reaching other nodes ([`ledger_core::transport`]) over their public
+//! gRPC API.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ledger_api::v1 as pb;
+use ledger_api::v1::ledger_client::LedgerClient;
+use ledger_core::transport::{BlockStream, UpstreamStatus};
+use ledger_core::{BlockSource, NodeError, Relay, RemoteRefusal, Upstream};
+use ledger_types::Hash;
+use tonic::transport::Channel;
+
+use crate::status::remote_refusal;
+
+/// Another node's public API, connected lazily (the first call connects; a node that is
+/// down is retried at each call).
+#[derive(Clone)]
+pub struct PeerApi {
+    url: String,
+    client: LedgerClient<Channel>,
+}
+
+impl PeerApi {
+    /// The API at `url` (`http://host:port`).
+    pub fn new(url: &str) -> Result<Self, NodeError> {
+        let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+            .map_err(|e| NodeError::Fatal(format!("{url:?} is not a node address: {e}")))?;
+        let client = LedgerClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES);
+        Ok(Self {
+            url: url.to_string(),
+            client,
+        })
+    }
+
+    /// Relays to each of `urls`, as the core takes them.
+    pub fn relays(urls: &[String]) -> Result<Vec<Arc<dyn Relay>>, NodeError> {
+        urls.iter()
+            .map(|u| Ok(Arc::new(Self::new(u)?) as Arc<dyn Relay>))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Upstream for PeerApi {
+    async fn submit(&self, tx: Vec<u8>) -> Result<Hash, RemoteRefusal> {
+        let mut c = self.client.clone();
+        let r = c
+            .submit_tx(pb::SubmitTxRequest { tx })
+            .await
+            .map_err(|s| remote_refusal(&s))?
+            .into_inner();
+        Hash::from_slice(&r.tx_hash).ok_or_else(|| RemoteRefusal {
+            code: tonic::Code::Internal as i32,
+            message: "the upstream node returned a malformed hash".into(),
+            reason: None,
+        })
+    }
+}
+
+#[async_trait]
+impl Relay for PeerApi {
+    fn name(&self) -> &str {
+        &self.url
+    }
+
+    async fn relay(&self, txs: Vec<Vec<u8>>) -> Result<(), String> {
+        let mut c = self.client.clone();
+        c.relay_txs(pb::RelayTxsRequest { txs })
+            .await
+            .map(|_| ())
+            .map_err(|e| e.message().to_string())
+    }
+}
+
+struct Blocks(tonic::Streaming<pb::BlockMessage>);
+
+#[async_trait]
+impl BlockStream for Blocks {
+    async fn next_block(&mut self) -> Result<Option<Vec<u8>>, String> {
+        match self.0.message().await {
+            Ok(m) => Ok(m.map(|m| m.block)),
+            Err(e) => Err(e.message().to_string()),
+        }
+    }
+}
+
+#[async_trait]
+impl BlockSource for PeerApi {
+    async fn status(&self) -> Result<UpstreamStatus, String> {
+        let mut c = self.client.clone();
+        let s = c
+            .get_status(pb::GetStatusRequest {})
+            .await
+            .map_err(|e| format!("status: {}", e.message()))?
+            .into_inner();
+        Ok(UpstreamStatus {
+            genesis_hash: s.genesis_hash,
+            height: s.height,
+        })
+    }
+
+    async fn blocks(&self, from_height: u64) -> Result<Box<dyn BlockStream>, String> {
+        let mut c = self.client.clone();
+        let stream = c
+            .stream_blocks(pb::StreamBlocksRequest {
+                from_height,
+                headers_only: false,
+            })
+            .await
+            .map_err(|e| format!("streaming blocks: {}", e.message()))?
+            .into_inner();
+        Ok(Box::new(Blocks(stream)))
+    }
+}

@@ -1,0 +1,142 @@
+//! `ledger-node-byzantine`: the node with a validator that misbehaves on request, for the
+//! end-to-end tests that check honest validators refuse what it proposes. Never shipped:
+//! the shipped `ledger-node` binary is built from `crates/node` alone and has none of this
+//! code, whatever its environment says.
+//!
+//! `LEDGER_BYZANTINE=bad-signature` proposes blocks holding a transaction whose signature
+//! does not verify; `LEDGER_BYZANTINE=bad-proof` blocks holding a record whose range proof
+//! was made for another record. Any other value (or none) proposes honestly.
+
+use std::sync::Arc;
+
+use ledger_core::consensus::ProposalHook;
+use ledger_core::Ledger;
+use ledger_state::{BuiltBlock, Execution};
+use ledger_types::{Block, Commit};
+
+/// The misbehaviour `LEDGER_BYZANTINE` asks for.
+enum Byzantine {
+    BadSignature,
+    BadProof,
+}
+
+impl ProposalHook for Byzantine {
+    fn proposed(&self, ledger: &Ledger, built: BuiltBlock) -> (Block, Execution) {
+        match self {
+            Byzantine::BadSignature => byzantine_block(ledger, built),
+            Byzantine::BadProof => byzantine_proof_block(ledger, built),
+        }
+    }
+}
+
+fn main() {
+    let proposal: Option<Arc<dyn ProposalHook>> = match std::env::var("LEDGER_BYZANTINE").as_deref()
+    {
+        Ok("bad-signature") => Some(Arc::new(Byzantine::BadSignature)),
+        Ok("bad-proof") => Some(Arc::new(Byzantine::BadProof)),
+        _ => None,
+    };
+    ledger_node::main_with(ledger_node::Hooks { proposal });
+}
+
+/// Test-only: the block just built plus a transaction signed by a key that is not the
+/// signer's, with the header's count and root recomputed so that only the signature is
+/// wrong.
+fn byzantine_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution) {
+    use ledger_types::{HashSuite, Payload, TxBody};
+    // The next nonce, so that only the signature is wrong.
+    let nonce = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap_or(0);
+    let forged_key = ledger_crypto::Ed25519SoftwareKey::generate();
+    let body = TxBody {
+        chain_id: ledger.chain_id.clone(),
+        signer: ledger.org.clone(),
+        nonce,
+        payload: Payload::AuditAlert(ledger_types::AuditAlert {
+            record: ledger_types::RecordId::new("forged").unwrap_or_else(|_| unreachable!()),
+            version: 1,
+            field: ledger_types::FieldName::new("forged").unwrap_or_else(|_| unreachable!()),
+            owner: ledger.org.clone(),
+            reason: "byzantine test".into(),
+        }),
+    };
+    let mut txs = built.txs;
+    if let Ok(forged) = ledger_crypto::sign_tx(&forged_key, body) {
+        txs.push(forged);
+    }
+    let mut header = built.header;
+    header.tx_count = txs.len() as u32;
+    header.tx_root = ledger_types::merkle::tx_root(
+        HashSuite::CURRENT,
+        &txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
+    );
+    tracing::warn!(
+        height = header.height,
+        "BYZANTINE TEST BUILD: proposing a block with a forged signature"
+    );
+    (Block::new(header, txs, Commit::default()), built.execution)
+}
+
+/// Test-only: the block just built plus a record signed by this validator with its next
+/// nonce (so only the proof is wrong) whose range proof was made for another record.
+fn byzantine_proof_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution) {
+    use ledger_types::{
+        FieldCommitment, FieldName, HashSuite, KeyWrap, Payload, PutRecord, RecordField, RecordId,
+        RecordRangeProof, SchemaId, TxBody,
+    };
+    let nonce = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap_or(0);
+    let field = FieldName::new("amount").unwrap_or_else(|_| unreachable!());
+    let opening = ledger_proofs::Opening::new(1_000);
+    let elsewhere = ledger_proofs::Context {
+        chain_id: ledger.chain_id.to_string(),
+        items: vec![("another-record".into(), 1, "amount".into())],
+    };
+    let mut txs = built.txs;
+    if let Ok(proof) = ledger_proofs::prove_range(&elsewhere, std::slice::from_ref(&opening)) {
+        let put = PutRecord {
+            record: RecordId::new("forged-proof").unwrap_or_else(|_| unreachable!()),
+            version: 1,
+            schema: SchemaId::new("loan").unwrap_or_else(|_| unreachable!()),
+            schema_version: 1,
+            fields: vec![RecordField {
+                name: field.clone(),
+                sealed: vec![1; 69],
+            }],
+            wraps: vec![KeyWrap {
+                field: field.clone(),
+                reader: ledger.org.clone(),
+                enc: vec![4; 65],
+                wrapped: vec![5; 48],
+            }],
+            commitments: vec![FieldCommitment {
+                field,
+                commitment: opening.commit().to_bytes(),
+            }],
+            range_proof: Some(RecordRangeProof {
+                padding: proof.padding.iter().map(|p| p.to_bytes()).collect(),
+                proof: proof.proof,
+            }),
+            audit_handles: vec![],
+            document_commitment: None,
+        };
+        let body = TxBody {
+            chain_id: ledger.chain_id.clone(),
+            signer: ledger.org.clone(),
+            nonce,
+            payload: Payload::PutRecord(put),
+        };
+        if let Ok(tx) = ledger_crypto::sign_tx(ledger.signer.as_ref(), body) {
+            txs.push(tx);
+        }
+    }
+    let mut header = built.header;
+    header.tx_count = txs.len() as u32;
+    header.tx_root = ledger_types::merkle::tx_root(
+        HashSuite::CURRENT,
+        &txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
+    );
+    tracing::warn!(
+        height = header.height,
+        "BYZANTINE TEST BUILD: proposing a block with a forged range proof"
+    );
+    (Block::new(header, txs, Commit::default()), built.execution)
+}
