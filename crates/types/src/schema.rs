@@ -4,9 +4,10 @@
 use crate::codec::{Decoder, Encoder};
 use crate::error::CodecError;
 use crate::ids::{FieldName, OrgId, SchemaId};
+use crate::record::MAX_RECORD_FIELDS;
 
 /// Most fields a schema can declare (the same bound as a record's fields).
-pub const MAX_SCHEMA_FIELDS: usize = crate::tx::MAX_RECORD_FIELDS;
+pub const MAX_SCHEMA_FIELDS: usize = MAX_RECORD_FIELDS;
 /// Most values an enumeration can list.
 pub const MAX_ENUM_VALUES: usize = 64;
 /// Most auditors an audit policy can name.
