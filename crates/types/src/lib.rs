@@ -11,27 +11,36 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod audit_alert;
 pub mod block;
 pub mod codec;
+pub mod cross_check;
+pub mod endorse;
 pub mod error;
+pub mod finance;
+pub mod grant;
 pub mod hash;
 pub mod ids;
 pub mod keys;
+pub mod member;
 pub mod merkle;
 pub mod record;
+pub mod revoke;
 pub mod schema;
 pub mod tx;
 
+pub use audit_alert::AuditAlert;
 pub use block::{Block, BlockHeader, Commit, CommitSignature};
+pub use cross_check::{CrossCheck, Operand, Relation};
+pub use endorse::Endorse;
 pub use error::CodecError;
+pub use finance::FinanceRequest;
+pub use grant::GrantAccess;
 pub use hash::{Hash, HashSuite};
 pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId, Topic};
 pub use keys::{PublicKey, Signature, SignatureScheme};
-pub use record::{
-    AuditAlert, AuditHandle, CrossCheck, FieldCommitment, FinanceRequest, GrantAccess, KeyWrap,
-    Operand, PutRecord, RecordField, RecordRangeProof, Relation, RevokeAccess,
-};
+pub use member::{RegisterMember, Role};
+pub use record::{AuditHandle, FieldCommitment, KeyWrap, PutRecord, RecordField, RecordRangeProof};
+pub use revoke::RevokeAccess;
 pub use schema::{DocumentKind, FieldType, RegisterSchema, SchemaField, DOCUMENT_FIELD};
-pub use tx::{
-    Endorse, Payload, RegisterMember, Role, Transaction, TxBody, TxKind, ANONYMOUS_SIGNER,
-};
+pub use tx::{Payload, Transaction, TxBody, TxKind, ANONYMOUS_SIGNER};
