@@ -13,15 +13,15 @@ use ledger_types::{
 };
 use ledger_types::{CrossCheck, Relation};
 
-use crate::error::{BlockError, StateError, TxFailure, TxRejection};
+use crate::error::{BlockError, ExecError, StateError, TxFailure, TxRejection};
 use crate::model::{
     self, encode_member, encode_schema, encode_validators, AccessAction, AccessEvent, FiledAlert,
     RecordHead, RecordVersion,
 };
 
 type Writes = Vec<(Vec<u8>, Vec<u8>)>;
-/// A payload's effect: the writes, or why it has none; outer errors are storage trouble.
-type Outcome = Result<Result<Writes, TxFailure>, StateError>;
+/// A payload's effect: the writes, or why it has none (or cannot be in a block).
+type Outcome = Result<Writes, ExecError>;
 use crate::{keys, StateView};
 
 /// One key's change in a block: the value before and after.
@@ -223,28 +223,36 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             }
         }
         let writes = match &body.payload {
-            Payload::PutRecord(p) => self.put_record(&signer, tx.hash(), p)?,
-            Payload::GrantAccess(g) => self.grant_access(&signer, tx.hash(), g)?,
-            Payload::RevokeAccess(r) => self.revoke_access(&signer, tx.hash(), r)?,
-            Payload::AuditAlert(a) => self.audit_alert(&signer, tx.hash(), a)?,
-            Payload::CrossCheck(c) => self.cross_check(&signer, tx.hash(), c)?,
-            Payload::FinanceRequest(f) => self.finance_request(&signer, tx.hash(), f)?,
-            Payload::RegisterSchema(p) => self.register_schema(&signer, p)?,
+            Payload::PutRecord(p) => self.put_record(&signer, tx.hash(), p),
+            Payload::GrantAccess(g) => self.grant_access(&signer, tx.hash(), g),
+            Payload::RevokeAccess(r) => self.revoke_access(&signer, tx.hash(), r),
+            Payload::AuditAlert(a) => self.audit_alert(&signer, tx.hash(), a),
+            Payload::CrossCheck(c) => self.cross_check(&signer, tx.hash(), c),
+            Payload::FinanceRequest(f) => self.finance_request(&signer, tx.hash(), f),
+            Payload::RegisterSchema(p) => self.register_schema(&signer, p),
             Payload::RegisterMember(_) => Err(TxFailure::MissingRole {
                 signer: body.signer.clone(),
                 role: "genesis",
                 kind: "RegisterMember",
-            }),
+            }
+            .into()),
             #[allow(unreachable_patterns)]
             _ => Err(TxFailure::MissingRole {
                 signer: body.signer.clone(),
                 role: "unknown",
                 kind: tx.kind().name(),
-            }),
+            }
+            .into()),
+        };
+        let outcome = match writes {
+            Ok(writes) => Ok(writes),
+            Err(ExecError::Failed(f)) => Err(f),
+            Err(ExecError::Rejected(r)) => return Err(r),
+            Err(ExecError::State(e)) => return Err(e.into()),
         };
         self.overlay
             .put(keys::nonce(&body.signer), (next + 1).to_be_bytes().to_vec())?;
-        match writes {
+        match outcome {
             Ok(writes) => {
                 for (k, v) in writes {
                     self.overlay.put(k, v)?;
@@ -293,49 +301,42 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
 
     fn put_record(&self, signer: &RegisterMember, tx_hash: Hash, p: &PutRecord) -> Outcome {
         if !signer.has_role(Role::Member) {
-            return Ok(Err(TxFailure::MissingRole {
+            return Err(TxFailure::MissingRole {
                 signer: signer.org.clone(),
                 role: Role::Member.name(),
                 kind: "PutRecord",
-            }));
+            }
+            .into());
         }
-        let expected = match self.next_version(signer, &p.record)? {
-            Ok(v) => v,
-            Err(f) => return Ok(Err(f)),
-        };
+        let expected = self.next_version(signer, &p.record)?;
         if p.version != expected {
-            return Ok(Err(TxFailure::RecordVersionConflict {
+            return Err(TxFailure::RecordVersionConflict {
                 record: p.record.clone(),
                 expected,
                 got: p.version,
-            }));
+            }
+            .into());
         }
-        let (version, _schema, events) = match self.check_put(signer, tx_hash, p)? {
-            Ok(x) => x,
-            Err(f) => return Ok(Err(f)),
-        };
+        let (version, _schema, events) = self.check_put(signer, tx_hash, p)?;
         let mut writes = self.version_writes(&version);
         if !events.is_empty() {
             writes.push(model::append_access(&self.overlay, &p.record, events)?);
         }
-        Ok(Ok(writes))
+        Ok(writes)
     }
 
     /// The next version of `record` for `signer`: 1 if new, latest + 1 if `signer` owns it.
-    fn next_version(
-        &self,
-        signer: &RegisterMember,
-        record: &RecordId,
-    ) -> Result<Result<u32, TxFailure>, StateError> {
-        Ok(match model::record_head(&self.overlay, record)? {
+    fn next_version(&self, signer: &RegisterMember, record: &RecordId) -> Result<u32, ExecError> {
+        match model::record_head(&self.overlay, record)? {
             None => Ok(1),
             Some(h) if h.owner != signer.org => Err(TxFailure::NotRecordOwner {
                 record: record.clone(),
                 owner: h.owner,
                 signer: signer.org.clone(),
-            }),
+            }
+            .into()),
             Some(h) => Ok(h.latest_version.saturating_add(1)),
-        })
+        }
     }
 
     fn version_writes(&self, v: &RecordVersion) -> Writes {
@@ -351,29 +352,29 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
 
     /// Checks a record version against its schema, its audit policy and the member
     /// directory; returns what to store and the access events of third-party readers.
-    #[allow(clippy::type_complexity)]
     fn check_put(
         &self,
         signer: &RegisterMember,
         tx_hash: Hash,
         p: &PutRecord,
-    ) -> Result<Result<(RecordVersion, RegisterSchema, Vec<AccessEvent>), TxFailure>, StateError>
-    {
+    ) -> Result<(RecordVersion, RegisterSchema, Vec<AccessEvent>), ExecError> {
         let Some(schema) = model::schema_version(&self.overlay, &p.schema, p.schema_version)?
         else {
-            return Ok(Err(TxFailure::SchemaNotFound {
+            return Err(TxFailure::SchemaNotFound {
                 record: p.record.clone(),
                 schema: p.schema.clone(),
                 version: p.schema_version,
-            }));
+            }
+            .into());
         };
         let mismatch = |reason: String| {
-            Ok(Err(TxFailure::RecordDoesNotMatchSchema {
+            Err(TxFailure::RecordDoesNotMatchSchema {
                 record: p.record.clone(),
                 schema: p.schema.clone(),
                 version: p.schema_version,
                 reason,
-            }))
+            }
+            .into())
         };
         for f in &p.fields {
             let Some(decl) = schema.fields.iter().find(|d| d.name == f.name) else {
@@ -419,30 +420,33 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             let ok =
                 model::member(&self.overlay, reader)?.is_some_and(|m| !m.encryption_key.is_empty());
             if !ok {
-                return Ok(Err(TxFailure::UnknownReader {
+                return Err(TxFailure::UnknownReader {
                     record: p.record.clone(),
                     reader: (*reader).clone(),
-                }));
+                }
+                .into());
             }
         }
         for f in &p.fields {
             if !p.readers(&f.name).any(|r| r == &signer.org) {
-                return Ok(Err(TxFailure::MissingOwnerWrap {
+                return Err(TxFailure::MissingOwnerWrap {
                     record: p.record.clone(),
                     field: f.name.clone(),
                     owner: signer.org.clone(),
-                }));
+                }
+                .into());
             }
             if let Some(auditor) = schema
                 .auditors
                 .iter()
                 .find(|a| !p.readers(&f.name).any(|r| r == *a))
             {
-                return Ok(Err(TxFailure::MissingAuditWrap {
+                return Err(TxFailure::MissingAuditWrap {
                     record: p.record.clone(),
                     field: f.name.clone(),
                     auditor: auditor.clone(),
-                }));
+                }
+                .into());
             }
         }
         match (schema.document, &p.document_commitment) {
@@ -481,11 +485,12 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                     .iter()
                     .any(|h| h.field == c.field && &h.auditor == **a)
             }) {
-                return Ok(Err(TxFailure::MissingAuditHandle {
+                return Err(TxFailure::MissingAuditHandle {
                     record: p.record.clone(),
                     field: c.field.clone(),
                     auditor: (*a).clone(),
-                }));
+                }
+                .into());
             }
         }
         if let Some(h) = p
@@ -530,7 +535,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             audit_handles: p.audit_handles.clone(),
             document_commitment: p.document_commitment,
         };
-        Ok(Ok((version, schema, events)))
+        Ok((version, schema, events))
     }
 
     /// The latest version of a record `signer` owns.
@@ -539,56 +544,59 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         signer: &RegisterMember,
         record: &RecordId,
         version: u32,
-    ) -> Result<Result<RecordVersion, TxFailure>, StateError> {
+    ) -> Result<RecordVersion, ExecError> {
         let Some(head) = model::record_head(&self.overlay, record)? else {
-            return Ok(Err(TxFailure::RecordVersionNotFound {
+            return Err(TxFailure::RecordVersionNotFound {
                 record: record.clone(),
                 version,
-            }));
+            }
+            .into());
         };
         if head.owner != signer.org {
-            return Ok(Err(TxFailure::NotRecordOwner {
+            return Err(TxFailure::NotRecordOwner {
                 record: record.clone(),
                 owner: head.owner,
                 signer: signer.org.clone(),
-            }));
+            }
+            .into());
         }
         match model::record_version(&self.overlay, record, head.latest_version)? {
-            Some(v) => Ok(Ok(v)),
-            None => Ok(Err(TxFailure::RecordVersionNotFound {
+            Some(v) => Ok(v),
+            None => Err(TxFailure::RecordVersionNotFound {
                 record: record.clone(),
                 version: head.latest_version,
-            })),
+            }
+            .into()),
         }
     }
 
     fn grant_access(&self, signer: &RegisterMember, tx_hash: Hash, g: &GrantAccess) -> Outcome {
-        let mut current = match self.owned_latest(signer, &g.record, g.version)? {
-            Ok(v) => v,
-            Err(f) => return Ok(Err(f)),
-        };
+        let mut current = self.owned_latest(signer, &g.record, g.version)?;
         if g.version != current.version {
-            return Ok(Err(TxFailure::GrantNotCurrent {
+            return Err(TxFailure::GrantNotCurrent {
                 record: g.record.clone(),
                 version: g.version,
                 latest: current.version,
-            }));
+            }
+            .into());
         }
         let mut by_reader: BTreeMap<&OrgId, Vec<FieldName>> = BTreeMap::new();
         for w in &g.wraps {
             if current.field(&w.field).is_none() {
-                return Ok(Err(TxFailure::FieldNotInRecord {
+                return Err(TxFailure::FieldNotInRecord {
                     record: g.record.clone(),
                     version: g.version,
                     field: w.field.clone(),
-                }));
+                }
+                .into());
             }
             if current.can_read(&w.field, &w.reader) {
-                return Ok(Err(TxFailure::AlreadyReader {
+                return Err(TxFailure::AlreadyReader {
                     record: g.record.clone(),
                     field: w.field.clone(),
                     reader: w.reader.clone(),
-                }));
+                }
+                .into());
             }
             by_reader
                 .entry(&w.reader)
@@ -599,10 +607,11 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             let ok =
                 model::member(&self.overlay, reader)?.is_some_and(|m| !m.encryption_key.is_empty());
             if !ok {
-                return Ok(Err(TxFailure::UnknownReader {
+                return Err(TxFailure::UnknownReader {
                     record: g.record.clone(),
                     reader: (*reader).clone(),
-                }));
+                }
+                .into());
             }
         }
         let events = by_reader
@@ -624,39 +633,35 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         current
             .wraps
             .sort_by(|a, b| (&a.field, &a.reader).cmp(&(&b.field, &b.reader)));
-        Ok(Ok(vec![
+        Ok(vec![
             (
                 keys::record_version(&current.record, current.version),
                 current.encode(),
             ),
             model::append_access(&self.overlay, &g.record, events)?,
-        ]))
+        ])
     }
 
     fn revoke_access(&self, signer: &RegisterMember, tx_hash: Hash, r: &RevokeAccess) -> Outcome {
         let record = &r.put.record;
-        let previous = match self.owned_latest(signer, record, r.put.version.saturating_sub(1))? {
-            Ok(v) => v,
-            Err(f) => return Ok(Err(f)),
-        };
+        let previous = self.owned_latest(signer, record, r.put.version.saturating_sub(1))?;
         let expected = previous.version.saturating_add(1);
         if r.put.version != expected {
-            return Ok(Err(TxFailure::RecordVersionConflict {
+            return Err(TxFailure::RecordVersionConflict {
                 record: record.clone(),
                 expected,
                 got: r.put.version,
-            }));
+            }
+            .into());
         }
-        let (version, schema, _) = match self.check_put(signer, tx_hash, &r.put)? {
-            Ok(x) => x,
-            Err(f) => return Ok(Err(f)),
-        };
+        let (version, schema, _) = self.check_put(signer, tx_hash, &r.put)?;
         let cannot = |reason| {
-            Ok(Err(TxFailure::CannotRevoke {
+            Err(TxFailure::CannotRevoke {
                 record: record.clone(),
                 org: r.from.clone(),
                 reason,
-            }))
+            }
+            .into())
         };
         if r.from == signer.org {
             return cannot("the owner always reads its own records");
@@ -666,11 +671,12 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         }
         for f in &r.fields {
             if !previous.can_read(f, &r.from) {
-                return Ok(Err(TxFailure::NotAReader {
+                return Err(TxFailure::NotAReader {
                     record: record.clone(),
                     field: f.clone(),
                     reader: r.from.clone(),
-                }));
+                }
+                .into());
             }
         }
         for w in &previous.wraps {
@@ -679,11 +685,12 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                 && version.field(&w.field).is_some()
                 && !version.can_read(&w.field, &w.reader)
             {
-                return Ok(Err(TxFailure::ReaderDropped {
+                return Err(TxFailure::ReaderDropped {
                     record: record.clone(),
                     field: w.field.clone(),
                     reader: w.reader.clone(),
-                }));
+                }
+                .into());
             }
         }
         let event = AccessEvent {
@@ -697,7 +704,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         };
         let mut writes = self.version_writes(&version);
         writes.push(model::append_access(&self.overlay, record, vec![event])?);
-        Ok(Ok(writes))
+        Ok(writes)
     }
 
     /// The operands' commitments, if every operand names a committed field of a stored
@@ -772,36 +779,40 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         f: &ledger_types::FinanceRequest,
     ) -> Outcome {
         let Some(v) = model::record_version(&self.overlay, &f.invoice, f.version)? else {
-            return Ok(Err(TxFailure::RecordVersionNotFound {
+            return Err(TxFailure::RecordVersionNotFound {
                 record: f.invoice.clone(),
                 version: f.version,
-            }));
+            }
+            .into());
         };
         let doc = crate::circuits::document_of(&self.overlay, &v)?;
         if doc.map(|(k, _)| k) != Some(ledger_types::DocumentKind::Invoice) {
-            return Ok(Err(TxFailure::NotADocument {
+            return Err(TxFailure::NotADocument {
                 record: f.invoice.clone(),
                 version: f.version,
                 expected: "invoice",
-            }));
+            }
+            .into());
         }
         let field = FieldName::new(ledger_types::DOCUMENT_FIELD)
             .map_err(|e| StateError::Storage(e.to_string()))?;
         if v.owner != signer.org && !v.can_read(&field, &signer.org) {
-            return Ok(Err(TxFailure::NotAReader {
+            return Err(TxFailure::NotAReader {
                 record: f.invoice.clone(),
                 field,
                 reader: signer.org.clone(),
-            }));
+            }
+            .into());
         }
         if let Some(earlier) = model::financing(&self.overlay, &f.nullifier)? {
-            return Ok(Err(TxFailure::AlreadyFinanced {
+            return Err(TxFailure::AlreadyFinanced {
                 record: f.invoice.clone(),
                 version: f.version,
                 earlier_tx: earlier.tx_hash,
                 earlier_height: earlier.height,
                 by: earlier.by,
-            }));
+            }
+            .into());
         }
         let entry = model::Financing {
             height: self.height,
@@ -810,7 +821,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             invoice: f.invoice.clone(),
             version: f.version,
         };
-        Ok(Ok(vec![(keys::nullifier(&f.nullifier), entry.encode())]))
+        Ok(vec![(keys::nullifier(&f.nullifier), entry.encode())])
     }
 
     fn cross_check(&self, signer: &RegisterMember, tx_hash: Hash, c: &CrossCheck) -> Outcome {
@@ -822,33 +833,37 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         };
         for (i, o) in c.operands.iter().enumerate() {
             let Some(v) = model::record_version(&self.overlay, &o.record, o.version)? else {
-                return Ok(Err(TxFailure::RecordVersionNotFound {
+                return Err(TxFailure::RecordVersionNotFound {
                     record: o.record.clone(),
                     version: o.version,
-                }));
+                }
+                .into());
             };
             if let Some(kinds) = documents {
                 let got = crate::circuits::document_of(&self.overlay, &v)?;
                 if got.map(|(k, _)| k) != Some(kinds[i]) {
-                    return Ok(Err(TxFailure::NotADocument {
+                    return Err(TxFailure::NotADocument {
                         record: o.record.clone(),
                         version: o.version,
                         expected: kinds[i].name(),
-                    }));
+                    }
+                    .into());
                 }
             } else if v.commitment(&o.field).is_none() {
-                return Ok(Err(TxFailure::FieldNotInRecord {
+                return Err(TxFailure::FieldNotInRecord {
                     record: o.record.clone(),
                     version: o.version,
                     field: o.field.clone(),
-                }));
+                }
+                .into());
             }
             if v.owner != signer.org && !v.can_read(&o.field, &signer.org) {
-                return Ok(Err(TxFailure::NotAReader {
+                return Err(TxFailure::NotAReader {
                     record: o.record.clone(),
                     field: o.field.clone(),
                     reader: signer.org.clone(),
-                }));
+                }
+                .into());
             }
         }
         let mut writes = Vec::new();
@@ -866,56 +881,62 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             });
             writes.push((keys::checks(&o.record), model::encode_checks(&checks)));
         }
-        Ok(Ok(writes))
+        Ok(writes)
     }
 
     fn audit_alert(&self, signer: &RegisterMember, tx_hash: Hash, a: &AuditAlert) -> Outcome {
         if !signer.has_role(Role::Regulator) {
-            return Ok(Err(TxFailure::MissingRole {
+            return Err(TxFailure::MissingRole {
                 signer: signer.org.clone(),
                 role: Role::Regulator.name(),
                 kind: "AuditAlert",
-            }));
+            }
+            .into());
         }
         let Some(version) = model::record_version(&self.overlay, &a.record, a.version)? else {
-            return Ok(Err(TxFailure::RecordVersionNotFound {
+            return Err(TxFailure::RecordVersionNotFound {
                 record: a.record.clone(),
                 version: a.version,
-            }));
+            }
+            .into());
         };
         let auditor =
             model::schema_version(&self.overlay, &version.schema, version.schema_version)?
                 .is_some_and(|s| s.auditors.contains(&signer.org));
         if !auditor {
-            return Ok(Err(TxFailure::NotAnAuditor {
+            return Err(TxFailure::NotAnAuditor {
                 record: a.record.clone(),
                 signer: signer.org.clone(),
-            }));
+            }
+            .into());
         }
         if version.field(&a.field).is_none() {
-            return Ok(Err(TxFailure::FieldNotInRecord {
+            return Err(TxFailure::FieldNotInRecord {
                 record: a.record.clone(),
                 version: a.version,
                 field: a.field.clone(),
-            }));
+            }
+            .into());
         }
         if a.owner != version.owner {
-            return Ok(Err(TxFailure::AlertOwnerMismatch {
+            return Err(TxFailure::AlertOwnerMismatch {
                 record: a.record.clone(),
                 owner: version.owner,
                 named: a.owner.clone(),
-            }));
+            }
+            .into());
         }
         let mut alerts = model::audit_alerts(&self.overlay, &a.record)?;
         if alerts.iter().any(|f| {
             f.regulator == signer.org && f.alert.version == a.version && f.alert.field == a.field
         }) {
-            return Ok(Err(TxFailure::DuplicateAlert {
+            return Err(TxFailure::DuplicateAlert {
                 record: a.record.clone(),
                 version: a.version,
                 field: a.field.clone(),
                 signer: signer.org.clone(),
-            }));
+            }
+            .into());
         }
         alerts.push(FiledAlert {
             height: self.height,
@@ -923,61 +944,60 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             regulator: signer.org.clone(),
             alert: a.clone(),
         });
-        Ok(Ok(vec![(
+        Ok(vec![(
             keys::alerts(&a.record),
             model::encode_alerts(&alerts),
-        )]))
+        )])
     }
 
-    #[allow(clippy::type_complexity)]
-    fn register_schema(
-        &self,
-        signer: &RegisterMember,
-        p: &RegisterSchema,
-    ) -> Result<Result<Vec<(Vec<u8>, Vec<u8>)>, TxFailure>, StateError> {
+    fn register_schema(&self, signer: &RegisterMember, p: &RegisterSchema) -> Outcome {
         if !signer.has_role(Role::Member) && !signer.has_role(Role::Operator) {
-            return Ok(Err(TxFailure::MissingRole {
+            return Err(TxFailure::MissingRole {
                 signer: signer.org.clone(),
                 role: "member or operator",
                 kind: "RegisterSchema",
-            }));
+            }
+            .into());
         }
         let expected = match model::schema_head(&self.overlay, &p.schema)? {
             None => 1,
             Some(h) if h.owner != signer.org => {
-                return Ok(Err(TxFailure::NotSchemaOwner {
+                return Err(TxFailure::NotSchemaOwner {
                     schema: p.schema.clone(),
                     owner: h.owner,
                     signer: signer.org.clone(),
-                }))
+                }
+                .into())
             }
             Some(h) => h.latest_version.saturating_add(1),
         };
         if p.version != expected {
-            return Ok(Err(TxFailure::SchemaVersionConflict {
+            return Err(TxFailure::SchemaVersionConflict {
                 schema: p.schema.clone(),
                 expected,
                 got: p.version,
-            }));
+            }
+            .into());
         }
         for auditor in &p.auditors {
             let is_regulator =
                 model::member(&self.overlay, auditor)?.is_some_and(|m| m.has_role(Role::Regulator));
             if !is_regulator {
-                return Ok(Err(TxFailure::AuditorNotRegulator {
+                return Err(TxFailure::AuditorNotRegulator {
                     schema: p.schema.clone(),
                     auditor: auditor.clone(),
-                }));
+                }
+                .into());
             }
         }
         let head = RecordHead {
             owner: signer.org.clone(),
             latest_version: p.version,
         };
-        Ok(Ok(vec![
+        Ok(vec![
             (keys::schema_head(&p.schema), head.encode()),
             (keys::schema_version(&p.schema, p.version), encode_schema(p)),
-        ]))
+        ])
     }
 
     fn finish(self, acc: &LtHash16) -> Execution {
