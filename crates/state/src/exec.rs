@@ -1,15 +1,14 @@
-//! Executing transactions and blocks against a state view.
+//! Executing transactions against a state view: the executor, the payload handlers,
+//! endorsements and genesis. Blocks are built and checked in `crate::block`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ledger_crypto::{verify_commit_signature, verify_tx_signature, LtHash16};
+use ledger_crypto::{verify_tx_signature, LtHash16};
 use ledger_types::block::GENESIS_PROPOSER;
-use ledger_types::merkle::tx_root;
 use ledger_types::record::SEALED_OVERHEAD;
 use ledger_types::{
-    AuditAlert, Block, BlockHeader, ChainId, Endorse, FieldName, GrantAccess, Hash, HashSuite,
-    OrgId, Payload, PutRecord, RecordId, RegisterMember, RegisterSchema, RevokeAccess, Role,
-    Transaction,
+    AuditAlert, ChainId, Endorse, FieldName, GrantAccess, Hash, OrgId, Payload, PutRecord,
+    RecordId, RegisterMember, RegisterSchema, RevokeAccess, Role, Transaction,
 };
 use ledger_types::{CrossCheck, Relation};
 
@@ -149,7 +148,8 @@ impl<V: StateView> StateView for Overlay<'_, V> {
     }
 }
 
-struct Executor<'v, V: StateView, C: SignatureCache> {
+/// Applies transactions one after another on an overlay of the state before the block.
+pub(crate) struct Executor<'v, V: StateView, C: SignatureCache> {
     overlay: Overlay<'v, V>,
     chain_id: &'v ChainId,
     height: u64,
@@ -158,7 +158,8 @@ struct Executor<'v, V: StateView, C: SignatureCache> {
 }
 
 impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
-    fn new(view: &'v V, chain_id: &'v ChainId, height: u64, cache: &'v C) -> Self {
+    /// An executor for the block at `height` on `view`.
+    pub(crate) fn new(view: &'v V, chain_id: &'v ChainId, height: u64, cache: &'v C) -> Self {
         Self {
             overlay: Overlay {
                 base: view,
@@ -173,7 +174,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
 
     /// Checks everything that decides whether `tx` may be in a block, then applies it.
     /// A rejection writes nothing.
-    fn apply(&mut self, tx: &Transaction) -> Result<(), TxRejection> {
+    pub(crate) fn apply(&mut self, tx: &Transaction) -> Result<(), TxRejection> {
         let body = tx.body();
         if &body.chain_id != self.chain_id {
             return Err(TxRejection::WrongChain {
@@ -1000,7 +1001,8 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         ])
     }
 
-    fn finish(self, acc: &LtHash16) -> Execution {
+    /// The block's execution, its accumulator advanced from `acc`.
+    pub(crate) fn finish(self, acc: &LtHash16) -> Execution {
         let accumulator = self.overlay.diff.apply_to(acc);
         Execution {
             diff: self.overlay.diff,
@@ -1068,7 +1070,7 @@ fn bad_endorsement(e: &Endorse, reason: String) -> TxRejection {
 /// Adds an endorsement's ring signature to `batch`, against the member ring of its ring
 /// height (returns the ring's size); refuses at once what cannot verify whatever the rest
 /// of the batch.
-fn add_endorsement<V: StateView>(
+pub(crate) fn add_endorsement<V: StateView>(
     view: &V,
     chain_id: &ChainId,
     height: u64,
@@ -1150,129 +1152,6 @@ pub fn sign_endorsement(
     ))
 }
 
-/// Checks the signatures and stateless proofs of `txs` on all cores and returns the hashes
-/// of those that verify under their signer's registered key (keys cannot change after
-/// genesis, so the state before the block decides). Execution then skips them and checks
-/// the others again, in order, naming the failure.
-///
-/// Each core checks its share of the proofs as one batch (one multiscalar multiplication,
-/// see `ledger_proofs::BatchVerifier`); only if a batch fails are its proofs checked one
-/// by one, to find which transactions carry the bad ones.
-pub fn preverify<V: StateView + Sync>(
-    view: &V,
-    chain_id: &ChainId,
-    height: u64,
-    txs: &[&Transaction],
-) -> std::collections::HashSet<Hash> {
-    if txs.is_empty() {
-        return Default::default();
-    }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(txs.len());
-    let chunk = txs.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = txs
-            .chunks(chunk)
-            .map(|part| s.spawn(move || preverify_part(view, chain_id, height, part)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
-}
-
-fn preverify_part<V: StateView>(
-    view: &V,
-    chain_id: &ChainId,
-    height: u64,
-    part: &[&Transaction],
-) -> Vec<Hash> {
-    // Anonymous endorsements: their ring signature is their signature. One batch (one
-    // multiscalar multiplication) for this core's share; one by one if it fails.
-    let mut rings = ledger_crypto::ring::RingBatch::new();
-    let endorsements: Vec<(Hash, &Endorse)> = part
-        .iter()
-        .filter_map(|t| match &t.body().payload {
-            Payload::Endorse(e) => add_endorsement(view, chain_id, height, e, &mut rings)
-                .ok()
-                .map(|_| (t.hash(), e)),
-            _ => None,
-        })
-        .collect();
-    let endorsed: Vec<Hash> = if rings.verify().is_ok() {
-        endorsements.into_iter().map(|(h, _)| h).collect()
-    } else {
-        endorsements
-            .into_iter()
-            .filter(|(_, e)| verify_endorsement(view, chain_id, height, e).is_ok())
-            .map(|(h, _)| h)
-            .collect()
-    };
-    let signed: Vec<&Transaction> = part
-        .iter()
-        .copied()
-        .filter(|t| {
-            model::member(view, &t.body().signer)
-                .ok()
-                .flatten()
-                .is_some_and(|m| verify_tx_signature(t, &m.signing_key).is_ok())
-        })
-        .collect();
-    let mut batch = ledger_proofs::BatchVerifier::new();
-    let mut batched = Vec::with_capacity(signed.len());
-    for t in &signed {
-        if add_proofs(view, chain_id, t, &mut batch, false).is_ok() {
-            batched.push(t.hash());
-        }
-    }
-    let mut out = if batch.verify().is_ok() {
-        batched
-    } else {
-        signed
-            .iter()
-            .filter(|t| verify_proofs(view, chain_id, t).is_ok())
-            .map(|t| t.hash())
-            .collect()
-    };
-    // Groth16 proofs whose records are already stored: verified here, on this core, as one
-    // batch (one final exponentiation), and named by their statement key so that
-    // execution can skip exactly those. A failing batch is checked one by one.
-    let mut statements = Vec::new();
-    for t in &signed {
-        if let Ok(Some(st)) = crate::circuits::statement(view, chain_id, t) {
-            if let Ok(Some(vk)) = crate::circuits::verifying_key(view, st.circuit) {
-                statements.push((*t, st, vk));
-            }
-        }
-    }
-    let items: Vec<(
-        &ledger_circuits::VerifyingKey,
-        &[ledger_circuits::Fr],
-        &[u8],
-    )> = statements
-        .iter()
-        .map(|(_, st, vk)| (vk.as_ref(), st.inputs.as_slice(), st.proof))
-        .collect();
-    if ledger_circuits::verify_batch(&items).is_ok() {
-        out.extend(
-            statements
-                .iter()
-                .map(|(t, st, _)| crate::circuits::statement_key(t, st)),
-        );
-    } else {
-        for (t, st, _) in &statements {
-            if crate::circuits::verify(view, st).is_ok() {
-                out.push(crate::circuits::statement_key(t, st));
-            }
-        }
-    }
-    out.extend(endorsed);
-    out
-}
-
 /// Verifies the proofs a transaction carries, which depend on nothing but the transaction,
 /// the chain and the members' registered keys: a record's range proof over its
 /// commitments, bound to the chain and to each commitment's record, version and field.
@@ -1294,7 +1173,7 @@ pub fn verify_proofs<V: StateView>(
 /// Adds a transaction's stateless proofs to `batch`; refuses malformed ones at once.
 /// With `each`, every proof is checked as soon as it is added (so that a failure names
 /// its proof).
-fn add_proofs<V: StateView>(
+pub(crate) fn add_proofs<V: StateView>(
     view: &V,
     chain_id: &ChainId,
     tx: &Transaction,
@@ -1590,216 +1469,4 @@ pub fn execute_genesis_with_circuits<V: StateView>(
         outcomes,
         accumulator,
     })
-}
-
-/// How a proposer builds a block.
-#[derive(Debug, Clone)]
-pub struct ProposeParams {
-    /// The proposing validator.
-    pub proposer: OrgId,
-    /// The proposer's clock (raised to the parent's timestamp if behind).
-    pub timestamp_ms: u64,
-    /// Most transactions in the block.
-    pub max_txs: usize,
-    /// Most transaction bytes in the block.
-    pub max_bytes: usize,
-}
-
-/// A block built by a proposer, before its commit is signed.
-#[derive(Debug)]
-pub struct BuiltBlock {
-    /// The header.
-    pub header: BlockHeader,
-    /// The included transactions.
-    pub txs: Vec<Transaction>,
-    /// Their execution.
-    pub execution: Execution,
-    /// Candidates left out because they cannot be in any block now, with the reason.
-    pub dropped: Vec<(Hash, TxRejection)>,
-}
-
-/// Builds the next block from candidate transactions, in the order given, leaving out the
-/// ones that cannot be included.
-pub fn build_block<V: StateView, C: SignatureCache>(
-    view: &V,
-    acc: &LtHash16,
-    parent: &BlockHeader,
-    params: &ProposeParams,
-    candidates: impl IntoIterator<Item = Transaction>,
-    cache: &C,
-) -> Result<BuiltBlock, StateError> {
-    let height = parent.height + 1;
-    let mut ex = Executor::new(view, &parent.chain_id, height, cache);
-    let mut txs = Vec::new();
-    let mut bytes = 0usize;
-    let mut dropped = Vec::new();
-    for tx in candidates {
-        if txs.len() >= params.max_txs || bytes + tx.len() > params.max_bytes {
-            break;
-        }
-        match ex.apply(&tx) {
-            Ok(()) => {
-                bytes += tx.len();
-                txs.push(tx);
-            }
-            Err(TxRejection::State(e)) => return Err(e),
-            Err(reason) => dropped.push((tx.hash(), reason)),
-        }
-    }
-    let execution = ex.finish(acc);
-    let hashes: Vec<Hash> = txs.iter().map(Transaction::hash).collect();
-    let header = BlockHeader {
-        chain_id: parent.chain_id.clone(),
-        height,
-        prev_hash: parent.hash(),
-        timestamp_ms: params.timestamp_ms.max(parent.timestamp_ms),
-        proposer: params.proposer.clone(),
-        tx_count: txs.len() as u32,
-        tx_root: tx_root(HashSuite::CURRENT, &hashes),
-        state_root: execution.state_root(),
-    };
-    Ok(BuiltBlock {
-        header,
-        txs,
-        execution,
-        dropped,
-    })
-}
-
-fn header_mismatch(height: u64, field: &'static str, got: String, expected: String) -> BlockError {
-    BlockError::HeaderMismatch {
-        height,
-        field,
-        got,
-        expected,
-    }
-}
-
-/// Validates a block against its parent and executes it: every header field, every
-/// transaction (signature, nonce, permissions) and the resulting state root.
-pub fn execute_block<V: StateView, C: SignatureCache>(
-    view: &V,
-    acc: &LtHash16,
-    parent: &BlockHeader,
-    block: &Block,
-    cache: &C,
-) -> Result<Execution, BlockError> {
-    let h = block.header();
-    let height = parent.height + 1;
-    if h.height != height {
-        return Err(header_mismatch(
-            h.height,
-            "height",
-            h.height.to_string(),
-            height.to_string(),
-        ));
-    }
-    if h.chain_id != parent.chain_id {
-        return Err(header_mismatch(
-            height,
-            "chain id",
-            h.chain_id.to_string(),
-            parent.chain_id.to_string(),
-        ));
-    }
-    let parent_hash = parent.hash();
-    if h.prev_hash != parent_hash {
-        return Err(header_mismatch(
-            height,
-            "previous block hash",
-            h.prev_hash.to_hex(),
-            parent_hash.to_hex(),
-        ));
-    }
-    if h.timestamp_ms < parent.timestamp_ms {
-        return Err(header_mismatch(
-            height,
-            "timestamp",
-            h.timestamp_ms.to_string(),
-            format!("at least the parent's {}", parent.timestamp_ms),
-        ));
-    }
-    if h.tx_count as usize != block.txs.len() {
-        return Err(header_mismatch(
-            height,
-            "transaction count",
-            h.tx_count.to_string(),
-            block.txs.len().to_string(),
-        ));
-    }
-    let root = block.computed_tx_root();
-    if h.tx_root != root {
-        return Err(header_mismatch(
-            height,
-            "transaction root",
-            h.tx_root.to_hex(),
-            root.to_hex(),
-        ));
-    }
-    let proposer = model::member(view, &h.proposer)?;
-    if !proposer.is_some_and(|m| m.has_role(Role::Validator)) {
-        return Err(BlockError::ProposerNotValidator {
-            height,
-            proposer: h.proposer.to_string(),
-        });
-    }
-    let mut ex = Executor::new(view, &parent.chain_id, height, cache);
-    for (index, tx) in block.txs.iter().enumerate() {
-        ex.apply(tx).map_err(|reason| match reason {
-            TxRejection::State(e) => BlockError::State(e),
-            reason => BlockError::InvalidTx {
-                height,
-                index,
-                tx: tx.hash(),
-                reason: Box::new(reason),
-            },
-        })?;
-    }
-    let execution = ex.finish(acc);
-    if execution.state_root() != h.state_root {
-        return Err(header_mismatch(
-            height,
-            "state root",
-            h.state_root.to_hex(),
-            execution.state_root().to_hex(),
-        ));
-    }
-    Ok(execution)
-}
-
-/// Checks that a block's commit certificate holds valid precommit signatures (for this block,
-/// in the commit's round) of more than two thirds of the validator set, at most one per
-/// validator: the same rule Malachite's certificates follow, checkable by any node.
-pub fn check_commit<V: StateView>(view: &V, block: &Block) -> Result<(), BlockError> {
-    let height = block.height();
-    let bad = |reason: String| BlockError::BadCommit { height, reason };
-    let set = model::validators(view)?;
-    let mut signed = BTreeSet::new();
-    for s in &block.commit.signatures {
-        if !set.contains(&s.validator) {
-            return Err(bad(format!("{} is not a validator", s.validator)));
-        }
-        if !signed.insert(s.validator.clone()) {
-            return Err(bad(format!("{} signed twice", s.validator)));
-        }
-        let m = model::member(view, &s.validator)?
-            .ok_or_else(|| bad(format!("validator {} has no member entry", s.validator)))?;
-        verify_commit_signature(
-            &m.signing_key,
-            block.header(),
-            &block.hash(),
-            block.commit.round,
-            &s.validator,
-            &s.signature,
-        )
-        .map_err(|e| bad(format!("signature of {}: {e}", s.validator)))?;
-    }
-    if signed.len() * 3 <= set.len() * 2 {
-        return Err(bad(format!(
-            "{} of {} validators signed; more than two thirds are needed",
-            signed.len(),
-            set.len()
-        )));
-    }
-    Ok(())
 }

@@ -13,12 +13,14 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod block;
 mod circuits;
 mod error;
 mod exec;
 pub mod genesis;
 pub mod keys;
 mod model;
+mod preverify;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -31,10 +33,10 @@ pub fn circuit_key(
 ) -> Result<Option<std::sync::Arc<ledger_circuits::VerifyingKey>>, StateError> {
     circuits::verifying_key(&view, id)
 }
+pub use block::{build_block, check_commit, execute_block, BuiltBlock, ProposeParams};
 pub use exec::{
-    build_block, check_commit, execute_block, execute_genesis, execute_genesis_with_circuits,
-    precheck_tx, preverify, sign_endorsement, verify_endorsement, verify_proofs, BuiltBlock,
-    Change, Execution, ProposeParams, SignatureCache, StateDiff, TxOutcome,
+    execute_genesis, execute_genesis_with_circuits, precheck_tx, sign_endorsement,
+    verify_endorsement, verify_proofs, Change, Execution, SignatureCache, StateDiff, TxOutcome,
 };
 pub use model::{
     access_history, audit_alerts, cross_checks, endorsement_by_image, endorsement_count,
@@ -42,6 +44,7 @@ pub use model::{
     schema_head, schema_version, validators, AccessAction, AccessEvent, Endorsement, FiledAlert,
     FiledCheck, Financing, RecordHead, RecordVersion,
 };
+pub use preverify::preverify;
 
 /// Read access to committed state.
 pub trait StateView {
