@@ -1,10 +1,10 @@
-//! Executing transactions against a state view: the executor, the payload handlers,
-//! endorsements and genesis. Blocks are built and checked in `crate::block`.
+//! Executing transactions against a state view: the executor, the payload handlers and
+//! endorsements. Blocks are built and checked in `crate::block`, genesis in
+//! `crate::genesis`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ledger_crypto::{verify_tx_signature, LtHash16};
-use ledger_types::block::GENESIS_PROPOSER;
 use ledger_types::record::SEALED_OVERHEAD;
 use ledger_types::{
     AuditAlert, ChainId, Endorse, FieldName, GrantAccess, Hash, OrgId, Payload, PutRecord,
@@ -12,10 +12,9 @@ use ledger_types::{
 };
 use ledger_types::{CrossCheck, Relation};
 
-use crate::error::{BlockError, ExecError, StateError, TxFailure, TxRejection};
+use crate::error::{ExecError, StateError, TxFailure, TxRejection};
 use crate::model::{
-    self, encode_member, encode_schema, encode_validators, AccessAction, AccessEvent, FiledAlert,
-    RecordHead, RecordVersion,
+    self, encode_schema, AccessAction, AccessEvent, FiledAlert, RecordHead, RecordVersion,
 };
 
 type Writes = Vec<(Vec<u8>, Vec<u8>)>;
@@ -116,13 +115,23 @@ impl Execution {
     }
 }
 
-struct Overlay<'v, V: StateView> {
+/// State as of a point in a block: the committed state and the block's changes so far.
+pub(crate) struct Overlay<'v, V: StateView> {
     base: &'v V,
-    diff: StateDiff,
+    pub(crate) diff: StateDiff,
 }
 
 impl<'v, V: StateView> Overlay<'v, V> {
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StateError> {
+    /// No changes yet on `base`.
+    pub(crate) fn new(base: &'v V) -> Self {
+        Self {
+            base,
+            diff: StateDiff::default(),
+        }
+    }
+
+    /// Records `key`'s new value (keeping its value in `base` as the old one).
+    pub(crate) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), StateError> {
         if let Some(c) = self.diff.changes.get_mut(&key) {
             c.new = Some(value);
             return Ok(());
@@ -161,10 +170,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
     /// An executor for the block at `height` on `view`.
     pub(crate) fn new(view: &'v V, chain_id: &'v ChainId, height: u64, cache: &'v C) -> Self {
         Self {
-            overlay: Overlay {
-                base: view,
-                diff: StateDiff::default(),
-            },
+            overlay: Overlay::new(view),
             chain_id,
             height,
             cache,
@@ -1012,7 +1018,8 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
     }
 }
 
-fn check_nonce(signer: &OrgId, got: u64, next: u64) -> Result<(), TxRejection> {
+/// Refuses a nonce other than `next`, naming whether it was used or is ahead.
+pub(crate) fn check_nonce(signer: &OrgId, got: u64, next: u64) -> Result<(), TxRejection> {
     if got < next {
         return Err(TxRejection::NonceUsed {
             signer: signer.clone(),
@@ -1276,197 +1283,5 @@ pub fn precheck_tx<V: StateView, C: SignatureCache>(
     Ok(match ex.outcomes.pop() {
         Some(TxOutcome::Failed(f)) => Some(f),
         _ => None,
-    })
-}
-
-/// Why `m` may not register `key` (its `name`), if it may not: only holders of `role`
-/// register one, and it must pass `usable`. An empty key is no key.
-fn role_key_problem(
-    m: &RegisterMember,
-    key: &[u8],
-    role: Role,
-    name: &str,
-    usable: impl Fn(&[u8]) -> Result<(), String>,
-) -> Option<String> {
-    if key.is_empty() {
-        return None;
-    }
-    if !m.has_role(role) {
-        return Some(format!(
-            "with the {name} of {}, which is not a {}",
-            m.org,
-            role.name()
-        ));
-    }
-    usable(key)
-        .err()
-        .map(|e| format!("with an unusable {name} for {}: {e}", m.org))
-}
-
-/// Applies the genesis transactions to an empty state.
-///
-/// Genesis holds only `RegisterMember` transactions, each with nonce 0, signed by the key
-/// it registers (proof of possession), one per organisation, with at least one validator.
-pub fn execute_genesis<V: StateView>(
-    view: &V,
-    chain_id: &ChainId,
-    txs: &[Transaction],
-) -> Result<Execution, BlockError> {
-    execute_genesis_with_circuits(view, chain_id, txs, &[])
-}
-
-/// [`execute_genesis`] that also fixes the chain's circuit verifying keys (name,
-/// compressed key): they are written to `circuit/{name}`, so the genesis state root, and
-/// with it the genesis block hash, commits to them.
-pub fn execute_genesis_with_circuits<V: StateView>(
-    view: &V,
-    chain_id: &ChainId,
-    txs: &[Transaction],
-    circuits: &[(String, Vec<u8>)],
-) -> Result<Execution, BlockError> {
-    let bad = |index: usize, tx: &Transaction, reason: TxRejection| BlockError::InvalidTx {
-        height: 0,
-        index,
-        tx: tx.hash(),
-        reason: Box::new(reason),
-    };
-    let mut overlay = Overlay {
-        base: view,
-        diff: StateDiff::default(),
-    };
-    let mut validators = BTreeSet::new();
-    let mut ring: BTreeMap<OrgId, [u8; 32]> = BTreeMap::new();
-    let mut outcomes = Vec::with_capacity(txs.len());
-    for (i, tx) in txs.iter().enumerate() {
-        let body = tx.body();
-        if &body.chain_id != chain_id {
-            return Err(bad(
-                i,
-                tx,
-                TxRejection::WrongChain {
-                    expected: chain_id.to_string(),
-                    got: body.chain_id.to_string(),
-                },
-            ));
-        }
-        let Payload::RegisterMember(m) = &body.payload else {
-            return Err(bad(
-                i,
-                tx,
-                TxRejection::NotAllowed {
-                    kind: tx.kind().name(),
-                    context: "in the genesis block (only RegisterMember is)".into(),
-                },
-            ));
-        };
-        let not_allowed = |context: String| TxRejection::NotAllowed {
-            kind: "RegisterMember",
-            context,
-        };
-        if m.org != body.signer {
-            return Err(bad(
-                i,
-                tx,
-                not_allowed(format!(
-                    "signed by {} for {}: each member signs its own registration",
-                    body.signer, m.org
-                )),
-            ));
-        }
-        if m.org.as_str() == GENESIS_PROPOSER {
-            return Err(bad(
-                i,
-                tx,
-                not_allowed("for the reserved name \"genesis\"".into()),
-            ));
-        }
-        if model::member(&overlay, &m.org)?.is_some() {
-            return Err(bad(i, tx, not_allowed(format!("twice for {}", m.org))));
-        }
-        let audit = role_key_problem(m, &m.audit_key, Role::Regulator, "audit key", |k| {
-            ledger_proofs::AuditKey::from_bytes(k)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        let ring_key = role_key_problem(m, &m.ring_key, Role::Member, "ring key", |k| {
-            ledger_crypto::ring::check_ring_key(k).map_err(|e| e.to_string())
-        });
-        if let Some(why) = audit.or(ring_key) {
-            return Err(bad(i, tx, not_allowed(why)));
-        }
-        if !m.ring_key.is_empty() && ring.values().any(|k| k.as_slice() == m.ring_key) {
-            return Err(bad(
-                i,
-                tx,
-                not_allowed(format!("with the ring key of another member for {}", m.org)),
-            ));
-        }
-        check_nonce(&body.signer, body.nonce, 0).map_err(|r| bad(i, tx, r))?;
-        verify_tx_signature(tx, &m.signing_key).map_err(|e| {
-            bad(
-                i,
-                tx,
-                TxRejection::BadSignature {
-                    signer: body.signer.clone(),
-                    reason: e.to_string(),
-                },
-            )
-        })?;
-        if m.has_role(Role::Validator) {
-            validators.insert(m.org.clone());
-        }
-        if let Ok(k) = <[u8; 32]>::try_from(m.ring_key.as_slice()) {
-            ring.insert(m.org.clone(), k);
-        }
-        overlay.put(keys::member(&m.org), encode_member(m))?;
-        overlay.put(keys::nonce(&m.org), 1u64.to_be_bytes().to_vec())?;
-        outcomes.push(TxOutcome::Applied);
-    }
-    if validators.is_empty() {
-        return Err(BlockError::HeaderMismatch {
-            height: 0,
-            field: "validator set",
-            got: "no member with the validator role".into(),
-            expected: "at least one validator".into(),
-        });
-    }
-    let validators: Vec<OrgId> = validators.into_iter().collect();
-    overlay.put(keys::validators(), encode_validators(&validators))?;
-    // The member ring of anonymous endorsements, in organisation-id order, fixed from
-    // height 0 (membership changes only here for now; a later change appends a ring).
-    if ring.len() > ledger_crypto::ring::MAX_RING {
-        return Err(BlockError::HeaderMismatch {
-            height: 0,
-            field: "member ring",
-            got: format!("{} members with ring keys", ring.len()),
-            expected: format!("at most {}", ledger_crypto::ring::MAX_RING),
-        });
-    }
-    let ring: Vec<[u8; 32]> = ring.into_values().collect();
-    for (k, v) in model::fix_ring(&overlay, 0, &ring)? {
-        overlay.put(k, v)?;
-    }
-    let mut seen = BTreeSet::new();
-    for (name, vk) in circuits {
-        let bad = |got: String| BlockError::HeaderMismatch {
-            height: 0,
-            field: "circuit verifying key",
-            got,
-            expected: "a verifying key of a known circuit, once each".into(),
-        };
-        let id = ledger_circuits::CircuitId::from_name(name)
-            .ok_or_else(|| bad(format!("unknown circuit {name:?}")))?;
-        if !seen.insert(id) {
-            return Err(bad(format!("circuit {name} twice")));
-        }
-        ledger_circuits::VerifyingKey::from_bytes(id, vk)
-            .map_err(|e| bad(format!("circuit {name}: {e}")))?;
-        overlay.put(keys::circuit(name), vk.clone())?;
-    }
-    let accumulator = overlay.diff.apply_to(&LtHash16::new());
-    Ok(Execution {
-        diff: overlay.diff,
-        outcomes,
-        accumulator,
     })
 }

@@ -1,9 +1,11 @@
 //! The genesis block: founding members' self-signed registrations, applied to the empty
-//! state. Used by the node (from `genesis.json`) and by tests and benches.
+//! state, with the validator set, the first member ring and the circuit verifying keys
+//! they fix. [`execute_genesis`] applies them; [`genesis_block`] and the `registration`
+//! helpers build the block for the node (from `genesis.json`), tests and benches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use ledger_crypto::{sign_tx, CryptoError, Signer};
+use ledger_crypto::{sign_tx, verify_tx_signature, CryptoError, LtHash16, Signer};
 use ledger_types::block::GENESIS_PROPOSER;
 use ledger_types::merkle::tx_root;
 use ledger_types::{
@@ -11,7 +13,10 @@ use ledger_types::{
     Transaction, TxBody,
 };
 
-use crate::{execute_genesis_with_circuits, BlockError, Execution};
+use crate::error::{BlockError, TxRejection};
+use crate::exec::{check_nonce, Execution, Overlay, TxOutcome};
+use crate::model::{self, encode_member, encode_validators};
+use crate::{keys, StateView};
 
 /// The body of `member`'s registration (nonce 0, signed by the member itself).
 pub fn registration_body(chain_id: &ChainId, member: RegisterMember) -> TxBody {
@@ -102,4 +107,193 @@ pub fn genesis_block_with_circuits(
         Block::new(header, registrations, Commit::default()),
         execution,
     ))
+}
+
+/// Why `m` may not register `key` (its `name`), if it may not: only holders of `role`
+/// register one, and it must pass `usable`. An empty key is no key.
+fn role_key_problem(
+    m: &RegisterMember,
+    key: &[u8],
+    role: Role,
+    name: &str,
+    usable: impl Fn(&[u8]) -> Result<(), String>,
+) -> Option<String> {
+    if key.is_empty() {
+        return None;
+    }
+    if !m.has_role(role) {
+        return Some(format!(
+            "with the {name} of {}, which is not a {}",
+            m.org,
+            role.name()
+        ));
+    }
+    usable(key)
+        .err()
+        .map(|e| format!("with an unusable {name} for {}: {e}", m.org))
+}
+
+/// Applies the genesis transactions to an empty state.
+///
+/// Genesis holds only `RegisterMember` transactions, each with nonce 0, signed by the key
+/// it registers (proof of possession), one per organisation, with at least one validator.
+pub fn execute_genesis<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    txs: &[Transaction],
+) -> Result<Execution, BlockError> {
+    execute_genesis_with_circuits(view, chain_id, txs, &[])
+}
+
+/// [`execute_genesis`] that also fixes the chain's circuit verifying keys (name,
+/// compressed key): they are written to `circuit/{name}`, so the genesis state root, and
+/// with it the genesis block hash, commits to them.
+pub fn execute_genesis_with_circuits<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    txs: &[Transaction],
+    circuits: &[(String, Vec<u8>)],
+) -> Result<Execution, BlockError> {
+    let bad = |index: usize, tx: &Transaction, reason: TxRejection| BlockError::InvalidTx {
+        height: 0,
+        index,
+        tx: tx.hash(),
+        reason: Box::new(reason),
+    };
+    let mut overlay = Overlay::new(view);
+    let mut validators = BTreeSet::new();
+    let mut ring: BTreeMap<OrgId, [u8; 32]> = BTreeMap::new();
+    let mut outcomes = Vec::with_capacity(txs.len());
+    for (i, tx) in txs.iter().enumerate() {
+        let body = tx.body();
+        if &body.chain_id != chain_id {
+            return Err(bad(
+                i,
+                tx,
+                TxRejection::WrongChain {
+                    expected: chain_id.to_string(),
+                    got: body.chain_id.to_string(),
+                },
+            ));
+        }
+        let Payload::RegisterMember(m) = &body.payload else {
+            return Err(bad(
+                i,
+                tx,
+                TxRejection::NotAllowed {
+                    kind: tx.kind().name(),
+                    context: "in the genesis block (only RegisterMember is)".into(),
+                },
+            ));
+        };
+        let not_allowed = |context: String| TxRejection::NotAllowed {
+            kind: "RegisterMember",
+            context,
+        };
+        if m.org != body.signer {
+            return Err(bad(
+                i,
+                tx,
+                not_allowed(format!(
+                    "signed by {} for {}: each member signs its own registration",
+                    body.signer, m.org
+                )),
+            ));
+        }
+        if m.org.as_str() == GENESIS_PROPOSER {
+            return Err(bad(
+                i,
+                tx,
+                not_allowed("for the reserved name \"genesis\"".into()),
+            ));
+        }
+        if model::member(&overlay, &m.org)?.is_some() {
+            return Err(bad(i, tx, not_allowed(format!("twice for {}", m.org))));
+        }
+        let audit = role_key_problem(m, &m.audit_key, Role::Regulator, "audit key", |k| {
+            ledger_proofs::AuditKey::from_bytes(k)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        let ring_key = role_key_problem(m, &m.ring_key, Role::Member, "ring key", |k| {
+            ledger_crypto::ring::check_ring_key(k).map_err(|e| e.to_string())
+        });
+        if let Some(why) = audit.or(ring_key) {
+            return Err(bad(i, tx, not_allowed(why)));
+        }
+        if !m.ring_key.is_empty() && ring.values().any(|k| k.as_slice() == m.ring_key) {
+            return Err(bad(
+                i,
+                tx,
+                not_allowed(format!("with the ring key of another member for {}", m.org)),
+            ));
+        }
+        check_nonce(&body.signer, body.nonce, 0).map_err(|r| bad(i, tx, r))?;
+        verify_tx_signature(tx, &m.signing_key).map_err(|e| {
+            bad(
+                i,
+                tx,
+                TxRejection::BadSignature {
+                    signer: body.signer.clone(),
+                    reason: e.to_string(),
+                },
+            )
+        })?;
+        if m.has_role(Role::Validator) {
+            validators.insert(m.org.clone());
+        }
+        if let Ok(k) = <[u8; 32]>::try_from(m.ring_key.as_slice()) {
+            ring.insert(m.org.clone(), k);
+        }
+        overlay.put(keys::member(&m.org), encode_member(m))?;
+        overlay.put(keys::nonce(&m.org), 1u64.to_be_bytes().to_vec())?;
+        outcomes.push(TxOutcome::Applied);
+    }
+    if validators.is_empty() {
+        return Err(BlockError::HeaderMismatch {
+            height: 0,
+            field: "validator set",
+            got: "no member with the validator role".into(),
+            expected: "at least one validator".into(),
+        });
+    }
+    let validators: Vec<OrgId> = validators.into_iter().collect();
+    overlay.put(keys::validators(), encode_validators(&validators))?;
+    // The member ring of anonymous endorsements, in organisation-id order, fixed from
+    // height 0 (membership changes only here for now; a later change appends a ring).
+    if ring.len() > ledger_crypto::ring::MAX_RING {
+        return Err(BlockError::HeaderMismatch {
+            height: 0,
+            field: "member ring",
+            got: format!("{} members with ring keys", ring.len()),
+            expected: format!("at most {}", ledger_crypto::ring::MAX_RING),
+        });
+    }
+    let ring: Vec<[u8; 32]> = ring.into_values().collect();
+    for (k, v) in model::fix_ring(&overlay, 0, &ring)? {
+        overlay.put(k, v)?;
+    }
+    let mut seen = BTreeSet::new();
+    for (name, vk) in circuits {
+        let bad = |got: String| BlockError::HeaderMismatch {
+            height: 0,
+            field: "circuit verifying key",
+            got,
+            expected: "a verifying key of a known circuit, once each".into(),
+        };
+        let id = ledger_circuits::CircuitId::from_name(name)
+            .ok_or_else(|| bad(format!("unknown circuit {name:?}")))?;
+        if !seen.insert(id) {
+            return Err(bad(format!("circuit {name} twice")));
+        }
+        ledger_circuits::VerifyingKey::from_bytes(id, vk)
+            .map_err(|e| bad(format!("circuit {name}: {e}")))?;
+        overlay.put(keys::circuit(name), vk.clone())?;
+    }
+    let accumulator = overlay.diff.apply_to(&LtHash16::new());
+    Ok(Execution {
+        diff: overlay.diff,
+        outcomes,
+        accumulator,
+    })
 }

@@ -35,9 +35,10 @@ pub fn circuit_key(
 }
 pub use block::{build_block, check_commit, execute_block, BuiltBlock, ProposeParams};
 pub use exec::{
-    execute_genesis, execute_genesis_with_circuits, precheck_tx, sign_endorsement,
-    verify_endorsement, verify_proofs, Change, Execution, SignatureCache, StateDiff, TxOutcome,
+    precheck_tx, sign_endorsement, verify_endorsement, verify_proofs, Change, Execution,
+    SignatureCache, StateDiff, TxOutcome,
 };
+pub use genesis::{execute_genesis, execute_genesis_with_circuits};
 pub use model::{
     access_history, audit_alerts, cross_checks, endorsement_by_image, endorsement_count,
     endorsements, financing, member, member_ring, next_nonce, record_head, record_version,
