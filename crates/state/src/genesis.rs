@@ -1,11 +1,12 @@
 //! The genesis block: founding members' self-signed registrations, applied to the empty
 //! state, with the validator set, the first member ring and the circuit verifying keys
-//! they fix. [`execute_genesis`] applies them; [`genesis_block`] and the `registration`
-//! helpers build the block for the node (from `genesis.json`), tests and benches.
+//! they fix. [`execute_genesis`] applies them (each registration is checked by the
+//! `RegisterMember` handler); [`genesis_block`] and the `registration` helpers build the
+//! block for the node (from `genesis.json`), tests and benches.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ledger_crypto::{sign_tx, verify_tx_signature, CryptoError, LtHash16, Signer};
+use ledger_crypto::{sign_tx, CryptoError, LtHash16, Signer};
 use ledger_types::block::GENESIS_PROPOSER;
 use ledger_types::merkle::tx_root;
 use ledger_types::{
@@ -14,8 +15,9 @@ use ledger_types::{
 };
 
 use crate::error::{BlockError, TxRejection};
-use crate::exec::{check_nonce, Execution, Overlay, TxOutcome};
-use crate::model::{self, encode_member, encode_validators};
+use crate::exec::{Execution, Overlay, TxOutcome};
+use crate::model::{self, encode_validators};
+use crate::payload::register_member;
 use crate::{keys, StateView};
 
 /// The body of `member`'s registration (nonce 0, signed by the member itself).
@@ -109,30 +111,6 @@ pub fn genesis_block_with_circuits(
     ))
 }
 
-/// Why `m` may not register `key` (its `name`), if it may not: only holders of `role`
-/// register one, and it must pass `usable`. An empty key is no key.
-fn role_key_problem(
-    m: &RegisterMember,
-    key: &[u8],
-    role: Role,
-    name: &str,
-    usable: impl Fn(&[u8]) -> Result<(), String>,
-) -> Option<String> {
-    if key.is_empty() {
-        return None;
-    }
-    if !m.has_role(role) {
-        return Some(format!(
-            "with the {name} of {}, which is not a {}",
-            m.org,
-            role.name()
-        ));
-    }
-    usable(key)
-        .err()
-        .map(|e| format!("with an unusable {name} for {}: {e}", m.org))
-}
-
 /// Applies the genesis transactions to an empty state.
 ///
 /// Genesis holds only `RegisterMember` transactions, each with nonce 0, signed by the key
@@ -186,58 +164,9 @@ pub fn execute_genesis_with_circuits<V: StateView>(
                 },
             ));
         };
-        let not_allowed = |context: String| TxRejection::NotAllowed {
-            kind: "RegisterMember",
-            context,
-        };
-        if m.org != body.signer {
-            return Err(bad(
-                i,
-                tx,
-                not_allowed(format!(
-                    "signed by {} for {}: each member signs its own registration",
-                    body.signer, m.org
-                )),
-            ));
-        }
-        if m.org.as_str() == GENESIS_PROPOSER {
-            return Err(bad(
-                i,
-                tx,
-                not_allowed("for the reserved name \"genesis\"".into()),
-            ));
-        }
-        if model::member(&overlay, &m.org)?.is_some() {
-            return Err(bad(i, tx, not_allowed(format!("twice for {}", m.org))));
-        }
-        let audit = role_key_problem(m, &m.audit_key, Role::Regulator, "audit key", |k| {
-            ledger_proofs::AuditKey::from_bytes(k)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        let ring_key = role_key_problem(m, &m.ring_key, Role::Member, "ring key", |k| {
-            ledger_crypto::ring::check_ring_key(k).map_err(|e| e.to_string())
-        });
-        if let Some(why) = audit.or(ring_key) {
-            return Err(bad(i, tx, not_allowed(why)));
-        }
-        if !m.ring_key.is_empty() && ring.values().any(|k| k.as_slice() == m.ring_key) {
-            return Err(bad(
-                i,
-                tx,
-                not_allowed(format!("with the ring key of another member for {}", m.org)),
-            ));
-        }
-        check_nonce(&body.signer, body.nonce, 0).map_err(|r| bad(i, tx, r))?;
-        verify_tx_signature(tx, &m.signing_key).map_err(|e| {
-            bad(
-                i,
-                tx,
-                TxRejection::BadSignature {
-                    signer: body.signer.clone(),
-                    reason: e.to_string(),
-                },
-            )
+        register_member::check_genesis(&overlay, tx, m, &ring).map_err(|r| match r {
+            TxRejection::State(e) => BlockError::State(e),
+            r => bad(i, tx, r),
         })?;
         if m.has_role(Role::Validator) {
             validators.insert(m.org.clone());
@@ -245,8 +174,9 @@ pub fn execute_genesis_with_circuits<V: StateView>(
         if let Ok(k) = <[u8; 32]>::try_from(m.ring_key.as_slice()) {
             ring.insert(m.org.clone(), k);
         }
-        overlay.put(keys::member(&m.org), encode_member(m))?;
-        overlay.put(keys::nonce(&m.org), 1u64.to_be_bytes().to_vec())?;
+        for (k, v) in register_member::genesis_writes(m) {
+            overlay.put(k, v)?;
+        }
         outcomes.push(TxOutcome::Applied);
     }
     if validators.is_empty() {

@@ -20,6 +20,7 @@ mod exec;
 pub mod genesis;
 pub mod keys;
 mod model;
+mod payload;
 mod preverify;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -34,10 +35,7 @@ pub fn circuit_key(
     circuits::verifying_key(&view, id)
 }
 pub use block::{build_block, check_commit, execute_block, BuiltBlock, ProposeParams};
-pub use exec::{
-    precheck_tx, sign_endorsement, verify_endorsement, verify_proofs, Change, Execution,
-    SignatureCache, StateDiff, TxOutcome,
-};
+pub use exec::{precheck_tx, Change, Execution, SignatureCache, StateDiff, TxOutcome};
 pub use genesis::{execute_genesis, execute_genesis_with_circuits};
 pub use model::{
     access_history, audit_alerts, cross_checks, endorsement_by_image, endorsement_count,
@@ -45,6 +43,8 @@ pub use model::{
     schema_head, schema_version, validators, AccessAction, AccessEvent, Endorsement, FiledAlert,
     FiledCheck, Financing, RecordHead, RecordVersion,
 };
+pub use payload::endorse::{sign_endorsement, verify_endorsement};
+pub use payload::verify_proofs;
 pub use preverify::preverify;
 
 /// Read access to committed state.

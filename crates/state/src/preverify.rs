@@ -7,7 +7,8 @@
 use ledger_crypto::verify_tx_signature;
 use ledger_types::{ChainId, Endorse, Hash, Payload, Transaction};
 
-use crate::exec::{add_endorsement, add_proofs, verify_endorsement, verify_proofs};
+use crate::payload::endorse::{add_endorsement, verify_endorsement};
+use crate::payload::{add_proofs, verify_proofs};
 use crate::{model, StateView};
 
 /// Checks the signatures and stateless proofs of `txs` on all cores and returns the hashes
