@@ -95,33 +95,13 @@ pub fn id_to_fr(s: &str) -> Fr {
 
 /// `YYYY-MM-DD` as days since 1970-01-01 (proleptic Gregorian).
 pub fn parse_date(s: &str) -> Result<u32, CircuitError> {
-    let bad = || CircuitError::Malformed {
-        what: "date",
-        reason: format!("{s:?} is not YYYY-MM-DD"),
-    };
-    let parts: Vec<&str> = s.split('-').collect();
-    if parts.len() != 3 {
-        return Err(bad());
-    }
-    let y: i64 = parts[0].parse().map_err(|_| bad())?;
-    let m: i64 = parts[1].parse().map_err(|_| bad())?;
-    let d: i64 = parts[2].parse().map_err(|_| bad())?;
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
-    // Days from civil (H. Hinnant's algorithm).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let back = format_date(days as u32);
-    if back != s {
-        return Err(bad());
-    }
-    Ok(days as u32)
+    ledger_types::Date::parse(s)
+        .ok()
+        .and_then(ledger_types::Date::days_since_epoch)
+        .ok_or_else(|| CircuitError::Malformed {
+            what: "date",
+            reason: format!("{s:?} is not YYYY-MM-DD"),
+        })
 }
 
 /// Days since 1970-01-01 as `YYYY-MM-DD`.

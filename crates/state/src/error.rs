@@ -406,3 +406,41 @@ pub enum BlockError {
     #[error(transparent)]
     State(#[from] StateError),
 }
+
+/// Why executing a transaction stopped short, in the three ways the state machine tells
+/// apart: the transaction is refused (no block may hold it, it writes nothing), it is
+/// included without effect (its nonce is consumed), or state could not be read (the node
+/// must stop, whatever the transaction).
+///
+/// Payload handlers return it so that `?` carries each kind out of nested checks; the
+/// executor turns it back into the public [`TxRejection`] and [`TxFailure`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExecError {
+    /// The transaction cannot be in any block.
+    Rejected(TxRejection),
+    /// The transaction is included but has no effect.
+    Failed(TxFailure),
+    /// Reading state failed.
+    State(StateError),
+}
+
+impl From<TxRejection> for ExecError {
+    fn from(r: TxRejection) -> Self {
+        match r {
+            TxRejection::State(e) => ExecError::State(e),
+            r => ExecError::Rejected(r),
+        }
+    }
+}
+
+impl From<TxFailure> for ExecError {
+    fn from(f: TxFailure) -> Self {
+        ExecError::Failed(f)
+    }
+}
+
+impl From<StateError> for ExecError {
+    fn from(e: StateError) -> Self {
+        ExecError::State(e)
+    }
+}

@@ -1,9 +1,12 @@
 //! The genesis block: founding members' self-signed registrations, applied to the empty
-//! state. Used by the node (from `genesis.json`) and by tests and benches.
+//! state, with the validator set, the first member ring and the circuit verifying keys
+//! they fix. [`execute_genesis`] applies them (each registration is checked by the
+//! `RegisterMember` handler); [`genesis_block`] and the `registration` helpers build the
+//! block for the node (from `genesis.json`), tests and benches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use ledger_crypto::{sign_tx, CryptoError, Signer};
+use ledger_crypto::{sign_tx, CryptoError, LtHash16, Signer};
 use ledger_types::block::GENESIS_PROPOSER;
 use ledger_types::merkle::tx_root;
 use ledger_types::{
@@ -11,7 +14,11 @@ use ledger_types::{
     Transaction, TxBody,
 };
 
-use crate::{execute_genesis_with_circuits, BlockError, Execution};
+use crate::error::{BlockError, TxRejection};
+use crate::exec::{Execution, Overlay, TxOutcome};
+use crate::model::{self, encode_validators};
+use crate::payload::register_member;
+use crate::{keys, StateView};
 
 /// The body of `member`'s registration (nonce 0, signed by the member itself).
 pub fn registration_body(chain_id: &ChainId, member: RegisterMember) -> TxBody {
@@ -102,4 +109,121 @@ pub fn genesis_block_with_circuits(
         Block::new(header, registrations, Commit::default()),
         execution,
     ))
+}
+
+/// Applies the genesis transactions to an empty state.
+///
+/// Genesis holds only `RegisterMember` transactions, each with nonce 0, signed by the key
+/// it registers (proof of possession), one per organisation, with at least one validator.
+pub fn execute_genesis<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    txs: &[Transaction],
+) -> Result<Execution, BlockError> {
+    execute_genesis_with_circuits(view, chain_id, txs, &[])
+}
+
+/// [`execute_genesis`] that also fixes the chain's circuit verifying keys (name,
+/// compressed key): they are written to `circuit/{name}`, so the genesis state root, and
+/// with it the genesis block hash, commits to them.
+pub fn execute_genesis_with_circuits<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    txs: &[Transaction],
+    circuits: &[(String, Vec<u8>)],
+) -> Result<Execution, BlockError> {
+    let bad = |index: usize, tx: &Transaction, reason: TxRejection| BlockError::InvalidTx {
+        height: 0,
+        index,
+        tx: tx.hash(),
+        reason: Box::new(reason),
+    };
+    let mut overlay = Overlay::new(view);
+    let mut validators = BTreeSet::new();
+    let mut ring: BTreeMap<OrgId, [u8; 32]> = BTreeMap::new();
+    let mut outcomes = Vec::with_capacity(txs.len());
+    for (i, tx) in txs.iter().enumerate() {
+        let body = tx.body();
+        if &body.chain_id != chain_id {
+            return Err(bad(
+                i,
+                tx,
+                TxRejection::WrongChain {
+                    expected: chain_id.to_string(),
+                    got: body.chain_id.to_string(),
+                },
+            ));
+        }
+        let Payload::RegisterMember(m) = &body.payload else {
+            return Err(bad(
+                i,
+                tx,
+                TxRejection::NotAllowed {
+                    kind: tx.kind().name(),
+                    context: "in the genesis block (only RegisterMember is)".into(),
+                },
+            ));
+        };
+        register_member::check_genesis(&overlay, tx, m, &ring).map_err(|r| match r {
+            TxRejection::State(e) => BlockError::State(e),
+            r => bad(i, tx, r),
+        })?;
+        if m.has_role(Role::Validator) {
+            validators.insert(m.org.clone());
+        }
+        if let Ok(k) = <[u8; 32]>::try_from(m.ring_key.as_slice()) {
+            ring.insert(m.org.clone(), k);
+        }
+        for (k, v) in register_member::genesis_writes(m) {
+            overlay.put(k, v)?;
+        }
+        outcomes.push(TxOutcome::Applied);
+    }
+    if validators.is_empty() {
+        return Err(BlockError::HeaderMismatch {
+            height: 0,
+            field: "validator set",
+            got: "no member with the validator role".into(),
+            expected: "at least one validator".into(),
+        });
+    }
+    let validators: Vec<OrgId> = validators.into_iter().collect();
+    overlay.put(keys::validators(), encode_validators(&validators))?;
+    // The member ring of anonymous endorsements, in organisation-id order, fixed from
+    // height 0 (membership changes only here for now; a later change appends a ring).
+    if ring.len() > ledger_crypto::ring::MAX_RING {
+        return Err(BlockError::HeaderMismatch {
+            height: 0,
+            field: "member ring",
+            got: format!("{} members with ring keys", ring.len()),
+            expected: format!("at most {}", ledger_crypto::ring::MAX_RING),
+        });
+    }
+    let ring: Vec<[u8; 32]> = ring.into_values().collect();
+    for (k, v) in model::fix_ring(&overlay, 0, &ring)? {
+        overlay.put(k, v)?;
+    }
+    let mut seen = BTreeSet::new();
+    for (name, vk) in circuits {
+        let bad = |got: String| BlockError::HeaderMismatch {
+            height: 0,
+            field: "circuit verifying key",
+            got,
+            expected: "a verifying key of a known circuit, once each".into(),
+        };
+        let id = ledger_circuits::CircuitId::from_name(name)
+            .ok_or_else(|| bad(format!("unknown circuit {name:?}")))?;
+        if !seen.insert(id) {
+            return Err(bad(format!("circuit {name} twice")));
+        }
+        ledger_circuits::VerifyingKey::from_bytes(id, vk)
+            .map_err(|e| bad(format!("circuit {name}: {e}")))?;
+        overlay.put(keys::circuit(name), vk.clone())?;
+    }
+    let accumulator = overlay.diff.apply_to(&LtHash16::new());
+    Ok(Execution {
+        diff: overlay.diff,
+        outcomes,
+        accumulator,
+    })
 }

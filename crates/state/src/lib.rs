@@ -1,17 +1,21 @@
 //! The deterministic state machine: validate and apply transactions and blocks.
 //!
 //! `apply` is a pure function of (state, block): it reads state through [`StateView`],
-//! returns the changes as a [`StateDiff`] and the new state root, and writes nothing. The
-//! single-validator loop today and the consensus engine next both drive it the same way:
-//! [`build_block`] when proposing, [`execute_block`] when validating or replaying, and the
-//! store commits the result. No clocks, no randomness, no hash-map iteration order.
+//! returns the changes as a [`StateDiff`] and the new state root, and writes nothing. Every
+//! block driver uses it the same way: [`build_block`] when proposing, [`execute_block`]
+//! when validating or replaying, and the store commits the result. Each payload kind's
+//! checks and execution live in a module of their own (`payload/`). No clocks, no
+//! randomness, no hash-map iteration order.
 
+mod block;
 mod circuits;
 mod error;
 mod exec;
 pub mod genesis;
 pub mod keys;
 mod model;
+mod payload;
+mod preverify;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -24,17 +28,18 @@ pub fn circuit_key(
 ) -> Result<Option<std::sync::Arc<ledger_circuits::VerifyingKey>>, StateError> {
     circuits::verifying_key(&view, id)
 }
-pub use exec::{
-    build_block, check_commit, execute_block, execute_genesis, execute_genesis_with_circuits,
-    precheck_tx, preverify, sign_endorsement, verify_endorsement, verify_proofs, BuiltBlock,
-    Change, Execution, ProposeParams, SignatureCache, StateDiff, TxOutcome,
-};
+pub use block::{build_block, check_commit, execute_block, BuiltBlock, ProposeParams};
+pub use exec::{precheck_tx, Change, Execution, SignatureCache, StateDiff, TxOutcome};
+pub use genesis::{execute_genesis, execute_genesis_with_circuits};
 pub use model::{
     access_history, audit_alerts, cross_checks, endorsement_by_image, endorsement_count,
     endorsements, financing, member, member_ring, next_nonce, record_head, record_version,
     schema_head, schema_version, validators, AccessAction, AccessEvent, Endorsement, FiledAlert,
     FiledCheck, Financing, RecordHead, RecordVersion,
 };
+pub use payload::endorse::{sign_endorsement, verify_endorsement};
+pub use payload::verify_proofs;
+pub use preverify::preverify;
 
 /// Read access to committed state.
 pub trait StateView {

@@ -4,27 +4,38 @@
 //! [`codec`] and written next to each type; decoders refuse non-canonical input, so a
 //! value's hash is a function of its meaning. This crate does no I/O and holds no secrets.
 
+pub mod audit_alert;
 pub mod block;
 pub mod codec;
+pub mod cross_check;
+pub mod date;
+pub mod endorse;
 pub mod error;
+pub mod finance;
+pub mod grant;
 pub mod hash;
 pub mod ids;
 pub mod keys;
+pub mod member;
 pub mod merkle;
 pub mod record;
+pub mod revoke;
 pub mod schema;
 pub mod tx;
 
+pub use audit_alert::AuditAlert;
 pub use block::{Block, BlockHeader, Commit, CommitSignature};
+pub use cross_check::{CrossCheck, Operand, Relation};
+pub use date::Date;
+pub use endorse::Endorse;
 pub use error::CodecError;
+pub use finance::FinanceRequest;
+pub use grant::GrantAccess;
 pub use hash::{Hash, HashSuite};
 pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId, Topic};
 pub use keys::{PublicKey, Signature, SignatureScheme};
-pub use record::{
-    AuditAlert, AuditHandle, CrossCheck, FieldCommitment, FinanceRequest, GrantAccess, KeyWrap,
-    Operand, PutRecord, RecordField, RecordRangeProof, Relation, RevokeAccess,
-};
+pub use member::{RegisterMember, Role};
+pub use record::{AuditHandle, FieldCommitment, KeyWrap, PutRecord, RecordField, RecordRangeProof};
+pub use revoke::RevokeAccess;
 pub use schema::{DocumentKind, FieldType, RegisterSchema, SchemaField, DOCUMENT_FIELD};
-pub use tx::{
-    Endorse, Payload, RegisterMember, Role, Transaction, TxBody, TxKind, ANONYMOUS_SIGNER,
-};
+pub use tx::{Payload, Transaction, TxBody, TxKind, ANONYMOUS_SIGNER};

@@ -1,5 +1,5 @@
-//! Encrypted records and who may read them: `PutRecord`, `GrantAccess`, `RevokeAccess` and
-//! `AuditAlert` payloads.
+//! Encrypted records and who may read them: the `PutRecord` payload and the parts every
+//! record version is made of (sealed fields, key wraps, commitments, audit handles).
 //!
 //! A record version names its schema version, carries each field sealed under its own data
 //! key (the ciphertext layout is `ledger_crypto::field`'s), and carries the data keys
@@ -10,6 +10,13 @@
 use crate::codec::{Decoder, Encoder};
 use crate::error::CodecError;
 use crate::ids::{FieldName, OrgId, RecordId, SchemaId};
+
+// The other payloads once lived here; their old paths keep working.
+pub use crate::audit_alert::{AuditAlert, MAX_ALERT_REASON};
+pub use crate::cross_check::{CrossCheck, Operand, Relation, MAX_CROSS_CHECK_OPERANDS};
+pub use crate::finance::{FinanceRequest, MAX_FINANCE_PROOF};
+pub use crate::grant::GrantAccess;
+pub use crate::revoke::RevokeAccess;
 
 /// Most fields a record version can carry.
 pub const MAX_RECORD_FIELDS: usize = 256;
@@ -23,8 +30,6 @@ pub const WRAPPED_KEY_LEN: usize = 48;
 pub const SEALED_OVERHEAD: usize = 29;
 /// Most bytes of a sealed field.
 pub const MAX_SEALED_FIELD: usize = 1024 * 1024 + SEALED_OVERHEAD;
-/// Most bytes of an audit alert's reason.
-pub const MAX_ALERT_REASON: usize = 512;
 
 /// One sealed field of a record version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,14 +71,14 @@ impl KeyWrap {
     }
 }
 
-fn encode_wraps(e: &mut Encoder, wraps: &[KeyWrap]) {
+pub(crate) fn encode_wraps(e: &mut Encoder, wraps: &[KeyWrap]) {
     e.count(wraps.len());
     for w in wraps {
         w.encode(e);
     }
 }
 
-fn decode_wraps(d: &mut Decoder<'_>) -> Result<Vec<KeyWrap>, CodecError> {
+pub(crate) fn decode_wraps(d: &mut Decoder<'_>) -> Result<Vec<KeyWrap>, CodecError> {
     let n = d.count("key wraps", MAX_WRAPS, 8 + WRAP_ENC_LEN + WRAPPED_KEY_LEN)?;
     let mut wraps = Vec::with_capacity(n);
     for _ in 0..n {
@@ -427,368 +432,11 @@ impl PutRecord {
     }
 }
 
-/// The owner wraps the current data keys of some fields of a record to more readers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantAccess {
-    /// The record.
-    pub record: RecordId,
-    /// Its latest version, whose field keys are granted.
-    pub version: u32,
-    /// The new wraps, sorted by (field, reader), unique, at least one.
-    pub wraps: Vec<KeyWrap>,
-}
-
-impl GrantAccess {
-    /// Writes the canonical encoding.
-    pub fn encode(&self, e: &mut Encoder) {
-        self.record.encode(e);
-        e.u32(self.version);
-        encode_wraps(e, &self.wraps);
-    }
-
-    /// Reads and checks the canonical encoding.
-    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
-        let g = GrantAccess {
-            record: RecordId::decode(d)?,
-            version: d.u32("record version")?,
-            wraps: decode_wraps(d)?,
-        };
-        g.check()?;
-        Ok(g)
-    }
-
-    /// Checks the rules a decoder enforces.
-    pub fn check(&self) -> Result<(), CodecError> {
-        if self.version == 0 || self.wraps.is_empty() {
-            return Err(CodecError::NotCanonical {
-                what: "GrantAccess",
-                reason: "a grant names a version (from 1) and at least one wrap".into(),
-            });
-        }
-        check_wraps("GrantAccess", &self.wraps)
-    }
-}
-
-/// The owner withdraws one organisation's access to some fields: it writes a new version
-/// whose chosen fields are sealed under new keys that are not wrapped to that organisation,
-/// and whose other readers keep their access.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevokeAccess {
-    /// The organisation losing access.
-    pub from: OrgId,
-    /// The fields it loses, sorted, unique, at least one.
-    pub fields: Vec<FieldName>,
-    /// The new version (latest + 1), with no wrap of the chosen fields for `from`.
-    pub put: PutRecord,
-}
-
-impl RevokeAccess {
-    /// Writes the canonical encoding.
-    pub fn encode(&self, e: &mut Encoder) {
-        self.from.encode(e);
-        e.count(self.fields.len());
-        for f in &self.fields {
-            f.encode(e);
-        }
-        self.put.encode(e);
-    }
-
-    /// Reads and checks the canonical encoding.
-    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
-        let from = OrgId::decode(d)?;
-        let n = d.count("revoked fields", MAX_RECORD_FIELDS, 5)?;
-        let mut fields = Vec::with_capacity(n);
-        for _ in 0..n {
-            fields.push(FieldName::decode(d)?);
-        }
-        let r = RevokeAccess {
-            from,
-            fields,
-            put: PutRecord::decode(d)?,
-        };
-        r.check()?;
-        Ok(r)
-    }
-
-    /// Checks the rules a decoder enforces.
-    pub fn check(&self) -> Result<(), CodecError> {
-        let bad = |reason: String| CodecError::NotCanonical {
-            what: "RevokeAccess",
-            reason,
-        };
-        if self.fields.is_empty() || !self.fields.windows(2).all(|w| w[0] < w[1]) {
-            return Err(bad(
-                "revoked fields must be at least one, sorted and unique".into(),
-            ));
-        }
-        self.put.check()?;
-        if let Some(f) = self
-            .fields
-            .iter()
-            .find(|f| self.put.readers(f).any(|r| r == &self.from))
-        {
-            return Err(bad(format!(
-                "the new version still wraps field {f} to {}, whose access it revokes",
-                self.from
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// A regulator reports that its audit wrap of a record's field does not open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditAlert {
-    /// The record.
-    pub record: RecordId,
-    /// The version.
-    pub version: u32,
-    /// The field whose wrap failed.
-    pub field: FieldName,
-    /// The record's owner, named so the alert stands on its own.
-    pub owner: OrgId,
-    /// What failed, in words.
-    pub reason: String,
-}
-
-impl AuditAlert {
-    /// Writes the canonical encoding.
-    pub fn encode(&self, e: &mut Encoder) {
-        self.record.encode(e);
-        e.u32(self.version);
-        self.field.encode(e);
-        self.owner.encode(e);
-        e.str(&self.reason);
-    }
-
-    /// Reads the canonical encoding.
-    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
-        let a = AuditAlert {
-            record: RecordId::decode(d)?,
-            version: d.u32("record version")?,
-            field: FieldName::decode(d)?,
-            owner: OrgId::decode(d)?,
-            reason: d.string("alert reason", MAX_ALERT_REASON)?,
-        };
-        if a.version == 0 {
-            return Err(CodecError::NotCanonical {
-                what: "AuditAlert",
-                reason: "record versions start at 1".into(),
-            });
-        }
-        Ok(a)
-    }
-}
-
-/// Most operands of a cross-check.
-pub const MAX_CROSS_CHECK_OPERANDS: usize = 32;
-
-/// One committed field of one record version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Operand {
-    /// The record.
-    pub record: RecordId,
-    /// The version.
-    pub version: u32,
-    /// The committed field.
-    pub field: FieldName,
-}
-
-/// What a cross-check proves about its operands' committed values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Relation {
-    /// `Σ coefficientᵢ · valueᵢ = 0` (equality: `[1, -1]`; total = sum of lines:
-    /// `[1, -1, ..., -1]`); the proof is 64 bytes.
-    Linear(Vec<i64>),
-    /// The first value is at most the second; the proof is a range proof.
-    AtMost,
-    /// One operand, an invoice's `document`: its line totals are price x quantity and its
-    /// total their sum (Groth16 proof of the `invoice` circuit).
-    Invoice,
-    /// Three operands, the `document`s of an invoice, its purchase order and its delivery
-    /// note: the invoice bills the ordered prices and the delivered quantities (Groth16
-    /// proof of the `invoice-linked` circuit).
-    InvoiceLinked,
-}
-
-/// A proof, made by a party that can read every operand, that committed values in
-/// (possibly different owners') records satisfy a relation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CrossCheck {
-    /// The relation.
-    pub relation: Relation,
-    /// The operands, in the relation's order.
-    pub operands: Vec<Operand>,
-    /// The proof bytes.
-    pub proof: Vec<u8>,
-}
-
-impl CrossCheck {
-    /// Writes the canonical encoding.
-    pub fn encode(&self, e: &mut Encoder) {
-        match &self.relation {
-            Relation::Linear(c) => {
-                e.u8(1).count(c.len());
-                for a in c {
-                    e.u64(*a as u64);
-                }
-            }
-            Relation::AtMost => {
-                e.u8(2);
-            }
-            Relation::Invoice => {
-                e.u8(3);
-            }
-            Relation::InvoiceLinked => {
-                e.u8(4);
-            }
-        }
-        e.count(self.operands.len());
-        for o in &self.operands {
-            o.record.encode(e);
-            e.u32(o.version);
-            o.field.encode(e);
-        }
-        e.bytes(&self.proof);
-    }
-
-    /// Reads and checks the canonical encoding.
-    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
-        let relation = match d.u8("relation")? {
-            1 => {
-                let n = d.count("coefficients", MAX_CROSS_CHECK_OPERANDS, 8)?;
-                let mut c = Vec::with_capacity(n);
-                for _ in 0..n {
-                    c.push(d.u64("coefficient")? as i64);
-                }
-                Relation::Linear(c)
-            }
-            2 => Relation::AtMost,
-            3 => Relation::Invoice,
-            4 => Relation::InvoiceLinked,
-            t => {
-                return Err(CodecError::UnknownTag {
-                    what: "relation",
-                    tag: t.into(),
-                })
-            }
-        };
-        let n = d.count("operands", MAX_CROSS_CHECK_OPERANDS, 12)?;
-        let mut operands = Vec::with_capacity(n);
-        for _ in 0..n {
-            operands.push(Operand {
-                record: RecordId::decode(d)?,
-                version: d.u32("version")?,
-                field: FieldName::decode(d)?,
-            });
-        }
-        let c = CrossCheck {
-            relation,
-            operands,
-            proof: d.bytes("cross-check proof", MAX_RANGE_PROOF)?,
-        };
-        c.check()?;
-        Ok(c)
-    }
-
-    /// Checks the rules a decoder enforces.
-    pub fn check(&self) -> Result<(), CodecError> {
-        let bad = |reason: &str| CodecError::NotCanonical {
-            what: "CrossCheck",
-            reason: reason.into(),
-        };
-        match &self.relation {
-            Relation::Linear(c) => {
-                if c.len() != self.operands.len() || c.len() < 2 {
-                    return Err(bad(
-                        "a linear relation has one coefficient per operand, at least two",
-                    ));
-                }
-                if c.iter().any(|a| *a == 0 || a.unsigned_abs() > 1 << 20) {
-                    return Err(bad("coefficients are nonzero and at most 2^20 in size"));
-                }
-            }
-            Relation::AtMost => {
-                if self.operands.len() != 2 {
-                    return Err(bad("at-most relates exactly two operands"));
-                }
-            }
-            Relation::Invoice | Relation::InvoiceLinked => {
-                let n = if self.relation == Relation::Invoice {
-                    1
-                } else {
-                    3
-                };
-                if self.operands.len() != n {
-                    return Err(bad(
-                        "an invoice check names the invoice (and, linked, its order and delivery note)",
-                    ));
-                }
-                if self.operands.iter().any(|o| o.field.as_str() != "document") {
-                    return Err(bad(
-                        "an invoice check is about the records' document fields",
-                    ));
-                }
-            }
-        }
-        if self.operands.iter().any(|o| o.version == 0) {
-            return Err(bad("record versions start at 1"));
-        }
-        Ok(())
-    }
-}
-
-/// Most bytes of a financing request's proof.
-pub const MAX_FINANCE_PROOF: usize = 256;
-
-/// A request to finance an invoice: the receivable nullifier derived from the invoice's
-/// document (Poseidon over its seller, buyer, number, issue date and total) and a Groth16
-/// proof (`finance` circuit) that it derives from the invoice record's document
-/// commitment and binds this requester. A second request with the same nullifier fails.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FinanceRequest {
-    /// The invoice record.
-    pub invoice: RecordId,
-    /// Its version.
-    pub version: u32,
-    /// The nullifier (a BN254 scalar, 32 bytes little-endian).
-    pub nullifier: [u8; 32],
-    /// The proof.
-    pub proof: Vec<u8>,
-}
-
-impl FinanceRequest {
-    /// Writes the canonical encoding.
-    pub fn encode(&self, e: &mut Encoder) {
-        self.invoice.encode(e);
-        e.u32(self.version);
-        e.fixed(&self.nullifier);
-        e.bytes(&self.proof);
-    }
-
-    /// Reads and checks the canonical encoding.
-    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
-        let f = FinanceRequest {
-            invoice: RecordId::decode(d)?,
-            version: d.u32("version")?,
-            nullifier: d.array("nullifier")?,
-            proof: d.bytes("financing proof", MAX_FINANCE_PROOF)?,
-        };
-        if f.version == 0 {
-            return Err(CodecError::NotCanonical {
-                what: "FinanceRequest",
-                reason: "record versions start at 1".into(),
-            });
-        }
-        Ok(f)
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn wrap(field: &str, reader: &str) -> KeyWrap {
+    pub(crate) fn wrap(field: &str, reader: &str) -> KeyWrap {
         KeyWrap {
             field: FieldName::new(field).unwrap(),
             reader: OrgId::new(reader).unwrap(),
@@ -797,7 +445,7 @@ mod tests {
         }
     }
 
-    fn put() -> PutRecord {
+    pub(crate) fn put() -> PutRecord {
         PutRecord {
             record: RecordId::new("inv-1").unwrap(),
             version: 1,
@@ -868,32 +516,5 @@ mod tests {
             let err = PutRecord::decode(&mut Decoder::new(&bytes(&p))).unwrap_err();
             assert!(err.to_string().contains(needle), "{what}: {err}");
         }
-    }
-
-    #[test]
-    fn a_revocation_that_still_wraps_to_the_revoked_reader_is_refused() {
-        let r = RevokeAccess {
-            from: OrgId::new("bank-a").unwrap(),
-            fields: vec![FieldName::new("total").unwrap()],
-            put: put(),
-        };
-        assert!(r.check().unwrap_err().to_string().contains("still wraps"));
-        let mut ok = r.clone();
-        ok.from = OrgId::new("bank-c").unwrap();
-        ok.check().unwrap();
-        let mut e = Encoder::new();
-        ok.encode(&mut e);
-        let b = e.finish();
-        assert_eq!(RevokeAccess::decode(&mut Decoder::new(&b)).unwrap(), ok);
-    }
-
-    #[test]
-    fn grants_need_wraps() {
-        let g = GrantAccess {
-            record: RecordId::new("inv-1").unwrap(),
-            version: 1,
-            wraps: vec![],
-        };
-        assert!(g.check().is_err());
     }
 }

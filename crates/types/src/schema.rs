@@ -2,11 +2,13 @@
 //! regulators that must be able to read records of the schema.
 
 use crate::codec::{Decoder, Encoder};
+use crate::date::Date;
 use crate::error::CodecError;
 use crate::ids::{FieldName, OrgId, SchemaId};
+use crate::record::MAX_RECORD_FIELDS;
 
 /// Most fields a schema can declare (the same bound as a record's fields).
-pub const MAX_SCHEMA_FIELDS: usize = crate::tx::MAX_RECORD_FIELDS;
+pub const MAX_SCHEMA_FIELDS: usize = MAX_RECORD_FIELDS;
 /// Most values an enumeration can list.
 pub const MAX_ENUM_VALUES: usize = 64;
 /// Most auditors an audit policy can name.
@@ -128,9 +130,9 @@ impl FieldType {
                     .to_vec()
             }
             FieldType::Date => {
-                let (y, m, d) = parse_date(text)?;
-                let mut v = y.to_be_bytes().to_vec();
-                v.extend([m, d]);
+                let date = Date::parse(text)?;
+                let mut v = date.year().to_be_bytes().to_vec();
+                v.extend([date.month(), date.day()]);
                 v
             }
             FieldType::Enumeration(values) => {
@@ -182,7 +184,7 @@ impl FieldType {
                     bytes[2],
                     bytes[3]
                 );
-                parse_date(&text)?;
+                Date::parse(&text)?;
                 Ok(text)
             }
             FieldType::Enumeration(values) => {
@@ -212,28 +214,6 @@ fn check_identifier(b: &[u8]) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn parse_date(text: &str) -> Result<(u16, u8, u8), String> {
-    let bad = || format!("a date is written YYYY-MM-DD, not {text:?}");
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(bad());
-    }
-    let num = |s: &str| s.parse::<u16>().map_err(|_| bad());
-    let (y, m, d) = (num(&text[..4])?, num(&text[5..7])?, num(&text[8..])?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return Err(format!("{text}: month {m} does not exist")),
-    };
-    if d == 0 || d > days {
-        return Err(format!("{text}: day {d} does not exist in that month"));
-    }
-    Ok((y, m as u8, d as u8))
 }
 
 /// One declared field.

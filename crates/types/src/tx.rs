@@ -23,12 +23,17 @@
 
 use std::sync::Arc;
 
+use crate::audit_alert::AuditAlert;
 use crate::codec::{Decoder, Encoder};
+use crate::cross_check::CrossCheck;
 use crate::error::CodecError;
+use crate::finance::FinanceRequest;
+use crate::grant::GrantAccess;
 use crate::hash::{Hash, HashSuite};
-use crate::ids::{ChainId, OrgId, Topic};
-use crate::keys::{PublicKey, Signature};
-use crate::record::{AuditAlert, CrossCheck, FinanceRequest, GrantAccess, PutRecord, RevokeAccess};
+use crate::ids::{ChainId, OrgId};
+use crate::keys::Signature;
+use crate::record::PutRecord;
+use crate::revoke::RevokeAccess;
 use crate::schema::RegisterSchema;
 
 /// The envelope format version this code writes and reads.
@@ -36,13 +41,12 @@ pub const TX_FORMAT_VERSION: u16 = 1;
 /// No encoded transaction may exceed this, whatever a node's configured limit.
 pub const TX_HARD_MAX_BYTES: usize = 16 * 1024 * 1024;
 pub use crate::record::MAX_RECORD_FIELDS;
-/// Most bytes of an encryption-key placeholder.
-pub const MAX_ENCRYPTION_KEY_BYTES: usize = 1024;
+// The member and endorsement payloads once lived here; their old paths keep working.
+pub use crate::endorse::{Endorse, MAX_RING_SIGNATURE};
+pub use crate::member::{RegisterMember, Role, MAX_ENCRYPTION_KEY_BYTES};
 
 /// The envelope signer of anonymous endorsements; no organisation may register it.
 pub const ANONYMOUS_SIGNER: &str = "anonymous";
-/// Most bytes of an endorsement's ring signature: 32 + 128 per member, 256 members.
-pub const MAX_RING_SIGNATURE: usize = 32 + 128 * 256;
 
 const SIGNING_DOMAIN: &str = "cl/tx-signing/v1";
 const TX_HASH_DOMAIN: &str = "cl/tx/v1";
@@ -119,226 +123,6 @@ impl TxKind {
             TxKind::FinanceRequest => "FinanceRequest",
             TxKind::Endorse => "Endorse",
         }
-    }
-}
-
-/// What an organisation may do on the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum Role {
-    /// Proposes and votes on blocks.
-    Validator,
-    /// A bank or corporate that puts and reads records.
-    Member,
-    /// A supervisor with an audit key.
-    Regulator,
-    /// A consortium operator (governance).
-    Operator,
-}
-
-impl Role {
-    /// Every role, in tag order.
-    pub const ALL: [Role; 4] = [
-        Role::Validator,
-        Role::Member,
-        Role::Regulator,
-        Role::Operator,
-    ];
-
-    /// The tag in the canonical encoding.
-    pub fn tag(self) -> u8 {
-        match self {
-            Role::Validator => 1,
-            Role::Member => 2,
-            Role::Regulator => 3,
-            Role::Operator => 4,
-        }
-    }
-
-    /// The role of a tag.
-    pub fn from_tag(tag: u8) -> Result<Self, CodecError> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.tag() == tag)
-            .ok_or(CodecError::UnknownTag {
-                what: "role",
-                tag: tag.into(),
-            })
-    }
-
-    /// The name used in files and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Validator => "validator",
-            Role::Member => "member",
-            Role::Regulator => "regulator",
-            Role::Operator => "operator",
-        }
-    }
-
-    /// Parses a role name.
-    pub fn from_name(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.name() == s)
-    }
-}
-
-/// Adds an organisation to the member directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegisterMember {
-    /// The organisation.
-    pub org: OrgId,
-    /// Its transaction and consensus signing key.
-    pub signing_key: PublicKey,
-    /// Its encryption public key (opaque until field encryption defines it; may be empty).
-    pub encryption_key: Vec<u8>,
-    /// Its roles: sorted, no duplicates, at least one.
-    pub roles: Vec<Role>,
-    /// Its audit key (twisted ElGamal, a compressed Ristretto point), for regulators that
-    /// audit committed amounts; empty otherwise.
-    pub audit_key: Vec<u8>,
-    /// Its ring public key (a compressed Ristretto point) for anonymous endorsements
-    /// (linkable ring signatures); empty if it takes no part in them.
-    pub ring_key: Vec<u8>,
-}
-
-impl RegisterMember {
-    /// Writes the canonical encoding.
-    pub fn encode(&self, e: &mut Encoder) {
-        self.org.encode(e);
-        self.signing_key.encode(e);
-        e.bytes(&self.encryption_key);
-        e.count(self.roles.len());
-        for r in &self.roles {
-            e.u8(r.tag());
-        }
-        e.bytes(&self.audit_key);
-        e.bytes(&self.ring_key);
-    }
-
-    /// Reads and checks the canonical encoding.
-    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
-        let org = OrgId::decode(d)?;
-        let signing_key = PublicKey::decode(d)?;
-        let encryption_key = d.bytes("encryption key", MAX_ENCRYPTION_KEY_BYTES)?;
-        let n = d.count("roles", Role::ALL.len(), 1)?;
-        let mut roles = Vec::with_capacity(n);
-        for _ in 0..n {
-            roles.push(Role::from_tag(d.u8("role")?)?);
-        }
-        let audit_key = d.bytes("audit key", 32)?;
-        let ring_key = d.bytes("ring key", 32)?;
-        let m = RegisterMember {
-            org,
-            signing_key,
-            encryption_key,
-            roles,
-            audit_key,
-            ring_key,
-        };
-        m.check()?;
-        Ok(m)
-    }
-
-    /// Checks the rules a decoder enforces: roles sorted, unique, not empty.
-    pub fn check(&self) -> Result<(), CodecError> {
-        if self.roles.is_empty() {
-            return Err(CodecError::NotCanonical {
-                what: "RegisterMember",
-                reason: "a member needs at least one role".into(),
-            });
-        }
-        if !self.roles.windows(2).all(|w| w[0] < w[1]) {
-            return Err(CodecError::NotCanonical {
-                what: "RegisterMember",
-                reason: "roles must be sorted and unique".into(),
-            });
-        }
-        if !(self.ring_key.is_empty() || self.ring_key.len() == 32) {
-            return Err(CodecError::NotCanonical {
-                what: "RegisterMember",
-                reason: format!(
-                    "a ring key is 32 bytes (or absent), got {}",
-                    self.ring_key.len()
-                ),
-            });
-        }
-        if !(self.audit_key.is_empty() || self.audit_key.len() == 32) {
-            return Err(CodecError::NotCanonical {
-                what: "RegisterMember",
-                reason: format!(
-                    "an audit key is 32 bytes (or absent), got {}",
-                    self.audit_key.len()
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    /// True if the member has `role`.
-    pub fn has_role(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-}
-
-/// An anonymous endorsement: "one of the member banks endorses `statement` on `topic`",
-/// proved by a linkable ring signature over the member ring as of `ring_height`. The
-/// signature's key image is the same for every endorsement by one member on one topic, so
-/// the ledger admits one per member per topic without learning which member it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endorse {
-    /// What is endorsed (an alert, a ballot, a proposal).
-    pub topic: Topic,
-    /// The hash of the statement endorsed (for a ballot: of the choice).
-    pub statement: [u8; 32],
-    /// The height whose member ring signs: at most the last committed height.
-    pub ring_height: u64,
-    /// The ring signature (`ledger_crypto::ring`): key image, then one branch per member.
-    pub signature: Vec<u8>,
-}
-
-impl Endorse {
-    /// Writes the canonical encoding.
-    pub fn encode(&self, e: &mut Encoder) {
-        self.topic.encode(e);
-        e.fixed(&self.statement);
-        e.u64(self.ring_height);
-        e.bytes(&self.signature);
-    }
-
-    /// Reads the canonical encoding.
-    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
-        Ok(Endorse {
-            topic: Topic::decode(d)?,
-            statement: d.array("statement hash")?,
-            ring_height: d.u64("ring height")?,
-            signature: d.bytes("ring signature", MAX_RING_SIGNATURE)?,
-        })
-    }
-
-    /// The message the ring signs (the chain, the topic and the ring are bound by the
-    /// signature's own transcript): the statement hash, then the ring height.
-    pub fn message(&self) -> [u8; 40] {
-        Self::message_for(&self.statement, self.ring_height)
-    }
-
-    /// [`Endorse::message`] before the signature exists.
-    pub fn message_for(statement: &[u8; 32], ring_height: u64) -> [u8; 40] {
-        let mut m = [0u8; 40];
-        m[..32].copy_from_slice(statement);
-        m[32..].copy_from_slice(&ring_height.to_be_bytes());
-        m
-    }
-
-    /// The statement hash of a statement given as text (what `ledger endorse` signs).
-    pub fn statement_hash(text: &str) -> [u8; 32] {
-        HashSuite::CURRENT
-            .digest("cl/endorse-statement/v1", &[text.as_bytes()])
-            .0
-    }
-
-    /// The key image (the first 32 bytes of the signature), if the signature has one.
-    pub fn key_image(&self) -> Option<[u8; 32]> {
-        self.signature.get(..32)?.try_into().ok()
     }
 }
 
@@ -648,8 +432,8 @@ impl Eq for Transaction {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{FieldName, RecordId, SchemaId};
-    use crate::keys::SignatureScheme;
+    use crate::ids::{FieldName, RecordId, SchemaId, Topic};
+    use crate::keys::{PublicKey, SignatureScheme};
     use crate::record::{KeyWrap, RecordField, WRAPPED_KEY_LEN, WRAP_ENC_LEN};
     use proptest::prelude::*;
 

@@ -1,0 +1,389 @@
+//! `PutRecord`: a member writes a new record, or the next version of one it owns. The
+//! version must fit its schema (declared fields, plaintext sizes, required and committed
+//! fields, document commitment), wrap every field to its owner and to every auditor the
+//! schema names, and carry an audit handle per committed field for every auditor with an
+//! audit key. Third-party readers are logged in the record's access history.
+//!
+//! The checks of a record version are shared with `RevokeAccess`, which writes one
+//! ([`check_put`], [`version_writes`], [`owned_latest`]), and so are its stateless proofs
+//! ([`add_proofs`]: the range proof over its commitments and the audit handles' proofs).
+
+use std::collections::BTreeSet;
+
+use ledger_types::record::SEALED_OVERHEAD;
+use ledger_types::{
+    ChainId, Hash, OrgId, PutRecord, RecordId, RegisterMember, RegisterSchema, Role,
+};
+
+use super::{Ctx, PayloadHandler, Writes};
+use crate::error::{ExecError, TxFailure, TxRejection};
+use crate::model::{self, AccessAction, AccessEvent, RecordHead, RecordVersion};
+use crate::{keys, StateView};
+
+impl PayloadHandler for PutRecord {
+    fn execute<V: StateView>(
+        &self,
+        ctx: &Ctx<'_, V>,
+        signer: &RegisterMember,
+        tx_hash: Hash,
+    ) -> Result<Writes, ExecError> {
+        if !signer.has_role(Role::Member) {
+            return Err(TxFailure::MissingRole {
+                signer: signer.org.clone(),
+                role: Role::Member.name(),
+                kind: "PutRecord",
+            }
+            .into());
+        }
+        let expected = next_version(ctx, signer, &self.record)?;
+        if self.version != expected {
+            return Err(TxFailure::RecordVersionConflict {
+                record: self.record.clone(),
+                expected,
+                got: self.version,
+            }
+            .into());
+        }
+        let (version, _schema, events) = check_put(ctx, signer, tx_hash, self)?;
+        let mut writes = version_writes(&version);
+        if !events.is_empty() {
+            writes.push(model::append_access(ctx.view, &self.record, events)?);
+        }
+        Ok(writes)
+    }
+}
+
+/// The next version of `record` for `signer`: 1 if new, latest + 1 if `signer` owns it.
+pub(super) fn next_version<V: StateView>(
+    ctx: &Ctx<'_, V>,
+    signer: &RegisterMember,
+    record: &RecordId,
+) -> Result<u32, ExecError> {
+    match model::record_head(ctx.view, record)? {
+        None => Ok(1),
+        Some(h) if h.owner != signer.org => Err(TxFailure::NotRecordOwner {
+            record: record.clone(),
+            owner: h.owner,
+            signer: signer.org.clone(),
+        }
+        .into()),
+        Some(h) => Ok(h.latest_version.saturating_add(1)),
+    }
+}
+
+/// The writes that store record version `v` as its record's latest.
+pub(super) fn version_writes(v: &RecordVersion) -> Writes {
+    let head = RecordHead {
+        owner: v.owner.clone(),
+        latest_version: v.version,
+    };
+    vec![
+        (keys::record_head(&v.record), head.encode()),
+        (keys::record_version(&v.record, v.version), v.encode()),
+    ]
+}
+
+/// Checks a record version against its schema, its audit policy and the member
+/// directory; returns what to store and the access events of third-party readers.
+pub(super) fn check_put<V: StateView>(
+    ctx: &Ctx<'_, V>,
+    signer: &RegisterMember,
+    tx_hash: Hash,
+    p: &PutRecord,
+) -> Result<(RecordVersion, RegisterSchema, Vec<AccessEvent>), ExecError> {
+    let Some(schema) = model::schema_version(ctx.view, &p.schema, p.schema_version)? else {
+        return Err(TxFailure::SchemaNotFound {
+            record: p.record.clone(),
+            schema: p.schema.clone(),
+            version: p.schema_version,
+        }
+        .into());
+    };
+    let mismatch = |reason: String| {
+        Err(TxFailure::RecordDoesNotMatchSchema {
+            record: p.record.clone(),
+            schema: p.schema.clone(),
+            version: p.schema_version,
+            reason,
+        }
+        .into())
+    };
+    for f in &p.fields {
+        let Some(decl) = schema.fields.iter().find(|d| d.name == f.name) else {
+            return mismatch(format!("field {} is not declared", f.name));
+        };
+        let (min, max) = decl.plaintext_len();
+        let len = f.sealed.len().saturating_sub(SEALED_OVERHEAD);
+        if len < min || len > max {
+            return mismatch(format!(
+                "field {} seals {len} plaintext bytes; a {} value is {min} to {max}",
+                f.name,
+                decl.ty.name()
+            ));
+        }
+    }
+    if let Some(missing) = schema
+        .fields
+        .iter()
+        .find(|d| d.required && p.field(&d.name).is_none())
+    {
+        return mismatch(format!("required field {} is missing", missing.name));
+    }
+    if let Some(d) = schema
+        .fields
+        .iter()
+        .find(|d| d.committed && p.field(&d.name).is_some() && p.commitment(&d.name).is_none())
+    {
+        return mismatch(format!("committed field {} carries no commitment", d.name));
+    }
+    if let Some(c) = p.commitments.iter().find(|c| {
+        !schema
+            .fields
+            .iter()
+            .any(|d| d.name == c.field && d.committed)
+    }) {
+        return mismatch(format!(
+            "field {} carries a commitment but the schema does not commit it",
+            c.field
+        ));
+    }
+    let readers: BTreeSet<&OrgId> = p.wraps.iter().map(|w| &w.reader).collect();
+    for reader in &readers {
+        let ok = model::member(ctx.view, reader)?.is_some_and(|m| !m.encryption_key.is_empty());
+        if !ok {
+            return Err(TxFailure::UnknownReader {
+                record: p.record.clone(),
+                reader: (*reader).clone(),
+            }
+            .into());
+        }
+    }
+    for f in &p.fields {
+        if !p.readers(&f.name).any(|r| r == &signer.org) {
+            return Err(TxFailure::MissingOwnerWrap {
+                record: p.record.clone(),
+                field: f.name.clone(),
+                owner: signer.org.clone(),
+            }
+            .into());
+        }
+        if let Some(auditor) = schema
+            .auditors
+            .iter()
+            .find(|a| !p.readers(&f.name).any(|r| r == *a))
+        {
+            return Err(TxFailure::MissingAuditWrap {
+                record: p.record.clone(),
+                field: f.name.clone(),
+                auditor: auditor.clone(),
+            }
+            .into());
+        }
+    }
+    match (schema.document, &p.document_commitment) {
+        (Some(kind), None) => {
+            return mismatch(format!(
+                "a {} record carries a document commitment",
+                kind.name()
+            ))
+        }
+        (None, Some(_)) => {
+            return mismatch(
+                "the record carries a document commitment but the schema is not a document".into(),
+            )
+        }
+        (Some(_), Some(c)) => {
+            if ledger_circuits::fr_from_bytes(c).is_err() {
+                return mismatch(
+                    "the document commitment is not a BN254 scalar below the modulus".into(),
+                );
+            }
+        }
+        (None, None) => {}
+    }
+    // Committed amounts carry one handle per auditor that holds an audit key, and no
+    // other handle (their proofs were checked with the stateless proofs).
+    let mut audit_keys = BTreeSet::new();
+    for a in &schema.auditors {
+        if model::member(ctx.view, a)?.is_some_and(|m| !m.audit_key.is_empty()) {
+            audit_keys.insert(a);
+        }
+    }
+    for c in &p.commitments {
+        if let Some(a) = audit_keys.iter().find(|a| {
+            !p.audit_handles
+                .iter()
+                .any(|h| h.field == c.field && &h.auditor == **a)
+        }) {
+            return Err(TxFailure::MissingAuditHandle {
+                record: p.record.clone(),
+                field: c.field.clone(),
+                auditor: (*a).clone(),
+            }
+            .into());
+        }
+    }
+    if let Some(h) = p
+        .audit_handles
+        .iter()
+        .find(|h| !audit_keys.contains(&h.auditor))
+    {
+        return mismatch(format!(
+            "field {} carries an audit handle for {}, which is not an auditor of the schema with an audit key",
+            h.field, h.auditor
+        ));
+    }
+    let events = readers
+        .into_iter()
+        .filter(|r| **r != signer.org && !schema.auditors.contains(r))
+        .map(|r| AccessEvent {
+            height: ctx.height,
+            tx_hash,
+            action: AccessAction::Put,
+            by: signer.org.clone(),
+            org: r.clone(),
+            version: p.version,
+            fields: p
+                .wraps
+                .iter()
+                .filter(|w| &w.reader == r)
+                .map(|w| w.field.clone())
+                .collect(),
+        })
+        .collect();
+    let version = RecordVersion {
+        record: p.record.clone(),
+        version: p.version,
+        owner: signer.org.clone(),
+        schema: p.schema.clone(),
+        schema_version: p.schema_version,
+        tx_hash,
+        height: ctx.height,
+        fields: p.fields.clone(),
+        wraps: p.wraps.clone(),
+        commitments: p.commitments.clone(),
+        audit_handles: p.audit_handles.clone(),
+        document_commitment: p.document_commitment,
+    };
+    Ok((version, schema, events))
+}
+
+/// The latest version of a record `signer` owns.
+pub(super) fn owned_latest<V: StateView>(
+    ctx: &Ctx<'_, V>,
+    signer: &RegisterMember,
+    record: &RecordId,
+    version: u32,
+) -> Result<RecordVersion, ExecError> {
+    let Some(head) = model::record_head(ctx.view, record)? else {
+        return Err(TxFailure::RecordVersionNotFound {
+            record: record.clone(),
+            version,
+        }
+        .into());
+    };
+    if head.owner != signer.org {
+        return Err(TxFailure::NotRecordOwner {
+            record: record.clone(),
+            owner: head.owner,
+            signer: signer.org.clone(),
+        }
+        .into());
+    }
+    match model::record_version(ctx.view, record, head.latest_version)? {
+        Some(v) => Ok(v),
+        None => Err(TxFailure::RecordVersionNotFound {
+            record: record.clone(),
+            version: head.latest_version,
+        }
+        .into()),
+    }
+}
+
+/// Adds a record version's stateless proofs to `batch` (its range proof over its
+/// commitments and its audit handles' proofs); refuses malformed ones at once. With
+/// `each`, every proof is checked as soon as it is added (so that a failure names its
+/// proof).
+pub(super) fn add_proofs<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    put: &PutRecord,
+    batch: &mut ledger_proofs::BatchVerifier,
+    each: bool,
+) -> Result<(), TxRejection> {
+    let Some(range) = &put.range_proof else {
+        return Ok(());
+    };
+    let bad = |reason: String| TxRejection::InvalidProof {
+        kind: "range",
+        record: put.record.clone(),
+        reason,
+    };
+    let ctx = ledger_proofs::Context {
+        chain_id: chain_id.to_string(),
+        items: put
+            .commitments
+            .iter()
+            .map(|c| (put.record.to_string(), put.version, c.field.to_string()))
+            .collect(),
+    };
+    let parse =
+        |b: &[u8; 32]| ledger_proofs::Commitment::from_bytes(b).map_err(|e| bad(e.to_string()));
+    let commitments = put
+        .commitments
+        .iter()
+        .map(|c| parse(&c.commitment))
+        .collect::<Result<Vec<_>, _>>()?;
+    let data = ledger_proofs::RangeProofData {
+        padding: range
+            .padding
+            .iter()
+            .map(parse)
+            .collect::<Result<Vec<_>, _>>()?,
+        proof: range.proof.clone(),
+    };
+    batch
+        .add_range(&ctx, &commitments, &data)
+        .map_err(|e| bad(e.to_string()))?;
+    if each {
+        std::mem::take(batch)
+            .verify()
+            .map_err(|_| bad("range proof does not verify".into()))?;
+    }
+    for h in &put.audit_handles {
+        let bad = |reason: String| TxRejection::InvalidProof {
+            kind: "audit handle",
+            record: put.record.clone(),
+            reason: format!("field {} for auditor {}: {reason}", h.field, h.auditor),
+        };
+        let Some(i) = put.commitments.iter().position(|c| c.field == h.field) else {
+            return Err(bad("the field carries no commitment".into()));
+        };
+        let key = model::member(view, &h.auditor)?
+            .filter(|m| !m.audit_key.is_empty())
+            .ok_or_else(|| bad("the auditor has no registered audit key".into()))?;
+        let key =
+            ledger_proofs::AuditKey::from_bytes(&key.audit_key).map_err(|e| bad(e.to_string()))?;
+        let ctx = ledger_proofs::Context {
+            chain_id: chain_id.to_string(),
+            items: vec![(put.record.to_string(), put.version, h.field.to_string())],
+        };
+        let proof =
+            ledger_proofs::HandleProof::from_bytes(&h.proof).map_err(|e| bad(e.to_string()))?;
+        batch
+            .add_audit_handle(
+                &ctx,
+                &commitments[i],
+                &key,
+                &ledger_proofs::Handle::from_bytes(&h.handle),
+                &proof,
+            )
+            .map_err(|e| bad(e.to_string()))?;
+        if each {
+            std::mem::take(batch)
+                .verify()
+                .map_err(|_| bad("the handle proof does not verify".into()))?;
+        }
+    }
+    Ok(())
+}
