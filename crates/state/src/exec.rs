@@ -376,7 +376,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
             }))
         };
         for f in &p.fields {
-            let Some(decl) = schema.fields.iter().find(|d| d.name == f.name) else {
+            let Some(decl) = crate::rules::declared(&schema, &f.name) else {
                 return mismatch(format!("field {} is not declared", f.name));
             };
             let (min, max) = decl.plaintext_len();
@@ -416,8 +416,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         }
         let readers: BTreeSet<&OrgId> = p.wraps.iter().map(|w| &w.reader).collect();
         for reader in &readers {
-            let ok =
-                model::member(&self.overlay, reader)?.is_some_and(|m| !m.encryption_key.is_empty());
+            let ok = crate::rules::reader(&self.overlay, reader)?.is_ok();
             if !ok {
                 return Ok(Err(TxFailure::UnknownReader {
                     record: p.record.clone(),
@@ -596,8 +595,7 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
                 .push(w.field.clone());
         }
         for reader in by_reader.keys() {
-            let ok =
-                model::member(&self.overlay, reader)?.is_some_and(|m| !m.encryption_key.is_empty());
+            let ok = crate::rules::reader(&self.overlay, reader)?.is_ok();
             if !ok {
                 return Ok(Err(TxFailure::UnknownReader {
                     record: g.record.clone(),

@@ -19,6 +19,7 @@ mod exec;
 pub mod genesis;
 pub mod keys;
 mod model;
+pub mod rules;
 #[cfg(feature = "testing")]
 pub mod testing;
 
