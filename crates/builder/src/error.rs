@@ -686,6 +686,78 @@ mod tests {
             e.to_string(),
             "record INV-1 is owned by bank-a; only its owner grants or revokes access"
         );
+        let field = FieldName::new("total").unwrap();
+        let schema = SchemaId::new("po").unwrap();
+        let org = OrgId::new("bank-c").unwrap();
+        let record = RecordId::new("INV-1").unwrap();
+        let cases = [
+            (
+                BuildError::NoFieldsNamed { action: "revoke" },
+                "name the fields to revoke",
+                ErrorKind::InvalidInput,
+            ),
+            (
+                BuildError::MissingField {
+                    field: field.clone(),
+                    schema: schema.clone(),
+                },
+                "required field total of schema po is missing",
+                ErrorKind::InvalidInput,
+            ),
+            (
+                BuildError::NoFieldKey {
+                    org: org.clone(),
+                    record: record.clone(),
+                    field: field.clone(),
+                },
+                "bank-c holds no key for field total of record INV-1",
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                BuildError::NoSchemaVersion {
+                    schema: schema.clone(),
+                    version: 3,
+                    latest: 2,
+                },
+                "schema po has no version 3; the latest is 2",
+                ErrorKind::NotFound,
+            ),
+            (
+                BuildError::AlreadyReader {
+                    org: org.clone(),
+                    field: field.clone(),
+                    record: record.clone(),
+                },
+                "bank-c can already read field total of record INV-1",
+                ErrorKind::AlreadyExists,
+            ),
+            (
+                BuildError::AuditorCannotBeRevoked {
+                    org,
+                    schema,
+                    version: 1,
+                },
+                "bank-c audits schema po v1: its access follows the audit policy and cannot be revoked",
+                ErrorKind::FailedPrecondition,
+            ),
+            (
+                BuildError::NoCommittedField {
+                    record,
+                    version: 1,
+                    field,
+                },
+                "record INV-1 v1 has no committed field total",
+                ErrorKind::FailedPrecondition,
+            ),
+            (
+                BuildError::AuditLog("disk full".into()),
+                "audit log: disk full",
+                ErrorKind::Unavailable,
+            ),
+        ];
+        for (e, message, kind) in cases {
+            assert_eq!((e.to_string().as_str(), e.kind()), (message, kind));
+        }
         let e = BuildError::Storage(StateError::Storage("disk".into()));
         assert_eq!(e.to_string(), "node storage error: state storage: disk");
         assert_eq!(e.kind(), ErrorKind::Unavailable);
