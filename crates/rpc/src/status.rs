@@ -2,6 +2,7 @@
 //! act on, the message as the core wrote it, and a refused transaction's stable reason in
 //! the `ledger-reject-reason` metadata.
 
+use ledger_builder::{BuildError, ErrorKind};
 use ledger_core::writer::WriteError;
 use ledger_core::{RemoteRefusal, SubmitError};
 use ledger_mempool::Rejection;
@@ -77,6 +78,25 @@ pub fn write_status(e: &WriteError) -> Status {
         WriteError::Failed { .. } => Status::failed_precondition(e.to_string()),
         WriteError::Timeout { .. } => Status::deadline_exceeded(e.to_string()),
         _ => Status::internal(e.to_string()),
+    }
+}
+
+/// The gRPC status of a builder error: its kind gives the code, its text the message.
+pub fn build_status(e: BuildError) -> Status {
+    if let BuildError::Storage(source) = &e {
+        tracing::error!(error = %source, "gateway request failed on the node side");
+    }
+    let message = e.to_string();
+    match e.kind() {
+        ErrorKind::InvalidInput => Status::invalid_argument(message),
+        ErrorKind::PermissionDenied => Status::permission_denied(message),
+        ErrorKind::NotFound => Status::not_found(message),
+        ErrorKind::AlreadyExists => Status::already_exists(message),
+        ErrorKind::FailedPrecondition => Status::failed_precondition(message),
+        ErrorKind::OutOfRange => Status::out_of_range(message),
+        ErrorKind::DataLoss => Status::data_loss(message),
+        ErrorKind::Unavailable => Status::unavailable(message),
+        ErrorKind::Internal => Status::internal(message),
     }
 }
 

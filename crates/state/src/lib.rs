@@ -16,6 +16,7 @@ pub mod keys;
 mod model;
 mod payload;
 mod preverify;
+pub mod rules;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -11,7 +11,7 @@ use super::record::owned_latest;
 use super::{Ctx, PayloadHandler, Writes};
 use crate::error::{ExecError, TxFailure};
 use crate::model::{self, AccessAction, AccessEvent};
-use crate::{keys, StateView};
+use crate::{keys, rules, StateView};
 
 impl PayloadHandler for GrantAccess {
     fn execute<V: StateView>(
@@ -31,30 +31,14 @@ impl PayloadHandler for GrantAccess {
         }
         let mut by_reader: BTreeMap<&OrgId, Vec<FieldName>> = BTreeMap::new();
         for w in &self.wraps {
-            if current.field(&w.field).is_none() {
-                return Err(TxFailure::FieldNotInRecord {
-                    record: self.record.clone(),
-                    version: self.version,
-                    field: w.field.clone(),
-                }
-                .into());
-            }
-            if current.can_read(&w.field, &w.reader) {
-                return Err(TxFailure::AlreadyReader {
-                    record: self.record.clone(),
-                    field: w.field.clone(),
-                    reader: w.reader.clone(),
-                }
-                .into());
-            }
+            rules::check_grant(&current, &w.field, &w.reader)?;
             by_reader
                 .entry(&w.reader)
                 .or_default()
                 .push(w.field.clone());
         }
         for reader in by_reader.keys() {
-            let ok = model::member(ctx.view, reader)?.is_some_and(|m| !m.encryption_key.is_empty());
-            if !ok {
+            if rules::reader(ctx.view, reader)?.is_err() {
                 return Err(TxFailure::UnknownReader {
                     record: self.record.clone(),
                     reader: (*reader).clone(),

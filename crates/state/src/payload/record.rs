@@ -18,7 +18,7 @@ use ledger_types::{
 use super::{Ctx, PayloadHandler, Writes};
 use crate::error::{ExecError, TxFailure, TxRejection};
 use crate::model::{self, AccessAction, AccessEvent, RecordHead, RecordVersion};
-use crate::{keys, StateView};
+use crate::{keys, rules, StateView};
 
 impl PayloadHandler for PutRecord {
     fn execute<V: StateView>(
@@ -59,16 +59,7 @@ pub(super) fn next_version<V: StateView>(
     signer: &RegisterMember,
     record: &RecordId,
 ) -> Result<u32, ExecError> {
-    match model::record_head(ctx.view, record)? {
-        None => Ok(1),
-        Some(h) if h.owner != signer.org => Err(TxFailure::NotRecordOwner {
-            record: record.clone(),
-            owner: h.owner,
-            signer: signer.org.clone(),
-        }
-        .into()),
-        Some(h) => Ok(h.latest_version.saturating_add(1)),
-    }
+    Ok(rules::next_record_version(ctx.view, record, &signer.org)??)
 }
 
 /// The writes that store record version `v` as its record's latest.
@@ -109,7 +100,7 @@ pub(super) fn check_put<V: StateView>(
         .into())
     };
     for f in &p.fields {
-        let Some(decl) = schema.fields.iter().find(|d| d.name == f.name) else {
+        let Some(decl) = rules::declared(&schema, &f.name) else {
             return mismatch(format!("field {} is not declared", f.name));
         };
         let (min, max) = decl.plaintext_len();
@@ -122,11 +113,7 @@ pub(super) fn check_put<V: StateView>(
             ));
         }
     }
-    if let Some(missing) = schema
-        .fields
-        .iter()
-        .find(|d| d.required && p.field(&d.name).is_none())
-    {
+    if let Some(missing) = rules::missing_required(&schema, |n| p.field(n).is_some()) {
         return mismatch(format!("required field {} is missing", missing.name));
     }
     if let Some(d) = schema
@@ -136,12 +123,11 @@ pub(super) fn check_put<V: StateView>(
     {
         return mismatch(format!("committed field {} carries no commitment", d.name));
     }
-    if let Some(c) = p.commitments.iter().find(|c| {
-        !schema
-            .fields
-            .iter()
-            .any(|d| d.name == c.field && d.committed)
-    }) {
+    if let Some(c) = p
+        .commitments
+        .iter()
+        .find(|c| !rules::committed(&schema, &c.field))
+    {
         return mismatch(format!(
             "field {} carries a commitment but the schema does not commit it",
             c.field
@@ -149,8 +135,7 @@ pub(super) fn check_put<V: StateView>(
     }
     let readers: BTreeSet<&OrgId> = p.wraps.iter().map(|w| &w.reader).collect();
     for reader in &readers {
-        let ok = model::member(ctx.view, reader)?.is_some_and(|m| !m.encryption_key.is_empty());
-        if !ok {
+        if rules::reader(ctx.view, reader)?.is_err() {
             return Err(TxFailure::UnknownReader {
                 record: p.record.clone(),
                 reader: (*reader).clone(),
@@ -159,25 +144,28 @@ pub(super) fn check_put<V: StateView>(
         }
     }
     for f in &p.fields {
-        if !p.readers(&f.name).any(|r| r == &signer.org) {
-            return Err(TxFailure::MissingOwnerWrap {
-                record: p.record.clone(),
-                field: f.name.clone(),
-                owner: signer.org.clone(),
+        // The owner first, then the schema's auditors.
+        let missing = rules::required_readers(&signer.org, &schema)
+            .enumerate()
+            .find(|(_, a)| !p.readers(&f.name).any(|r| r == *a));
+        match missing {
+            None => {}
+            Some((0, owner)) => {
+                return Err(TxFailure::MissingOwnerWrap {
+                    record: p.record.clone(),
+                    field: f.name.clone(),
+                    owner: owner.clone(),
+                }
+                .into())
             }
-            .into());
-        }
-        if let Some(auditor) = schema
-            .auditors
-            .iter()
-            .find(|a| !p.readers(&f.name).any(|r| r == *a))
-        {
-            return Err(TxFailure::MissingAuditWrap {
-                record: p.record.clone(),
-                field: f.name.clone(),
-                auditor: auditor.clone(),
+            Some((_, auditor)) => {
+                return Err(TxFailure::MissingAuditWrap {
+                    record: p.record.clone(),
+                    field: f.name.clone(),
+                    auditor: auditor.clone(),
+                }
+                .into())
             }
-            .into());
         }
     }
     match (schema.document, &p.document_commitment) {
@@ -203,22 +191,20 @@ pub(super) fn check_put<V: StateView>(
     }
     // Committed amounts carry one handle per auditor that holds an audit key, and no
     // other handle (their proofs were checked with the stateless proofs).
-    let mut audit_keys = BTreeSet::new();
-    for a in &schema.auditors {
-        if model::member(ctx.view, a)?.is_some_and(|m| !m.audit_key.is_empty()) {
-            audit_keys.insert(a);
-        }
-    }
+    let audit_keys: BTreeSet<OrgId> = rules::audit_keys(ctx.view, &schema)?
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
     for c in &p.commitments {
         if let Some(a) = audit_keys.iter().find(|a| {
             !p.audit_handles
                 .iter()
-                .any(|h| h.field == c.field && &h.auditor == **a)
+                .any(|h| h.field == c.field && &h.auditor == *a)
         }) {
             return Err(TxFailure::MissingAuditHandle {
                 record: p.record.clone(),
                 field: c.field.clone(),
-                auditor: (*a).clone(),
+                auditor: a.clone(),
             }
             .into());
         }
@@ -275,29 +261,12 @@ pub(super) fn owned_latest<V: StateView>(
     record: &RecordId,
     version: u32,
 ) -> Result<RecordVersion, ExecError> {
-    let Some(head) = model::record_head(ctx.view, record)? else {
-        return Err(TxFailure::RecordVersionNotFound {
-            record: record.clone(),
-            version,
-        }
-        .into());
-    };
-    if head.owner != signer.org {
-        return Err(TxFailure::NotRecordOwner {
-            record: record.clone(),
-            owner: head.owner,
-            signer: signer.org.clone(),
-        }
-        .into());
-    }
-    match model::record_version(ctx.view, record, head.latest_version)? {
-        Some(v) => Ok(v),
-        None => Err(TxFailure::RecordVersionNotFound {
-            record: record.clone(),
-            version: head.latest_version,
-        }
-        .into()),
-    }
+    Ok(rules::owned_latest(
+        ctx.view,
+        record,
+        &signer.org,
+        version,
+    )??)
 }
 
 /// Adds a record version's stateless proofs to `batch` (its range proof over its

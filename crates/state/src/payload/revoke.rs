@@ -9,7 +9,7 @@ use super::record::{check_put, owned_latest, version_writes};
 use super::{Ctx, PayloadHandler, Writes};
 use crate::error::{ExecError, TxFailure};
 use crate::model::{self, AccessAction, AccessEvent};
-use crate::StateView;
+use crate::{rules, StateView};
 
 impl PayloadHandler for RevokeAccess {
     fn execute<V: StateView>(
@@ -38,11 +38,8 @@ impl PayloadHandler for RevokeAccess {
             }
             .into())
         };
-        if self.from == signer.org {
-            return cannot("the owner always reads its own records");
-        }
-        if schema.auditors.contains(&self.from) {
-            return cannot("the schema's audit policy names it");
+        if let Some(why) = rules::unrevocable(&signer.org, &schema, &self.from) {
+            return cannot(why.reason());
         }
         for f in &self.fields {
             if !previous.can_read(f, &self.from) {

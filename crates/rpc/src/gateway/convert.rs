@@ -1,0 +1,290 @@
+//! The gateway's protobuf messages to and from the builder's domain types (the status of
+//! a [`BuildError`] is in `crate::status`). Nothing here reads state or keys: a request is
+//! parsed into a builder input, a plan's result is written into a response.
+
+use std::collections::BTreeSet;
+
+use ledger_api::v1 as pb;
+use ledger_builder::{
+    AccessInput, AuditSum, AuditSumInput, BuildError, CheckRelation, CrossCheckInput,
+    DocumentInput, EndorseInput, FieldAccess, FieldValue, FinancingInput, Grants, OperandInput,
+    PutInput, ReadInput, RecordAt, RecordRead, SchemaFieldInput, SchemaInput, SignedEndorsement,
+    Statement, WriteSubject,
+};
+use ledger_types::{DocumentKind, FieldName, OrgId, RecordId, SchemaId, Topic, Transaction};
+
+use crate::service::access_event;
+
+/// A 0 version in a request means the latest.
+fn latest_if_zero(version: u32) -> Option<u32> {
+    (version != 0).then_some(version)
+}
+
+fn field_names(names: &[String]) -> Result<BTreeSet<FieldName>, BuildError> {
+    Ok(names
+        .iter()
+        .map(|n| FieldName::new(n.clone()))
+        .collect::<Result<_, _>>()?)
+}
+
+/// A schema registration.
+pub(super) fn schema_input(req: &pb::GatewaySchemaRequest) -> Result<SchemaInput, BuildError> {
+    let schema = SchemaId::new(req.schema_id.clone())?;
+    let mut fields = Vec::with_capacity(req.fields.len());
+    for f in &req.fields {
+        let ty = SchemaFieldInput::parse_type(&f.name, &f.r#type, &f.values)?;
+        fields.push(SchemaFieldInput {
+            name: FieldName::new(f.name.clone())?,
+            ty,
+            required: f.required,
+            committed: f.committed,
+        });
+    }
+    let auditors = req
+        .auditors
+        .iter()
+        .map(|a| OrgId::new(a.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let document = match req.document.as_str() {
+        "" => None,
+        k => Some(
+            DocumentKind::from_name(k).ok_or_else(|| BuildError::UnknownDocumentKind {
+                kind: k.to_string(),
+            })?,
+        ),
+    };
+    Ok(SchemaInput {
+        schema,
+        version: req.version,
+        fields,
+        auditors,
+        document,
+    })
+}
+
+/// A put.
+pub(super) fn put_input(req: &pb::GatewayPutRequest) -> Result<PutInput, BuildError> {
+    let record = RecordId::new(req.record_id.clone())?;
+    let schema = match req.schema_id.as_str() {
+        "" => None,
+        s => Some(SchemaId::new(s)?),
+    };
+    let readers = req
+        .readers
+        .iter()
+        .map(|r| OrgId::new(r.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let fields = req
+        .fields
+        .iter()
+        .map(|f| {
+            Ok(FieldValue {
+                name: FieldName::new(f.name.clone())?,
+                value: f.value.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    let document = req.document.as_ref().map(|d| DocumentInput {
+        seller: d.seller.clone(),
+        buyer: d.buyer.clone(),
+        number: d.number.clone(),
+        reference: d.reference.clone(),
+        issue_date: d.issue_date.clone(),
+        lines: d
+            .lines
+            .iter()
+            .map(|l| ledger_circuits::Line {
+                unit_price: l.unit_price,
+                quantity: l.quantity,
+                total: l.total,
+            })
+            .collect(),
+        total: d.total,
+    });
+    Ok(PutInput {
+        record,
+        schema,
+        schema_version: req.schema_version,
+        fields,
+        readers,
+        document,
+    })
+}
+
+/// A grant or revocation.
+pub(super) fn access_input(req: &pb::AccessRequest) -> Result<AccessInput, BuildError> {
+    Ok(AccessInput {
+        record: RecordId::new(req.record_id.clone())?,
+        org: OrgId::new(req.org.clone())?,
+        fields: field_names(&req.fields)?,
+    })
+}
+
+/// A cross-check; document checks ignore the operands' field.
+pub(super) fn cross_check_input(
+    req: &pb::CrossCheckRequest,
+) -> Result<CrossCheckInput, BuildError> {
+    let relation = CheckRelation::parse(&req.relation, req.operands.len())?;
+    let documents = matches!(
+        relation,
+        CheckRelation::Invoice | CheckRelation::InvoiceLinked
+    );
+    let operands = req
+        .operands
+        .iter()
+        .map(|o| {
+            let record = RecordId::new(o.record_id.clone())?;
+            let field = if documents {
+                None
+            } else {
+                Some(FieldName::new(o.field.clone())?)
+            };
+            Ok(OperandInput {
+                record,
+                version: latest_if_zero(o.version),
+                field,
+            })
+        })
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    Ok(CrossCheckInput { relation, operands })
+}
+
+/// A financing request.
+pub(super) fn financing_input(req: &pb::FinancingRequest) -> Result<FinancingInput, BuildError> {
+    Ok(FinancingInput {
+        invoice: RecordId::new(req.invoice_id.clone())?,
+        version: latest_if_zero(req.version),
+    })
+}
+
+/// An endorsement.
+pub(super) fn endorse_input(req: &pb::EndorseRequest) -> Result<EndorseInput, BuildError> {
+    Ok(EndorseInput {
+        topic: Topic::new(req.topic.clone())?,
+        statement: Statement::from_parts(&req.statement, &req.statement_hash)?,
+    })
+}
+
+/// A sum query; the operands' field is the query's.
+pub(super) fn audit_sum_input(req: &pb::AuditSumRequest) -> Result<AuditSumInput, BuildError> {
+    Ok(AuditSumInput {
+        field: FieldName::new(req.field.clone())?,
+        records: req
+            .records
+            .iter()
+            .map(|r| {
+                Ok(RecordAt {
+                    record: RecordId::new(r.record_id.clone())?,
+                    version: latest_if_zero(r.version),
+                })
+            })
+            .collect::<Result<_, BuildError>>()?,
+        max_bits: req.max_bits,
+    })
+}
+
+/// A read.
+pub(super) fn read_input(req: &pb::ReadRecordRequest) -> Result<ReadInput, BuildError> {
+    Ok(ReadInput {
+        record: RecordId::new(req.record_id.clone())?,
+        version: req.version,
+        fields: field_names(&req.fields)?,
+    })
+}
+
+/// The answer to a write, before its commit.
+pub(super) fn write_response(tx: &Transaction, subject: &WriteSubject) -> pb::WriteResponse {
+    pb::WriteResponse {
+        tx_hash: tx.hash().0.to_vec(),
+        record_id: subject
+            .record
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        version: subject.version,
+        height: 0,
+        committed: false,
+    }
+}
+
+/// The answer to an endorsement, before its commit.
+pub(super) fn endorse_response(e: &SignedEndorsement) -> pb::EndorseResponse {
+    pb::EndorseResponse {
+        tx_hash: e.tx.hash().0.to_vec(),
+        statement_hash: e.statement_hash.to_vec(),
+        key_image: e.key_image.map(|k| k.to_vec()).unwrap_or_default(),
+        ring_height: e.ring_height,
+        ring_size: e.ring_size,
+        height: 0,
+        committed: false,
+        tx: e.tx.bytes().to_vec(),
+    }
+}
+
+/// The answer to a sum query.
+pub(super) fn audit_sum_response(s: AuditSum) -> pb::AuditSumResponse {
+    pb::AuditSumResponse {
+        field: s.field.to_string(),
+        sum: s.sum,
+        records: s
+            .records
+            .iter()
+            .map(|(id, version)| format!("{id}@{version}"))
+            .collect(),
+    }
+}
+
+/// The answer to a read.
+pub(super) fn read_response(r: RecordRead) -> pb::ReadRecordResponse {
+    pb::ReadRecordResponse {
+        record_id: r.record.to_string(),
+        version: r.version,
+        latest_version: r.latest_version,
+        owner: r.owner.to_string(),
+        schema_id: r.schema.to_string(),
+        schema_version: r.schema_version,
+        fields: r
+            .fields
+            .into_iter()
+            .map(|o| {
+                let (access, value, error) = match o.access {
+                    FieldAccess::Readable(v) => {
+                        (pb::FieldAccess::Readable, v.to_string(), String::new())
+                    }
+                    FieldAccess::NotAuthorised(why) => {
+                        (pb::FieldAccess::NotAuthorised, String::new(), why)
+                    }
+                    FieldAccess::Unreadable(why) => {
+                        (pb::FieldAccess::Unreadable, String::new(), why)
+                    }
+                };
+                pb::FieldResult {
+                    name: o.name.to_string(),
+                    access: access as i32,
+                    value,
+                    r#type: o.ty.to_string(),
+                    error,
+                }
+            })
+            .collect(),
+        audit_read: r.audit_read,
+    }
+}
+
+/// The answer to a grants listing.
+pub(super) fn grants_response(g: Grants) -> pb::ListGrantsResponse {
+    pb::ListGrantsResponse {
+        record_id: g.record.to_string(),
+        owner: g.owner.to_string(),
+        latest_version: g.latest_version,
+        readers: g
+            .readers
+            .into_iter()
+            .map(|f| pb::FieldReaders {
+                field: f.field.to_string(),
+                readers: f.readers.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
+        events: g.events.into_iter().map(access_event).collect(),
+    }
+}
