@@ -7,6 +7,8 @@
 //! deletion. Nothing here is needed to read the chain: losing these entries can only make a
 //! restarted validator propose afresh or wait for value sync.
 
+use std::path::Path;
+
 use ledger_types::{Block, Hash};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 
@@ -149,5 +151,136 @@ impl Store {
         self.db.write_opt(batch, &synced()).map_err(db_err(format!(
             "deleting the consensus blocks at or below height {height}"
         )))
+    }
+
+    /// Moves the blocks that the consensus driver of earlier versions kept as loose files
+    /// under `dir` (`proposals/<height>-<round>.block`, `candidates/<height>-<hash>.block`)
+    /// into the store, then deletes the files; returns how many blocks it moved.
+    ///
+    /// Only blocks above the tip are moved; files at or below it are obsolete and deleted,
+    /// and so are `.tmp` files (writes interrupted before the driver answered the engine).
+    /// A file that cannot be read or does not decode is left in place with a warning. A
+    /// second call finds nothing, so the move happens once; if the deletions were lost in a
+    /// crash, moving the same blocks again rewrites the same entries.
+    pub fn import_loose_consensus_blocks(&self, dir: &Path) -> Result<usize, StoreError> {
+        let tip = self.height().unwrap_or(0);
+        let mut imported = 0;
+        for kind in [LooseKind::Proposals, LooseKind::Candidates] {
+            let sub = dir.join(kind.dir_name());
+            let entries = match std::fs::read_dir(&sub) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    tracing::warn!(dir = %sub.display(), error = %e, "cannot list the consensus blocks an earlier version kept; they are not imported");
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                match self.import_loose_file(kind, &path, tip)? {
+                    LooseFile::Imported => {
+                        imported += 1;
+                        remove_loose(&path);
+                    }
+                    LooseFile::Obsolete => remove_loose(&path),
+                    LooseFile::Unusable(why) => {
+                        tracing::warn!(file = %path.display(), reason = %why, "left a consensus block file of an earlier version in place");
+                    }
+                }
+            }
+            // Only succeeds once the directory is empty.
+            let _ = std::fs::remove_dir(&sub);
+        }
+        if imported > 0 {
+            tracing::info!(
+                blocks = imported,
+                dir = %dir.display(),
+                "moved the consensus blocks an earlier version kept as files into the store"
+            );
+        }
+        Ok(imported)
+    }
+
+    fn import_loose_file(
+        &self,
+        kind: LooseKind,
+        path: &Path,
+        tip: u64,
+    ) -> Result<LooseFile, StoreError> {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return Ok(LooseFile::Unusable("the file name is not UTF-8".into()));
+        };
+        let Some((stem, extension)) = name.rsplit_once('.') else {
+            return Ok(LooseFile::Unusable("the file name has no extension".into()));
+        };
+        let Some((height, rest)) = stem
+            .split_once('-')
+            .and_then(|(h, rest)| Some((h.parse::<u64>().ok()?, rest)))
+        else {
+            return Ok(LooseFile::Unusable(
+                "the file name does not start with a height".into(),
+            ));
+        };
+        if height <= tip || extension == "tmp" {
+            return Ok(LooseFile::Obsolete);
+        }
+        if extension != "block" {
+            return Ok(LooseFile::Unusable("not a .block file".into()));
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return Ok(LooseFile::Unusable(format!("reading it: {e}"))),
+        };
+        let block = match Block::decode(&bytes) {
+            Ok(b) => b,
+            Err(e) => return Ok(LooseFile::Unusable(format!("it does not decode: {e}"))),
+        };
+        if block.height() != height {
+            return Ok(LooseFile::Unusable(format!(
+                "it holds a block of height {}",
+                block.height()
+            )));
+        }
+        match kind {
+            LooseKind::Proposals => {
+                let Ok(round) = rest.parse::<u32>() else {
+                    return Ok(LooseFile::Unusable(
+                        "the file name does not end with a round".into(),
+                    ));
+                };
+                self.save_proposed_block(height, round, &block)?;
+            }
+            LooseKind::Candidates => self.save_candidate_block(&block)?,
+        }
+        Ok(LooseFile::Imported)
+    }
+}
+
+/// The two directories of loose block files.
+#[derive(Clone, Copy)]
+enum LooseKind {
+    Proposals,
+    Candidates,
+}
+
+impl LooseKind {
+    fn dir_name(self) -> &'static str {
+        match self {
+            LooseKind::Proposals => "proposals",
+            LooseKind::Candidates => "candidates",
+        }
+    }
+}
+
+/// What became of one loose block file.
+enum LooseFile {
+    Imported,
+    Obsolete,
+    Unusable(String),
+}
+
+fn remove_loose(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(file = %path.display(), error = %e, "cannot delete a consensus block file of an earlier version");
     }
 }

@@ -1,5 +1,6 @@
 //! The consensus driver's uncommitted blocks: kept across reopen, found by height, pruned at
-//! or below a height; older stores without their column family open, newer ones are refused.
+//! or below a height; older stores without their column family open; loose files of an
+//! earlier version are moved in once, and a file cut short at any byte is never imported.
 
 use std::path::Path;
 
@@ -129,4 +130,91 @@ fn a_store_of_a_newer_or_unknown_format_is_refused() {
             })
         );
     }
+}
+
+fn proposal_file(dir: &Path, height: u64, round: u32) -> std::path::PathBuf {
+    dir.join("proposals")
+        .join(format!("{height:020}-{round:010}.block"))
+}
+
+fn candidate_file(dir: &Path, b: &Block) -> std::path::PathBuf {
+    dir.join("candidates")
+        .join(format!("{:020}-{}.block", b.height(), b.hash()))
+}
+
+#[test]
+fn loose_files_of_an_earlier_version_are_moved_into_the_store_once() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    std::fs::create_dir_all(dir.join("proposals")).unwrap();
+    std::fs::create_dir_all(dir.join("candidates")).unwrap();
+    let (proposed, candidate) = (block(1, 10), block(2, 20));
+    std::fs::write(proposal_file(dir, 1, 3), proposed.encode()).unwrap();
+    std::fs::write(candidate_file(dir, &proposed), proposed.encode()).unwrap();
+    std::fs::write(candidate_file(dir, &candidate), candidate.encode()).unwrap();
+    // At the tip (0, nothing committed): obsolete, deleted unread.
+    let obsolete = candidate_file(dir, &block(0, 1));
+    std::fs::write(&obsolete, b"not even a block").unwrap();
+    // An interrupted write: the engine never heard of it.
+    let tmp = candidate_file(dir, &block(2, 30)).with_extension("tmp");
+    std::fs::write(&tmp, block(2, 30).encode()).unwrap();
+    // Damaged: left for the operator.
+    let damaged = candidate_file(dir, &block(3, 1));
+    std::fs::write(&damaged, b"damaged").unwrap();
+
+    let store = Store::open(data.path()).unwrap();
+    assert_eq!(store.import_loose_consensus_blocks(dir).unwrap(), 3);
+    assert_eq!(store.proposed_block(1, 3).unwrap(), Some(proposed.clone()));
+    let mut expected = vec![proposed.clone(), candidate.clone()];
+    expected.sort_by_key(|b| (b.height(), b.hash()));
+    assert_eq!(
+        hashes(&store.candidate_blocks_above(0).unwrap()),
+        hashes(&expected)
+    );
+    assert!(!dir.join("proposals").exists());
+    let left: Vec<_> = std::fs::read_dir(dir.join("candidates"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left, vec![damaged]);
+    assert!(!obsolete.exists() && !tmp.exists());
+
+    assert_eq!(store.import_loose_consensus_blocks(dir).unwrap(), 0);
+    assert_eq!(store.candidate_blocks_above(0).unwrap().len(), 2);
+    // A home that never had loose files.
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(
+        store.import_loose_consensus_blocks(empty.path()).unwrap(),
+        0
+    );
+}
+
+#[test]
+fn a_loose_block_file_cut_at_any_byte_is_never_imported() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    std::fs::create_dir_all(dir.join("candidates")).unwrap();
+    let store = Store::open(data.path()).unwrap();
+    let b = block(1, 1);
+    let bytes = b.encode();
+    let path = candidate_file(dir, &b);
+    for cut in 0..bytes.len() {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        assert_eq!(
+            store.import_loose_consensus_blocks(dir).unwrap(),
+            0,
+            "cut at {cut}"
+        );
+        assert!(
+            path.exists(),
+            "cut at {cut}: a damaged file is left in place"
+        );
+        assert!(store.candidate_blocks_above(0).unwrap().is_empty());
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(store.import_loose_consensus_blocks(dir).unwrap(), 1);
+    assert_eq!(store.candidate_blocks_above(0).unwrap(), vec![b]);
+    assert!(!path.exists());
 }
