@@ -1,6 +1,10 @@
 //! The application side of Malachite BFT consensus for the ledger: the context (heights,
 //! block ids as values, votes, validator sets), the codecs for network, WAL and sync, and
 //! consensus signing with the organisation's key provider behind the equivocation guard.
+//!
+//! The driver must do no I/O of its own: it reaches the ledger ([`LedgerApp`]), the store of
+//! its uncommitted blocks ([`ProposalStore`]) and the engine (its channels) only through
+//! traits and channels, so it runs in tests without sockets, files or processes.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -11,6 +15,7 @@
 pub mod app;
 pub mod codec;
 pub mod context;
+pub mod proposal_store;
 pub mod signing;
 
 pub use app::{Driver, DriverConfig, LedgerApp};
@@ -19,4 +24,5 @@ pub use context::{
     Address, BlockId, ConsensusSignature, Height, LedgerContext, LedgerScheme, Proposal,
     ProposalPart, Validator, ValidatorSet, Vote,
 };
+pub use proposal_store::ProposalStore;
 pub use signing::{ConsensusSigner, ConsensusVerifier};

@@ -221,6 +221,11 @@ pub async fn start(
     let me = Address(ledger.org.clone());
     let keypair = p2p_keypair(&NodeConfig::resolve(home, &c.p2p_key))?;
     let guard = Arc::new(EquivocationGuard::open(&home.join("consensus/guard")).map_err(fatal)?);
+    // Earlier versions kept the driver's blocks as loose files in consensus/proposals and
+    // consensus/candidates: moved into the store once, before the engine can ask for them.
+    ledger
+        .store
+        .import_loose_consensus_blocks(&home.join("consensus"))?;
     let consensus_signer = ConsensusSigner::new(ledger.chain_id.clone(), signer.clone(), guard);
     let verifier = ConsensusVerifier::new(ledger.chain_id.clone());
     let proof = consensus_signer
@@ -273,11 +278,12 @@ pub async fn start(
         .map_err(|e| fatal(format!("starting the consensus engine: {e}")))?;
     let propose = Duration::from_millis(c.timeout_propose_ms);
     let vote = Duration::from_millis(c.timeout_vote_ms);
+    let store = ledger.store.clone();
     let driver = Driver::new(
         ledger,
+        store,
         DriverConfig {
             me,
-            proposals_dir: home.join("consensus/proposals"),
             block_time: Duration::from_millis(c.block_time_ms),
             timeouts: LinearTimeouts {
                 propose,
