@@ -10,7 +10,7 @@ use ledger_consensus::{
     LedgerContext, LedgerScheme, Validator, ValidatorSet,
 };
 use ledger_hsm::EquivocationGuard;
-use ledger_state::{build_block, check_commit, execute_block, member, validators, Execution};
+use ledger_state::{check_commit, execute_block, member, validators, Execution};
 use ledger_types::{Block, Commit};
 use malachitebft_app_channel::app::config::{
     ConsensusConfig, NodeConfig as EngineNodeConfig, P2pConfig, ValueSyncConfig,
@@ -97,31 +97,7 @@ impl LedgerApp for Ledger {
     }
 
     fn build(&self, now_ms: u64) -> Result<(Block, Execution), String> {
-        let tip = self.store.tip().ok_or("the store has no genesis block")?;
-        let candidates = self
-            .mempool
-            .candidates(
-                self.store.as_ref(),
-                self.block_config.max_txs,
-                self.block_config.max_bytes,
-            )
-            .map_err(|e| e.to_string())?;
-        let params = ledger_state::ProposeParams {
-            proposer: self.org.clone(),
-            timestamp_ms: now_ms.max(tip.header.timestamp_ms),
-            max_txs: self.block_config.max_txs,
-            max_bytes: self.block_config.max_bytes,
-        };
-        let verified = |h: &ledger_types::Hash| self.mempool.contains(h);
-        let built = build_block(
-            self.store.as_ref(),
-            &tip.accumulator,
-            &tip.header,
-            &params,
-            candidates,
-            &verified,
-        )
-        .map_err(|e| e.to_string())?;
+        let built = self.build_next(now_ms).map_err(|e| e.to_string())?;
         #[cfg(feature = "byzantine")]
         match std::env::var("LEDGER_BYZANTINE").as_deref() {
             Ok("bad-signature") => return Ok(byzantine_block(self, built)),
