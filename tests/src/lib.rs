@@ -4,6 +4,9 @@
 //! The binaries are taken from the cargo target directory these tests were built into;
 //! build them first with `cargo build --workspace` (the README's test command does).
 
+// A test harness: a failed set-up step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -2,7 +2,7 @@
 
 use ledger_api::v1 as pb;
 use ledger_e2e::*;
-use ledger_store::{CF_BLOCKS, CF_STATE};
+use ledger_store::{CF_BLOCKS, CF_STATE, COLUMN_FAMILIES};
 use rocksdb::{Options, DB};
 
 async fn node_with_blocks() -> TestNode {
@@ -24,7 +24,7 @@ async fn node_with_blocks() -> TestNode {
 
 fn open_raw(node: &TestNode) -> DB {
     let opts = Options::default();
-    DB::open_cf(&opts, node.data_dir(), ["blocks", "txs", "state", "meta"]).expect("open store")
+    DB::open_cf(&opts, node.data_dir(), COLUMN_FAMILIES).expect("open store")
 }
 
 fn flip_block_byte(node: &TestNode, height: u64, pos: impl Fn(usize) -> usize) {

@@ -16,13 +16,6 @@
 //! declared and required fields, readers, auditors) come from `ledger_state::rules`, the
 //! ones the executor applies.
 
-#![forbid(unsafe_code)]
-#![deny(missing_docs)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
 mod access;
 mod audit;
 mod check;

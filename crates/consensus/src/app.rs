@@ -1,19 +1,22 @@
 //! The application loop: answers the engine's requests with the ledger.
 //!
 //! - `GetValue`: the proposer builds a block from its mempool (or reloads the one it
-//!   already proposed for that height and round, so a restart never proposes twice) and
-//!   streams it as parts.
+//!   already proposed for that height and round, so a restart never proposes twice), keeps
+//!   it in the [`ProposalStore`] before answering, and streams it as parts.
 //! - `ReceivedProposalPart`: parts are reassembled per (publisher, stream); a complete
 //!   block is fully validated (the state machine re-executes it: signatures, nonces, roles,
 //!   schemas, audit wraps, state root) and reported valid or invalid. An invalid block
-//!   makes this validator prevote nil.
+//!   makes this validator prevote nil. A valid block is kept in the [`ProposalStore`]
+//!   before the verdict is reported.
 //! - `Decided`: the block gets the commit certificate as its `Commit` and is committed
-//!   with one atomic store write.
+//!   with one atomic store write; the kept blocks at or below its height are then pruned.
 //! - Value sync serves committed blocks with their certificates, and checks received ones
 //!   before they are decided.
+//!
+//! The driver does no I/O of its own: the ledger ([`LedgerApp`]) and the kept blocks
+//! ([`ProposalStore`]) are behind traits, and the engine behind its channels.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,6 +37,7 @@ use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use crate::context::{
     Address, BlockId, ConsensusSignature, Height, LedgerContext, ProposalPart, ValidatorSet,
 };
+use crate::proposal_store::ProposalStore;
 
 /// What the driver needs from the node's ledger. Blocking calls: the driver runs them on
 /// blocking threads.
@@ -57,8 +61,6 @@ pub trait LedgerApp: Send + Sync + 'static {
 pub struct DriverConfig {
     /// This validator (or full node).
     pub me: Address,
-    /// Where this node keeps the blocks it proposed, per height and round.
-    pub proposals_dir: PathBuf,
     /// Shortest time per height (blocks are not produced faster).
     pub block_time: Duration,
     /// Round timeouts.
@@ -93,8 +95,9 @@ fn now_ms() -> u64 {
 }
 
 /// The driver's state.
-pub struct Driver<A: LedgerApp> {
+pub struct Driver<A: LedgerApp, S: ProposalStore> {
     app: Arc<A>,
+    store: Arc<S>,
     cfg: DriverConfig,
     candidates: HashMap<BlockId, Candidate>,
     /// Values seen per (height, round) with the proposer and pol round, for StartedRound.
@@ -110,11 +113,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| format!("blocking task failed: {e}"))
 }
 
-impl<A: LedgerApp> Driver<A> {
-    /// A driver over `app`.
-    pub fn new(app: Arc<A>, cfg: DriverConfig) -> Self {
+impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
+    /// A driver over `app`, keeping its uncommitted blocks in `store`.
+    pub fn new(app: Arc<A>, store: Arc<S>, cfg: DriverConfig) -> Self {
         Self {
             app,
+            store,
             cfg,
             candidates: HashMap::new(),
             seen: HashMap::new(),
@@ -133,77 +137,67 @@ impl<A: LedgerApp> Driver<A> {
         ))
     }
 
-    fn proposal_path(&self, height: u64, round: u32) -> PathBuf {
-        self.cfg
-            .proposals_dir
-            .join(format!("{height:020}-{round:010}.block"))
-    }
-
     /// The block this node proposes for (height, round): the one it already proposed if it
-    /// restarted in between, else a new one from the mempool.
+    /// restarted in between, else a new one from the mempool, kept before it is returned.
     async fn propose(&mut self, height: u64, round: u32) -> Result<Block, String> {
-        let path = self.proposal_path(height, round);
-        if let Ok(bytes) = std::fs::read(&path) {
-            if let Ok(block) = Block::decode(&bytes) {
-                if block.height() == height {
-                    let (app, b) = (self.app.clone(), block.clone());
-                    let execution = blocking(move || app.validate(&b)).await?.ok();
-                    tracing::info!(height, round, block = %block.hash(), "re-proposing the block proposed before the restart");
-                    self.remember(block.clone(), execution, Validity::Valid);
-                    return Ok(block);
-                }
+        let store = self.store.clone();
+        let kept = match blocking(move || store.proposal(height, round)).await? {
+            Ok(kept) => kept,
+            Err(e) => {
+                tracing::error!(height, round, error = %e, "reading the block proposed before a restart; building a new one");
+                None
             }
+        };
+        if let Some(block) = kept.filter(|b| b.height() == height) {
+            let (app, b) = (self.app.clone(), block.clone());
+            let execution = blocking(move || app.validate(&b)).await?.ok();
+            tracing::info!(height, round, block = %block.hash(), "re-proposing the block proposed before the restart");
+            self.remember(block.clone(), execution, Validity::Valid)
+                .await;
+            return Ok(block);
         }
         let app = self.app.clone();
         let (block, execution) = blocking(move || app.build(now_ms())).await??;
-        std::fs::create_dir_all(&self.cfg.proposals_dir)
-            .map_err(|e| format!("creating {}: {e}", self.cfg.proposals_dir.display()))?;
-        write_synced(&path, &block.encode())?;
-        self.remember(block.clone(), Some(execution), Validity::Valid);
+        let (store, b) = (self.store.clone(), block.clone());
+        blocking(move || store.save_proposal(height, round, &b)).await??;
+        self.remember(block.clone(), Some(execution), Validity::Valid)
+            .await;
         Ok(block)
     }
 
-    fn candidates_dir(&self) -> PathBuf {
-        self.cfg.proposals_dir.with_file_name("candidates")
-    }
-
-    /// Loads the valid blocks this node held for heights it has not committed, kept on
-    /// disk so that a decision replayed from the WAL after a crash finds its block.
-    fn load_candidates(&mut self) {
+    /// Loads the valid blocks this node kept for heights it has not committed, so that a
+    /// decision replayed from the WAL after a crash finds its block.
+    async fn load_candidates(&mut self) {
         let tip = self.app.height();
-        let Ok(entries) = std::fs::read_dir(self.candidates_dir()) else {
-            return;
-        };
-        for e in entries.flatten() {
-            if let Ok(bytes) = std::fs::read(e.path()) {
-                if let Ok(block) = Block::decode(&bytes) {
-                    if block.height() > tip {
-                        self.candidates.insert(
-                            BlockId(block.hash()),
-                            Candidate {
-                                block,
-                                execution: None,
-                                validity: Validity::Valid,
-                            },
-                        );
-                    }
-                }
+        let store = self.store.clone();
+        let kept = match blocking(move || store.candidates_above(tip)).await {
+            Ok(Ok(kept)) => kept,
+            Ok(Err(e)) | Err(e) => {
+                tracing::error!(error = %e, "reading the candidate blocks kept before a restart");
+                return;
             }
+        };
+        for block in kept {
+            self.candidates.insert(
+                BlockId(block.hash()),
+                Candidate {
+                    block,
+                    execution: None,
+                    validity: Validity::Valid,
+                },
+            );
         }
     }
 
-    fn remember(&mut self, block: Block, execution: Option<Execution>, validity: Validity) {
+    async fn remember(&mut self, block: Block, execution: Option<Execution>, validity: Validity) {
         if validity.is_valid() {
             // Durable before the engine hears of it: the engine may log its decision in
             // the WAL and crash before this node commits.
-            let dir = self.candidates_dir();
-            let path = dir.join(format!("{:020}-{}.block", block.height(), block.hash()));
-            if !path.exists() {
-                let written = std::fs::create_dir_all(&dir)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| write_synced(&path, &block.encode()));
-                if let Err(e) = written {
-                    tracing::error!(error = %e, "keeping a candidate block on disk");
+            let (store, b) = (self.store.clone(), block.clone());
+            match blocking(move || store.save_candidate(&b)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) | Err(e) => {
+                    tracing::error!(error = %e, "keeping a candidate block")
                 }
             }
         }
@@ -332,12 +326,12 @@ impl<A: LedgerApp> Driver<A> {
                 let (app, b) = (self.app.clone(), block.clone());
                 match blocking(move || app.validate(&b)).await {
                     Ok(Ok(execution)) => {
-                        self.remember(block, Some(execution), Validity::Valid);
+                        self.remember(block, Some(execution), Validity::Valid).await;
                         Validity::Valid
                     }
                     Ok(Err(why)) => {
                         tracing::warn!(height = height.0, round, block = %id, proposer = %proposer, reason = %why, "invalid proposed block: voting nil");
-                        self.remember(block, None, Validity::Invalid);
+                        self.remember(block, None, Validity::Invalid).await;
                         Validity::Invalid
                     }
                     Err(e) => {
@@ -415,36 +409,31 @@ impl<A: LedgerApp> Driver<A> {
         let txs = block.txs.len();
         blocking(move || app.commit(block, execution)).await??;
         tracing::info!(height, round = cert.round.as_i64(), txs, block = %hash, "decided and committed");
-        self.prune(height);
+        self.prune(height).await;
         Ok(())
     }
 
-    fn prune(&mut self, height: u64) {
+    /// Forgets everything held for heights at or below the committed `height`. A failed
+    /// prune in the store only leaves entries that no read returns (all are at or below the
+    /// tip) until the next prune deletes them.
+    async fn prune(&mut self, height: u64) {
         self.candidates.retain(|_, c| c.block.height() > height);
         self.seen.retain(|(h, _), _| *h > height);
         self.future.retain(|(_, b)| b.height() > height);
         self.streams
             .retain(|_, b| b.height == 0 || b.height > height);
-        for dir in [self.cfg.proposals_dir.clone(), self.candidates_dir()] {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name();
-                let h = name
-                    .to_str()
-                    .and_then(|n| n.split('-').next())
-                    .and_then(|n| n.parse::<u64>().ok());
-                if h.is_some_and(|h| h <= height) {
-                    let _ = std::fs::remove_file(e.path());
-                }
+        let store = self.store.clone();
+        match blocking(move || store.prune_at_or_below(height)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => {
+                tracing::warn!(height, error = %e, "pruning the kept consensus blocks")
             }
         }
     }
 
     /// Runs until the engine closes the channel.
     pub async fn run(mut self, mut channels: Channels<LedgerContext>) -> Result<(), String> {
-        self.load_candidates();
+        self.load_candidates().await;
         while let Some(msg) = channels.consensus.recv().await {
             match msg {
                 AppMsg::ConsensusReady { reply } => {
@@ -584,7 +573,7 @@ impl<A: LedgerApp> Driver<A> {
                             match blocking(move || app.validate(&b)).await {
                                 Ok(Ok(execution)) => {
                                     let id = BlockId(block.hash());
-                                    self.remember(block, Some(execution), Validity::Valid);
+                                    self.remember(block, Some(execution), Validity::Valid).await;
                                     SyncedValueOutcome::Verdict(ProposedValue {
                                         height,
                                         round,
@@ -644,14 +633,4 @@ fn assemble(buf: StreamBuf) -> Result<(ProposalPart, Block), String> {
         return Err("a proposal stream's transaction count does not match".into());
     }
     Ok((header_part, Block::new(header, txs, Commit::default())))
-}
-
-fn write_synced(path: &std::path::Path, data: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -1,10 +1,15 @@
 //! The application side of Malachite BFT consensus for the ledger: the context (heights,
 //! block ids as values, votes, validator sets), the codecs for network, WAL and sync, and
 //! consensus signing with the organisation's key provider behind the equivocation guard.
+//!
+//! The driver must do no I/O of its own: it reaches the ledger ([`LedgerApp`]), the store of
+//! its uncommitted blocks ([`ProposalStore`]) and the engine (its channels) only through
+//! traits and channels, so it runs in tests without sockets, files or processes.
 
 pub mod app;
 pub mod codec;
 pub mod context;
+pub mod proposal_store;
 pub mod signing;
 
 pub use app::{Driver, DriverConfig, LedgerApp};
@@ -13,6 +18,7 @@ pub use context::{
     Address, BlockId, ConsensusSignature, Height, LedgerContext, LedgerScheme, Proposal,
     ProposalPart, Validator, ValidatorSet, Vote,
 };
+pub use proposal_store::ProposalStore;
 pub use signing::{ConsensusSigner, ConsensusVerifier};
 
 /// The design note behind this crate, `docs/consensus.md`: what is proved or guaranteed, and

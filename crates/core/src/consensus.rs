@@ -10,7 +10,7 @@ use ledger_consensus::{
     LedgerContext, LedgerScheme, Validator, ValidatorSet,
 };
 use ledger_hsm::EquivocationGuard;
-use ledger_state::{build_block, check_commit, execute_block, member, validators, Execution};
+use ledger_state::{check_commit, execute_block, member, validators, Execution};
 use ledger_types::{Block, Commit};
 use malachitebft_app_channel::app::config::{
     ConsensusConfig, NodeConfig as EngineNodeConfig, P2pConfig, ValueSyncConfig,
@@ -106,31 +106,7 @@ impl LedgerApp for Ledger {
     }
 
     fn build(&self, now_ms: u64) -> Result<(Block, Execution), String> {
-        let tip = self.store.tip().ok_or("the store has no genesis block")?;
-        let candidates = self
-            .mempool
-            .candidates(
-                self.store.as_ref(),
-                self.block_config.max_txs,
-                self.block_config.max_bytes,
-            )
-            .map_err(|e| e.to_string())?;
-        let params = ledger_state::ProposeParams {
-            proposer: self.org.clone(),
-            timestamp_ms: now_ms.max(tip.header.timestamp_ms),
-            max_txs: self.block_config.max_txs,
-            max_bytes: self.block_config.max_bytes,
-        };
-        let verified = |h: &ledger_types::Hash| self.mempool.contains(h);
-        let built = build_block(
-            self.store.as_ref(),
-            &tip.accumulator,
-            &tip.header,
-            &params,
-            candidates,
-            &verified,
-        )
-        .map_err(|e| e.to_string())?;
+        let built = self.build_next(now_ms).map_err(|e| e.to_string())?;
         if let Some(hook) = &self.proposal_hook {
             return Ok(hook.proposed(self, built));
         }
@@ -227,6 +203,11 @@ pub async fn start(
     let me = Address(ledger.org.clone());
     let keypair = p2p_keypair(&NodeConfig::resolve(home, &c.p2p_key))?;
     let guard = Arc::new(EquivocationGuard::open(&home.join("consensus/guard")).map_err(fatal)?);
+    // Earlier versions kept the driver's blocks as loose files in consensus/proposals and
+    // consensus/candidates: moved into the store once, before the engine can ask for them.
+    ledger
+        .store
+        .import_loose_consensus_blocks(&home.join("consensus"))?;
     let consensus_signer = ConsensusSigner::new(ledger.chain_id.clone(), signer.clone(), guard);
     let verifier = ConsensusVerifier::new(ledger.chain_id.clone());
     let proof = consensus_signer
@@ -279,11 +260,12 @@ pub async fn start(
         .map_err(|e| fatal(format!("starting the consensus engine: {e}")))?;
     let propose = Duration::from_millis(c.timeout_propose_ms);
     let vote = Duration::from_millis(c.timeout_vote_ms);
+    let store = ledger.store.clone();
     let driver = Driver::new(
         ledger,
+        store,
         DriverConfig {
             me,
-            proposals_dir: home.join("consensus/proposals"),
             block_time: Duration::from_millis(c.block_time_ms),
             timeouts: LinearTimeouts {
                 propose,

@@ -7,7 +7,7 @@ use ledger_crypto::{sign_commit, Signer};
 use ledger_home::config::BlockConfig;
 use ledger_mempool::{Mempool, Rejection};
 use ledger_state::{
-    build_block, check_commit, execute_block, Execution, ProposeParams, TxRejection,
+    build_block, check_commit, execute_block, BuiltBlock, Execution, ProposeParams, TxRejection,
 };
 use ledger_store::Store;
 use ledger_types::{Block, ChainId, Commit, CommitSignature, Hash, OrgId, Transaction};
@@ -257,10 +257,10 @@ impl Ledger {
         (admitted, refused)
     }
 
-    /// Builds and signs the next block from the mempool. With nothing ready to include
-    /// (an empty mempool, or only transactions waiting behind a nonce gap), returns `None`
-    /// unless `allow_empty` asks for an empty block.
-    pub fn propose(&self, now_ms: u64, allow_empty: bool) -> Result<Option<Proposal>, NodeError> {
+    /// Builds the next block (no commit yet) from the mempool's candidates, leaving out
+    /// those that can no longer be included (listed in `dropped`). The one way a block is
+    /// built, for the single-validator producer and for consensus.
+    pub fn build_next(&self, now_ms: u64) -> Result<BuiltBlock, NodeError> {
         let tip = self
             .store
             .tip()
@@ -270,24 +270,29 @@ impl Ledger {
             self.block_config.max_txs,
             self.block_config.max_bytes,
         )?;
-        if candidates.is_empty() && !allow_empty {
-            return Ok(None);
-        }
         let params = ProposeParams {
             proposer: self.org.clone(),
+            // `build_block` keeps the timestamp no earlier than the parent's.
             timestamp_ms: now_ms,
             max_txs: self.block_config.max_txs,
             max_bytes: self.block_config.max_bytes,
         };
         let verified = |h: &Hash| self.mempool.contains(h);
-        let built = build_block(
+        Ok(build_block(
             self.store.as_ref(),
             &tip.accumulator,
             &tip.header,
             &params,
             candidates,
             &verified,
-        )?;
+        )?)
+    }
+
+    /// Builds and signs the next block from the mempool. With nothing ready to include
+    /// (an empty mempool, or only transactions waiting behind a nonce gap), returns `None`
+    /// unless `allow_empty` asks for an empty block.
+    pub fn propose(&self, now_ms: u64, allow_empty: bool) -> Result<Option<Proposal>, NodeError> {
+        let built = self.build_next(now_ms)?;
         if built.txs.is_empty() && !allow_empty {
             self.forget_dropped(&built.dropped)?;
             return Ok(None);

@@ -5,6 +5,11 @@
 //! a crash (even `kill -9` or power loss) the store holds whole blocks or nothing of them.
 //! [`Store::verify_integrity`] re-checks the hash chain and the state root at startup.
 //!
+//! It also keeps, for the consensus driver, the blocks this node proposed or found valid at
+//! heights it has not committed yet (column family [`CF_CONSENSUS`]), each with its own
+//! synced write, so that a restarted validator re-proposes the same block for a round and a
+//! decision replayed from the consensus WAL finds its block.
+//!
 //! This crate decides nothing about validity: it stores what the state machine computed.
 
 use std::path::Path;
@@ -17,6 +22,8 @@ use ledger_types::{Block, BlockHeader, Hash};
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use thiserror::Error;
 
+mod consensus_blocks;
+
 /// Column family of blocks: height (u64 big-endian) → canonical block bytes.
 pub const CF_BLOCKS: &str = "blocks";
 /// Column family of the transaction index: tx hash → location and outcome.
@@ -25,11 +32,26 @@ pub const CF_TXS: &str = "txs";
 pub const CF_STATE: &str = "state";
 /// Column family of metadata: chain tip, state accumulator, store format.
 pub const CF_META: &str = "meta";
+/// Column family of the consensus driver's uncommitted blocks: `b'p'`, height (u64
+/// big-endian), round (u32 big-endian) → the block this node proposed for that round;
+/// `b'c'`, height (u64 big-endian), block hash → a block this node found valid.
+pub const CF_CONSENSUS: &str = "consensus";
+/// Every column family of the store, in the order they are opened.
+pub const COLUMN_FAMILIES: [&str; 5] = [CF_BLOCKS, CF_TXS, CF_STATE, CF_META, CF_CONSENSUS];
 
 const META_TIP: &[u8] = b"tip";
 const META_ACCUMULATOR: &[u8] = b"accumulator";
 const META_FORMAT: &[u8] = b"format";
-const STORE_FORMAT: u16 = 1;
+/// The format this node writes. Format 2 added [`CF_CONSENSUS`].
+const STORE_FORMAT: u16 = 2;
+/// The oldest format this node opens. A format 1 store lacks only [`CF_CONSENSUS`], which
+/// RocksDB creates when the store is opened; its format is then recorded as 2 (a node of
+/// the previous version could not open it anyway: RocksDB refuses to open a database
+/// without naming all of its column families).
+const OLDEST_OPENED_FORMAT: u16 = 1;
+
+const PROPOSAL_PREFIX: u8 = b'p';
+const CANDIDATE_PREFIX: u8 = b'c';
 
 /// Why a storage operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -169,7 +191,8 @@ impl Store {
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
         opts.set_keep_log_file_num(5);
-        let cfs = [CF_BLOCKS, CF_TXS, CF_STATE, CF_META]
+        // A store written before a column family existed gets it here (empty).
+        let cfs = COLUMN_FAMILIES
             .into_iter()
             .map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(db_err(format!(
@@ -196,27 +219,42 @@ impl Store {
         self.tip.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Accepts this node's format and older ones it can upgrade (by then the missing column
+    /// families exist: `open` created them), recording this node's format; refuses others.
     fn check_format(&self) -> Result<(), StoreError> {
         let meta = self.cf(CF_META)?;
-        match self
+        let found = match self
             .db
             .get_cf(meta, META_FORMAT)
             .map_err(db_err("reading the store format"))?
         {
-            None => {
+            None => None,
+            Some(v) => Some(match <[u8; 2]>::try_from(v.as_slice()) {
+                Ok(b) => u16::from_be_bytes(b),
+                Err(_) => {
+                    return Err(StoreError::UnsupportedFormat {
+                        found: 0,
+                        supported: STORE_FORMAT,
+                    })
+                }
+            }),
+        };
+        match found {
+            Some(STORE_FORMAT) => Ok(()),
+            Some(f) if !(OLDEST_OPENED_FORMAT..STORE_FORMAT).contains(&f) => {
+                Err(StoreError::UnsupportedFormat {
+                    found: f,
+                    supported: STORE_FORMAT,
+                })
+            }
+            _ => {
+                if let Some(f) = found {
+                    tracing::info!(from = f, to = STORE_FORMAT, "upgrading the store format");
+                }
                 self.db
                     .put_cf(meta, META_FORMAT, STORE_FORMAT.to_be_bytes())
-                    .map_err(db_err("writing the store format"))?;
-                Ok(())
+                    .map_err(db_err("writing the store format"))
             }
-            Some(v) if v.as_slice() == STORE_FORMAT.to_be_bytes() => Ok(()),
-            Some(v) => Err(StoreError::UnsupportedFormat {
-                found: v
-                    .get(..2)
-                    .map(|b| u16::from_be_bytes([b[0], b[1]]))
-                    .unwrap_or(0),
-                supported: STORE_FORMAT,
-            }),
         }
     }
 

@@ -1,0 +1,553 @@
+//! The consensus driver in process: no sockets, files or node processes. A fake ledger
+//! (blocks over an in-memory chain) and an in-memory [`ProposalStore`] stand behind it, and
+//! the test plays the engine through the driver's channels.
+//!
+//! What must hold: a proposal is kept before it is returned and the same block is proposed
+//! again for that round after a restart; a proposal that cannot be kept is never returned;
+//! a valid received block is kept before its verdict, so a decision replayed after a restart
+//! commits it; an invalid one is not kept; a commit prunes what is kept at or below it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ledger_consensus::{
+    Address, BlockId, Driver, DriverConfig, Height, LedgerApp, LedgerContext, ProposalPart,
+    ProposalStore, ValidatorSet,
+};
+use ledger_crypto::LtHash16;
+use ledger_state::{Execution, StateDiff};
+use ledger_types::{Block, BlockHeader, ChainId, Commit, Hash, OrgId};
+use malachitebft_app_channel::app::events::TxEvent;
+use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
+use malachitebft_app_channel::app::types::core::{
+    CommitCertificate, LinearTimeouts, Round, Validity, VoteExtensions,
+};
+use malachitebft_app_channel::app::types::{PeerId, ProposedValue};
+use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+// ---------------------------------------------------------------- the kept blocks
+
+/// Holds a save until the test releases it, after telling the test it started.
+struct Gate {
+    entered: mpsc::UnboundedSender<&'static str>,
+    release: std::sync::mpsc::Receiver<()>,
+}
+
+/// An in-memory [`ProposalStore`]: survives a driver restart by being shared.
+#[derive(Default)]
+struct MemoryStore {
+    proposals: Mutex<BTreeMap<(u64, u32), Block>>,
+    candidates: Mutex<BTreeMap<(u64, [u8; 32]), Block>>,
+    refuse_writes: AtomicBool,
+    gate: Mutex<Option<Gate>>,
+}
+
+impl MemoryStore {
+    fn write(&self, what: &'static str) -> Result<(), String> {
+        if let Some(gate) = self.gate.lock().unwrap().as_ref() {
+            gate.entered.send(what).unwrap();
+            gate.release.recv().unwrap();
+        }
+        if self.refuse_writes.load(Ordering::SeqCst) {
+            return Err(format!("disk full while keeping a {what}"));
+        }
+        Ok(())
+    }
+
+    /// From now on every save waits for `release` after announcing itself on the result.
+    fn hold_saves(
+        &self,
+    ) -> (
+        mpsc::UnboundedReceiver<&'static str>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (entered, entered_rx) = mpsc::unbounded_channel();
+        let (release_tx, release) = std::sync::mpsc::channel();
+        *self.gate.lock().unwrap() = Some(Gate { entered, release });
+        (entered_rx, release_tx)
+    }
+
+    fn proposal_heights(&self) -> Vec<(u64, u32)> {
+        self.proposals.lock().unwrap().keys().copied().collect()
+    }
+
+    fn candidate_hashes(&self) -> Vec<Hash> {
+        let kept = self.candidates.lock().unwrap();
+        kept.values().map(Block::hash).collect()
+    }
+}
+
+/// The kind of the next save the driver started (held by the gate).
+async fn next_save(entered: &mut mpsc::UnboundedReceiver<&'static str>) -> &'static str {
+    tokio::time::timeout(Duration::from_secs(10), entered.recv())
+        .await
+        .expect("the driver kept nothing")
+        .unwrap()
+}
+
+impl ProposalStore for MemoryStore {
+    fn save_proposal(&self, height: u64, round: u32, block: &Block) -> Result<(), String> {
+        self.write("proposal")?;
+        self.proposals
+            .lock()
+            .unwrap()
+            .insert((height, round), block.clone());
+        Ok(())
+    }
+
+    fn proposal(&self, height: u64, round: u32) -> Result<Option<Block>, String> {
+        Ok(self
+            .proposals
+            .lock()
+            .unwrap()
+            .get(&(height, round))
+            .cloned())
+    }
+
+    fn save_candidate(&self, block: &Block) -> Result<(), String> {
+        self.write("candidate")?;
+        self.candidates
+            .lock()
+            .unwrap()
+            .insert((block.height(), block.hash().0), block.clone());
+        Ok(())
+    }
+
+    fn candidates_above(&self, height: u64) -> Result<Vec<Block>, String> {
+        let kept = self.candidates.lock().unwrap();
+        Ok(kept
+            .range((height + 1, [0; 32])..)
+            .map(|(_, b)| b.clone())
+            .collect())
+    }
+
+    fn prune_at_or_below(&self, height: u64) -> Result<(), String> {
+        self.proposals
+            .lock()
+            .unwrap()
+            .retain(|(h, _), _| *h > height);
+        self.candidates
+            .lock()
+            .unwrap()
+            .retain(|(h, _), _| *h > height);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- the fake ledger
+
+fn chain_id() -> ChainId {
+    ChainId::new("driver-test").unwrap()
+}
+
+fn org() -> OrgId {
+    OrgId::new("bank-a").unwrap()
+}
+
+/// A block on top of `parent`; `salt` (the timestamp) tells blocks of one height apart.
+fn child_of(parent: &Block, salt: u64) -> Block {
+    Block::new(
+        BlockHeader {
+            chain_id: chain_id(),
+            height: parent.height() + 1,
+            prev_hash: parent.hash(),
+            timestamp_ms: salt,
+            proposer: org(),
+            tx_count: 0,
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+        },
+        vec![],
+        Commit::default(),
+    )
+}
+
+fn genesis() -> Block {
+    Block::new(
+        BlockHeader {
+            chain_id: chain_id(),
+            height: 0,
+            prev_hash: Hash::ZERO,
+            timestamp_ms: 0,
+            proposer: org(),
+            tx_count: 0,
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+        },
+        vec![],
+        Commit::default(),
+    )
+}
+
+fn execution() -> Execution {
+    Execution {
+        diff: StateDiff::default(),
+        outcomes: vec![],
+        accumulator: LtHash16::new(),
+    }
+}
+
+/// A chain in memory: builds children of its tip, accepts only them, commits them.
+struct FakeLedger {
+    chain: Mutex<Vec<Block>>,
+    builds: AtomicU64,
+}
+
+impl FakeLedger {
+    fn new() -> Arc<Self> {
+        Arc::new(FakeLedger {
+            chain: Mutex::new(vec![genesis()]),
+            builds: AtomicU64::new(0),
+        })
+    }
+
+    fn tip(&self) -> Block {
+        self.chain.lock().unwrap().last().cloned().unwrap()
+    }
+
+    fn builds(&self) -> u64 {
+        self.builds.load(Ordering::SeqCst)
+    }
+}
+
+impl LedgerApp for FakeLedger {
+    fn height(&self) -> u64 {
+        self.tip().height()
+    }
+
+    fn validator_set(&self) -> Result<ValidatorSet, String> {
+        Ok(ValidatorSet::new(vec![]))
+    }
+
+    fn build(&self, _now_ms: u64) -> Result<(Block, Execution), String> {
+        let n = self.builds.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok((child_of(&self.tip(), 1000 + n), execution()))
+    }
+
+    fn validate(&self, block: &Block) -> Result<Execution, String> {
+        let tip = self.tip();
+        if block.height() != tip.height() + 1 || block.header().prev_hash != tip.hash() {
+            return Err(format!("block {} is not a child of the tip", block.hash()));
+        }
+        Ok(execution())
+    }
+
+    fn commit(&self, block: Block, _execution: Execution) -> Result<(), String> {
+        self.validate(&block)?;
+        self.chain.lock().unwrap().push(block);
+        Ok(())
+    }
+
+    fn block(&self, height: u64) -> Result<Option<Block>, String> {
+        Ok(self.chain.lock().unwrap().get(height as usize).cloned())
+    }
+}
+
+// ---------------------------------------------------------------- the engine's side
+
+/// A running driver and the engine's ends of its channels.
+struct Engine {
+    to_driver: mpsc::Sender<AppMsg<LedgerContext>>,
+    network: mpsc::Receiver<NetworkMsg<LedgerContext>>,
+    driver: JoinHandle<Result<(), String>>,
+}
+
+fn start(app: &Arc<FakeLedger>, store: &Arc<MemoryStore>) -> Engine {
+    let (to_driver, consensus) = mpsc::channel(16);
+    let (network_tx, network) = mpsc::channel(1024);
+    let channels = Channels {
+        consensus,
+        network: network_tx,
+        events: TxEvent::new(),
+        requests: mpsc::channel(1).0,
+        net_requests: mpsc::channel(1).0,
+    };
+    let driver = Driver::new(
+        app.clone(),
+        store.clone(),
+        DriverConfig {
+            me: Address(org()),
+            block_time: Duration::ZERO,
+            timeouts: LinearTimeouts::default(),
+            txs_per_part: 10,
+        },
+    );
+    Engine {
+        to_driver,
+        network,
+        driver: tokio::spawn(driver.run(channels)),
+    }
+}
+
+impl Engine {
+    async fn send(&self, msg: AppMsg<LedgerContext>) {
+        self.to_driver.send(msg).await.unwrap();
+    }
+
+    /// Asks for the value of (height, round); returns the reply's receiver.
+    async fn get_value(
+        &self,
+        height: u64,
+        round: u32,
+    ) -> oneshot::Receiver<malachitebft_app_channel::app::types::LocallyProposedValue<LedgerContext>>
+    {
+        let (reply, rx) = oneshot::channel();
+        self.send(AppMsg::GetValue {
+            height: Height(height),
+            round: Round::new(round),
+            timeout: Duration::from_secs(1),
+            reply,
+        })
+        .await;
+        rx
+    }
+
+    /// Delivers one part; returns the reply's receiver.
+    async fn part(
+        &self,
+        part: StreamMessage<ProposalPart>,
+    ) -> oneshot::Receiver<Option<ProposedValue<LedgerContext>>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(AppMsg::ReceivedProposalPart {
+            from: peer(2),
+            published_by: Some(peer(1)),
+            part,
+            reply,
+        })
+        .await;
+        rx
+    }
+
+    /// Delivers every part of `block`'s stream; returns the verdict on the last one.
+    async fn receive(&self, block: &Block) -> Option<ProposedValue<LedgerContext>> {
+        let mut parts = stream_of(block);
+        let last = parts.pop().unwrap();
+        for p in parts {
+            assert_eq!(self.part(p).await.await.unwrap(), None);
+        }
+        self.part(last).await.await.unwrap()
+    }
+
+    /// Reports the decision on `block` at round 0; returns the acknowledgement's receiver.
+    async fn decided(&self, block: &Block) -> oneshot::Receiver<()> {
+        let (reply, rx) = oneshot::channel();
+        self.send(AppMsg::Decided {
+            certificate: CommitCertificate {
+                height: Height(block.height()),
+                round: Round::new(0),
+                value_id: BlockId(block.hash()),
+                commit_signatures: vec![],
+            },
+            extensions: VoteExtensions::default(),
+            reply,
+        })
+        .await;
+        rx
+    }
+
+    /// The parts published so far, up to and including the first end of stream.
+    async fn published_stream(&mut self) -> Vec<StreamContent<ProposalPart>> {
+        let mut out = Vec::new();
+        while let Some(NetworkMsg::PublishProposalPart(m)) = self.network.recv().await {
+            let fin = m.content.is_fin();
+            out.push(m.content);
+            if fin {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Closes the engine's side, as a crash or restart does, and waits for the driver.
+    async fn stop(self) -> Result<(), String> {
+        drop(self.to_driver);
+        self.driver.await.unwrap()
+    }
+}
+
+/// A peer id (an identity multihash of one byte).
+fn peer(n: u8) -> PeerId {
+    PeerId::from_bytes(&[0, 1, n]).unwrap()
+}
+
+/// The parts a proposer streams for `block` in round 0.
+fn stream_of(block: &Block) -> Vec<StreamMessage<ProposalPart>> {
+    let id = StreamId::new(Bytes::from(block.hash().0.to_vec()));
+    let contents = [
+        StreamContent::Data(ProposalPart::Header {
+            height: Height(block.height()),
+            round: 0,
+            pol_round: Round::Nil,
+            proposer: Address(org()),
+            header: block.header().encode(),
+        }),
+        StreamContent::Data(ProposalPart::End { tx_count: 0 }),
+        StreamContent::Fin,
+    ];
+    contents
+        .into_iter()
+        .enumerate()
+        .map(|(seq, c)| StreamMessage::new(id.clone(), seq as u64, c))
+        .collect()
+}
+
+// ---------------------------------------------------------------- the cases
+
+#[tokio::test]
+async fn a_proposal_is_kept_before_it_is_returned_and_proposed_again_after_a_restart() {
+    let (app, store) = (FakeLedger::new(), Arc::new(MemoryStore::default()));
+    let (mut entered, release) = store.hold_saves();
+    let mut engine = start(&app, &store);
+    let mut reply = engine.get_value(1, 0).await;
+    // The proposal, then the same block as a candidate, each kept with no answer yet.
+    for what in ["proposal", "candidate"] {
+        assert_eq!(next_save(&mut entered).await, what);
+        assert!(
+            reply.try_recv().is_err(),
+            "answered before the {what} was kept"
+        );
+        release.send(()).unwrap();
+    }
+    let proposed = reply.await.unwrap();
+    let kept = store.proposal(1, 0).unwrap().unwrap();
+    assert_eq!(proposed.value, BlockId(kept.hash()));
+    assert_eq!(store.candidate_hashes(), vec![kept.hash()]);
+    assert_eq!(engine.published_stream().await.len(), 3);
+    *store.gate.lock().unwrap() = None;
+    engine.stop().await.unwrap();
+
+    // After a restart: the same block for (1, 0), built once; a new one for (1, 1).
+    let mut engine = start(&app, &store);
+    let again = engine.get_value(1, 0).await.await.unwrap();
+    assert_eq!(again.value, proposed.value);
+    assert_eq!(app.builds(), 1);
+    let header = match engine.published_stream().await.remove(0) {
+        StreamContent::Data(ProposalPart::Header { header, .. }) => header,
+        other => panic!("the stream starts with {other:?}"),
+    };
+    assert_eq!(header, kept.header().encode());
+    let next_round = engine.get_value(1, 1).await.await.unwrap();
+    assert_ne!(next_round.value, proposed.value);
+    assert_eq!(app.builds(), 2);
+    assert_eq!(store.proposal_heights(), vec![(1, 0), (1, 1)]);
+    engine.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_proposal_that_cannot_be_kept_is_never_returned() {
+    let (app, store) = (FakeLedger::new(), Arc::new(MemoryStore::default()));
+    store.refuse_writes.store(true, Ordering::SeqCst);
+    let engine = start(&app, &store);
+    let reply = engine.get_value(1, 0).await;
+    assert!(
+        reply.await.is_err(),
+        "a proposal was returned without being kept"
+    );
+    let Engine {
+        to_driver,
+        mut network,
+        driver,
+    } = engine;
+    assert_eq!(
+        driver.await.unwrap(),
+        Err("disk full while keeping a proposal".to_string())
+    );
+    assert!(network.recv().await.is_none(), "nothing was published");
+    drop(to_driver);
+}
+
+#[tokio::test]
+async fn a_valid_block_is_kept_before_its_verdict_and_a_decision_replayed_after_a_restart_commits_it(
+) {
+    let (app, store) = (FakeLedger::new(), Arc::new(MemoryStore::default()));
+    let block = child_of(&genesis(), 7);
+    let engine = start(&app, &store);
+    let mut parts = stream_of(&block);
+    let fin = parts.pop().unwrap();
+    for p in parts {
+        assert_eq!(engine.part(p).await.await.unwrap(), None);
+    }
+    let (mut entered, release) = store.hold_saves();
+    let mut verdict = engine.part(fin).await;
+    assert_eq!(next_save(&mut entered).await, "candidate");
+    assert!(
+        verdict.try_recv().is_err(),
+        "the verdict came before the block was kept"
+    );
+    release.send(()).unwrap();
+    let verdict = verdict.await.unwrap().unwrap();
+    assert_eq!(
+        (verdict.value, verdict.validity),
+        (BlockId(block.hash()), Validity::Valid)
+    );
+    *store.gate.lock().unwrap() = None;
+    // The engine logged its decision in its WAL, then the node crashed.
+    engine.stop().await.unwrap();
+
+    let engine = start(&app, &store);
+    engine.decided(&block).await.await.unwrap();
+    assert_eq!(app.height(), 1);
+    assert_eq!(app.block(1).unwrap().unwrap().hash(), block.hash());
+    assert!(store.candidate_hashes().is_empty());
+    engine.stop().await.unwrap();
+
+    // Without the kept block, the replayed decision cannot be committed.
+    let other = FakeLedger::new();
+    let engine = start(&other, &Arc::new(MemoryStore::default()));
+    assert!(engine.decided(&block).await.await.is_err());
+    let stopped = engine.stop().await.unwrap_err();
+    assert!(stopped.contains("is not held by this node"), "{stopped}");
+    assert_eq!(other.height(), 0);
+}
+
+#[tokio::test]
+async fn an_invalid_block_is_answered_invalid_and_not_kept() {
+    let (app, store) = (FakeLedger::new(), Arc::new(MemoryStore::default()));
+    let engine = start(&app, &store);
+    let orphan = child_of(&child_of(&genesis(), 1), 2);
+    let mut wrong_parent = child_of(&genesis(), 3);
+    wrong_parent = Block::new(
+        BlockHeader {
+            prev_hash: Hash([9; 32]),
+            ..wrong_parent.header().clone()
+        },
+        vec![],
+        Commit::default(),
+    );
+    // A block two heights ahead waits for its height; one with a wrong parent is invalid.
+    assert_eq!(engine.receive(&orphan).await, None);
+    let verdict = engine.receive(&wrong_parent).await.unwrap();
+    assert_eq!(verdict.validity, Validity::Invalid);
+    assert!(store.candidate_hashes().is_empty());
+    engine.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn committing_a_height_prunes_what_is_kept_at_or_below_it() {
+    let (app, store) = (FakeLedger::new(), Arc::new(MemoryStore::default()));
+    let (b1, other1) = (child_of(&genesis(), 1), child_of(&genesis(), 2));
+    let b2 = child_of(&b1, 3);
+    for (h, r, b) in [(1, 0, &other1), (1, 1, &b1), (2, 0, &b2)] {
+        store.save_proposal(h, r, b).unwrap();
+    }
+    for b in [&b1, &other1, &b2] {
+        store.save_candidate(b).unwrap();
+    }
+    // Kept before a restart: the driver loads them and commits b1 without seeing it again.
+    let engine = start(&app, &store);
+    engine.decided(&b1).await.await.unwrap();
+    assert_eq!(app.height(), 1);
+    assert_eq!(store.proposal_heights(), vec![(2, 0)]);
+    assert_eq!(store.candidate_hashes(), vec![b2.hash()]);
+
+    engine.decided(&b2).await.await.unwrap();
+    assert_eq!(app.height(), 2);
+    assert!(store.proposal_heights().is_empty());
+    assert!(store.candidate_hashes().is_empty());
+    engine.stop().await.unwrap();
+}
