@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench --profile dev --bench circuits` (results in docs/benchmarks.md).
 
+// A benchmark: a failed step must stop it where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench --profile dev --bench encryption` (results in docs/benchmarks.md).
 
+// A benchmark: a failed step must stop it where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

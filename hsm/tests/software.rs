@@ -1,6 +1,9 @@
 //! The software provider: the same suite as the PKCS#11 provider, plus what is particular
 //! to keys in passphrase-sealed files.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,9 @@
 //! The `ledger` CLI binary against a running node: schemas, records through the gateway,
 //! status, refusals.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::Command;
 
 use ledger_e2e::*;

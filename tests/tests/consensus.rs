@@ -3,6 +3,9 @@
 //! `kill -9` of one validator, halt without a quorum and resume with it, and lose no
 //! acknowledged transaction.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use ledger_api::v1 as pb;

@@ -5,6 +5,9 @@
 //! and another bank's node submits for it; a forged ring signature is refused by every
 //! validator; a regulator, outside the member ring, cannot endorse.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use ledger_api::v1 as pb;
 use ledger_e2e::*;
 use ledger_types::{Endorse, Hash, Topic, Transaction, ANONYMOUS_SIGNER};

@@ -9,6 +9,9 @@
 //! pyhpke comes from PyPI: the test uses `LEDGER_INTEROP_PYTHON` if set, else creates a
 //! virtual environment next to the target directory and installs pyhpke 0.6.5 into it.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;

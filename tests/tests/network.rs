@@ -7,6 +7,9 @@
 //! wrap does not open is reported on chain by the regulator's node. Plaintext never
 //! reaches any node's disk.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -3,6 +3,9 @@
 //! it), it refuses the block and stores nothing; following an honest validator, it holds
 //! exactly the validators' blocks.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::pin::Pin;
 use std::time::Duration;
 

@@ -1,6 +1,9 @@
 //! Bad transactions are each refused with a distinct, readable reason; the node keeps
 //! running and loses nothing.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use ledger_api::v1 as pb;
 use ledger_crypto::{sign_tx, Ed25519SoftwareKey};
 use ledger_e2e::*;

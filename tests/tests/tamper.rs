@@ -1,5 +1,8 @@
 //! Altered stored data is found at startup: the node refuses to start and names the height.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use ledger_api::v1 as pb;
 use ledger_e2e::*;
 use ledger_store::{CF_BLOCKS, CF_STATE, COLUMN_FAMILIES};

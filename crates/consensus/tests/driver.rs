@@ -7,6 +7,9 @@
 //! a valid received block is kept before its verdict, so a decision replayed after a restart
 //! commits it; an invalid one is not kept; a commit prunes what is kept at or below it.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,8 @@
 //! Mempool admission, ordering and bounds against a real (in-memory) state.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 
 use ledger_crypto::{sign_tx, Ed25519SoftwareKey};

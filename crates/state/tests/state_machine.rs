@@ -1,5 +1,8 @@
 //! The state machine, driven as the node and consensus drive it, on an in-memory state.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 
 use ledger_crypto::hpke::software_dh;

@@ -2,6 +2,9 @@
 //! or below a height; older stores without their column family open; loose files of an
 //! earlier version are moved in once, and a file cut short at any byte is never imported.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 
 use ledger_store::{Store, StoreError, CF_META, COLUMN_FAMILIES};

@@ -1,5 +1,8 @@
 //! The SoftHSM fixture shared by the test binaries: one token directory per process
 //! (SoftHSM reads its configuration once per process), made by `hsm/softhsm-token.sh`.
+
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 pub mod suite;
