@@ -135,20 +135,22 @@ impl Store {
     }
 
     /// Deletes the proposed and candidate blocks kept for heights at or below `height`, in
-    /// one synced write.
+    /// one write that is not synced.
     ///
     /// The consensus driver calls this after committing `height`, as a write of its own
     /// rather than inside the block's batch: [`Store::commit_block`] stays the one write of
-    /// the ledger, shared with nodes that run no consensus. A crash between the two leaves
-    /// entries at or below the tip, which no read returns (the driver asks only for heights
-    /// above the tip) and which the next call deletes, since it deletes from height 0.
+    /// the ledger, shared with nodes that run no consensus. A crash between the two, or
+    /// the loss of this unsynced write, leaves entries at or below the tip, which no read
+    /// returns (the driver asks only for heights above the tip) and which the next call
+    /// deletes, since it deletes from height 0. So it needs no fsync of its own, and the
+    /// driver's answer to a decision does not wait for one.
     pub fn prune_consensus_blocks(&self, height: u64) -> Result<(), StoreError> {
         let cf = self.cf(CF_CONSENSUS)?;
         let mut batch = WriteBatch::default();
         for prefix in [PROPOSAL_PREFIX, CANDIDATE_PREFIX] {
             batch.delete_range_cf(cf, height_start(prefix, 0), above(prefix, height));
         }
-        self.db.write_opt(batch, &synced()).map_err(db_err(format!(
+        self.db.write(batch).map_err(db_err(format!(
             "deleting the consensus blocks at or below height {height}"
         )))
     }
