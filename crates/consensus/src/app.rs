@@ -65,8 +65,32 @@ pub struct DriverConfig {
     pub block_time: Duration,
     /// Round timeouts.
     pub timeouts: LinearTimeouts,
-    /// Most transactions per streamed part.
-    pub txs_per_part: usize,
+    /// Most transaction bytes per streamed part (kept below the gossip message limit).
+    pub part_max_bytes: usize,
+}
+
+/// What one transaction adds to a part beyond its bytes (its length prefix), bounded.
+const TX_FRAMING_BYTES: usize = 16;
+
+/// Cuts `txs` into consecutive parts of at most `max_bytes` (each transaction counted with
+/// its framing); a transaction larger than that travels alone. The node's configuration
+/// check keeps every admitted transaction below `max_bytes`.
+pub fn part_boundaries(tx_sizes: impl IntoIterator<Item = usize>, max_bytes: usize) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let (mut i, mut bytes) = (0usize, 0usize);
+    for size in tx_sizes {
+        let size = size + TX_FRAMING_BYTES;
+        if bytes > 0 && bytes + size > max_bytes {
+            ends.push(i);
+            bytes = 0;
+        }
+        bytes += size;
+        i += 1;
+    }
+    if bytes > 0 {
+        ends.push(i);
+    }
+    ends
 }
 
 /// A block this node holds for a height, with its verdict.
@@ -230,10 +254,18 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
             proposer: proposer.clone(),
             header: block.header().encode(),
         }];
-        for chunk in block.txs.chunks(self.cfg.txs_per_part.max(1)) {
+        let mut start = 0;
+        for end in part_boundaries(
+            block.txs.iter().map(|t| t.bytes().len()),
+            self.cfg.part_max_bytes,
+        ) {
             parts.push(ProposalPart::Txs(
-                chunk.iter().map(|t| t.bytes().to_vec()).collect(),
+                block.txs[start..end]
+                    .iter()
+                    .map(|t| t.bytes().to_vec())
+                    .collect(),
             ));
+            start = end;
         }
         parts.push(ProposalPart::End {
             tx_count: block.txs.len() as u32,
@@ -633,4 +665,35 @@ fn assemble(buf: StreamBuf) -> Result<(ProposalPart, Block), String> {
         return Err("a proposal stream's transaction count does not match".into());
     }
     Ok((header_part, Block::new(header, txs, Commit::default())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part_boundaries;
+
+    #[test]
+    fn parts_are_cut_by_bytes() {
+        // 10 transactions of 100 KB in parts of at most 256 KiB: two per part.
+        let ends = part_boundaries([100_000; 10], 256 * 1024);
+        assert_eq!(ends, vec![2, 4, 6, 8, 10]);
+        // Small transactions share one part however many they are.
+        assert_eq!(part_boundaries([300; 5000], 4 << 20), vec![5000]);
+        // Each part stays within the bound.
+        let sizes = [70_000, 10, 60_000, 200_000, 5, 5, 250_000];
+        let ends = part_boundaries(sizes, 256 * 1024);
+        let mut start = 0;
+        for end in &ends {
+            let bytes: usize = sizes[start..*end].iter().map(|s| s + 16).sum();
+            assert!(bytes <= 256 * 1024, "{start}..{end}: {bytes}");
+            start = *end;
+        }
+        assert_eq!(start, sizes.len());
+        // An empty block has no transaction part.
+        assert!(part_boundaries([], 1024).is_empty());
+    }
+
+    #[test]
+    fn an_oversized_transaction_travels_alone() {
+        assert_eq!(part_boundaries([10, 5_000, 10], 1_000), vec![1, 2, 3]);
+    }
 }

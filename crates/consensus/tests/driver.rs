@@ -277,7 +277,7 @@ fn start(app: &Arc<FakeLedger>, store: &Arc<MemoryStore>) -> Engine {
             me: Address(org()),
             block_time: Duration::ZERO,
             timeouts: LinearTimeouts::default(),
-            txs_per_part: 10,
+            part_max_bytes: 1 << 20,
         },
     );
     Engine {

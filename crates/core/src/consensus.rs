@@ -148,6 +148,9 @@ impl LedgerApp for Ledger {
     }
 }
 
+/// What the network's request-response framing adds to a sync response.
+const SYNC_FRAMING: usize = 64 * 1024;
+
 /// Reads the libp2p identity key, creating it on first use.
 fn p2p_keypair(path: &Path) -> Result<Keypair, NodeError> {
     let bytes = match std::fs::read(path) {
@@ -229,6 +232,10 @@ pub async fn start(
             .map(|p| multiaddr(p))
             .collect::<Result<_, _>>()?,
         persistent_peers_only: true,
+        // The limits agree end to end (checked at start): a proposal part fits in a
+        // gossip message, and the largest block in a sync response.
+        pubsub_max_size: bytesize::ByteSize::b(c.gossip_max_bytes as u64),
+        rpc_max_size: bytesize::ByteSize::b((config.sync_max_bytes() + SYNC_FRAMING) as u64),
         ..Default::default()
     };
     p2p.discovery.enabled = false;
@@ -241,6 +248,9 @@ pub async fn start(
         value_sync: ValueSyncConfig {
             status_update_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(5),
+            // A response holds as many blocks as fit and at least the largest one (the
+            // engine trims a batch to this size, so a smaller limit would never sync it).
+            max_response_size: bytesize::ByteSize::b(config.sync_max_bytes() as u64),
             ..Default::default()
         },
     };
@@ -277,7 +287,7 @@ pub async fn start(
                 rebroadcast: propose + vote + vote,
                 max_timeout: Duration::from_secs(30),
             },
-            txs_per_part: 2000,
+            part_max_bytes: c.proposal_part_bytes,
         },
     );
     let task = tokio::spawn(driver.run(channels));

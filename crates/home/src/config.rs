@@ -77,7 +77,33 @@ pub struct ConsensusSection {
     /// are relayed to them, so whichever validator proposes next holds them.
     #[serde(default)]
     pub relay: Vec<String>,
+    /// The largest gossip message (proposal parts, votes) this validator sends or accepts,
+    /// in bytes. The same on every validator.
+    #[serde(default = "default_gossip_max_bytes")]
+    pub gossip_max_bytes: usize,
+    /// The most transaction bytes in one streamed part of a proposed block: well below
+    /// `gossip_max_bytes`, and above `[mempool] max_tx_bytes` so that any admitted
+    /// transaction fits in a part.
+    #[serde(default = "default_proposal_part_bytes")]
+    pub proposal_part_bytes: usize,
 }
+
+fn default_gossip_max_bytes() -> usize {
+    4 * 1024 * 1024
+}
+
+fn default_proposal_part_bytes() -> usize {
+    1024 * 1024
+}
+
+/// What a proposal part adds to its transactions' bytes (stream and part framing,
+/// signatures of the gossip layer), bounded generously.
+pub const PART_OVERHEAD_BYTES: usize = 64 * 1024;
+/// What one transaction adds inside a part (its length prefix), bounded generously.
+pub const TX_IN_PART_OVERHEAD_BYTES: usize = 16;
+/// What a synced block's response adds to the block's bytes (its commit certificate and
+/// the sync framing), bounded generously.
+pub const SYNC_OVERHEAD_BYTES: usize = 1024 * 1024;
 
 impl Default for ConsensusSection {
     fn default() -> Self {
@@ -91,6 +117,8 @@ impl Default for ConsensusSection {
             timeout_propose_ms: 1500,
             timeout_vote_ms: 500,
             relay: vec![],
+            gossip_max_bytes: default_gossip_max_bytes(),
+            proposal_part_bytes: default_proposal_part_bytes(),
         }
     }
 }
@@ -366,6 +394,46 @@ impl Default for LogConfig {
 }
 
 impl NodeConfig {
+    /// Checks that the size limits agree end to end: any transaction the mempool admits
+    /// fits in a block and in a proposal part, a part fits in a gossip message, and a
+    /// block fits in a catch-up sync response (derived: [`NodeConfig::sync_max_bytes`]).
+    /// A disagreement would let the chain accept what it can never commit.
+    pub fn check_limits(&self, home: &Path) -> Result<(), HomeError> {
+        let fail = |reason: String| {
+            Err(HomeError::Config {
+                path: home.join(CONFIG_FILE).display().to_string(),
+                reason,
+            })
+        };
+        let tx = self.mempool.max_tx_bytes;
+        if self.block.max_bytes < tx {
+            return fail(format!(
+                "[block] max_bytes ({}) is below [mempool] max_tx_bytes ({tx}): an admitted transaction could never be included",
+                self.block.max_bytes
+            ));
+        }
+        let c = &self.consensus;
+        if c.proposal_part_bytes < tx + TX_IN_PART_OVERHEAD_BYTES {
+            return fail(format!(
+                "[consensus] proposal_part_bytes ({}) must exceed [mempool] max_tx_bytes ({tx}) by at least {TX_IN_PART_OVERHEAD_BYTES}: a transaction must fit in one part",
+                c.proposal_part_bytes
+            ));
+        }
+        if c.proposal_part_bytes + PART_OVERHEAD_BYTES > c.gossip_max_bytes {
+            return fail(format!(
+                "[consensus] proposal_part_bytes ({}) must stay {PART_OVERHEAD_BYTES} bytes below gossip_max_bytes ({}): a part must fit in one gossip message",
+                c.proposal_part_bytes, c.gossip_max_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// The largest catch-up sync message: the largest block this node builds or accepts,
+    /// with its certificate and framing (at least Malachite's default of 10 MiB).
+    pub fn sync_max_bytes(&self) -> usize {
+        (self.block.max_bytes + SYNC_OVERHEAD_BYTES).max(10 * 1024 * 1024)
+    }
+
     /// Reads `config.toml` from `home`.
     pub fn load(home: &Path) -> Result<Self, HomeError> {
         let path = home.join(CONFIG_FILE);
@@ -403,5 +471,67 @@ impl NodeConfig {
         } else {
             home.join(p)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> NodeConfig {
+        NodeConfig {
+            org: "bank-a".into(),
+            grpc: GrpcConfig::default(),
+            storage: StorageConfig::default(),
+            keys: KeysConfig::for_org("bank-a"),
+            block: BlockConfig::default(),
+            mempool: MempoolSection::default(),
+            log: LogConfig::default(),
+            gateway: GatewayConfig::default(),
+            sync: SyncConfig::default(),
+            audit: AuditConfig::default(),
+            consensus: ConsensusSection::default(),
+        }
+    }
+
+    fn reason(c: &NodeConfig) -> String {
+        match c.check_limits(Path::new("/home")) {
+            Err(HomeError::Config { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_limits_agree_and_sync_carries_the_largest_block() {
+        let c = sample();
+        c.check_limits(Path::new("/home")).unwrap();
+        assert!(c.sync_max_bytes() >= c.block.max_bytes + SYNC_OVERHEAD_BYTES);
+    }
+
+    #[test]
+    fn a_config_written_before_the_size_settings_reads_with_their_defaults() {
+        let text = toml::to_string(&sample()).unwrap();
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with("gossip_max_bytes") && !l.starts_with("proposal_part_bytes"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(old, text);
+        let c: NodeConfig = toml::from_str(&old).unwrap();
+        assert_eq!(c.consensus.gossip_max_bytes, 4 * 1024 * 1024);
+        assert_eq!(c.consensus.proposal_part_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn limits_that_disagree_are_refused_naming_the_settings() {
+        let mut c = sample();
+        c.block.max_bytes = c.mempool.max_tx_bytes - 1;
+        assert!(reason(&c).contains("[block] max_bytes"));
+        let mut c = sample();
+        c.consensus.proposal_part_bytes = c.mempool.max_tx_bytes;
+        assert!(reason(&c).contains("a transaction must fit in one part"));
+        let mut c = sample();
+        c.consensus.proposal_part_bytes = c.consensus.gossip_max_bytes;
+        assert!(reason(&c).contains("a part must fit in one gossip message"));
     }
 }

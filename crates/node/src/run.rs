@@ -352,6 +352,7 @@ async fn start_gateway(
 }
 
 async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), NodeError> {
+    config.check_limits(&home)?;
     let org = OrgId::new(config.org.clone()).map_err(|e| NodeError::Config {
         path: home.join(CONFIG_FILE).display().to_string(),
         reason: e.to_string(),
