@@ -555,13 +555,26 @@ impl Gw {
         self.inner.register_schema(r).await.map(|r| r.into_inner())
     }
 
-    /// Puts `fields` (name, value) into `record` of `schema`, readable also by `readers`.
+    /// Puts `fields` (name, value) into `record` of `schema`, readable also by `readers`,
+    /// and waits for the block.
     pub async fn put(
         &mut self,
         record: &str,
         schema: &str,
         fields: &[(&str, &str)],
         readers: &[&str],
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        self.put_with(record, schema, fields, readers, false).await
+    }
+
+    /// [`Gw::put`], returning once admitted when `no_wait`.
+    pub async fn put_with(
+        &mut self,
+        record: &str,
+        schema: &str,
+        fields: &[(&str, &str)],
+        readers: &[&str],
+        no_wait: bool,
     ) -> Result<pb::WriteResponse, tonic::Status> {
         let r = self.req(pb::GatewayPutRequest {
             document: None,
@@ -576,7 +589,7 @@ impl Gw {
                 })
                 .collect(),
             readers: readers.iter().map(|r| r.to_string()).collect(),
-            no_wait: false,
+            no_wait,
         });
         self.inner.put_record(r).await.map(|r| r.into_inner())
     }
@@ -778,6 +791,12 @@ impl TestNet {
     /// Creates the homes, merges the genesis, and wires the consensus configuration with
     /// `ledger-node connect`. Nothing is started.
     pub fn new(validators: usize, observers: usize) -> TestNet {
+        Self::with_observer_roles(validators, observers, "regulator")
+    }
+
+    /// [`TestNet::new`] with observers of `roles` (comma-separated), e.g. `member` for a
+    /// bank that follows the validators and writes through its own gateway.
+    pub fn with_observer_roles(validators: usize, observers: usize, roles: &str) -> TestNet {
         let env = || {
             vec![(
                 "LEDGER_KEY_PASSPHRASE".to_string(),
@@ -795,7 +814,7 @@ impl TestNet {
             })
             .collect();
         let obs: Vec<TestNode> = (1..=observers)
-            .map(|i| TestNode::init_with(&format!("obs-{i}"), &["--roles", "regulator"], env()))
+            .map(|i| TestNode::init_with(&format!("obs-{i}"), &["--roles", roles], env()))
             .collect();
         let dir = vals[0].home.path().join("net-genesis.json");
         let out = Command::new(bin("ledger-node"))

@@ -164,6 +164,19 @@ impl Ledger {
         }
     }
 
+    /// The next nonce `org` can use, given its next committed nonce `committed`: past the
+    /// transactions pending in the mempool that takes this node's submissions (the
+    /// upstream node's, when following one). A submitted transaction that left that
+    /// mempool without committing (dropped by a proposer, lost in a restart) frees its
+    /// nonce again, so the organisation's next write fills the gap instead of waiting
+    /// behind it.
+    pub async fn next_free_nonce(&self, org: &OrgId, committed: u64) -> Result<u64, RemoteRefusal> {
+        match &self.upstream {
+            Some(up) => Ok(up.next_free_nonce(org).await?.max(committed)),
+            None => Ok(self.mempool.next_free_nonce(org, committed)),
+        }
+    }
+
     /// Verifies a block received from another node (the next height, its transactions
     /// re-executed to the same state root, a quorum of validator signatures) and commits it.
     pub fn apply_received(&self, block: &Block) -> Result<(), NodeError> {

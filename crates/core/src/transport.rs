@@ -3,7 +3,7 @@
 //! the other validators, and streaming committed blocks from an upstream node.
 
 use async_trait::async_trait;
-use ledger_types::Hash;
+use ledger_types::{Hash, OrgId};
 
 /// A refusal from another node, as it gave it: the status code of its API, its message,
 /// and the stable rejection reason when it named one. Passed back to clients unchanged.
@@ -28,6 +28,8 @@ impl std::fmt::Display for RemoteRefusal {
 pub trait Upstream: Send + Sync {
     /// Submits canonical transaction bytes; the upstream's refusal comes back as it gave it.
     async fn submit(&self, tx: Vec<u8>) -> Result<Hash, RemoteRefusal>;
+    /// The next nonce `org` can use there: past its committed and pending transactions.
+    async fn next_free_nonce(&self, org: &OrgId) -> Result<u64, RemoteRefusal>;
 }
 
 /// Another validator that should hold the transactions this one admits.

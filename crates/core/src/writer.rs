@@ -59,7 +59,8 @@ pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Signs and submits the organisation's own transactions, one nonce after another.
 pub struct TxWriter {
     ledger: Arc<Ledger>,
-    next: tokio::sync::Mutex<u64>,
+    /// One write at a time, so that two never take the same nonce.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl TxWriter {
@@ -67,22 +68,27 @@ impl TxWriter {
     pub fn new(ledger: Arc<Ledger>) -> Self {
         Self {
             ledger,
-            next: tokio::sync::Mutex::new(0),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Signs `payload` with the next free nonce and submits it (to this node's mempool, or
-    /// to the upstream node when following one).
+    /// to the upstream node when following one). The nonce is read from the mempool that
+    /// takes the submission, never from a count kept here: a transaction that was dropped
+    /// before it committed frees its nonce for this write.
     pub async fn submit(&self, payload: Payload) -> Result<Transaction, WriteError> {
-        let mut next = self.next.lock().await;
+        let _turn = self.turn.lock().await;
         let org = self.ledger.org.clone();
         let committed =
             next_nonce(self.ledger.store.as_ref(), &org).map_err(|e| WriteError::Storage {
                 what: "nonce",
                 reason: e.to_string(),
             })?;
-        let pending = self.ledger.mempool.next_free_nonce(&org, committed);
-        let nonce = (*next).max(pending);
+        let nonce = self
+            .ledger
+            .next_free_nonce(&org, committed)
+            .await
+            .map_err(|r| WriteError::Submit(SubmitError::Upstream(r)))?;
         let body = TxBody {
             chain_id: self.ledger.chain_id.clone(),
             signer: org,
@@ -95,7 +101,6 @@ impl TxWriter {
             .map_err(|e| WriteError::Internal(e.to_string()))?
             .map_err(|e| WriteError::Signing(e.to_string()))?;
         self.ledger.submit_tx(tx.bytes().to_vec()).await?;
-        *next = nonce + 1;
         Ok(tx)
     }
 

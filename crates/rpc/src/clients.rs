@@ -8,7 +8,7 @@ use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_client::LedgerClient;
 use ledger_core::transport::{BlockStream, UpstreamStatus};
 use ledger_core::{BlockSource, NodeError, Relay, RemoteRefusal, Upstream};
-use ledger_types::Hash;
+use ledger_types::{Hash, OrgId};
 use tonic::transport::Channel;
 
 use crate::status::remote_refusal;
@@ -57,6 +57,17 @@ impl Upstream for PeerApi {
             message: "the upstream node returned a malformed hash".into(),
             reason: None,
         })
+    }
+
+    async fn next_free_nonce(&self, org: &OrgId) -> Result<u64, RemoteRefusal> {
+        let mut c = self.client.clone();
+        Ok(c.get_member(pb::GetMemberRequest {
+            org: org.to_string(),
+        })
+        .await
+        .map_err(|s| remote_refusal(&s))?
+        .into_inner()
+        .next_free_nonce)
     }
 }
 

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 
 use ledger_core::Ledger;
 
-use crate::status::{internal, submit_status};
+use crate::status::{internal, remote_status, submit_status};
 
 /// The service implementation.
 pub struct LedgerService {
@@ -259,7 +259,11 @@ impl LedgerApi for LedgerService {
             encryption_key: m.encryption_key.clone(),
             roles: m.roles.iter().map(|r| r.name().to_string()).collect(),
             next_nonce: next,
-            next_free_nonce: self.ledger.mempool.next_free_nonce(&org, next),
+            next_free_nonce: self
+                .ledger
+                .next_free_nonce(&org, next)
+                .await
+                .map_err(|r| remote_status(&r))?,
             audit_key: m.audit_key.clone(),
             ring_key: m.ring_key.clone(),
         }))
