@@ -80,3 +80,41 @@ async fn a_gateway_write_lost_before_commit_does_not_block_the_next_one() {
     let status = r.expect_err("the lost transaction is neither pending nor committed");
     assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regulator_whose_audit_log_was_torn_by_a_crash_starts_and_says_so() {
+    // A single-node chain whose one organisation validates and regulates.
+    let mut reg = TestNode::init_with(
+        "reg-eu",
+        &["--roles", "validator,regulator"],
+        vec![("LEDGER_KEY_PASSPHRASE".into(), TEST_PASSPHRASE.into())],
+    );
+    reg.start(&[]).await;
+    assert!(reg.stop().success());
+    // A crash while an entry was being written leaves part of a line at the end.
+    let log = reg.home.path().join("audit/audit.log");
+    let torn = br#"{"seq":1,"read":{"time_ms":17961"#;
+    let mut bytes = std::fs::read(&log).unwrap();
+    let intact = bytes.clone();
+    bytes.extend_from_slice(torn);
+    std::fs::write(&log, &bytes).unwrap();
+
+    reg.start(&[]).await;
+    let text = reg.log();
+    assert!(
+        text.contains("cut short by a crash") && text.contains(&format!("bytes={}", torn.len())),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), intact);
+    let set_aside: Vec<_> = std::fs::read_dir(log.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("audit.log.torn-")
+        })
+        .collect();
+    assert_eq!(set_aside.len(), 1);
+    assert_eq!(std::fs::read(set_aside[0].path()).unwrap(), torn);
+}

@@ -8,7 +8,7 @@
 //! every start so that a shrinking log is visible in its own logs.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -80,6 +80,30 @@ pub struct AuditLog {
     last: [u8; 32],
     provider: Arc<dyn KeyProvider>,
     seal_label: String,
+    torn: Option<TornTail>,
+}
+
+/// A last entry cut short by a crash while it was written (its reader never got the
+/// plaintext: an append returns only once it is synced), set aside when the log opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// How many bytes followed the last complete entry.
+    pub bytes: usize,
+    /// Where they were moved, for inspection.
+    pub set_aside: PathBuf,
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The complete, intact entries.
+    pub entries: u64,
+    /// The last entry's hash (zeros for an empty log).
+    pub last: [u8; 32],
+    /// The bytes after the last complete entry (a write cut short), 0 when none.
+    pub torn_bytes: usize,
+    /// The length of the log up to and including its last complete entry.
+    pub intact_len: u64,
 }
 
 impl AuditLog {
@@ -95,10 +119,14 @@ impl AuditLog {
                 reason: e.to_string(),
             })?;
         }
-        let (seq, last) = if path.exists() {
-            verify(path, provider.as_ref(), seal_label)?
+        let (seq, last, torn) = if path.exists() {
+            let v = verify(path, provider.as_ref(), seal_label)?;
+            let torn = (v.torn_bytes > 0)
+                .then(|| set_aside_torn_tail(path, v.intact_len, v.torn_bytes))
+                .transpose()?;
+            (v.entries, v.last, torn)
         } else {
-            (0, [0u8; 32])
+            (0, [0u8; 32], None)
         };
         let file = {
             use std::os::unix::fs::OpenOptionsExt;
@@ -119,7 +147,13 @@ impl AuditLog {
             last,
             provider,
             seal_label: seal_label.to_string(),
+            torn,
         })
+    }
+
+    /// The torn last entry that opening set aside, if the log ended in one.
+    pub fn torn_tail(&self) -> Option<&TornTail> {
+        self.torn.as_ref()
     }
 
     /// Entries so far.
@@ -168,14 +202,45 @@ impl AuditLog {
     }
 }
 
-/// Checks every entry of the log at `path`: sequence, chain, hash and seal. Returns the
-/// entry count and the last hash, or an error naming the first bad line.
+/// Moves the `bytes` after the first `intact_len` bytes of the log to a file beside it
+/// (synced), then cuts the log back to its last complete entry (synced).
+fn set_aside_torn_tail(path: &Path, intact_len: u64, bytes: usize) -> Result<TornTail, HomeError> {
+    let io = |what: String| {
+        move |e: std::io::Error| HomeError::Io {
+            what,
+            reason: e.to_string(),
+        }
+    };
+    let data = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
+    let tail = data.get(intact_len as usize..).unwrap_or_default();
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".torn-{ms}"));
+    let set_aside = PathBuf::from(name);
+    crate::fsutil::write_file(&set_aside, tail, 0o600)?;
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io(format!("opening {}", path.display())))?;
+    file.set_len(intact_len)
+        .and_then(|()| file.sync_all())
+        .map_err(io(format!("cutting the torn tail of {}", path.display())))?;
+    Ok(TornTail { bytes, set_aside })
+}
+
+/// Checks every complete entry of the log at `path`: sequence, chain, hash and seal.
+/// Returns what it found, or an error naming the first bad line. Bytes after the last
+/// newline are a write cut short by a crash (a torn tail), reported, not refused; any
+/// damage to a complete entry is refused.
 pub fn verify(
     path: &Path,
     provider: &dyn KeyProvider,
     seal_label: &str,
-) -> Result<(u64, [u8; 32]), HomeError> {
-    let file = File::open(path).map_err(|e| HomeError::Io {
+) -> Result<Verified, HomeError> {
+    let data = std::fs::read(path).map_err(|e| HomeError::Io {
         what: format!("opening the audit log {}", path.display()),
         reason: e.to_string(),
     })?;
@@ -185,13 +250,15 @@ pub fn verify(
             path.display()
         ))
     };
+    let intact_len = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let text =
+        std::str::from_utf8(&data[..intact_len]).map_err(|e| bad(0, format!("not UTF-8: {e}")))?;
     let mut last = [0u8; 32];
     let mut seq = 0u64;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for (i, line) in text.lines().enumerate() {
         let n = i + 1;
-        let line = line.map_err(|e| bad(n, e.to_string()))?;
         let entry: AuditEntry =
-            serde_json::from_str(&line).map_err(|e| bad(n, format!("not an entry: {e}")))?;
+            serde_json::from_str(line).map_err(|e| bad(n, format!("not an entry: {e}")))?;
         if entry.seq != seq + 1 {
             return Err(bad(n, format!("sequence {} follows {seq}", entry.seq)));
         }
@@ -217,7 +284,12 @@ pub fn verify(
         seq = entry.seq;
         last = hash;
     }
-    Ok((seq, last))
+    Ok(Verified {
+        entries: seq,
+        last,
+        torn_bytes: data.len() - intact_len,
+        intact_len: intact_len as u64,
+    })
 }
 
 #[cfg(test)]
@@ -260,7 +332,7 @@ mod tests {
         let mut log = AuditLog::open(&path, p.clone(), "reg-seal").unwrap();
         assert_eq!(log.len(), 2);
         log.append(&[read("due")]).unwrap();
-        assert_eq!(verify(&path, p.as_ref(), "reg-seal").unwrap().0, 3);
+        assert_eq!(verify(&path, p.as_ref(), "reg-seal").unwrap().entries, 3);
 
         let text = std::fs::read_to_string(&path).unwrap();
         let edited = text.replacen("\"field\":\"currency\"", "\"field\":\"buyer\"", 1);
@@ -286,5 +358,44 @@ mod tests {
             AuditLog::open(&path, p, "reg-seal").is_err(),
             "a damaged log stops the node"
         );
+    }
+
+    #[test]
+    fn a_torn_last_entry_is_set_aside_and_the_log_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = provider(dir.path());
+        let path = dir.path().join("audit/audit.log");
+        let mut log = AuditLog::open(&path, p.clone(), "reg-seal").unwrap();
+        log.append(&[read("total"), read("currency")]).unwrap();
+        assert!(log.torn_tail().is_none());
+        drop(log);
+        let whole = std::fs::read(&path).unwrap();
+        // A crash in the middle of the next append, at every byte of its entry.
+        let mut next = AuditLog::open(&path, p.clone(), "reg-seal").unwrap();
+        next.append(&[read("due")]).unwrap();
+        drop(next);
+        let with_third = std::fs::read(&path).unwrap();
+        for cut in whole.len() + 1..with_third.len() {
+            std::fs::write(&path, &with_third[..cut]).unwrap();
+            let v = verify(&path, p.as_ref(), "reg-seal").unwrap();
+            assert_eq!((v.entries, v.torn_bytes), (2, cut - whole.len()));
+            let mut log = AuditLog::open(&path, p.clone(), "reg-seal").unwrap();
+            let torn = log.torn_tail().unwrap().clone();
+            assert_eq!(torn.bytes, cut - whole.len());
+            assert_eq!(
+                std::fs::read(&torn.set_aside).unwrap(),
+                &with_third[whole.len()..cut]
+            );
+            assert_eq!(std::fs::read(&path).unwrap(), whole, "cut back at {cut}");
+            assert_eq!(log.len(), 2);
+            log.append(&[read("due")]).unwrap();
+            drop(log);
+            assert_eq!(verify(&path, p.as_ref(), "reg-seal").unwrap().entries, 3);
+            std::fs::remove_file(&torn.set_aside).unwrap();
+        }
+        // Damage to a complete entry is still refused.
+        let text = String::from_utf8(with_third).unwrap();
+        std::fs::write(&path, text.replacen("\"due\"", "\"buyer\"", 1)).unwrap();
+        assert!(AuditLog::open(&path, p, "reg-seal").is_err());
     }
 }

@@ -207,12 +207,18 @@ pub fn audit_log(home: &Path, verify_only: bool) -> Result<(), NodeError> {
         return Ok(());
     }
     let provider = keys::open_provider(home, &config.keys)?;
-    let (count, _) =
-        ledger_home::audit_log::verify(&path, provider.as_ref(), &config.keys.sealing_label)?;
+    let v = ledger_home::audit_log::verify(&path, provider.as_ref(), &config.keys.sealing_label)?;
     out!(
-        "audit log {} intact: {count} entries, hash chain and seals verified",
-        path.display()
+        "audit log {} intact: {} entries, hash chain and seals verified",
+        path.display(),
+        v.entries
     );
+    if v.torn_bytes > 0 {
+        out!(
+            "the last {} bytes are an entry cut short by a crash while it was written (its read never returned); the node sets them aside at its next start",
+            v.torn_bytes
+        );
+    }
     if !verify_only {
         let text = std::fs::read_to_string(&path).map_err(|e| NodeError::Io {
             what: format!("reading {}", path.display()),

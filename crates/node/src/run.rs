@@ -403,6 +403,14 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         );
         blocking(move || Ok(AuditLog::open(&p, provider, &label)?)).await?
     };
+    if let Some(torn) = audit_log.torn_tail() {
+        tracing::warn!(
+            path = %audit_path.display(),
+            bytes = torn.bytes,
+            set_aside = %torn.set_aside.display(),
+            "the audit log ended in an entry cut short by a crash while it was written (its read never returned); set it aside and cut the log back to its last complete entry"
+        );
+    }
     if keys.me.has_role(Role::Regulator) {
         tracing::info!(entries = audit_log.len(), path = %audit_path.display(), "audit log verified");
     }
