@@ -136,6 +136,14 @@ pub struct GatewayConfig {
     /// plain gRPC: put a TLS-terminating proxy in front before setting this.
     #[serde(default)]
     pub allow_non_loopback: bool,
+    /// Most regulator audit sums computed at once; more are refused until one ends. Each
+    /// holds a table of up to 2^22 points while it decrypts (about 200 MB at 44 bits).
+    #[serde(default = "default_max_concurrent_audit_sums")]
+    pub max_concurrent_audit_sums: usize,
+}
+
+fn default_max_concurrent_audit_sums() -> usize {
+    1
 }
 
 impl Default for GatewayConfig {
@@ -144,6 +152,7 @@ impl Default for GatewayConfig {
             listen: None,
             clients_file: PathBuf::from(GATEWAY_CLIENTS_FILE),
             allow_non_loopback: false,
+            max_concurrent_audit_sums: default_max_concurrent_audit_sums(),
         }
     }
 }
@@ -405,6 +414,9 @@ impl NodeConfig {
                 reason,
             })
         };
+        if self.gateway.max_concurrent_audit_sums == 0 {
+            return fail("[gateway] max_concurrent_audit_sums is 0: every audit sum would be refused; use at least 1".into());
+        }
         let tx = self.mempool.max_tx_bytes;
         if self.block.max_bytes < tx {
             return fail(format!(

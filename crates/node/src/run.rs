@@ -341,7 +341,8 @@ async fn start_gateway(
             audit_log,
             writer,
         )
-        .with_sealed_keys(home.to_path_buf(), config.keys.sealing_label.clone()),
+        .with_sealed_keys(home.to_path_buf(), config.keys.sealing_label.clone())
+        .with_max_concurrent_audit_sums(config.gateway.max_concurrent_audit_sums),
     );
     tracing::info!(gateway = %addr, "organisation gateway listening");
     Ok(Some(server::spawn_gateway(

@@ -48,6 +48,39 @@ pub struct Gateway {
     /// Where proving keys live (`<home>/circuits`), and those loaded.
     circuits_dir: Option<std::path::PathBuf>,
     provers: Mutex<BTreeMap<CircuitId, Arc<ProvingKey>>>,
+    /// Audit sums being computed (each builds a table of up to 2^22 points).
+    audit_sums: CallLimit,
+}
+
+/// At most a fixed number of calls of one kind at once; past it, calls are refused with a
+/// clear status instead of queueing work and memory without bound.
+pub struct CallLimit {
+    permits: Arc<tokio::sync::Semaphore>,
+    most: usize,
+    what: &'static str,
+    setting: &'static str,
+}
+
+impl CallLimit {
+    /// At most `most` calls of `what` at once (`setting` names the configuration value).
+    pub fn new(most: usize, what: &'static str, setting: &'static str) -> Self {
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(most)),
+            most,
+            what,
+            setting,
+        }
+    }
+
+    /// A permit for one call, held until it is dropped; refused when `most` are running.
+    pub fn enter(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "{} {} already running on this node, the most it computes at once ({}); retry when one ends",
+                self.most, self.what, self.setting
+            ))
+        })
+    }
 }
 
 impl Gateway {
@@ -72,7 +105,18 @@ impl Gateway {
             sealed: None,
             circuits_dir: None,
             provers: Mutex::new(BTreeMap::new()),
+            audit_sums: CallLimit::new(1, "audit sums are", "[gateway] max_concurrent_audit_sums"),
         }
+    }
+
+    /// Computes at most `most` audit sums at once.
+    pub fn with_max_concurrent_audit_sums(mut self, most: usize) -> Self {
+        self.audit_sums = CallLimit::new(
+            most,
+            "audit sums are",
+            "[gateway] max_concurrent_audit_sums",
+        );
+        self
     }
 
     /// Lets the gateway unseal the secrets sealed in `home` with `sealing_label`: the
@@ -322,9 +366,11 @@ impl GatewayApi for GatewayService {
         request: Request<pb::AuditSumRequest>,
     ) -> Result<Response<pb::AuditSumResponse>, Status> {
         let client = self.0.client(&request)?;
+        let permit = self.0.audit_sums.enter()?;
         let req = request.into_inner();
         let g = self.0.clone();
         blocking(move || {
+            let _permit = permit;
             let input = convert::audit_sum_input(&req)?;
             let trail = ClientAudit {
                 gateway: &g,
@@ -376,5 +422,31 @@ impl GatewayApi for GatewayService {
             Ok(Response::new(convert::grants_response(grants)))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallLimit;
+
+    #[test]
+    fn calls_past_the_limit_are_refused_until_one_ends() {
+        let limit = CallLimit::new(2, "audit sums are", "[gateway] max_concurrent_audit_sums");
+        let a = limit.enter().unwrap();
+        let _b = limit.enter().unwrap();
+        let refused = limit.enter().unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            refused
+                .message()
+                .contains("2 audit sums are already running on this node"),
+            "{}",
+            refused.message()
+        );
+        assert!(refused
+            .message()
+            .contains("[gateway] max_concurrent_audit_sums"));
+        drop(a);
+        let _c = limit.enter().unwrap();
     }
 }
