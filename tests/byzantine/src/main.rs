@@ -43,7 +43,7 @@ fn main() {
 /// signer's, with the header's count and root recomputed so that only the signature is
 /// wrong.
 fn byzantine_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution) {
-    use ledger_types::{HashSuite, Payload, TxBody};
+    use ledger_types::{Payload, TxBody};
     // The next nonce, so that only the signature is wrong.
     let nonce = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap_or(0);
     let forged_key = ledger_crypto::Ed25519SoftwareKey::generate();
@@ -63,24 +63,14 @@ fn byzantine_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, 
     if let Ok(forged) = ledger_crypto::sign_tx(&forged_key, body) {
         txs.push(forged);
     }
-    let mut header = built.header;
-    header.tx_count = txs.len() as u32;
-    header.tx_root = ledger_types::merkle::tx_root(
-        HashSuite::CURRENT,
-        &txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
-    );
-    tracing::warn!(
-        height = header.height,
-        "BYZANTINE TEST BUILD: proposing a block with a forged signature"
-    );
-    (Block::new(header, txs, Commit::default()), built.execution)
+    forged_block(built.header, built.execution, txs, "a forged signature")
 }
 
 /// Test-only: the block just built plus a record signed by this validator with its next
 /// nonce (so only the proof is wrong) whose range proof was made for another record.
 fn byzantine_proof_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution) {
     use ledger_types::{
-        FieldCommitment, FieldName, HashSuite, KeyWrap, Payload, PutRecord, RecordField, RecordId,
+        FieldCommitment, FieldName, KeyWrap, Payload, PutRecord, RecordField, RecordId,
         RecordRangeProof, SchemaId, TxBody,
     };
     let nonce = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap_or(0);
@@ -128,15 +118,25 @@ fn byzantine_proof_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (B
             txs.push(tx);
         }
     }
-    let mut header = built.header;
+    forged_block(built.header, built.execution, txs, "a forged range proof")
+}
+
+/// The header and execution of the block built, holding `txs` instead, with the header's
+/// count and root recomputed so that only the forged transaction is wrong.
+fn forged_block(
+    mut header: ledger_types::BlockHeader,
+    execution: Execution,
+    txs: Vec<ledger_types::Transaction>,
+    what: &str,
+) -> (Block, Execution) {
     header.tx_count = txs.len() as u32;
     header.tx_root = ledger_types::merkle::tx_root(
-        HashSuite::CURRENT,
+        ledger_types::HashSuite::CURRENT,
         &txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
     );
     tracing::warn!(
         height = header.height,
-        "BYZANTINE TEST BUILD: proposing a block with a forged range proof"
+        "BYZANTINE TEST BUILD: proposing a block with {what}"
     );
-    (Block::new(header, txs, Commit::default()), built.execution)
+    (Block::new(header, txs, Commit::default()), execution)
 }
