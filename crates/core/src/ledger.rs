@@ -60,6 +60,8 @@ pub struct Ledger {
     upstream: Option<Arc<dyn Upstream>>,
     relays: Vec<tokio::sync::mpsc::Sender<Vec<u8>>>,
     last_commit_ms: std::sync::atomic::AtomicU64,
+    /// The latest block's commit: its round and how many validators signed it.
+    last_commit: std::sync::Mutex<(u32, u32)>,
     /// How this node gets blocks (for status).
     pub role: std::sync::OnceLock<(&'static str, Vec<String>)>,
     /// What changes the blocks this validator proposes (test builds only).
@@ -78,6 +80,10 @@ impl Ledger {
         block_config: BlockConfig,
     ) -> Self {
         let height = store.height().unwrap_or(0);
+        // Read once here; each commit then replaces it, so status calls decode no block.
+        let last_commit = store.block(height).ok().flatten().map_or((0, 0), |b| {
+            (b.commit.round, b.commit.signatures.len() as u32)
+        });
         Self {
             store,
             mempool,
@@ -91,6 +97,7 @@ impl Ledger {
             upstream: None,
             relays: Vec::new(),
             last_commit_ms: std::sync::atomic::AtomicU64::new(0),
+            last_commit: std::sync::Mutex::new(last_commit),
             role: std::sync::OnceLock::new(),
             proposal_hook: None,
         }
@@ -101,6 +108,14 @@ impl Ledger {
     pub fn with_proposal_hook(mut self, hook: Arc<dyn ProposalHook>) -> Self {
         self.proposal_hook = Some(hook);
         self
+    }
+
+    /// The latest committed block's commit: (round, validators that signed it).
+    pub fn last_commit(&self) -> (u32, u32) {
+        *self
+            .last_commit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// When this node last committed a block (its clock, ms since the epoch; 0: not yet).
@@ -349,6 +364,13 @@ impl Ledger {
             self.store.as_ref(),
         )?;
         self.forget_dropped(&proposal.dropped)?;
+        *self
+            .last_commit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (
+            proposal.block.commit.round,
+            proposal.block.commit.signatures.len() as u32,
+        );
         self.last_commit_ms.store(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -209,7 +209,7 @@ impl LedgerApi for LedgerService {
             .tip()
             .ok_or_else(|| internal("the store has no blocks"))?;
         let store = self.ledger.store.as_ref();
-        let last = store.block(tip.header.height).map_err(internal)?;
+        let (round, last_commit_signatures) = self.ledger.last_commit();
         let (role, peers) = self
             .ledger
             .role
@@ -217,11 +217,8 @@ impl LedgerApi for LedgerService {
             .cloned()
             .unwrap_or(("idle", Vec::new()));
         Ok(Response::new(pb::GetStatusResponse {
-            round: last.as_ref().map(|b| b.commit.round).unwrap_or(0),
-            last_commit_signatures: last
-                .as_ref()
-                .map(|b| b.commit.signatures.len() as u32)
-                .unwrap_or(0),
+            round,
+            last_commit_signatures,
             validators: validators(store)
                 .map_err(state_err)?
                 .iter()
