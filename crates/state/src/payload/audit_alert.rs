@@ -4,7 +4,7 @@
 
 use ledger_types::{AuditAlert, Hash, RegisterMember, Role};
 
-use super::{Ctx, PayloadHandler, Writes};
+use super::{require_role, Ctx, PayloadHandler, Writes};
 use crate::error::{ExecError, TxFailure};
 use crate::model::{self, FiledAlert};
 use crate::{keys, StateView};
@@ -16,14 +16,7 @@ impl PayloadHandler for AuditAlert {
         signer: &RegisterMember,
         tx_hash: Hash,
     ) -> Result<Writes, ExecError> {
-        if !signer.has_role(Role::Regulator) {
-            return Err(TxFailure::MissingRole {
-                signer: signer.org.clone(),
-                role: Role::Regulator.name(),
-                kind: "AuditAlert",
-            }
-            .into());
-        }
+        require_role(signer, Role::Regulator, "AuditAlert")?;
         let Some(version) = model::record_version(ctx.view, &self.record, self.version)? else {
             return Err(TxFailure::RecordVersionNotFound {
                 record: self.record.clone(),

@@ -40,6 +40,24 @@ pub(crate) struct Ctx<'a, V> {
     pub(crate) height: u64,
 }
 
+/// A payload of `kind` that only holders of `role` may send: [`TxFailure::MissingRole`]
+/// when `signer` does not hold it.
+pub(crate) fn require_role(
+    signer: &RegisterMember,
+    role: ledger_types::Role,
+    kind: &'static str,
+) -> Result<(), ExecError> {
+    if signer.has_role(role) {
+        return Ok(());
+    }
+    Err(TxFailure::MissingRole {
+        signer: signer.org.clone(),
+        role: role.name(),
+        kind,
+    }
+    .into())
+}
+
 /// The checks and the effect of a signed payload.
 pub(crate) trait PayloadHandler {
     /// Checks against state that decide whether the transaction may be in a block at all,

@@ -15,7 +15,7 @@ use ledger_types::{
     ChainId, Hash, OrgId, PutRecord, RecordId, RegisterMember, RegisterSchema, Role,
 };
 
-use super::{Ctx, PayloadHandler, Writes};
+use super::{require_role, Ctx, PayloadHandler, Writes};
 use crate::error::{ExecError, TxFailure, TxRejection};
 use crate::model::{self, AccessAction, AccessEvent, RecordHead, RecordVersion};
 use crate::{keys, rules, StateView};
@@ -27,14 +27,7 @@ impl PayloadHandler for PutRecord {
         signer: &RegisterMember,
         tx_hash: Hash,
     ) -> Result<Writes, ExecError> {
-        if !signer.has_role(Role::Member) {
-            return Err(TxFailure::MissingRole {
-                signer: signer.org.clone(),
-                role: Role::Member.name(),
-                kind: "PutRecord",
-            }
-            .into());
-        }
+        require_role(signer, Role::Member, "PutRecord")?;
         let expected = next_version(ctx, signer, &self.record)?;
         if self.version != expected {
             return Err(TxFailure::RecordVersionConflict {
