@@ -147,6 +147,27 @@ impl TestNode {
         self.binary = BYZANTINE_BINARY;
     }
 
+    /// Runs later starts with the shipped binary again.
+    pub fn use_shipped_binary(&mut self) {
+        self.binary = NODE_BINARY;
+    }
+
+    /// Waits for the running node to exit by itself (a crash); panics after `secs`.
+    pub fn wait_exit(&mut self, secs: u64) -> ExitStatus {
+        let mut child = self.child.take().expect("node running");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(s) = child.try_wait().expect("poll node") {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("node did not exit within {secs} s:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sets an environment variable for every later start.
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
@@ -914,6 +935,47 @@ pub async fn block_hash_at(node: &TestNode, height: u64) -> Vec<u8> {
         .header
         .expect("header")
         .hash
+}
+
+/// The organisations whose validators signed the commit of the block at `height`.
+pub async fn signers_at(node: &TestNode, height: u64) -> Vec<String> {
+    let m = node
+        .client()
+        .await
+        .get_block(pb::GetBlockRequest {
+            height: Some(height),
+        })
+        .await
+        .expect("block")
+        .into_inner();
+    let block = ledger_types::Block::decode(&m.block).expect("block decodes");
+    block
+        .commit
+        .signatures
+        .iter()
+        .map(|s| s.validator.to_string())
+        .collect()
+}
+
+/// Waits until a block above `above` on `node` carries `org`'s commit signature: that
+/// validator signs again. Returns that height; panics after `secs`.
+pub async fn wait_signed_by(node: &TestNode, org: &str, above: u64, secs: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut h = above + 1;
+    loop {
+        while h <= height_of(node).await {
+            if signers_at(node, h).await.iter().any(|s| s == org) {
+                return h;
+            }
+            h += 1;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no block above {above} on {} carries {org}'s signature within {secs} s",
+            node.org
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A TCP proxy on loopback that can cut every connection through it and refuse new ones

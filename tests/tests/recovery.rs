@@ -1,6 +1,9 @@
-//! Recovery without a restart: a gateway whose submitted transaction was lost before it
-//! committed goes on writing, because its writer takes nonces from the mempool that holds
-//! its submissions, not from a count of its own.
+//! Recovery from what crashes and operators leave behind: a gateway whose submitted
+//! transaction was lost before it committed goes on writing (its writer takes nonces from
+//! the mempool that holds its submissions); a regulator whose audit log was torn starts; a
+//! validator that lost a decided block between decision and commit fetches it from its
+//! peers; a validator restored from an older copy of its data follows without signing
+//! until it is past the heights it signed, then signs again.
 
 // Test code: a failed step must stop the test where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -117,4 +120,95 @@ async fn a_regulator_whose_audit_log_was_torn_by_a_crash_starts_and_says_so() {
         .collect();
     assert_eq!(set_aside.len(), 1);
     assert_eq!(std::fs::read(set_aside[0].path()).unwrap(), torn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_that_lost_a_decided_block_in_a_crash_recovers_it_from_its_peers() {
+    // val-4 runs the test build that, on the decision at height 4, deletes the block it
+    // kept for it and dies before committing: a power loss between decision and commit.
+    let mut net = TestNet::new(4, 0);
+    net.validators[3].use_byzantine_binary();
+    net.validators[3].set_env("LEDGER_BYZANTINE", "lose-decided-block:4");
+    net.start_all(BLOCK_TIME).await;
+    let status = net.validators[3].wait_exit(60);
+    assert!(!status.success(), "the test hook aborts the process");
+    assert!(
+        net.validators[3].log().contains("losing the decided block"),
+        "{}",
+        net.validators[3].log()
+    );
+    // Still the shipped binary's path from here: its WAL names a decision whose block it
+    // no longer holds.
+    let others: Vec<&TestNode> = net.validators[..3].iter().collect();
+    wait_for_height(&others, 8, 60).await;
+    net.validators[3].use_shipped_binary();
+    net.validators[3].start(BLOCK_TIME).await;
+    let target = height_of(&net.validators[0]).await;
+    wait_for_height(&[&net.validators[3]], target, 60).await;
+    for h in 1..=target {
+        assert_eq!(
+            block_hash_at(&net.validators[3], h).await,
+            block_hash_at(&net.validators[0], h).await,
+            "height {h}"
+        );
+    }
+    wait_signed_by(&net.validators[0], "val-4", target, 60).await;
+    let log = net.validators[3].log();
+    assert!(
+        log.contains("recovered the decided block from a peer"),
+        "{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_restored_from_an_older_copy_follows_without_signing_then_signs_again() {
+    let mut net = TestNet::new(4, 0);
+    net.start_all(BLOCK_TIME).await;
+    let all: Vec<&TestNode> = net.validators.iter().collect();
+    wait_for_height(&all, 3, 60).await;
+    // The operator's backup of val-4's chain data, taken while it was stopped.
+    let backup = tempfile::tempdir().unwrap();
+    net.validators[3].stop();
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        let out = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    copy(&net.validators[3].data_dir(), backup.path());
+    let backed_up = {
+        net.validators[3].start(BLOCK_TIME).await;
+        height_of(&net.validators[3]).await
+    };
+    // val-4 goes on signing for a while, then its disk fails; the backup is restored
+    // (its consensus signing guard, which lives apart from the chain data, is not).
+    let all: Vec<&TestNode> = net.validators.iter().collect();
+    wait_for_height(&all, backed_up + 15, 60).await;
+    let signed = wait_signed_by(&net.validators[0], "val-4", backed_up + 5, 60).await;
+    net.validators[3].kill9();
+    std::fs::remove_dir_all(net.validators[3].data_dir()).unwrap();
+    copy(&backup.path().join("data"), net.validators[3].home.path());
+    net.validators[3].start(BLOCK_TIME).await;
+    let target = height_of(&net.validators[0]).await;
+    wait_for_height(&[&net.validators[3]], target, 60).await;
+    let log = net.validators[3].log();
+    assert!(
+        log.contains("following the other validators without signing"),
+        "{log}"
+    );
+    assert!(log.contains("taking part in consensus again"), "{log}");
+    assert!(!log.contains("consensus signing refused"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    for h in [1, backed_up, signed, target] {
+        assert_eq!(
+            block_hash_at(&net.validators[3], h).await,
+            block_hash_at(&net.validators[0], h).await,
+            "height {h}"
+        );
+    }
+    wait_signed_by(&net.validators[0], "val-4", target, 60).await;
 }

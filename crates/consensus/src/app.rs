@@ -54,6 +54,10 @@ pub trait LedgerApp: Send + Sync + 'static {
     fn commit(&self, block: Block, execution: Execution) -> Result<(), String>;
     /// A committed block.
     fn block(&self, height: u64) -> Result<Option<Block>, String>;
+    /// The block decided at `height` with id `id`, from another node: for a decision this
+    /// node no longer holds the block of (its data was lost between the decision and the
+    /// commit, as after a power loss). The error says why no peer could give it.
+    fn fetch_decided(&self, height: u64, id: &ledger_types::Hash) -> Result<Block, String>;
 }
 
 /// Driver settings.
@@ -411,13 +415,10 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         if height <= self.app.height() {
             return Ok(());
         }
-        let c = self.candidates.remove(&cert.value_id).ok_or_else(|| {
-            format!(
-                "decided block {} at height {height} is not held by this node",
-                cert.value_id
-            )
-        })?;
-        let mut block = c.block;
+        let (mut block, execution) = match self.candidates.remove(&cert.value_id) {
+            Some(c) => (c.block, c.execution),
+            None => (self.recover_decided(height, &cert.value_id).await, None),
+        };
         block.commit = Commit {
             round: cert.round.as_u32().unwrap_or(0),
             signatures: cert
@@ -430,7 +431,7 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                 .collect(),
         };
         let app = self.app.clone();
-        let execution = match c.execution {
+        let execution = match execution {
             Some(e) => e,
             None => {
                 let (a, b) = (app.clone(), block.clone());
@@ -443,6 +444,28 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         tracing::info!(height, round = cert.round.as_i64(), txs, block = %hash, "decided and committed");
         self.prune(height).await;
         Ok(())
+    }
+
+    /// The decided block this node does not hold, from its peers: asks again (at most every
+    /// five seconds) until one gives it. Nothing else can happen at this height meanwhile:
+    /// the engine waits for the commit.
+    async fn recover_decided(&self, height: u64, id: &BlockId) -> Block {
+        tracing::warn!(height, block = %id, "the decided block is not held here (its data was lost in a crash between the decision and the commit): fetching it from the other validators");
+        let mut wait = Duration::from_millis(200);
+        loop {
+            let (app, hash) = (self.app.clone(), id.0);
+            match blocking(move || app.fetch_decided(height, &hash)).await {
+                Ok(Ok(block)) => {
+                    tracing::info!(height, block = %id, "recovered the decided block from a peer");
+                    return block;
+                }
+                Ok(Err(e)) | Err(e) => {
+                    tracing::warn!(height, block = %id, error = %e, retry_ms = wait.as_millis() as u64, "fetching the decided block")
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
     }
 
     /// Forgets everything held for heights at or below the committed `height`. A failed

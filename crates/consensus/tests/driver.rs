@@ -199,6 +199,9 @@ fn execution() -> Execution {
 struct FakeLedger {
     chain: Mutex<Vec<Block>>,
     builds: AtomicU64,
+    /// Blocks the other validators committed (what `fetch_decided` can find).
+    peers: Mutex<Vec<Block>>,
+    fetches: AtomicU64,
 }
 
 impl FakeLedger {
@@ -206,6 +209,8 @@ impl FakeLedger {
         Arc::new(FakeLedger {
             chain: Mutex::new(vec![genesis()]),
             builds: AtomicU64::new(0),
+            peers: Mutex::new(vec![]),
+            fetches: AtomicU64::new(0),
         })
     }
 
@@ -248,6 +253,17 @@ impl LedgerApp for FakeLedger {
 
     fn block(&self, height: u64) -> Result<Option<Block>, String> {
         Ok(self.chain.lock().unwrap().get(height as usize).cloned())
+    }
+
+    fn fetch_decided(&self, height: u64, id: &Hash) -> Result<Block, String> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        self.peers
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|b| b.height() == height && b.hash() == *id)
+            .cloned()
+            .ok_or_else(|| format!("no peer holds block {id} at height {height}"))
     }
 }
 
@@ -498,14 +514,34 @@ async fn a_valid_block_is_kept_before_its_verdict_and_a_decision_replayed_after_
     assert_eq!(app.block(1).unwrap().unwrap().hash(), block.hash());
     assert!(store.candidate_hashes().is_empty());
     engine.stop().await.unwrap();
+}
 
-    // Without the kept block, the replayed decision cannot be committed.
-    let other = FakeLedger::new();
-    let engine = start(&other, &Arc::new(MemoryStore::default()));
-    assert!(engine.decided(&block).await.await.is_err());
-    let stopped = engine.stop().await.unwrap_err();
-    assert!(stopped.contains("is not held by this node"), "{stopped}");
-    assert_eq!(other.height(), 0);
+#[tokio::test]
+async fn a_decided_block_lost_in_a_crash_is_fetched_from_the_peers_and_committed() {
+    // Power lost between the decision and the commit: the WAL replays the decision, the
+    // kept block is gone. The driver asks its peers until one has committed it.
+    let (app, store) = (FakeLedger::new(), Arc::new(MemoryStore::default()));
+    let block = child_of(&genesis(), 7);
+    let engine = start(&app, &store);
+    let mut ack = engine.decided(&block).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        ack.try_recv().is_err(),
+        "acknowledged a decision it holds no block for"
+    );
+    assert_eq!(app.height(), 0);
+    assert!(app.fetches.load(Ordering::SeqCst) >= 2, "asked again");
+    // A peer holding a different block at that height does not satisfy it.
+    app.peers.lock().unwrap().push(child_of(&genesis(), 8));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.height(), 0);
+    app.peers.lock().unwrap().push(block.clone());
+    tokio::time::timeout(Duration::from_secs(10), ack)
+        .await
+        .expect("committed once a peer had it")
+        .unwrap();
+    assert_eq!(app.block(1).unwrap().unwrap().hash(), block.hash());
+    engine.stop().await.unwrap();
 }
 
 #[tokio::test]

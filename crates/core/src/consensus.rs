@@ -29,13 +29,22 @@ use ledger_home::config::{ConsensusSection, NodeConfig};
 
 use crate::ledger::{Ledger, Proposal};
 
-/// Changes the blocks this validator proposes. Only the test-only build of the node
+/// Changes what this validator does in consensus. Only the test-only build of the node
 /// (`tests/byzantine`, binary `ledger-node-byzantine`) installs one, to check that honest
-/// validators refuse what it proposes; the shipped `ledger-node` proposes what it built.
-pub trait ProposalHook: Send + Sync + 'static {
+/// validators refuse what it proposes and that a validator recovers from a crash at the
+/// worst moment; the shipped `ledger-node` installs none.
+pub trait ConsensusHook: Send + Sync + 'static {
     /// The block (and the execution the proposer claims for it) to propose instead of
     /// `built`.
-    fn proposed(&self, ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution);
+    fn proposed(&self, _ledger: &Ledger, built: ledger_state::BuiltBlock) -> (Block, Execution) {
+        (
+            Block::new(built.header, built.txs, Commit::default()),
+            built.execution,
+        )
+    }
+
+    /// Called with a decided block just before it is committed.
+    fn committing(&self, _ledger: &Ledger, _block: &Block) {}
 }
 
 fn fatal(e: impl std::fmt::Display) -> NodeError {
@@ -107,7 +116,7 @@ impl LedgerApp for Ledger {
 
     fn build(&self, now_ms: u64) -> Result<(Block, Execution), String> {
         let built = self.build_next(now_ms).map_err(|e| e.to_string())?;
-        if let Some(hook) = &self.proposal_hook {
+        if let Some(hook) = &self.consensus_hook {
             return Ok(hook.proposed(self, built));
         }
         Ok((
@@ -132,6 +141,9 @@ impl LedgerApp for Ledger {
 
     fn commit(&self, block: Block, execution: Execution) -> Result<(), String> {
         check_commit(self.store.as_ref(), &block).map_err(|e| e.to_string())?;
+        if let Some(hook) = &self.consensus_hook {
+            hook.committing(self, &block);
+        }
         Ledger::commit(
             self,
             &Proposal {
@@ -145,6 +157,32 @@ impl LedgerApp for Ledger {
 
     fn block(&self, height: u64) -> Result<Option<Block>, String> {
         self.store.block(height).map_err(|e| e.to_string())
+    }
+
+    fn fetch_decided(&self, height: u64, id: &ledger_types::Hash) -> Result<Block, String> {
+        let runtime = tokio::runtime::Handle::current();
+        let mut why = Vec::new();
+        for peer in self.peers() {
+            match runtime.block_on(peer.block(height)) {
+                Ok(Some(bytes)) => match Block::decode(&bytes) {
+                    Ok(b) if b.hash() == *id => return Ok(b),
+                    Ok(b) => why.push(format!(
+                        "{} holds block {} at height {height}, not the decided one",
+                        peer.name(),
+                        b.hash()
+                    )),
+                    Err(e) => why.push(format!("{}: the block does not decode: {e}", peer.name())),
+                },
+                Ok(None) => why.push(format!("{} has not committed height {height}", peer.name())),
+                Err(e) => why.push(format!("{}: {e}", peer.name())),
+            }
+        }
+        if why.is_empty() {
+            return Err(
+                "no peer to ask: [consensus] relay names the other validators' APIs".into(),
+            );
+        }
+        Err(why.join("; "))
     }
 }
 
@@ -206,6 +244,21 @@ pub async fn start(
     let me = Address(ledger.org.clone());
     let keypair = p2p_keypair(&NodeConfig::resolve(home, &c.p2p_key))?;
     let guard = Arc::new(EquivocationGuard::open(&home.join("consensus/guard")).map_err(fatal)?);
+    // Data restored from an older copy: the guard rightly refuses to sign at heights this
+    // validator already signed, so it follows its peers, without signing, past them.
+    let signed = guard.last_step().map_or(0, |s| s.height);
+    if signed > ledger.height() + 1 {
+        tracing::warn!(
+            height = ledger.height(),
+            last_signed_height = signed,
+            "this validator signed at heights past its chain (its data was restored from an older copy?): following the other validators without signing until it is past them"
+        );
+        crate::follow::catch_up(&ledger, signed).await?;
+        tracing::info!(
+            height = ledger.height(),
+            "caught up with the other validators: taking part in consensus again"
+        );
+    }
     // Earlier versions kept the driver's blocks as loose files in consensus/proposals and
     // consensus/candidates: moved into the store once, before the engine can ask for them.
     ledger

@@ -10,6 +10,7 @@ use std::time::Duration;
 use ledger_types::Block;
 use tokio::sync::watch;
 
+use crate::error::NodeError;
 use crate::ledger::Ledger;
 use crate::transport::BlockSource;
 
@@ -26,7 +27,7 @@ pub async fn run(
         if *shutdown.borrow() {
             break;
         }
-        match follow(&ledger, upstream.as_ref(), &name, &mut shutdown).await {
+        match follow(&ledger, upstream.as_ref(), &name, &mut shutdown, None).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(upstream = %name, error = %e, retry_ms = backoff.as_millis() as u64, "following the upstream node");
@@ -40,11 +41,70 @@ pub async fn run(
     }
 }
 
+/// Brings this node's chain up to height `until` from its peers ([`Ledger::peers`]), before
+/// a validator whose data was restored from an older copy takes part in consensus again:
+/// its equivocation guard rightly refuses to sign at heights it already signed, so it
+/// follows without signing until it is past them. Each block is verified as a follower's.
+/// Waits for a peer that is ahead, however long that takes; stops one height short when
+/// no peer has more (the network is waiting at the next height).
+pub async fn catch_up(ledger: &Arc<Ledger>, until: u64) -> Result<(), NodeError> {
+    let peers = ledger.peers().to_vec();
+    if peers.is_empty() {
+        return Err(NodeError::Fatal(format!(
+            "this validator signed consensus messages at height {until} but its chain ends at height {}: it must fetch the blocks in between from the other validators before it signs again, and [consensus] relay names none of their APIs",
+            ledger.height()
+        )));
+    }
+    let (_keep, mut never) = watch::channel(false);
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let before = ledger.height();
+        if before >= until {
+            return Ok(());
+        }
+        let mut tips = Vec::new();
+        for peer in &peers {
+            match follow(ledger, peer.as_ref(), peer.name(), &mut never, Some(until)).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::debug!(peer = %peer.name(), error = %e, "catching up from a peer")
+                }
+            }
+            if ledger.height() >= until {
+                return Ok(());
+            }
+            if let Ok(s) = peer.status().await {
+                tips.push(s.height);
+            }
+        }
+        let now = ledger.height();
+        if now + 1 == until && !tips.is_empty() && tips.iter().all(|t| *t <= now) {
+            tracing::warn!(height = now, guard_height = until, "no peer is past this height: starting consensus one height short of the last one this validator signed");
+            return Ok(());
+        }
+        if now == before {
+            tracing::warn!(
+                height = now,
+                until,
+                retry_ms = wait.as_millis() as u64,
+                "waiting for a peer ahead of this validator's chain"
+            );
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        } else {
+            wait = Duration::from_millis(200);
+        }
+    }
+}
+
+/// Follows `upstream` until `shutdown`, or until this node's chain reaches `until` if
+/// given; in that case an upstream with nothing past our tip is an error (ask another).
 async fn follow(
     ledger: &Arc<Ledger>,
     upstream: &dyn BlockSource,
     name: &str,
     shutdown: &mut watch::Receiver<bool>,
+    until: Option<u64>,
 ) -> Result<(), String> {
     let status = upstream.status().await?;
     if status.genesis_hash != ledger.genesis_hash.0 {
@@ -55,6 +115,9 @@ async fn follow(
         ));
     }
     let from = ledger.height() + 1;
+    if until.is_some() && status.height < from {
+        return Err(format!("{name} has nothing past height {}", from - 1));
+    }
     tracing::info!(upstream = %name, from, upstream_height = status.height, "following the upstream node");
     let mut stream = upstream.blocks(from).await?;
     loop {
@@ -76,7 +139,12 @@ async fn follow(
             .await
             .map_err(|e| e.to_string())?;
         match result {
-            Ok(()) => tracing::debug!(height, "stored a verified block from upstream"),
+            Ok(()) => {
+                tracing::debug!(height, "stored a verified block from upstream");
+                if until.is_some_and(|u| height >= u) {
+                    return Ok(());
+                }
+            }
             Err(e) => {
                 tracing::error!(height, error = %e, "refused a block from the upstream node");
                 return Err(format!("block {height} refused: {e}"));

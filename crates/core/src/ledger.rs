@@ -13,9 +13,9 @@ use ledger_store::Store;
 use ledger_types::{Block, ChainId, Commit, CommitSignature, Hash, OrgId, Transaction};
 use tokio::sync::{watch, Notify};
 
-use crate::consensus::ProposalHook;
+use crate::consensus::ConsensusHook;
 use crate::error::NodeError;
-use crate::transport::{Relay, RemoteRefusal, Upstream};
+use crate::transport::{BlockSource, Relay, RemoteRefusal, Upstream};
 
 /// Why a submitted transaction was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,13 +59,14 @@ pub struct Ledger {
     tx_arrived: Notify,
     upstream: Option<Arc<dyn Upstream>>,
     relays: Vec<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    peers: Vec<Arc<dyn BlockSource>>,
     last_commit_ms: std::sync::atomic::AtomicU64,
     /// The latest block's commit: its round and how many validators signed it.
     last_commit: std::sync::Mutex<(u32, u32)>,
     /// How this node gets blocks (for status).
     pub role: std::sync::OnceLock<(&'static str, Vec<String>)>,
     /// What changes the blocks this validator proposes (test builds only).
-    pub(crate) proposal_hook: Option<Arc<dyn ProposalHook>>,
+    pub(crate) consensus_hook: Option<Arc<dyn ConsensusHook>>,
 }
 
 impl Ledger {
@@ -96,17 +97,18 @@ impl Ledger {
             tx_arrived: Notify::new(),
             upstream: None,
             relays: Vec::new(),
+            peers: Vec::new(),
             last_commit_ms: std::sync::atomic::AtomicU64::new(0),
             last_commit: std::sync::Mutex::new(last_commit),
             role: std::sync::OnceLock::new(),
-            proposal_hook: None,
+            consensus_hook: None,
         }
     }
 
     /// Lets `hook` change the blocks this validator proposes through consensus (see
-    /// [`ProposalHook`]: test builds only).
-    pub fn with_proposal_hook(mut self, hook: Arc<dyn ProposalHook>) -> Self {
-        self.proposal_hook = Some(hook);
+    /// [`ConsensusHook`]: test builds only).
+    pub fn with_consensus_hook(mut self, hook: Arc<dyn ConsensusHook>) -> Self {
+        self.consensus_hook = Some(hook);
         self
     }
 
@@ -148,6 +150,18 @@ impl Ledger {
             self.relays.push(tx);
         }
         self
+    }
+
+    /// The other validators' APIs, asked for committed blocks this validator lacks: a
+    /// decided block whose data it lost, the blocks past a restored copy of its data.
+    pub fn with_peers(mut self, peers: Vec<Arc<dyn BlockSource>>) -> Self {
+        self.peers = peers;
+        self
+    }
+
+    /// The other validators' APIs (see [`Ledger::with_peers`]).
+    pub fn peers(&self) -> &[Arc<dyn BlockSource>] {
+        &self.peers
     }
 
     /// Forwards submitted transactions to `upstream` (the node this one follows) instead

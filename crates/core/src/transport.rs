@@ -64,4 +64,8 @@ pub trait BlockSource: Send + Sync {
     async fn status(&self) -> Result<UpstreamStatus, String>;
     /// Streams blocks from `from_height` on, then each new one as it is committed.
     async fn blocks(&self, from_height: u64) -> Result<Box<dyn BlockStream>, String>;
+    /// The committed block at `height`, if the node has it.
+    async fn block(&self, height: u64) -> Result<Option<Vec<u8>>, String>;
+    /// Where the source is, for logs.
+    fn name(&self) -> &str;
 }

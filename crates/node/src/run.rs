@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ledger_core::consensus::ProposalHook;
+use ledger_core::consensus::ConsensusHook;
 use ledger_core::genesis::{self, GenesisFile};
 use ledger_core::writer::TxWriter;
 use ledger_core::{auditor, consensus, follow, producer, Ledger, NodeError};
@@ -30,8 +30,8 @@ use crate::cli::StartArgs;
 /// What a test build changes in the node; the shipped node changes nothing.
 #[derive(Default, Clone)]
 pub struct Hooks {
-    /// Changes the blocks this validator proposes (see [`ProposalHook`]).
-    pub proposal: Option<Arc<dyn ProposalHook>>,
+    /// Changes what this validator does in consensus (see [`ConsensusHook`]).
+    pub consensus: Option<Arc<dyn ConsensusHook>>,
 }
 
 /// Applies the flags of `start` over `config.toml`, sets up logging and runs the node.
@@ -388,10 +388,12 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         ));
     }
     if config.consensus.enabled && config.sync.upstream.is_none() {
-        ledger = ledger.with_relays(PeerApi::relays(&config.consensus.relay)?);
+        ledger = ledger
+            .with_relays(PeerApi::relays(&config.consensus.relay)?)
+            .with_peers(PeerApi::sources(&config.consensus.relay)?);
     }
-    if let Some(hook) = hooks.proposal.clone() {
-        ledger = ledger.with_proposal_hook(hook);
+    if let Some(hook) = hooks.consensus.clone() {
+        ledger = ledger.with_consensus_hook(hook);
     }
     let ledger = Arc::new(ledger);
     let writer = Arc::new(TxWriter::new(ledger.clone()));

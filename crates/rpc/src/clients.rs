@@ -35,6 +35,13 @@ impl PeerApi {
         })
     }
 
+    /// Block sources at each of `urls`, as the core takes them.
+    pub fn sources(urls: &[String]) -> Result<Vec<Arc<dyn BlockSource>>, NodeError> {
+        urls.iter()
+            .map(|u| Ok(Arc::new(Self::new(u)?) as Arc<dyn BlockSource>))
+            .collect()
+    }
+
     /// Relays to each of `urls`, as the core takes them.
     pub fn relays(urls: &[String]) -> Result<Vec<Arc<dyn Relay>>, NodeError> {
         urls.iter()
@@ -124,5 +131,23 @@ impl BlockSource for PeerApi {
             .map_err(|e| format!("streaming blocks: {}", e.message()))?
             .into_inner();
         Ok(Box::new(Blocks(stream)))
+    }
+
+    async fn block(&self, height: u64) -> Result<Option<Vec<u8>>, String> {
+        let mut c = self.client.clone();
+        match c
+            .get_block(pb::GetBlockRequest {
+                height: Some(height),
+            })
+            .await
+        {
+            Ok(m) => Ok(Some(m.into_inner().block)),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(format!("block {height}: {}", s.message())),
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.url
     }
 }

@@ -5,11 +5,14 @@
 //!
 //! `LEDGER_BYZANTINE=bad-signature` proposes blocks holding a transaction whose signature
 //! does not verify; `LEDGER_BYZANTINE=bad-proof` blocks holding a record whose range proof
-//! was made for another record. Any other value (or none) proposes honestly.
+//! was made for another record. `LEDGER_BYZANTINE=lose-decided-block:<height>` is honest
+//! but emulates a power loss at the worst moment: with the first decided block at or above
+//! that height, it deletes the block it kept for the decision and dies before committing
+//! it. Any other value (or none) behaves honestly.
 
 use std::sync::Arc;
 
-use ledger_core::consensus::ProposalHook;
+use ledger_core::consensus::ConsensusHook;
 use ledger_core::Ledger;
 use ledger_state::{BuiltBlock, Execution};
 use ledger_types::{Block, Commit};
@@ -18,25 +21,49 @@ use ledger_types::{Block, Commit};
 enum Byzantine {
     BadSignature,
     BadProof,
+    LoseDecidedBlock(u64),
 }
 
-impl ProposalHook for Byzantine {
+impl ConsensusHook for Byzantine {
     fn proposed(&self, ledger: &Ledger, built: BuiltBlock) -> (Block, Execution) {
         match self {
             Byzantine::BadSignature => byzantine_block(ledger, built),
             Byzantine::BadProof => byzantine_proof_block(ledger, built),
+            Byzantine::LoseDecidedBlock(_) => (
+                Block::new(built.header, built.txs, Commit::default()),
+                built.execution,
+            ),
+        }
+    }
+
+    fn committing(&self, ledger: &Ledger, block: &Block) {
+        if let Byzantine::LoseDecidedBlock(at) = self {
+            if block.height() >= *at {
+                // The engine's WAL holds the decision; the block kept for it goes.
+                if let Err(e) = ledger.store.prune_consensus_blocks(block.height()) {
+                    eprintln!("test hook: deleting the kept block failed: {e}");
+                }
+                tracing::warn!(
+                    height = block.height(),
+                    "test hook: losing the decided block and dying before the commit"
+                );
+                std::process::abort();
+            }
         }
     }
 }
 
 fn main() {
-    let proposal: Option<Arc<dyn ProposalHook>> = match std::env::var("LEDGER_BYZANTINE").as_deref()
-    {
-        Ok("bad-signature") => Some(Arc::new(Byzantine::BadSignature)),
-        Ok("bad-proof") => Some(Arc::new(Byzantine::BadProof)),
-        _ => None,
+    let mode = std::env::var("LEDGER_BYZANTINE").unwrap_or_default();
+    let consensus: Option<Arc<dyn ConsensusHook>> = match mode.as_str() {
+        "bad-signature" => Some(Arc::new(Byzantine::BadSignature)),
+        "bad-proof" => Some(Arc::new(Byzantine::BadProof)),
+        m => m
+            .strip_prefix("lose-decided-block:")
+            .and_then(|h| h.parse().ok())
+            .map(|h| Arc::new(Byzantine::LoseDecidedBlock(h)) as Arc<dyn ConsensusHook>),
     };
-    ledger_node::main_with(ledger_node::Hooks { proposal });
+    ledger_node::main_with(ledger_node::Hooks { consensus });
 }
 
 /// Test-only: the block just built plus a transaction signed by a key that is not the
