@@ -201,6 +201,43 @@ async fn byzantine_proposer(mode: &str, honest_reason: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_whose_clock_is_hours_ahead_cannot_move_block_time() {
+    let mut net = TestNet::new(4, 0);
+    // val-4's clock is two hours ahead: for the blocks it builds and the ones it checks.
+    net.validators[3].use_byzantine_binary();
+    net.validators[3].set_env("LEDGER_BYZANTINE", "clock-ahead:7200000");
+    net.start_all(BLOCK_TIME).await;
+    let nodes: Vec<&TestNode> = net.validators.iter().collect();
+    wait_for_height(&nodes, 16, 120).await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut c = net.validators[0].client().await;
+    for h in 1..=16 {
+        let b = c
+            .get_block(pb::GetBlockRequest { height: Some(h) })
+            .await
+            .unwrap()
+            .into_inner();
+        let block = ledger_types::Block::decode(&b.block).unwrap();
+        // [consensus] timestamp_precision_ms (500 by default) bounds how far ahead of an
+        // honest clock a block's time can be.
+        assert!(
+            block.header().timestamp_ms <= now_ms + 500,
+            "height {h}: time {} is ahead of the honest clocks ({now_ms})",
+            block.header().timestamp_ms
+        );
+        assert_ne!(block.header().proposer.as_str(), "val-4", "height {h}");
+    }
+    let honest_refused = net.validators[..3]
+        .iter()
+        .any(|v| v.log().contains("untimely proposed block: voting nil"));
+    assert!(honest_refused, "{}", net.validators[0].log());
+    assert_same_chain(&nodes, 16).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_node_ignores_the_byzantine_switch() {
     // The binary operators run has no misbehaviour built in, whatever its environment
     // says: `cargo build --workspace` cannot fold the test-only build into it.

@@ -58,6 +58,11 @@ pub trait LedgerApp: Send + Sync + 'static {
     /// node no longer holds the block of (its data was lost between the decision and the
     /// commit, as after a power loss). The error says why no peer could give it.
     fn fetch_decided(&self, height: u64, id: &ledger_types::Hash) -> Result<Block, String>;
+    /// This validator's clock, in ms since the Unix epoch: the time it puts in the blocks
+    /// it builds and checks received proposals against.
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
 }
 
 /// Driver settings.
@@ -71,6 +76,44 @@ pub struct DriverConfig {
     pub timeouts: LinearTimeouts,
     /// Most transaction bytes per streamed part (kept below the gossip message limit).
     pub part_max_bytes: usize,
+    /// How far apart honest clocks may be (see [`timely`]).
+    pub timestamp_precision: Duration,
+    /// How long a proposal may take to arrive at round 0 (see [`timely`]).
+    pub timestamp_message_delay: Duration,
+}
+
+/// Whether a newly proposed block's timestamp `ts_ms` is timely for a validator whose clock
+/// read `received_ms` when the block arrived in `round`, after CometBFT's proposer-based
+/// timestamps: not more than `precision` ahead of that clock, and not more than
+/// `precision` plus the message delay behind it. The delay grows by half of itself each
+/// round, so a slow network still decides in a later round. A block that fails this is
+/// voted nil; one re-proposed with a proof-of-lock round was found timely by a quorum
+/// before and is not checked again. With at most f faulty validators, every decided block's
+/// time is therefore within `precision` of an honest clock when it was proposed.
+pub fn timely(
+    ts_ms: u64,
+    received_ms: u64,
+    round: u32,
+    precision: Duration,
+    delay: Duration,
+) -> Result<(), String> {
+    let precision = precision.as_millis() as u64;
+    let delay = delay.as_millis() as u64;
+    let delay = delay.saturating_add(delay.saturating_mul(round as u64) / 2);
+    if ts_ms > received_ms.saturating_add(precision) {
+        return Err(format!(
+            "its timestamp {ts_ms} is {} ms ahead of this validator's clock ({received_ms}); at most {precision} ms is allowed ([consensus] timestamp_precision_ms)",
+            ts_ms - received_ms
+        ));
+    }
+    let late = precision.saturating_add(delay);
+    if ts_ms.saturating_add(late) < received_ms {
+        return Err(format!(
+            "its timestamp {ts_ms} is {} ms behind this validator's clock ({received_ms}) at round {round}; at most {late} ms is allowed ([consensus] timestamp_precision_ms + timestamp_message_delay_ms)",
+            received_ms - ts_ms
+        ));
+    }
+    Ok(())
 }
 
 /// What one transaction adds to a part beyond its bytes (its length prefix), bounded.
@@ -115,7 +158,8 @@ struct StreamBuf {
 const MAX_STREAM_PARTS: usize = 100_000;
 const MAX_STREAMS: usize = 256;
 
-fn now_ms() -> u64 {
+/// The system clock, in ms since the Unix epoch.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -131,7 +175,7 @@ pub struct Driver<A: LedgerApp, S: ProposalStore> {
     /// Values seen per (height, round) with the proposer and pol round, for StartedRound.
     seen: HashMap<(u64, u32), Vec<ProposedValue<LedgerContext>>>,
     /// Blocks received for heights this node has not reached yet.
-    future: Vec<(ProposalPart, Block)>,
+    future: Vec<(ProposalPart, Block, u64)>,
     streams: HashMap<(PeerId, Bytes), StreamBuf>,
 }
 
@@ -185,7 +229,11 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
             return Ok(block);
         }
         let app = self.app.clone();
-        let (block, execution) = blocking(move || app.build(now_ms())).await??;
+        let (block, execution) = blocking(move || {
+            let now = app.now_ms();
+            app.build(now)
+        })
+        .await??;
         let (store, b) = (self.store.clone(), block.clone());
         blocking(move || store.save_proposal(height, round, &b)).await??;
         self.remember(block.clone(), Some(execution), Validity::Valid)
@@ -332,10 +380,13 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         Some(assemble(buf))
     }
 
+    /// The verdict on a complete proposed block that arrived at `received_ms` (this
+    /// validator's clock).
     async fn judge(
         &mut self,
         header_part: &ProposalPart,
         block: Block,
+        received_ms: u64,
     ) -> Option<ProposedValue<LedgerContext>> {
         let ProposalPart::Header {
             height,
@@ -349,30 +400,48 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         };
         let tip = self.app.height();
         if height.0 > tip + 1 {
-            self.future.push((header_part.clone(), block));
+            self.future.push((header_part.clone(), block, received_ms));
             return None;
         }
         if height.0 <= tip {
             return None;
         }
         let id = BlockId(block.hash());
-        let validity = match self.candidates.get(&id) {
-            Some(c) => c.validity,
-            None => {
-                let (app, b) = (self.app.clone(), block.clone());
-                match blocking(move || app.validate(&b)).await {
-                    Ok(Ok(execution)) => {
-                        self.remember(block, Some(execution), Validity::Valid).await;
-                        Validity::Valid
-                    }
-                    Ok(Err(why)) => {
-                        tracing::warn!(height = height.0, round, block = %id, proposer = %proposer, reason = %why, "invalid proposed block: voting nil");
-                        self.remember(block, None, Validity::Invalid).await;
-                        Validity::Invalid
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "validating a proposed block");
-                        return None;
+        let untimely = match pol_round {
+            Round::Nil => timely(
+                block.header().timestamp_ms,
+                received_ms,
+                *round,
+                self.cfg.timestamp_precision,
+                self.cfg.timestamp_message_delay,
+            )
+            .err(),
+            _ => None,
+        };
+        // An untimely block is not kept as invalid: re-proposed with a proof-of-lock round,
+        // the same block is judged on its contents alone.
+        let validity = if let Some(why) = untimely {
+            tracing::warn!(height = height.0, round, block = %id, proposer = %proposer, reason = %why, "untimely proposed block: voting nil");
+            Validity::Invalid
+        } else {
+            match self.candidates.get(&id) {
+                Some(c) => c.validity,
+                None => {
+                    let (app, b) = (self.app.clone(), block.clone());
+                    match blocking(move || app.validate(&b)).await {
+                        Ok(Ok(execution)) => {
+                            self.remember(block, Some(execution), Validity::Valid).await;
+                            Validity::Valid
+                        }
+                        Ok(Err(why)) => {
+                            tracing::warn!(height = height.0, round, block = %id, proposer = %proposer, reason = %why, "invalid proposed block: voting nil");
+                            self.remember(block, None, Validity::Invalid).await;
+                            Validity::Invalid
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "validating a proposed block");
+                            return None;
+                        }
                     }
                 }
             }
@@ -474,7 +543,7 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
     async fn prune(&mut self, height: u64) {
         self.candidates.retain(|_, c| c.block.height() > height);
         self.seen.retain(|(h, _), _| *h > height);
-        self.future.retain(|(_, b)| b.height() > height);
+        self.future.retain(|(_, b, _)| b.height() > height);
         self.streams
             .retain(|_, b| b.height == 0 || b.height > height);
         let store = self.store.clone();
@@ -503,15 +572,15 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                     ..
                 } => {
                     // Blocks that arrived before this height started: judge them now.
-                    let early: Vec<(ProposalPart, Block)> = std::mem::take(&mut self.future)
+                    let early: Vec<(ProposalPart, Block, u64)> = std::mem::take(&mut self.future)
                         .into_iter()
-                        .filter(|(_, b)| b.height() >= height.0)
+                        .filter(|(_, b, _)| b.height() >= height.0)
                         .collect();
-                    for (part, block) in early {
+                    for (part, block, received) in early {
                         if block.height() == height.0 {
-                            self.judge(&part, block).await;
+                            self.judge(&part, block, received).await;
                         } else {
-                            self.future.push((part, block));
+                            self.future.push((part, block, received));
                         }
                     }
                     let r = round.as_u32().unwrap_or(0);
@@ -577,7 +646,10 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                             tracing::warn!(peer = %publisher, error = %e, "dropped a proposal stream");
                             None
                         }
-                        Some(Ok((header, block))) => self.judge(&header, block).await,
+                        Some(Ok((header, block))) => {
+                            let received = self.app.now_ms();
+                            self.judge(&header, block, received).await
+                        }
                     };
                     let _ = reply.send(out);
                 }

@@ -202,6 +202,8 @@ struct FakeLedger {
     /// Blocks the other validators committed (what `fetch_decided` can find).
     peers: Mutex<Vec<Block>>,
     fetches: AtomicU64,
+    /// This validator's clock (ms); the blocks of these tests carry times near 1,000.
+    clock: AtomicU64,
 }
 
 impl FakeLedger {
@@ -211,6 +213,7 @@ impl FakeLedger {
             builds: AtomicU64::new(0),
             peers: Mutex::new(vec![]),
             fetches: AtomicU64::new(0),
+            clock: AtomicU64::new(1_000),
         })
     }
 
@@ -232,9 +235,9 @@ impl LedgerApp for FakeLedger {
         Ok(ValidatorSet::new(vec![]))
     }
 
-    fn build(&self, _now_ms: u64) -> Result<(Block, Execution), String> {
+    fn build(&self, now_ms: u64) -> Result<(Block, Execution), String> {
         let n = self.builds.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok((child_of(&self.tip(), 1000 + n), execution()))
+        Ok((child_of(&self.tip(), now_ms + n), execution()))
     }
 
     fn validate(&self, block: &Block) -> Result<Execution, String> {
@@ -253,6 +256,10 @@ impl LedgerApp for FakeLedger {
 
     fn block(&self, height: u64) -> Result<Option<Block>, String> {
         Ok(self.chain.lock().unwrap().get(height as usize).cloned())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.load(Ordering::SeqCst)
     }
 
     fn fetch_decided(&self, height: u64, id: &Hash) -> Result<Block, String> {
@@ -294,6 +301,8 @@ fn start(app: &Arc<FakeLedger>, store: &Arc<MemoryStore>) -> Engine {
             block_time: Duration::ZERO,
             timeouts: LinearTimeouts::default(),
             part_max_bytes: 1 << 20,
+            timestamp_precision: Duration::from_millis(500),
+            timestamp_message_delay: Duration::from_secs(3),
         },
     );
     Engine {
@@ -344,7 +353,14 @@ impl Engine {
 
     /// Delivers every part of `block`'s stream; returns the verdict on the last one.
     async fn receive(&self, block: &Block) -> Option<ProposedValue<LedgerContext>> {
-        let mut parts = stream_of(block);
+        self.receive_stream(stream_of(block)).await
+    }
+
+    /// Delivers every part of a stream; returns the verdict on the last one.
+    async fn receive_stream(
+        &self,
+        mut parts: Vec<StreamMessage<ProposalPart>>,
+    ) -> Option<ProposedValue<LedgerContext>> {
         let last = parts.pop().unwrap();
         for p in parts {
             assert_eq!(self.part(p).await.await.unwrap(), None);
@@ -396,12 +412,19 @@ fn peer(n: u8) -> PeerId {
 
 /// The parts a proposer streams for `block` in round 0.
 fn stream_of(block: &Block) -> Vec<StreamMessage<ProposalPart>> {
-    let id = StreamId::new(Bytes::from(block.hash().0.to_vec()));
+    stream_at(block, 0, Round::Nil)
+}
+
+/// The parts a proposer streams for `block` in `round`, with its proof-of-lock round.
+fn stream_at(block: &Block, round: u32, pol_round: Round) -> Vec<StreamMessage<ProposalPart>> {
+    let mut id = block.hash().0.to_vec();
+    id.extend(round.to_be_bytes());
+    let id = StreamId::new(Bytes::from(id));
     let contents = [
         StreamContent::Data(ProposalPart::Header {
             height: Height(block.height()),
-            round: 0,
-            pol_round: Round::Nil,
+            round,
+            pol_round,
             proposer: Address(org()),
             header: block.header().encode(),
         }),
@@ -588,5 +611,51 @@ async fn committing_a_height_prunes_what_is_kept_at_or_below_it() {
     assert_eq!(app.height(), 2);
     assert!(store.proposal_heights().is_empty());
     assert!(store.candidate_hashes().is_empty());
+    engine.stop().await.unwrap();
+}
+
+/// A block at `ts_ms` on top of genesis.
+fn block_at(ts_ms: u64) -> Block {
+    child_of(&genesis(), ts_ms)
+}
+
+#[tokio::test]
+async fn a_proposed_block_whose_time_is_off_this_validators_clock_is_voted_nil() {
+    let (app, store) = (FakeLedger::new(), Arc::new(MemoryStore::default()));
+    app.clock.store(100_000, Ordering::SeqCst);
+    let engine = start(&app, &store);
+    // Precision 500 ms, message delay 3 s at round 0 (4.5 s at round 1).
+    for (ts, valid) in [
+        (100_500, true),
+        (100_501, false),
+        (96_500, true),
+        (96_499, false),
+        (100_000 + 2 * 3_600_000, false),
+    ] {
+        let verdict = engine.receive(&block_at(ts)).await.unwrap();
+        assert_eq!(verdict.validity.is_valid(), valid, "timestamp {ts}");
+    }
+    // The delay grows with the round: late at round 0, in time at round 1.
+    let late = block_at(95_000);
+    let v = engine
+        .receive_stream(stream_at(&late, 1, Round::Nil))
+        .await
+        .unwrap();
+    assert!(v.validity.is_valid());
+    // An untimely block is not kept as invalid: re-proposed with a proof-of-lock round
+    // (a quorum found it timely), it is judged on its contents.
+    let ahead = block_at(101_000);
+    assert!(!engine.receive(&ahead).await.unwrap().validity.is_valid());
+    assert!(!store.candidate_hashes().contains(&ahead.hash()));
+    let v = engine
+        .receive_stream(stream_at(&ahead, 2, Round::new(1)))
+        .await
+        .unwrap();
+    assert!(v.validity.is_valid());
+    // What this validator builds carries its own clock.
+    let built = engine.get_value(1, 3).await.await.unwrap();
+    let kept = store.proposal(1, 3).unwrap().unwrap();
+    assert_eq!(BlockId(kept.hash()), built.value);
+    assert_eq!(kept.header().timestamp_ms, 100_001);
     engine.stop().await.unwrap();
 }

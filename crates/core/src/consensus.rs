@@ -45,6 +45,11 @@ pub trait ConsensusHook: Send + Sync + 'static {
 
     /// Called with a decided block just before it is committed.
     fn committing(&self, _ledger: &Ledger, _block: &Block) {}
+
+    /// How far this validator's clock is off, in ms (positive: ahead).
+    fn clock_skew_ms(&self) -> i64 {
+        0
+    }
 }
 
 fn fatal(e: impl std::fmt::Display) -> NodeError {
@@ -157,6 +162,14 @@ impl LedgerApp for Ledger {
 
     fn block(&self, height: u64) -> Result<Option<Block>, String> {
         self.store.block(height).map_err(|e| e.to_string())
+    }
+
+    fn now_ms(&self) -> u64 {
+        let now = ledger_consensus::app::now_ms();
+        match &self.consensus_hook {
+            Some(hook) => now.saturating_add_signed(hook.clock_skew_ms()),
+            None => now,
+        }
     }
 
     fn fetch_decided(&self, height: u64, id: &ledger_types::Hash) -> Result<Block, String> {
@@ -341,6 +354,8 @@ pub async fn start(
                 max_timeout: Duration::from_secs(30),
             },
             part_max_bytes: c.proposal_part_bytes,
+            timestamp_precision: Duration::from_millis(c.timestamp_precision_ms),
+            timestamp_message_delay: Duration::from_millis(c.timestamp_message_delay_ms),
         },
     );
     let task = tokio::spawn(driver.run(channels));

@@ -86,6 +86,25 @@ pub struct ConsensusSection {
     /// transaction fits in a part.
     #[serde(default = "default_proposal_part_bytes")]
     pub proposal_part_bytes: usize,
+    /// How far apart honest validators' clocks may be, in ms. A validator refuses (votes
+    /// nil on) a newly proposed block whose timestamp is more than this ahead of its own
+    /// clock. The same on every validator.
+    #[serde(default = "default_timestamp_precision_ms")]
+    pub timestamp_precision_ms: u64,
+    /// How long a proposal may take to reach every validator at round 0, in ms; it grows by
+    /// half of itself each round. A validator refuses a newly proposed block whose
+    /// timestamp is more than this (plus the precision) behind its own clock when it
+    /// arrives. The same on every validator.
+    #[serde(default = "default_timestamp_message_delay_ms")]
+    pub timestamp_message_delay_ms: u64,
+}
+
+fn default_timestamp_precision_ms() -> u64 {
+    500
+}
+
+fn default_timestamp_message_delay_ms() -> u64 {
+    3000
 }
 
 fn default_gossip_max_bytes() -> usize {
@@ -119,6 +138,8 @@ impl Default for ConsensusSection {
             relay: vec![],
             gossip_max_bytes: default_gossip_max_bytes(),
             proposal_part_bytes: default_proposal_part_bytes(),
+            timestamp_precision_ms: default_timestamp_precision_ms(),
+            timestamp_message_delay_ms: default_timestamp_message_delay_ms(),
         }
     }
 }

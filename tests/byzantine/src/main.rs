@@ -8,7 +8,9 @@
 //! was made for another record. `LEDGER_BYZANTINE=lose-decided-block:<height>` is honest
 //! but emulates a power loss at the worst moment: with the first decided block at or above
 //! that height, it deletes the block it kept for the decision and dies before committing
-//! it. Any other value (or none) behaves honestly.
+//! it. `LEDGER_BYZANTINE=clock-ahead:<ms>` is honest but its clock is that far ahead, for
+//! the blocks it builds and the proposals it checks. Any other value (or none) behaves
+//! honestly.
 
 use std::sync::Arc;
 
@@ -22,6 +24,7 @@ enum Byzantine {
     BadSignature,
     BadProof,
     LoseDecidedBlock(u64),
+    ClockAhead(i64),
 }
 
 impl ConsensusHook for Byzantine {
@@ -29,10 +32,17 @@ impl ConsensusHook for Byzantine {
         match self {
             Byzantine::BadSignature => byzantine_block(ledger, built),
             Byzantine::BadProof => byzantine_proof_block(ledger, built),
-            Byzantine::LoseDecidedBlock(_) => (
+            Byzantine::LoseDecidedBlock(_) | Byzantine::ClockAhead(_) => (
                 Block::new(built.header, built.txs, Commit::default()),
                 built.execution,
             ),
+        }
+    }
+
+    fn clock_skew_ms(&self) -> i64 {
+        match self {
+            Byzantine::ClockAhead(ms) => *ms,
+            _ => 0,
         }
     }
 
@@ -58,10 +68,15 @@ fn main() {
     let consensus: Option<Arc<dyn ConsensusHook>> = match mode.as_str() {
         "bad-signature" => Some(Arc::new(Byzantine::BadSignature)),
         "bad-proof" => Some(Arc::new(Byzantine::BadProof)),
-        m => m
-            .strip_prefix("lose-decided-block:")
-            .and_then(|h| h.parse().ok())
-            .map(|h| Arc::new(Byzantine::LoseDecidedBlock(h)) as Arc<dyn ConsensusHook>),
+        m => {
+            let arg = |prefix: &str| m.strip_prefix(prefix).and_then(|v| v.parse::<i64>().ok());
+            if let Some(h) = arg("lose-decided-block:") {
+                Some(Arc::new(Byzantine::LoseDecidedBlock(h as u64)) as Arc<dyn ConsensusHook>)
+            } else {
+                arg("clock-ahead:")
+                    .map(|ms| Arc::new(Byzantine::ClockAhead(ms)) as Arc<dyn ConsensusHook>)
+            }
+        }
     };
     ledger_node::main_with(ledger_node::Hooks { consensus });
 }
