@@ -393,6 +393,37 @@ pub struct MempoolSection {
     pub max_tx_bytes: usize,
     /// How far ahead of a signer's next nonce a transaction may be.
     pub max_nonce_gap: u64,
+    /// Most transactions one signer may have waiting behind a gap in its nonces.
+    #[serde(default = "default_max_gapped_per_signer")]
+    pub max_gapped_per_signer: usize,
+    /// Seconds a transaction may wait behind a gap in its signer's nonces before it is
+    /// dropped.
+    #[serde(default = "default_gapped_ttl_secs")]
+    pub gapped_ttl_secs: u64,
+}
+
+fn default_max_gapped_per_signer() -> usize {
+    ledger_mempool::MempoolConfig::default().max_gapped_per_signer
+}
+
+fn default_gapped_ttl_secs() -> u64 {
+    ledger_mempool::MempoolConfig::default()
+        .gapped_ttl
+        .as_secs()
+}
+
+impl MempoolSection {
+    /// The mempool's limits.
+    pub fn limits(&self) -> ledger_mempool::MempoolConfig {
+        ledger_mempool::MempoolConfig {
+            max_txs: self.max_txs,
+            max_bytes: self.max_bytes,
+            max_tx_bytes: self.max_tx_bytes,
+            max_nonce_gap: self.max_nonce_gap,
+            max_gapped_per_signer: self.max_gapped_per_signer,
+            gapped_ttl: std::time::Duration::from_secs(self.gapped_ttl_secs),
+        }
+    }
 }
 
 impl Default for MempoolSection {
@@ -403,6 +434,8 @@ impl Default for MempoolSection {
             max_bytes: d.max_bytes,
             max_tx_bytes: d.max_tx_bytes,
             max_nonce_gap: d.max_nonce_gap,
+            max_gapped_per_signer: d.max_gapped_per_signer,
+            gapped_ttl_secs: d.gapped_ttl.as_secs(),
         }
     }
 }

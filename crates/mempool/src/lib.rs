@@ -13,6 +13,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use ledger_state::{keys, next_nonce, precheck_tx, StateError, StateView, TxFailure, TxRejection};
 use ledger_types::{ChainId, CodecError, Hash, OrgId, Payload, Topic, Transaction};
@@ -29,6 +30,13 @@ pub struct MempoolConfig {
     pub max_tx_bytes: usize,
     /// How far ahead of a signer's next committed nonce a transaction may be.
     pub max_nonce_gap: u64,
+    /// Most transactions one signer may have waiting behind a gap in its nonces (not
+    /// includable until the missing nonces arrive), so that one member's gapped nonces
+    /// cannot fill the mempool and keep the others out.
+    pub max_gapped_per_signer: usize,
+    /// How long a transaction may wait behind a gap in its signer's nonces before it is
+    /// dropped: the missing nonce may never come.
+    pub gapped_ttl: Duration,
 }
 
 impl Default for MempoolConfig {
@@ -38,6 +46,8 @@ impl Default for MempoolConfig {
             max_bytes: 256 * 1024 * 1024,
             max_tx_bytes: 64 * 1024,
             max_nonce_gap: 100_000,
+            max_gapped_per_signer: 1_000,
+            gapped_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -105,6 +115,19 @@ pub enum Rejection {
     /// It would be included but have no effect.
     #[error("transaction would have no effect: {0}")]
     WouldFail(TxFailure),
+    /// The signer already has as many transactions waiting behind gaps in its nonces as
+    /// one signer may.
+    #[error("{signer} already has {gapped} transactions waiting behind a gap in its nonces (the limit is {max}); submit nonce {next_missing} first")]
+    TooManyGapped {
+        /// The signer.
+        signer: OrgId,
+        /// Its transactions waiting behind a gap.
+        gapped: usize,
+        /// The limit.
+        max: usize,
+        /// The first nonce it has not submitted.
+        next_missing: u64,
+    },
     /// No room.
     #[error("mempool is full ({txs} transactions, {bytes} bytes); retry later")]
     Full {
@@ -143,6 +166,7 @@ impl Rejection {
             Rejection::Duplicate(_) => "duplicate",
             Rejection::AlreadyCommitted { .. } => "already_committed",
             Rejection::WouldFail(_) => "would_fail",
+            Rejection::TooManyGapped { .. } => "too_many_gapped",
             Rejection::Full { .. } => "mempool_full",
             Rejection::Storage(_) => "storage",
         }
@@ -169,6 +193,55 @@ impl<V: StateView> StateView for NonceAt<'_, V> {
 struct Entry {
     tx: Transaction,
     seq: u64,
+    admitted: Instant,
+}
+
+/// One signer's waiting transactions by nonce. `run_end` caches the end of the run of
+/// consecutive nonces from `base` (the signer's next committed nonce as last seen): every
+/// nonce in `base..run_end` waits and `run_end` does not, so the transactions behind a gap
+/// are counted without walking the run (each admission is O(log n)).
+#[derive(Default)]
+struct Queue {
+    nonces: BTreeMap<u64, Hash>,
+    base: u64,
+    run_end: u64,
+}
+
+impl Queue {
+    /// Moves `base` to the signer's next committed nonce (entries below it are stale and
+    /// must be removed by the caller first), then extends the run as far as it goes.
+    fn rebase(&mut self, base: u64) {
+        if base < self.base {
+            // Never happens with a chain that only moves forward; recount from `base`.
+            self.run_end = base;
+        } else {
+            self.run_end = self.run_end.max(base);
+        }
+        self.base = base;
+        while self.nonces.contains_key(&self.run_end) {
+            self.run_end += 1;
+        }
+    }
+
+    /// Transactions waiting behind a gap.
+    fn gapped(&self) -> usize {
+        self.nonces
+            .len()
+            .saturating_sub((self.run_end - self.base) as usize)
+    }
+
+    fn insert(&mut self, nonce: u64, hash: Hash) {
+        self.nonces.insert(nonce, hash);
+        if nonce == self.run_end {
+            self.rebase(self.base);
+        }
+    }
+
+    fn remove(&mut self, nonce: u64) {
+        if self.nonces.remove(&nonce).is_some() && (self.base..self.run_end).contains(&nonce) {
+            self.run_end = nonce;
+        }
+    }
 }
 
 /// An anonymous endorsement's place: its topic and key image.
@@ -184,13 +257,32 @@ fn slot(tx: &Transaction) -> Option<Slot> {
 #[derive(Default)]
 struct Inner {
     by_hash: HashMap<Hash, Entry>,
-    by_signer: BTreeMap<OrgId, BTreeMap<u64, Hash>>,
+    by_signer: BTreeMap<OrgId, Queue>,
     anonymous: BTreeMap<Slot, Hash>,
     bytes: usize,
     seq: u64,
 }
 
 impl Inner {
+    /// Brings `signer`'s queue to its next committed nonce `next`: removes the entries
+    /// below it (committed or replaced) and extends the cached run.
+    fn rebase(&mut self, signer: &OrgId, next: u64) {
+        let Some(q) = self.by_signer.get(signer) else {
+            return;
+        };
+        if q.base == next {
+            return;
+        }
+        let stale: Vec<Hash> = q.nonces.range(..next).map(|(_, h)| *h).collect();
+        if let Some(q) = self.by_signer.get_mut(signer) {
+            // First, so that removing the stale entries (all below it) keeps the run.
+            q.rebase(next);
+        }
+        for h in stale {
+            self.remove(&h);
+        }
+    }
+
     fn remove(&mut self, hash: &Hash) {
         if let Some(e) = self.by_hash.remove(hash) {
             self.bytes -= e.tx.len();
@@ -199,9 +291,9 @@ impl Inner {
                 return;
             }
             let body = e.tx.body();
-            if let Some(m) = self.by_signer.get_mut(&body.signer) {
-                m.remove(&body.nonce);
-                if m.is_empty() {
+            if let Some(q) = self.by_signer.get_mut(&body.signer) {
+                q.remove(body.nonce);
+                if q.nonces.is_empty() {
                     self.by_signer.remove(&body.signer);
                 }
             }
@@ -214,6 +306,7 @@ pub struct Mempool {
     config: MempoolConfig,
     chain_id: ChainId,
     inner: Mutex<Inner>,
+    last_expiry: Mutex<Option<Instant>>,
 }
 
 impl Mempool {
@@ -223,6 +316,7 @@ impl Mempool {
             config,
             chain_id,
             inner: Mutex::new(Inner::default()),
+            last_expiry: Mutex::new(None),
         }
     }
 
@@ -315,7 +409,7 @@ impl Mempool {
         if let Some(pending) = inner
             .by_signer
             .get(&body.signer)
-            .and_then(|m| m.get(&body.nonce))
+            .and_then(|q| q.nonces.get(&body.nonce))
         {
             return Err(Rejection::NoncePending {
                 signer: body.signer.clone(),
@@ -323,12 +417,23 @@ impl Mempool {
                 pending: *pending,
             });
         }
+        inner.rebase(&body.signer, committed_next);
+        if let Some(q) = inner.by_signer.get(&body.signer) {
+            if body.nonce > q.run_end && q.gapped() >= self.config.max_gapped_per_signer {
+                return Err(Rejection::TooManyGapped {
+                    signer: body.signer.clone(),
+                    gapped: q.gapped(),
+                    max: self.config.max_gapped_per_signer,
+                    next_missing: q.run_end,
+                });
+            }
+        }
         self.hold(&mut inner, &tx)?;
-        inner
-            .by_signer
-            .entry(body.signer.clone())
-            .or_default()
-            .insert(body.nonce, tx.hash());
+        let q = inner.by_signer.entry(body.signer.clone()).or_default();
+        if q.nonces.is_empty() {
+            (q.base, q.run_end) = (committed_next, committed_next);
+        }
+        q.insert(body.nonce, tx.hash());
         Ok(tx)
     }
 
@@ -350,6 +455,7 @@ impl Mempool {
             Entry {
                 tx: tx.clone(),
                 seq,
+                admitted: Instant::now(),
             },
         );
         Ok(())
@@ -402,9 +508,10 @@ impl Mempool {
     ) -> Result<Vec<Transaction>, StateError> {
         let inner = self.lock();
         let mut runs: Vec<Vec<&Entry>> = Vec::new();
-        for (signer, nonces) in &inner.by_signer {
+        for (signer, q) in &inner.by_signer {
             let first = next_nonce(view, signer)?;
-            let mut run: Vec<&Entry> = nonces
+            let mut run: Vec<&Entry> = q
+                .nonces
                 .range(first..)
                 .zip(first..)
                 .take_while(|((nonce, _), expect)| *nonce == expect)
@@ -474,16 +581,43 @@ impl Mempool {
         }
         for signer in signers {
             let next = next_nonce(view, &signer)?;
-            let stale: Vec<Hash> = inner
-                .by_signer
-                .get(&signer)
-                .map(|m| m.range(..next).map(|(_, h)| *h).collect())
-                .unwrap_or_default();
-            for h in stale {
-                inner.remove(&h);
-            }
+            inner.rebase(&signer, next);
         }
+        drop(inner);
+        self.expire_gapped(Instant::now());
         Ok(())
+    }
+
+    /// Drops the transactions that waited behind a gap in their signer's nonces for longer
+    /// than the configured time (at most once a second; also called at each commit).
+    /// Returns how many it dropped.
+    pub fn expire_gapped(&self, now: Instant) -> usize {
+        {
+            let mut last = self.last_expiry.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1)) {
+                return 0;
+            }
+            *last = Some(now);
+        }
+        let mut inner = self.lock();
+        let ttl = self.config.gapped_ttl;
+        let expired: Vec<Hash> = inner
+            .by_signer
+            .values()
+            .filter(|q| q.gapped() > 0)
+            .flat_map(|q| q.nonces.range(q.run_end..).map(|(_, h)| *h))
+            .filter(|h| {
+                inner
+                    .by_hash
+                    .get(h)
+                    .is_some_and(|e| now.saturating_duration_since(e.admitted) >= ttl)
+            })
+            .collect();
+        for h in &expired {
+            tracing::info!(tx = %h, "dropped a transaction that waited behind a gap in its signer's nonces for longer than [mempool] gapped_ttl_secs");
+            inner.remove(h);
+        }
+        expired.len()
     }
 
     /// The waiting transaction `hash`, if any.
@@ -513,13 +647,16 @@ impl Mempool {
 
     /// The first nonce after `signer`'s consecutive pending run from `committed_next`.
     pub fn next_free_nonce(&self, signer: &OrgId, committed_next: u64) -> u64 {
-        let inner = self.lock();
-        let mut n = committed_next;
-        if let Some(m) = inner.by_signer.get(signer) {
-            while m.contains_key(&n) {
-                n += 1;
-            }
-        }
-        n
+        let mut inner = self.lock();
+        inner.rebase(signer, committed_next);
+        inner
+            .by_signer
+            .get(signer)
+            .map_or(committed_next, |q| q.run_end)
+    }
+
+    /// How many of `signer`'s transactions wait behind a gap in its nonces.
+    pub fn gapped(&self, signer: &OrgId) -> usize {
+        self.lock().by_signer.get(signer).map_or(0, Queue::gapped)
     }
 }

@@ -14,6 +14,7 @@ use ledger_types::*;
 struct Fixture {
     state: BTreeMap<Vec<u8>, Vec<u8>>,
     bank: TestOrg,
+    registrar: TestOrg,
     org: OrgId,
     chain: ChainId,
 }
@@ -55,6 +56,7 @@ fn fixture() -> Fixture {
         state,
         org: bank.id.clone(),
         bank,
+        registrar,
         chain,
     }
 }
@@ -72,6 +74,21 @@ impl Fixture {
             &[&self.bank],
         );
         self.bank.sign(&self.chain, nonce, Payload::PutRecord(p))
+    }
+
+    /// The same as `put`, signed by the registrar.
+    fn put_by_registrar(&self, nonce: u64, record: &str) -> Transaction {
+        let p = sealed_put(
+            &self.chain,
+            record,
+            1,
+            &payload_schema(),
+            "payload",
+            &[1; 8],
+            &[&self.registrar],
+        );
+        self.registrar
+            .sign(&self.chain, nonce, Payload::PutRecord(p))
     }
 
     fn pool(&self, config: MempoolConfig) -> Mempool {
@@ -151,6 +168,7 @@ fn bounds_are_enforced() {
         max_bytes: 1 << 20,
         max_tx_bytes: 1024,
         max_nonce_gap: 10,
+        ..MempoolConfig::default()
     });
     pool.admit(f.put(1, "a", 1, 8).bytes(), &f.state, 1, never_committed)
         .unwrap();
@@ -179,6 +197,7 @@ fn bounds_are_enforced() {
         max_bytes: 600,
         max_tx_bytes: 1024,
         max_nonce_gap: 10,
+        ..MempoolConfig::default()
     });
     by_bytes
         .admit(f.put(1, "a", 1, 100).bytes(), &f.state, 1, never_committed)
@@ -336,4 +355,131 @@ fn genesis_like(f: &Fixture) -> BlockHeader {
 
 fn never_committed(_: &Hash) -> Result<Option<u64>, ledger_state::StateError> {
     Ok(None)
+}
+
+#[test]
+fn one_signers_gapped_nonces_do_not_keep_another_signer_out() {
+    let f = fixture();
+    let pool = f.pool(MempoolConfig {
+        max_gapped_per_signer: 3,
+        ..MempoolConfig::default()
+    });
+    let admit = |tx: &Transaction| pool.admit(tx.bytes(), &f.state, 1, never_committed);
+    // bank-a's next nonce is 1: nonces 5.. wait behind a gap, three at most.
+    for n in 5..8 {
+        admit(&f.put(n, &format!("g{n}"), 1, 8)).unwrap();
+    }
+    assert_eq!(pool.gapped(&f.org), 3);
+    let refused = admit(&f.put(9, "g9", 1, 8)).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Rejection::TooManyGapped {
+                gapped: 3,
+                max: 3,
+                next_missing: 1,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert_eq!(refused.code(), "too_many_gapped");
+    // Another signer is not kept out (its next nonce is 2: it registered the schema).
+    admit(&f.put_by_registrar(2, "reg")).unwrap();
+    // bank-a's own includable nonces are never refused for its gaps; filling the gap
+    // turns the waiting ones into a run, and the quota frees up.
+    for n in 1..5 {
+        admit(&f.put(n, &format!("r{n}"), 1, 8)).unwrap();
+    }
+    assert_eq!(pool.gapped(&f.org), 0);
+    assert_eq!(pool.next_free_nonce(&f.org, 1), 8);
+    admit(&f.put(9, "g9", 1, 8)).unwrap();
+    assert_eq!(pool.gapped(&f.org), 1);
+    let c = pool.candidates(&f.state, 100, 1 << 20).unwrap();
+    assert_eq!(c.len(), 8, "bank-a 1..=7 and the registrar's 2");
+}
+
+#[test]
+fn transactions_waiting_behind_a_gap_expire() {
+    let f = fixture();
+    let pool = f.pool(MempoolConfig {
+        gapped_ttl: std::time::Duration::from_secs(60),
+        ..MempoolConfig::default()
+    });
+    let gapped = f.put(3, "late", 1, 8);
+    let ready = f.put(1, "now", 1, 8);
+    for tx in [&gapped, &ready] {
+        pool.admit(tx.bytes(), &f.state, 1, never_committed)
+            .unwrap();
+    }
+    let now = std::time::Instant::now();
+    assert_eq!(pool.expire_gapped(now), 0, "not yet");
+    assert_eq!(
+        pool.expire_gapped(now + std::time::Duration::from_secs(61)),
+        1
+    );
+    assert!(!pool.contains(&gapped.hash()));
+    assert!(pool.contains(&ready.hash()), "includable ones never expire");
+    assert_eq!(pool.gapped(&f.org), 0);
+}
+
+#[test]
+fn the_gap_count_matches_a_recount_whatever_arrives_or_commits() {
+    // The count of waiting-behind-a-gap transactions is kept incrementally: check it
+    // against a recount from scratch over a long pseudo-random run of admissions,
+    // removals and commits.
+    let mut f = fixture();
+    let pool = f.pool(MempoolConfig {
+        max_gapped_per_signer: 1_000,
+        ..MempoolConfig::default()
+    });
+    let mut txs: BTreeMap<u64, Transaction> = BTreeMap::new();
+    let mut next = 1u64;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut most_gapped = 0;
+    for step in 0..600 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let nonce = next + rng % 12;
+        match rng % 10 {
+            0 => {
+                // A commit of the run's first transactions (as another node's block).
+                let run = pool.candidates(&f.state, 3, 1 << 20).unwrap();
+                if let Some(last) = run.last() {
+                    next = last.body().nonce + 1;
+                    f.state.insert(
+                        ledger_state::keys::nonce(&f.org),
+                        next.to_be_bytes().to_vec(),
+                    );
+                    pool.remove_committed(&run, [], &f.state).unwrap();
+                    txs.retain(|n, _| *n >= next);
+                }
+            }
+            1 => {
+                // A transaction dropped (as a proposer drops one that no longer applies).
+                if let Some((&n, tx)) = txs.iter().nth((rng % 7) as usize) {
+                    let h = tx.hash();
+                    pool.remove_committed([], [&h], &f.state).unwrap();
+                    txs.remove(&n);
+                }
+            }
+            _ => {
+                let tx = f.put(nonce, &format!("s{step}"), 1, 8);
+                if pool.admit(tx.bytes(), &f.state, 1, never_committed).is_ok() {
+                    txs.insert(nonce, tx);
+                }
+            }
+        }
+        let mut run_end = next;
+        while txs.contains_key(&run_end) {
+            run_end += 1;
+        }
+        let expected = txs.range(run_end..).count();
+        most_gapped = most_gapped.max(expected);
+        assert_eq!(pool.gapped(&f.org), expected, "step {step}");
+        assert_eq!(pool.next_free_nonce(&f.org, next), run_end, "step {step}");
+        assert_eq!(pool.len(), txs.len(), "step {step}");
+    }
+    assert!(most_gapped >= 4, "the run made gaps ({most_gapped})");
 }

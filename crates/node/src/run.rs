@@ -16,7 +16,7 @@ use ledger_home::config::{NodeConfig, CONFIG_FILE, GENESIS_FILE};
 use ledger_home::gateway_auth::GatewayClients;
 use ledger_home::keys;
 use ledger_hsm::{KeyProvider, ProviderSigner};
-use ledger_mempool::{Mempool, MempoolConfig};
+use ledger_mempool::Mempool;
 use ledger_rpc::clients::PeerApi;
 use ledger_rpc::gateway::Gateway;
 use ledger_rpc::server;
@@ -364,15 +364,7 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
     };
     let keys = open_keys(&home, &config, &store, genesis.chain_id.as_str(), &org).await?;
     let is_validator = keys.me.has_role(Role::Validator);
-    let mempool = Mempool::new(
-        genesis.chain_id.clone(),
-        MempoolConfig {
-            max_txs: config.mempool.max_txs,
-            max_bytes: config.mempool.max_bytes,
-            max_tx_bytes: config.mempool.max_tx_bytes,
-            max_nonce_gap: config.mempool.max_nonce_gap,
-        },
-    );
+    let mempool = Mempool::new(genesis.chain_id.clone(), config.mempool.limits());
     let mut ledger = Ledger::new(
         store,
         mempool,

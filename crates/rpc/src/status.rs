@@ -23,7 +23,7 @@ pub fn rejection_status(r: &Rejection) -> Status {
         | Rejection::Duplicate(_)
         | Rejection::AlreadyCommitted { .. } => Code::AlreadyExists,
         Rejection::Invalid(TxRejection::State(_)) | Rejection::Storage(_) => Code::Unavailable,
-        Rejection::Full { .. } => Code::ResourceExhausted,
+        Rejection::Full { .. } | Rejection::TooManyGapped { .. } => Code::ResourceExhausted,
         _ => Code::FailedPrecondition,
     };
     with_reason(Status::new(code, r.to_string()), Some(r.code()))
