@@ -161,6 +161,7 @@ async fn a_node_with_keys_in_softhsm_commits_restarts_and_never_logs_the_pin() {
         .get_record(pb::GetRecordRequest {
             record_id: "inv-hsm".into(),
             version: None,
+            ..Default::default()
         })
         .await
         .unwrap()

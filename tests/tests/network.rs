@@ -501,6 +501,7 @@ async fn field_access_across_three_banks_and_a_regulator_on_softhsm() {
                 .get_record(pb::GetRecordRequest {
                     record_id: record.into(),
                     version: None,
+                    ..Default::default()
                 })
                 .await
                 .unwrap()
@@ -530,6 +531,7 @@ async fn field_access_across_three_banks_and_a_regulator_on_softhsm() {
         .get_record(pb::GetRecordRequest {
             record_id: "INV-1".into(),
             version: None,
+            ..Default::default()
         })
         .await
         .unwrap()

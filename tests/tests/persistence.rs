@@ -37,6 +37,7 @@ async fn restart_keeps_records_blocks_and_nonces() {
                 c.get_record(pb::GetRecordRequest {
                     record_id: format!("inv-{i}"),
                     version,
+                    ..Default::default()
                 })
                 .await
                 .unwrap()
@@ -81,6 +82,7 @@ async fn restart_keeps_records_blocks_and_nonces() {
                 .get_record(pb::GetRecordRequest {
                     record_id: format!("inv-{r}"),
                     version,
+                    ..Default::default()
                 })
                 .await
                 .unwrap()

@@ -157,6 +157,7 @@ async fn each_bad_transaction_gets_its_own_reason_and_nothing_is_lost() {
         .get_record(pb::GetRecordRequest {
             record_id: "inv-1".into(),
             version: None,
+            ..Default::default()
         })
         .await
         .unwrap()

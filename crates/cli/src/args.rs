@@ -155,6 +155,12 @@ pub(crate) enum Command {
         /// The version (default: latest).
         #[arg(long)]
         version: Option<u32>,
+        /// List the record's audit alerts from this position (100 at a time).
+        #[arg(long, default_value_t = 0)]
+        alerts_from: u64,
+        /// List the record's cross-checks from this position (100 at a time).
+        #[arg(long, default_value_t = 0)]
+        checks_from: u64,
     },
     /// Register a record schema (or its next version): typed fields and the regulators
     /// that must be able to read its records.
@@ -164,6 +170,12 @@ pub(crate) enum Command {
         /// The record id.
         #[arg(long)]
         record: String,
+        /// List the history from this position (0: the oldest event).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most events listed (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
     },
     /// A schema version (latest by default).
     GetSchema {

@@ -177,31 +177,48 @@ impl Client {
             .into_inner())
     }
 
-    /// A record.
+    /// A record, with the first page of its alerts and checks.
     pub async fn record(
         &mut self,
         id: &str,
         version: Option<u32>,
+    ) -> Result<pb::GetRecordResponse, CliError> {
+        self.record_page(id, version, 0, 0).await
+    }
+
+    /// A record, with its alerts and checks listed from these positions.
+    pub async fn record_page(
+        &mut self,
+        id: &str,
+        version: Option<u32>,
+        alerts_offset: u64,
+        checks_offset: u64,
     ) -> Result<pb::GetRecordResponse, CliError> {
         Ok(self
             .inner
             .get_record(pb::GetRecordRequest {
                 record_id: id.into(),
                 version,
+                alerts_offset,
+                checks_offset,
             })
             .await?
             .into_inner())
     }
 
-    /// A record's access history.
+    /// A page of a record's access history.
     pub async fn access_history(
         &mut self,
         id: &str,
+        offset: u64,
+        limit: u32,
     ) -> Result<pb::GetAccessHistoryResponse, CliError> {
         Ok(self
             .inner
             .get_access_history(pb::GetAccessHistoryRequest {
                 record_id: id.into(),
+                offset,
+                limit,
             })
             .await?
             .into_inner())

@@ -59,8 +59,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 out!("peer           {p}");
             }
         }
-        Command::GetRecord { record, version } => {
-            let r = client.record(&record, version).await?;
+        Command::GetRecord {
+            record,
+            version,
+            alerts_from,
+            checks_from,
+        } => {
+            let r = client
+                .record_page(&record, version, alerts_from, checks_from)
+                .await?;
             out!("record     {}", r.record_id);
             out!("version    {} (latest {})", r.version, r.latest_version);
             out!("owner      {}", r.owner);
@@ -100,9 +107,36 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     a.reason
                 );
             }
+            let more = |what: &str, from: u64, shown: usize, total: u64, flag: &str| {
+                if shown as u64 != total {
+                    out!(
+                        "{what:<10} {}-{} of {total} listed; more with {flag} N",
+                        from,
+                        from + shown as u64
+                    );
+                }
+            };
+            more(
+                "checks",
+                checks_from,
+                r.checks.len(),
+                r.checks_total,
+                "--checks-from",
+            );
+            more(
+                "alerts",
+                alerts_from,
+                r.alerts.len(),
+                r.alerts_total,
+                "--alerts-from",
+            );
         }
-        Command::Grants { record } => {
-            let h = client.access_history(&record).await?;
+        Command::Grants {
+            record,
+            from,
+            limit,
+        } => {
+            let h = client.access_history(&record, from, limit).await?;
             let r = client.record(&record, None).await?;
             out!("record {} (owner {})", h.record_id, h.owner);
             out!("readers of version {}:", r.version);
@@ -128,6 +162,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     e.org,
                     e.version,
                     e.fields.join(",")
+                );
+            }
+            if h.total > from + limit as u64 {
+                out!(
+                    "events {}-{} of {} listed; more with --from {}",
+                    from,
+                    (from + limit as u64).min(h.total),
+                    h.total,
+                    from + limit as u64
                 );
             }
         }

@@ -7,8 +7,8 @@ use ledger_api::convert::block_message;
 use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_server::Ledger as LedgerApi;
 use ledger_state::{
-    access_history, audit_alerts, endorsements, member, next_nonce, record_head, record_version,
-    schema_head, schema_version, validators, StateError,
+    endorsements, member, next_nonce, record_head, record_version, schema_head, schema_version,
+    validators, StateError,
 };
 use ledger_types::{Block, Hash, OrgId, RecordId, SchemaId, Topic};
 use tokio::sync::{mpsc, watch};
@@ -286,8 +286,12 @@ impl LedgerApi for LedgerService {
                     head.latest_version
                 ))
             })?;
-        let alerts = audit_alerts(store, &id).map_err(state_err)?;
-        let checks = ledger_state::cross_checks(store, &id).map_err(state_err)?;
+        let alerts = ledger_state::audit_alerts_page(store, &id, req.alerts_offset, RECORD_PAGE)
+            .map_err(state_err)?;
+        let checks = ledger_state::cross_checks_page(store, &id, req.checks_offset, RECORD_PAGE)
+            .map_err(state_err)?;
+        let (alerts_total, checks_total) = (alerts.total, checks.total);
+        let (alerts, checks) = (alerts.entries, checks.entries);
         Ok(Response::new(pb::GetRecordResponse {
             record_id: id.to_string(),
             version: v.version,
@@ -333,6 +337,8 @@ impl LedgerApi for LedgerService {
                         .collect(),
                 })
                 .collect(),
+            alerts_total,
+            checks_total,
         }))
     }
 
@@ -347,11 +353,17 @@ impl LedgerApi for LedgerService {
         let head = record_head(store, &id)
             .map_err(state_err)?
             .ok_or_else(|| Status::not_found(format!("no record {id}")))?;
-        let events = access_history(store, &id).map_err(state_err)?;
+        let limit = match req.limit {
+            0 => RECORD_PAGE,
+            n => n as usize,
+        };
+        let page =
+            ledger_state::access_history_page(store, &id, req.offset, limit).map_err(state_err)?;
         Ok(Response::new(pb::GetAccessHistoryResponse {
             record_id: id.to_string(),
             owner: head.owner.to_string(),
-            events: events.into_iter().map(access_event).collect(),
+            events: page.entries.into_iter().map(access_event).collect(),
+            total: page.total,
         }))
     }
 
@@ -415,6 +427,9 @@ impl LedgerApi for LedgerService {
         }))
     }
 }
+
+/// The default page of a record's histories (access events, alerts, checks).
+const RECORD_PAGE: usize = 100;
 
 /// An access event as the API shows it.
 pub fn access_event(e: ledger_state::AccessEvent) -> pb::AccessEvent {

@@ -49,21 +49,11 @@ pub fn schema_version(id: &SchemaId, version: u32) -> Vec<u8> {
     .concat()
 }
 
-/// `access/{record}` → the record's access history (puts to third parties, grants,
-/// revocations).
-pub fn access(id: &RecordId) -> Vec<u8> {
-    [b"access/".as_slice(), id.as_str().as_bytes()].concat()
-}
-
-/// `alerts/{record}` → the audit alerts filed on the record.
-pub fn alerts(id: &RecordId) -> Vec<u8> {
-    [b"alerts/".as_slice(), id.as_str().as_bytes()].concat()
-}
-
-/// `checks/{record}` → the cross-checks proved about the record's committed fields.
-pub fn checks(id: &RecordId) -> Vec<u8> {
-    [b"checks/".as_slice(), id.as_str().as_bytes()].concat()
-}
+// A record's histories (access events, audit alerts, cross-checks) are append-only keyed
+// entries, `{access|alerts|checks}-entry/{record}/{seq}` with a count at
+// `{access|alerts|checks}-count/{record}`, plus `alert-filed/...` markers: see
+// `model::history`. Chains written by earlier versions also hold the whole list at
+// `{access|alerts|checks}/{record}`, read as the oldest entries and never rewritten.
 
 /// `circuit/{name}` → the circuit's Groth16 verifying key (compressed), fixed in genesis.
 pub fn circuit(name: &str) -> Vec<u8> {

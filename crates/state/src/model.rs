@@ -10,10 +10,13 @@ use ledger_types::{AuditHandle, FieldCommitment};
 use crate::{keys, StateError, StateView};
 
 mod endorsement;
+mod history;
 pub use endorsement::{
     endorsement_by_image, endorsement_count, endorsements, member_ring, Endorsement,
 };
 pub(crate) use endorsement::{endorsement_writes, fix_ring};
+use history::History;
+pub use history::{Page, MAX_PAGE};
 
 fn corrupt(key: &[u8], source: CodecError) -> StateError {
     StateError::Corrupt {
@@ -328,60 +331,72 @@ pub struct AccessEvent {
     pub fields: Vec<FieldName>,
 }
 
-fn encode_events(events: &[AccessEvent]) -> Vec<u8> {
-    let mut e = Encoder::new();
-    e.count(events.len());
-    for ev in events {
-        e.u64(ev.height);
-        e.fixed(&ev.tx_hash.0);
-        e.u8(ev.action.tag());
-        ev.by.encode(&mut e);
-        ev.org.encode(&mut e);
-        e.u32(ev.version);
-        e.count(ev.fields.len());
-        for f in &ev.fields {
-            f.encode(&mut e);
-        }
+const ACCESS: History = History { kind: "access" };
+const ALERTS: History = History { kind: "alerts" };
+const CHECKS: History = History { kind: "checks" };
+
+fn encode_event(ev: &AccessEvent, e: &mut Encoder) {
+    e.u64(ev.height);
+    e.fixed(&ev.tx_hash.0);
+    e.u8(ev.action.tag());
+    ev.by.encode(e);
+    ev.org.encode(e);
+    e.u32(ev.version);
+    e.count(ev.fields.len());
+    for f in &ev.fields {
+        f.encode(e);
     }
-    e.finish()
+}
+
+fn decode_event(d: &mut Decoder<'_>) -> Result<AccessEvent, CodecError> {
+    let height = d.u64("height")?;
+    let tx_hash = Hash(d.array("tx hash")?);
+    let action = match d.u8("access action")? {
+        1 => AccessAction::Put,
+        2 => AccessAction::Grant,
+        3 => AccessAction::Revoke,
+        t => {
+            return Err(CodecError::UnknownTag {
+                what: "access action",
+                tag: t.into(),
+            })
+        }
+    };
+    let by = OrgId::decode(d)?;
+    let org = OrgId::decode(d)?;
+    let version = d.u32("version")?;
+    let m = d.count("fields", ledger_types::tx::MAX_RECORD_FIELDS, 4)?;
+    let mut fields = Vec::with_capacity(m);
+    for _ in 0..m {
+        fields.push(FieldName::decode(d)?);
+    }
+    Ok(AccessEvent {
+        height,
+        tx_hash,
+        action,
+        by,
+        org,
+        version,
+        fields,
+    })
+}
+
+/// A list as the earlier single-value layout kept it: a count, then the entries.
+fn decode_list<T>(
+    d: &mut Decoder<'_>,
+    what: &'static str,
+    one: fn(&mut Decoder<'_>) -> Result<T, CodecError>,
+) -> Result<Vec<T>, CodecError> {
+    let n = d.count(what, usize::MAX, 50)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(one(d)?);
+    }
+    Ok(out)
 }
 
 fn decode_events(d: &mut Decoder<'_>) -> Result<Vec<AccessEvent>, CodecError> {
-    let n = d.count("access events", usize::MAX, 50)?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let height = d.u64("height")?;
-        let tx_hash = Hash(d.array("tx hash")?);
-        let action = match d.u8("access action")? {
-            1 => AccessAction::Put,
-            2 => AccessAction::Grant,
-            3 => AccessAction::Revoke,
-            t => {
-                return Err(CodecError::UnknownTag {
-                    what: "access action",
-                    tag: t.into(),
-                })
-            }
-        };
-        let by = OrgId::decode(d)?;
-        let org = OrgId::decode(d)?;
-        let version = d.u32("version")?;
-        let m = d.count("fields", ledger_types::tx::MAX_RECORD_FIELDS, 4)?;
-        let mut fields = Vec::with_capacity(m);
-        for _ in 0..m {
-            fields.push(FieldName::decode(d)?);
-        }
-        out.push(AccessEvent {
-            height,
-            tx_hash,
-            action,
-            by,
-            org,
-            version,
-            fields,
-        });
-    }
-    Ok(out)
+    decode_list(d, "access events", decode_event)
 }
 
 /// The access history of `record`, oldest first.
@@ -389,24 +404,27 @@ pub fn access_history(
     view: &impl StateView,
     record: &RecordId,
 ) -> Result<Vec<AccessEvent>, StateError> {
-    let key = keys::access(record);
-    let Some(b) = view.get(&key)? else {
-        return Ok(vec![]);
-    };
-    let mut d = Decoder::new(&b);
-    let v = decode_events(&mut d).map_err(|e| corrupt(&key, e))?;
-    d.finish("access history").map_err(|e| corrupt(&key, e))?;
-    Ok(v)
+    ACCESS.all(view, record, decode_event, decode_events)
 }
 
+/// Up to `limit` events (at most [`MAX_PAGE`]) of `record`'s access history from position
+/// `from`, oldest first, with the history's length.
+pub fn access_history_page(
+    view: &impl StateView,
+    record: &RecordId,
+    from: u64,
+    limit: usize,
+) -> Result<Page<AccessEvent>, StateError> {
+    ACCESS.page(view, record, from, limit, decode_event, decode_events)
+}
+
+/// The writes that append `new` to `record`'s access history.
 pub(crate) fn append_access(
     view: &impl StateView,
     record: &RecordId,
-    new: Vec<AccessEvent>,
-) -> Result<(Vec<u8>, Vec<u8>), StateError> {
-    let mut events = access_history(view, record)?;
-    events.extend(new);
-    Ok((keys::access(record), encode_events(&events)))
+    new: &[AccessEvent],
+) -> Result<crate::payload::Writes, StateError> {
+    ACCESS.append(view, record, new, encode_event)
 }
 
 /// An audit alert as filed on chain.
@@ -422,44 +440,101 @@ pub struct FiledAlert {
     pub alert: AuditAlert,
 }
 
+fn encode_alert(a: &FiledAlert, e: &mut Encoder) {
+    e.u64(a.height);
+    e.fixed(&a.tx_hash.0);
+    a.regulator.encode(e);
+    a.alert.encode(e);
+}
+
+fn decode_alert(d: &mut Decoder<'_>) -> Result<FiledAlert, CodecError> {
+    Ok(FiledAlert {
+        height: d.u64("height")?,
+        tx_hash: Hash(d.array("tx hash")?),
+        regulator: OrgId::decode(d)?,
+        alert: AuditAlert::decode(d)?,
+    })
+}
+
+fn decode_alerts(d: &mut Decoder<'_>) -> Result<Vec<FiledAlert>, CodecError> {
+    decode_list(d, "alerts", decode_alert)
+}
+
 /// The audit alerts filed on `record`, oldest first.
 pub fn audit_alerts(
     view: &impl StateView,
     record: &RecordId,
 ) -> Result<Vec<FiledAlert>, StateError> {
-    let key = keys::alerts(record);
-    let Some(b) = view.get(&key)? else {
-        return Ok(vec![]);
-    };
-    let mut d = Decoder::new(&b);
-    let v = (|| -> Result<Vec<FiledAlert>, CodecError> {
-        let n = d.count("alerts", usize::MAX, 50)?;
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(FiledAlert {
-                height: d.u64("height")?,
-                tx_hash: Hash(d.array("tx hash")?),
-                regulator: OrgId::decode(&mut d)?,
-                alert: AuditAlert::decode(&mut d)?,
-            });
-        }
-        Ok(out)
-    })()
-    .map_err(|e| corrupt(&key, e))?;
-    d.finish("alerts").map_err(|e| corrupt(&key, e))?;
-    Ok(v)
+    ALERTS.all(view, record, decode_alert, decode_alerts)
 }
 
-pub(crate) fn encode_alerts(alerts: &[FiledAlert]) -> Vec<u8> {
-    let mut e = Encoder::new();
-    e.count(alerts.len());
-    for a in alerts {
-        e.u64(a.height);
-        e.fixed(&a.tx_hash.0);
-        a.regulator.encode(&mut e);
-        a.alert.encode(&mut e);
+/// A page of the audit alerts filed on `record` (see [`access_history_page`]).
+pub fn audit_alerts_page(
+    view: &impl StateView,
+    record: &RecordId,
+    from: u64,
+    limit: usize,
+) -> Result<Page<FiledAlert>, StateError> {
+    ALERTS.page(view, record, from, limit, decode_alert, decode_alerts)
+}
+
+/// `alert-filed/{record}/{regulator}/{field}/{version u32 big-endian}`: set once the
+/// regulator filed an alert on that field of that version (identifiers hold no `/`, and
+/// the version's four bytes end the key).
+fn alert_filed_key(
+    record: &RecordId,
+    regulator: &OrgId,
+    field: &FieldName,
+    version: u32,
+) -> Vec<u8> {
+    [
+        b"alert-filed/".as_slice(),
+        record.as_str().as_bytes(),
+        b"/",
+        regulator.as_str().as_bytes(),
+        b"/",
+        field.as_str().as_bytes(),
+        b"/",
+        &version.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// Whether `regulator` already filed an alert on `field` of `version` of `record`: one key
+/// read (plus the list an earlier layout kept, if the record has one).
+pub(crate) fn alert_filed(
+    view: &impl StateView,
+    record: &RecordId,
+    regulator: &OrgId,
+    field: &FieldName,
+    version: u32,
+) -> Result<bool, StateError> {
+    if view
+        .get(&alert_filed_key(record, regulator, field, version))?
+        .is_some()
+    {
+        return Ok(true);
     }
-    e.finish()
+    if !ALERTS.has_legacy(view, record)? {
+        return Ok(false);
+    }
+    Ok(audit_alerts(view, record)?.iter().any(|f| {
+        f.regulator == *regulator && f.alert.version == version && f.alert.field == *field
+    }))
+}
+
+/// The writes that file `alert` on its record.
+pub(crate) fn append_alert(
+    view: &impl StateView,
+    alert: &FiledAlert,
+) -> Result<crate::payload::Writes, StateError> {
+    let a = &alert.alert;
+    let mut writes = ALERTS.append(view, &a.record, std::slice::from_ref(alert), encode_alert)?;
+    writes.push((
+        alert_filed_key(&a.record, &alert.regulator, &a.field, a.version),
+        vec![1],
+    ));
+    Ok(writes)
 }
 
 /// Version `version` of `record`, if it exists.
@@ -535,44 +610,51 @@ pub struct FiledCheck {
     pub check: ledger_types::CrossCheck,
 }
 
+fn encode_check(c: &FiledCheck, e: &mut Encoder) {
+    e.u64(c.height);
+    e.fixed(&c.tx_hash.0);
+    c.by.encode(e);
+    c.check.encode(e);
+}
+
+fn decode_check(d: &mut Decoder<'_>) -> Result<FiledCheck, CodecError> {
+    Ok(FiledCheck {
+        height: d.u64("height")?,
+        tx_hash: Hash(d.array("tx hash")?),
+        by: OrgId::decode(d)?,
+        check: ledger_types::CrossCheck::decode(d)?,
+    })
+}
+
+fn decode_checks(d: &mut Decoder<'_>) -> Result<Vec<FiledCheck>, CodecError> {
+    decode_list(d, "cross-checks", decode_check)
+}
+
 /// The cross-checks involving `record`, oldest first.
 pub fn cross_checks(
     view: &impl StateView,
     record: &RecordId,
 ) -> Result<Vec<FiledCheck>, StateError> {
-    let key = keys::checks(record);
-    let Some(b) = view.get(&key)? else {
-        return Ok(vec![]);
-    };
-    let mut d = Decoder::new(&b);
-    let v = (|| -> Result<Vec<FiledCheck>, CodecError> {
-        let n = d.count("cross-checks", usize::MAX, 50)?;
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(FiledCheck {
-                height: d.u64("height")?,
-                tx_hash: Hash(d.array("tx hash")?),
-                by: OrgId::decode(&mut d)?,
-                check: ledger_types::CrossCheck::decode(&mut d)?,
-            });
-        }
-        Ok(out)
-    })()
-    .map_err(|e| corrupt(&key, e))?;
-    d.finish("cross-checks").map_err(|e| corrupt(&key, e))?;
-    Ok(v)
+    CHECKS.all(view, record, decode_check, decode_checks)
 }
 
-pub(crate) fn encode_checks(checks: &[FiledCheck]) -> Vec<u8> {
-    let mut e = Encoder::new();
-    e.count(checks.len());
-    for c in checks {
-        e.u64(c.height);
-        e.fixed(&c.tx_hash.0);
-        c.by.encode(&mut e);
-        c.check.encode(&mut e);
-    }
-    e.finish()
+/// A page of the cross-checks involving `record` (see [`access_history_page`]).
+pub fn cross_checks_page(
+    view: &impl StateView,
+    record: &RecordId,
+    from: u64,
+    limit: usize,
+) -> Result<Page<FiledCheck>, StateError> {
+    CHECKS.page(view, record, from, limit, decode_check, decode_checks)
+}
+
+/// The writes that add `check` to `record`'s cross-checks.
+pub(crate) fn append_check(
+    view: &impl StateView,
+    record: &RecordId,
+    check: &FiledCheck,
+) -> Result<crate::payload::Writes, StateError> {
+    CHECKS.append(view, record, std::slice::from_ref(check), encode_check)
 }
 
 /// The financing request that used a receivable nullifier.

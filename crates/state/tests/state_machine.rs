@@ -1689,3 +1689,89 @@ fn financing_spends_a_receivable_once_and_names_the_first_financing() {
         failure(&ex, 0)
     );
 }
+
+#[test]
+fn ten_thousand_cross_checks_on_one_record_cost_the_same_bytes_each_and_page() {
+    // Histories are keyed entries: what a check writes does not grow with the checks
+    // before it, and the record and its history still read.
+    use ledger_proofs::Opening;
+    let mut c = Chain::new();
+    let block = c.seal(c.build(vec![c.sign(
+        "bank-c",
+        2,
+        Payload::RegisterSchema(loan_schema()),
+    )]));
+    c.commit(&block);
+    let (o1, o2) = (Opening::new(70_000), Opening::new(70_000));
+    let puts = vec![
+        c.sign(
+            "bank-a",
+            1,
+            Payload::PutRecord(committed_put_with(&c, "loan-1", &o1)),
+        ),
+        c.sign(
+            "bank-a",
+            2,
+            Payload::PutRecord(committed_put_with(&c, "loan-2", &o2)),
+        ),
+    ];
+    let block = c.seal(c.build(puts));
+    c.commit(&block);
+    let op = |r: &str| Operand {
+        record: RecordId::new(r).unwrap(),
+        version: 1,
+        field: FieldName::new("amount").unwrap(),
+    };
+    let ctx = ledger_proofs::Context {
+        chain_id: c.chain.to_string(),
+        items: ["loan-1", "loan-2"]
+            .iter()
+            .map(|r| (r.to_string(), 1, "amount".into()))
+            .collect(),
+    };
+    let check = CrossCheck {
+        relation: Relation::Linear(vec![1, -1]),
+        operands: vec![op("loan-1"), op("loan-2")],
+        proof: ledger_proofs::prove_linear(&ctx, &[1, -1], &[o1, o2])
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    };
+    let mut nonce = 3;
+    let mut bytes_per_block = Vec::new();
+    for _ in 0..100 {
+        let txs = (0..100)
+            .map(|_| {
+                nonce += 1;
+                c.sign("bank-a", nonce - 1, Payload::CrossCheck(check.clone()))
+            })
+            .collect();
+        let block = c.seal(c.build(txs));
+        let ex = c.commit(&block);
+        assert!(ex.outcomes.iter().all(|o| *o == TxOutcome::Applied));
+        let written: usize = ex
+            .diff
+            .iter()
+            .map(|(k, ch)| k.len() + ch.new.as_ref().map_or(0, Vec::len))
+            .sum();
+        bytes_per_block.push(written);
+    }
+    assert_eq!(
+        bytes_per_block.first(),
+        bytes_per_block.last(),
+        "the 100th block of checks writes what the first did: {bytes_per_block:?}"
+    );
+    let loan = RecordId::new("loan-1").unwrap();
+    assert!(record_version(&c.state, &loan, 1).unwrap().is_some());
+    let page = ledger_state::cross_checks_page(&c.state, &loan, 9_990, 100).unwrap();
+    assert_eq!(page.total, 10_000);
+    assert_eq!(page.entries.len(), 10);
+    assert_eq!(page.entries[9].check, check);
+    let first = ledger_state::cross_checks_page(&c.state, &loan, 0, 5_000).unwrap();
+    assert_eq!(
+        first.entries.len(),
+        ledger_state::MAX_PAGE,
+        "pages are bounded"
+    );
+    assert!(first.entries.iter().all(|f| f.by.as_str() == "bank-a"));
+}

@@ -7,7 +7,7 @@ use ledger_types::{AuditAlert, Hash, RegisterMember, Role};
 use super::{require_role, Ctx, PayloadHandler, Writes};
 use crate::error::{ExecError, TxFailure};
 use crate::model::{self, FiledAlert};
-use crate::{keys, StateView};
+use crate::StateView;
 
 impl PayloadHandler for AuditAlert {
     fn execute<V: StateView>(
@@ -49,12 +49,13 @@ impl PayloadHandler for AuditAlert {
             }
             .into());
         }
-        let mut alerts = model::audit_alerts(ctx.view, &self.record)?;
-        if alerts.iter().any(|f| {
-            f.regulator == signer.org
-                && f.alert.version == self.version
-                && f.alert.field == self.field
-        }) {
+        if model::alert_filed(
+            ctx.view,
+            &self.record,
+            &signer.org,
+            &self.field,
+            self.version,
+        )? {
             return Err(TxFailure::DuplicateAlert {
                 record: self.record.clone(),
                 version: self.version,
@@ -63,15 +64,14 @@ impl PayloadHandler for AuditAlert {
             }
             .into());
         }
-        alerts.push(FiledAlert {
-            height: ctx.height,
-            tx_hash,
-            regulator: signer.org.clone(),
-            alert: self.clone(),
-        });
-        Ok(vec![(
-            keys::alerts(&self.record),
-            model::encode_alerts(&alerts),
-        )])
+        Ok(model::append_alert(
+            ctx.view,
+            &FiledAlert {
+                height: ctx.height,
+                tx_hash,
+                regulator: signer.org.clone(),
+                alert: self.clone(),
+            },
+        )?)
     }
 }

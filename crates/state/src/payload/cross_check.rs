@@ -12,7 +12,7 @@ use ledger_types::{CrossCheck, Hash, RegisterMember, Relation};
 
 use super::{Ctx, PayloadHandler, Writes};
 use crate::error::{ExecError, StateError, TxFailure, TxRejection};
-use crate::{keys, model, StateView};
+use crate::{model, StateView};
 
 impl PayloadHandler for CrossCheck {
     /// Its proof is about stored commitments: checked against this state, always (the
@@ -114,14 +114,16 @@ impl PayloadHandler for CrossCheck {
             if !seen.insert(o.record.clone()) {
                 continue;
             }
-            let mut checks = model::cross_checks(ctx.view, &o.record)?;
-            checks.push(model::FiledCheck {
-                height: ctx.height,
-                tx_hash,
-                by: signer.org.clone(),
-                check: self.clone(),
-            });
-            writes.push((keys::checks(&o.record), model::encode_checks(&checks)));
+            writes.extend(model::append_check(
+                ctx.view,
+                &o.record,
+                &model::FiledCheck {
+                    height: ctx.height,
+                    tx_hash,
+                    by: signer.org.clone(),
+                    check: self.clone(),
+                },
+            )?);
         }
         Ok(writes)
     }

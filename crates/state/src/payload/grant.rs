@@ -46,7 +46,7 @@ impl PayloadHandler for GrantAccess {
                 .into());
             }
         }
-        let events = by_reader
+        let events: Vec<AccessEvent> = by_reader
             .into_iter()
             .map(|(org, mut fields)| {
                 fields.sort();
@@ -65,12 +65,11 @@ impl PayloadHandler for GrantAccess {
         current
             .wraps
             .sort_by(|a, b| (&a.field, &a.reader).cmp(&(&b.field, &b.reader)));
-        Ok(vec![
-            (
-                keys::record_version(&current.record, current.version),
-                current.encode(),
-            ),
-            model::append_access(ctx.view, &self.record, events)?,
-        ])
+        let mut writes = vec![(
+            keys::record_version(&current.record, current.version),
+            current.encode(),
+        )];
+        writes.extend(model::append_access(ctx.view, &self.record, &events)?);
+        Ok(writes)
     }
 }

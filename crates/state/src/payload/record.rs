@@ -40,7 +40,7 @@ impl PayloadHandler for PutRecord {
         let (version, _schema, events) = check_put(ctx, signer, tx_hash, self)?;
         let mut writes = version_writes(&version);
         if !events.is_empty() {
-            writes.push(model::append_access(ctx.view, &self.record, events)?);
+            writes.extend(model::append_access(ctx.view, &self.record, &events)?);
         }
         Ok(writes)
     }

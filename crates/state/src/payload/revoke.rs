@@ -75,7 +75,7 @@ impl PayloadHandler for RevokeAccess {
             fields: self.fields.clone(),
         };
         let mut writes = version_writes(&version);
-        writes.push(model::append_access(ctx.view, record, vec![event])?);
+        writes.extend(model::append_access(ctx.view, record, &[event])?);
         Ok(writes)
     }
 }
