@@ -13,6 +13,7 @@ use ledger_store::Store;
 use ledger_types::{Block, ChainId, Commit, CommitSignature, Hash, OrgId, Transaction};
 use tokio::sync::{watch, Notify};
 
+use crate::admission::{Admission, AdmissionError};
 use crate::consensus::ConsensusHook;
 use crate::error::NodeError;
 use crate::transport::{BlockSource, Relay, RemoteRefusal, Upstream};
@@ -27,6 +28,21 @@ pub enum SubmitError {
     /// The upstream node this one follows refused it, or could not be reached.
     #[error("{0}")]
     Upstream(RemoteRefusal),
+    /// This node is too busy checking other submissions to take it now.
+    #[error(transparent)]
+    Busy(#[from] AdmissionError),
+}
+
+/// Why a relayed batch was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayRefused {
+    /// It does not come from a validator of the chain, or its signature does not verify.
+    #[error("relayed batch refused: {0}")]
+    NotAuthenticated(String),
+    /// The node is too busy.
+    #[error(transparent)]
+    Busy(#[from] AdmissionError),
 }
 
 /// A block ready to commit, with its execution.
@@ -60,6 +76,7 @@ pub struct Ledger {
     upstream: Option<Arc<dyn Upstream>>,
     relays: Vec<tokio::sync::mpsc::Sender<Vec<u8>>>,
     peers: Vec<Arc<dyn BlockSource>>,
+    admission: Admission,
     last_commit_ms: std::sync::atomic::AtomicU64,
     /// The latest block's commit: its round and how many validators signed it.
     last_commit: std::sync::Mutex<(u32, u32)>,
@@ -98,6 +115,7 @@ impl Ledger {
             upstream: None,
             relays: Vec::new(),
             peers: Vec::new(),
+            admission: Admission::default(),
             last_commit_ms: std::sync::atomic::AtomicU64::new(0),
             last_commit: std::sync::Mutex::new(last_commit),
             role: std::sync::OnceLock::new(),
@@ -131,24 +149,22 @@ impl Ledger {
     /// relay on the current runtime.
     pub fn with_relays(mut self, relays: Vec<Arc<dyn Relay>>) -> Self {
         for relay in relays {
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(100_000);
-            tokio::spawn(async move {
-                while let Some(first) = rx.recv().await {
-                    let mut batch = vec![first];
-                    while batch.len() < 2000 {
-                        match rx.try_recv() {
-                            Ok(t) => batch.push(t),
-                            Err(_) => break,
-                        }
-                    }
-                    let n = batch.len();
-                    if let Err(e) = relay.relay(batch).await {
-                        tracing::debug!(relay = relay.name(), txs = n, error = %e, "relaying transactions failed");
-                    }
-                }
-            });
+            let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(100_000);
+            tokio::spawn(crate::relay::run(
+                relay,
+                rx,
+                self.signer.clone(),
+                self.chain_id.clone(),
+                self.org.clone(),
+            ));
             self.relays.push(tx);
         }
+        self
+    }
+
+    /// Checks untrusted submissions through `admission` (bounded workers and queue).
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
         self
     }
 
@@ -173,24 +189,54 @@ impl Ledger {
 
     /// Submits a transaction: into this node's mempool, or to the upstream node when
     /// following one (its refusal, with its reason, comes back unchanged).
-    pub async fn submit_tx(&self, bytes: Vec<u8>) -> Result<Hash, SubmitError> {
-        match &self.upstream {
-            Some(up) => up.submit(bytes).await.map_err(SubmitError::Upstream),
-            None => match self.submit(&bytes) {
-                Ok(tx) => {
-                    for r in &self.relays {
-                        // A full relay queue drops the relay, never the transaction: the
-                        // other validators get it when this one proposes.
-                        let _ = r.try_send(bytes.clone());
-                    }
-                    Ok(tx.hash())
-                }
-                Err(r) => {
-                    tracing::debug!(reason = r.code(), error = %r, "refused a transaction");
-                    Err(SubmitError::Rejected(r))
-                }
-            },
+    ///
+    /// The signature and proofs are checked on a blocking thread through the node's
+    /// admission gate ([`Admission`]): at most one check per worker at once, a bounded
+    /// queue, and [`SubmitError::Busy`] past it.
+    pub async fn submit_tx(self: &Arc<Self>, bytes: Vec<u8>) -> Result<Hash, SubmitError> {
+        if let Some(up) = &self.upstream {
+            return up.submit(bytes).await.map_err(SubmitError::Upstream);
         }
+        let me = self.clone();
+        let (result, bytes) = self
+            .admission
+            .run(move || {
+                let r = me.submit(&bytes);
+                (r, bytes)
+            })
+            .await?;
+        match result {
+            Ok(tx) => {
+                for r in &self.relays {
+                    // A full relay queue drops the relay, never the transaction: the
+                    // other validators get it when this one proposes.
+                    let _ = r.try_send(bytes.clone());
+                }
+                Ok(tx.hash())
+            }
+            Err(r) => {
+                tracing::debug!(reason = r.code(), error = %r, "refused a transaction");
+                Err(SubmitError::Rejected(r))
+            }
+        }
+    }
+
+    /// Admits a batch relayed by another validator through the admission gate (see
+    /// [`Ledger::submit_tx`]), once its sender is known to be a validator of the chain
+    /// and its signature verifies ([`crate::relay::check_batch`]). Returns (admitted,
+    /// refused), or why the batch was not taken.
+    pub async fn submit_relayed(
+        self: &Arc<Self>,
+        batch: crate::relay::RelayBatch,
+    ) -> Result<(u32, u32), RelayRefused> {
+        let me = self.clone();
+        self.admission
+            .run(move || {
+                crate::relay::check_batch(me.store.as_ref(), &me.chain_id, &batch)
+                    .map_err(RelayRefused::NotAuthenticated)?;
+                Ok(me.submit_batch(&batch.txs))
+            })
+            .await?
     }
 
     /// The next nonce `org` can use, given its next committed nonce `committed`: past the
@@ -261,14 +307,16 @@ impl Ledger {
     }
 
     /// Admits a batch relayed by another validator: signatures and proofs are checked on
-    /// all cores first. Returns (admitted, refused).
+    /// all cores first, each once: what failed there is refused with that failure, not
+    /// checked again. Returns (admitted, refused).
     pub fn submit_batch(&self, batch: &[Vec<u8>]) -> (u32, u32) {
         let decoded: Vec<Transaction> = batch
             .iter()
+            .filter(|b| b.len() <= self.mempool.max_tx_bytes())
             .filter_map(|b| Transaction::decode(b).ok())
             .collect();
         let refs: Vec<&Transaction> = decoded.iter().collect();
-        let ok = ledger_state::preverify(
+        let checked = ledger_state::preverify_detailed(
             self.store.as_ref(),
             &self.chain_id,
             self.height() + 1,
@@ -287,7 +335,7 @@ impl Ledger {
                 self.store.as_ref(),
                 self.height() + 1,
                 committed_at,
-                &|h: &Hash| ok.contains(h),
+                &checked,
             ) {
                 Ok(_) => admitted += 1,
                 Err(_) => refused += 1,

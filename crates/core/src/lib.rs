@@ -10,6 +10,7 @@
 //! layer lives in `ledger-rpc`: it reaches this crate through typed results, and this crate
 //! reaches other nodes only through the traits of [`transport`]. No tonic types here.
 
+pub mod admission;
 pub mod auditor;
 pub mod consensus;
 pub mod error;
@@ -17,9 +18,10 @@ pub mod follow;
 pub mod genesis;
 pub mod ledger;
 pub mod producer;
+pub mod relay;
 pub mod transport;
 pub mod writer;
 
 pub use error::NodeError;
-pub use ledger::{Ledger, Proposal, SubmitError};
+pub use ledger::{Ledger, Proposal, RelayRefused, SubmitError};
 pub use transport::{BlockSource, Relay, RemoteRefusal, Upstream};

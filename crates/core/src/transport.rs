@@ -37,8 +37,8 @@ pub trait Upstream: Send + Sync {
 pub trait Relay: Send + Sync {
     /// Where the relay goes, for logs.
     fn name(&self) -> &str;
-    /// Sends a batch of canonical transaction bytes; the error says why it failed.
-    async fn relay(&self, batch: Vec<Vec<u8>>) -> Result<(), String>;
+    /// Sends a signed batch of canonical transaction bytes; the error says why it failed.
+    async fn relay(&self, batch: crate::relay::RelayBatch) -> Result<(), String>;
 }
 
 /// What a follower learns of its upstream node when it connects.

@@ -222,12 +222,49 @@ impl Default for AuditConfig {
 pub struct GrpcConfig {
     /// Address the public ledger API listens on.
     pub listen: SocketAddr,
+    /// Most connections open at once on the public API; more are closed as they arrive.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Most requests in progress on one connection.
+    #[serde(default = "default_max_requests_per_connection")]
+    pub max_requests_per_connection: usize,
+    /// Longest time to answer one request, in seconds (a stream's later messages
+    /// excepted).
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Most transaction checks (signature, proofs) running at once; 0: one per core.
+    #[serde(default)]
+    pub verify_workers: usize,
+    /// Most submissions waiting for a free check; more are refused as busy (retry).
+    #[serde(default = "default_max_waiting_admissions")]
+    pub max_waiting_admissions: usize,
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+
+fn default_max_requests_per_connection() -> usize {
+    64
+}
+
+fn default_request_timeout_secs() -> u64 {
+    30
+}
+
+fn default_max_waiting_admissions() -> usize {
+    4096
 }
 
 impl Default for GrpcConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
+            max_connections: default_max_connections(),
+            max_requests_per_connection: default_max_requests_per_connection(),
+            request_timeout_secs: default_request_timeout_secs(),
+            verify_workers: 0,
+            max_waiting_admissions: default_max_waiting_admissions(),
         }
     }
 }

@@ -15,7 +15,9 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ledger_state::{keys, next_nonce, precheck_tx, StateError, StateView, TxFailure, TxRejection};
+use ledger_state::{
+    keys, next_nonce, precheck_tx, SignatureCache, StateError, StateView, TxFailure, TxRejection,
+};
 use ledger_types::{ChainId, CodecError, Hash, OrgId, Payload, Topic, Transaction};
 use thiserror::Error;
 
@@ -334,18 +336,20 @@ impl Mempool {
         next_height: u64,
         committed_at: impl Fn(&Hash) -> Result<Option<u64>, StateError>,
     ) -> Result<Transaction, Rejection> {
-        self.admit_with(bytes, view, next_height, committed_at, &|_: &Hash| false)
+        self.admit_with(bytes, view, next_height, committed_at, &())
     }
 
-    /// [`Mempool::admit`], skipping the signature and proof checks of transactions
-    /// `verified` says were already checked (for example on all cores, for a batch).
+    /// [`Mempool::admit`], skipping the signature and proof checks of transactions `cache`
+    /// says were already checked (for example on all cores, for a batch): those that
+    /// verified are taken as verified, those that failed are refused with the failure
+    /// found, so nothing is verified twice.
     pub fn admit_with(
         &self,
         bytes: &[u8],
         view: &impl StateView,
         next_height: u64,
         committed_at: impl Fn(&Hash) -> Result<Option<u64>, StateError>,
-        verified: &dyn Fn(&Hash) -> bool,
+        cache: &dyn SignatureCache,
     ) -> Result<Transaction, Rejection> {
         if bytes.len() > self.config.max_tx_bytes {
             return Err(Rejection::TooLarge {
@@ -361,7 +365,7 @@ impl Mempool {
             });
         }
         if tx.is_anonymous() {
-            return self.admit_anonymous(tx, view, next_height, verified);
+            return self.admit_anonymous(tx, view, next_height, cache);
         }
         let body = tx.body();
         let committed_next = next_nonce(view, &body.signer).map_err(Rejection::Storage)?;
@@ -393,10 +397,8 @@ impl Mempool {
             key: keys::nonce(&body.signer),
             nonce: body.nonce,
         };
-        let failure = precheck_tx(&at, &self.chain_id, next_height, &tx, &|h: &Hash| {
-            verified(h)
-        })
-        .map_err(Rejection::Invalid)?;
+        let failure = precheck_tx(&at, &self.chain_id, next_height, &tx, cache)
+            .map_err(Rejection::Invalid)?;
         if let Some(f) = failure {
             if body.nonce == committed_next {
                 return Err(Rejection::WouldFail(f));
@@ -468,15 +470,12 @@ impl Mempool {
         tx: Transaction,
         view: &impl StateView,
         next_height: u64,
-        verified: &dyn Fn(&Hash) -> bool,
+        cache: &dyn SignatureCache,
     ) -> Result<Transaction, Rejection> {
         if self.contains(&tx.hash()) {
             return Err(Rejection::Duplicate(tx.hash()));
         }
-        precheck_tx(view, &self.chain_id, next_height, &tx, &|h: &Hash| {
-            verified(h)
-        })
-        .map_err(Rejection::Invalid)?;
+        precheck_tx(view, &self.chain_id, next_height, &tx, cache).map_err(Rejection::Invalid)?;
         let Some(slot) = slot(&tx) else {
             return Err(Rejection::Malformed(CodecError::NotCanonical {
                 what: "Endorse",
@@ -618,6 +617,11 @@ impl Mempool {
             inner.remove(h);
         }
         expired.len()
+    }
+
+    /// The largest transaction admitted, in bytes.
+    pub fn max_tx_bytes(&self) -> usize {
+        self.config.max_tx_bytes
     }
 
     /// The waiting transaction `hash`, if any.

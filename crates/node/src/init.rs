@@ -66,6 +66,7 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         org: org.to_string(),
         grpc: config::GrpcConfig {
             listen: a.grpc_listen,
+            ..Default::default()
         },
         storage: Default::default(),
         keys: keys_config,

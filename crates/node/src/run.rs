@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use ledger_core::admission::Admission;
 use ledger_core::consensus::ConsensusHook;
 use ledger_core::genesis::{self, GenesisFile};
 use ledger_core::writer::TxWriter;
@@ -384,6 +385,10 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
             .with_relays(PeerApi::relays(&config.consensus.relay)?)
             .with_peers(PeerApi::sources(&config.consensus.relay)?);
     }
+    ledger = ledger.with_admission(Admission::new(
+        config.grpc.verify_workers,
+        config.grpc.max_waiting_admissions,
+    ));
     if let Some(hook) = hooks.consensus.clone() {
         ledger = ledger.with_consensus_hook(hook);
     }
@@ -468,7 +473,19 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         grpc = %local,
         "node started"
     );
-    let public = server::spawn_public(listener, ledger.clone(), shutdown_rx.clone());
+    let public = server::spawn_public(
+        listener,
+        ledger.clone(),
+        server::PublicLimits {
+            max_connections: config.grpc.max_connections.max(1),
+            max_requests_per_connection: config.grpc.max_requests_per_connection.max(1),
+            request_timeout: std::time::Duration::from_secs(
+                config.grpc.request_timeout_secs.max(1),
+            ),
+            max_request_bytes: server::PublicLimits::request_bytes_for(config.mempool.max_tx_bytes),
+        },
+        shutdown_rx.clone(),
+    );
     let engine_ended = async {
         match &mut driver {
             Driver::Consensus { engine, .. } => {

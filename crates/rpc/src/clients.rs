@@ -84,12 +84,17 @@ impl Relay for PeerApi {
         &self.url
     }
 
-    async fn relay(&self, txs: Vec<Vec<u8>>) -> Result<(), String> {
+    async fn relay(&self, batch: ledger_core::relay::RelayBatch) -> Result<(), String> {
         let mut c = self.client.clone();
-        c.relay_txs(pb::RelayTxsRequest { txs })
-            .await
-            .map(|_| ())
-            .map_err(|e| e.message().to_string())
+        c.relay_txs(pb::RelayTxsRequest {
+            txs: batch.txs,
+            from: batch.from.to_string(),
+            sent_ms: batch.sent_ms,
+            signature: batch.signature.0,
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.message().to_string())
     }
 }
 

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 
 use ledger_core::Ledger;
 
-use crate::status::{internal, remote_status, submit_status};
+use crate::status::{internal, relay_status, remote_status, submit_status};
 
 /// The service implementation.
 pub struct LedgerService {
@@ -75,11 +75,20 @@ impl LedgerApi for LedgerService {
         &self,
         request: Request<pb::RelayTxsRequest>,
     ) -> Result<Response<pb::RelayTxsResponse>, Status> {
-        let txs = request.into_inner().txs;
-        let ledger = self.ledger.clone();
-        let (admitted, refused) = tokio::task::spawn_blocking(move || ledger.submit_batch(&txs))
+        let req = request.into_inner();
+        let from = OrgId::new(req.from)
+            .map_err(|e| Status::unauthenticated(format!("relayed batch refused: from: {e}")))?;
+        let batch = ledger_core::relay::RelayBatch {
+            txs: req.txs,
+            from,
+            sent_ms: req.sent_ms,
+            signature: ledger_types::Signature(req.signature),
+        };
+        let (admitted, refused) = self
+            .ledger
+            .submit_relayed(batch)
             .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(|e| relay_status(&e))?;
         Ok(Response::new(pb::RelayTxsResponse { admitted, refused }))
     }
 

@@ -3,8 +3,9 @@
 //! the `ledger-reject-reason` metadata.
 
 use ledger_builder::{BuildError, ErrorKind};
+use ledger_core::admission::AdmissionError;
 use ledger_core::writer::WriteError;
-use ledger_core::{RemoteRefusal, SubmitError};
+use ledger_core::{RelayRefused, RemoteRefusal, SubmitError};
 use ledger_mempool::Rejection;
 use ledger_state::TxRejection;
 use tonic::{Code, Status};
@@ -64,6 +65,27 @@ pub fn submit_status(e: &SubmitError) -> Status {
     match e {
         SubmitError::Rejected(r) => rejection_status(r),
         SubmitError::Upstream(r) => remote_status(r),
+        SubmitError::Busy(a) => admission_status(a),
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+/// The gRPC status for work the admission gate did not run: RESOURCE_EXHAUSTED with the
+/// reason `busy` (retry shortly), or INTERNAL.
+pub fn admission_status(e: &AdmissionError) -> Status {
+    match e {
+        AdmissionError::Busy { .. } => {
+            with_reason(Status::resource_exhausted(e.to_string()), Some("busy"))
+        }
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+/// The gRPC status for a relayed batch that was not taken.
+pub fn relay_status(e: &RelayRefused) -> Status {
+    match e {
+        RelayRefused::NotAuthenticated(_) => Status::unauthenticated(e.to_string()),
+        RelayRefused::Busy(a) => admission_status(a),
         _ => Status::internal(e.to_string()),
     }
 }

@@ -41,7 +41,7 @@ pub struct BuiltBlock {
 
 /// Builds the next block from candidate transactions, in the order given, leaving out the
 /// ones that cannot be included.
-pub fn build_block<V: StateView, C: SignatureCache>(
+pub fn build_block<V: StateView, C: SignatureCache + ?Sized>(
     view: &V,
     acc: &LtHash16,
     parent: &BlockHeader,
@@ -98,7 +98,7 @@ fn header_mismatch(height: u64, field: &'static str, got: String, expected: Stri
 
 /// Validates a block against its parent and executes it: every header field, every
 /// transaction (signature, nonce, permissions) and the resulting state root.
-pub fn execute_block<V: StateView, C: SignatureCache>(
+pub fn execute_block<V: StateView, C: SignatureCache + ?Sized>(
     view: &V,
     acc: &LtHash16,
     parent: &BlockHeader,

@@ -64,6 +64,12 @@ impl StateDiff {
 pub trait SignatureCache {
     /// True if `tx`'s signature was verified under its signer's current key.
     fn is_verified(&self, tx: &Hash) -> bool;
+
+    /// How `tx`'s signature or proofs failed when they were checked already (by
+    /// [`crate::preverify_detailed`]), so that a refused transaction is not checked twice.
+    fn known_failure(&self, _tx: &Hash) -> Option<TxRejection> {
+        None
+    }
 }
 
 /// No cache: every signature is verified.
@@ -149,7 +155,7 @@ impl<V: StateView> StateView for Overlay<'_, V> {
 }
 
 /// Applies transactions one after another on an [`Overlay`] of the state before the block.
-pub(crate) struct Executor<'v, V: StateView, C: SignatureCache> {
+pub(crate) struct Executor<'v, V: StateView, C: SignatureCache + ?Sized> {
     overlay: Overlay<'v, V>,
     chain_id: &'v ChainId,
     height: u64,
@@ -157,7 +163,7 @@ pub(crate) struct Executor<'v, V: StateView, C: SignatureCache> {
     outcomes: Vec<TxOutcome>,
 }
 
-impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
+impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
     /// An executor for the block at `height` on `view`.
     pub(crate) fn new(view: &'v V, chain_id: &'v ChainId, height: u64, cache: &'v C) -> Self {
         Self {
@@ -190,6 +196,9 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         }
         if let Payload::Endorse(e) = &body.payload {
             // Anonymous: no member, no nonce; the ring signature authenticates it.
+            if let Some(r) = self.cache.known_failure(&tx.hash()) {
+                return Err(r);
+            }
             let ctx = self.ctx();
             let image = endorse::check(&ctx, e, self.cache.is_verified(&tx.hash()))?;
             let writes = endorse::execute(&ctx, tx.hash(), e, image)?;
@@ -208,6 +217,9 @@ impl<'v, V: StateView, C: SignatureCache> Executor<'v, V, C> {
         let next = model::next_nonce(&self.overlay, &body.signer)?;
         check_nonce(&body.signer, body.nonce, next)?;
         if !self.cache.is_verified(&tx.hash()) {
+            if let Some(r) = self.cache.known_failure(&tx.hash()) {
+                return Err(r);
+            }
             verify_tx_signature(tx, &signer.signing_key).map_err(|e| {
                 TxRejection::BadSignature {
                     signer: body.signer.clone(),
@@ -286,7 +298,7 @@ pub(crate) fn check_nonce(signer: &OrgId, got: u64, next: u64) -> Result<(), TxR
 
 /// Checks a transaction against committed state without applying it: what the mempool asks
 /// before admitting. `Ok(Some(failure))` means it would be included but have no effect.
-pub fn precheck_tx<V: StateView, C: SignatureCache>(
+pub fn precheck_tx<V: StateView, C: SignatureCache + ?Sized>(
     view: &V,
     chain_id: &ChainId,
     next_height: u64,

@@ -41,7 +41,7 @@ pub use model::{
 };
 pub use payload::endorse::{sign_endorsement, verify_endorsement};
 pub use payload::verify_proofs;
-pub use preverify::preverify;
+pub use preverify::{preverify, preverify_detailed, Preverified};
 
 /// Read access to committed state.
 pub trait StateView {

@@ -5,15 +5,19 @@
 //! rest again, in order, so that a failure is named exactly as without preverification.
 
 use ledger_crypto::verify_tx_signature;
+use std::collections::{HashMap, HashSet};
+
 use ledger_types::{ChainId, Endorse, Hash, Payload, Transaction};
+
+use crate::TxRejection;
 
 use crate::payload::endorse::{add_endorsement, verify_endorsement};
 use crate::payload::{add_proofs, verify_proofs};
 use crate::{model, StateView};
 
-/// Checks the signatures and stateless proofs of `txs` on all cores and returns the hashes
-/// of those that verify under their signer's registered key (keys cannot change after
-/// genesis, so the state before the block decides). Execution then skips them and checks
+/// Checks the signatures and stateless proofs of `txs` on all cores (rayon's pool) and
+/// returns the hashes of those that verify under their signer's registered key (keys
+/// cannot change after genesis, so the state before the block decides). Execution then skips them and checks
 /// the others again, in order, naming the failure.
 ///
 /// Each core checks its share of the proofs as one batch (one multiscalar multiplication,
@@ -24,25 +28,53 @@ pub fn preverify<V: StateView + Sync>(
     chain_id: &ChainId,
     height: u64,
     txs: &[&Transaction],
-) -> std::collections::HashSet<Hash> {
-    if txs.is_empty() {
-        return Default::default();
+) -> HashSet<Hash> {
+    preverify_detailed(view, chain_id, height, txs).ok
+}
+
+/// What [`preverify_detailed`] found: what verified, and how the others failed where that
+/// is certain (a signature that does not verify under the signer's registered key, proofs
+/// or a ring signature that do not verify). Admission passes both to the state machine's
+/// checks ([`crate::SignatureCache`]), so nothing is verified twice, valid or not.
+#[derive(Debug, Default)]
+pub struct Preverified {
+    /// Hashes (and Groth16 statement keys) that verified.
+    pub ok: HashSet<Hash>,
+    /// Transactions whose signature or proofs failed, with the rejection execution gives.
+    pub failed: HashMap<Hash, TxRejection>,
+}
+
+impl crate::SignatureCache for Preverified {
+    fn is_verified(&self, tx: &Hash) -> bool {
+        self.ok.contains(tx)
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(txs.len());
-    let chunk = txs.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = txs
-            .chunks(chunk)
-            .map(|part| s.spawn(move || preverify_part(view, chain_id, height, part)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+
+    fn known_failure(&self, tx: &Hash) -> Option<TxRejection> {
+        self.failed.get(tx).cloned()
+    }
+}
+
+/// [`preverify`], also naming how the transactions that failed failed.
+pub fn preverify_detailed<V: StateView + Sync>(
+    view: &V,
+    chain_id: &ChainId,
+    height: u64,
+    txs: &[&Transaction],
+) -> Preverified {
+    if txs.is_empty() {
+        return Preverified::default();
+    }
+    // On rayon's one pool (a thread per core, started once): concurrent calls share the
+    // cores instead of each starting threads of its own.
+    use rayon::prelude::*;
+    let chunk = txs.len().div_ceil(rayon::current_num_threads().max(1));
+    txs.par_chunks(chunk)
+        .map(|part| preverify_part(view, chain_id, height, part))
+        .reduce(Preverified::default, |mut a, b| {
+            a.ok.extend(b.ok);
+            a.failed.extend(b.failed);
+            a
+        })
 }
 
 fn preverify_part<V: StateView>(
@@ -50,38 +82,57 @@ fn preverify_part<V: StateView>(
     chain_id: &ChainId,
     height: u64,
     part: &[&Transaction],
-) -> Vec<Hash> {
+) -> Preverified {
+    let mut found = Preverified::default();
     // Anonymous endorsements: their ring signature is their signature. One batch (one
     // multiscalar multiplication) for this core's share; one by one if it fails.
     let mut rings = ledger_crypto::ring::RingBatch::new();
-    let endorsements: Vec<(Hash, &Endorse)> = part
-        .iter()
-        .filter_map(|t| match &t.body().payload {
-            Payload::Endorse(e) => add_endorsement(view, chain_id, height, e, &mut rings)
-                .ok()
-                .map(|_| (t.hash(), e)),
-            _ => None,
-        })
-        .collect();
-    let endorsed: Vec<Hash> = if rings.verify().is_ok() {
-        endorsements.into_iter().map(|(h, _)| h).collect()
+    let mut endorsements: Vec<(Hash, &Endorse)> = Vec::new();
+    for t in part {
+        if let Payload::Endorse(e) = &t.body().payload {
+            match add_endorsement(view, chain_id, height, e, &mut rings) {
+                Ok(_) => endorsements.push((t.hash(), e)),
+                Err(r) => {
+                    found.failed.insert(t.hash(), r);
+                }
+            }
+        }
+    }
+    if rings.verify().is_ok() {
+        found.ok.extend(endorsements.into_iter().map(|(h, _)| h));
     } else {
-        endorsements
-            .into_iter()
-            .filter(|(_, e)| verify_endorsement(view, chain_id, height, e).is_ok())
-            .map(|(h, _)| h)
-            .collect()
-    };
-    let signed: Vec<&Transaction> = part
-        .iter()
-        .copied()
-        .filter(|t| {
-            model::member(view, &t.body().signer)
-                .ok()
-                .flatten()
-                .is_some_and(|m| verify_tx_signature(t, &m.signing_key).is_ok())
-        })
-        .collect();
+        for (h, e) in endorsements {
+            match verify_endorsement(view, chain_id, height, e) {
+                Ok(()) => {
+                    found.ok.insert(h);
+                }
+                Err(r) => {
+                    found.failed.insert(h, r);
+                }
+            }
+        }
+    }
+    let mut signed: Vec<&Transaction> = Vec::with_capacity(part.len());
+    for t in part.iter().copied() {
+        if t.is_anonymous() {
+            continue;
+        }
+        let Ok(Some(m)) = model::member(view, &t.body().signer) else {
+            continue;
+        };
+        match verify_tx_signature(t, &m.signing_key) {
+            Ok(()) => signed.push(t),
+            Err(e) => {
+                found.failed.insert(
+                    t.hash(),
+                    TxRejection::BadSignature {
+                        signer: t.body().signer.clone(),
+                        reason: e.to_string(),
+                    },
+                );
+            }
+        }
+    }
     let mut batch = ledger_proofs::BatchVerifier::new();
     let mut batched = Vec::with_capacity(signed.len());
     for t in &signed {
@@ -89,15 +140,20 @@ fn preverify_part<V: StateView>(
             batched.push(t.hash());
         }
     }
-    let mut out = if batch.verify().is_ok() {
-        batched
+    if batch.verify().is_ok() {
+        found.ok.extend(batched);
     } else {
-        signed
-            .iter()
-            .filter(|t| verify_proofs(view, chain_id, t).is_ok())
-            .map(|t| t.hash())
-            .collect()
-    };
+        for t in &signed {
+            match verify_proofs(view, chain_id, t) {
+                Ok(()) => {
+                    found.ok.insert(t.hash());
+                }
+                Err(r) => {
+                    found.failed.insert(t.hash(), r);
+                }
+            }
+        }
+    }
     // Groth16 proofs whose records are already stored: verified here, on this core, as one
     // batch (one final exponentiation), and named by their statement key so that
     // execution can skip exactly those. A failing batch is checked one by one.
@@ -118,7 +174,7 @@ fn preverify_part<V: StateView>(
         .map(|(_, st, vk)| (vk.as_ref(), st.inputs.as_slice(), st.proof))
         .collect();
     if ledger_circuits::verify_batch(&items).is_ok() {
-        out.extend(
+        found.ok.extend(
             statements
                 .iter()
                 .map(|(t, st, _)| crate::circuits::statement_key(t, st)),
@@ -126,10 +182,9 @@ fn preverify_part<V: StateView>(
     } else {
         for (t, st, _) in &statements {
             if crate::circuits::verify(view, st).is_ok() {
-                out.push(crate::circuits::statement_key(t, st));
+                found.ok.insert(crate::circuits::statement_key(t, st));
             }
         }
     }
-    out.extend(endorsed);
-    out
+    found
 }
