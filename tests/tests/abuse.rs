@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ledger_api::v1 as pb;
 use ledger_crypto::{sign_tx, Ed25519SoftwareKey};
 use ledger_e2e::*;
-use ledger_types::{Endorse, Payload, Topic, Transaction, TxBody};
+use ledger_types::{Endorse, Topic, Transaction, TxBody};
 
 const BLOCK_TIME: &[&str] = &["--block-time-ms", "30"];
 
