@@ -147,6 +147,44 @@ impl TestNode {
         self.binary = BYZANTINE_BINARY;
     }
 
+    /// Sets `key = value` (TOML) in section `[section]` of the node's `config.toml`, for
+    /// later starts.
+    pub fn set_config(&self, section: &str, key: &str, value: &str) {
+        let path = self.home.path().join("config.toml");
+        let text = std::fs::read_to_string(&path).expect("config");
+        let mut out = String::new();
+        let (mut current, mut done) = (String::new(), false);
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                if current == section && !done {
+                    out.push_str(&format!("{key} = {value}\n"));
+                    done = true;
+                }
+                current = t.trim_matches(|c| c == '[' || c == ']').to_string();
+            }
+            if current == section && t.split('=').next().map(str::trim) == Some(key) {
+                out.push_str(&format!("{key} = {value}\n"));
+                done = true;
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        if !done {
+            if current != section {
+                out.push_str(&format!("[{section}]\n"));
+            }
+            out.push_str(&format!("{key} = {value}\n"));
+        }
+        std::fs::write(&path, out).expect("write config");
+    }
+
+    /// The running node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("node running").id()
+    }
+
     /// Runs later starts with the shipped binary again.
     pub fn use_shipped_binary(&mut self) {
         self.binary = NODE_BINARY;

@@ -245,3 +245,139 @@ async fn relayed_batches_are_taken_only_from_the_chains_validators() {
         assert!(!v.log().contains("relayed batch refused"), "{}", v.log());
     }
 }
+
+/// The resident memory of process `pid`, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_block_stream_readers_are_bounded_and_dropped_with_a_status() {
+    let mut node = TestNode::init("bank-a");
+    node.set_config("block", "max_bytes", "2097152");
+    node.set_config("grpc", "max_block_streams", "16");
+    node.set_config("grpc", "slow_reader_secs", "3");
+    // Blocks every 500 ms, so the records fill blocks of up to 2 MiB.
+    node.start(&["--block-interval-ms", "500"]).await;
+    let mut c = node.client().await;
+    let w = Writer::setup(node.key(), &node.org, &mut c).await;
+    // A chain of large blocks: 400 records of 60 KB (24 MB).
+    // Submitted from eight connections at once, so blocks fill up.
+    let value = vec![7u8; 60_000];
+    let txs: Vec<Transaction> = (0..400u64)
+        .map(|n| w.put(2 + n, &format!("doc-{n}"), 1, &value))
+        .collect();
+    let mut tasks = Vec::new();
+    for k in 0..8 {
+        let mine: Vec<Transaction> = txs.iter().skip(k).step_by(8).cloned().collect();
+        let url = node.url();
+        tasks.push(tokio::spawn(async move {
+            let mut c = ledger_api::v1::ledger_client::LedgerClient::connect(url)
+                .await
+                .unwrap();
+            for tx in mine {
+                submit(&mut c, &tx).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let r = wait_committed(&mut c, &txs[399].hash()).await;
+    assert_eq!(r.status, pb::TxStatus::Committed as i32);
+    let tip = height_of(&node).await;
+    let mut biggest = 0;
+    for h in 1..=tip {
+        let b = c
+            .get_block(pb::GetBlockRequest { height: Some(h) })
+            .await
+            .unwrap()
+            .into_inner();
+        biggest = biggest.max(b.block.len());
+    }
+    assert!(
+        biggest > 512 << 10,
+        "blocks of over 512 KiB: the largest is {biggest}"
+    );
+    // Headers-only: header and transaction hashes, no bytes, the same hashes as the block.
+    let mut headers = c
+        .stream_blocks(pb::StreamBlocksRequest {
+            from_height: 1,
+            headers_only: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for h in 1..=tip {
+        let m = headers.message().await.unwrap().unwrap();
+        assert!(m.block.is_empty());
+        let full = c
+            .get_block(pb::GetBlockRequest { height: Some(h) })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(m.header, full.header, "height {h}");
+        assert_eq!(m.tx_hashes, full.tx_hashes, "height {h}");
+    }
+    drop(headers);
+    let before = rss(node.pid());
+    // 200 readers, each on its own connection, ask for the whole chain and read nothing.
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let mut r = node.client().await;
+        match r
+            .stream_blocks(pb::StreamBlocksRequest {
+                from_height: 1,
+                headers_only: false,
+            })
+            .await
+        {
+            Ok(s) => held.push((r, s.into_inner())),
+            Err(s) => {
+                assert_eq!(s.code(), tonic::Code::ResourceExhausted, "{s:?}");
+                assert!(s.message().contains("max_block_streams"), "{}", s.message());
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(held.len(), 16, "refused {refused}");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let during = rss(node.pid());
+    // Each stream holds at most two blocks (2 MiB each) and what the server buffers for
+    // the connection: far below 200 readers x 24 MB.
+    let grown = during.saturating_sub(before);
+    eprintln!("slow readers: rss {before} -> {during} (+{grown})");
+    assert!(grown < 200 << 20, "node memory grew by {grown} bytes");
+    // Each reader then gets what was sent before it stalled, and a status saying why it
+    // was dropped.
+    for (_, mut s) in held {
+        let mut got = 0;
+        let status = loop {
+            match s.message().await {
+                Ok(Some(_)) => got += 1,
+                Ok(None) => panic!("the stream ended without saying why after {got} blocks"),
+                Err(status) => break status,
+            }
+        };
+        assert!(
+            got < tip as usize,
+            "a stalled reader got {got} of {tip} blocks"
+        );
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        assert!(
+            status.message().contains("reconnect from"),
+            "{}",
+            status.message()
+        );
+    }
+    // The node still serves.
+    assert!(height_of(&node).await >= tip);
+}

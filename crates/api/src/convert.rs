@@ -68,8 +68,29 @@ impl From<&KeyWrap> for pb::KeyWrap {
     }
 }
 
+/// The API view of a block read without decoding its transactions (headers-only streams):
+/// its header and its transactions' hashes.
+pub fn summary_message(s: &ledger_types::BlockSummary) -> pb::BlockMessage {
+    let h = &s.header;
+    pb::BlockMessage {
+        header: Some(pb::BlockHeader {
+            chain_id: h.chain_id.to_string(),
+            height: h.height,
+            hash: s.hash.0.to_vec(),
+            prev_hash: h.prev_hash.0.to_vec(),
+            timestamp_ms: h.timestamp_ms,
+            proposer: h.proposer.to_string(),
+            tx_count: h.tx_count,
+            tx_root: h.tx_root.0.to_vec(),
+            state_root: h.state_root.0.to_vec(),
+        }),
+        tx_hashes: s.tx_hashes.iter().map(|t| t.0.to_vec()).collect(),
+        block: Vec::new(),
+    }
+}
+
 /// The API view of a block: its header, its transactions' hashes, and its canonical bytes
-/// when `bytes` is given (headers-only streams leave them out).
+/// when `bytes` is given.
 pub fn block_message(block: &Block, bytes: Option<Vec<u8>>) -> pb::BlockMessage {
     let h = block.header();
     pb::BlockMessage {

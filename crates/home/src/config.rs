@@ -238,6 +238,21 @@ pub struct GrpcConfig {
     /// Most submissions waiting for a free check; more are refused as busy (retry).
     #[serde(default = "default_max_waiting_admissions")]
     pub max_waiting_admissions: usize,
+    /// Most `StreamBlocks` streams served at once (each holds at most two blocks).
+    #[serde(default = "default_max_block_streams")]
+    pub max_block_streams: usize,
+    /// Seconds a stream's reader may take to take the next block before the stream is
+    /// dropped.
+    #[serde(default = "default_slow_reader_secs")]
+    pub slow_reader_secs: u64,
+}
+
+fn default_max_block_streams() -> usize {
+    64
+}
+
+fn default_slow_reader_secs() -> u64 {
+    30
 }
 
 fn default_max_connections() -> usize {
@@ -265,6 +280,8 @@ impl Default for GrpcConfig {
             request_timeout_secs: default_request_timeout_secs(),
             verify_workers: 0,
             max_waiting_admissions: default_max_waiting_admissions(),
+            max_block_streams: default_max_block_streams(),
+            slow_reader_secs: default_slow_reader_secs(),
         }
     }
 }

@@ -483,6 +483,12 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
                 config.grpc.request_timeout_secs.max(1),
             ),
             max_request_bytes: server::PublicLimits::request_bytes_for(config.mempool.max_tx_bytes),
+            streams: ledger_rpc::service::StreamLimits {
+                max_block_streams: config.grpc.max_block_streams.max(1),
+                slow_reader_timeout: std::time::Duration::from_secs(
+                    config.grpc.slow_reader_secs.max(1),
+                ),
+            },
         },
         shutdown_rx.clone(),
     );

@@ -61,6 +61,8 @@ pub struct PublicLimits {
     pub request_timeout: Duration,
     /// Largest request accepted, in bytes.
     pub max_request_bytes: usize,
+    /// Bounds on block streams.
+    pub streams: crate::service::StreamLimits,
 }
 
 impl PublicLimits {
@@ -159,9 +161,13 @@ pub fn spawn_public(
     limits: PublicLimits,
     shutdown: watch::Receiver<bool>,
 ) -> ServerTask {
-    let svc = LedgerServer::new(LedgerService::new(ledger, shutdown.clone()))
-        .max_decoding_message_size(limits.max_request_bytes)
-        .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES);
+    let svc = LedgerServer::new(LedgerService::with_limits(
+        ledger,
+        shutdown.clone(),
+        limits.streams.clone(),
+    ))
+    .max_decoding_message_size(limits.max_request_bytes)
+    .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES);
     tokio::spawn(
         Server::builder()
             .concurrency_limit_per_connection(limits.max_requests_per_connection)

@@ -3,7 +3,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use ledger_api::convert::block_message;
+use ledger_api::convert::{block_message, summary_message};
 use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_server::Ledger as LedgerApi;
 use ledger_state::{
@@ -24,12 +24,29 @@ use crate::status::{internal, relay_status, remote_status, submit_status};
 pub struct LedgerService {
     ledger: Arc<Ledger>,
     shutdown: watch::Receiver<bool>,
+    limits: StreamLimits,
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl LedgerService {
     /// A service over `ledger`; streams end when `shutdown` turns true.
     pub fn new(ledger: Arc<Ledger>, shutdown: watch::Receiver<bool>) -> Self {
-        Self { ledger, shutdown }
+        Self::with_limits(ledger, shutdown, StreamLimits::default())
+    }
+
+    /// A service whose block streams are bounded by `limits`.
+    pub fn with_limits(
+        ledger: Arc<Ledger>,
+        shutdown: watch::Receiver<bool>,
+        limits: StreamLimits,
+    ) -> Self {
+        let streams = Arc::new(tokio::sync::Semaphore::new(limits.max_block_streams.max(1)));
+        Self {
+            ledger,
+            shutdown,
+            limits,
+            streams,
+        }
     }
 }
 
@@ -53,6 +70,46 @@ fn load_block(ledger: &Ledger, height: u64) -> Result<Option<(Block, Vec<u8>)>, 
 }
 
 type BlockStream = Pin<Box<dyn Stream<Item = Result<pb::BlockMessage, Status>> + Send>>;
+
+/// The message for block `height` of a stream: its header and transaction hashes read
+/// from the stored bytes without decoding the transactions, plus the bytes unless
+/// `headers_only`. A blocking call.
+fn stream_item(
+    ledger: &Ledger,
+    height: u64,
+    headers_only: bool,
+) -> Result<pb::BlockMessage, Status> {
+    let bytes = ledger
+        .store
+        .block_bytes(height)
+        .map_err(internal)?
+        .ok_or_else(|| internal(format!("block {height} is missing")))?;
+    let summary = Block::summarize(&bytes)
+        .map_err(|e| internal(format!("stored block {height} does not decode: {e}")))?;
+    let mut m = summary_message(&summary);
+    if !headers_only {
+        m.block = bytes;
+    }
+    Ok(m)
+}
+
+/// Bounds on the block streams of the public API.
+#[derive(Debug, Clone)]
+pub struct StreamLimits {
+    /// Most block streams served at once.
+    pub max_block_streams: usize,
+    /// Longest a reader may take to take the next block before its stream is dropped.
+    pub slow_reader_timeout: std::time::Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            max_block_streams: 64,
+            slow_reader_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl LedgerApi for LedgerService {
@@ -173,24 +230,45 @@ impl LedgerApi for LedgerService {
         request: Request<pb::StreamBlocksRequest>,
     ) -> Result<Response<Self::StreamBlocksStream>, Status> {
         let req = request.into_inner();
+        let place = self.streams.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "this node serves at most {} block streams at once ([grpc] max_block_streams); retry later",
+                self.limits.max_block_streams
+            ))
+        })?;
         let ledger = self.ledger.clone();
         let mut shutdown = self.shutdown.clone();
         let mut committed = ledger.subscribe();
-        let (tx, rx) = mpsc::channel(16);
+        let slow = self.limits.slow_reader_timeout;
+        // One block waits at most: with the one the server is sending, a stream holds at
+        // most two blocks whatever the reader does. A reader that takes longer than
+        // `slow` to take the next one is dropped, told why by the last message.
+        let (tx, rx) = mpsc::channel::<Result<pb::BlockMessage, Status>>(1);
+        let (end_tx, end_rx) = mpsc::channel::<Result<pb::BlockMessage, Status>>(1);
         tokio::spawn(async move {
+            let _place = place;
             let mut next = req.from_height;
             loop {
                 while next <= ledger.height() {
-                    let item = match load_block(&ledger, next) {
-                        Ok(Some((block, bytes))) => {
-                            Ok(block_message(&block, (!req.headers_only).then_some(bytes)))
-                        }
-                        Ok(None) => Err(internal(format!("block {next} is missing"))),
-                        Err(s) => Err(s),
-                    };
+                    let (l, height, headers_only) = (ledger.clone(), next, req.headers_only);
+                    let item =
+                        tokio::task::spawn_blocking(move || stream_item(&l, height, headers_only))
+                            .await
+                            .unwrap_or_else(|e| Err(internal(e.to_string())));
                     let failed = item.is_err();
                     tokio::select! {
-                        sent = tx.send(item) => if sent.is_err() { return },
+                        sent = tx.send_timeout(item, slow) => match sent {
+                            Ok(()) => {}
+                            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                                tracing::info!(height, "dropped a block stream whose reader stopped reading");
+                                let _ = end_tx.try_send(Err(Status::resource_exhausted(format!(
+                                    "block stream dropped: the reader took more than {} s to take block {height}; reconnect from that height",
+                                    slow.as_secs()
+                                ))));
+                                return;
+                            }
+                            Err(mpsc::error::SendTimeoutError::Closed(_)) => return,
+                        },
                         _ = shutdown.changed() => return,
                     }
                     if failed {
@@ -205,7 +283,9 @@ impl LedgerApi for LedgerService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let stream =
+            tokio_stream::StreamExt::chain(ReceiverStream::new(rx), ReceiverStream::new(end_rx));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn get_status(

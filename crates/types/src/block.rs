@@ -257,6 +257,27 @@ impl Block {
         e.finish()
     }
 
+    /// The header, block hash and transaction hashes of a block's canonical encoding,
+    /// without decoding its transactions or commit (for headers-only streams).
+    pub fn summarize(bytes: &[u8]) -> Result<BlockSummary, CodecError> {
+        let mut d = Decoder::new(bytes);
+        let header_bytes = d.bytes_ref("block header", 4096)?;
+        let header = BlockHeader::decode(header_bytes)?;
+        let hash = block_hash(header_bytes);
+        let n = d.count("block transactions", BLOCK_HARD_MAX_TXS, 4)?;
+        let mut tx_hashes = Vec::with_capacity(n);
+        for _ in 0..n {
+            tx_hashes.push(Transaction::hash_of_bytes(
+                d.bytes_ref("transaction", TX_HARD_MAX_BYTES)?,
+            ));
+        }
+        Ok(BlockSummary {
+            header,
+            hash,
+            tx_hashes,
+        })
+    }
+
     /// Reads the canonical encoding; the block hash is taken over the header bytes read.
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
         let mut d = Decoder::new(bytes);
@@ -287,6 +308,17 @@ impl Block {
             commit: Commit { round, signatures },
         })
     }
+}
+
+/// A block's header, hash and transaction hashes, read without decoding the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockSummary {
+    /// The header.
+    pub header: BlockHeader,
+    /// The block hash.
+    pub hash: Hash,
+    /// The transactions' hashes, in order.
+    pub tx_hashes: Vec<Hash>,
 }
 
 #[cfg(test)]

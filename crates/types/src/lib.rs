@@ -24,7 +24,7 @@ pub mod schema;
 pub mod tx;
 
 pub use audit_alert::AuditAlert;
-pub use block::{Block, BlockHeader, Commit, CommitSignature};
+pub use block::{Block, BlockHeader, BlockSummary, Commit, CommitSignature};
 pub use cross_check::{CrossCheck, Operand, Relation};
 pub use date::Date;
 pub use endorse::Endorse;

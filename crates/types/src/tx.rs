@@ -390,6 +390,11 @@ impl Transaction {
         self.hash
     }
 
+    /// The hash a transaction with these canonical bytes has, without decoding them.
+    pub fn hash_of_bytes(bytes: &[u8]) -> Hash {
+        tx_hash_of(bytes)
+    }
+
     /// The canonical bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
