@@ -35,7 +35,8 @@ use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, Propose
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 
 use crate::context::{
-    Address, BlockId, ConsensusSignature, Height, LedgerContext, ProposalPart, ValidatorSet,
+    header_part_digest, proposer_of, Address, BlockId, ConsensusSignature, Height, LedgerContext,
+    ProposalPart, ValidatorSet,
 };
 use crate::proposal_store::ProposalStore;
 
@@ -63,6 +64,9 @@ pub trait LedgerApp: Send + Sync + 'static {
     fn now_ms(&self) -> u64 {
         now_ms()
     }
+    /// Signs a digest with this validator's consensus key (the header part of the blocks
+    /// it streams).
+    fn sign_digest(&self, digest: &ledger_types::Hash) -> Result<ledger_types::Signature, String>;
 }
 
 /// Driver settings.
@@ -80,6 +84,10 @@ pub struct DriverConfig {
     pub timestamp_precision: Duration,
     /// How long a proposal may take to arrive at round 0 (see [`timely`]).
     pub timestamp_message_delay: Duration,
+    /// The chain (in the digest a proposer signs for its stream).
+    pub chain: ledger_types::ChainId,
+    /// The largest block this network builds, in bytes: a stream carrying more is dropped.
+    pub max_block_bytes: usize,
 }
 
 /// Whether a newly proposed block's timestamp `ts_ms` is timely for a validator whose clock
@@ -148,15 +156,59 @@ struct Candidate {
 }
 
 /// One incoming stream of parts.
-#[derive(Default)]
 struct StreamBuf {
     parts: BTreeMap<u64, StreamContent<ProposalPart>>,
     fin: Option<u64>,
+    /// Its height, once its header part (checked) arrived; 0 before.
     height: u64,
+    /// Bytes of the parts held.
+    bytes: usize,
+    /// When its first part arrived.
+    opened: std::time::Instant,
 }
 
+impl StreamBuf {
+    fn new() -> Self {
+        Self {
+            parts: BTreeMap::new(),
+            fin: None,
+            height: 0,
+            bytes: 0,
+            opened: std::time::Instant::now(),
+        }
+    }
+}
+
+/// Bounds on what other validators' streams may make this one hold. A stream is executed
+/// only once its header part is signed by the proposer of its height and round; every
+/// other bound keeps a faulty validator from filling memory before that.
 const MAX_STREAM_PARTS: usize = 100_000;
+/// Most streams open at once.
 const MAX_STREAMS: usize = 256;
+/// Most streams open at once from one publisher (a proposer streams one block per round).
+const MAX_STREAMS_PER_PEER: usize = 4;
+/// How long a stream may stay without its header part before it is dropped.
+const HEADERLESS_TTL: Duration = Duration::from_secs(30);
+/// Most complete blocks kept for the height after the next one.
+const MAX_FUTURE_BLOCKS: usize = 16;
+/// Most streams remembered as refused (their later parts are ignored).
+const MAX_REFUSED: usize = 1024;
+
+/// The bytes a part adds to its stream.
+fn part_bytes(p: &StreamContent<ProposalPart>) -> usize {
+    match p {
+        StreamContent::Data(ProposalPart::Header {
+            header, signature, ..
+        }) => header.len() + signature.len() + 128,
+        StreamContent::Data(ProposalPart::Txs(txs)) => {
+            txs.iter()
+                .map(|t| t.len() + TX_FRAMING_BYTES)
+                .sum::<usize>()
+                + 16
+        }
+        _ => 16,
+    }
+}
 
 /// The system clock, in ms since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -177,6 +229,11 @@ pub struct Driver<A: LedgerApp, S: ProposalStore> {
     /// Blocks received for heights this node has not reached yet.
     future: Vec<(ProposalPart, Block, u64)>,
     streams: HashMap<(PeerId, Bytes), StreamBuf>,
+    /// Streams refused (header not signed by the round's proposer, too large, too far
+    /// ahead), with their height: their later parts are ignored.
+    refused: HashMap<(PeerId, Bytes), u64>,
+    /// The validator set, read for the height it was read at.
+    set: Option<(u64, ValidatorSet)>,
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
@@ -196,7 +253,84 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
             seen: HashMap::new(),
             future: Vec::new(),
             streams: HashMap::new(),
+            refused: HashMap::new(),
+            set: None,
         }
+    }
+
+    /// The validator set for heights after the tip (read once per height).
+    async fn validators(&mut self) -> Result<ValidatorSet, String> {
+        let tip = self.app.height();
+        if let Some((h, set)) = &self.set {
+            if *h == tip {
+                return Ok(set.clone());
+            }
+        }
+        let app = self.app.clone();
+        let set = blocking(move || app.validator_set()).await??;
+        self.set = Some((tip, set.clone()));
+        Ok(set)
+    }
+
+    /// Checks a stream's header part before anything of the stream is kept for long or
+    /// executed: a height this node can use (the next one, or the one after), the round's
+    /// proposer as proposer, and that proposer's signature.
+    async fn check_header(&mut self, part: &ProposalPart) -> Result<(), String> {
+        let ProposalPart::Header {
+            height,
+            round,
+            pol_round,
+            proposer,
+            header,
+            signature,
+        } = part
+        else {
+            return Ok(());
+        };
+        let tip = self.app.height();
+        if height.0 <= tip {
+            return Err(format!("height {} is already committed", height.0));
+        }
+        if height.0 > tip + 2 {
+            return Err(format!(
+                "height {} is too far ahead of this node's {}",
+                height.0,
+                tip + 1
+            ));
+        }
+        let set = self.validators().await?;
+        if set.is_empty() {
+            return Err("the validator set is empty".into());
+        }
+        let expected = proposer_of(&set, *height, Round::new(*round));
+        if &expected.address != proposer {
+            return Err(format!(
+                "{proposer} is not the proposer of height {} round {round} ({} is)",
+                height.0, expected.address
+            ));
+        }
+        let digest = header_part_digest(
+            &self.cfg.chain,
+            *height,
+            *round,
+            *pol_round,
+            proposer,
+            header,
+        );
+        ledger_crypto::verify_digest(
+            &expected.public_key,
+            &digest,
+            &ledger_types::Signature(signature.clone()),
+        )
+        .map_err(|e| format!("the header part's signature by {proposer} does not verify: {e}"))
+    }
+
+    fn refuse(&mut self, key: (PeerId, Bytes), height: u64) {
+        self.streams.remove(&key);
+        if self.refused.len() >= MAX_REFUSED {
+            self.refused.clear();
+        }
+        self.refused.insert(key, height);
     }
 
     async fn params(&self) -> Result<HeightParams<LedgerContext>, String> {
@@ -299,12 +433,24 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         id.extend(round.to_be_bytes());
         id.extend(&block.hash().0[..8]);
         let stream_id = StreamId::new(Bytes::from(id));
+        let header = block.header().encode();
+        let digest = header_part_digest(
+            &self.cfg.chain,
+            Height(block.height()),
+            round,
+            pol_round,
+            proposer,
+            &header,
+        );
+        let app = self.app.clone();
+        let signature = blocking(move || app.sign_digest(&digest)).await??;
         let mut parts = vec![ProposalPart::Header {
             height: Height(block.height()),
             round,
             pol_round,
             proposer: proposer.clone(),
-            header: block.header().encode(),
+            header,
+            signature: signature.0,
         }];
         let mut start = 0;
         for end in part_boundaries(
@@ -342,28 +488,60 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
             .map_err(|e| format!("publishing a proposal part: {e}"))
     }
 
-    /// Adds a part; returns the header part and the block when its stream is complete.
+    /// Adds a part (its header part already checked, if it is one); returns the header
+    /// part and the block when its stream is complete.
     fn add_part(
         &mut self,
         publisher: PeerId,
         msg: StreamMessage<ProposalPart>,
     ) -> Option<Result<(ProposalPart, Block), String>> {
         let key = (publisher, msg.stream_id.to_bytes());
-        if !self.streams.contains_key(&key) && self.streams.len() >= MAX_STREAMS {
-            // Drop the stream of the lowest height to bound memory.
-            if let Some(k) = self
+        if self.refused.contains_key(&key) {
+            return None;
+        }
+        if !self.streams.contains_key(&key) {
+            // Streams that never showed a header go after a while.
+            self.streams
+                .retain(|_, b| b.height != 0 || b.opened.elapsed() < HEADERLESS_TTL);
+            // One publisher holds a few streams at most: its oldest goes.
+            let mine: Vec<(&(PeerId, Bytes), &StreamBuf)> = self
                 .streams
                 .iter()
-                .min_by_key(|(_, b)| b.height)
-                .map(|(k, _)| k.clone())
-            {
-                self.streams.remove(&k);
+                .filter(|(k, _)| k.0 == publisher)
+                .collect();
+            if mine.len() >= MAX_STREAMS_PER_PEER {
+                if let Some(k) = mine
+                    .iter()
+                    .min_by_key(|(_, b)| b.opened)
+                    .map(|(k, _)| (*k).clone())
+                {
+                    self.streams.remove(&k);
+                }
+            }
+            if self.streams.len() >= MAX_STREAMS {
+                // Drop the stream of the lowest height to bound memory.
+                if let Some(k) = self
+                    .streams
+                    .iter()
+                    .min_by_key(|(_, b)| b.height)
+                    .map(|(k, _)| k.clone())
+                {
+                    self.streams.remove(&k);
+                }
             }
         }
-        let buf = self.streams.entry(key.clone()).or_default();
-        if buf.parts.len() >= MAX_STREAM_PARTS {
-            self.streams.remove(&key);
-            return Some(Err("a proposal stream exceeded the part limit".into()));
+        let max_bytes = self.cfg.max_block_bytes + (1 << 20);
+        let buf = self
+            .streams
+            .entry(key.clone())
+            .or_insert_with(StreamBuf::new);
+        buf.bytes += part_bytes(&msg.content);
+        if buf.parts.len() >= MAX_STREAM_PARTS || buf.bytes > max_bytes {
+            let height = buf.height;
+            self.refuse(key, height);
+            return Some(Err(format!(
+                "a proposal stream exceeded {MAX_STREAM_PARTS} parts or {max_bytes} bytes"
+            )));
         }
         if let StreamContent::Data(ProposalPart::Header { height, .. }) = &msg.content {
             buf.height = height.0;
@@ -400,6 +578,9 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         };
         let tip = self.app.height();
         if height.0 > tip + 1 {
+            if self.future.len() >= MAX_FUTURE_BLOCKS {
+                self.future.remove(0);
+            }
             self.future.push((header_part.clone(), block, received_ms));
             return None;
         }
@@ -546,6 +727,7 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         self.future.retain(|(_, b, _)| b.height() > height);
         self.streams
             .retain(|_, b| b.height == 0 || b.height > height);
+        self.refused.retain(|_, h| *h == 0 || *h > height);
         let store = self.store.clone();
         match blocking(move || store.prune_at_or_below(height)).await {
             Ok(Ok(())) => {}
@@ -640,6 +822,18 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                     reply,
                 } => {
                     let publisher = published_by.unwrap_or(from);
+                    if let StreamContent::Data(h @ ProposalPart::Header { .. }) = &part.content {
+                        if let Err(why) = self.check_header(h).await {
+                            tracing::warn!(peer = %publisher, reason = %why, "refused a proposal stream: it is not executed");
+                            let height = match h {
+                                ProposalPart::Header { height, .. } => height.0,
+                                _ => 0,
+                            };
+                            self.refuse((publisher, part.stream_id.to_bytes()), height);
+                            let _ = reply.send(None);
+                            continue;
+                        }
+                    }
                     let out = match self.add_part(publisher, part) {
                         None => None,
                         Some(Err(e)) => {

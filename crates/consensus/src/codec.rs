@@ -181,11 +181,13 @@ fn part(e: &mut Encoder, p: &ProposalPart) {
             pol_round,
             proposer,
             header,
+            signature,
         } => {
             e.u8(1).u64(height.0).u32(*r);
             round(e, *pol_round);
             addr(e, proposer);
             e.bytes(header);
+            e.bytes(signature);
         }
         ProposalPart::Txs(txs) => {
             e.u8(2).count(txs.len());
@@ -207,6 +209,7 @@ fn get_part(d: &mut Decoder<'_>) -> Result<ProposalPart, CodecError> {
             pol_round: get_round(d)?,
             proposer: get_addr(d)?,
             header: d.bytes("block header", 4096)?,
+            signature: d.bytes("header part signature", ledger_types::Signature::MAX_LEN)?,
         },
         2 => {
             let n = d.count("transactions", 1_000_000, 4)?;

@@ -187,6 +187,9 @@ pub enum ProposalPart {
         proposer: Address,
         /// The canonical header bytes (their hash is the value).
         header: Vec<u8>,
+        /// The proposer's signature over [`header_part_digest`]: a validator executes a
+        /// streamed block only if the round's proposer signed its header part.
+        signature: Vec<u8>,
     },
     /// A batch of canonical transaction bytes, in block order.
     Txs(Vec<Vec<u8>>),
@@ -321,7 +324,40 @@ pub struct ValidatorSet {
     validators: Vec<Validator>,
 }
 
+/// The proposer of (`height`, `round`): the validators in address order, in turn. `set`
+/// must not be empty.
+pub fn proposer_of(set: &ValidatorSet, height: Height, round: Round) -> &Validator {
+    let n = set.validators.len().max(1) as u64;
+    let r = round.as_u32().unwrap_or(0) as u64;
+    let i = (height.0.wrapping_add(r)) % n;
+    &set.validators[i as usize]
+}
+
+/// What a proposer signs in a proposal stream's header part: the chain, where the block
+/// is proposed, the proof-of-lock round, the proposer, and the header bytes (which commit
+/// to every transaction through the transaction root).
+pub fn header_part_digest(
+    chain: &ledger_types::ChainId,
+    height: Height,
+    round: u32,
+    pol_round: Round,
+    proposer: &Address,
+    header: &[u8],
+) -> ledger_types::Hash {
+    let mut e = ledger_types::codec::Encoder::new();
+    chain.encode(&mut e);
+    e.u64(height.0).u32(round).u64(pol_round.as_i64() as u64);
+    proposer.0.encode(&mut e);
+    e.bytes(header);
+    ledger_types::HashSuite::CURRENT.digest("cl/proposal-part/v1", &[&e.finish()])
+}
+
 impl ValidatorSet {
+    /// True when the set has no validator.
+    pub fn is_empty(&self) -> bool {
+        self.validators.is_empty()
+    }
+
     /// A set from validators in any order (sorted and deduplicated here).
     pub fn new(mut validators: Vec<Validator>) -> Self {
         validators.sort_by(|a, b| a.address.cmp(&b.address));
@@ -388,10 +424,7 @@ impl Context for LedgerContext {
         height: Height,
         round: Round,
     ) -> &'a Validator {
-        let n = set.validators.len().max(1) as u64;
-        let r = round.as_u32().unwrap_or(0) as u64;
-        let i = (height.0.wrapping_add(r)) % n;
-        &set.validators[i as usize]
+        proposer_of(set, height, round)
     }
 
     fn new_proposal(

@@ -15,8 +15,8 @@ pub mod signing;
 pub use app::{timely, Driver, DriverConfig, LedgerApp};
 pub use codec::LedgerCodec;
 pub use context::{
-    Address, BlockId, ConsensusSignature, Height, LedgerContext, LedgerScheme, Proposal,
-    ProposalPart, Validator, ValidatorSet, Vote,
+    header_part_digest, proposer_of, Address, BlockId, ConsensusSignature, Height, LedgerContext,
+    LedgerScheme, Proposal, ProposalPart, Validator, ValidatorSet, Vote,
 };
 pub use proposal_store::ProposalStore;
 pub use signing::{ConsensusSigner, ConsensusVerifier};

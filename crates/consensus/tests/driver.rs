@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ledger_consensus::{
-    Address, BlockId, Driver, DriverConfig, Height, LedgerApp, LedgerContext, ProposalPart,
-    ProposalStore, ValidatorSet,
+    header_part_digest, Address, BlockId, Driver, DriverConfig, Height, LedgerApp, LedgerContext,
+    ProposalPart, ProposalStore, Validator, ValidatorSet,
 };
-use ledger_crypto::LtHash16;
+use ledger_crypto::{Ed25519SoftwareKey, LtHash16, Signer};
 use ledger_state::{Execution, StateDiff};
 use ledger_types::{Block, BlockHeader, ChainId, Commit, Hash, OrgId};
 use malachitebft_app_channel::app::events::TxEvent;
@@ -152,6 +152,16 @@ fn org() -> OrgId {
     OrgId::new("bank-a").unwrap()
 }
 
+/// bank-a's consensus key (it signs the header parts of its streams).
+fn key() -> Ed25519SoftwareKey {
+    Ed25519SoftwareKey::from_seed(&[7; 32])
+}
+
+/// Another validator's key.
+fn other_key() -> Ed25519SoftwareKey {
+    Ed25519SoftwareKey::from_seed(&[8; 32])
+}
+
 /// A block on top of `parent`; `salt` (the timestamp) tells blocks of one height apart.
 fn child_of(parent: &Block, salt: u64) -> Block {
     Block::new(
@@ -204,6 +214,9 @@ struct FakeLedger {
     fetches: AtomicU64,
     /// This validator's clock (ms); the blocks of these tests carry times near 1,000.
     clock: AtomicU64,
+    /// bank-b is a validator too (then it proposes height 1 round 0).
+    two_validators: AtomicBool,
+    validations: AtomicU64,
 }
 
 impl FakeLedger {
@@ -214,6 +227,8 @@ impl FakeLedger {
             peers: Mutex::new(vec![]),
             fetches: AtomicU64::new(0),
             clock: AtomicU64::new(1_000),
+            two_validators: AtomicBool::new(false),
+            validations: AtomicU64::new(0),
         })
     }
 
@@ -232,7 +247,21 @@ impl LedgerApp for FakeLedger {
     }
 
     fn validator_set(&self) -> Result<ValidatorSet, String> {
-        Ok(ValidatorSet::new(vec![]))
+        let mut set = vec![Validator {
+            address: Address(org()),
+            public_key: key().public_key(),
+        }];
+        if self.two_validators.load(Ordering::SeqCst) {
+            set.push(Validator {
+                address: Address(OrgId::new("bank-b").unwrap()),
+                public_key: other_key().public_key(),
+            });
+        }
+        Ok(ValidatorSet::new(set))
+    }
+
+    fn sign_digest(&self, digest: &Hash) -> Result<ledger_types::Signature, String> {
+        key().sign_digest(digest).map_err(|e| e.to_string())
     }
 
     fn build(&self, now_ms: u64) -> Result<(Block, Execution), String> {
@@ -241,6 +270,7 @@ impl LedgerApp for FakeLedger {
     }
 
     fn validate(&self, block: &Block) -> Result<Execution, String> {
+        self.validations.fetch_add(1, Ordering::SeqCst);
         let tip = self.tip();
         if block.height() != tip.height() + 1 || block.header().prev_hash != tip.hash() {
             return Err(format!("block {} is not a child of the tip", block.hash()));
@@ -303,6 +333,8 @@ fn start(app: &Arc<FakeLedger>, store: &Arc<MemoryStore>) -> Engine {
             part_max_bytes: 1 << 20,
             timestamp_precision: Duration::from_millis(500),
             timestamp_message_delay: Duration::from_secs(3),
+            chain: chain_id(),
+            max_block_bytes: 1 << 20,
         },
     );
     Engine {
@@ -417,16 +449,40 @@ fn stream_of(block: &Block) -> Vec<StreamMessage<ProposalPart>> {
 
 /// The parts a proposer streams for `block` in `round`, with its proof-of-lock round.
 fn stream_at(block: &Block, round: u32, pol_round: Round) -> Vec<StreamMessage<ProposalPart>> {
+    signed_stream(block, round, pol_round, &org(), &key())
+}
+
+/// The parts `proposer` streams for `block`, its header part signed with `signer`.
+fn signed_stream(
+    block: &Block,
+    round: u32,
+    pol_round: Round,
+    proposer: &OrgId,
+    signer: &Ed25519SoftwareKey,
+) -> Vec<StreamMessage<ProposalPart>> {
     let mut id = block.hash().0.to_vec();
     id.extend(round.to_be_bytes());
+    id.extend(proposer.as_str().as_bytes());
+    id.extend(&signer.public_key().bytes()[..4]);
     let id = StreamId::new(Bytes::from(id));
+    let header = block.header().encode();
+    let proposer = Address(proposer.clone());
+    let digest = header_part_digest(
+        &chain_id(),
+        Height(block.height()),
+        round,
+        pol_round,
+        &proposer,
+        &header,
+    );
     let contents = [
         StreamContent::Data(ProposalPart::Header {
             height: Height(block.height()),
             round,
             pol_round,
-            proposer: Address(org()),
-            header: block.header().encode(),
+            proposer,
+            header,
+            signature: signer.sign_digest(&digest).unwrap().0,
         }),
         StreamContent::Data(ProposalPart::End { tx_count: 0 }),
         StreamContent::Fin,
@@ -657,5 +713,112 @@ async fn a_proposed_block_whose_time_is_off_this_validators_clock_is_voted_nil()
     let kept = store.proposal(1, 3).unwrap().unwrap();
     assert_eq!(BlockId(kept.hash()), built.value);
     assert_eq!(kept.header().timestamp_ms, 100_001);
+    engine.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_the_rounds_proposer_signed_stream_is_executed() {
+    let (app, store) = (FakeLedger::new(), Arc::new(MemoryStore::default()));
+    app.two_validators.store(true, Ordering::SeqCst);
+    let engine = start(&app, &store);
+    let bank_b = OrgId::new("bank-b").unwrap();
+    let block = child_of(&genesis(), 5);
+    // Height 1 round 0 is bank-b's: bank-a's stream for it is not executed, nor one that
+    // names bank-b but is signed by another key.
+    assert_eq!(
+        engine
+            .receive_stream(signed_stream(&block, 0, Round::Nil, &org(), &key()))
+            .await,
+        None
+    );
+    assert_eq!(
+        engine
+            .receive_stream(signed_stream(&block, 0, Round::Nil, &bank_b, &key()))
+            .await,
+        None
+    );
+    assert_eq!(
+        app.validations.load(Ordering::SeqCst),
+        0,
+        "nothing executed"
+    );
+    // Its proposer's signed stream is.
+    let v = engine
+        .receive_stream(signed_stream(&block, 0, Round::Nil, &bank_b, &other_key()))
+        .await
+        .unwrap();
+    assert!(v.validity.is_valid());
+    assert_eq!(app.validations.load(Ordering::SeqCst), 1);
+    // A stream for a height far ahead is refused before anything of it is kept.
+    let far = child_of(&child_of(&child_of(&block, 6), 7), 8);
+    assert_eq!(engine.receive(&far).await, None);
+    assert_eq!(app.validations.load(Ordering::SeqCst), 1);
+    engine.stop().await.unwrap();
+}
+
+/// A stream of `block` whose transaction parts carry `n` real transactions of 400 KB.
+fn stream_with_txs(block: &Block, n: usize) -> Vec<StreamMessage<ProposalPart>> {
+    use ledger_state::testing::{payload_schema, sealed_put, TestOrg};
+    let signer = TestOrg::new("bank-a");
+    let txs: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let put = sealed_put(
+                &chain_id(),
+                &format!("doc-{i}"),
+                1,
+                &payload_schema(),
+                "payload",
+                &vec![1; 400_000],
+                &[&signer],
+            );
+            signer
+                .sign(
+                    &chain_id(),
+                    i as u64 + 1,
+                    ledger_types::Payload::PutRecord(put),
+                )
+                .bytes()
+                .to_vec()
+        })
+        .collect();
+    let mut parts = stream_at(block, 0, Round::Nil);
+    let id = parts[0].stream_id.clone();
+    let header = parts.remove(0);
+    let mut out = vec![header];
+    for (i, t) in txs.iter().enumerate() {
+        out.push(StreamMessage::new(
+            id.clone(),
+            1 + i as u64,
+            StreamContent::Data(ProposalPart::Txs(vec![t.clone()])),
+        ));
+    }
+    out.push(StreamMessage::new(
+        id.clone(),
+        1 + n as u64,
+        StreamContent::Data(ProposalPart::End { tx_count: n as u32 }),
+    ));
+    out.push(StreamMessage::new(id, 2 + n as u64, StreamContent::Fin));
+    out
+}
+
+#[tokio::test]
+async fn a_stream_larger_than_the_largest_block_is_dropped() {
+    // Blocks of at most 1 MiB here; a stream may carry 1 MiB more (framing).
+    let (app, store) = (FakeLedger::new(), Arc::new(MemoryStore::default()));
+    let engine = start(&app, &store);
+    let within = child_of(&genesis(), 5);
+    let v = engine.receive_stream(stream_with_txs(&within, 2)).await;
+    assert!(v.is_some(), "0.8 MB is taken and judged");
+    assert_eq!(app.validations.load(Ordering::SeqCst), 1);
+    let beyond = child_of(&genesis(), 6);
+    assert_eq!(
+        engine.receive_stream(stream_with_txs(&beyond, 6)).await,
+        None
+    );
+    assert_eq!(
+        app.validations.load(Ordering::SeqCst),
+        1,
+        "2.4 MB is dropped before it is complete"
+    );
     engine.stop().await.unwrap();
 }

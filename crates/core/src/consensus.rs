@@ -164,6 +164,10 @@ impl LedgerApp for Ledger {
         self.store.block(height).map_err(|e| e.to_string())
     }
 
+    fn sign_digest(&self, digest: &ledger_types::Hash) -> Result<ledger_types::Signature, String> {
+        self.signer.sign_digest(digest).map_err(|e| e.to_string())
+    }
+
     fn now_ms(&self) -> u64 {
         let now = ledger_consensus::app::now_ms();
         match &self.consensus_hook {
@@ -337,6 +341,7 @@ pub async fn start(
     let propose = Duration::from_millis(c.timeout_propose_ms);
     let vote = Duration::from_millis(c.timeout_vote_ms);
     let store = ledger.store.clone();
+    let chain = ledger.chain_id.clone();
     let driver = Driver::new(
         ledger,
         store,
@@ -356,6 +361,8 @@ pub async fn start(
             part_max_bytes: c.proposal_part_bytes,
             timestamp_precision: Duration::from_millis(c.timestamp_precision_ms),
             timestamp_message_delay: Duration::from_millis(c.timestamp_message_delay_ms),
+            chain,
+            max_block_bytes: config.block.max_bytes,
         },
     );
     let task = tokio::spawn(driver.run(channels));
