@@ -238,6 +238,28 @@ async fn a_validator_whose_clock_is_hours_ahead_cannot_move_block_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validators_configured_for_gossipsub_agree_too() {
+    // Broadcast (each validator sends to every other once) is the default; GossipSub
+    // remains for networks whose validators are not all wired to each other.
+    let mut net = TestNet::new(4, 0);
+    for v in &net.validators {
+        v.set_config("consensus", "gossip", "\"gossipsub\"");
+    }
+    net.start_all(BLOCK_TIME).await;
+    register_schema(&net).await;
+    let hashes = submit_from(&net, 1, 1, 20).await;
+    let mut c = net.validators[3].client().await;
+    for h in &hashes {
+        let r = wait_committed(&mut c, h).await;
+        assert_eq!(r.status, pb::TxStatus::Committed as i32);
+    }
+    let nodes: Vec<&TestNode> = net.validators.iter().collect();
+    let target = height_of(&net.validators[0]).await;
+    wait_for_height(&nodes, target, 60).await;
+    assert_same_chain(&nodes, target).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_node_ignores_the_byzantine_switch() {
     // The binary operators run has no misbehaviour built in, whatever its environment
     // says: `cargo build --workspace` cannot fold the test-only build into it.

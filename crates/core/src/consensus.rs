@@ -13,7 +13,7 @@ use ledger_hsm::EquivocationGuard;
 use ledger_state::{check_commit, execute_block, member, validators, Execution};
 use ledger_types::{Block, Commit};
 use malachitebft_app_channel::app::config::{
-    ConsensusConfig, NodeConfig as EngineNodeConfig, P2pConfig, ValueSyncConfig,
+    ConsensusConfig, NodeConfig as EngineNodeConfig, P2pConfig, PubSubProtocol, ValueSyncConfig,
 };
 use malachitebft_app_channel::app::net::Multiaddr;
 use malachitebft_app_channel::app::types::codec::Codec;
@@ -305,6 +305,14 @@ pub async fn start(
         // The limits agree end to end (checked at start): a proposal part fits in a
         // gossip message, and the largest block in a sync response.
         pubsub_max_size: bytesize::ByteSize::b(c.gossip_max_bytes as u64),
+        // Validators are wired to each other directly (`ledger-node connect`): each sends
+        // its proposal parts and votes to every peer once, instead of GossipSub relaying
+        // every message through the mesh (three times the bytes of a block on four
+        // validators).
+        protocol: match c.gossip {
+            ledger_home::config::GossipProtocol::Broadcast => PubSubProtocol::Broadcast,
+            ledger_home::config::GossipProtocol::Gossipsub => PubSubProtocol::default(),
+        },
         rpc_max_size: bytesize::ByteSize::b((config.sync_max_bytes() + SYNC_FRAMING) as u64),
         ..Default::default()
     };

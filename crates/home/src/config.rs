@@ -97,6 +97,23 @@ pub struct ConsensusSection {
     /// arrives. The same on every validator.
     #[serde(default = "default_timestamp_message_delay_ms")]
     pub timestamp_message_delay_ms: u64,
+    /// How proposal parts and votes reach the other validators: `broadcast` (each sends to
+    /// every validator it is connected to, once; validators are wired to each other) or
+    /// `gossipsub` (relayed through a mesh, for networks where validators are not all
+    /// connected). The same on every validator.
+    #[serde(default)]
+    pub gossip: GossipProtocol,
+}
+
+/// How consensus messages travel between validators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GossipProtocol {
+    /// Directly to every connected validator.
+    #[default]
+    Broadcast,
+    /// Through a GossipSub mesh.
+    Gossipsub,
 }
 
 fn default_timestamp_precision_ms() -> u64 {
@@ -140,6 +157,7 @@ impl Default for ConsensusSection {
             proposal_part_bytes: default_proposal_part_bytes(),
             timestamp_precision_ms: default_timestamp_precision_ms(),
             timestamp_message_delay_ms: default_timestamp_message_delay_ms(),
+            gossip: GossipProtocol::default(),
         }
     }
 }
@@ -232,7 +250,7 @@ pub struct GrpcConfig {
     /// excepted).
     #[serde(default = "default_request_timeout_secs")]
     pub request_timeout_secs: u64,
-    /// Most transaction checks (signature, proofs) running at once; 0: one per core.
+    /// Most transaction checks (signature, proofs) running at once; 0: eight per core.
     #[serde(default)]
     pub verify_workers: usize,
     /// Most submissions waiting for a free check; more are refused as busy (retry).
