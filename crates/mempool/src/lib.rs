@@ -153,6 +153,7 @@ impl Rejection {
                 TxRejection::WrongChain { .. } => "wrong_chain",
                 TxRejection::UnknownSigner { .. } => "unknown_signer",
                 TxRejection::BadSignature { .. } => "bad_signature",
+                TxRejection::Suspended { .. } => "suspended",
                 TxRejection::NonceUsed { .. } => "nonce_replayed",
                 TxRejection::NonceAhead { .. } => "nonce_ahead",
                 TxRejection::NotAllowed { .. } => "not_allowed",

@@ -38,6 +38,17 @@ pub enum TxRejection {
         /// The signer.
         signer: OrgId,
     },
+    /// The signer is suspended by governance: every validator refuses its transactions
+    /// until it is reinstated.
+    #[error("{signer} is suspended (proposal {proposal} passed at height {height}); its transactions are refused until it is reinstated")]
+    Suspended {
+        /// The signer.
+        signer: OrgId,
+        /// The proposal that suspended it.
+        proposal: u64,
+        /// When it passed.
+        height: u64,
+    },
     /// The signature does not verify under the signer's registered key.
     #[error("signature by {signer} does not verify: {reason}")]
     BadSignature {
@@ -355,6 +366,78 @@ pub enum TxFailure {
         role: &'static str,
         /// The transaction kind.
         kind: &'static str,
+    },
+    /// Only governors propose and vote.
+    #[error("{signer} is not a governor: only governors propose and vote")]
+    NotAGovernor {
+        /// The signer.
+        signer: OrgId,
+    },
+    /// No such proposal.
+    #[error("there is no proposal {proposal}")]
+    ProposalNotFound {
+        /// The proposal.
+        proposal: u64,
+    },
+    /// The proposal is no longer open.
+    #[error("proposal {proposal} is {status}, not open")]
+    ProposalNotOpen {
+        /// The proposal.
+        proposal: u64,
+        /// What it is.
+        status: &'static str,
+    },
+    /// The proposal's deadline has passed.
+    #[error("proposal {proposal}'s deadline was height {deadline}; this is height {height}")]
+    ProposalExpired {
+        /// The proposal.
+        proposal: u64,
+        /// Its deadline.
+        deadline: u64,
+        /// This height.
+        height: u64,
+    },
+    /// The governor already voted on the proposal.
+    #[error("{signer} already voted on proposal {proposal}; a vote counts once")]
+    AlreadyVoted {
+        /// The proposal.
+        proposal: u64,
+        /// The governor.
+        signer: OrgId,
+    },
+    /// Only the proposer revokes a proposal.
+    #[error("only {proposer}, who made proposal {proposal}, may revoke it")]
+    NotTheProposer {
+        /// The proposal.
+        proposal: u64,
+        /// Its proposer.
+        proposer: OrgId,
+    },
+    /// A proposal on the same action and subject is already open.
+    #[error("proposal {open} on {subject} is still open; one proposal per action and subject")]
+    ProposalAlreadyOpen {
+        /// The action and subject.
+        subject: String,
+        /// The open proposal.
+        open: u64,
+    },
+    /// The proposal's deadline is not in the allowed window.
+    #[error("deadline {deadline} must be after this height {height} and at most {max_open} blocks ahead")]
+    BadDeadline {
+        /// The deadline given.
+        deadline: u64,
+        /// This height.
+        height: u64,
+        /// The longest a proposal may stay open.
+        max_open: u64,
+    },
+    /// The action cannot be carried out as proposed.
+    #[error("{action}: {reason}")]
+    BadAction {
+        /// The action's kind.
+        action: &'static str,
+        /// Why.
+        reason: String,
     },
 }
 

@@ -228,6 +228,13 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
             })?;
             payload::verify_proofs(&self.overlay, self.chain_id, tx)?;
         }
+        if let Some((proposal, height)) = model::suspension(&self.overlay, &body.signer)? {
+            return Err(TxRejection::Suspended {
+                signer: body.signer.clone(),
+                proposal,
+                height,
+            });
+        }
         let ctx = self.ctx();
         payload::check_stateful(&ctx, &body.payload)?;
         // Groth16 proofs are about stored document commitments too. Block validation

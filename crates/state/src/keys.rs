@@ -55,6 +55,44 @@ pub fn schema_version(id: &SchemaId, version: u32) -> Vec<u8> {
 // `model::history`. Chains written by earlier versions also hold the whole list at
 // `{access|alerts|checks}/{record}`, read as the oldest entries and never rewritten.
 
+/// `gov/params` → the governance parameters, once a proposal set them (before that the
+/// validators govern with the defaults of `model::governance_params`).
+pub fn gov_params() -> Vec<u8> {
+    b"gov/params".to_vec()
+}
+
+/// `gov/next` → the next proposal number (u64 big-endian; 1 when absent).
+pub fn gov_next() -> Vec<u8> {
+    b"gov/next".to_vec()
+}
+
+/// `gov/proposal/{id u64 BE}` → a proposal and its tally.
+pub fn gov_proposal(id: u64) -> Vec<u8> {
+    [b"gov/proposal/".as_slice(), &id.to_be_bytes()].concat()
+}
+
+/// `gov/vote/{id u64 BE}/{org}` → a governor's vote (1 yes, 0 no).
+pub fn gov_vote(id: u64, org: &OrgId) -> Vec<u8> {
+    [
+        b"gov/vote/".as_slice(),
+        &id.to_be_bytes(),
+        b"/",
+        org.as_str().as_bytes(),
+    ]
+    .concat()
+}
+
+/// `gov/open/{action}/{subject}` → the open proposal on it (u64 big-endian; empty: none).
+pub fn gov_open(subject: &str) -> Vec<u8> {
+    [b"gov/open/".as_slice(), subject.as_bytes()].concat()
+}
+
+/// `suspended/{org}` → the proposal and height that suspended it (two u64 big-endian;
+/// empty: not suspended).
+pub fn suspended(org: &OrgId) -> Vec<u8> {
+    [b"suspended/".as_slice(), org.as_str().as_bytes()].concat()
+}
+
 /// `circuit/{name}` → the circuit's Groth16 verifying key (compressed), fixed in genesis.
 pub fn circuit(name: &str) -> Vec<u8> {
     [b"circuit/".as_slice(), name.as_bytes()].concat()

@@ -34,10 +34,11 @@ pub use exec::{precheck_tx, Change, Execution, SignatureCache, StateDiff, TxOutc
 pub use genesis::{execute_genesis, execute_genesis_with_circuits};
 pub use model::{
     access_history, access_history_page, audit_alerts, audit_alerts_page, cross_checks,
-    cross_checks_page, endorsement_by_image, endorsement_count, endorsements, financing, member,
-    member_ring, next_nonce, record_head, record_version, schema_head, schema_version, validators,
-    AccessAction, AccessEvent, Endorsement, FiledAlert, FiledCheck, Financing, Page, RecordHead,
-    RecordVersion, MAX_PAGE,
+    cross_checks_page, endorsement_by_image, endorsement_count, endorsements, financing,
+    governance_params, member, member_ring, next_nonce, next_proposal_id, open_proposal, proposal,
+    record_head, record_version, schema_head, schema_version, suspension, validators, vote,
+    AccessAction, AccessEvent, Endorsement, FiledAlert, FiledCheck, Financing, Page, Proposal,
+    ProposalStatus, RecordHead, RecordVersion, MAX_PAGE,
 };
 pub use payload::endorse::{sign_endorsement, verify_endorsement};
 pub use payload::verify_proofs;

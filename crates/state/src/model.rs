@@ -10,11 +10,16 @@ use ledger_types::{AuditHandle, FieldCommitment};
 use crate::{keys, StateError, StateView};
 
 mod endorsement;
+mod governance;
 mod history;
 pub use endorsement::{
     endorsement_by_image, endorsement_count, endorsements, member_ring, Endorsement,
 };
 pub(crate) use endorsement::{endorsement_writes, fix_ring};
+pub use governance::{
+    governance_params, next_proposal_id, open_proposal, proposal, suspension, vote, Proposal,
+    ProposalStatus,
+};
 use history::History;
 pub use history::{Page, MAX_PAGE};
 

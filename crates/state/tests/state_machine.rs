@@ -9,9 +9,9 @@ use ledger_crypto::hpke::software_dh;
 use ledger_crypto::record::{binding, seal_record, unwrap_key, FieldToSeal, Reader};
 use ledger_crypto::{sign_commit, sign_tx, Ed25519SoftwareKey, LtHash16};
 use ledger_state::{
-    build_block, check_commit, execute_block, execute_genesis, genesis, precheck_tx,
-    record_version, BlockError, BuiltBlock, Execution, ProposeParams, TxFailure, TxOutcome,
-    TxRejection,
+    build_block, check_commit, execute_block, execute_genesis, genesis, governance_params,
+    precheck_tx, proposal, record_version, suspension, BlockError, BuiltBlock, Execution,
+    ProposalStatus, ProposeParams, TxFailure, TxOutcome, TxRejection,
 };
 use ledger_types::merkle::tx_root;
 use ledger_types::*;
@@ -1774,4 +1774,369 @@ fn ten_thousand_cross_checks_on_one_record_cost_the_same_bytes_each_and_page() {
         "pages are bounded"
     );
     assert!(first.entries.iter().all(|f| f.by.as_str() == "bank-a"));
+}
+
+/// Commits a block of `txs` and returns its execution.
+fn commit_txs(txs: Vec<Transaction>, c: &mut Chain) -> Execution {
+    let block = c.seal(c.build(txs));
+    c.commit(&block)
+}
+
+fn govern(c: &Chain, org: &str, nonce: u64, g: Govern) -> Transaction {
+    c.sign(org, nonce, Payload::Govern(g))
+}
+
+fn three_governors() -> GovernanceParams {
+    GovernanceParams {
+        governors: ["bank-a", "bank-b", "bank-c"]
+            .iter()
+            .map(|o| (OrgId::new(*o).unwrap(), 1))
+            .collect(),
+        quorum_pct: 60,
+        approval_pct: 60,
+        max_open_blocks: 10,
+    }
+}
+
+#[test]
+fn governance_proposals_pass_by_weight_before_their_deadline_and_suspend_members() {
+    let mut c = Chain::new();
+    let bank_b = OrgId::new("bank-b").unwrap();
+    // The validators govern by default: bank-a alone, so its proposal passes at once.
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            1,
+            Govern::Propose {
+                action: Action::SetGovernance(three_governors()),
+                deadline: next + 5,
+            },
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    assert_eq!(governance_params(&c.state).unwrap(), three_governors());
+    assert_eq!(
+        proposal(&c.state, 1).unwrap().unwrap().status,
+        ProposalStatus::Passed
+    );
+
+    // bank-c proposes to suspend bank-b: 1 of 3 is not enough; a second proposal on the
+    // same subject, a repeated vote and a vote by a non-governor count for nothing.
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![
+            govern(
+                &c,
+                "bank-c",
+                2,
+                Govern::Propose {
+                    action: Action::Suspend {
+                        org: bank_b.clone(),
+                    },
+                    deadline: next + 3,
+                },
+            ),
+            govern(
+                &c,
+                "bank-a",
+                2,
+                Govern::Propose {
+                    action: Action::Suspend {
+                        org: bank_b.clone(),
+                    },
+                    deadline: next + 3,
+                },
+            ),
+            govern(
+                &c,
+                "bank-c",
+                3,
+                Govern::Vote {
+                    proposal: 2,
+                    yes: true,
+                },
+            ),
+            govern(
+                &c,
+                "reg-eu",
+                1,
+                Govern::Vote {
+                    proposal: 2,
+                    yes: true,
+                },
+            ),
+        ],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes[0], TxOutcome::Applied);
+    assert!(matches!(
+        failure(&ex, 1),
+        TxFailure::ProposalAlreadyOpen { open: 2, .. }
+    ));
+    assert!(matches!(
+        failure(&ex, 2),
+        TxFailure::AlreadyVoted { proposal: 2, .. }
+    ));
+    assert!(matches!(failure(&ex, 3), TxFailure::NotAGovernor { .. }));
+    let p = proposal(&c.state, 2).unwrap().unwrap();
+    assert_eq!((p.yes, p.no, p.status), (1, 0, ProposalStatus::Open));
+    // bank-a's yes passes it; bank-b is suspended in that block, and every validator
+    // refuses its transactions from then on.
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            3,
+            Govern::Vote {
+                proposal: 2,
+                yes: true,
+            },
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    assert_eq!(
+        proposal(&c.state, 2).unwrap().unwrap().status,
+        ProposalStatus::Passed
+    );
+    assert_eq!(
+        suspension(&c.state, &bank_b).unwrap(),
+        Some((2, c.tip.height))
+    );
+    let put = c.sign(
+        "bank-b",
+        1,
+        Payload::PutRecord(committed_put(&c, "loan-b", 5)),
+    );
+    let refused = precheck_tx(&c.state, &c.chain, c.tip.height + 1, &put, &()).unwrap_err();
+    assert!(
+        matches!(refused, TxRejection::Suspended { proposal: 2, .. }),
+        "{refused}"
+    );
+    // A suspended governor's vote is refused too; suspending bank-c as well would leave
+    // bank-a alone, below the quorum: refused, governance must stay able to reinstate.
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            4,
+            Govern::Propose {
+                action: Action::Suspend {
+                    org: OrgId::new("bank-c").unwrap(),
+                },
+                deadline: next + 3,
+            },
+        )],
+        &mut c,
+    );
+    assert!(matches!(
+        failure(&ex, 0),
+        TxFailure::BadAction {
+            action: "suspend",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn an_expired_or_revoked_proposal_cannot_pass_and_reinstatement_lifts_a_suspension() {
+    let mut c = Chain::new();
+    let bank_b = OrgId::new("bank-b").unwrap();
+    let next = c.tip.height + 1;
+    commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            1,
+            Govern::Propose {
+                action: Action::SetGovernance(three_governors()),
+                deadline: next + 5,
+            },
+        )],
+        &mut c,
+    );
+    let next = c.tip.height + 1;
+    commit_txs(
+        vec![
+            govern(
+                &c,
+                "bank-a",
+                2,
+                Govern::Propose {
+                    action: Action::Suspend {
+                        org: bank_b.clone(),
+                    },
+                    deadline: next + 3,
+                },
+            ),
+            govern(
+                &c,
+                "bank-c",
+                2,
+                Govern::Vote {
+                    proposal: 2,
+                    yes: true,
+                },
+            ),
+        ],
+        &mut c,
+    );
+    assert!(suspension(&c.state, &bank_b).unwrap().is_some());
+    // A deadline outside the window is refused.
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            3,
+            Govern::Propose {
+                action: Action::Reinstate {
+                    org: bank_b.clone(),
+                },
+                deadline: next + 11,
+            },
+        )],
+        &mut c,
+    );
+    assert!(matches!(failure(&ex, 0), TxFailure::BadDeadline { .. }));
+    // Proposed with a deadline two blocks on; voted after it: too late.
+    let next = c.tip.height + 1;
+    commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            4,
+            Govern::Propose {
+                action: Action::Reinstate {
+                    org: bank_b.clone(),
+                },
+                deadline: next + 1,
+            },
+        )],
+        &mut c,
+    );
+    commit_txs(vec![], &mut c);
+    commit_txs(vec![], &mut c);
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-c",
+            3,
+            Govern::Vote {
+                proposal: 3,
+                yes: true,
+            },
+        )],
+        &mut c,
+    );
+    assert!(matches!(
+        failure(&ex, 0),
+        TxFailure::ProposalExpired { proposal: 3, .. }
+    ));
+    let p = proposal(&c.state, 3).unwrap().unwrap();
+    assert_eq!(p.status_at(c.tip.height), "expired");
+    assert!(suspension(&c.state, &bank_b).unwrap().is_some());
+    // The expired one no longer holds the subject: a new proposal may be made. Only its
+    // proposer revokes it, and a revoked proposal takes no more votes.
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![
+            govern(
+                &c,
+                "bank-a",
+                5,
+                Govern::Propose {
+                    action: Action::Reinstate {
+                        org: bank_b.clone(),
+                    },
+                    deadline: next + 3,
+                },
+            ),
+            govern(&c, "bank-c", 4, Govern::Revoke { proposal: 4 }),
+            govern(&c, "bank-a", 6, Govern::Revoke { proposal: 4 }),
+            govern(
+                &c,
+                "bank-c",
+                5,
+                Govern::Vote {
+                    proposal: 4,
+                    yes: true,
+                },
+            ),
+        ],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes[0], TxOutcome::Applied);
+    assert!(matches!(failure(&ex, 1), TxFailure::NotTheProposer { .. }));
+    assert_eq!(ex.outcomes[2], TxOutcome::Applied);
+    assert!(matches!(
+        failure(&ex, 3),
+        TxFailure::ProposalNotOpen {
+            status: "revoked",
+            ..
+        }
+    ));
+    assert!(suspension(&c.state, &bank_b).unwrap().is_some());
+    // Proposed and voted in time: bank-b is reinstated and writes again.
+    let next = c.tip.height + 1;
+    commit_txs(
+        vec![
+            govern(
+                &c,
+                "bank-c",
+                6,
+                Govern::Propose {
+                    action: Action::Reinstate {
+                        org: bank_b.clone(),
+                    },
+                    deadline: next + 3,
+                },
+            ),
+            govern(
+                &c,
+                "bank-a",
+                7,
+                Govern::Vote {
+                    proposal: 5,
+                    yes: true,
+                },
+            ),
+        ],
+        &mut c,
+    );
+    assert_eq!(suspension(&c.state, &bank_b).unwrap(), None);
+    let put = c.sign(
+        "bank-b",
+        1,
+        Payload::PutRecord(committed_put(&c, "loan-b", 5)),
+    );
+    assert!(precheck_tx(&c.state, &c.chain, c.tip.height + 1, &put, &()).is_ok());
+    // Roles: the validator role does not change this way.
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            8,
+            Govern::Propose {
+                action: Action::SetRoles {
+                    org: bank_b.clone(),
+                    roles: vec![Role::Validator, Role::Member],
+                },
+                deadline: next + 3,
+            },
+        )],
+        &mut c,
+    );
+    assert!(matches!(
+        failure(&ex, 0),
+        TxFailure::BadAction {
+            action: "set-roles",
+            ..
+        }
+    ));
 }

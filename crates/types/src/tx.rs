@@ -28,6 +28,7 @@ use crate::codec::{Decoder, Encoder};
 use crate::cross_check::CrossCheck;
 use crate::error::CodecError;
 use crate::finance::FinanceRequest;
+use crate::governance::Govern;
 use crate::grant::GrantAccess;
 use crate::hash::{Hash, HashSuite};
 use crate::ids::{ChainId, OrgId};
@@ -73,6 +74,8 @@ pub enum TxKind {
     FinanceRequest,
     /// An anonymous endorsement of a statement by one of the member banks.
     Endorse,
+    /// Consortium governance: a proposal, a vote, or a proposal's revocation.
+    Govern,
 }
 
 impl TxKind {
@@ -88,6 +91,7 @@ impl TxKind {
             TxKind::CrossCheck => 7,
             TxKind::FinanceRequest => 8,
             TxKind::Endorse => 9,
+            TxKind::Govern => 10,
         }
     }
 
@@ -103,6 +107,7 @@ impl TxKind {
             7 => Ok(TxKind::CrossCheck),
             8 => Ok(TxKind::FinanceRequest),
             9 => Ok(TxKind::Endorse),
+            10 => Ok(TxKind::Govern),
             t => Err(CodecError::UnknownTag {
                 what: "transaction kind",
                 tag: t.into(),
@@ -122,6 +127,7 @@ impl TxKind {
             TxKind::CrossCheck => "CrossCheck",
             TxKind::FinanceRequest => "FinanceRequest",
             TxKind::Endorse => "Endorse",
+            TxKind::Govern => "Govern",
         }
     }
 }
@@ -148,6 +154,8 @@ pub enum Payload {
     FinanceRequest(FinanceRequest),
     /// See [`Endorse`].
     Endorse(Endorse),
+    /// See [`Govern`].
+    Govern(Govern),
 }
 
 impl Payload {
@@ -163,6 +171,7 @@ impl Payload {
             Payload::CrossCheck(_) => TxKind::CrossCheck,
             Payload::FinanceRequest(_) => TxKind::FinanceRequest,
             Payload::Endorse(_) => TxKind::Endorse,
+            Payload::Govern(_) => TxKind::Govern,
         }
     }
 
@@ -178,6 +187,7 @@ impl Payload {
             Payload::CrossCheck(p) => p.encode(&mut e),
             Payload::FinanceRequest(p) => p.encode(&mut e),
             Payload::Endorse(p) => p.encode(&mut e),
+            Payload::Govern(p) => p.encode(&mut e),
         }
         e.finish()
     }
@@ -194,6 +204,7 @@ impl Payload {
             TxKind::CrossCheck => Payload::CrossCheck(CrossCheck::decode(&mut d)?),
             TxKind::FinanceRequest => Payload::FinanceRequest(FinanceRequest::decode(&mut d)?),
             TxKind::Endorse => Payload::Endorse(Endorse::decode(&mut d)?),
+            TxKind::Govern => Payload::Govern(Govern::decode(&mut d)?),
         };
         d.finish(kind.name())?;
         Ok(p)

@@ -15,6 +15,7 @@ pub(crate) mod audit_alert;
 pub(crate) mod cross_check;
 pub(crate) mod endorse;
 pub(crate) mod finance;
+pub(crate) mod govern;
 pub(crate) mod grant;
 pub(crate) mod record;
 pub(crate) mod register_member;
@@ -108,6 +109,7 @@ pub(crate) fn execute<V: StateView>(
         Payload::CrossCheck(c) => c.execute(ctx, signer, tx_hash),
         Payload::FinanceRequest(f) => f.execute(ctx, signer, tx_hash),
         Payload::RegisterSchema(s) => s.execute(ctx, signer, tx_hash),
+        Payload::Govern(g) => g.execute(ctx, signer, tx_hash),
         // Refused before execution (`register_member::after_genesis`); kept so that a
         // registration could never apply here.
         Payload::RegisterMember(_) => Err(TxFailure::MissingRole {

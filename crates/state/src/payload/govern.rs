@@ -1,0 +1,242 @@
+//! `Govern`: consortium governance. A governor (weight above 0 in the parameters in force)
+//! proposes an action with a deadline, its own yes vote cast with it; governors vote yes or
+//! no, once each, until the deadline, which is checked on every vote; the proposer may
+//! revoke its proposal while it is open. At most one proposal per action and subject is
+//! open at a time. A proposal passes in the block whose vote brings the yes weight to the
+//! quorum and approval shares; its action is carried out in that same block, by every
+//! validator alike. It is rejected as soon as it can no longer pass.
+//!
+//! Actions in this version: suspend and reinstate a member (a suspended member's
+//! transactions are refused by every validator), set a member's roles (not the validator
+//! or member roles: the validator set and the member ring change at a height, with their
+//! own actions), and replace the governance parameters.
+
+use ledger_types::{Action, Govern, GovernanceParams, Hash, RegisterMember, Role};
+
+use super::{Ctx, PayloadHandler, Writes};
+use crate::error::{ExecError, TxFailure};
+use crate::model::{self, Proposal, ProposalStatus};
+use crate::{keys, StateView};
+
+fn bad(action: &Action, reason: impl Into<String>) -> ExecError {
+    TxFailure::BadAction {
+        action: action.name(),
+        reason: reason.into(),
+    }
+    .into()
+}
+
+/// The writes that carry out `action`, passed by proposal `id` at `ctx.height`, or why it
+/// cannot be carried out (checked when it is proposed and again when it passes).
+fn carry_out<V: StateView>(
+    ctx: &Ctx<'_, V>,
+    params: &GovernanceParams,
+    action: &Action,
+    id: u64,
+) -> Result<Writes, ExecError> {
+    let member = |org| -> Result<RegisterMember, ExecError> {
+        model::member(ctx.view, org)?.ok_or_else(|| bad(action, format!("{org} is not a member")))
+    };
+    match action {
+        Action::Suspend { org } => {
+            member(org)?;
+            if model::suspension(ctx.view, org)?.is_some() {
+                return Err(bad(action, format!("{org} is already suspended")));
+            }
+            // Governance must still be able to pass a proposal (to reinstate it) without
+            // the suspended governors.
+            let mut free = 0u64;
+            for (g, w) in &params.governors {
+                if g != org && model::suspension(ctx.view, g)?.is_none() {
+                    free += u64::from(*w);
+                }
+            }
+            if !params.passes(free, 0) {
+                return Err(bad(
+                    action,
+                    "the governors left could not pass any proposal, not even a reinstatement",
+                ));
+            }
+            let mut v = id.to_be_bytes().to_vec();
+            v.extend(ctx.height.to_be_bytes());
+            Ok(vec![(keys::suspended(org), v)])
+        }
+        Action::Reinstate { org } => {
+            member(org)?;
+            if model::suspension(ctx.view, org)?.is_none() {
+                return Err(bad(action, format!("{org} is not suspended")));
+            }
+            Ok(vec![(keys::suspended(org), Vec::new())])
+        }
+        Action::SetRoles { org, roles } => {
+            let mut m = member(org)?;
+            for fixed in [Role::Validator, Role::Member] {
+                if m.has_role(fixed) != roles.contains(&fixed) {
+                    return Err(bad(
+                        action,
+                        format!(
+                            "the {} role cannot be given or taken this way: the validator set and the member ring change at a height, with their own actions",
+                            fixed.name()
+                        ),
+                    ));
+                }
+            }
+            if roles.contains(&Role::Regulator) && m.audit_key.is_empty() {
+                return Err(bad(
+                    action,
+                    format!("{org} has no audit key: a regulator needs one"),
+                ));
+            }
+            m.roles = roles.clone();
+            Ok(vec![(keys::member(org), model::encode_member(&m))])
+        }
+        Action::SetGovernance(p) => {
+            p.check().map_err(|r| bad(action, r))?;
+            for (g, _) in &p.governors {
+                member(g)?;
+            }
+            let mut e = ledger_types::codec::Encoder::new();
+            p.encode(&mut e);
+            Ok(vec![(keys::gov_params(), e.finish())])
+        }
+    }
+}
+
+/// Closes `p` if its tally decides it: passed (its action's writes added) or rejected.
+fn settle<V: StateView>(
+    ctx: &Ctx<'_, V>,
+    params: &GovernanceParams,
+    p: &mut Proposal,
+    writes: &mut Writes,
+) -> Result<(), ExecError> {
+    if params.passes(p.yes, p.no) {
+        writes.extend(carry_out(ctx, params, &p.action, p.id)?);
+        p.status = ProposalStatus::Passed;
+    } else if params.cannot_pass(p.yes, p.no) {
+        p.status = ProposalStatus::Rejected;
+    } else {
+        return Ok(());
+    }
+    p.closed = ctx.height;
+    writes.push((keys::gov_open(&p.action.subject()), Vec::new()));
+    Ok(())
+}
+
+/// The open proposal `id`, or why it cannot be voted on or revoked now.
+fn open<V: StateView>(ctx: &Ctx<'_, V>, id: u64) -> Result<Proposal, ExecError> {
+    let p = model::proposal(ctx.view, id)?.ok_or(TxFailure::ProposalNotFound { proposal: id })?;
+    if p.status != ProposalStatus::Open {
+        return Err(TxFailure::ProposalNotOpen {
+            proposal: id,
+            status: p.status_at(ctx.height),
+        }
+        .into());
+    }
+    if ctx.height > p.deadline {
+        return Err(TxFailure::ProposalExpired {
+            proposal: id,
+            deadline: p.deadline,
+            height: ctx.height,
+        }
+        .into());
+    }
+    Ok(p)
+}
+
+impl PayloadHandler for Govern {
+    fn execute<V: StateView>(
+        &self,
+        ctx: &Ctx<'_, V>,
+        signer: &RegisterMember,
+        _tx_hash: Hash,
+    ) -> Result<Writes, ExecError> {
+        let params = model::governance_params(ctx.view)?;
+        let weight = u64::from(params.weight(&signer.org));
+        let governor = || -> Result<(), ExecError> {
+            if weight == 0 {
+                return Err(TxFailure::NotAGovernor {
+                    signer: signer.org.clone(),
+                }
+                .into());
+            }
+            Ok(())
+        };
+        let mut writes = Writes::new();
+        let mut p = match self {
+            Govern::Propose { action, deadline } => {
+                governor()?;
+                if *deadline <= ctx.height
+                    || *deadline > ctx.height.saturating_add(params.max_open_blocks)
+                {
+                    return Err(TxFailure::BadDeadline {
+                        deadline: *deadline,
+                        height: ctx.height,
+                        max_open: params.max_open_blocks,
+                    }
+                    .into());
+                }
+                let subject = action.subject();
+                if let Some(open) = model::open_proposal(ctx.view, &subject)? {
+                    if let Some(o) = model::proposal(ctx.view, open)? {
+                        if o.status == ProposalStatus::Open && ctx.height <= o.deadline {
+                            return Err(TxFailure::ProposalAlreadyOpen { subject, open }.into());
+                        }
+                    }
+                }
+                let id = model::next_proposal_id(ctx.view)?;
+                // What it would do must be possible now (and is checked again if it passes).
+                carry_out(ctx, &params, action, id)?;
+                writes.push((keys::gov_next(), (id + 1).to_be_bytes().to_vec()));
+                writes.push((keys::gov_open(&subject), id.to_be_bytes().to_vec()));
+                writes.push((keys::gov_vote(id, &signer.org), vec![1]));
+                Proposal {
+                    id,
+                    proposer: signer.org.clone(),
+                    action: action.clone(),
+                    deadline: *deadline,
+                    opened: ctx.height,
+                    yes: weight,
+                    no: 0,
+                    status: ProposalStatus::Open,
+                    closed: 0,
+                }
+            }
+            Govern::Vote { proposal, yes } => {
+                governor()?;
+                let mut p = open(ctx, *proposal)?;
+                if model::vote(ctx.view, *proposal, &signer.org)?.is_some() {
+                    return Err(TxFailure::AlreadyVoted {
+                        proposal: *proposal,
+                        signer: signer.org.clone(),
+                    }
+                    .into());
+                }
+                if *yes {
+                    p.yes += weight;
+                } else {
+                    p.no += weight;
+                }
+                writes.push((keys::gov_vote(*proposal, &signer.org), vec![u8::from(*yes)]));
+                p
+            }
+            Govern::Revoke { proposal } => {
+                let mut p = open(ctx, *proposal)?;
+                if p.proposer != signer.org {
+                    return Err(TxFailure::NotTheProposer {
+                        proposal: *proposal,
+                        proposer: p.proposer,
+                    }
+                    .into());
+                }
+                p.status = ProposalStatus::Revoked;
+                p.closed = ctx.height;
+                writes.push((keys::gov_open(&p.action.subject()), Vec::new()));
+                writes.push((keys::gov_proposal(p.id), p.encode()));
+                return Ok(writes);
+            }
+        };
+        settle(ctx, &params, &mut p, &mut writes)?;
+        writes.push((keys::gov_proposal(p.id), p.encode()));
+        Ok(writes)
+    }
+}

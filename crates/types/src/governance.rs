@@ -1,0 +1,373 @@
+//! The `Govern` payload: consortium governance by proposal and vote. A governor proposes
+//! an action with a deadline height, governors vote yes or no, the proposer may revoke
+//! its proposal while it is open; a proposal passes when the votes reach the thresholds
+//! of [`GovernanceParams`], and its action is executed in the block that passes it.
+
+use crate::codec::{Decoder, Encoder};
+use crate::error::CodecError;
+use crate::ids::OrgId;
+use crate::member::Role;
+
+/// Most governors.
+pub const MAX_GOVERNORS: usize = 256;
+
+/// Who governs and what it takes to pass a proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GovernanceParams {
+    /// The governors and their voting weights (sorted by organisation, weights above 0).
+    pub governors: Vec<(OrgId, u32)>,
+    /// The share of the total weight that must vote yes, in percent (1 to 100).
+    pub quorum_pct: u8,
+    /// The share of the weight that voted that must have voted yes, in percent (51 to 100).
+    pub approval_pct: u8,
+    /// The longest a proposal may stay open, in blocks.
+    pub max_open_blocks: u64,
+}
+
+impl GovernanceParams {
+    /// The total weight of the governors.
+    pub fn total_weight(&self) -> u64 {
+        self.governors.iter().map(|(_, w)| u64::from(*w)).sum()
+    }
+
+    /// The weight of `org` (0: not a governor).
+    pub fn weight(&self, org: &OrgId) -> u32 {
+        self.governors
+            .iter()
+            .find(|(o, _)| o == org)
+            .map_or(0, |(_, w)| *w)
+    }
+
+    /// Whether `yes` and `no` weights pass a proposal: the yes weight reaches the quorum
+    /// share of the total weight and the approval share of the weight that voted.
+    pub fn passes(&self, yes: u64, no: u64) -> bool {
+        let total = self.total_weight();
+        yes * 100 >= u64::from(self.quorum_pct) * total
+            && yes * 100 >= u64::from(self.approval_pct) * (yes + no)
+            && yes > 0
+    }
+
+    /// Whether a proposal with these votes can no longer pass, whatever the governors who
+    /// have not voted do.
+    pub fn cannot_pass(&self, yes: u64, no: u64) -> bool {
+        let rest = self.total_weight().saturating_sub(yes + no);
+        !self.passes(yes + rest, no)
+    }
+
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.count(self.governors.len());
+        for (o, w) in &self.governors {
+            o.encode(e);
+            e.u32(*w);
+        }
+        e.u8(self.quorum_pct)
+            .u8(self.approval_pct)
+            .u64(self.max_open_blocks);
+    }
+
+    /// Reads the canonical encoding (governors sorted and distinct, weights above 0,
+    /// thresholds in range).
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        let n = d.count("governors", MAX_GOVERNORS, 5)?;
+        let mut governors = Vec::with_capacity(n);
+        for _ in 0..n {
+            governors.push((OrgId::decode(d)?, d.u32("governor weight")?));
+        }
+        let p = GovernanceParams {
+            governors,
+            quorum_pct: d.u8("quorum percent")?,
+            approval_pct: d.u8("approval percent")?,
+            max_open_blocks: d.u64("longest open time")?,
+        };
+        p.check().map_err(|reason| CodecError::NotCanonical {
+            what: "GovernanceParams",
+            reason,
+        })?;
+        Ok(p)
+    }
+
+    /// Why these parameters cannot govern, if they cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.governors.is_empty() {
+            return Err("there must be at least one governor".into());
+        }
+        if !self.governors.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Err("governors must be sorted and distinct".into());
+        }
+        if self.governors.iter().any(|(_, w)| *w == 0) {
+            return Err("every governor's weight must be above 0".into());
+        }
+        if !(1..=100).contains(&self.quorum_pct) {
+            return Err(format!("quorum {}% is not in 1..=100", self.quorum_pct));
+        }
+        if !(51..=100).contains(&self.approval_pct) {
+            return Err(format!(
+                "approval {}% is not in 51..=100",
+                self.approval_pct
+            ));
+        }
+        if self.max_open_blocks == 0 {
+            return Err("a proposal must be able to stay open at least one block".into());
+        }
+        Ok(())
+    }
+}
+
+/// What a proposal does if it passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Suspends a member: every validator refuses its transactions until it is
+    /// reinstated. What others hold of its records stays readable to them.
+    Suspend {
+        /// The member.
+        org: OrgId,
+    },
+    /// Lifts a member's suspension.
+    Reinstate {
+        /// The member.
+        org: OrgId,
+    },
+    /// Gives a member exactly these roles.
+    SetRoles {
+        /// The member.
+        org: OrgId,
+        /// Its roles from then on (sorted, distinct, at least one).
+        roles: Vec<Role>,
+    },
+    /// Replaces the governance parameters.
+    SetGovernance(GovernanceParams),
+}
+
+impl Action {
+    /// A readable name of the action's kind.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Suspend { .. } => "suspend",
+            Action::Reinstate { .. } => "reinstate",
+            Action::SetRoles { .. } => "set-roles",
+            Action::SetGovernance(_) => "set-governance",
+        }
+    }
+
+    /// What the action is about: at most one proposal per action kind and subject is open.
+    pub fn subject(&self) -> String {
+        match self {
+            Action::Suspend { org } | Action::Reinstate { org } | Action::SetRoles { org, .. } => {
+                format!("{}/{org}", self.name())
+            }
+            Action::SetGovernance(_) => self.name().to_string(),
+        }
+    }
+
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        match self {
+            Action::Suspend { org } => {
+                e.u8(1);
+                org.encode(e);
+            }
+            Action::Reinstate { org } => {
+                e.u8(2);
+                org.encode(e);
+            }
+            Action::SetRoles { org, roles } => {
+                e.u8(3);
+                org.encode(e);
+                e.count(roles.len());
+                for r in roles {
+                    e.u8(r.tag());
+                }
+            }
+            Action::SetGovernance(p) => {
+                e.u8(4);
+                p.encode(e);
+            }
+        }
+    }
+
+    /// Reads the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        Ok(match d.u8("governance action")? {
+            1 => Action::Suspend {
+                org: OrgId::decode(d)?,
+            },
+            2 => Action::Reinstate {
+                org: OrgId::decode(d)?,
+            },
+            3 => {
+                let org = OrgId::decode(d)?;
+                let n = d.count("roles", Role::ALL.len(), 1)?;
+                let mut roles = Vec::with_capacity(n);
+                for _ in 0..n {
+                    roles.push(Role::from_tag(d.u8("role")?)?);
+                }
+                if roles.is_empty() || !roles.windows(2).all(|w| w[0].tag() < w[1].tag()) {
+                    return Err(CodecError::NotCanonical {
+                        what: "SetRoles",
+                        reason: "roles must be at least one, sorted and distinct".into(),
+                    });
+                }
+                Action::SetRoles { org, roles }
+            }
+            4 => Action::SetGovernance(GovernanceParams::decode(d)?),
+            t => {
+                return Err(CodecError::UnknownTag {
+                    what: "governance action",
+                    tag: t.into(),
+                })
+            }
+        })
+    }
+}
+
+/// A governance transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Govern {
+    /// Opens a proposal; the proposer's yes vote is cast with it.
+    Propose {
+        /// What passing it does.
+        action: Action,
+        /// The last height at which it may pass.
+        deadline: u64,
+    },
+    /// A governor's vote on an open proposal.
+    Vote {
+        /// The proposal.
+        proposal: u64,
+        /// Yes or no.
+        yes: bool,
+    },
+    /// The proposer withdraws its open proposal.
+    Revoke {
+        /// The proposal.
+        proposal: u64,
+    },
+}
+
+impl Govern {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        match self {
+            Govern::Propose { action, deadline } => {
+                e.u8(1);
+                action.encode(e);
+                e.u64(*deadline);
+            }
+            Govern::Vote { proposal, yes } => {
+                e.u8(2).u64(*proposal).u8(u8::from(*yes));
+            }
+            Govern::Revoke { proposal } => {
+                e.u8(3).u64(*proposal);
+            }
+        }
+    }
+
+    /// Reads the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        Ok(match d.u8("governance transaction")? {
+            1 => Govern::Propose {
+                action: Action::decode(d)?,
+                deadline: d.u64("deadline")?,
+            },
+            2 => Govern::Vote {
+                proposal: d.u64("proposal")?,
+                yes: match d.u8("vote")? {
+                    0 => false,
+                    1 => true,
+                    t => {
+                        return Err(CodecError::UnknownTag {
+                            what: "vote",
+                            tag: t.into(),
+                        })
+                    }
+                },
+            },
+            3 => Govern::Revoke {
+                proposal: d.u64("proposal")?,
+            },
+            t => {
+                return Err(CodecError::UnknownTag {
+                    what: "governance transaction",
+                    tag: t.into(),
+                })
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn params(weights: &[(&str, u32)], quorum: u8, approval: u8) -> GovernanceParams {
+        GovernanceParams {
+            governors: weights
+                .iter()
+                .map(|(o, w)| (OrgId::new(*o).unwrap(), *w))
+                .collect(),
+            quorum_pct: quorum,
+            approval_pct: approval,
+            max_open_blocks: 100,
+        }
+    }
+
+    #[test]
+    fn thresholds_count_weights() {
+        // Four governors of weight 1, two thirds needed.
+        let p = params(&[("a", 1), ("b", 1), ("c", 1), ("d", 1)], 67, 67);
+        assert!(!p.passes(2, 0), "2 of 4 is below the quorum");
+        assert!(p.passes(3, 0));
+        assert!(p.passes(3, 1), "3 yes of 4 votes is 75%");
+        assert!(!p.cannot_pass(2, 1), "the last one could still pass it");
+        assert!(p.cannot_pass(2, 2));
+        // A heavy governor.
+        let p = params(&[("a", 3), ("b", 1), ("c", 1)], 51, 51);
+        assert!(p.passes(3, 0));
+        assert!(!p.passes(2, 0));
+    }
+
+    #[test]
+    fn encodings_round_trip_and_bad_params_are_refused() {
+        let p = params(&[("a", 1), ("b", 2)], 50, 67);
+        for g in [
+            Govern::Propose {
+                action: Action::SetGovernance(p.clone()),
+                deadline: 9,
+            },
+            Govern::Propose {
+                action: Action::SetRoles {
+                    org: OrgId::new("x").unwrap(),
+                    roles: vec![Role::Validator, Role::Member],
+                },
+                deadline: 9,
+            },
+            Govern::Vote {
+                proposal: 3,
+                yes: false,
+            },
+            Govern::Revoke { proposal: 3 },
+        ] {
+            let mut e = Encoder::new();
+            g.encode(&mut e);
+            let bytes = e.finish();
+            let mut d = Decoder::new(&bytes);
+            assert_eq!(Govern::decode(&mut d).unwrap(), g);
+            d.finish("govern").unwrap();
+        }
+        for bad in [
+            params(&[("b", 1), ("a", 1)], 50, 67),
+            params(&[("a", 0)], 50, 67),
+            params(&[("a", 1)], 0, 67),
+            params(&[("a", 1)], 50, 50),
+            params(&[], 50, 67),
+        ] {
+            let mut e = Encoder::new();
+            bad.encode(&mut e);
+            let bytes = e.finish();
+            assert!(GovernanceParams::decode(&mut Decoder::new(&bytes)).is_err());
+        }
+    }
+}
