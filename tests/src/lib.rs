@@ -605,6 +605,47 @@ impl Gw {
         r
     }
 
+    /// A governance transaction through the gateway (waits for the block unless
+    /// `no_wait` says otherwise).
+    pub async fn govern(
+        &mut self,
+        msg: pb::GovernRequest,
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        let r = self.req(msg);
+        self.inner.govern(r).await.map(|r| r.into_inner())
+    }
+
+    /// Proposes `action` about `org`, open for 50 blocks; returns the proposal number.
+    pub async fn propose(&mut self, action: &str, org: &str) -> Result<u64, tonic::Status> {
+        self.govern(pb::GovernRequest {
+            request: Some(pb::govern_request::Request::Propose(pb::ProposeRequest {
+                action: action.into(),
+                org: org.into(),
+                open_blocks: 50,
+                ..Default::default()
+            })),
+            no_wait: false,
+        })
+        .await
+        .map(|w| w.proposal)
+    }
+
+    /// Votes on `proposal`.
+    pub async fn vote(
+        &mut self,
+        proposal: u64,
+        yes: bool,
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        self.govern(pb::GovernRequest {
+            request: Some(pb::govern_request::Request::Vote(pb::VoteRequest {
+                proposal,
+                yes,
+            })),
+            no_wait: false,
+        })
+        .await
+    }
+
     /// Registers a schema through the gateway.
     pub async fn register_schema(
         &mut self,

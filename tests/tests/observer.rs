@@ -116,6 +116,12 @@ impl Ledger for Forger {
     ) -> Result<Response<pb::GetEndorsementsResponse>, Status> {
         Err(no("GetEndorsements"))
     }
+    async fn get_governance(
+        &self,
+        _: Request<pb::GetGovernanceRequest>,
+    ) -> Result<Response<pb::GetGovernanceResponse>, Status> {
+        Err(no("GetGovernance"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,6 +69,9 @@ pub enum BuildError {
     /// An endorsement names no statement.
     #[error("give a statement (text) or a statement hash")]
     NoStatement,
+    /// A governance request is not well formed.
+    #[error("governance: {0}")]
+    BadGovernance(String),
     /// A statement hash of the wrong length.
     #[error("a statement hash is 32 bytes, got {len}")]
     StatementHashLength {
@@ -588,6 +591,7 @@ impl BuildError {
             E::Malformed(_)
             | E::BadDocument(_)
             | E::NoStatement
+            | E::BadGovernance(_)
             | E::StatementHashLength { .. }
             | E::NoRecords
             | E::MaxBits { .. }

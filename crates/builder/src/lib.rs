@@ -130,6 +130,10 @@ impl WriteSubject {
                 record: None,
                 version: s.version,
             }),
+            Payload::Govern(_) => Some(WriteSubject {
+                record: None,
+                version: 0,
+            }),
             _ => None,
         }
     }

@@ -48,6 +48,42 @@ pub(crate) enum Command {
     },
     /// Let another organisation read some fields of your record (their current keys).
     Grant(AccessArgs),
+    /// Propose a governance action as your organisation (a governor), your yes vote cast
+    /// with it: suspend, reinstate or set the roles of a member, or change the governors
+    /// and thresholds. It passes when the governors' yes votes reach the thresholds before
+    /// its deadline, and is carried out in the block that passes it.
+    Propose(ProposeArgs),
+    /// Vote yes or no on an open proposal, as your organisation (a governor), once.
+    Vote {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The proposal number.
+        #[arg(long)]
+        proposal: u64,
+        /// Vote yes.
+        #[arg(long, conflicts_with = "no", required_unless_present = "no")]
+        yes: bool,
+        /// Vote no.
+        #[arg(long)]
+        no: bool,
+        /// Return once admitted, without waiting for the block.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Withdraw your own open proposal.
+    RevokeProposal {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The proposal number.
+        #[arg(long)]
+        proposal: u64,
+    },
+    /// The governors, thresholds and proposals with their votes and status.
+    Proposals {
+        /// The first proposal listed.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+    },
     /// Withdraw an organisation's access to some fields: they are re-sealed under new keys
     /// in a new version it cannot read (it keeps what it could already read).
     Revoke(AccessArgs),
@@ -326,6 +362,44 @@ pub(crate) struct AccessArgs {
     /// A field (repeatable).
     #[arg(long = "field", required = true)]
     pub(crate) fields: Vec<String>,
+    /// Return once admitted, without waiting for the block.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+}
+
+/// A governance proposal.
+#[derive(clap::Args)]
+pub(crate) struct ProposeArgs {
+    #[command(flatten)]
+    pub(crate) gw: gateway::GatewayArgs,
+    /// Suspend this member: every validator refuses its transactions until reinstated.
+    #[arg(long, group = "action")]
+    pub(crate) suspend: Option<String>,
+    /// Lift this member's suspension.
+    #[arg(long, group = "action")]
+    pub(crate) reinstate: Option<String>,
+    /// Give this member the roles of --roles (the validator and member roles stay as they
+    /// are: they change at a height, with their own actions).
+    #[arg(long, group = "action", requires = "roles")]
+    pub(crate) set_roles: Option<String>,
+    /// The roles for --set-roles, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) roles: Vec<String>,
+    /// New governors as ORG=WEIGHT, comma-separated (with --quorum, --approval).
+    #[arg(long, group = "action", value_delimiter = ',')]
+    pub(crate) governors: Vec<String>,
+    /// With --governors: the share of the total weight that must vote yes, in percent.
+    #[arg(long, default_value_t = 67)]
+    pub(crate) quorum: u32,
+    /// With --governors: the share of the votes cast that must be yes, in percent.
+    #[arg(long, default_value_t = 67)]
+    pub(crate) approval: u32,
+    /// With --governors: the longest a proposal may stay open, in blocks.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) max_open_blocks: u64,
+    /// How many blocks the proposal stays open.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) open_blocks: u64,
     /// Return once admitted, without waiting for the block.
     #[arg(long)]
     pub(crate) no_wait: bool,

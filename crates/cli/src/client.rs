@@ -224,6 +224,18 @@ impl Client {
             .into_inner())
     }
 
+    /// The governance parameters and a page of proposals from `from`.
+    pub async fn governance(&mut self, from: u64) -> Result<pb::GetGovernanceResponse, CliError> {
+        Ok(self
+            .inner
+            .get_governance(pb::GetGovernanceRequest {
+                from_proposal: from,
+                limit: 0,
+            })
+            .await?
+            .into_inner())
+    }
+
     /// A page of a topic's endorsements.
     pub async fn endorsements(
         &mut self,

@@ -167,6 +167,12 @@ impl Gateway {
         let r = self.req(msg);
         Ok(self.inner.revoke(r).await?.into_inner())
     }
+
+    /// A governance transaction.
+    pub async fn govern(&mut self, msg: pb::GovernRequest) -> Result<pb::WriteResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.govern(r).await?.into_inner())
+    }
 }
 
 /// Prints a write's outcome.

@@ -21,6 +21,21 @@ use crate::args::{Cli, Command};
 use crate::client::{CliError, Client};
 use crate::util::*;
 
+/// Prints a governance write's outcome.
+fn print_governance_write(what: &str, w: &pb::WriteResponse) {
+    let hash = hex::encode(&w.tx_hash);
+    let which = if w.proposal == 0 {
+        String::new()
+    } else {
+        format!(" proposal #{}", w.proposal)
+    };
+    if w.committed {
+        out!("{what}{which}: committed at height {} (tx {hash}); see `ledger proposals` for its status", w.height);
+    } else {
+        out!("{what}{which}: submitted (tx {hash})");
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
@@ -486,6 +501,126 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 w.height,
                 hex::encode(&w.tx_hash)
             );
+        }
+        Command::Propose(a) => {
+            let mut gw = a.gw.connect().await?;
+            let (action, org, governance) = if let Some(o) = &a.suspend {
+                ("suspend", o.clone(), None)
+            } else if let Some(o) = &a.reinstate {
+                ("reinstate", o.clone(), None)
+            } else if let Some(o) = &a.set_roles {
+                ("set-roles", o.clone(), None)
+            } else if !a.governors.is_empty() {
+                let governors = a
+                    .governors
+                    .iter()
+                    .map(|g| {
+                        let (org, w) = g.split_once('=').ok_or_else(|| {
+                            CliError::Invalid(format!("--governors takes ORG=WEIGHT, got {g:?}"))
+                        })?;
+                        let weight = w.parse().map_err(|_| {
+                            CliError::Invalid(format!("the weight in {g:?} is not a number"))
+                        })?;
+                        Ok(pb::Governor {
+                            org: org.to_string(),
+                            weight,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, CliError>>()?;
+                (
+                    "set-governance",
+                    String::new(),
+                    Some(pb::GovernanceChange {
+                        governors,
+                        quorum_pct: a.quorum,
+                        approval_pct: a.approval,
+                        max_open_blocks: a.max_open_blocks,
+                    }),
+                )
+            } else {
+                return Err(CliError::Invalid(
+                    "name an action: --suspend, --reinstate, --set-roles or --governors".into(),
+                ));
+            };
+            let w = gw
+                .govern(pb::GovernRequest {
+                    request: Some(pb::govern_request::Request::Propose(pb::ProposeRequest {
+                        action: action.into(),
+                        org,
+                        roles: a.roles.clone(),
+                        governance,
+                        open_blocks: a.open_blocks,
+                    })),
+                    no_wait: a.no_wait,
+                })
+                .await?;
+            print_governance_write(&format!("proposed {action}"), &w);
+        }
+        Command::Vote {
+            gw,
+            proposal,
+            yes,
+            no: _,
+            no_wait,
+        } => {
+            let mut gw = gw.connect().await?;
+            let w = gw
+                .govern(pb::GovernRequest {
+                    request: Some(pb::govern_request::Request::Vote(pb::VoteRequest {
+                        proposal,
+                        yes,
+                    })),
+                    no_wait,
+                })
+                .await?;
+            print_governance_write(if yes { "voted yes" } else { "voted no" }, &w);
+        }
+        Command::RevokeProposal { gw, proposal } => {
+            let mut gw = gw.connect().await?;
+            let w = gw
+                .govern(pb::GovernRequest {
+                    request: Some(pb::govern_request::Request::Revoke(proposal)),
+                    no_wait: false,
+                })
+                .await?;
+            print_governance_write("revoked", &w);
+        }
+        Command::Proposals { from } => {
+            let g = client.governance(from).await?;
+            out!(
+                "governors  {}",
+                g.governors
+                    .iter()
+                    .map(|x| format!("{}={}", x.org, x.weight))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            out!(
+                "thresholds quorum {}% of the weight, approval {}% of the votes; open at most {} blocks",
+                g.quorum_pct,
+                g.approval_pct,
+                g.max_open_blocks
+            );
+            out!("proposals  {} in all (height {})", g.total, g.height);
+            for p in &g.proposals {
+                let votes: Vec<String> = p
+                    .votes
+                    .iter()
+                    .map(|v| format!("{} {}", v.org, if v.yes { "yes" } else { "no" }))
+                    .collect();
+                out!(
+                    "  #{:<4} {:<8} {} by {} (opened {}, deadline {}) yes {} no {}: {}",
+                    p.id,
+                    p.status,
+                    p.description,
+                    p.proposer,
+                    p.opened,
+                    p.deadline,
+                    p.yes_weight,
+                    p.no_weight,
+                    votes.join(", ")
+                );
+            }
         }
         Command::Grant(a) => {
             let mut gw = a.gw.connect().await?;

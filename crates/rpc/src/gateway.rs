@@ -223,6 +223,46 @@ impl GatewayService {
 
 #[tonic::async_trait]
 impl GatewayApi for GatewayService {
+    async fn govern(
+        &self,
+        request: Request<pb::GovernRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let named = match &request.get_ref().request {
+            Some(pb::govern_request::Request::Vote(v)) => v.proposal,
+            Some(pb::govern_request::Request::Revoke(id)) => *id,
+            _ => 0,
+        };
+        let mut resp = self
+            .write(
+                request,
+                "gateway governance",
+                |r| r.no_wait,
+                |g, req| Ok(Payload::Govern(convert::govern(req, g.ledger.height())?)),
+            )
+            .await?;
+        let r = resp.get_mut();
+        r.proposal = named;
+        if named == 0 && r.committed {
+            // A new proposal: find its number by its transaction.
+            let store = self.0.ledger.store.clone();
+            let hash =
+                ledger_types::Hash::from_slice(&r.tx_hash).unwrap_or(ledger_types::Hash([0; 32]));
+            r.proposal = blocking(move || -> Result<u64, BuildError> {
+                let next = ledger_state::next_proposal_id(store.as_ref())?;
+                for id in (1..next).rev().take(1024) {
+                    if let Some(p) = ledger_state::proposal(store.as_ref(), id)? {
+                        if p.tx_hash == hash {
+                            return Ok(id);
+                        }
+                    }
+                }
+                Ok(0)
+            })
+            .await?;
+        }
+        Ok(resp)
+    }
+
     async fn register_schema(
         &self,
         request: Request<pb::GatewaySchemaRequest>,

@@ -352,6 +352,70 @@ impl LedgerApi for LedgerService {
                 .map_err(|r| remote_status(&r))?,
             audit_key: m.audit_key.clone(),
             ring_key: m.ring_key.clone(),
+            suspended_by: ledger_state::suspension(store, &org)
+                .map_err(state_err)?
+                .map_or(0, |(p, _)| p),
+        }))
+    }
+
+    async fn get_governance(
+        &self,
+        request: Request<pb::GetGovernanceRequest>,
+    ) -> Result<Response<pb::GetGovernanceResponse>, Status> {
+        let req = request.into_inner();
+        let store = self.ledger.store.as_ref();
+        let height = self.ledger.height();
+        let params = ledger_state::governance_params(store).map_err(state_err)?;
+        let next = ledger_state::next_proposal_id(store).map_err(state_err)?;
+        let limit = match req.limit {
+            0 => 100,
+            n => (n as u64).min(1000),
+        };
+        let mut proposals = Vec::new();
+        let mut id = req.from_proposal.max(1);
+        while id < next && (proposals.len() as u64) < limit {
+            if let Some(p) = ledger_state::proposal(store, id).map_err(state_err)? {
+                let mut votes = Vec::new();
+                for (g, _) in &params.governors {
+                    if let Some(yes) = ledger_state::vote(store, id, g).map_err(state_err)? {
+                        votes.push(pb::ProposalVote {
+                            org: g.to_string(),
+                            yes,
+                        });
+                    }
+                }
+                proposals.push(pb::ProposalInfo {
+                    id,
+                    proposer: p.proposer.to_string(),
+                    tx_hash: p.tx_hash.0.to_vec(),
+                    action: p.action.name().to_string(),
+                    description: describe(&p.action),
+                    deadline: p.deadline,
+                    opened: p.opened,
+                    yes_weight: p.yes,
+                    no_weight: p.no,
+                    status: p.status_at(height).to_string(),
+                    closed: p.closed,
+                    votes,
+                });
+            }
+            id += 1;
+        }
+        Ok(Response::new(pb::GetGovernanceResponse {
+            governors: params
+                .governors
+                .iter()
+                .map(|(o, w)| pb::Governor {
+                    org: o.to_string(),
+                    weight: *w,
+                })
+                .collect(),
+            quorum_pct: params.quorum_pct.into(),
+            approval_pct: params.approval_pct.into(),
+            max_open_blocks: params.max_open_blocks,
+            total: next - 1,
+            proposals,
+            height,
         }))
     }
 
@@ -514,6 +578,30 @@ impl LedgerApi for LedgerService {
                 })
                 .collect(),
         }))
+    }
+}
+
+/// What a governance action does, in words.
+fn describe(a: &ledger_types::Action) -> String {
+    use ledger_types::Action;
+    match a {
+        Action::Suspend { org } => format!("suspend {org}"),
+        Action::Reinstate { org } => format!("reinstate {org}"),
+        Action::SetRoles { org, roles } => format!(
+            "give {org} the roles {}",
+            roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(",")
+        ),
+        Action::SetGovernance(p) => format!(
+            "governors {}; quorum {}%, approval {}%, open at most {} blocks",
+            p.governors
+                .iter()
+                .map(|(o, w)| format!("{o}={w}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            p.quorum_pct,
+            p.approval_pct,
+            p.max_open_blocks
+        ),
     }
 }
 

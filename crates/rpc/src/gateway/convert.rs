@@ -192,6 +192,93 @@ pub(super) fn read_input(req: &pb::ReadRecordRequest) -> Result<ReadInput, Build
     })
 }
 
+/// The governance parameters of a request.
+pub(super) fn governance_params(
+    g: &pb::GovernanceChange,
+) -> Result<ledger_types::GovernanceParams, BuildError> {
+    let mut governors = g
+        .governors
+        .iter()
+        .map(|x| Ok((OrgId::new(x.org.clone())?, x.weight)))
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    governors.sort();
+    let p = ledger_types::GovernanceParams {
+        governors,
+        quorum_pct: u8::try_from(g.quorum_pct)
+            .map_err(|_| BuildError::BadGovernance("quorum_pct is a percentage".into()))?,
+        approval_pct: u8::try_from(g.approval_pct)
+            .map_err(|_| BuildError::BadGovernance("approval_pct is a percentage".into()))?,
+        max_open_blocks: g.max_open_blocks,
+    };
+    p.check().map_err(BuildError::BadGovernance)?;
+    Ok(p)
+}
+
+/// The governance transaction a request asks for, with a proposal's deadline counted
+/// from `height` (the chain's latest).
+pub(super) fn govern(
+    req: &pb::GovernRequest,
+    height: u64,
+) -> Result<ledger_types::Govern, BuildError> {
+    use ledger_types::{Action, Govern, Role};
+    use pb::govern_request::Request as R;
+    let bad = |m: &str| BuildError::BadGovernance(m.to_string());
+    Ok(match &req.request {
+        None => return Err(bad("give a proposal, a vote or a proposal to revoke")),
+        Some(R::Vote(v)) => Govern::Vote {
+            proposal: v.proposal,
+            yes: v.yes,
+        },
+        Some(R::Revoke(id)) => Govern::Revoke { proposal: *id },
+        Some(R::Propose(p)) => {
+            let org = || OrgId::new(p.org.clone()).map_err(BuildError::from);
+            let action = match p.action.as_str() {
+                "suspend" => Action::Suspend { org: org()? },
+                "reinstate" => Action::Reinstate { org: org()? },
+                "set-roles" => {
+                    let mut roles = p
+                        .roles
+                        .iter()
+                        .map(|r| {
+                            Role::from_name(r).ok_or_else(|| {
+                                BuildError::BadGovernance(format!(
+                                    "{r:?} is not a role (validator, member, regulator, operator)"
+                                ))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    roles.sort_by_key(|r| r.tag());
+                    roles.dedup();
+                    if roles.is_empty() {
+                        return Err(bad("set-roles needs at least one role"));
+                    }
+                    Action::SetRoles { org: org()?, roles }
+                }
+                "set-governance" => Action::SetGovernance(governance_params(
+                    p.governance
+                        .as_ref()
+                        .ok_or_else(|| bad("set-governance needs the new parameters"))?,
+                )?),
+                other => {
+                    return Err(BuildError::BadGovernance(format!(
+                        "{other:?} is not an action (suspend, reinstate, set-roles, set-governance)"
+                    )))
+                }
+            };
+            let open = if p.open_blocks == 0 {
+                100
+            } else {
+                p.open_blocks
+            };
+            Govern::Propose {
+                action,
+                // The next block is the first that can include it.
+                deadline: height + 1 + open,
+            }
+        }
+    })
+}
+
 /// The answer to a write, before its commit.
 pub(super) fn write_response(tx: &Transaction, subject: &WriteSubject) -> pb::WriteResponse {
     pb::WriteResponse {
@@ -204,6 +291,7 @@ pub(super) fn write_response(tx: &Transaction, subject: &WriteSubject) -> pb::Wr
         version: subject.version,
         height: 0,
         committed: false,
+        proposal: 0,
     }
 }
 

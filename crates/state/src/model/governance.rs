@@ -53,6 +53,8 @@ pub struct Proposal {
     pub id: u64,
     /// The governor that made it.
     pub proposer: OrgId,
+    /// The transaction that made it.
+    pub tx_hash: ledger_types::Hash,
     /// What passing it does.
     pub action: Action,
     /// The last height at which it may pass.
@@ -86,6 +88,7 @@ impl Proposal {
         let mut e = Encoder::new();
         e.u64(self.id);
         self.proposer.encode(&mut e);
+        e.fixed(&self.tx_hash.0);
         self.action.encode(&mut e);
         e.u64(self.deadline)
             .u64(self.opened)
@@ -100,6 +103,7 @@ impl Proposal {
         Ok(Proposal {
             id: d.u64("proposal id")?,
             proposer: OrgId::decode(d)?,
+            tx_hash: ledger_types::Hash(d.array("proposal tx")?),
             action: Action::decode(d)?,
             deadline: d.u64("deadline")?,
             opened: d.u64("opened")?,

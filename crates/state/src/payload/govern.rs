@@ -148,7 +148,7 @@ impl PayloadHandler for Govern {
         &self,
         ctx: &Ctx<'_, V>,
         signer: &RegisterMember,
-        _tx_hash: Hash,
+        tx_hash: Hash,
     ) -> Result<Writes, ExecError> {
         let params = model::governance_params(ctx.view)?;
         let weight = u64::from(params.weight(&signer.org));
@@ -192,6 +192,7 @@ impl PayloadHandler for Govern {
                 Proposal {
                     id,
                     proposer: signer.org.clone(),
+                    tx_hash,
                     action: action.clone(),
                     deadline: *deadline,
                     opened: ctx.height,
