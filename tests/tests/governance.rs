@@ -147,3 +147,132 @@ async fn governors_suspend_a_member_by_vote_and_every_validator_refuses_it_until
         assert_eq!(block_hash_at(n, h).await, block_hash_at(nodes[0], h).await);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifth_bank_joins_a_running_network_by_vote_and_writes_and_reads_records() {
+    let mut net = TestNet::new(4, 0);
+    net.start_all(BLOCK_TIME).await;
+    let mut g1 = net.validators[0].gateway().await;
+    schema(&mut g1).await;
+    // Load from val-2 while the bank joins.
+    let mut c2 = net.validators[1].client().await;
+    let w2 = Writer::setup(net.validators[1].key(), &net.validators[1].org, &mut c2).await;
+    for n in 2..=21 {
+        submit(&mut c2, &w2.put(n, &format!("load-{n}"), 1, b"load")).await;
+    }
+
+    // bank-e makes its keys and its join request for the consortium's chain.
+    let mut bank = TestNode::init_with(
+        "bank-e",
+        &["--roles", "member"],
+        vec![(
+            "LEDGER_KEY_PASSPHRASE".to_string(),
+            TEST_PASSPHRASE.to_string(),
+        )],
+    );
+    let request = bank.home.path().join("join-request.hex");
+    let out = std::process::Command::new(bin("ledger-node"))
+        .args(["join-request", "--home"])
+        .arg(bank.home.path())
+        .arg("--out")
+        .arg(&request)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let registration = hex::decode(std::fs::read_to_string(&request).unwrap().trim()).unwrap();
+    // Not a member yet: its transactions are refused.
+    let mut c1 = net.validators[0].client().await;
+    let unknown = c1
+        .submit_tx(pb::SubmitTxRequest {
+            tx: registration.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.message().contains("genesis"),
+        "{}",
+        unknown.message()
+    );
+
+    // val-1 proposes to admit it through the CLI; val-2 and val-3 vote yes.
+    let out = std::process::Command::new(bin("ledger"))
+        .args(["--node", &net.validators[0].url()])
+        .args(["propose", "--gateway", &net.validators[0].gateway_url()])
+        .arg("--token-file")
+        .arg(net.validators[0].home.path().join("gateway-cli.token"))
+        .arg("--admit")
+        .arg(&request)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("proposed admit proposal #1"), "{text}");
+    net.validators[1]
+        .gateway()
+        .await
+        .vote(1, true)
+        .await
+        .unwrap();
+    net.validators[2]
+        .gateway()
+        .await
+        .vote(1, true)
+        .await
+        .unwrap();
+    let m = c1
+        .get_member(pb::GetMemberRequest {
+            org: "bank-e".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(m.roles, vec!["member".to_string()]);
+    assert_eq!(m.next_nonce, 1);
+
+    // bank-e takes the consortium's genesis, follows val-1, catches up, and writes.
+    std::fs::copy(
+        net.validators[0].home.path().join("genesis.json"),
+        bank.home.path().join("genesis.json"),
+    )
+    .unwrap();
+    bank.set_config(
+        "sync",
+        "upstream",
+        &format!("\"{}\"", net.validators[0].url()),
+    );
+    bank.start(&[]).await;
+    let tip = height_of(&net.validators[0]).await;
+    wait_for_height(&[&bank], tip, 60).await;
+    let mut gw = bank.gateway().await;
+    gw.put(
+        "inv-e-1",
+        "note",
+        &[("text", "bank-e's first invoice")],
+        &[],
+    )
+    .await
+    .unwrap();
+    let r = gw.read("inv-e-1", None).await.unwrap();
+    assert_eq!(fields_of(&r)["text"], "bank-e's first invoice");
+    // Every node agrees at every height, bank-e included.
+    let h = height_of(&net.validators[0]).await;
+    let mut nodes: Vec<&TestNode> = net.nodes().collect();
+    nodes.push(&bank);
+    wait_for_height(&nodes, h, 60).await;
+    for n in &nodes[1..] {
+        assert_eq!(
+            block_hash_at(n, h).await,
+            block_hash_at(nodes[0], h).await,
+            "{}",
+            n.org
+        );
+    }
+}

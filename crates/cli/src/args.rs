@@ -385,6 +385,9 @@ pub(crate) struct ProposeArgs {
     /// The roles for --set-roles, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub(crate) roles: Vec<String>,
+    /// Admit the organisation whose join request (`ledger-node join-request`) is in FILE.
+    #[arg(long, group = "action", value_name = "FILE")]
+    pub(crate) admit: Option<std::path::PathBuf>,
     /// New governors as ORG=WEIGHT, comma-separated (with --quorum, --approval).
     #[arg(long, group = "action", value_delimiter = ',')]
     pub(crate) governors: Vec<String>,

@@ -504,7 +504,25 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Propose(a) => {
             let mut gw = a.gw.connect().await?;
-            let (action, org, governance) = if let Some(o) = &a.suspend {
+            let mut registration = Vec::new();
+            let (action, org, governance) = if let Some(file) = &a.admit {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| CliError::Invalid(format!("reading {}: {e}", file.display())))?;
+                registration = hex::decode(text.trim()).map_err(|e| {
+                    CliError::Invalid(format!("{} is not a join request: {e}", file.display()))
+                })?;
+                let tx = ledger_types::Transaction::decode(&registration).map_err(|e| {
+                    CliError::Invalid(format!("{} is not a join request: {e}", file.display()))
+                })?;
+                let ledger_types::Payload::RegisterMember(m) = &tx.body().payload else {
+                    return Err(CliError::Invalid(format!(
+                        "{} holds a {}, not a registration",
+                        file.display(),
+                        tx.kind().name()
+                    )));
+                };
+                ("admit", m.org.to_string(), None)
+            } else if let Some(o) = &a.suspend {
                 ("suspend", o.clone(), None)
             } else if let Some(o) = &a.reinstate {
                 ("reinstate", o.clone(), None)
@@ -539,7 +557,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 )
             } else {
                 return Err(CliError::Invalid(
-                    "name an action: --suspend, --reinstate, --set-roles or --governors".into(),
+                    "name an action: --admit, --suspend, --reinstate, --set-roles or --governors"
+                        .into(),
                 ));
             };
             let w = gw
@@ -550,6 +569,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                         roles: a.roles.clone(),
                         governance,
                         open_blocks: a.open_blocks,
+                        registration,
                     })),
                     no_wait: a.no_wait,
                 })

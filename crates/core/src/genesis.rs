@@ -174,7 +174,9 @@ impl GenesisFile {
     }
 
     /// Checks the file and computes the genesis block.
-    pub fn build(&self, path: &Path) -> Result<Genesis, NodeError> {
+    /// The members' signed registrations, as the genesis block holds them (read from
+    /// `path`, named in errors), without executing them.
+    pub fn registrations(&self, path: &Path) -> Result<(ChainId, Vec<Transaction>), NodeError> {
         let bad = |reason: String| NodeError::Genesis {
             path: path.display().to_string(),
             reason,
@@ -222,6 +224,16 @@ impl GenesisFile {
             let (unsigned, _) = body.signing_bytes();
             txs.push(Transaction::assemble(body, unsigned, Signature(sig)));
         }
+        Ok((chain_id, txs))
+    }
+
+    /// The genesis block and its execution (read from `path`, named in errors).
+    pub fn build(&self, path: &Path) -> Result<Genesis, NodeError> {
+        let bad = |reason: String| NodeError::Genesis {
+            path: path.display().to_string(),
+            reason,
+        };
+        let (chain_id, txs) = self.registrations(path)?;
         let mut circuits = Vec::with_capacity(self.circuits.len());
         for c in &self.circuits {
             let at = |e: String| bad(format!("circuit {}: {e}", c.name));

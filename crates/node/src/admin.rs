@@ -243,6 +243,33 @@ pub fn audit_log(home: &Path, verify_only: bool) -> Result<(), NodeError> {
     Ok(())
 }
 
+/// Writes the home's join request: the registration of its organisation that `init` put in
+/// the home's own genesis file (signed there by the key it registers), as hex.
+pub fn join_request(home: &Path, out: &Path) -> Result<(), NodeError> {
+    let config = NodeConfig::load(home)?;
+    let path = home.join(ledger_home::config::GENESIS_FILE);
+    let (chain_id, txs) = ledger_core::genesis::GenesisFile::load(&path)?.registrations(&path)?;
+    let tx = txs
+        .iter()
+        .find(|t| t.body().signer.as_str() == config.org)
+        .ok_or_else(|| {
+            NodeError::Fatal(format!(
+                "{} holds no registration of {}: run `ledger-node init` for this organisation first",
+                path.display(),
+                config.org
+            ))
+        })?;
+    ledger_home::fsutil::write_file(out, hex::encode(tx.bytes()).as_bytes(), 0o644)?;
+    out!(
+        "join request of {} for chain {} written to {} (tx {})",
+        config.org,
+        chain_id,
+        out.display(),
+        tx.hash()
+    );
+    Ok(())
+}
+
 /// Lists the keys in the node's key provider.
 pub fn list_keys(home: &Path) -> Result<(), NodeError> {
     let config = NodeConfig::load(home)?;

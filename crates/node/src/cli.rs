@@ -34,6 +34,19 @@ pub enum Command {
         #[arg(long, env = "LEDGER_HOME")]
         home: PathBuf,
     },
+    /// Write this node's join request: its registration (organisation, roles, public
+    /// keys), signed by the signing key it registers, for a consortium that runs already.
+    /// Run `init` with the consortium's chain id first; hand the file to a governor, who
+    /// proposes `ledger propose --admit FILE`; once admitted, put the consortium's
+    /// genesis.json in this home, set `[sync] upstream` to a validator's API, and start.
+    JoinRequest {
+        /// The node home (made by `init`).
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
+        /// Where to write the request (hex of the signed registration).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Merge the genesis files of founding organisations (each written by `init`) into the
     /// network's genesis file; copy the result to every node home as genesis.json.
     GenesisMerge {

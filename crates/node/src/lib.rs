@@ -25,6 +25,7 @@ pub fn main_with(hooks: Hooks) {
         Command::Init(a) => init::init(a),
         Command::Start(a) => run::start(a, hooks),
         Command::Keys { home } => admin::list_keys(&home),
+        Command::JoinRequest { home, out } => admin::join_request(&home, &out),
         Command::GenesisMerge { out, inputs } => admin::genesis_merge(&out, &inputs),
         Command::GatewayClient { command } => admin::gateway_client(command),
         Command::Connect {

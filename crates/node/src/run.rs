@@ -191,11 +191,31 @@ async fn open_keys(
     let hsm = |e: ledger_hsm::HsmError| NodeError::Fatal(e.to_string());
     let signer: Arc<dyn Signer> =
         Arc::new(ProviderSigner::new(provider.clone(), &config.keys.signing_label).map_err(hsm)?);
-    let me = member(store, org)?.ok_or_else(|| {
-        NodeError::Fatal(format!(
-            "organisation {org} (from config.toml) is not a member of this chain"
-        ))
-    })?;
+    let me = match member(store, org)? {
+        Some(m) => m,
+        // A member admitted after genesis joins with a chain that does not yet reach its
+        // admission: the node it follows says what was registered.
+        None => match &config.sync.upstream {
+            Some(up) => {
+                let m = PeerApi::new(up)?
+                    .member(org)
+                    .await
+                    .map_err(NodeError::Fatal)?
+                    .ok_or_else(|| {
+                        NodeError::Fatal(format!(
+                            "organisation {org} (from config.toml) is not a member of this chain, here or at {up}: ask the consortium to admit it (`ledger-node join-request`)"
+                        ))
+                    })?;
+                tracing::info!(%org, upstream = %up, height = store.height().unwrap_or(0), "not a member in this node's chain yet (admitted later): taking the registered keys from the node it follows");
+                m
+            }
+            None => {
+                return Err(NodeError::Fatal(format!(
+                    "organisation {org} (from config.toml) is not a member of this chain"
+                )))
+            }
+        },
+    };
     if me.signing_key != signer.public_key() {
         return Err(NodeError::Fatal(format!(
             "the signing key {:?} in the key provider is not the key registered for {org} ({})",

@@ -35,6 +35,40 @@ impl PeerApi {
         })
     }
 
+    /// `org`'s member entry as that node's committed state has it (`None`: not a member).
+    pub async fn member(
+        &self,
+        org: &OrgId,
+    ) -> Result<Option<ledger_types::RegisterMember>, String> {
+        let mut c = self.client.clone();
+        let m = match c
+            .get_member(pb::GetMemberRequest {
+                org: org.to_string(),
+            })
+            .await
+        {
+            Ok(m) => m.into_inner(),
+            Err(s) if s.code() == tonic::Code::NotFound => return Ok(None),
+            Err(s) => return Err(format!("{}: {}", self.url, s.message())),
+        };
+        let bad = |what: &str| format!("{} answered a malformed {what} for {org}", self.url);
+        let mut roles = m
+            .roles
+            .iter()
+            .map(|r| ledger_types::Role::from_name(r).ok_or_else(|| bad("role")))
+            .collect::<Result<Vec<_>, _>>()?;
+        roles.sort();
+        Ok(Some(ledger_types::RegisterMember {
+            org: org.clone(),
+            signing_key: ledger_types::PublicKey::from_text(&m.signing_key)
+                .map_err(|_| bad("signing key"))?,
+            encryption_key: m.encryption_key,
+            roles,
+            audit_key: m.audit_key,
+            ring_key: m.ring_key,
+        }))
+    }
+
     /// Block sources at each of `urls`, as the core takes them.
     pub fn sources(urls: &[String]) -> Result<Vec<Arc<dyn BlockSource>>, NodeError> {
         urls.iter()

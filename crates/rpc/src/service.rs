@@ -591,6 +591,20 @@ fn describe(a: &ledger_types::Action) -> String {
             "give {org} the roles {}",
             roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(",")
         ),
+        Action::Admit { org, registration } => {
+            match ledger_types::Transaction::decode(registration).map(|t| t.body().payload.clone())
+            {
+                Ok(ledger_types::Payload::RegisterMember(m)) => format!(
+                    "admit {org} with the roles {}",
+                    m.roles
+                        .iter()
+                        .map(|r| r.name())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                _ => format!("admit {org}"),
+            }
+        }
         Action::SetGovernance(p) => format!(
             "governors {}; quorum {}%, approval {}%, open at most {} blocks",
             p.governors

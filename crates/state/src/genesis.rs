@@ -164,7 +164,8 @@ pub fn execute_genesis_with_circuits<V: StateView>(
                 },
             ));
         };
-        register_member::check_genesis(&overlay, tx, m, &ring).map_err(|r| match r {
+        let taken: Vec<[u8; 32]> = ring.values().copied().collect();
+        register_member::check_genesis(&overlay, tx, m, &taken).map_err(|r| match r {
             TxRejection::State(e) => BlockError::State(e),
             r => bad(i, tx, r),
         })?;

@@ -12,10 +12,10 @@ use crate::{keys, StateError, StateView};
 mod endorsement;
 mod governance;
 mod history;
+pub(crate) use endorsement::{add_to_ring, endorsement_writes, fix_ring};
 pub use endorsement::{
     endorsement_by_image, endorsement_count, endorsements, member_ring, Endorsement,
 };
-pub(crate) use endorsement::{endorsement_writes, fix_ring};
 pub use governance::{
     governance_params, next_proposal_id, open_proposal, proposal, suspension, vote, Proposal,
     ProposalStatus,

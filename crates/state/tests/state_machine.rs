@@ -2140,3 +2140,166 @@ fn an_expired_or_revoked_proposal_cannot_pass_and_reinstatement_lifts_a_suspensi
         }
     ));
 }
+
+#[test]
+fn a_member_is_admitted_by_vote_with_proof_of_its_signing_key_and_joins_the_ring() {
+    use ledger_crypto::Signer as _;
+    let mut c = Chain::new();
+    let new = Org::new("bank-e");
+    let chain = c.chain.clone();
+    let registration = |o: &Org, signer: &Ed25519SoftwareKey, roles: &[Role], ring: Vec<u8>| {
+        genesis::registration_with_keys(
+            signer,
+            &chain,
+            &o.id,
+            roles,
+            o.enc_pk.clone(),
+            vec![],
+            ring,
+        )
+        .unwrap()
+    };
+    let admit = |tx: &Transaction| Action::Admit {
+        org: new.id.clone(),
+        registration: tx.bytes().to_vec(),
+    };
+    let ring_before = ledger_state::member_ring(&c.state, c.tip.height + 1)
+        .unwrap()
+        .unwrap()
+        .keys;
+    // Signed by another key: no proof it holds the key it registers. A validator role:
+    // validators change at a height, not this way. Another member's ring key: refused.
+    // bank-e's keys, signed by another key.
+    let other = Ed25519SoftwareKey::from_seed(&c.orgs["bank-b"].seed);
+    let forged = sign_tx(
+        &other,
+        genesis::registration_body(
+            &chain,
+            RegisterMember {
+                org: new.id.clone(),
+                signing_key: new.key.public_key(),
+                encryption_key: new.enc_pk.clone(),
+                roles: vec![Role::Member],
+                audit_key: vec![],
+                ring_key: new.ring.public().to_vec(),
+            },
+        ),
+    )
+    .unwrap();
+    let validator = registration(
+        &new,
+        &new.key,
+        &[Role::Validator, Role::Member],
+        new.ring.public().to_vec(),
+    );
+    let stolen_ring = registration(&new, &new.key, &[Role::Member], ring_before[0].to_vec());
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![
+            govern(
+                &c,
+                "bank-a",
+                1,
+                Govern::Propose {
+                    action: admit(&forged),
+                    deadline: next + 3,
+                },
+            ),
+            govern(
+                &c,
+                "bank-a",
+                2,
+                Govern::Propose {
+                    action: admit(&validator),
+                    deadline: next + 3,
+                },
+            ),
+            govern(
+                &c,
+                "bank-a",
+                3,
+                Govern::Propose {
+                    action: admit(&stolen_ring),
+                    deadline: next + 3,
+                },
+            ),
+        ],
+        &mut c,
+    );
+    for i in 0..3 {
+        assert!(
+            matches!(
+                failure(&ex, i),
+                TxFailure::BadAction {
+                    action: "admit",
+                    ..
+                }
+            ),
+            "{i}: {:?}",
+            ex.outcomes[i]
+        );
+    }
+    assert!(ledger_state::member(&c.state, &new.id).unwrap().is_none());
+    // Its own signature over its registration: admitted (bank-a governs alone), its
+    // nonce starts at 1, and its ring key joins the member ring from that height.
+    let good = registration(&new, &new.key, &[Role::Member], new.ring.public().to_vec());
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            4,
+            Govern::Propose {
+                action: admit(&good),
+                deadline: next + 3,
+            },
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    let m = ledger_state::member(&c.state, &new.id).unwrap().unwrap();
+    assert_eq!(m.signing_key, new.key.public_key());
+    assert_eq!(ledger_state::next_nonce(&c.state, &new.id).unwrap(), 1);
+    let ring_after = ledger_state::member_ring(&c.state, c.tip.height)
+        .unwrap()
+        .unwrap();
+    assert_eq!(ring_after.since, c.tip.height);
+    assert_eq!(ring_after.keys.len(), ring_before.len() + 1);
+    assert!(ring_after.keys.contains(&new.ring.public()));
+    // The ring of earlier heights is unchanged (endorsements name the ring they used).
+    assert_eq!(
+        ledger_state::member_ring(&c.state, c.tip.height - 1)
+            .unwrap()
+            .unwrap()
+            .keys,
+        ring_before
+    );
+    // Admitted twice: refused.
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            5,
+            Govern::Propose {
+                action: admit(&good),
+                deadline: next + 3,
+            },
+        )],
+        &mut c,
+    );
+    assert!(matches!(
+        failure(&ex, 0),
+        TxFailure::BadAction {
+            action: "admit",
+            ..
+        }
+    ));
+    // The new member writes.
+    let put = c.sign(
+        "bank-b",
+        1,
+        Payload::PutRecord(committed_put(&c, "loan-x", 5)),
+    );
+    assert!(precheck_tx(&c.state, &c.chain, c.tip.height + 1, &put, &()).is_ok());
+}

@@ -8,6 +8,9 @@ use crate::error::CodecError;
 use crate::ids::OrgId;
 use crate::member::Role;
 
+/// Most bytes of a registration carried by an admission.
+pub const MAX_REGISTRATION_BYTES: usize = 4096;
+
 /// Most governors.
 pub const MAX_GOVERNORS: usize = 256;
 
@@ -137,6 +140,14 @@ pub enum Action {
     },
     /// Replaces the governance parameters.
     SetGovernance(GovernanceParams),
+    /// Admits a new member: its registration, signed by the signing key it registers (the
+    /// proof that it holds that key), as `ledger-node join-request` writes it.
+    Admit {
+        /// The organisation joining.
+        org: OrgId,
+        /// The canonical bytes of its self-signed `RegisterMember` transaction (nonce 0).
+        registration: Vec<u8>,
+    },
 }
 
 impl Action {
@@ -147,15 +158,17 @@ impl Action {
             Action::Reinstate { .. } => "reinstate",
             Action::SetRoles { .. } => "set-roles",
             Action::SetGovernance(_) => "set-governance",
+            Action::Admit { .. } => "admit",
         }
     }
 
     /// What the action is about: at most one proposal per action kind and subject is open.
     pub fn subject(&self) -> String {
         match self {
-            Action::Suspend { org } | Action::Reinstate { org } | Action::SetRoles { org, .. } => {
-                format!("{}/{org}", self.name())
-            }
+            Action::Suspend { org }
+            | Action::Reinstate { org }
+            | Action::SetRoles { org, .. }
+            | Action::Admit { org, .. } => format!("{}/{org}", self.name()),
             Action::SetGovernance(_) => self.name().to_string(),
         }
     }
@@ -182,6 +195,11 @@ impl Action {
             Action::SetGovernance(p) => {
                 e.u8(4);
                 p.encode(e);
+            }
+            Action::Admit { org, registration } => {
+                e.u8(5);
+                org.encode(e);
+                e.bytes(registration);
             }
         }
     }
@@ -211,6 +229,10 @@ impl Action {
                 Action::SetRoles { org, roles }
             }
             4 => Action::SetGovernance(GovernanceParams::decode(d)?),
+            5 => Action::Admit {
+                org: OrgId::decode(d)?,
+                registration: d.bytes("registration", MAX_REGISTRATION_BYTES)?,
+            },
             t => {
                 return Err(CodecError::UnknownTag {
                     what: "governance action",

@@ -235,6 +235,15 @@ pub(super) fn govern(
             let action = match p.action.as_str() {
                 "suspend" => Action::Suspend { org: org()? },
                 "reinstate" => Action::Reinstate { org: org()? },
+                "admit" => {
+                    if p.registration.is_empty() {
+                        return Err(bad("admit needs the joining organisation's registration"));
+                    }
+                    Action::Admit {
+                        org: org()?,
+                        registration: p.registration.clone(),
+                    }
+                }
                 "set-roles" => {
                     let mut roles = p
                         .roles
@@ -261,7 +270,7 @@ pub(super) fn govern(
                 )?),
                 other => {
                     return Err(BuildError::BadGovernance(format!(
-                        "{other:?} is not an action (suspend, reinstate, set-roles, set-governance)"
+                        "{other:?} is not an action (suspend, reinstate, set-roles, admit, set-governance)"
                     )))
                 }
             };

@@ -86,6 +86,27 @@ pub(crate) fn fix_ring(
     ])
 }
 
+/// The writes that add `key` to the member ring from `height` on (a ring fixed earlier at
+/// that same height is extended rather than fixed twice).
+pub(crate) fn add_to_ring(
+    view: &impl StateView,
+    height: u64,
+    key: [u8; 32],
+) -> Result<Writes, StateError> {
+    let current = member_ring(view, height)?;
+    let mut ring = current.as_ref().map(|r| r.keys.clone()).unwrap_or_default();
+    ring.push(key);
+    if current.is_some_and(|r| r.since == height) {
+        let mut e = Encoder::new();
+        e.count(ring.len());
+        for k in &ring {
+            e.fixed(k);
+        }
+        return Ok(vec![(keys::ring_at(height), e.finish())]);
+    }
+    fix_ring(view, height, &ring)
+}
+
 /// One anonymous endorsement of a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endorsement {

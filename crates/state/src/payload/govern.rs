@@ -90,6 +90,41 @@ fn carry_out<V: StateView>(
             m.roles = roles.clone();
             Ok(vec![(keys::member(org), model::encode_member(&m))])
         }
+        Action::Admit { org, registration } => {
+            let tx = ledger_types::Transaction::decode(registration)
+                .map_err(|e| bad(action, format!("the registration does not decode: {e}")))?;
+            let ledger_types::Payload::RegisterMember(m) = &tx.body().payload else {
+                return Err(bad(action, "the registration is not a RegisterMember"));
+            };
+            if &tx.body().chain_id != ctx.chain_id {
+                return Err(bad(
+                    action,
+                    format!("the registration is for chain {}", tx.body().chain_id),
+                ));
+            }
+            if &m.org != org {
+                return Err(bad(action, format!("the registration is {}'s", m.org)));
+            }
+            if m.has_role(Role::Validator) {
+                return Err(bad(
+                    action,
+                    "a member is admitted without the validator role; validators are added at a height, with their own action",
+                ));
+            }
+            let ring = model::member_ring(ctx.view, ctx.height)?
+                .map(|r| r.keys)
+                .unwrap_or_default();
+            // Its signature under the key it registers proves it holds that key.
+            super::register_member::check_genesis(ctx.view, &tx, m, &ring)
+                .map_err(|r| bad(action, r.to_string()))?;
+            let mut writes = super::register_member::genesis_writes(m);
+            if m.has_role(Role::Member) {
+                if let Ok(k) = <[u8; 32]>::try_from(m.ring_key.as_slice()) {
+                    writes.extend(model::add_to_ring(ctx.view, ctx.height, k)?);
+                }
+            }
+            Ok(writes)
+        }
         Action::SetGovernance(p) => {
             p.check().map_err(|r| bad(action, r))?;
             for (g, _) in &p.governors {

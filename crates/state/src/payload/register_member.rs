@@ -4,11 +4,9 @@
 //! `genesis`. A regulator may register an audit key and a member a ring key; each must be
 //! usable, and no two members share a ring key. After genesis the kind is refused.
 
-use std::collections::BTreeMap;
-
 use ledger_crypto::verify_tx_signature;
 use ledger_types::block::GENESIS_PROPOSER;
-use ledger_types::{OrgId, RegisterMember, Role, Transaction};
+use ledger_types::{RegisterMember, Role, Transaction};
 
 use super::Writes;
 use crate::error::TxRejection;
@@ -30,7 +28,7 @@ pub(crate) fn check_genesis<V: StateView>(
     view: &V,
     tx: &Transaction,
     m: &RegisterMember,
-    ring: &BTreeMap<OrgId, [u8; 32]>,
+    ring: &[[u8; 32]],
 ) -> Result<(), TxRejection> {
     let body = tx.body();
     let not_allowed = |context: String| TxRejection::NotAllowed {
@@ -60,7 +58,7 @@ pub(crate) fn check_genesis<V: StateView>(
     if let Some(why) = audit.or(ring_key) {
         return Err(not_allowed(why));
     }
-    if !m.ring_key.is_empty() && ring.values().any(|k| k.as_slice() == m.ring_key) {
+    if !m.ring_key.is_empty() && ring.iter().any(|k| k.as_slice() == m.ring_key) {
         return Err(not_allowed(format!(
             "with the ring key of another member for {}",
             m.org
