@@ -7,6 +7,8 @@
 # granted, bank-c nothing, reg-eu everything its audit policy covers (logged in its audit
 # log). Two banks endorse an alert anonymously (a third attempt by one of them is refused,
 # and every validator refuses a forged ring signature).
+# A fifth bank, bank-e, joins by vote: its join request, bank-a's proposal, the votes of
+# bank-b and bank-c; it follows bank-a, catches up, and puts and reads its own invoice.
 # bank-a revokes bank-b's access to the total; every node restarts and serves the
 # same answers; the blocks and their commit certificates are the same on every node.
 #
@@ -22,7 +24,7 @@ export HSM_SO_PIN="${HSM_SO_PIN:-demo-so-pin}"
 export LEDGER_HSM_PIN="${LEDGER_HSM_PIN:-demo-user-pin}"
 NET="$LEDGER_NET"
 BIN="$CARGO_TARGET_DIR/debug"
-declare -A IP=([bank-a]=127.0.0.11 [bank-b]=127.0.0.12 [bank-c]=127.0.0.13 [bank-d]=127.0.0.14 [reg-eu]=127.0.0.15)
+declare -A IP=([bank-a]=127.0.0.11 [bank-b]=127.0.0.12 [bank-c]=127.0.0.13 [bank-d]=127.0.0.14 [reg-eu]=127.0.0.15 [bank-e]=127.0.0.16)
 as() { # as ORG ledger-args...: the CLI against ORG's own node and gateway
     local org="$1"
     shift
@@ -137,6 +139,33 @@ done
 say "every node counts two endorsements, and no node knows whose"
 as reg-eu endorsements --topic alert.INV-2026-077 --statement "offered for financing twice"
 
+say "bank-e, a fifth bank, asks to join: its own SoftHSM token and keys, and a join request signed by its key"
+HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$NET/softhsm/bank-e" bank-e-token >/dev/null
+SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init --home "$(home bank-e)" \
+    --org bank-e --roles member --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
+    --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" \
+    --key-backend pkcs11 --pkcs11-token bank-e-token >/dev/null
+"$BIN/ledger-node" join-request --home "$(home bank-e)" --out "$NET/bank-e.join"
+say "bank-a proposes to admit bank-e; bank-b and bank-c vote yes (three of four validators govern it)"
+as bank-a propose --home "$(home bank-a)" --admit "$NET/bank-e.join"
+as bank-b vote --home "$(home bank-b)" --proposal 1 --yes
+as bank-c vote --home "$(home bank-c)" --proposal 1 --yes
+as reg-eu proposals
+say "bank-e takes the consortium's genesis, follows bank-a's node, catches up, and writes"
+cp "$NET/genesis.json" "$(home bank-e)/genesis.json"
+sed -i "/^\[sync\]/a upstream = \"http://${IP[bank-a]}:7100\"" "$(home bank-e)/config.toml"
+echo "bank-e ${IP[bank-e]} observer" >>"$NET/nodes"
+"$ROOT/scripts/network.sh" start
+target=$(as bank-a status | awk '/^height/ {print $2}')
+for _ in $(seq 1 300); do
+    [ "$(as bank-e status 2>/dev/null | awk '/^height/ {print $2}')" -ge "$target" ] 2>/dev/null && break
+    sleep 0.2
+done
+as bank-e status | awk '/^height/ {print "bank-e caught up to height " $2}'
+as bank-e put-record --home "$(home bank-e)" --record INV-2026-101 --schema invoice \
+    --field seller=hooli-trading --field buyer=globex-imports --field total=800000 --field currency=USD
+as bank-e read-record --home "$(home bank-e)" --record INV-2026-101
+
 say "restarting every node: each re-checks its chain; the validators resume consensus"
 "$ROOT/scripts/network.sh" stop
 "$ROOT/scripts/network.sh" start
@@ -149,7 +178,7 @@ as reg-eu audit-sum --home "$(home reg-eu)" --field total --record INV-2026-001 
 say "the same block at the same height on every node, with its commit certificate"
 h=$(as bank-a status | awk '/^height/ {print $2}')
 h=$((h > 3 ? h - 3 : h))
-for org in bank-a bank-b bank-c bank-d reg-eu; do
+for org in bank-a bank-b bank-c bank-d reg-eu bank-e; do
     printf '%-8s ' "$org"
     as "$org" get-block --height "$h" 2>/dev/null | awk 'NR == 1 {print substr($0, 1, 120)}'
 done
