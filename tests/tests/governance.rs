@@ -276,3 +276,85 @@ async fn a_fifth_bank_joins_a_running_network_by_vote_and_writes_and_reads_recor
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_removed_by_vote_stops_counting_two_heights_later_and_sync_checks_each_heights_set(
+) {
+    // Five validators: val-5 is removed while val-4 is down; the four left need three.
+    let mut net = TestNet::new(5, 1);
+    for v in &mut net.validators {
+        v.start(BLOCK_TIME).await;
+    }
+    let all: Vec<&TestNode> = net.validators.iter().collect();
+    wait_for_height(&all, 3, 60).await;
+    net.validators[3].stop();
+    // Four of five must vote yes: val-1 (proposing), val-2, val-3, and val-5 itself.
+    let mut g1 = net.validators[0].gateway().await;
+    let id = g1.propose("remove-validator", "val-5").await.unwrap();
+    net.validators[1]
+        .gateway()
+        .await
+        .vote(id, true)
+        .await
+        .unwrap();
+    net.validators[2]
+        .gateway()
+        .await
+        .vote(id, true)
+        .await
+        .unwrap();
+    let passed = net.validators[4]
+        .gateway()
+        .await
+        .vote(id, true)
+        .await
+        .unwrap()
+        .height;
+    let effective = passed + 2;
+    let up: Vec<&TestNode> = [0, 1, 2, 4].iter().map(|i| &net.validators[*i]).collect();
+    wait_for_height(&up, effective + 5, 60).await;
+    // From the change's height on, no certificate counts val-5.
+    for h in effective..=effective + 5 {
+        let signers = signers_at(&net.validators[0], h).await;
+        assert!(
+            !signers.iter().any(|s| s == "val-5"),
+            "height {h}: {signers:?}"
+        );
+    }
+    let status = net.validators[0]
+        .client()
+        .await
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.validators, vec!["val-1", "val-2", "val-3", "val-4"]);
+    // val-5 stops; val-4 comes back and catches up across the change (value sync checks
+    // each synced certificate against the set of its height), and signs again.
+    net.validators[4].stop();
+    net.validators[3].start(BLOCK_TIME).await;
+    let tip = height_of(&net.validators[0]).await;
+    wait_for_height(&[&net.validators[3]], tip, 60).await;
+    wait_signed_by(&net.validators[0], "val-4", tip, 60).await;
+    // An observer started now verifies every block from genesis, each certificate against
+    // its own height's set.
+    let target = height_of(&net.validators[0]).await + 3;
+    net.observers[0].start(BLOCK_TIME).await;
+    wait_for_height(&[&net.observers[0]], target, 60).await;
+    for h in [1, effective - 1, effective, target] {
+        assert_eq!(
+            block_hash_at(&net.observers[0], h).await,
+            block_hash_at(&net.validators[0], h).await,
+            "height {h}"
+        );
+    }
+    let g = net.validators[0]
+        .client()
+        .await
+        .get_governance(pb::GetGovernanceRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(g.proposals[0].status, "passed");
+    assert_eq!(g.governors.len(), 4, "the validators govern by default");
+}

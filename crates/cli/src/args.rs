@@ -385,6 +385,12 @@ pub(crate) struct ProposeArgs {
     /// The roles for --set-roles, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub(crate) roles: Vec<String>,
+    /// Add this member to the validators, two heights after the proposal passes.
+    #[arg(long, group = "action")]
+    pub(crate) add_validator: Option<String>,
+    /// Remove this validator, two heights after the proposal passes.
+    #[arg(long, group = "action")]
+    pub(crate) remove_validator: Option<String>,
     /// Admit the organisation whose join request (`ledger-node join-request`) is in FILE.
     #[arg(long, group = "action", value_name = "FILE")]
     pub(crate) admit: Option<std::path::PathBuf>,

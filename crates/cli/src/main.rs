@@ -522,6 +522,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     )));
                 };
                 ("admit", m.org.to_string(), None)
+            } else if let Some(o) = &a.add_validator {
+                ("add-validator", o.clone(), None)
+            } else if let Some(o) = &a.remove_validator {
+                ("remove-validator", o.clone(), None)
             } else if let Some(o) = &a.suspend {
                 ("suspend", o.clone(), None)
             } else if let Some(o) = &a.reinstate {
@@ -557,7 +561,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 )
             } else {
                 return Err(CliError::Invalid(
-                    "name an action: --admit, --suspend, --reinstate, --set-roles or --governors"
+                    "name an action: --admit, --add-validator, --remove-validator, --suspend, --reinstate, --set-roles or --governors"
                         .into(),
                 ));
             };

@@ -10,7 +10,7 @@ use ledger_consensus::{
     LedgerContext, LedgerScheme, Validator, ValidatorSet,
 };
 use ledger_hsm::EquivocationGuard;
-use ledger_state::{check_commit, execute_block, member, validators, Execution};
+use ledger_state::{check_commit, execute_block, member, validator_set_at, Execution};
 use ledger_types::{Block, Commit};
 use malachitebft_app_channel::app::config::{
     ConsensusConfig, NodeConfig as EngineNodeConfig, P2pConfig, PubSubProtocol, ValueSyncConfig,
@@ -107,7 +107,10 @@ impl LedgerApp for Ledger {
     fn validator_set(&self) -> Result<ValidatorSet, String> {
         let store = self.store.as_ref();
         let mut out = Vec::new();
-        for org in validators(store).map_err(|e| e.to_string())? {
+        // The set that signs the next height (a change governance scheduled takes effect
+        // two heights after it passed).
+        let next = Ledger::height(self) + 1;
+        for org in validator_set_at(store, next).map_err(|e| e.to_string())? {
             let m = member(store, &org)
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("validator {org} has no member entry"))?;

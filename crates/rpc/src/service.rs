@@ -8,7 +8,7 @@ use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_server::Ledger as LedgerApi;
 use ledger_state::{
     endorsements, member, next_nonce, record_head, record_version, schema_head, schema_version,
-    validators, StateError,
+    StateError,
 };
 use ledger_types::{Block, Hash, OrgId, RecordId, SchemaId, Topic};
 use tokio::sync::{mpsc, watch};
@@ -308,7 +308,7 @@ impl LedgerApi for LedgerService {
         Ok(Response::new(pb::GetStatusResponse {
             round,
             last_commit_signatures,
-            validators: validators(store)
+            validators: ledger_state::validator_set_at(store, tip.header.height + 1)
                 .map_err(state_err)?
                 .iter()
                 .map(ToString::to_string)
@@ -586,6 +586,12 @@ fn describe(a: &ledger_types::Action) -> String {
     use ledger_types::Action;
     match a {
         Action::Suspend { org } => format!("suspend {org}"),
+        Action::AddValidator { org } => {
+            format!("add {org} to the validators (two heights after passing)")
+        }
+        Action::RemoveValidator { org } => {
+            format!("remove {org} from the validators (two heights after passing)")
+        }
         Action::Reinstate { org } => format!("reinstate {org}"),
         Action::SetRoles { org, roles } => format!(
             "give {org} the roles {}",

@@ -194,7 +194,7 @@ pub fn execute_block<V: StateView, C: SignatureCache + ?Sized>(
 pub fn check_commit<V: StateView>(view: &V, block: &Block) -> Result<(), BlockError> {
     let height = block.height();
     let bad = |reason: String| BlockError::BadCommit { height, reason };
-    let set = model::validators(view)?;
+    let set = model::validator_set_at(view, height)?;
     let mut signed = BTreeSet::new();
     for s in &block.commit.signatures {
         if !set.contains(&s.validator) {

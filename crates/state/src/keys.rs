@@ -17,6 +17,18 @@ pub fn validators() -> Vec<u8> {
     b"validators".to_vec()
 }
 
+/// `validators/changes` → the heights at which a scheduled validator set takes effect (u64
+/// big-endian each, ascending).
+pub fn validator_changes() -> Vec<u8> {
+    b"validators/changes".to_vec()
+}
+
+/// `validators/at/{height u64 BE}` → the validator set from that height (0: the genesis
+/// set, kept once the first change is scheduled).
+pub fn validators_at(height: u64) -> Vec<u8> {
+    [b"validators/at/".as_slice(), &height.to_be_bytes()].concat()
+}
+
 /// `record/{id}` → the record head (owner, latest version).
 pub fn record_head(id: &RecordId) -> Vec<u8> {
     [b"record/".as_slice(), id.as_str().as_bytes()].concat()

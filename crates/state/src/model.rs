@@ -62,13 +62,8 @@ pub fn next_nonce(view: &impl StateView, org: &OrgId) -> Result<u64, StateError>
     }
 }
 
-/// The validator set, sorted.
-pub fn validators(view: &impl StateView) -> Result<Vec<OrgId>, StateError> {
-    let key = keys::validators();
-    let Some(b) = view.get(&key)? else {
-        return Ok(vec![]);
-    };
-    let mut d = Decoder::new(&b);
+fn decode_validators(key: &[u8], b: &[u8]) -> Result<Vec<OrgId>, StateError> {
+    let mut d = Decoder::new(b);
     let decode = |d: &mut Decoder<'_>| -> Result<Vec<OrgId>, CodecError> {
         let n = d.count("validators", 100_000, 5)?;
         let mut v = Vec::with_capacity(n);
@@ -77,9 +72,73 @@ pub fn validators(view: &impl StateView) -> Result<Vec<OrgId>, StateError> {
         }
         Ok(v)
     };
-    let v = decode(&mut d).map_err(|e| corrupt(&key, e))?;
-    d.finish("validators").map_err(|e| corrupt(&key, e))?;
+    let v = decode(&mut d).map_err(|e| corrupt(key, e))?;
+    d.finish("validators").map_err(|e| corrupt(key, e))?;
     Ok(v)
+}
+
+/// The latest validator set, sorted: the genesis set, or the last one governance
+/// scheduled (which may take effect a height or two from now; see [`validator_set_at`]).
+pub fn validators(view: &impl StateView) -> Result<Vec<OrgId>, StateError> {
+    let key = keys::validators();
+    let Some(b) = view.get(&key)? else {
+        return Ok(vec![]);
+    };
+    decode_validators(&key, &b)
+}
+
+/// The heights at which a validator set scheduled by governance took or takes effect,
+/// ascending.
+pub fn validator_changes(view: &impl StateView) -> Result<Vec<u64>, StateError> {
+    let key = keys::validator_changes();
+    let b = view.get(&key)?.unwrap_or_default();
+    if b.len() % 8 != 0 {
+        return Err(corrupt(
+            &key,
+            CodecError::NotCanonical {
+                what: "validator changes",
+                reason: format!("{} bytes is not a list of heights", b.len()),
+            },
+        ));
+    }
+    Ok(b.chunks(8)
+        .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect())
+}
+
+/// The validator set that signs the block at `height`: the last set scheduled to take
+/// effect at or before it, or the genesis set. Every past height's set stays in state, so
+/// old commit certificates are checked against the set of their own height.
+pub fn validator_set_at(view: &impl StateView, height: u64) -> Result<Vec<OrgId>, StateError> {
+    let changes = validator_changes(view)?;
+    match changes.iter().rev().find(|h| **h <= height) {
+        Some(h) => {
+            let key = keys::validators_at(*h);
+            let b = view.get(&key)?.ok_or_else(|| {
+                corrupt(
+                    &key,
+                    CodecError::NotCanonical {
+                        what: "validator set",
+                        reason: "a scheduled change has no set".into(),
+                    },
+                )
+            })?;
+            decode_validators(&key, &b)
+        }
+        None => {
+            // Before the first change: the genesis set, which `validators` holds until a
+            // change is scheduled, and `validators/at/0` after.
+            if changes.is_empty() {
+                validators(view)
+            } else {
+                let key = keys::validators_at(0);
+                match view.get(&key)? {
+                    Some(b) => decode_validators(&key, &b),
+                    None => validators(view),
+                }
+            }
+        }
+    }
 }
 
 pub(crate) fn encode_validators(v: &[OrgId]) -> Vec<u8> {

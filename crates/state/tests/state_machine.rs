@@ -2303,3 +2303,58 @@ fn a_member_is_admitted_by_vote_with_proof_of_its_signing_key_and_joins_the_ring
     );
     assert!(precheck_tx(&c.state, &c.chain, c.tip.height + 1, &put, &()).is_ok());
 }
+
+#[test]
+fn a_validator_set_change_takes_effect_two_heights_after_it_passes_and_history_is_kept() {
+    let mut c = Chain::new();
+    let (a, b) = (OrgId::new("bank-a").unwrap(), OrgId::new("bank-b").unwrap());
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            1,
+            Govern::Propose {
+                action: Action::AddValidator { org: b.clone() },
+                deadline: next + 3,
+            },
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    let passed = c.tip.height;
+    let at = |c: &Chain, h| ledger_state::validator_set_at(&c.state, h).unwrap();
+    assert_eq!(at(&c, passed), vec![a.clone()]);
+    assert_eq!(
+        at(&c, passed + 1),
+        vec![a.clone()],
+        "not yet at the next height"
+    );
+    assert_eq!(at(&c, passed + 2), vec![a.clone(), b.clone()]);
+    assert_eq!(at(&c, 1), vec![a.clone()], "earlier heights keep their set");
+    assert!(ledger_state::member(&c.state, &b)
+        .unwrap()
+        .unwrap()
+        .has_role(Role::Validator));
+    // Adding it twice, or removing the last validator, is refused.
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            2,
+            Govern::Propose {
+                action: Action::AddValidator { org: b.clone() },
+                deadline: next + 3,
+            },
+        )],
+        &mut c,
+    );
+    assert!(matches!(
+        failure(&ex, 0),
+        TxFailure::BadAction {
+            action: "add-validator",
+            ..
+        }
+    ));
+}

@@ -140,6 +140,17 @@ pub enum Action {
     },
     /// Replaces the governance parameters.
     SetGovernance(GovernanceParams),
+    /// Adds a member to the validator set, from two heights after the block that passes it.
+    AddValidator {
+        /// The member.
+        org: OrgId,
+    },
+    /// Removes a validator from the validator set, from two heights after the block that
+    /// passes it.
+    RemoveValidator {
+        /// The validator.
+        org: OrgId,
+    },
     /// Admits a new member: its registration, signed by the signing key it registers (the
     /// proof that it holds that key), as `ledger-node join-request` writes it.
     Admit {
@@ -159,6 +170,8 @@ impl Action {
             Action::SetRoles { .. } => "set-roles",
             Action::SetGovernance(_) => "set-governance",
             Action::Admit { .. } => "admit",
+            Action::AddValidator { .. } => "add-validator",
+            Action::RemoveValidator { .. } => "remove-validator",
         }
     }
 
@@ -169,6 +182,10 @@ impl Action {
             | Action::Reinstate { org }
             | Action::SetRoles { org, .. }
             | Action::Admit { org, .. } => format!("{}/{org}", self.name()),
+            // One open change of a validator's membership at a time.
+            Action::AddValidator { org } | Action::RemoveValidator { org } => {
+                format!("validator/{org}")
+            }
             Action::SetGovernance(_) => self.name().to_string(),
         }
     }
@@ -201,6 +218,14 @@ impl Action {
                 org.encode(e);
                 e.bytes(registration);
             }
+            Action::AddValidator { org } => {
+                e.u8(6);
+                org.encode(e);
+            }
+            Action::RemoveValidator { org } => {
+                e.u8(7);
+                org.encode(e);
+            }
         }
     }
 
@@ -232,6 +257,12 @@ impl Action {
             5 => Action::Admit {
                 org: OrgId::decode(d)?,
                 registration: d.bytes("registration", MAX_REGISTRATION_BYTES)?,
+            },
+            6 => Action::AddValidator {
+                org: OrgId::decode(d)?,
+            },
+            7 => Action::RemoveValidator {
+                org: OrgId::decode(d)?,
             },
             t => {
                 return Err(CodecError::UnknownTag {

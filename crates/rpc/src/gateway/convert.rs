@@ -235,6 +235,8 @@ pub(super) fn govern(
             let action = match p.action.as_str() {
                 "suspend" => Action::Suspend { org: org()? },
                 "reinstate" => Action::Reinstate { org: org()? },
+                "add-validator" => Action::AddValidator { org: org()? },
+                "remove-validator" => Action::RemoveValidator { org: org()? },
                 "admit" => {
                     if p.registration.is_empty() {
                         return Err(bad("admit needs the joining organisation's registration"));
@@ -270,7 +272,7 @@ pub(super) fn govern(
                 )?),
                 other => {
                     return Err(BuildError::BadGovernance(format!(
-                        "{other:?} is not an action (suspend, reinstate, set-roles, admit, set-governance)"
+                        "{other:?} is not an action (suspend, reinstate, set-roles, admit, add-validator, remove-validator, set-governance)"
                     )))
                 }
             };

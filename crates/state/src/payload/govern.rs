@@ -18,6 +18,11 @@ use crate::error::{ExecError, TxFailure};
 use crate::model::{self, Proposal, ProposalStatus};
 use crate::{keys, StateView};
 
+/// How many heights after the block that passes it a validator-set change takes effect
+/// (CometBFT's H+2): the validators of the height in between already hold their
+/// parameters, and the new set is known a full height before it signs.
+pub const VALIDATOR_CHANGE_DELAY: u64 = 2;
+
 fn bad(action: &Action, reason: impl Into<String>) -> ExecError {
     TxFailure::BadAction {
         action: action.name(),
@@ -123,6 +128,56 @@ fn carry_out<V: StateView>(
                     writes.extend(model::add_to_ring(ctx.view, ctx.height, k)?);
                 }
             }
+            Ok(writes)
+        }
+        Action::AddValidator { org } | Action::RemoveValidator { org } => {
+            let add = matches!(action, Action::AddValidator { .. });
+            let mut m = member(org)?;
+            let before = model::validators(ctx.view)?;
+            let mut set = before.clone();
+            if add {
+                if set.contains(org) {
+                    return Err(bad(action, format!("{org} is already a validator")));
+                }
+                if model::suspension(ctx.view, org)?.is_some() {
+                    return Err(bad(action, format!("{org} is suspended")));
+                }
+                set.push(org.clone());
+                set.sort();
+                m.roles.push(Role::Validator);
+                m.roles.sort();
+                m.roles.dedup();
+            } else {
+                if !set.contains(org) {
+                    return Err(bad(action, format!("{org} is not a validator")));
+                }
+                set.retain(|v| v != org);
+                if set.is_empty() {
+                    return Err(bad(action, "the last validator cannot be removed"));
+                }
+                m.roles.retain(|r| *r != Role::Validator);
+                if m.roles.is_empty() {
+                    m.roles.push(Role::Member);
+                }
+            }
+            let effective = ctx.height + VALIDATOR_CHANGE_DELAY;
+            let mut changes = model::validator_changes(ctx.view)?;
+            let mut writes = Vec::new();
+            if changes.is_empty() {
+                // The genesis set, kept for the heights before the first change.
+                writes.push((keys::validators_at(0), model::encode_validators(&before)));
+            }
+            if changes.last() != Some(&effective) {
+                changes.push(effective);
+            }
+            let encoded = model::encode_validators(&set);
+            writes.push((
+                keys::validator_changes(),
+                changes.iter().flat_map(|h| h.to_be_bytes()).collect(),
+            ));
+            writes.push((keys::validators_at(effective), encoded.clone()));
+            writes.push((keys::validators(), encoded));
+            writes.push((keys::member(org), model::encode_member(&m)));
             Ok(writes)
         }
         Action::SetGovernance(p) => {
