@@ -150,7 +150,11 @@ say "bank-a proposes to admit bank-e; bank-b and bank-c vote yes (three of four 
 as bank-a propose --home "$(home bank-a)" --admit "$NET/bank-e.join"
 as bank-b vote --home "$(home bank-b)" --proposal 1 --yes
 as bank-c vote --home "$(home bank-c)" --proposal 1 --yes
-as reg-eu proposals
+for _ in $(seq 1 100); do # bank-e will follow bank-a's node: wait until it holds the vote's block
+    as bank-a proposals | grep -q '#1 *passed' && break
+    sleep 0.1
+done
+as bank-a proposals
 say "bank-e takes the consortium's genesis, follows bank-a's node, catches up, and writes"
 cp "$NET/genesis.json" "$(home bank-e)/genesis.json"
 sed -i "/^\[sync\]/a upstream = \"http://${IP[bank-a]}:7100\"" "$(home bank-e)/config.toml"

@@ -57,8 +57,11 @@ async fn governors_suspend_a_member_by_vote_and_every_validator_refuses_it_until
     bank.put("note-2", "note", &[("text", "still")], &[])
         .await
         .unwrap();
-    // The third yes passes it (two thirds of the weight).
-    g3.vote(id, true).await.unwrap();
+    // The third yes passes it (two thirds of the weight), in the block every node then
+    // holds.
+    let passed = g3.vote(id, true).await.unwrap().height;
+    let nodes: Vec<&TestNode> = net.nodes().collect();
+    wait_for_height(&nodes, passed, 60).await;
     let mut c = net.validators[0].client().await;
     let g = c
         .get_governance(pb::GetGovernanceRequest::default())
@@ -125,7 +128,8 @@ async fn governors_suspend_a_member_by_vote_and_every_validator_refuses_it_until
     let id = g4.propose("reinstate", "obs-1").await.unwrap();
     assert_eq!(id, 2);
     g1.vote(id, true).await.unwrap();
-    g2.vote(id, true).await.unwrap();
+    let passed = g2.vote(id, true).await.unwrap().height;
+    wait_for_height(&nodes, passed, 60).await;
     bank.put("note-3", "note", &[("text", "after")], &[])
         .await
         .unwrap();
@@ -140,7 +144,6 @@ async fn governors_suspend_a_member_by_vote_and_every_validator_refuses_it_until
     assert!(text.contains("#1    passed   suspend obs-1"), "{text}");
     assert!(text.contains("#2    passed   reinstate obs-1"), "{text}");
     // Everyone agrees.
-    let nodes: Vec<&TestNode> = net.nodes().collect();
     let h = height_of(&net.validators[0]).await;
     wait_for_height(&nodes, h, 60).await;
     for n in &nodes[1..] {
@@ -221,12 +224,15 @@ async fn a_fifth_bank_joins_a_running_network_by_vote_and_writes_and_reads_recor
         .vote(1, true)
         .await
         .unwrap();
-    net.validators[2]
+    let passed = net.validators[2]
         .gateway()
         .await
         .vote(1, true)
         .await
-        .unwrap();
+        .unwrap()
+        .height;
+    // val-3 answered once its own node committed the vote; val-1 may be a block behind.
+    wait_for_height(&[&net.validators[0]], passed, 60).await;
     let m = c1
         .get_member(pb::GetMemberRequest {
             org: "bank-e".into(),
