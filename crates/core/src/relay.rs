@@ -54,12 +54,6 @@ pub fn relay_digest(chain: &ChainId, from: &OrgId, sent_ms: u64, txs: &[Vec<u8>]
     )
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Signs `txs` as `from` for relaying (a blocking call: the key may be in an HSM).
 pub fn sign_batch(
     signer: &dyn Signer,
@@ -67,7 +61,7 @@ pub fn sign_batch(
     from: &OrgId,
     txs: Vec<Vec<u8>>,
 ) -> Result<RelayBatch, String> {
-    let sent_ms = now_ms();
+    let sent_ms = ledger_consensus::app::now_ms();
     let signature = signer
         .sign_digest(&relay_digest(chain, from, sent_ms, &txs))
         .map_err(|e| format!("signing a relayed batch: {e}"))?;
@@ -92,7 +86,7 @@ pub fn check_batch(
             batch.from
         ));
     }
-    let now = now_ms();
+    let now = ledger_consensus::app::now_ms();
     if batch.sent_ms.abs_diff(now) > RELAY_CLOCK_SLACK_MS {
         return Err(format!(
             "the batch's time {} is more than {} s from this node's clock {now}",

@@ -401,9 +401,8 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         ));
     }
     if config.consensus.enabled && config.sync.upstream.is_none() {
-        ledger = ledger
-            .with_relays(PeerApi::relays(&config.consensus.relay)?)
-            .with_peers(PeerApi::sources(&config.consensus.relay)?);
+        let (relays, peers) = PeerApi::validators(&config.consensus.relay)?;
+        ledger = ledger.with_relays(relays).with_peers(peers);
     }
     ledger = ledger.with_admission(Admission::new(
         config.grpc.verify_workers,

@@ -13,6 +13,9 @@ use tonic::transport::Channel;
 
 use crate::status::remote_refusal;
 
+/// The other validators' APIs as relays and as block sources.
+pub type ValidatorApis = (Vec<Arc<dyn Relay>>, Vec<Arc<dyn BlockSource>>);
+
 /// Another node's public API, connected lazily (the first call connects; a node that is
 /// down is retried at each call).
 #[derive(Clone)]
@@ -69,18 +72,19 @@ impl PeerApi {
         }))
     }
 
-    /// Block sources at each of `urls`, as the core takes them.
-    pub fn sources(urls: &[String]) -> Result<Vec<Arc<dyn BlockSource>>, NodeError> {
-        urls.iter()
-            .map(|u| Ok(Arc::new(Self::new(u)?) as Arc<dyn BlockSource>))
-            .collect()
-    }
-
-    /// Relays to each of `urls`, as the core takes them.
-    pub fn relays(urls: &[String]) -> Result<Vec<Arc<dyn Relay>>, NodeError> {
-        urls.iter()
-            .map(|u| Ok(Arc::new(Self::new(u)?) as Arc<dyn Relay>))
-            .collect()
+    /// The other validators' APIs at `urls`, each as the core takes it twice: a relay of
+    /// admitted transactions and a source of committed blocks (one connection each).
+    pub fn validators(urls: &[String]) -> Result<ValidatorApis, NodeError> {
+        let apis = urls
+            .iter()
+            .map(|u| Ok(Arc::new(Self::new(u)?)))
+            .collect::<Result<Vec<Arc<Self>>, NodeError>>()?;
+        Ok((
+            apis.iter().map(|a| a.clone() as Arc<dyn Relay>).collect(),
+            apis.into_iter()
+                .map(|a| a as Arc<dyn BlockSource>)
+                .collect(),
+        ))
     }
 }
 
