@@ -145,7 +145,7 @@ SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init --home
     --org bank-e --roles member --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
     --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" \
     --key-backend pkcs11 --pkcs11-token bank-e-token >/dev/null
-"$BIN/ledger-node" join-request --home "$(home bank-e)" --out "$NET/bank-e.join"
+SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" join-request --home "$(home bank-e)" --out "$NET/bank-e.join"
 say "bank-a proposes to admit bank-e; bank-b and bank-c vote yes (three of four validators govern it)"
 as bank-a propose --home "$(home bank-a)" --admit "$NET/bank-e.join"
 as bank-b vote --home "$(home bank-b)" --proposal 1 --yes

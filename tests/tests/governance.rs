@@ -1,8 +1,9 @@
 //! Consortium governance on the four-validator network: the validators (the governors by
 //! default) suspend a member bank by vote through their gateways; from the block that
 //! passes the proposal every validator refuses the bank's transactions; a second vote by
-//! one governor counts once; reinstated by another vote, the bank writes again. The
-//! proposals, their votes and status are on the public API and the CLI.
+//! one governor counts once; reinstated by another vote, the bank writes again. A fifth
+//! bank joins under load, is promoted to validator and signs; a validator is removed and
+//! follows. The proposals, their votes and status are on the public API and the CLI.
 
 // Test code: a failed step must stop the test where it happened.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -152,7 +153,8 @@ async fn governors_suspend_a_member_by_vote_and_every_validator_refuses_it_until
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fifth_bank_joins_a_running_network_by_vote_and_writes_and_reads_records() {
+async fn a_fifth_bank_joins_by_vote_under_load_is_promoted_to_validator_and_a_validator_is_removed()
+{
     let mut net = TestNet::new(4, 0);
     net.start_all(BLOCK_TIME).await;
     let mut g1 = net.validators[0].gateway().await;
@@ -160,14 +162,14 @@ async fn a_fifth_bank_joins_a_running_network_by_vote_and_writes_and_reads_recor
     // Load from val-2 while the bank joins.
     let mut c2 = net.validators[1].client().await;
     let w2 = Writer::setup(net.validators[1].key(), &net.validators[1].org, &mut c2).await;
-    for n in 2..=21 {
-        submit(&mut c2, &w2.put(n, &format!("load-{n}"), 1, b"load")).await;
-    }
+    let mut load_nonce = 2;
+    load(&mut c2, &w2, "val-2", &mut load_nonce).await;
 
     // bank-e makes its keys and its join request for the consortium's chain.
+    let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
     let mut bank = TestNode::init_with(
         "bank-e",
-        &["--roles", "member"],
+        &["--roles", "member", "--p2p-listen", &p2p],
         vec![(
             "LEDGER_KEY_PASSPHRASE".to_string(),
             TEST_PASSPHRASE.to_string(),
@@ -177,6 +179,7 @@ async fn a_fifth_bank_joins_a_running_network_by_vote_and_writes_and_reads_recor
     let out = std::process::Command::new(bin("ledger-node"))
         .args(["join-request", "--home"])
         .arg(bank.home.path())
+        .env("LEDGER_KEY_PASSPHRASE", TEST_PASSPHRASE)
         .arg("--out")
         .arg(&request)
         .output()
@@ -186,7 +189,11 @@ async fn a_fifth_bank_joins_a_running_network_by_vote_and_writes_and_reads_recor
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let registration = hex::decode(std::fs::read_to_string(&request).unwrap().trim()).unwrap();
+    let request_bytes = hex::decode(std::fs::read_to_string(&request).unwrap().trim()).unwrap();
+    let join = ledger_types::governance::JoinRequest::decode(&request_bytes).unwrap();
+    assert_eq!(join.ring_proof.len(), 64, "a member proves its ring key");
+    assert!(join.audit_proof.is_empty(), "a bank registers no audit key");
+    let registration = join.registration;
     // Not a member yet: its transactions are refused.
     let mut c1 = net.validators[0].client().await;
     let unknown = c1
@@ -268,18 +275,146 @@ async fn a_fifth_bank_joins_a_running_network_by_vote_and_writes_and_reads_recor
     .unwrap();
     let r = gw.read("inv-e-1", None).await.unwrap();
     assert_eq!(fields_of(&r)["text"], "bank-e's first invoice");
-    // Every node agrees at every height, bank-e included.
+
+    // bank-e is promoted: its operator wires its home as a joining validator (it follows
+    // val-1 until it validates), a governor proposes it with its consensus address, two
+    // more vote; load keeps coming from val-2.
+    bank.stop();
+    let mut connect = std::process::Command::new(bin("ledger-node"));
+    connect.arg("connect");
+    for v in &net.validators {
+        connect.arg("--validator").arg(v.home.path());
+    }
+    let out = connect
+        .arg("--joining")
+        .arg(bank.home.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let address = text
+        .split_whitespace()
+        .skip_while(|w| *w != "--p2p")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no consensus address in {text}"))
+        .to_string();
+    assert!(
+        address.starts_with(&p2p) && address.contains("/p2p/"),
+        "{address}"
+    );
+    bank.start(BLOCK_TIME).await;
+    gw = bank.gateway().await;
+    load(&mut c2, &w2, "val-2", &mut load_nonce).await;
+    let out = std::process::Command::new(bin("ledger"))
+        .args(["--node", &net.validators[0].url()])
+        .args(["propose", "--gateway", &net.validators[0].gateway_url()])
+        .arg("--token-file")
+        .arg(net.validators[0].home.path().join("gateway-cli.token"))
+        .args(["--add-validator", "bank-e", "--p2p", &address])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("proposed add-validator proposal #2"),
+        "{text}"
+    );
+    net.validators[1]
+        .gateway()
+        .await
+        .vote(2, true)
+        .await
+        .unwrap();
+    let passed = net.validators[2]
+        .gateway()
+        .await
+        .vote(2, true)
+        .await
+        .unwrap()
+        .height;
+    // From two heights after passing, bank-e signs commits.
+    let signed = wait_signed_by(&net.validators[0], "bank-e", passed + 1, 90).await;
+    assert!(
+        signed >= passed + 2,
+        "signed at {signed}, passed at {passed}"
+    );
+    let status = bank
+        .client()
+        .await
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.role, "validator");
+    assert_eq!(
+        status.validators,
+        vec!["bank-e", "val-1", "val-2", "val-3", "val-4"]
+    );
+    // bank-e writes as a validator (into its own mempool, relayed to the others).
+    gw.put("inv-e-2", "note", &[("text", "as a validator")], &[])
+        .await
+        .unwrap();
+
+    // Later val-4 is removed: four of the five (bank-e now governs too) vote for it.
+    let id = g1.propose("remove-validator", "val-4").await.unwrap();
+    net.validators[1]
+        .gateway()
+        .await
+        .vote(id, true)
+        .await
+        .unwrap();
+    net.validators[2]
+        .gateway()
+        .await
+        .vote(id, true)
+        .await
+        .unwrap();
+    let passed = gw.vote(id, true).await.unwrap().height;
+    let effective = passed + 2;
+    load(&mut c2, &w2, "val-2", &mut load_nonce).await;
+    let up: Vec<&TestNode> = net.validators[..3].iter().chain([&bank]).collect();
+    wait_for_height(&up, effective + 5, 90).await;
+    for h in effective..=effective + 5 {
+        let signers = signers_at(&net.validators[0], h).await;
+        assert!(
+            !signers.iter().any(|s| s == "val-4"),
+            "height {h}: {signers:?}"
+        );
+    }
+    // val-4 left consensus and follows the validators; it reports so.
+    let tip = height_of(&net.validators[0]).await;
+    wait_for_height(&[&net.validators[3]], tip, 60).await;
+    let status = net.validators[3]
+        .client()
+        .await
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.role, "follower");
+    // At no height do two nodes disagree.
     let h = height_of(&net.validators[0]).await;
     let mut nodes: Vec<&TestNode> = net.nodes().collect();
     nodes.push(&bank);
     wait_for_height(&nodes, h, 60).await;
-    for n in &nodes[1..] {
-        assert_eq!(
-            block_hash_at(n, h).await,
-            block_hash_at(nodes[0], h).await,
-            "{}",
-            n.org
-        );
+    for height in 1..=h {
+        let want = block_hash_at(nodes[0], height).await;
+        for n in &nodes[1..] {
+            assert_eq!(
+                block_hash_at(n, height).await,
+                want,
+                "{} at {height}",
+                n.org
+            );
+        }
     }
 }
 
@@ -363,4 +498,25 @@ async fn a_validator_removed_by_vote_stops_counting_two_heights_later_and_sync_c
         .into_inner();
     assert_eq!(g.proposals[0].status, "passed");
     assert_eq!(g.governors.len(), 4, "the validators govern by default");
+}
+
+/// Twenty writes from `org` (whose node is `client`), from the later of `next` and its
+/// committed next nonce (its own gateway's votes take nonces too).
+async fn load(
+    client: &mut ledger_api::v1::ledger_client::LedgerClient<tonic::transport::Channel>,
+    writer: &Writer,
+    org: &str,
+    next: &mut u64,
+) {
+    let committed = client
+        .get_member(pb::GetMemberRequest { org: org.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .next_nonce;
+    let start = (*next).max(committed);
+    for n in start..start + 20 {
+        submit(client, &writer.put(n, &format!("load-{n}"), 1, b"load")).await;
+    }
+    *next = start + 20;
 }

@@ -388,6 +388,11 @@ pub(crate) struct ProposeArgs {
     /// Add this member to the validators, two heights after the proposal passes.
     #[arg(long, group = "action")]
     pub(crate) add_validator: Option<String>,
+    /// With --add-validator: the new validator's consensus address, as its operator's
+    /// `ledger-node peer-address` prints it (/ip4/.../tcp/.../p2p/<peer id>); the
+    /// validators connect to that node, and accept its connections, once this passes.
+    #[arg(long, requires = "add_validator")]
+    pub(crate) p2p: Option<String>,
     /// Remove this validator, two heights after the proposal passes.
     #[arg(long, group = "action")]
     pub(crate) remove_validator: Option<String>,

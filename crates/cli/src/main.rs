@@ -511,7 +511,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 registration = hex::decode(text.trim()).map_err(|e| {
                     CliError::Invalid(format!("{} is not a join request: {e}", file.display()))
                 })?;
-                let tx = ledger_types::Transaction::decode(&registration).map_err(|e| {
+                let request = ledger_types::governance::JoinRequest::decode(&registration)
+                    .map_err(|e| {
+                        CliError::Invalid(format!(
+                            "{} is not a join request (`ledger-node join-request` writes one): {e}",
+                            file.display()
+                        ))
+                    })?;
+                let tx = ledger_types::Transaction::decode(&request.registration).map_err(|e| {
                     CliError::Invalid(format!("{} is not a join request: {e}", file.display()))
                 })?;
                 let ledger_types::Payload::RegisterMember(m) = &tx.body().payload else {
@@ -574,6 +581,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                         governance,
                         open_blocks: a.open_blocks,
                         registration,
+                        p2p: a.p2p.clone().unwrap_or_default(),
                     })),
                     no_wait: a.no_wait,
                 })

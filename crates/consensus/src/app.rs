@@ -67,6 +67,23 @@ pub trait LedgerApp: Send + Sync + 'static {
     /// Signs a digest with this validator's consensus key (the header part of the blocks
     /// it streams).
     fn sign_digest(&self, digest: &ledger_types::Hash) -> Result<ledger_types::Signature, String>;
+    /// The consensus addresses (libp2p multiaddresses with peer ids) of the other
+    /// validators of the next two heights that governance approved on the ledger: the
+    /// network connects to them, and accepts their connections, beside the configured
+    /// persistent peers.
+    fn validator_peers(&self) -> Result<Vec<String>, String> {
+        Ok(vec![])
+    }
+}
+
+/// Why the driver stopped without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The engine closed its channel (it is shutting down).
+    EngineClosed,
+    /// This node is not in the validator set of the next height any more (governance
+    /// removed it): it leaves consensus, and follows the validators instead.
+    LeftValidatorSet,
 }
 
 /// Driver settings.
@@ -234,6 +251,8 @@ pub struct Driver<A: LedgerApp, S: ProposalStore> {
     refused: HashMap<(PeerId, Bytes), u64>,
     /// The validator set, read for the height it was read at.
     set: Option<(u64, ValidatorSet)>,
+    /// The on-ledger consensus addresses added to the network's persistent peers.
+    ledger_peers: std::collections::BTreeSet<String>,
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
@@ -255,6 +274,69 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
             streams: HashMap::new(),
             refused: HashMap::new(),
             set: None,
+            ledger_peers: std::collections::BTreeSet::new(),
+        }
+    }
+
+    /// Connects the network to the validators governance added with a consensus address,
+    /// and disconnects from those it removed (the configured peers stay as they are).
+    async fn update_peers(&mut self, channels: &Channels<LedgerContext>) {
+        let app = self.app.clone();
+        let wanted: std::collections::BTreeSet<String> =
+            match blocking(move || app.validator_peers()).await {
+                Ok(Ok(p)) => p.into_iter().collect(),
+                Ok(Err(e)) | Err(e) => {
+                    tracing::warn!(error = %e, "reading the validators' consensus addresses");
+                    return;
+                }
+            };
+        let added: Vec<String> = wanted.difference(&self.ledger_peers).cloned().collect();
+        let removed: Vec<String> = self.ledger_peers.difference(&wanted).cloned().collect();
+        for (addr, add) in added
+            .into_iter()
+            .map(|a| (a, true))
+            .chain(removed.into_iter().map(|a| (a, false)))
+        {
+            let parsed: malachitebft_app_channel::app::net::Multiaddr = match addr.parse() {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(address = %addr, error = %e, "a validator's consensus address on the ledger is not a multiaddress: not connecting to it");
+                    if add {
+                        self.ledger_peers.insert(addr);
+                    } else {
+                        self.ledger_peers.remove(&addr);
+                    }
+                    continue;
+                }
+            };
+            if add {
+                self.ledger_peers.insert(addr.clone());
+            } else {
+                self.ledger_peers.remove(&addr);
+            }
+            let requests = channels.net_requests.clone();
+            tokio::spawn(async move {
+                use malachitebft_app_channel::NetworkRequest;
+                let result = if add {
+                    NetworkRequest::add_persistent_peer(&requests, parsed).await
+                } else {
+                    NetworkRequest::remove_persistent_peer(&requests, parsed).await
+                };
+                match result {
+                    Ok(Ok(())) if add => {
+                        tracing::info!(address = %addr, "connecting to a validator governance added")
+                    }
+                    Ok(Ok(())) => {
+                        tracing::info!(address = %addr, "disconnected from a validator governance removed")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(address = %addr, error = ?e, "updating the persistent peers")
+                    }
+                    Err(e) => {
+                        tracing::warn!(address = %addr, error = %e, "updating the persistent peers")
+                    }
+                }
+            });
         }
     }
 
@@ -738,13 +820,14 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
     }
 
     /// Runs until the engine closes the channel.
-    pub async fn run(mut self, mut channels: Channels<LedgerContext>) -> Result<(), String> {
+    pub async fn run(mut self, mut channels: Channels<LedgerContext>) -> Result<Ended, String> {
         self.load_candidates().await;
         while let Some(msg) = channels.consensus.recv().await {
             match msg {
                 AppMsg::ConsensusReady { reply } => {
                     let h = Height(self.app.height() + 1);
                     tracing::info!(height = h.0, "consensus ready");
+                    self.update_peers(&channels).await;
                     let _ = reply.send((h, self.params().await?));
                 }
                 AppMsg::StartedRound {
@@ -857,7 +940,17 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                     certificate, reply, ..
                 } => {
                     let next = certificate.height.0 + 1;
-                    let _ = reply.send(Next::Start(Height(next), self.params().await?));
+                    let params = self.params().await?;
+                    let validating = params.validator_set.contains(&self.cfg.me);
+                    let _ = reply.send(Next::Start(Height(next), params));
+                    self.update_peers(&channels).await;
+                    if !validating {
+                        tracing::info!(
+                            height = next,
+                            "this node is not in the validator set of the next height: leaving consensus"
+                        );
+                        return Ok(Ended::LeftValidatorSet);
+                    }
                 }
                 AppMsg::GetDecidedValues { range, reply } => {
                     let tip = self.app.height();
@@ -916,7 +1009,7 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                 }
             }
         }
-        Ok(())
+        Ok(Ended::EngineClosed)
     }
 }
 

@@ -353,6 +353,11 @@ pub fn header_part_digest(
 }
 
 impl ValidatorSet {
+    /// Whether `address` is in the set.
+    pub fn contains(&self, address: &Address) -> bool {
+        self.validators.iter().any(|v| &v.address == address)
+    }
+
     /// True when the set has no validator.
     pub fn is_empty(&self) -> bool {
         self.validators.is_empty()

@@ -12,7 +12,7 @@ pub mod context;
 pub mod proposal_store;
 pub mod signing;
 
-pub use app::{timely, Driver, DriverConfig, LedgerApp};
+pub use app::{timely, Driver, DriverConfig, Ended, LedgerApp};
 pub use codec::LedgerCodec;
 pub use context::{
     header_part_digest, proposer_of, Address, BlockId, ConsensusSignature, Height, LedgerContext,

@@ -310,7 +310,7 @@ impl LedgerApp for FakeLedger {
 struct Engine {
     to_driver: mpsc::Sender<AppMsg<LedgerContext>>,
     network: mpsc::Receiver<NetworkMsg<LedgerContext>>,
-    driver: JoinHandle<Result<(), String>>,
+    driver: JoinHandle<Result<ledger_consensus::Ended, String>>,
 }
 
 fn start(app: &Arc<FakeLedger>, store: &Arc<MemoryStore>) -> Engine {
@@ -433,7 +433,13 @@ impl Engine {
     /// Closes the engine's side, as a crash or restart does, and waits for the driver.
     async fn stop(self) -> Result<(), String> {
         drop(self.to_driver);
-        self.driver.await.unwrap()
+        self.driver.await.unwrap().map(|ended| {
+            assert_eq!(
+                ended,
+                ledger_consensus::Ended::EngineClosed,
+                "the driver ended early"
+            );
+        })
     }
 }
 

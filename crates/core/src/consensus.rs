@@ -24,6 +24,8 @@ use malachitebft_app_channel::{
     SyncContext, WalContext,
 };
 
+pub use ledger_consensus::Ended;
+
 use crate::error::NodeError;
 use ledger_home::config::{ConsensusSection, NodeConfig};
 
@@ -179,6 +181,25 @@ impl LedgerApp for Ledger {
         }
     }
 
+    fn validator_peers(&self) -> Result<Vec<String>, String> {
+        let store = self.store.as_ref();
+        let next = Ledger::height(self) + 1;
+        let mut orgs = validator_set_at(store, next).map_err(|e| e.to_string())?;
+        // The set after a change passed in the latest block: connect before it counts.
+        orgs.extend(validator_set_at(store, next + 1).map_err(|e| e.to_string())?);
+        orgs.sort();
+        orgs.dedup();
+        let mut out = Vec::new();
+        for org in orgs.iter().filter(|o| **o != self.org) {
+            if let Some(addr) =
+                ledger_state::validator_p2p(store, org).map_err(|e| e.to_string())?
+            {
+                out.push(addr);
+            }
+        }
+        Ok(out)
+    }
+
     fn fetch_decided(&self, height: u64, id: &ledger_types::Hash) -> Result<Block, String> {
         let runtime = tokio::runtime::Handle::current();
         let mut why = Vec::new();
@@ -255,7 +276,7 @@ pub async fn start(
 ) -> Result<
     (
         malachitebft_app_channel::EngineHandle,
-        tokio::task::JoinHandle<Result<(), String>>,
+        tokio::task::JoinHandle<Result<ledger_consensus::Ended, String>>,
     ),
     NodeError,
 > {

@@ -14,25 +14,59 @@ use crate::error::NodeError;
 use crate::ledger::Ledger;
 use crate::transport::BlockSource;
 
-/// Runs until `shutdown` turns true, reconnecting to `upstream` (named `name` in logs)
-/// when the stream breaks.
+/// Why following ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowEnd {
+    /// The node is shutting down.
+    Shutdown,
+    /// `promote` turned true: this node takes part in consensus from the next height.
+    Promoted,
+}
+
+/// Whether following should stop after a block: a check of the ledger after each one.
+pub type Promote = Arc<dyn Fn(&Ledger) -> bool + Send + Sync>;
+
+/// Follows `upstreams` (the first that answers; the next when one fails) until
+/// `shutdown` turns true or, when given, until `promote` holds after a stored block.
 pub async fn run(
     ledger: Arc<Ledger>,
-    upstream: Arc<dyn BlockSource>,
-    name: String,
+    upstreams: Vec<Arc<dyn BlockSource>>,
     mut shutdown: watch::Receiver<bool>,
-) {
+    promote: Option<Promote>,
+) -> FollowEnd {
     let mut backoff = Duration::from_millis(200);
+    let stop = |l: &Ledger, _h: u64| promote.as_ref().is_some_and(|p| p(l));
+    let mut i = 0usize;
     loop {
         if *shutdown.borrow() {
-            break;
+            return FollowEnd::Shutdown;
         }
-        match follow(&ledger, upstream.as_ref(), &name, &mut shutdown, None).await {
-            Ok(()) => break,
+        if stop(&ledger, ledger.height()) {
+            return FollowEnd::Promoted;
+        }
+        let Some(upstream) = upstreams.get(i % upstreams.len().max(1)) else {
+            tracing::error!("nothing to follow: no upstream node and no other validator's API");
+            let _ = shutdown.changed().await;
+            return FollowEnd::Shutdown;
+        };
+        let name = upstream.name().to_string();
+        match follow(
+            &ledger,
+            upstream.as_ref(),
+            &name,
+            &mut shutdown,
+            &stop,
+            false,
+        )
+        .await
+        {
+            Ok(()) if *shutdown.borrow() => return FollowEnd::Shutdown,
+            Ok(()) => return FollowEnd::Promoted,
             Err(e) => {
                 tracing::warn!(upstream = %name, error = %e, retry_ms = backoff.as_millis() as u64, "following the upstream node");
             }
         }
+        i += 1;
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = shutdown.changed() => {}
@@ -64,7 +98,17 @@ pub async fn catch_up(ledger: &Arc<Ledger>, until: u64) -> Result<(), NodeError>
         }
         let mut tips = Vec::new();
         for peer in &peers {
-            match follow(ledger, peer.as_ref(), peer.name(), &mut never, Some(until)).await {
+            let reached = |_: &Ledger, h: u64| h >= until;
+            match follow(
+                ledger,
+                peer.as_ref(),
+                peer.name(),
+                &mut never,
+                &reached,
+                true,
+            )
+            .await
+            {
                 Ok(()) => {}
                 Err(e) => {
                     tracing::debug!(peer = %peer.name(), error = %e, "catching up from a peer")
@@ -97,14 +141,16 @@ pub async fn catch_up(ledger: &Arc<Ledger>, until: u64) -> Result<(), NodeError>
     }
 }
 
-/// Follows `upstream` until `shutdown`, or until this node's chain reaches `until` if
-/// given; in that case an upstream with nothing past our tip is an error (ask another).
+/// Follows `upstream` until `shutdown`, or until `stop` holds after a stored block (given
+/// the ledger and the block's height). With `need_more`, an upstream with nothing past
+/// our tip is an error (ask another).
 async fn follow(
     ledger: &Arc<Ledger>,
     upstream: &dyn BlockSource,
     name: &str,
     shutdown: &mut watch::Receiver<bool>,
-    until: Option<u64>,
+    stop: &(dyn Fn(&Ledger, u64) -> bool + Send + Sync),
+    need_more: bool,
 ) -> Result<(), String> {
     let status = upstream.status().await?;
     if status.genesis_hash != ledger.genesis_hash.0 {
@@ -115,11 +161,14 @@ async fn follow(
         ));
     }
     let from = ledger.height() + 1;
-    if until.is_some() && status.height < from {
+    if need_more && status.height < from {
         return Err(format!("{name} has nothing past height {}", from - 1));
     }
     tracing::info!(upstream = %name, from, upstream_height = status.height, "following the upstream node");
     let mut stream = upstream.blocks(from).await?;
+    // Catch-up progress, every few seconds while behind the upstream's height at connect.
+    let (started, mut reported) = (std::time::Instant::now(), std::time::Instant::now());
+    let target = status.height;
     loop {
         let bytes = tokio::select! {
             m = stream.next_block() => m.map_err(|e| format!("stream: {e}"))?,
@@ -141,7 +190,26 @@ async fn follow(
         match result {
             Ok(()) => {
                 tracing::debug!(height, "stored a verified block from upstream");
-                if until.is_some_and(|u| height >= u) {
+                if height < target && reported.elapsed() >= Duration::from_secs(5) {
+                    reported = std::time::Instant::now();
+                    let done = height + 1 - from;
+                    let per_min = done as f64 * 60.0 / started.elapsed().as_secs_f64().max(1e-3);
+                    tracing::info!(
+                        height,
+                        target,
+                        blocks_per_min = per_min as u64,
+                        eta_secs = ((target - height) as f64 * 60.0 / per_min.max(1.0)) as u64,
+                        "catching up with the upstream node"
+                    );
+                } else if height == target && target >= from + 100 {
+                    tracing::info!(
+                        height,
+                        blocks = height + 1 - from,
+                        secs = started.elapsed().as_secs(),
+                        "caught up with the upstream node"
+                    );
+                }
+                if stop(ledger, height) {
                     return Ok(());
                 }
             }

@@ -80,8 +80,12 @@ pub struct Ledger {
     last_commit_ms: std::sync::atomic::AtomicU64,
     /// The latest block's commit: its round and how many validators signed it.
     last_commit: std::sync::Mutex<(u32, u32)>,
-    /// How this node gets blocks (for status).
-    pub role: std::sync::OnceLock<(&'static str, Vec<String>)>,
+    /// How this node gets blocks, and from whom (for status); it changes when governance
+    /// adds this node to the validators or removes it.
+    role: std::sync::Mutex<(&'static str, Vec<String>)>,
+    /// Whether submissions go to the upstream node (while following) rather than this
+    /// node's mempool (while validating).
+    forwarding: std::sync::atomic::AtomicBool,
     /// What changes the blocks this validator proposes (test builds only).
     pub(crate) consensus_hook: Option<Arc<dyn ConsensusHook>>,
 }
@@ -118,9 +122,46 @@ impl Ledger {
             admission: Admission::default(),
             last_commit_ms: std::sync::atomic::AtomicU64::new(0),
             last_commit: std::sync::Mutex::new(last_commit),
-            role: std::sync::OnceLock::new(),
+            role: std::sync::Mutex::new(("idle", vec![])),
+            forwarding: std::sync::atomic::AtomicBool::new(true),
             consensus_hook: None,
         }
+    }
+
+    /// How this node gets blocks (validator, follower, producer, idle) and from whom.
+    pub fn role(&self) -> (&'static str, Vec<String>) {
+        self.role
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records how this node gets blocks from now on; a validator takes submissions into
+    /// its own mempool, any other role forwards them to its upstream node (if it has one).
+    pub fn set_role(&self, role: &'static str, from: Vec<String>) {
+        self.forwarding.store(
+            role != "validator" && role != "producer",
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        *self
+            .role
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (role, from);
+    }
+
+    /// The upstream node submissions go to now, if any.
+    fn forward_to(&self) -> Option<&Arc<dyn Upstream>> {
+        self.upstream
+            .as_ref()
+            .filter(|_| self.forwarding.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Whether this organisation is in the validator set of the next height.
+    pub fn validates_next(&self) -> Result<bool, NodeError> {
+        Ok(
+            ledger_state::validator_set_at(self.store.as_ref(), self.height() + 1)?
+                .contains(&self.org),
+        )
     }
 
     /// Lets `hook` change the blocks this validator proposes through consensus (see
@@ -194,7 +235,7 @@ impl Ledger {
     /// admission gate ([`Admission`]): at most one check per worker at once, a bounded
     /// queue, and [`SubmitError::Busy`] past it.
     pub async fn submit_tx(self: &Arc<Self>, bytes: Vec<u8>) -> Result<Hash, SubmitError> {
-        if let Some(up) = &self.upstream {
+        if let Some(up) = self.forward_to() {
             return up.submit(bytes).await.map_err(SubmitError::Upstream);
         }
         let me = self.clone();
@@ -246,7 +287,7 @@ impl Ledger {
     /// nonce again, so the organisation's next write fills the gap instead of waiting
     /// behind it.
     pub async fn next_free_nonce(&self, org: &OrgId, committed: u64) -> Result<u64, RemoteRefusal> {
-        match &self.upstream {
+        match self.forward_to() {
             Some(up) => Ok(up.next_free_nonce(org).await?.max(committed)),
             None => Ok(self.mempool.next_free_nonce(org, committed)),
         }

@@ -4,6 +4,12 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum CryptoError {
+    /// A proof of possession of a registered key does not verify.
+    #[error("proof of possession refused: {reason}")]
+    InvalidPossessionProof {
+        /// What failed.
+        reason: String,
+    },
     /// A ring signature does not verify, or its ring or encoding is unusable.
     #[error("ring signature refused: {reason}")]
     InvalidRingSignature {

@@ -8,6 +8,7 @@ mod error;
 pub mod field;
 pub mod hpke;
 pub mod lthash;
+pub mod possession;
 pub mod record;
 pub mod ring;
 mod signer;

@@ -82,6 +82,17 @@ impl RingSecret {
     pub fn public(&self) -> [u8; 32] {
         (self.0 * G).compress().to_bytes()
     }
+
+    /// A proof that the holder knows this key's secret, bound to `context`
+    /// ([`crate::possession::context`]).
+    pub fn prove_possession(&self, context: &[u8]) -> [u8; 64] {
+        crate::possession::prove(&self.0, &G, context)
+    }
+}
+
+/// Checks a proof of possession of the ring key `key` for `context`.
+pub fn verify_possession(key: &[u8], context: &[u8], proof: &[u8]) -> Result<(), CryptoError> {
+    crate::possession::verify(key, &G, context, proof)
 }
 
 /// Checks a registered ring public key: 32 bytes, a Ristretto point, not the identity.

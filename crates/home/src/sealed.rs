@@ -38,6 +38,35 @@ pub trait SealedKey: Sized {
     fn from_secret_bytes(b: &[u8]) -> Result<Self, String>;
     /// The public key registered in genesis.
     fn public_bytes(&self) -> [u8; 32];
+    /// The kind named in its proof of possession's context.
+    const PROOF_KIND: &'static str;
+    /// A proof of possession bound to `context` (`ledger_crypto::possession::context`).
+    fn prove_possession(&self, context: &[u8]) -> [u8; 64];
+}
+
+/// The proof of possession of the sealed `K` of `org` on `chain_id` (empty when the
+/// registration holds no such key).
+pub fn prove_possession<K: SealedKey>(
+    home: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    chain_id: &str,
+    m: &RegisterMember,
+) -> Result<Vec<u8>, HomeError> {
+    if K::registered(m).is_empty() {
+        return Ok(Vec::new());
+    }
+    check::<K>(
+        home,
+        provider,
+        sealing_label,
+        chain_id,
+        m.org.as_str(),
+        K::registered(m),
+    )?;
+    let secret = load::<K>(home, provider, sealing_label, chain_id, m.org.as_str())?;
+    let context = ledger_crypto::possession::context(chain_id, m.org.as_str(), K::PROOF_KIND);
+    Ok(secret.prove_possession(&context).to_vec())
 }
 
 impl SealedKey for AuditSecret {
@@ -60,6 +89,10 @@ impl SealedKey for AuditSecret {
     fn public_bytes(&self) -> [u8; 32] {
         self.public().to_bytes()
     }
+    const PROOF_KIND: &'static str = "audit";
+    fn prove_possession(&self, context: &[u8]) -> [u8; 64] {
+        AuditSecret::prove_possession(self, context)
+    }
 }
 
 impl SealedKey for RingSecret {
@@ -81,6 +114,10 @@ impl SealedKey for RingSecret {
     }
     fn public_bytes(&self) -> [u8; 32] {
         self.public()
+    }
+    const PROOF_KIND: &'static str = "ring";
+    fn prove_possession(&self, context: &[u8]) -> [u8; 64] {
+        RingSecret::prove_possession(self, context)
     }
 }
 

@@ -113,14 +113,38 @@ pub fn genesis_merge(out: &Path, inputs: &[PathBuf]) -> Result<(), NodeError> {
 }
 
 /// Wires validator and observer homes into a consensus network.
-pub fn connect(validators: &[PathBuf], observers: &[PathBuf]) -> Result<(), NodeError> {
+pub fn connect(
+    validators: &[PathBuf],
+    observers: &[PathBuf],
+    joining: &[PathBuf],
+) -> Result<(), NodeError> {
     let mut configs = Vec::new();
     for home in validators {
         let config = NodeConfig::load(home)?;
-        let peer = consensus::peer_id(&NodeConfig::resolve(home, &config.consensus.p2p_key))?;
-        let addr = format!("{}/p2p/{peer}", config.consensus.listen);
+        let addr = consensus_address(home, &config)?;
         let api = format!("http://{}", config.grpc.listen);
         configs.push((home.clone(), config, addr, api));
+    }
+    if !joining.is_empty() {
+        for (i, home) in joining.iter().enumerate() {
+            let mut config = NodeConfig::load(home)?;
+            config.consensus.enabled = true;
+            config.consensus.persistent_peers = configs.iter().map(|c| c.2.clone()).collect();
+            config.consensus.relay = configs.iter().map(|c| c.3.clone()).collect();
+            let upstream = configs[i % configs.len()].3.clone();
+            config.sync.upstream = Some(upstream.clone());
+            config.save(home)?;
+            out!(
+                "{} follows {upstream} until it validates; propose it with:",
+                config.org
+            );
+            out!(
+                "  ledger propose --add-validator {} --p2p {}",
+                config.org,
+                consensus_address(home, &config)?
+            );
+        }
+        return Ok(());
     }
     for (i, (home, config, _, _)) in configs.iter().enumerate() {
         let mut config = config.clone();
@@ -154,6 +178,19 @@ pub fn connect(validators: &[PathBuf], observers: &[PathBuf]) -> Result<(), Node
         config.save(home)?;
         out!("observer {} follows {upstream}", config.org);
     }
+    Ok(())
+}
+
+/// A node's consensus address: its libp2p listen address and peer id.
+fn consensus_address(home: &Path, config: &NodeConfig) -> Result<String, NodeError> {
+    let peer = consensus::peer_id(&NodeConfig::resolve(home, &config.consensus.p2p_key))?;
+    Ok(format!("{}/p2p/{peer}", config.consensus.listen))
+}
+
+/// Prints the node's consensus address.
+pub fn peer_address(home: &Path) -> Result<(), NodeError> {
+    let config = NodeConfig::load(home)?;
+    out!("{}", consensus_address(home, &config)?);
     Ok(())
 }
 
@@ -259,7 +296,38 @@ pub fn join_request(home: &Path, out: &Path) -> Result<(), NodeError> {
                 config.org
             ))
         })?;
-    ledger_home::fsutil::write_file(out, hex::encode(tx.bytes()).as_bytes(), 0o644)?;
+    let ledger_types::Payload::RegisterMember(m) = &tx.body().payload else {
+        return Err(NodeError::Fatal(format!(
+            "{} holds a {} for {}, not a registration",
+            path.display(),
+            tx.kind().name(),
+            config.org
+        )));
+    };
+    // Proofs of possession of the ring and audit keys it registers, from their sealed
+    // secrets (unsealed by the key provider, wiped after).
+    let provider = keys::open_provider(home, &config.keys)?;
+    let label = &config.keys.sealing_label;
+    let chain = chain_id.as_str();
+    use ledger_home::sealed::prove_possession;
+    let request = ledger_types::governance::JoinRequest {
+        registration: tx.bytes().to_vec(),
+        ring_proof: prove_possession::<ledger_crypto::ring::RingSecret>(
+            home,
+            provider.as_ref(),
+            label,
+            chain,
+            m,
+        )?,
+        audit_proof: prove_possession::<ledger_proofs::AuditSecret>(
+            home,
+            provider.as_ref(),
+            label,
+            chain,
+            m,
+        )?,
+    };
+    ledger_home::fsutil::write_file(out, hex::encode(request.encode()).as_bytes(), 0o644)?;
     out!(
         "join request of {} for chain {} written to {} (tx {})",
         config.org,

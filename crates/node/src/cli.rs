@@ -60,6 +60,9 @@ pub enum Command {
     /// Wire node homes into a consensus network: validators get consensus enabled, each
     /// other as persistent peers (libp2p address with peer id) and transaction relays;
     /// observers follow a validator. Run after `genesis-merge`, before the first start.
+    /// With --joining, only the joining homes are written: each will follow a validator
+    /// until governance adds it to the validators (`ledger propose --add-validator ORG
+    /// --p2p ADDR`, with the address printed here), then take part in consensus.
     Connect {
         /// Homes of validators (repeatable).
         #[arg(long = "validator", required = true)]
@@ -67,6 +70,18 @@ pub enum Command {
         /// Homes of observers (repeatable): they follow a validator and never vote.
         #[arg(long = "observer")]
         observers: Vec<PathBuf>,
+        /// Homes of nodes that will become validators by vote of a running network
+        /// (repeatable); the validators' homes are only read.
+        #[arg(long = "joining")]
+        joining: Vec<PathBuf>,
+    },
+    /// Print this node's consensus address (its libp2p listen address with its peer id),
+    /// for the proposal that adds it to the validators (`ledger propose --add-validator
+    /// ORG --p2p ADDRESS`).
+    PeerAddress {
+        /// The node home.
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
     },
     /// Manage the clients allowed to call the organisation-private gateway.
     GatewayClient {

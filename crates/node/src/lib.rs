@@ -31,7 +31,9 @@ pub fn main_with(hooks: Hooks) {
         Command::Connect {
             validators,
             observers,
-        } => admin::connect(&validators, &observers),
+            joining,
+        } => admin::connect(&validators, &observers, &joining),
+        Command::PeerAddress { home } => admin::peer_address(&home),
         Command::AuditLog { home, verify_only } => admin::audit_log(&home, verify_only),
         Command::CircuitSetup { out, dev } => admin::circuit_setup(&out, dev),
     };

@@ -262,67 +262,104 @@ async fn open_keys(
     })
 }
 
-/// How this node gets its blocks.
-enum Driver {
-    /// A validator of a consensus network: the engine and the application driving it.
-    Consensus {
-        engine: malachitebft_app_channel::EngineHandle,
-        app: tokio::task::JoinHandle<()>,
-    },
-    /// The single validator, or a follower of an upstream node.
-    Task(tokio::task::JoinHandle<()>),
-    /// Neither: no blocks arrive.
-    None,
-}
-
-/// Starts the block driver this node's role and configuration call for. The consensus
-/// application notifies `app_stopped` when it ends.
-async fn start_driver(
-    home: &Path,
-    config: &NodeConfig,
-    ledger: &Arc<Ledger>,
-    is_validator: bool,
-    shutdown: &watch::Receiver<bool>,
-    app_stopped: &Arc<tokio::sync::Notify>,
-) -> Result<Driver, NodeError> {
-    let org = &ledger.org;
-    Ok(match (&config.sync.upstream, is_validator) {
-        (None, true) if config.consensus.enabled => {
-            let (engine, driver) =
-                consensus::start(home, config, ledger.clone(), ledger.signer.clone()).await?;
-            tracing::info!(listen = %config.consensus.listen, peers = config.consensus.persistent_peers.len(), "consensus engine started");
-            let stop = app_stopped.clone();
-            let app = tokio::spawn(async move {
-                match driver.await {
-                    Ok(Err(e)) => tracing::error!(error = %e, "the consensus application stopped"),
-                    Err(e) => tracing::error!(error = %e, "the consensus application failed"),
-                    Ok(Ok(())) => {}
+/// Drives this node's chain until `shutdown`: through consensus while its organisation
+/// is in the validator set of the next height and consensus is enabled; following an
+/// upstream node (or, without one, the other validators) while it is not, switching when
+/// governance adds it to the validators or removes it; as the single validator's
+/// producer without consensus. An error says why the driver stopped on its own.
+async fn drive(
+    home: PathBuf,
+    config: NodeConfig,
+    ledger: Arc<Ledger>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), NodeError> {
+    let org = ledger.org.clone();
+    let mut sources: Vec<Arc<dyn ledger_core::transport::BlockSource>> = Vec::new();
+    let mut names = Vec::new();
+    if let Some(up) = &config.sync.upstream {
+        sources.push(Arc::new(PeerApi::new(up)?));
+        names.push(up.clone());
+    } else if config.consensus.enabled {
+        sources.extend(ledger.peers().iter().cloned());
+        names.extend(config.consensus.relay.iter().cloned());
+    }
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let validating = ledger.validates_next()?;
+        if config.consensus.enabled && validating {
+            ledger.set_role("validator", config.consensus.persistent_peers.clone());
+            let (engine, app) =
+                consensus::start(&home, &config, ledger.clone(), ledger.signer.clone()).await?;
+            tracing::info!(listen = %config.consensus.listen, peers = config.consensus.persistent_peers.len(), height = ledger.height(), "consensus engine started");
+            let malachitebft_app_channel::EngineHandle { actor, handle } = engine;
+            let (mut handle, mut app) = (handle, app);
+            let stop_engine = |actor: &malachitebft_app_channel::app::engine::node::NodeRef| {
+                actor.stop(None);
+            };
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    stop_engine(&actor);
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut handle).await;
+                    app.abort();
+                    let _ = app.await;
+                    return Ok(());
                 }
-                stop.notify_one();
-            });
-            Driver::Consensus { engine, app }
-        }
-        (Some(up), _) => {
-            if is_validator {
-                tracing::warn!(%org, "a validator following an upstream node produces no blocks of its own");
+                _ = &mut handle => {
+                    app.abort();
+                    let _ = app.await;
+                    return Err(NodeError::Fatal(format!(
+                        "consensus engine stopped at height {}: see the log above; restart the node to resume from its WAL",
+                        ledger.height()
+                    )));
+                }
+                ended = &mut app => {
+                    stop_engine(&actor);
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut handle).await;
+                    match ended {
+                        Ok(Ok(ledger_core::consensus::Ended::LeftValidatorSet)) => {
+                            tracing::info!(%org, height = ledger.height(), "governance removed this organisation from the validators: following the validators from now on");
+                            continue;
+                        }
+                        Ok(Ok(ledger_core::consensus::Ended::EngineClosed)) => {
+                            if *shutdown.borrow() {
+                                return Ok(());
+                            }
+                            return Err(NodeError::Fatal(format!("consensus application stopped at height {}: the engine closed its channel", ledger.height())));
+                        }
+                        Ok(Err(e)) => return Err(NodeError::Fatal(format!("consensus application stopped at height {}: {e}; restart the node to resume from its WAL", ledger.height()))),
+                        Err(e) => return Err(NodeError::Fatal(format!("consensus application failed at height {}: {e}", ledger.height()))),
+                    }
+                }
             }
-            let source = Arc::new(PeerApi::new(up)?);
-            Driver::Task(tokio::spawn(follow::run(
-                ledger.clone(),
-                source,
-                up.clone(),
-                shutdown.clone(),
-            )))
         }
-        (None, true) => Driver::Task(tokio::spawn(producer::run(
-            ledger.clone(),
-            shutdown.clone(),
-        ))),
-        (None, false) => {
-            tracing::warn!(%org, "this organisation is not a validator and follows no upstream node: no blocks will arrive (set [sync] upstream)");
-            Driver::None
+        if config.consensus.enabled || config.sync.upstream.is_some() {
+            let promote: Option<ledger_core::follow::Promote> = if config.consensus.enabled {
+                tracing::info!(%org, height = ledger.height(), "not in the validator set of the next height: following until governance adds this organisation to the validators");
+                Some(Arc::new(|l: &Ledger| l.validates_next().unwrap_or(false)))
+            } else {
+                None
+            };
+            ledger.set_role("follower", names.clone());
+            match follow::run(ledger.clone(), sources.clone(), shutdown.clone(), promote).await {
+                follow::FollowEnd::Shutdown => return Ok(()),
+                follow::FollowEnd::Promoted => {
+                    tracing::info!(%org, height = ledger.height(), "this organisation validates the next height: taking part in consensus");
+                    continue;
+                }
+            }
         }
-    })
+        if validating {
+            ledger.set_role("producer", vec![]);
+            producer::run(ledger.clone(), shutdown.clone()).await;
+            return Ok(());
+        }
+        ledger.set_role("idle", vec![]);
+        tracing::warn!(%org, "this organisation is not a validator and follows no upstream node: no blocks will arrive (set [sync] upstream)");
+        let _ = shutdown.changed().await;
+        return Ok(());
+    }
 }
 
 /// The organisation's gateway on its loopback address, if configured.
@@ -384,7 +421,6 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         blocking(move || open_chain(&home, &config)).await?
     };
     let keys = open_keys(&home, &config, &store, genesis.chain_id.as_str(), &org).await?;
-    let is_validator = keys.me.has_role(Role::Validator);
     let mempool = Mempool::new(genesis.chain_id.clone(), config.mempool.limits());
     let mut ledger = Ledger::new(
         store,
@@ -395,12 +431,21 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         genesis.block.hash(),
         config.block.clone(),
     );
-    if let Some(up) = &config.sync.upstream {
+    // While following, submissions go to the upstream node, or (a validator governance
+    // removed) to the first other validator; while validating, into this node's mempool.
+    let forward_to = config.sync.upstream.clone().or_else(|| {
+        config
+            .consensus
+            .enabled
+            .then(|| config.consensus.relay.first().cloned())
+            .flatten()
+    });
+    if let Some(up) = &forward_to {
         ledger = ledger.with_upstream(Arc::new(
             PeerApi::new(up).map_err(|e| NodeError::Fatal(format!("[sync] upstream: {e}")))?,
         ));
     }
-    if config.consensus.enabled && config.sync.upstream.is_none() {
+    if config.consensus.enabled {
         let (relays, peers) = PeerApi::validators(&config.consensus.relay)?;
         ledger = ledger.with_relays(relays).with_peers(peers);
     }
@@ -440,28 +485,12 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         reason: e.to_string(),
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let _ = ledger
-        .role
-        .set(match (&config.sync.upstream, is_validator) {
-            (Some(up), _) => ("follower", vec![up.clone()]),
-            (None, true) if config.consensus.enabled => {
-                ("validator", config.consensus.persistent_peers.clone())
-            }
-            (None, true) => ("producer", vec![]),
-            (None, false) => ("idle", vec![]),
-        });
-    // Set when the consensus application ends: the node then stops rather than serve a
-    // chain it no longer follows.
-    let app_stopped = Arc::new(tokio::sync::Notify::new());
-    let mut driver = start_driver(
-        &home,
-        &config,
-        &ledger,
-        is_validator,
-        &shutdown_rx,
-        &app_stopped,
-    )
-    .await?;
+    let mut driver = tokio::spawn(drive(
+        home.clone(),
+        config.clone(),
+        ledger.clone(),
+        shutdown_rx.clone(),
+    ));
     let auditor = if keys.me.has_role(Role::Regulator) && config.audit.check_wraps {
         let a = Arc::new(auditor::Auditor {
             ledger: ledger.clone(),
@@ -511,42 +540,29 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         },
         shutdown_rx.clone(),
     );
-    let engine_ended = async {
-        match &mut driver {
-            Driver::Consensus { engine, .. } => {
-                let _ = (&mut engine.handle).await;
-            }
-            _ => std::future::pending::<()>().await,
-        }
-    };
-    const ENGINE_STOPPED: &str = "consensus engine stopped";
-    const APP_STOPPED: &str = "consensus application stopped";
+    let mut driver_error = None;
     let sig = tokio::select! {
         s = shutdown_signal() => s,
-        _ = engine_ended => ENGINE_STOPPED,
-        _ = app_stopped.notified() => APP_STOPPED,
+        r = &mut driver => {
+            driver_error = Some(match r {
+                Ok(Ok(())) => NodeError::Fatal("the block driver ended".into()),
+                Ok(Err(e)) => e,
+                Err(e) => NodeError::Fatal(format!("the block driver failed: {e}")),
+            });
+            "block driver stopped"
+        }
     };
-    let failed = sig == ENGINE_STOPPED || sig == APP_STOPPED;
     tracing::info!(
         signal = sig,
         "shutting down: finishing the block in progress"
     );
     let _ = shutdown_tx.send(true);
-    match driver {
-        Driver::Consensus { engine, app } => {
-            engine.actor.stop(None);
-            // Once the engine's task has ended, its handle must not be polled again.
-            if sig != ENGINE_STOPPED {
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(10), engine.handle).await;
-            }
-            app.abort();
-            let _ = app.await;
+    if driver_error.is_none() {
+        match driver.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the block driver ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "the block driver task failed"),
         }
-        Driver::Task(t) => {
-            let _ = t.await;
-        }
-        Driver::None => {}
     }
     if let Some(a) = auditor {
         let _ = a.await;
@@ -559,11 +575,8 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
             Err(e) => tracing::warn!(error = %e, "{what} server task failed"),
         }
     }
-    if failed {
-        return Err(NodeError::Fatal(format!(
-            "{sig} at height {}: see the log above; restart the node to resume from its WAL",
-            ledger.height()
-        )));
+    if let Some(e) = driver_error {
+        return Err(e);
     }
     tracing::info!(height = ledger.height(), "node stopped cleanly");
     Ok(())

@@ -479,6 +479,15 @@ impl std::fmt::Debug for AuditSecret {
 pub struct AuditKey(pub CompressedRistretto);
 
 impl AuditKey {
+    /// Checks a proof of possession of the audit key `key` for `context`.
+    pub fn verify_possession(
+        key: &[u8],
+        context: &[u8],
+        proof: &[u8],
+    ) -> Result<(), ledger_crypto::CryptoError> {
+        ledger_crypto::possession::verify(key, &pc().B_blinding, context, proof)
+    }
+
     /// Reads 32 bytes, refusing non-points and the identity.
     pub fn from_bytes(b: &[u8]) -> Result<Self, ProofError> {
         let c = CompressedRistretto::from_slice(b).map_err(|_| ProofError::Malformed {
@@ -541,6 +550,13 @@ impl AuditSecret {
     /// The public key.
     pub fn public(&self) -> AuditKey {
         AuditKey((self.0.invert() * pc().B_blinding).compress())
+    }
+
+    /// A proof that the holder knows this key's secret (`s⁻¹` with `P = s⁻¹·H`), bound
+    /// to `context` (`ledger_crypto::possession::context`).
+    pub fn prove_possession(&self, context: &[u8]) -> [u8; 64] {
+        let t = zeroize::Zeroizing::new(self.0.invert());
+        ledger_crypto::possession::prove(&t, &pc().B_blinding, context)
     }
 
     /// `Σ vᵢ` from the commitments and handles of several records (homomorphic), when the

@@ -299,12 +299,7 @@ impl LedgerApi for LedgerService {
             .ok_or_else(|| internal("the store has no blocks"))?;
         let store = self.ledger.store.as_ref();
         let (round, last_commit_signatures) = self.ledger.last_commit();
-        let (role, peers) = self
-            .ledger
-            .role
-            .get()
-            .cloned()
-            .unwrap_or(("idle", Vec::new()));
+        let (role, peers) = self.ledger.role();
         Ok(Response::new(pb::GetStatusResponse {
             round,
             last_commit_signatures,
@@ -586,8 +581,14 @@ fn describe(a: &ledger_types::Action) -> String {
     use ledger_types::Action;
     match a {
         Action::Suspend { org } => format!("suspend {org}"),
-        Action::AddValidator { org } => {
+        Action::AddValidator { org, p2p: None } => {
             format!("add {org} to the validators (two heights after passing)")
+        }
+        Action::AddValidator {
+            org,
+            p2p: Some(addr),
+        } => {
+            format!("add {org} to the validators (two heights after passing), its node at {addr}")
         }
         Action::RemoveValidator { org } => {
             format!("remove {org} from the validators (two heights after passing)")
@@ -597,7 +598,9 @@ fn describe(a: &ledger_types::Action) -> String {
             "give {org} the roles {}",
             roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(",")
         ),
-        Action::Admit { org, registration } => {
+        Action::Admit {
+            org, registration, ..
+        } => {
             match ledger_types::Transaction::decode(registration).map(|t| t.body().payload.clone())
             {
                 Ok(ledger_types::Payload::RegisterMember(m)) => format!(

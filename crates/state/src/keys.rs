@@ -29,6 +29,22 @@ pub fn validators_at(height: u64) -> Vec<u8> {
     [b"validators/at/".as_slice(), &height.to_be_bytes()].concat()
 }
 
+/// `validators/p2p/{org}` → the consensus address (a libp2p multiaddress) governance
+/// approved for a validator's node.
+pub fn validator_p2p(org: &OrgId) -> Vec<u8> {
+    [b"validators/p2p/".as_slice(), org.as_str().as_bytes()].concat()
+}
+
+/// `key-owner/{kind}/{key hex}` → the organisation that registered that key (`audit`,
+/// `encryption`): no two members register the same one.
+pub fn key_owner(kind: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = format!("key-owner/{kind}/").into_bytes();
+    for b in key {
+        k.extend(format!("{b:02x}").as_bytes());
+    }
+    k
+}
+
 /// `record/{id}` → the record head (owner, latest version).
 pub fn record_head(id: &RecordId) -> Vec<u8> {
     [b"record/".as_slice(), id.as_str().as_bytes()].concat()

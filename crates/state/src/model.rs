@@ -87,6 +87,38 @@ pub fn validators(view: &impl StateView) -> Result<Vec<OrgId>, StateError> {
     decode_validators(&key, &b)
 }
 
+/// The organisation that registered `key` as its `kind` key (`audit`, `encryption`), if
+/// one did.
+pub fn key_owner(
+    view: &impl StateView,
+    kind: &str,
+    key: &[u8],
+) -> Result<Option<String>, StateError> {
+    Ok(view
+        .get(&keys::key_owner(kind, key))?
+        .filter(|v| !v.is_empty())
+        .map(|v| String::from_utf8_lossy(&v).into_owned()))
+}
+
+/// The consensus address governance approved for `org`'s node, if any (validators of the
+/// genesis block are wired by their configuration instead).
+pub fn validator_p2p(view: &impl StateView, org: &OrgId) -> Result<Option<String>, StateError> {
+    let key = keys::validator_p2p(org);
+    match view.get(&key)? {
+        None => Ok(None),
+        Some(b) if b.is_empty() => Ok(None),
+        Some(b) => String::from_utf8(b).map(Some).map_err(|e| {
+            corrupt(
+                &key,
+                CodecError::NotCanonical {
+                    what: "consensus address",
+                    reason: e.to_string(),
+                },
+            )
+        }),
+    }
+}
+
 /// The heights at which a validator set scheduled by governance took or takes effect,
 /// ascending.
 pub fn validator_changes(view: &impl StateView) -> Result<Vec<u64>, StateError> {

@@ -2159,9 +2159,18 @@ fn a_member_is_admitted_by_vote_with_proof_of_its_signing_key_and_joins_the_ring
         )
         .unwrap()
     };
+    let ring_proof = new
+        .ring
+        .prove_possession(&ledger_crypto::possession::context(
+            chain.as_str(),
+            new.id.as_str(),
+            "ring",
+        ));
     let admit = |tx: &Transaction| Action::Admit {
         org: new.id.clone(),
         registration: tx.bytes().to_vec(),
+        ring_proof: ring_proof.to_vec(),
+        audit_proof: vec![],
     };
     let ring_before = ledger_state::member_ring(&c.state, c.tip.height + 1)
         .unwrap()
@@ -2223,10 +2232,61 @@ fn a_member_is_admitted_by_vote_with_proof_of_its_signing_key_and_joins_the_ring
                     deadline: next + 3,
                 },
             ),
+            // No proof of possession of its ring key; a proof made for another
+            // organisation (bank-b's context) with the same secret.
+            govern(
+                &c,
+                "bank-a",
+                4,
+                Govern::Propose {
+                    action: Action::Admit {
+                        org: new.id.clone(),
+                        registration: registration(
+                            &new,
+                            &new.key,
+                            &[Role::Member],
+                            new.ring.public().to_vec(),
+                        )
+                        .bytes()
+                        .to_vec(),
+                        ring_proof: vec![],
+                        audit_proof: vec![],
+                    },
+                    deadline: next + 3,
+                },
+            ),
+            govern(
+                &c,
+                "bank-a",
+                5,
+                Govern::Propose {
+                    action: Action::Admit {
+                        org: new.id.clone(),
+                        registration: registration(
+                            &new,
+                            &new.key,
+                            &[Role::Member],
+                            new.ring.public().to_vec(),
+                        )
+                        .bytes()
+                        .to_vec(),
+                        ring_proof: new
+                            .ring
+                            .prove_possession(&ledger_crypto::possession::context(
+                                chain.as_str(),
+                                "bank-b",
+                                "ring",
+                            ))
+                            .to_vec(),
+                        audit_proof: vec![],
+                    },
+                    deadline: next + 3,
+                },
+            ),
         ],
         &mut c,
     );
-    for i in 0..3 {
+    for i in 0..5 {
         assert!(
             matches!(
                 failure(&ex, i),
@@ -2248,7 +2308,7 @@ fn a_member_is_admitted_by_vote_with_proof_of_its_signing_key_and_joins_the_ring
         vec![govern(
             &c,
             "bank-a",
-            4,
+            6,
             Govern::Propose {
                 action: admit(&good),
                 deadline: next + 3,
@@ -2280,7 +2340,7 @@ fn a_member_is_admitted_by_vote_with_proof_of_its_signing_key_and_joins_the_ring
         vec![govern(
             &c,
             "bank-a",
-            5,
+            7,
             Govern::Propose {
                 action: admit(&good),
                 deadline: next + 3,
@@ -2305,6 +2365,102 @@ fn a_member_is_admitted_by_vote_with_proof_of_its_signing_key_and_joins_the_ring
 }
 
 #[test]
+fn a_regulator_is_admitted_only_with_its_own_audit_key_and_proof_of_possession() {
+    let mut c = Chain::new();
+    let chain = c.chain.clone();
+    let new = Org::new("reg-asia");
+    let ctx = ledger_crypto::possession::context(chain.as_str(), "reg-asia", "audit");
+    let admit = |audit_key: Vec<u8>, audit_proof: Vec<u8>| {
+        let tx = genesis::registration_with_keys(
+            &new.key,
+            &chain,
+            &new.id,
+            &[Role::Regulator],
+            new.enc_pk.clone(),
+            audit_key,
+            vec![],
+        )
+        .unwrap();
+        Action::Admit {
+            org: new.id.clone(),
+            registration: tx.bytes().to_vec(),
+            ring_proof: vec![],
+            audit_proof,
+        }
+    };
+    let own = new.audit.public().to_bytes().to_vec();
+    let theirs = c.orgs["reg-eu"].audit.public().to_bytes().to_vec();
+    let next = c.tip.height + 1;
+    let cases = [
+        // reg-eu's audit key (it cannot prove it, and it is taken).
+        admit(theirs, new.audit.prove_possession(&ctx).to_vec()),
+        // Its own key without a proof; with a proof for its ring-key context.
+        admit(own.clone(), vec![]),
+        admit(
+            own.clone(),
+            new.audit
+                .prove_possession(&ledger_crypto::possession::context(
+                    chain.as_str(),
+                    "reg-asia",
+                    "ring",
+                ))
+                .to_vec(),
+        ),
+    ];
+    let txs = cases
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            govern(
+                &c,
+                "bank-a",
+                i as u64 + 1,
+                Govern::Propose {
+                    action: a.clone(),
+                    deadline: next + 3,
+                },
+            )
+        })
+        .collect();
+    let ex = commit_txs(txs, &mut c);
+    let reasons: Vec<String> = (0..cases.len())
+        .map(|i| match failure(&ex, i) {
+            TxFailure::BadAction { reason, .. } => reason.to_string(),
+            other => panic!("{i}: {other:?}"),
+        })
+        .collect();
+    assert!(reasons[0].contains("audit key of reg-eu"), "{}", reasons[0]);
+    assert!(
+        reasons[1].contains("no proof of possession"),
+        "{}",
+        reasons[1]
+    );
+    assert!(
+        reasons[2].contains("proof of possession refused"),
+        "{}",
+        reasons[2]
+    );
+    assert!(ledger_state::member(&c.state, &new.id).unwrap().is_none());
+    // Its own key with its proof: admitted; the same key again for another: refused.
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            4,
+            Govern::Propose {
+                action: admit(own.clone(), new.audit.prove_possession(&ctx).to_vec()),
+                deadline: next + 3,
+            },
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    let m = ledger_state::member(&c.state, &new.id).unwrap().unwrap();
+    assert_eq!(m.audit_key, own);
+}
+
+#[test]
 fn a_validator_set_change_takes_effect_two_heights_after_it_passes_and_history_is_kept() {
     let mut c = Chain::new();
     let (a, b) = (OrgId::new("bank-a").unwrap(), OrgId::new("bank-b").unwrap());
@@ -2315,7 +2471,10 @@ fn a_validator_set_change_takes_effect_two_heights_after_it_passes_and_history_i
             "bank-a",
             1,
             Govern::Propose {
-                action: Action::AddValidator { org: b.clone() },
+                action: Action::AddValidator {
+                    org: b.clone(),
+                    p2p: None,
+                },
                 deadline: next + 3,
             },
         )],
@@ -2344,7 +2503,10 @@ fn a_validator_set_change_takes_effect_two_heights_after_it_passes_and_history_i
             "bank-a",
             2,
             Govern::Propose {
-                action: Action::AddValidator { org: b.clone() },
+                action: Action::AddValidator {
+                    org: b.clone(),
+                    p2p: None,
+                },
                 deadline: next + 3,
             },
         )],

@@ -11,6 +11,80 @@ use crate::member::Role;
 /// Most bytes of a registration carried by an admission.
 pub const MAX_REGISTRATION_BYTES: usize = 4096;
 
+/// Most bytes of a proof of possession of a key.
+pub const MAX_PROOF_BYTES: usize = 128;
+
+/// What an organisation hands the consortium to be admitted (`ledger-node join-request`):
+/// its registration, signed by the signing key it registers (the proof that it holds
+/// it), and proofs of possession of the ring and audit keys it registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// The canonical bytes of its self-signed `RegisterMember` transaction (nonce 0).
+    pub registration: Vec<u8>,
+    /// The proof of possession of its ring key (empty: none registered).
+    pub ring_proof: Vec<u8>,
+    /// The proof of possession of its audit key (empty: none registered).
+    pub audit_proof: Vec<u8>,
+}
+
+impl JoinRequest {
+    const MAGIC: &'static [u8] = b"cl/join-request/v1";
+
+    /// The canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.bytes(Self::MAGIC)
+            .bytes(&self.registration)
+            .bytes(&self.ring_proof)
+            .bytes(&self.audit_proof);
+        e.finish()
+    }
+
+    /// Reads [`JoinRequest::encode`].
+    pub fn decode(b: &[u8]) -> Result<Self, CodecError> {
+        let mut d = Decoder::new(b);
+        if d.bytes("join request label", 64)? != Self::MAGIC {
+            return Err(CodecError::NotCanonical {
+                what: "JoinRequest",
+                reason: "not a join request (its label is missing)".into(),
+            });
+        }
+        let r = JoinRequest {
+            registration: d.bytes("registration", MAX_REGISTRATION_BYTES)?,
+            ring_proof: d.bytes("ring key proof", MAX_PROOF_BYTES)?,
+            audit_proof: d.bytes("audit key proof", MAX_PROOF_BYTES)?,
+        };
+        d.finish("JoinRequest")?;
+        Ok(r)
+    }
+}
+
+/// Most bytes of a validator's consensus address.
+pub const MAX_P2P_ADDRESS_BYTES: usize = 256;
+
+/// Why `addr` cannot be a validator's consensus address, if it cannot: a libp2p
+/// multiaddress (`/ip4/10.0.0.5/tcp/26600/p2p/12D3Koo...`) that names the node's peer id,
+/// so a connection to it authenticates that node.
+pub fn check_p2p_address(addr: &str) -> Result<(), String> {
+    if addr.is_empty() || addr.len() > MAX_P2P_ADDRESS_BYTES {
+        return Err(format!(
+            "a consensus address has 1 to {MAX_P2P_ADDRESS_BYTES} bytes"
+        ));
+    }
+    if !addr.starts_with('/') || !addr.is_ascii() || addr.chars().any(|c| c.is_whitespace()) {
+        return Err(format!(
+            "{addr:?} is not a multiaddress (like /ip4/10.0.0.5/tcp/26600/p2p/<peer id>)"
+        ));
+    }
+    let parts: Vec<&str> = addr.split('/').collect();
+    match parts.iter().position(|p| *p == "p2p") {
+        Some(i) if i + 2 == parts.len() && !parts[i + 1].is_empty() => Ok(()),
+        _ => Err(format!(
+            "{addr:?} does not end in /p2p/<peer id>: the address must name the node's peer id (`ledger-node peer-address`)"
+        )),
+    }
+}
+
 /// Most governors.
 pub const MAX_GOVERNORS: usize = 256;
 
@@ -144,6 +218,10 @@ pub enum Action {
     AddValidator {
         /// The member.
         org: OrgId,
+        /// Its node's consensus address (a libp2p multiaddress ending in `/p2p/<peer id>`):
+        /// the other validators connect to it, and accept its connections, from the block
+        /// that passes the proposal on.
+        p2p: Option<String>,
     },
     /// Removes a validator from the validator set, from two heights after the block that
     /// passes it.
@@ -158,6 +236,10 @@ pub enum Action {
         org: OrgId,
         /// The canonical bytes of its self-signed `RegisterMember` transaction (nonce 0).
         registration: Vec<u8>,
+        /// The proof of possession of its ring key (empty when it registers none).
+        ring_proof: Vec<u8>,
+        /// The proof of possession of its audit key (empty when it registers none).
+        audit_proof: Vec<u8>,
     },
 }
 
@@ -183,7 +265,7 @@ impl Action {
             | Action::SetRoles { org, .. }
             | Action::Admit { org, .. } => format!("{}/{org}", self.name()),
             // One open change of a validator's membership at a time.
-            Action::AddValidator { org } | Action::RemoveValidator { org } => {
+            Action::AddValidator { org, .. } | Action::RemoveValidator { org } => {
                 format!("validator/{org}")
             }
             Action::SetGovernance(_) => self.name().to_string(),
@@ -213,14 +295,31 @@ impl Action {
                 e.u8(4);
                 p.encode(e);
             }
-            Action::Admit { org, registration } => {
-                e.u8(5);
+            Action::Admit {
+                org,
+                registration,
+                ring_proof,
+                audit_proof,
+            } => {
+                let proofs = !ring_proof.is_empty() || !audit_proof.is_empty();
+                e.u8(if proofs { 9 } else { 5 });
                 org.encode(e);
                 e.bytes(registration);
+                if proofs {
+                    e.bytes(ring_proof).bytes(audit_proof);
+                }
             }
-            Action::AddValidator { org } => {
+            Action::AddValidator { org, p2p: None } => {
                 e.u8(6);
                 org.encode(e);
+            }
+            Action::AddValidator {
+                org,
+                p2p: Some(addr),
+            } => {
+                e.u8(8);
+                org.encode(e);
+                e.str(addr);
             }
             Action::RemoveValidator { org } => {
                 e.u8(7);
@@ -257,9 +356,38 @@ impl Action {
             5 => Action::Admit {
                 org: OrgId::decode(d)?,
                 registration: d.bytes("registration", MAX_REGISTRATION_BYTES)?,
+                ring_proof: Vec::new(),
+                audit_proof: Vec::new(),
             },
+            9 => {
+                let a = Action::Admit {
+                    org: OrgId::decode(d)?,
+                    registration: d.bytes("registration", MAX_REGISTRATION_BYTES)?,
+                    ring_proof: d.bytes("ring key proof", MAX_PROOF_BYTES)?,
+                    audit_proof: d.bytes("audit key proof", MAX_PROOF_BYTES)?,
+                };
+                if let Action::Admit {
+                    ring_proof,
+                    audit_proof,
+                    ..
+                } = &a
+                {
+                    if ring_proof.is_empty() && audit_proof.is_empty() {
+                        return Err(CodecError::NotCanonical {
+                            what: "Admit",
+                            reason: "an admission without proofs has its own tag".into(),
+                        });
+                    }
+                }
+                a
+            }
             6 => Action::AddValidator {
                 org: OrgId::decode(d)?,
+                p2p: None,
+            },
+            8 => Action::AddValidator {
+                org: OrgId::decode(d)?,
+                p2p: Some(d.string("consensus address", MAX_P2P_ADDRESS_BYTES)?),
             },
             7 => Action::RemoveValidator {
                 org: OrgId::decode(d)?,

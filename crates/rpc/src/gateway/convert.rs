@@ -235,15 +235,32 @@ pub(super) fn govern(
             let action = match p.action.as_str() {
                 "suspend" => Action::Suspend { org: org()? },
                 "reinstate" => Action::Reinstate { org: org()? },
-                "add-validator" => Action::AddValidator { org: org()? },
+                "add-validator" => Action::AddValidator {
+                    org: org()?,
+                    p2p: if p.p2p.is_empty() {
+                        None
+                    } else {
+                        ledger_types::governance::check_p2p_address(&p.p2p)
+                            .map_err(|r| bad(&r))?;
+                        Some(p.p2p.clone())
+                    },
+                },
                 "remove-validator" => Action::RemoveValidator { org: org()? },
                 "admit" => {
                     if p.registration.is_empty() {
-                        return Err(bad("admit needs the joining organisation's registration"));
+                        return Err(bad("admit needs the joining organisation's join request"));
                     }
+                    let r = ledger_types::governance::JoinRequest::decode(&p.registration)
+                        .map_err(|e| {
+                            bad(&format!(
+                                "the registration is not a join request (`ledger-node join-request`): {e}"
+                            ))
+                        })?;
                     Action::Admit {
                         org: org()?,
-                        registration: p.registration.clone(),
+                        registration: r.registration,
+                        ring_proof: r.ring_proof,
+                        audit_proof: r.audit_proof,
                     }
                 }
                 "set-roles" => {

@@ -95,7 +95,12 @@ fn carry_out<V: StateView>(
             m.roles = roles.clone();
             Ok(vec![(keys::member(org), model::encode_member(&m))])
         }
-        Action::Admit { org, registration } => {
+        Action::Admit {
+            org,
+            registration,
+            ring_proof,
+            audit_proof,
+        } => {
             let tx = ledger_types::Transaction::decode(registration)
                 .map_err(|e| bad(action, format!("the registration does not decode: {e}")))?;
             let ledger_types::Payload::RegisterMember(m) = &tx.body().payload else {
@@ -119,9 +124,12 @@ fn carry_out<V: StateView>(
             let ring = model::member_ring(ctx.view, ctx.height)?
                 .map(|r| r.keys)
                 .unwrap_or_default();
-            // Its signature under the key it registers proves it holds that key.
+            // Its signature under the key it registers proves it holds that key; a proof of
+            // knowledge, each of its ring and audit keys.
             super::register_member::check_genesis(ctx.view, &tx, m, &ring)
                 .map_err(|r| bad(action, r.to_string()))?;
+            super::register_member::check_possession(ctx.chain_id, m, ring_proof, audit_proof)
+                .map_err(|r| bad(action, r))?;
             let mut writes = super::register_member::genesis_writes(m);
             if m.has_role(Role::Member) {
                 if let Ok(k) = <[u8; 32]>::try_from(m.ring_key.as_slice()) {
@@ -130,8 +138,19 @@ fn carry_out<V: StateView>(
             }
             Ok(writes)
         }
-        Action::AddValidator { org } | Action::RemoveValidator { org } => {
+        Action::AddValidator { org, .. } | Action::RemoveValidator { org } => {
             let add = matches!(action, Action::AddValidator { .. });
+            let mut writes = Vec::new();
+            // The consensus address the validators connect to (kept after a removal, so
+            // they stay connected until the change takes effect; replaced on re-adding).
+            if let Action::AddValidator { p2p, .. } = action {
+                let addr = p2p.as_deref().unwrap_or_default();
+                if !addr.is_empty() {
+                    ledger_types::governance::check_p2p_address(addr)
+                        .map_err(|r| bad(action, r))?;
+                }
+                writes.push((keys::validator_p2p(org), addr.as_bytes().to_vec()));
+            }
             let mut m = member(org)?;
             let before = model::validators(ctx.view)?;
             let mut set = before.clone();
@@ -162,7 +181,6 @@ fn carry_out<V: StateView>(
             }
             let effective = ctx.height + VALIDATOR_CHANGE_DELAY;
             let mut changes = model::validator_changes(ctx.view)?;
-            let mut writes = Vec::new();
             if changes.is_empty() {
                 // The genesis set, kept for the heights before the first change.
                 writes.push((keys::validators_at(0), model::encode_validators(&before)));

@@ -64,6 +64,17 @@ pub(crate) fn check_genesis<V: StateView>(
             m.org
         )));
     }
+    for (kind, key) in [("audit", &m.audit_key), ("encryption", &m.encryption_key)] {
+        if key.is_empty() {
+            continue;
+        }
+        if let Some(owner) = model::key_owner(view, kind, key)? {
+            return Err(not_allowed(format!(
+                "with the {kind} key of {owner} for {}",
+                m.org
+            )));
+        }
+    }
     check_nonce(&body.signer, body.nonce, 0)?;
     verify_tx_signature(tx, &m.signing_key).map_err(|e| TxRejection::BadSignature {
         signer: body.signer.clone(),
@@ -71,12 +82,58 @@ pub(crate) fn check_genesis<V: StateView>(
     })
 }
 
-/// What a genesis registration writes: the member entry, and its next nonce (1).
+/// What a registration writes: the member entry, its next nonce (1), and the owner of
+/// its audit and encryption keys (no two members register the same one).
 pub(crate) fn genesis_writes(m: &RegisterMember) -> Writes {
-    vec![
+    let mut w = vec![
         (keys::member(&m.org), encode_member(m)),
         (keys::nonce(&m.org), 1u64.to_be_bytes().to_vec()),
-    ]
+    ];
+    for (kind, key) in [("audit", &m.audit_key), ("encryption", &m.encryption_key)] {
+        if !key.is_empty() {
+            w.push((
+                keys::key_owner(kind, key),
+                m.org.as_str().as_bytes().to_vec(),
+            ));
+        }
+    }
+    w
+}
+
+/// Checks the proofs of possession of the ring and audit keys `m` registers (each bound
+/// to the chain, the organisation and the key's kind); the error says which failed.
+pub(crate) fn check_possession(
+    chain_id: &ledger_types::ChainId,
+    m: &RegisterMember,
+    ring_proof: &[u8],
+    audit_proof: &[u8],
+) -> Result<(), String> {
+    use ledger_crypto::possession::context;
+    for (key, proof, kind) in [
+        (&m.ring_key, ring_proof, "ring"),
+        (&m.audit_key, audit_proof, "audit"),
+    ] {
+        let ctx = context(chain_id.as_str(), m.org.as_str(), kind);
+        match (key.is_empty(), proof.is_empty()) {
+            (true, true) => {}
+            (true, false) => return Err(format!("a proof for a {kind} key {} does not register", m.org)),
+            (false, true) => {
+                return Err(format!(
+                    "no proof of possession of {}'s {kind} key (make the join request again with this version of `ledger-node join-request`)",
+                    m.org
+                ))
+            }
+            (false, false) => {
+                let checked = if kind == "ring" {
+                    ledger_crypto::ring::verify_possession(key, &ctx, proof)
+                } else {
+                    ledger_proofs::AuditKey::verify_possession(key, &ctx, proof)
+                };
+                checked.map_err(|e| format!("{}'s {kind} key: {e}", m.org))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Why `m` may not register `key` (its `name`), if it may not: only holders of `role`
