@@ -120,6 +120,12 @@ fn parse_point(bytes: &[u8], what: &'static str) -> Result<p256::PublicKey, Cryp
     })
 }
 
+/// Checks that `bytes` can be a recipient's key: an uncompressed P-256 point on the curve,
+/// not the identity.
+pub fn check_public_key(bytes: &[u8]) -> Result<(), CryptoError> {
+    parse_point(bytes, "the encryption key").map(|_| ())
+}
+
 fn aead(key: &[u8]) -> Result<Aes256Gcm, CryptoError> {
     Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::KeyAgreementFailed {
         reason: "AEAD key has the wrong length".into(),

@@ -103,6 +103,36 @@ pub fn context(chain_id: &str, org: &str, kind: &str) -> Vec<u8> {
     out
 }
 
+/// The digest a new signing key signs to prove its holder has it: a domain label, the
+/// context (chain, organisation, `"signing"`) and the new key's canonical encoding. A
+/// signature over it by one key says nothing about another key, chain or organisation.
+pub fn signing_statement(context: &[u8], key: &ledger_types::PublicKey) -> ledger_types::Hash {
+    use sha2::Sha256;
+    let mut e = ledger_types::codec::Encoder::new();
+    key.encode(&mut e);
+    let key = e.finish();
+    let mut h = Sha256::new();
+    h.update(b"cl/possession/signing/v1\0");
+    h.update((context.len() as u64).to_be_bytes());
+    h.update(context);
+    h.update(&key);
+    ledger_types::Hash(h.finalize().into())
+}
+
+/// Checks that `proof` is `key`'s signature over its [`signing_statement`] for `context`.
+pub fn verify_signing(
+    key: &ledger_types::PublicKey,
+    context: &[u8],
+    proof: &[u8],
+) -> Result<(), CryptoError> {
+    crate::verify_digest(
+        key,
+        &signing_statement(context, key),
+        &ledger_types::Signature(proof.to_vec()),
+    )
+    .map_err(|e| bad(format!("the new key's signature over its statement: {e}")))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

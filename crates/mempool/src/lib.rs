@@ -154,6 +154,7 @@ impl Rejection {
                 TxRejection::UnknownSigner { .. } => "unknown_signer",
                 TxRejection::BadSignature { .. } => "bad_signature",
                 TxRejection::Suspended { .. } => "suspended",
+                TxRejection::Removed { .. } => "removed",
                 TxRejection::NonceUsed { .. } => "nonce_replayed",
                 TxRejection::NonceAhead { .. } => "nonce_ahead",
                 TxRejection::NotAllowed { .. } => "not_allowed",

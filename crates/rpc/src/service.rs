@@ -350,6 +350,19 @@ impl LedgerApi for LedgerService {
             suspended_by: ledger_state::suspension(store, &org)
                 .map_err(state_err)?
                 .map_or(0, |(p, _)| p),
+            removed_by: ledger_state::removal(store, &org)
+                .map_err(state_err)?
+                .map_or(0, |(p, _)| p),
+            key_history: ledger_state::key_history(store, &org)
+                .map_err(state_err)?
+                .into_iter()
+                .map(|c| pb::KeyRotation {
+                    height: c.height,
+                    kind: c.kind.name().to_string(),
+                    old_key: c.old,
+                    new_key: c.new,
+                })
+                .collect(),
         }))
     }
 
@@ -594,6 +607,10 @@ fn describe(a: &ledger_types::Action) -> String {
             format!("remove {org} from the validators (two heights after passing)")
         }
         Action::Reinstate { org } => format!("reinstate {org}"),
+        Action::RemoveMember { org } => format!("remove {org} from the consortium for good"),
+        Action::RotateKey { org, rotation } => {
+            format!("replace {org}'s {} key", rotation.kind.name())
+        }
         Action::SetRoles { org, roles } => format!(
             "give {org} the roles {}",
             roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(",")

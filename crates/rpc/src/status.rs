@@ -16,7 +16,8 @@ pub fn rejection_status(r: &Rejection) -> Status {
         Rejection::Malformed(_) | Rejection::TooLarge { .. } => Code::InvalidArgument,
         Rejection::Invalid(TxRejection::WrongChain { .. }) => Code::InvalidArgument,
         Rejection::Invalid(TxRejection::UnknownSigner { .. })
-        | Rejection::Invalid(TxRejection::Suspended { .. }) => Code::PermissionDenied,
+        | Rejection::Invalid(TxRejection::Suspended { .. })
+        | Rejection::Invalid(TxRejection::Removed { .. }) => Code::PermissionDenied,
         Rejection::Invalid(TxRejection::BadSignature { .. })
         | Rejection::Invalid(TxRejection::BadEndorsement { .. }) => Code::Unauthenticated,
         Rejection::Invalid(TxRejection::NonceUsed { .. })

@@ -49,6 +49,17 @@ pub enum TxRejection {
         /// When it passed.
         height: u64,
     },
+    /// Governance removed the signer from the consortium: every validator refuses its
+    /// transactions for good.
+    #[error("{signer} was removed from the consortium (proposal {proposal} passed at height {height}); its transactions are refused")]
+    Removed {
+        /// The signer.
+        signer: OrgId,
+        /// The proposal that removed it.
+        proposal: u64,
+        /// When it passed.
+        height: u64,
+    },
     /// The signature does not verify under the signer's registered key.
     #[error("signature by {signer} does not verify: {reason}")]
     BadSignature {
@@ -436,6 +447,16 @@ pub enum TxFailure {
     BadAction {
         /// The action's kind.
         action: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A key rotation that cannot be carried out.
+    #[error("rotating {org}'s {kind} key: {reason}")]
+    BadRotation {
+        /// The member.
+        org: OrgId,
+        /// Which key.
+        kind: &'static str,
         /// Why.
         reason: String,
     },

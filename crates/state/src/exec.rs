@@ -161,6 +161,9 @@ pub(crate) struct Executor<'v, V: StateView, C: SignatureCache + ?Sized> {
     height: u64,
     cache: &'v C,
     outcomes: Vec<TxOutcome>,
+    /// Whether a key rotation applied earlier in this block: the cache's verdicts were
+    /// reached against the keys before the block, so from then on they are not used.
+    keys_changed: bool,
 }
 
 impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
@@ -172,7 +175,21 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
             height,
             cache,
             outcomes: Vec::new(),
+            keys_changed: false,
         }
+    }
+
+    /// Whether the signature cache verified `h` against keys still in force.
+    fn cached_ok(&self, h: &Hash) -> bool {
+        !self.keys_changed && self.cache.is_verified(h)
+    }
+
+    /// The cache's known failure of `h`, while the keys it was reached with are in force.
+    fn cached_failure(&self, h: &Hash) -> Option<TxRejection> {
+        if self.keys_changed {
+            return None;
+        }
+        self.cache.known_failure(h)
     }
 
     /// What the payload handlers see: state as of the next transaction.
@@ -196,11 +213,12 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
         }
         if let Payload::Endorse(e) = &body.payload {
             // Anonymous: no member, no nonce; the ring signature authenticates it.
-            if let Some(r) = self.cache.known_failure(&tx.hash()) {
+            if let Some(r) = self.cached_failure(&tx.hash()) {
                 return Err(r);
             }
+            let verified = self.cached_ok(&tx.hash());
             let ctx = self.ctx();
-            let image = endorse::check(&ctx, e, self.cache.is_verified(&tx.hash()))?;
+            let image = endorse::check(&ctx, e, verified)?;
             let writes = endorse::execute(&ctx, tx.hash(), e, image)?;
             self.write(writes)?;
             self.outcomes.push(TxOutcome::Applied);
@@ -216,8 +234,8 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
         })?;
         let next = model::next_nonce(&self.overlay, &body.signer)?;
         check_nonce(&body.signer, body.nonce, next)?;
-        if !self.cache.is_verified(&tx.hash()) {
-            if let Some(r) = self.cache.known_failure(&tx.hash()) {
+        if !self.cached_ok(&tx.hash()) {
+            if let Some(r) = self.cached_failure(&tx.hash()) {
                 return Err(r);
             }
             verify_tx_signature(tx, &signer.signing_key).map_err(|e| {
@@ -227,6 +245,13 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
                 }
             })?;
             payload::verify_proofs(&self.overlay, self.chain_id, tx)?;
+        }
+        if let Some((proposal, height)) = model::removal(&self.overlay, &body.signer)? {
+            return Err(TxRejection::Removed {
+                signer: body.signer.clone(),
+                proposal,
+                height,
+            });
         }
         if let Some((proposal, height)) = model::suspension(&self.overlay, &body.signer)? {
             return Err(TxRejection::Suspended {
@@ -241,10 +266,7 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
         // checks them on all cores first (`preverify`) and records which statement, with
         // which public inputs, verified; only those are skipped here.
         if let Some(st) = crate::circuits::statement(ctx.view, self.chain_id, tx)? {
-            if !self
-                .cache
-                .is_verified(&crate::circuits::statement_key(tx, &st))
-            {
+            if !self.cached_ok(&crate::circuits::statement_key(tx, &st)) {
                 crate::circuits::verify(ctx.view, &st)?;
             }
         }
@@ -268,6 +290,9 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
 
     fn write(&mut self, writes: Writes) -> Result<(), StateError> {
         for (k, v) in writes {
+            if k.starts_with(b"key-history/") {
+                self.keys_changed = true;
+            }
             self.overlay.put(k, v)?;
         }
         Ok(())

@@ -121,6 +121,23 @@ pub fn suspended(org: &OrgId) -> Vec<u8> {
     [b"suspended/".as_slice(), org.as_str().as_bytes()].concat()
 }
 
+/// `removed/{org}` → the proposal and height that removed the member (two u64 big-endian).
+pub fn removed(org: &OrgId) -> Vec<u8> {
+    [b"removed/".as_slice(), org.as_str().as_bytes()].concat()
+}
+
+/// `key-history/{org}` → the member's key rotations, oldest first: for each, the height,
+/// the kind, the old key and the new key.
+pub fn key_history(org: &OrgId) -> Vec<u8> {
+    [b"key-history/".as_slice(), org.as_str().as_bytes()].concat()
+}
+
+/// `ring/floor` → the height of the last ring change that took a key out of the ring
+/// (u64 big-endian): endorsements must use a ring fixed at or after it.
+pub fn ring_floor() -> Vec<u8> {
+    b"ring/floor".to_vec()
+}
+
 /// `circuit/{name}` → the circuit's Groth16 verifying key (compressed), fixed in genesis.
 pub fn circuit(name: &str) -> Vec<u8> {
     [b"circuit/".as_slice(), name.as_bytes()].concat()

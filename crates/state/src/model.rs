@@ -12,13 +12,14 @@ use crate::{keys, StateError, StateView};
 mod endorsement;
 mod governance;
 mod history;
-pub(crate) use endorsement::{add_to_ring, endorsement_writes, fix_ring};
+pub(crate) use endorsement::{add_to_ring, endorsement_writes, fix_ring, set_ring};
 pub use endorsement::{
-    endorsement_by_image, endorsement_count, endorsements, member_ring, Endorsement,
+    endorsement_by_image, endorsement_count, endorsements, member_ring, ring_floor, Endorsement,
 };
+pub(crate) use governance::append_key_change;
 pub use governance::{
-    governance_params, next_proposal_id, open_proposal, proposal, suspension, vote, Proposal,
-    ProposalStatus,
+    governance_params, key_at, key_history, next_proposal_id, open_proposal, proposal, removal,
+    suspension, vote, KeyChange, Proposal, ProposalStatus,
 };
 use history::History;
 pub use history::{Page, MAX_PAGE};

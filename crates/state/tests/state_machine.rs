@@ -1330,6 +1330,17 @@ impl Chain {
 
     /// `org` endorses `statement` on `topic`, anonymously, with the ring of `ring_height`.
     fn endorse(&self, org: &str, topic: &str, statement: u8, ring_height: u64) -> Transaction {
+        self.endorse_with(&self.orgs[org].ring, topic, statement, ring_height)
+    }
+
+    /// The holder of `secret` endorses `statement` on `topic` with the ring of `ring_height`.
+    fn endorse_with(
+        &self,
+        secret: &ledger_crypto::ring::RingSecret,
+        topic: &str,
+        statement: u8,
+        ring_height: u64,
+    ) -> Transaction {
         let ring = ledger_state::member_ring(&self.state, ring_height)
             .unwrap()
             .unwrap();
@@ -1339,7 +1350,7 @@ impl Chain {
             ring_height,
             &Topic::new(topic).unwrap(),
             [statement; 32],
-            &self.orgs[org].ring,
+            secret,
         )
         .unwrap()
     }
@@ -2519,4 +2530,522 @@ fn a_validator_set_change_takes_effect_two_heights_after_it_passes_and_history_i
             ..
         }
     ));
+}
+
+/// `org`'s rotation of its `kind` key to `key`, with `proof`, signed with its current key.
+fn rotation(kind: KeyKind, key: Vec<u8>, proof: Vec<u8>) -> Payload {
+    Payload::RotateKey(RotateKey { kind, key, proof })
+}
+
+fn context(c: &Chain, org: &str, kind: &str) -> Vec<u8> {
+    ledger_crypto::possession::context(c.chain.as_str(), org, kind)
+}
+
+/// A new signing key for `org` and its proof of possession.
+fn new_signing_key(c: &Chain, org: &str) -> (Ed25519SoftwareKey, [u8; 32], Vec<u8>, Vec<u8>) {
+    use ledger_crypto::Signer as _;
+    let seed: [u8; 32] = rand::random();
+    let key = Ed25519SoftwareKey::from_seed(&seed);
+    let statement = ledger_crypto::possession::signing_statement(
+        &context(c, org, "signing"),
+        &key.public_key(),
+    );
+    let proof = key.sign_digest(&statement).unwrap().0;
+    let mut e = codec::Encoder::new();
+    key.public_key().encode(&mut e);
+    (key, seed, e.finish(), proof)
+}
+
+#[test]
+fn a_rotated_signing_key_signs_from_its_block_on_and_the_old_one_is_refused() {
+    use ledger_crypto::Signer as _;
+    let mut c = Chain::new();
+    let (key, seed, encoded, proof) = new_signing_key(&c, "bank-b");
+    // A proof made by another key, or for another organisation, does not count.
+    let (_, _, _, other_proof) = new_signing_key(&c, "bank-b");
+    let proof_for_c = key
+        .sign_digest(&ledger_crypto::possession::signing_statement(
+            &context(&c, "bank-c", "signing"),
+            &key.public_key(),
+        ))
+        .unwrap()
+        .0;
+    let ex = commit_txs(
+        vec![
+            c.sign(
+                "bank-b",
+                1,
+                rotation(KeyKind::Signing, encoded.clone(), other_proof),
+            ),
+            c.sign(
+                "bank-b",
+                2,
+                rotation(KeyKind::Signing, encoded.clone(), proof_for_c),
+            ),
+            // A validator's key is rotated out of the validator set.
+            c.sign("bank-a", 1, {
+                let (_, _, k, p) = new_signing_key(&c, "bank-a");
+                rotation(KeyKind::Signing, k, p)
+            }),
+        ],
+        &mut c,
+    );
+    for i in 0..2 {
+        assert!(
+            matches!(
+                failure(&ex, i),
+                TxFailure::BadRotation {
+                    kind: "signing",
+                    ..
+                }
+            ),
+            "{:?}",
+            ex.outcomes[i]
+        );
+    }
+    assert!(failure(&ex, 2).to_string().contains("is a validator"));
+    // The real rotation, and in the same block a transaction signed with the old key after
+    // it: the proposer drops it, and a block that holds it anyway is invalid even though
+    // its signature was checked (against the keys before the block) on all cores first.
+    let rotate = c.sign(
+        "bank-b",
+        3,
+        rotation(KeyKind::Signing, encoded.clone(), proof),
+    );
+    let old_signed = c.sign("bank-b", 4, Payload::RegisterSchema(loan_schema()));
+    let built = c.build(vec![rotate.clone(), old_signed.clone()]);
+    assert_eq!(built.txs, vec![rotate.clone()]);
+    assert_eq!(built.dropped.len(), 1);
+    let forced = c.seal(forge(&c, vec![rotate.clone(), old_signed.clone()]));
+    let pre = ledger_state::preverify(
+        &c.state,
+        &c.chain,
+        c.tip.height + 1,
+        &[&rotate, &old_signed],
+    );
+    assert!(
+        pre.contains(&old_signed.hash()),
+        "the old key verified before the block"
+    );
+    let cache = |h: &Hash| pre.contains(h);
+    let err = execute_block(&c.state, &c.acc, &c.tip, &forced, &cache).unwrap_err();
+    assert!(err.to_string().contains("does not verify"), "{err}");
+    let ex = c.commit(&c.seal(built));
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    let bank_b = OrgId::new("bank-b").unwrap();
+    assert_eq!(
+        ledger_state::member(&c.state, &bank_b)
+            .unwrap()
+            .unwrap()
+            .signing_key,
+        key.public_key()
+    );
+    let history = ledger_state::key_history(&c.state, &bank_b).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].kind, history[0].height),
+        (KeyKind::Signing, c.tip.height)
+    );
+    // From then on the old key is refused and the new one signs.
+    let err = precheck_tx(&c.state, &c.chain, c.tip.height + 1, &old_signed, &()).unwrap_err();
+    assert!(matches!(err, TxRejection::BadSignature { .. }), "{err}");
+    let old = std::mem::replace(&mut c.orgs.get_mut("bank-b").unwrap().key, key);
+    c.orgs.get_mut("bank-b").unwrap().seed = seed;
+    let ex = commit_txs(
+        vec![c.sign("bank-b", 4, Payload::RegisterSchema(loan_schema()))],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    // Rotating back to the old key: a key is never registered twice.
+    let mut e = codec::Encoder::new();
+    old.public_key().encode(&mut e);
+    let statement = ledger_crypto::possession::signing_statement(
+        &context(&c, "bank-b", "signing"),
+        &old.public_key(),
+    );
+    let back = old.sign_digest(&statement).unwrap().0;
+    let ex = commit_txs(
+        vec![c.sign("bank-b", 5, rotation(KeyKind::Signing, e.finish(), back))],
+        &mut c,
+    );
+    assert!(failure(&ex, 0)
+        .to_string()
+        .contains("never registered twice"));
+}
+
+#[test]
+fn governance_rotates_a_lost_key_and_audit_and_encryption_keys_rotate_by_epoch() {
+    use ledger_proofs::Opening;
+    let mut c = Chain::new();
+    let reg = OrgId::new("reg-eu").unwrap();
+    let bank_b = OrgId::new("bank-b").unwrap();
+    // bank-b lost its signing key: governance (bank-a alone governs this chain) rotates it.
+    let (key, seed, encoded, proof) = new_signing_key(&c, "bank-b");
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            1,
+            Govern::Propose {
+                action: Action::RotateKey {
+                    org: bank_b.clone(),
+                    rotation: RotateKey {
+                        kind: KeyKind::Signing,
+                        key: encoded,
+                        proof,
+                    },
+                },
+                deadline: next + 5,
+            },
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    c.orgs.get_mut("bank-b").unwrap().key = key;
+    c.orgs.get_mut("bank-b").unwrap().seed = seed;
+    // bank-b's encryption key rotates; a bad point is refused.
+    let sk = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let enc_pk = p256::EncodedPoint::from(sk.public_key())
+        .as_bytes()
+        .to_vec();
+    let ex = commit_txs(
+        vec![
+            c.sign(
+                "bank-b",
+                1,
+                rotation(KeyKind::Encryption, vec![4; 65], vec![]),
+            ),
+            c.sign(
+                "bank-b",
+                2,
+                rotation(KeyKind::Encryption, enc_pk.clone(), vec![]),
+            ),
+        ],
+        &mut c,
+    );
+    assert!(matches!(
+        failure(&ex, 0),
+        TxFailure::BadRotation {
+            kind: "encryption",
+            ..
+        }
+    ));
+    assert_eq!(ex.outcomes[1], TxOutcome::Applied);
+    assert_eq!(
+        ledger_state::member(&c.state, &bank_b)
+            .unwrap()
+            .unwrap()
+            .encryption_key,
+        enc_pk
+    );
+
+    // The regulator's audit key: epoch 1 before the rotation, epoch 2 after.
+    let mut v2 = loan_schema();
+    v2.version = 2;
+    v2.auditors = vec![reg.clone()];
+    let ex = commit_txs(
+        vec![
+            c.sign("bank-c", 2, Payload::RegisterSchema(loan_schema())),
+            c.sign("bank-c", 3, Payload::RegisterSchema(v2)),
+        ],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied; 2]);
+    let o1 = Opening::new(70_000);
+    let ex = commit_txs(
+        vec![c.sign(
+            "bank-a",
+            2,
+            Payload::PutRecord(audited_put(&c, "loan-1", &o1, &[("reg-eu", &o1)])),
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    let epoch1 = c.tip.height;
+    let old_secret = std::mem::replace(
+        &mut c.orgs.get_mut("reg-eu").unwrap().audit,
+        ledger_proofs::AuditSecret::generate(),
+    );
+    let new_public = c.orgs["reg-eu"].audit.public().to_bytes().to_vec();
+    // A proof by the old secret for the new key, or none, is refused; bank-b has no audit
+    // key to rotate.
+    let wrong = old_secret.prove_possession(&context(&c, "reg-eu", "audit"));
+    let right = c.orgs["reg-eu"]
+        .audit
+        .prove_possession(&context(&c, "reg-eu", "audit"));
+    let stale_put = c.sign(
+        "bank-a",
+        3,
+        // Built against the old key: handles for the old epoch.
+        Payload::PutRecord(audited_put_with_key(
+            &c,
+            "loan-2",
+            &o1,
+            &old_secret.public(),
+        )),
+    );
+    let ex = commit_txs(
+        vec![
+            c.sign(
+                "reg-eu",
+                1,
+                rotation(KeyKind::Audit, new_public.clone(), wrong.to_vec()),
+            ),
+            c.sign(
+                "reg-eu",
+                2,
+                rotation(KeyKind::Audit, new_public.clone(), vec![]),
+            ),
+            c.sign(
+                "bank-b",
+                3,
+                rotation(KeyKind::Audit, new_public.clone(), right.to_vec()),
+            ),
+            c.sign(
+                "reg-eu",
+                3,
+                rotation(KeyKind::Audit, new_public.clone(), right.to_vec()),
+            ),
+        ],
+        &mut c,
+    );
+    for i in 0..3 {
+        assert!(
+            matches!(failure(&ex, i), TxFailure::BadRotation { .. }),
+            "{i}"
+        );
+    }
+    assert_eq!(ex.outcomes[3], TxOutcome::Applied);
+    let epoch2 = c.tip.height;
+    // A record built against the old audit key is refused from the new epoch on.
+    assert!(matches!(
+        precheck_tx(&c.state, &c.chain, c.tip.height + 1, &stale_put, &()),
+        Err(TxRejection::InvalidProof {
+            kind: "audit handle",
+            ..
+        })
+    ));
+    let o2 = Opening::new(5_500);
+    let ex = commit_txs(
+        vec![c.sign(
+            "bank-a",
+            3,
+            Payload::PutRecord(audited_put(&c, "loan-3", &o2, &[("reg-eu", &o2)])),
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    // The key of each epoch, from state; the regulator reads each amount with its epoch's
+    // secret, and neither secret reads the other epoch.
+    let current = ledger_state::member(&c.state, &reg)
+        .unwrap()
+        .unwrap()
+        .audit_key;
+    assert_eq!(current, new_public);
+    assert_eq!(
+        ledger_state::key_at(&c.state, &reg, KeyKind::Audit, &current, epoch1).unwrap(),
+        old_secret.public().to_bytes().to_vec()
+    );
+    assert_eq!(
+        ledger_state::key_at(&c.state, &reg, KeyKind::Audit, &current, epoch2).unwrap(),
+        new_public
+    );
+    let amount = FieldName::new("amount").unwrap();
+    let read = |record: &str| {
+        let v = record_version(&c.state, &RecordId::new(record).unwrap(), 1)
+            .unwrap()
+            .unwrap();
+        let h = v.audit_handle(&amount, &reg).unwrap();
+        (
+            ledger_proofs::Commitment::from_bytes(&v.commitment(&amount).unwrap().commitment)
+                .unwrap(),
+            ledger_proofs::Handle::from_bytes(&h.handle),
+        )
+    };
+    let (c1, h1) = read("loan-1");
+    let (c3, h3) = read("loan-3");
+    assert_eq!(old_secret.decrypt_sum(&[c1], &[h1], 24).unwrap(), 70_000);
+    assert_eq!(
+        c.orgs["reg-eu"]
+            .audit
+            .decrypt_sum(&[c3], &[h3], 24)
+            .unwrap(),
+        5_500
+    );
+    assert!(old_secret.decrypt_sum(&[c3], &[h3], 24).is_err());
+}
+
+/// A put of `loan_schema` v2 audited by reg-eu under `key` (whatever key state holds).
+fn audited_put_with_key(
+    c: &Chain,
+    record: &str,
+    opening: &ledger_proofs::Opening,
+    key: &ledger_proofs::AuditKey,
+) -> PutRecord {
+    let mut put = audited_put(c, record, opening, &[]);
+    let ctx = ledger_proofs::Context {
+        chain_id: c.chain.to_string(),
+        items: vec![(record.to_string(), 1, "amount".into())],
+    };
+    let (h, p) = ledger_proofs::audit_handle(&ctx, opening, key).unwrap();
+    put.audit_handles.push(AuditHandle {
+        field: FieldName::new("amount").unwrap(),
+        auditor: OrgId::new("reg-eu").unwrap(),
+        handle: h.to_bytes(),
+        proof: p.to_bytes(),
+    });
+    put
+}
+
+#[test]
+fn the_member_ring_drops_suspended_removed_and_rotated_keys_and_old_rings_stop_signing() {
+    let mut c = Chain::new();
+    let bank_b = OrgId::new("bank-b").unwrap();
+    let bank_c = OrgId::new("bank-c").unwrap();
+    let key_of = |c: &Chain, o: &str| c.orgs[o].ring.public();
+    let propose = |c: &Chain, nonce: u64, action: Action| {
+        govern(
+            c,
+            "bank-a",
+            nonce,
+            Govern::Propose {
+                action,
+                deadline: c.tip.height + 5,
+            },
+        )
+    };
+    // An endorsement signed with the genesis ring before anything changes.
+    let early = c.endorse("bank-b", "alert.INV-1", 1, 0);
+    // bank-b is suspended: its ring key leaves the ring from that block.
+    let ex = commit_txs(
+        vec![propose(
+            &c,
+            1,
+            Action::Suspend {
+                org: bank_b.clone(),
+            },
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    let suspended_at = c.tip.height;
+    assert_eq!(c.ring(), vec![key_of(&c, "bank-a"), key_of(&c, "bank-c")]);
+    assert_eq!(ledger_state::ring_floor(&c.state).unwrap(), suspended_at);
+    // The earlier ring still holds its key: an endorsement naming it is refused, whoever
+    // signed it; one naming the current ring from another member applies.
+    let err = precheck_tx(&c.state, &c.chain, c.tip.height + 1, &early, &()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("from before the member ring changed"),
+        "{err}"
+    );
+    let by_c = c.endorse("bank-c", "alert.INV-1", 1, suspended_at);
+    assert_eq!(
+        commit_txs(vec![by_c], &mut c).outcomes,
+        vec![TxOutcome::Applied]
+    );
+    // Reinstated, it is back in the ring (and can endorse with it).
+    let ex = commit_txs(
+        vec![propose(
+            &c,
+            2,
+            Action::Reinstate {
+                org: bank_b.clone(),
+            },
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    assert!(c.ring().contains(&key_of(&c, "bank-b")));
+    let back = c.endorse("bank-b", "alert.INV-1", 1, c.tip.height);
+    assert_eq!(
+        commit_txs(vec![back], &mut c).outcomes,
+        vec![TxOutcome::Applied]
+    );
+
+    // bank-c rotates its ring key: the ring holds the new key from that block, the old key
+    // signs nothing more, and a ring key once used is never registered again.
+    let old_ring = std::mem::replace(
+        &mut c.orgs.get_mut("bank-c").unwrap().ring,
+        ledger_crypto::ring::RingSecret::generate(),
+    );
+    let new_key = key_of(&c, "bank-c");
+    let proof = c.orgs["bank-c"]
+        .ring
+        .prove_possession(&context(&c, "bank-c", "ring"));
+    let stale = c.endorse_with(&old_ring, "alert.INV-2", 1, c.tip.height);
+    let ex = commit_txs(
+        vec![
+            c.sign(
+                "bank-c",
+                2,
+                rotation(KeyKind::Ring, new_key.to_vec(), proof.to_vec()),
+            ),
+            c.sign(
+                "bank-b",
+                1,
+                rotation(KeyKind::Ring, new_key.to_vec(), proof.to_vec()),
+            ),
+        ],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes[0], TxOutcome::Applied);
+    assert!(matches!(
+        failure(&ex, 1),
+        TxFailure::BadRotation { kind: "ring", .. }
+    ));
+    let rotated_at = c.tip.height;
+    assert!(c.ring().contains(&new_key));
+    assert!(!c.ring().contains(&old_ring.public()));
+    assert!(precheck_tx(&c.state, &c.chain, c.tip.height + 1, &stale, &()).is_err());
+    let fresh = c.endorse("bank-c", "alert.INV-2", 1, rotated_at);
+    assert_eq!(
+        commit_txs(vec![fresh], &mut c).outcomes,
+        vec![TxOutcome::Applied]
+    );
+
+    // bank-c is removed for good: out of the ring, its transactions refused with a reason,
+    // no longer the subject of any proposal. The validator bank-a cannot be removed.
+    let ex = commit_txs(
+        vec![
+            propose(
+                &c,
+                3,
+                Action::RemoveMember {
+                    org: bank_c.clone(),
+                },
+            ),
+            propose(
+                &c,
+                4,
+                Action::RemoveMember {
+                    org: OrgId::new("bank-a").unwrap(),
+                },
+            ),
+        ],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes[0], TxOutcome::Applied);
+    assert!(
+        failure(&ex, 1).to_string().contains("validator"),
+        "{:?}",
+        ex.outcomes[1]
+    );
+    assert!(!c.ring().contains(&new_key));
+    assert!(ledger_state::removal(&c.state, &bank_c).unwrap().is_some());
+    let put = c.sign("bank-c", 3, Payload::RegisterSchema(loan_schema()));
+    let err = precheck_tx(&c.state, &c.chain, c.tip.height + 1, &put, &()).unwrap_err();
+    assert!(matches!(err, TxRejection::Removed { .. }), "{err}");
+    let ex = commit_txs(
+        vec![propose(
+            &c,
+            5,
+            Action::Suspend {
+                org: bank_c.clone(),
+            },
+        )],
+        &mut c,
+    );
+    assert!(failure(&ex, 0).to_string().contains("was removed"));
 }

@@ -191,6 +191,145 @@ impl GovernanceParams {
     }
 }
 
+/// Which of a member's keys a rotation replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyKind {
+    /// Its transaction (and, for a validator, consensus) signing key.
+    Signing,
+    /// Its encryption (P-256 key-agreement) key: field keys are wrapped to it.
+    Encryption,
+    /// A regulator's audit key: committed amounts carry handles for it.
+    Audit,
+    /// Its ring key: anonymous endorsements.
+    Ring,
+}
+
+impl KeyKind {
+    /// Every kind, in tag order.
+    pub const ALL: [KeyKind; 4] = [
+        KeyKind::Signing,
+        KeyKind::Encryption,
+        KeyKind::Audit,
+        KeyKind::Ring,
+    ];
+
+    /// The tag in the canonical encoding.
+    pub fn tag(self) -> u8 {
+        match self {
+            KeyKind::Signing => 1,
+            KeyKind::Encryption => 2,
+            KeyKind::Audit => 3,
+            KeyKind::Ring => 4,
+        }
+    }
+
+    /// The kind of a tag.
+    pub fn from_tag(tag: u8) -> Result<Self, CodecError> {
+        KeyKind::ALL
+            .into_iter()
+            .find(|k| k.tag() == tag)
+            .ok_or(CodecError::UnknownTag {
+                what: "key kind",
+                tag: tag.into(),
+            })
+    }
+
+    /// The name used on the command line, in errors and in proofs' contexts.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::Signing => "signing",
+            KeyKind::Encryption => "encryption",
+            KeyKind::Audit => "audit",
+            KeyKind::Ring => "ring",
+        }
+    }
+
+    /// Parses a kind's name.
+    pub fn from_name(s: &str) -> Option<KeyKind> {
+        KeyKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// Most bytes of a rotated key.
+pub const MAX_ROTATED_KEY_BYTES: usize = 256;
+
+/// A member's new key of one kind, with the proof that the member holds it: for a signing
+/// key, a signature by the new key over its possession statement
+/// (`ledger_crypto::possession::signing_statement`); for ring and audit keys, a Schnorr
+/// proof of knowledge bound to the chain, the organisation and the kind. An encryption key
+/// lives in the HSM as a derive-only key, which can sign nothing: the rotation's own
+/// signature (the member's signing key, or the consortium's vote) vouches for it, and a
+/// key another member registered is refused. Sent by the member itself (the `RotateKey`
+/// payload, signed with its current signing key) or, after a loss, by governance
+/// ([`Action::RotateKey`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotateKey {
+    /// Which key.
+    pub kind: KeyKind,
+    /// The new key: for a signing key, its canonical encoding (scheme and bytes); for the
+    /// others, the key's bytes.
+    pub key: Vec<u8>,
+    /// The proof of possession (empty for an encryption key).
+    pub proof: Vec<u8>,
+}
+
+impl RotateKey {
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        e.u8(self.kind.tag()).bytes(&self.key).bytes(&self.proof);
+    }
+
+    /// Reads the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        Ok(RotateKey {
+            kind: KeyKind::from_tag(d.u8("key kind")?)?,
+            key: d.bytes("new key", MAX_ROTATED_KEY_BYTES)?,
+            proof: d.bytes("proof of possession", MAX_PROOF_BYTES)?,
+        })
+    }
+}
+
+/// What a member hands the consortium when governance must rotate its key (it lost the key
+/// it would sign its own rotation with): its organisation and the new key with its proof
+/// of possession, as `ledger-node rotate-key --request-only` writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationRequest {
+    /// The member.
+    pub org: OrgId,
+    /// The new key and its proof.
+    pub rotation: RotateKey,
+}
+
+impl RotationRequest {
+    const MAGIC: &'static [u8] = b"cl/rotation-request/v1";
+
+    /// The canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.bytes(Self::MAGIC);
+        self.org.encode(&mut e);
+        self.rotation.encode(&mut e);
+        e.finish()
+    }
+
+    /// Reads [`RotationRequest::encode`].
+    pub fn decode(b: &[u8]) -> Result<Self, CodecError> {
+        let mut d = Decoder::new(b);
+        if d.bytes("rotation request label", 64)? != Self::MAGIC {
+            return Err(CodecError::NotCanonical {
+                what: "RotationRequest",
+                reason: "not a rotation request (its label is missing)".into(),
+            });
+        }
+        let r = RotationRequest {
+            org: OrgId::decode(&mut d)?,
+            rotation: RotateKey::decode(&mut d)?,
+        };
+        d.finish("RotationRequest")?;
+        Ok(r)
+    }
+}
+
 /// What a proposal does if it passes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -241,6 +380,22 @@ pub enum Action {
         /// The proof of possession of its audit key (empty when it registers none).
         audit_proof: Vec<u8>,
     },
+    /// Removes a member for good: its transactions are refused by every validator, its
+    /// ring key leaves the member ring, its keys and organisation id are never registered
+    /// again. What others hold of its records stays readable to them. A validator or a
+    /// governor is first removed from those places by their own actions.
+    RemoveMember {
+        /// The member.
+        org: OrgId,
+    },
+    /// Replaces a member's key for it, after it lost the key it would sign its own
+    /// rotation with (or for a suspended member).
+    RotateKey {
+        /// The member.
+        org: OrgId,
+        /// The new key and its proof of possession.
+        rotation: RotateKey,
+    },
 }
 
 impl Action {
@@ -254,6 +409,8 @@ impl Action {
             Action::Admit { .. } => "admit",
             Action::AddValidator { .. } => "add-validator",
             Action::RemoveValidator { .. } => "remove-validator",
+            Action::RemoveMember { .. } => "remove-member",
+            Action::RotateKey { .. } => "rotate-key",
         }
     }
 
@@ -263,7 +420,11 @@ impl Action {
             Action::Suspend { org }
             | Action::Reinstate { org }
             | Action::SetRoles { org, .. }
-            | Action::Admit { org, .. } => format!("{}/{org}", self.name()),
+            | Action::Admit { org, .. }
+            | Action::RemoveMember { org } => format!("{}/{org}", self.name()),
+            Action::RotateKey { org, rotation } => {
+                format!("{}/{org}/{}", self.name(), rotation.kind.name())
+            }
             // One open change of a validator's membership at a time.
             Action::AddValidator { org, .. } | Action::RemoveValidator { org } => {
                 format!("validator/{org}")
@@ -324,6 +485,15 @@ impl Action {
             Action::RemoveValidator { org } => {
                 e.u8(7);
                 org.encode(e);
+            }
+            Action::RemoveMember { org } => {
+                e.u8(10);
+                org.encode(e);
+            }
+            Action::RotateKey { org, rotation } => {
+                e.u8(11);
+                org.encode(e);
+                rotation.encode(e);
             }
         }
     }
@@ -391,6 +561,13 @@ impl Action {
             },
             7 => Action::RemoveValidator {
                 org: OrgId::decode(d)?,
+            },
+            10 => Action::RemoveMember {
+                org: OrgId::decode(d)?,
+            },
+            11 => Action::RotateKey {
+                org: OrgId::decode(d)?,
+                rotation: RotateKey::decode(d)?,
             },
             t => {
                 return Err(CodecError::UnknownTag {
@@ -496,6 +673,25 @@ mod tests {
     }
 
     #[test]
+    fn rotation_requests_round_trip_and_unknown_key_kinds_are_refused() {
+        let r = RotationRequest {
+            org: OrgId::new("bank-b").unwrap(),
+            rotation: RotateKey {
+                kind: KeyKind::Signing,
+                key: vec![1, 2, 3],
+                proof: vec![4; 64],
+            },
+        };
+        assert_eq!(RotationRequest::decode(&r.encode()).unwrap(), r);
+        assert!(RotationRequest::decode(b"junk").is_err());
+        for k in KeyKind::ALL {
+            assert_eq!(KeyKind::from_tag(k.tag()).unwrap(), k);
+            assert_eq!(KeyKind::from_name(k.name()), Some(k));
+        }
+        assert!(KeyKind::from_tag(9).is_err());
+    }
+
+    #[test]
     fn thresholds_count_weights() {
         // Four governors of weight 1, two thirds needed.
         let p = params(&[("a", 1), ("b", 1), ("c", 1), ("d", 1)], 67, 67);
@@ -530,6 +726,23 @@ mod tests {
                 yes: false,
             },
             Govern::Revoke { proposal: 3 },
+            Govern::Propose {
+                action: Action::RemoveMember {
+                    org: OrgId::new("x").unwrap(),
+                },
+                deadline: 4,
+            },
+            Govern::Propose {
+                action: Action::RotateKey {
+                    org: OrgId::new("x").unwrap(),
+                    rotation: RotateKey {
+                        kind: KeyKind::Ring,
+                        key: vec![7; 32],
+                        proof: vec![8; 64],
+                    },
+                },
+                deadline: 4,
+            },
         ] {
             let mut e = Encoder::new();
             g.encode(&mut e);

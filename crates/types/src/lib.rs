@@ -31,7 +31,7 @@ pub use date::Date;
 pub use endorse::Endorse;
 pub use error::CodecError;
 pub use finance::FinanceRequest;
-pub use governance::{Action, Govern, GovernanceParams};
+pub use governance::{Action, Govern, GovernanceParams, KeyKind, RotateKey, RotationRequest};
 pub use grant::GrantAccess;
 pub use hash::{Hash, HashSuite};
 pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId, Topic};

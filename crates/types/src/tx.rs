@@ -28,7 +28,7 @@ use crate::codec::{Decoder, Encoder};
 use crate::cross_check::CrossCheck;
 use crate::error::CodecError;
 use crate::finance::FinanceRequest;
-use crate::governance::Govern;
+use crate::governance::{Govern, RotateKey};
 use crate::grant::GrantAccess;
 use crate::hash::{Hash, HashSuite};
 use crate::ids::{ChainId, OrgId};
@@ -76,6 +76,8 @@ pub enum TxKind {
     Endorse,
     /// Consortium governance: a proposal, a vote, or a proposal's revocation.
     Govern,
+    /// A member replaces one of its keys, signing with its current signing key.
+    RotateKey,
 }
 
 impl TxKind {
@@ -92,6 +94,7 @@ impl TxKind {
             TxKind::FinanceRequest => 8,
             TxKind::Endorse => 9,
             TxKind::Govern => 10,
+            TxKind::RotateKey => 11,
         }
     }
 
@@ -108,6 +111,7 @@ impl TxKind {
             8 => Ok(TxKind::FinanceRequest),
             9 => Ok(TxKind::Endorse),
             10 => Ok(TxKind::Govern),
+            11 => Ok(TxKind::RotateKey),
             t => Err(CodecError::UnknownTag {
                 what: "transaction kind",
                 tag: t.into(),
@@ -128,6 +132,7 @@ impl TxKind {
             TxKind::FinanceRequest => "FinanceRequest",
             TxKind::Endorse => "Endorse",
             TxKind::Govern => "Govern",
+            TxKind::RotateKey => "RotateKey",
         }
     }
 }
@@ -156,6 +161,8 @@ pub enum Payload {
     Endorse(Endorse),
     /// See [`Govern`].
     Govern(Govern),
+    /// See [`RotateKey`].
+    RotateKey(RotateKey),
 }
 
 impl Payload {
@@ -172,6 +179,7 @@ impl Payload {
             Payload::FinanceRequest(_) => TxKind::FinanceRequest,
             Payload::Endorse(_) => TxKind::Endorse,
             Payload::Govern(_) => TxKind::Govern,
+            Payload::RotateKey(_) => TxKind::RotateKey,
         }
     }
 
@@ -188,6 +196,7 @@ impl Payload {
             Payload::FinanceRequest(p) => p.encode(&mut e),
             Payload::Endorse(p) => p.encode(&mut e),
             Payload::Govern(p) => p.encode(&mut e),
+            Payload::RotateKey(p) => p.encode(&mut e),
         }
         e.finish()
     }
@@ -205,6 +214,7 @@ impl Payload {
             TxKind::FinanceRequest => Payload::FinanceRequest(FinanceRequest::decode(&mut d)?),
             TxKind::Endorse => Payload::Endorse(Endorse::decode(&mut d)?),
             TxKind::Govern => Payload::Govern(Govern::decode(&mut d)?),
+            TxKind::RotateKey => Payload::RotateKey(RotateKey::decode(&mut d)?),
         };
         d.finish(kind.name())?;
         Ok(p)

@@ -246,6 +246,27 @@ pub(super) fn govern(
                     },
                 },
                 "remove-validator" => Action::RemoveValidator { org: org()? },
+                "remove-member" => Action::RemoveMember { org: org()? },
+                "rotate-key" => {
+                    if p.rotation.is_empty() {
+                        return Err(bad(
+                            "rotate-key needs the member's rotation request (`ledger-node rotate-key --request-only`)",
+                        ));
+                    }
+                    let r = ledger_types::RotationRequest::decode(&p.rotation).map_err(|e| {
+                        bad(&format!("the rotation is not a rotation request: {e}"))
+                    })?;
+                    if !p.org.is_empty() && p.org != r.org.as_str() {
+                        return Err(bad(&format!(
+                            "the rotation request is {}'s, not {}'s",
+                            r.org, p.org
+                        )));
+                    }
+                    Action::RotateKey {
+                        org: r.org,
+                        rotation: r.rotation,
+                    }
+                }
                 "admit" => {
                     if p.registration.is_empty() {
                         return Err(bad("admit needs the joining organisation's join request"));
@@ -289,7 +310,7 @@ pub(super) fn govern(
                 )?),
                 other => {
                     return Err(BuildError::BadGovernance(format!(
-                        "{other:?} is not an action (suspend, reinstate, set-roles, admit, add-validator, remove-validator, set-governance)"
+                        "{other:?} is not an action (suspend, reinstate, remove-member, set-roles, admit, add-validator, remove-validator, rotate-key, set-governance)"
                     )))
                 }
             };

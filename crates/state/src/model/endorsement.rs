@@ -107,6 +107,39 @@ pub(crate) fn add_to_ring(
     fix_ring(view, height, &ring)
 }
 
+/// The writes that make `ring` the member ring from `height` on (the ring fixed earlier at
+/// that same height, if any, replaced), and, when `shrinks` (a key left the ring), raise
+/// the ring floor to `height`: endorsements must then use a ring fixed from there on, so a
+/// removed, suspended or rotated-away ring key signs nothing more.
+pub(crate) fn set_ring(
+    view: &impl StateView,
+    height: u64,
+    ring: &[[u8; 32]],
+    shrinks: bool,
+) -> Result<Writes, StateError> {
+    let current = member_ring(view, height)?;
+    let mut writes = if current.is_some_and(|r| r.since == height) {
+        let mut e = Encoder::new();
+        e.count(ring.len());
+        for k in ring {
+            e.fixed(k);
+        }
+        vec![(keys::ring_at(height), e.finish())]
+    } else {
+        fix_ring(view, height, ring)?
+    };
+    if shrinks {
+        writes.push((keys::ring_floor(), height.to_be_bytes().to_vec()));
+    }
+    Ok(writes)
+}
+
+/// The lowest ring height an endorsement may name: the height of the last ring change
+/// that took a key out (0: none did).
+pub fn ring_floor(view: &impl StateView) -> Result<u64, StateError> {
+    Ok(read_u64(view, &keys::ring_floor())?.unwrap_or(0))
+}
+
 /// One anonymous endorsement of a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endorsement {

@@ -2,7 +2,7 @@
 //! open proposal per action and subject, and the suspended members.
 
 use ledger_types::codec::{Decoder, Encoder};
-use ledger_types::{Action, CodecError, GovernanceParams, OrgId};
+use ledger_types::{Action, CodecError, GovernanceParams, KeyKind, OrgId};
 
 use super::corrupt;
 use crate::{keys, StateError, StateView};
@@ -194,7 +194,20 @@ pub fn open_proposal(view: &impl StateView, subject: &str) -> Result<Option<u64>
 
 /// The proposal and height that suspended `org`, if it is suspended.
 pub fn suspension(view: &impl StateView, org: &OrgId) -> Result<Option<(u64, u64)>, StateError> {
-    let key = keys::suspended(org);
+    pair_at(view, &keys::suspended(org), "suspension")
+}
+
+/// The proposal and height that removed `org`, if it was removed.
+pub fn removal(view: &impl StateView, org: &OrgId) -> Result<Option<(u64, u64)>, StateError> {
+    pair_at(view, &keys::removed(org), "removal")
+}
+
+fn pair_at(
+    view: &impl StateView,
+    key: &[u8],
+    what: &'static str,
+) -> Result<Option<(u64, u64)>, StateError> {
+    let key = key.to_vec();
     match view.get(&key)? {
         None => Ok(None),
         Some(b) if b.is_empty() => Ok(None),
@@ -206,9 +219,77 @@ pub fn suspension(view: &impl StateView, org: &OrgId) -> Result<Option<(u64, u64
         Some(b) => Err(corrupt(
             &key,
             CodecError::NotCanonical {
-                what: "suspension",
+                what,
                 reason: format!("{} bytes", b.len()),
             },
         )),
     }
+}
+
+/// One rotation of a member's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    /// The height of the block that rotated it (the new key is in force from there).
+    pub height: u64,
+    /// Which key.
+    pub kind: KeyKind,
+    /// The key it replaced.
+    pub old: Vec<u8>,
+    /// The new key.
+    pub new: Vec<u8>,
+}
+
+/// `org`'s key rotations, oldest first.
+pub fn key_history(view: &impl StateView, org: &OrgId) -> Result<Vec<KeyChange>, StateError> {
+    let key = keys::key_history(org);
+    let Some(b) = view.get(&key)? else {
+        return Ok(Vec::new());
+    };
+    let mut d = Decoder::new(&b);
+    (|| {
+        let mut out = Vec::new();
+        while d.remaining() > 0 {
+            out.push(KeyChange {
+                height: d.u64("height")?,
+                kind: KeyKind::from_tag(d.u8("key kind")?)?,
+                old: d.bytes("old key", ledger_types::governance::MAX_ROTATED_KEY_BYTES)?,
+                new: d.bytes("new key", ledger_types::governance::MAX_ROTATED_KEY_BYTES)?,
+            });
+        }
+        Ok::<_, CodecError>(out)
+    })()
+    .map_err(|e| corrupt(&key, e))
+}
+
+/// The writes that add `change` to `org`'s key history.
+pub(crate) fn append_key_change(
+    view: &impl StateView,
+    org: &OrgId,
+    change: &KeyChange,
+) -> Result<(Vec<u8>, Vec<u8>), StateError> {
+    let key = keys::key_history(org);
+    let mut b = view.get(&key)?.unwrap_or_default();
+    let mut e = Encoder::new();
+    e.u64(change.height)
+        .u8(change.kind.tag())
+        .bytes(&change.old)
+        .bytes(&change.new);
+    b.extend(e.finish());
+    Ok((key, b))
+}
+
+/// The key of `kind` that `org` had at `height`: its current key `current` unless a later
+/// rotation replaced it (then the key that rotation replaced). A regulator reads an amount
+/// committed at `height` with the audit key in force then.
+pub fn key_at(
+    view: &impl StateView,
+    org: &OrgId,
+    kind: KeyKind,
+    current: &[u8],
+    height: u64,
+) -> Result<Vec<u8>, StateError> {
+    Ok(key_history(view, org)?
+        .into_iter()
+        .find(|c| c.kind == kind && c.height > height)
+        .map_or_else(|| current.to_vec(), |c| c.old))
 }

@@ -21,6 +21,18 @@ pub(crate) fn check<V: StateView>(
     e: &Endorse,
     verified: bool,
 ) -> Result<[u8; 32], TxRejection> {
+    // A ring from before the last change that took a key out (a member removed or
+    // suspended, a ring key rotated) still holds that key: refused, whoever signed.
+    let floor = model::ring_floor(ctx.view)?;
+    if e.ring_height < floor {
+        return Err(TxRejection::BadEndorsement {
+            topic: e.topic.clone(),
+            reason: format!(
+                "ring height {} is from before the member ring changed at height {floor} (a key left it); sign with the ring of height {floor} or later",
+                e.ring_height
+            ),
+        });
+    }
     if !verified {
         verify_endorsement(ctx.view, ctx.chain_id, ctx.height, e)?;
     }

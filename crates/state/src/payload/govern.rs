@@ -6,10 +6,12 @@
 //! quorum and approval shares; its action is carried out in that same block, by every
 //! validator alike. It is rejected as soon as it can no longer pass.
 //!
-//! Actions in this version: suspend and reinstate a member (a suspended member's
-//! transactions are refused by every validator), set a member's roles (not the validator
-//! or member roles: the validator set and the member ring change at a height, with their
-//! own actions), and replace the governance parameters.
+//! Actions: admit a member; suspend and reinstate it (a suspended member's transactions
+//! are refused by every validator and its ring key leaves the member ring until it is
+//! reinstated); remove it for good; set its roles (not the validator or member roles: the
+//! validator set and the member ring change at a height, with their own actions); add and
+//! remove validators (effective [`VALIDATOR_CHANGE_DELAY`] heights later); rotate a
+//! member's key for it after a loss; replace the governance parameters.
 
 use ledger_types::{Action, Govern, GovernanceParams, Hash, RegisterMember, Role};
 
@@ -39,12 +41,21 @@ fn carry_out<V: StateView>(
     action: &Action,
     id: u64,
 ) -> Result<Writes, ExecError> {
+    // A removed member is no subject of any action any more.
     let member = |org| -> Result<RegisterMember, ExecError> {
-        model::member(ctx.view, org)?.ok_or_else(|| bad(action, format!("{org} is not a member")))
+        let m = model::member(ctx.view, org)?
+            .ok_or_else(|| bad(action, format!("{org} is not a member")))?;
+        if let Some((p, h)) = model::removal(ctx.view, org)? {
+            return Err(bad(
+                action,
+                format!("{org} was removed (proposal {p}, height {h})"),
+            ));
+        }
+        Ok(m)
     };
     match action {
         Action::Suspend { org } => {
-            member(org)?;
+            let m = member(org)?;
             if model::suspension(ctx.view, org)?.is_some() {
                 return Err(bad(action, format!("{org} is already suspended")));
             }
@@ -64,14 +75,63 @@ fn carry_out<V: StateView>(
             }
             let mut v = id.to_be_bytes().to_vec();
             v.extend(ctx.height.to_be_bytes());
-            Ok(vec![(keys::suspended(org), v)])
+            let mut writes = vec![(keys::suspended(org), v)];
+            // Its ring key leaves the member ring: it endorses nothing while suspended.
+            writes.extend(ring_without(ctx, &m)?);
+            Ok(writes)
         }
         Action::Reinstate { org } => {
-            member(org)?;
+            let m = member(org)?;
             if model::suspension(ctx.view, org)?.is_none() {
                 return Err(bad(action, format!("{org} is not suspended")));
             }
-            Ok(vec![(keys::suspended(org), Vec::new())])
+            let mut writes = vec![(keys::suspended(org), Vec::new())];
+            if m.has_role(Role::Member) {
+                if let Ok(k) = <[u8; 32]>::try_from(m.ring_key.as_slice()) {
+                    let mut ring = current_ring(ctx)?;
+                    if !ring.contains(&k) {
+                        ring.push(k);
+                        writes.extend(model::set_ring(ctx.view, ctx.height, &ring, false)?);
+                    }
+                }
+            }
+            Ok(writes)
+        }
+        Action::RemoveMember { org } => {
+            let m = member(org)?;
+            for h in ctx.height..=ctx.height + VALIDATOR_CHANGE_DELAY {
+                if model::validator_set_at(ctx.view, h)?.contains(org) {
+                    return Err(bad(
+                        action,
+                        format!("{org} is a validator at height {h}: remove it from the validator set first"),
+                    ));
+                }
+            }
+            if params.weight(org) > 0 {
+                return Err(bad(
+                    action,
+                    format!("{org} is a governor: change the governance parameters first"),
+                ));
+            }
+            let mut v = id.to_be_bytes().to_vec();
+            v.extend(ctx.height.to_be_bytes());
+            let mut writes = vec![(keys::removed(org), v)];
+            writes.extend(ring_without(ctx, &m)?);
+            Ok(writes)
+        }
+        Action::RotateKey { org, rotation } => {
+            let m = model::member(ctx.view, org)?
+                .ok_or_else(|| bad(action, format!("{org} is not a member")))?;
+            if let Some((p, h)) = model::removal(ctx.view, org)? {
+                return Err(bad(
+                    action,
+                    format!("{org} was removed (proposal {p}, height {h})"),
+                ));
+            }
+            super::rotate_key::rotation_writes(ctx, &m, rotation).map_err(|e| match e {
+                ExecError::Failed(f) => bad(action, f.to_string()),
+                other => other,
+            })
         }
         Action::SetRoles { org, roles } => {
             let mut m = member(org)?;
@@ -130,7 +190,27 @@ fn carry_out<V: StateView>(
                 .map_err(|r| bad(action, r.to_string()))?;
             super::register_member::check_possession(ctx.chain_id, m, ring_proof, audit_proof)
                 .map_err(|r| bad(action, r))?;
+            // No key registered before, by anyone (a removed member's included).
+            let mut signing = ledger_types::codec::Encoder::new();
+            m.signing_key.encode(&mut signing);
+            let signing = signing.finish();
+            for (kind, key) in [("signing", &signing), ("ring", &m.ring_key)] {
+                if key.is_empty() {
+                    continue;
+                }
+                if let Some(owner) = model::key_owner(ctx.view, kind, key)? {
+                    return Err(bad(
+                        action,
+                        format!("its {kind} key was registered before (by {owner})"),
+                    ));
+                }
+            }
             let mut writes = super::register_member::genesis_writes(m);
+            for (kind, key) in [("signing", &signing), ("ring", &m.ring_key)] {
+                if !key.is_empty() {
+                    writes.push((keys::key_owner(kind, key), org.as_str().as_bytes().to_vec()));
+                }
+            }
             if m.has_role(Role::Member) {
                 if let Ok(k) = <[u8; 32]>::try_from(m.ring_key.as_slice()) {
                     writes.extend(model::add_to_ring(ctx.view, ctx.height, k)?);
@@ -208,6 +288,27 @@ fn carry_out<V: StateView>(
             Ok(vec![(keys::gov_params(), e.finish())])
         }
     }
+}
+
+/// The member ring in force at this height.
+fn current_ring<V: StateView>(ctx: &Ctx<'_, V>) -> Result<Vec<[u8; 32]>, ExecError> {
+    Ok(model::member_ring(ctx.view, ctx.height)?
+        .map(|r| r.keys)
+        .unwrap_or_default())
+}
+
+/// The writes that take `m`'s ring key out of the member ring from this height on (none
+/// if it is not in it), raising the ring floor so no earlier ring signs either.
+fn ring_without<V: StateView>(ctx: &Ctx<'_, V>, m: &RegisterMember) -> Result<Writes, ExecError> {
+    let ring = current_ring(ctx)?;
+    if !ring.iter().any(|k| k.as_slice() == m.ring_key) {
+        return Ok(Vec::new());
+    }
+    let ring: Vec<[u8; 32]> = ring
+        .into_iter()
+        .filter(|k| k.as_slice() != m.ring_key)
+        .collect();
+    Ok(model::set_ring(ctx.view, ctx.height, &ring, true)?)
 }
 
 /// Closes `p` if its tally decides it: passed (its action's writes added) or rejected.

@@ -20,6 +20,7 @@ pub(crate) mod grant;
 pub(crate) mod record;
 pub(crate) mod register_member;
 pub(crate) mod revoke;
+pub(crate) mod rotate_key;
 pub(crate) mod schema;
 
 use ledger_types::{ChainId, Hash, Payload, RegisterMember, Transaction};
@@ -110,6 +111,7 @@ pub(crate) fn execute<V: StateView>(
         Payload::FinanceRequest(f) => f.execute(ctx, signer, tx_hash),
         Payload::RegisterSchema(s) => s.execute(ctx, signer, tx_hash),
         Payload::Govern(g) => g.execute(ctx, signer, tx_hash),
+        Payload::RotateKey(r) => r.execute(ctx, signer, tx_hash),
         // Refused before execution (`register_member::after_genesis`); kept so that a
         // registration could never apply here.
         Payload::RegisterMember(_) => Err(TxFailure::MissingRole {
