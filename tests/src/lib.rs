@@ -617,6 +617,16 @@ impl Gw {
 
     /// Proposes `action` about `org`, open for 50 blocks; returns the proposal number.
     pub async fn propose(&mut self, action: &str, org: &str) -> Result<u64, tonic::Status> {
+        self.propose_at(action, org).await.map(|(id, _)| id)
+    }
+
+    /// [`Gw::propose`], also returning the height of the block that holds the proposal
+    /// (another node may not hold it yet: wait for that height before voting there).
+    pub async fn propose_at(
+        &mut self,
+        action: &str,
+        org: &str,
+    ) -> Result<(u64, u64), tonic::Status> {
         self.govern(pb::GovernRequest {
             request: Some(pb::govern_request::Request::Propose(pb::ProposeRequest {
                 action: action.into(),
@@ -627,7 +637,7 @@ impl Gw {
             no_wait: false,
         })
         .await
-        .map(|w| w.proposal)
+        .map(|w| (w.proposal, w.height))
     }
 
     /// Votes on `proposal`.
@@ -831,6 +841,22 @@ impl Gw {
         self.inner.endorse(r).await.map(|r| r.into_inner())
     }
 
+    /// Rotates the organisation's `kind` key through its node (`request_only`: only the
+    /// rotation request for governance; `adopt`: only adopt a staged key the ledger holds).
+    pub async fn rotate_key(
+        &mut self,
+        kind: &str,
+        request_only: bool,
+        adopt: bool,
+    ) -> Result<pb::RotateKeyResponse, tonic::Status> {
+        let r = self.req(pb::RotateKeyRequest {
+            kind: kind.into(),
+            request_only,
+            adopt,
+        });
+        self.inner.rotate_key(r).await.map(|r| r.into_inner())
+    }
+
     /// A regulator's sum of committed `field` over the latest versions of `records`.
     pub async fn audit_sum(
         &mut self,
@@ -897,6 +923,19 @@ impl TestNet {
     /// [`TestNet::new`] with observers of `roles` (comma-separated), e.g. `member` for a
     /// bank that follows the validators and writes through its own gateway.
     pub fn with_observer_roles(validators: usize, observers: usize, roles: &str) -> TestNet {
+        Self::with_joining(validators, observers, roles, 0).0
+    }
+
+    /// [`TestNet::with_observer_roles`] with `joining` member banks (`new-1`, ...) also
+    /// founded in genesis, wired by `ledger-node connect --joining`: each follows a
+    /// validator until governance adds it to the validators, then validates. Returns them
+    /// (not started) with the consensus address to propose for each.
+    pub fn with_joining(
+        validators: usize,
+        observers: usize,
+        roles: &str,
+        joining: usize,
+    ) -> (TestNet, Vec<(TestNode, String)>) {
         let env = || {
             vec![(
                 "LEDGER_KEY_PASSPHRASE".to_string(),
@@ -916,11 +955,26 @@ impl TestNet {
         let obs: Vec<TestNode> = (1..=observers)
             .map(|i| TestNode::init_with(&format!("obs-{i}"), &["--roles", roles], env()))
             .collect();
+        let new: Vec<TestNode> = (1..=joining)
+            .map(|i| {
+                let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+                TestNode::init_with(
+                    &format!("new-{i}"),
+                    &["--roles", "member", "--p2p-listen", &p2p],
+                    env(),
+                )
+            })
+            .collect();
         let dir = vals[0].home.path().join("net-genesis.json");
         let out = Command::new(bin("ledger-node"))
             .args(["genesis-merge", "--out"])
             .arg(&dir)
-            .args(vals.iter().chain(obs.iter()).map(|n| n.home.path()))
+            .args(
+                vals.iter()
+                    .chain(obs.iter())
+                    .chain(new.iter())
+                    .map(|n| n.home.path()),
+            )
             .output()
             .expect("run genesis-merge");
         assert!(
@@ -928,7 +982,7 @@ impl TestNet {
             "genesis-merge: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        for n in vals.iter().chain(obs.iter()) {
+        for n in vals.iter().chain(obs.iter()).chain(new.iter()) {
             std::fs::copy(&dir, n.home.path().join("genesis.json")).expect("install genesis");
         }
         let mut connect = Command::new(bin("ledger-node"));
@@ -945,10 +999,38 @@ impl TestNet {
             "connect: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        TestNet {
-            validators: vals,
-            observers: obs,
+        let mut addresses = Vec::new();
+        if !new.is_empty() {
+            let mut connect = Command::new(bin("ledger-node"));
+            connect.arg("connect");
+            for v in &vals {
+                connect.arg("--validator").arg(v.home.path());
+            }
+            for n in &new {
+                connect.arg("--joining").arg(n.home.path());
+            }
+            let out = connect.output().expect("run connect --joining");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "connect --joining: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let mut words = text.split_whitespace();
+            while let Some(w) = words.next() {
+                if w == "--p2p" {
+                    addresses.push(words.next().expect("an address").to_string());
+                }
+            }
+            assert_eq!(addresses.len(), new.len(), "{text}");
         }
+        (
+            TestNet {
+                validators: vals,
+                observers: obs,
+            },
+            new.into_iter().zip(addresses).collect(),
+        )
     }
 
     /// Starts every node (validators first), each with `extra` start flags.

@@ -44,8 +44,12 @@ async fn governors_suspend_a_member_by_vote_and_every_validator_refuses_it_until
     let mut g1 = net.validators[0].gateway().await;
     let mut g2 = net.validators[1].gateway().await;
     let mut g3 = net.validators[2].gateway().await;
-    let id = g1.propose("suspend", "obs-1").await.unwrap();
+    let (id, at) = g1.propose_at("suspend", "obs-1").await.unwrap();
     assert_eq!(id, 1);
+    // val-1 answered once its own node committed the proposal; the voters' nodes may be
+    // a block behind.
+    let all: Vec<&TestNode> = net.nodes().collect();
+    wait_for_height(&all, at, 60).await;
     g2.vote(id, true).await.unwrap();
     // A second vote by the same governor has no effect, and says why.
     let again = g2.vote(id, true).await.unwrap_err();
@@ -126,8 +130,9 @@ async fn governors_suspend_a_member_by_vote_and_every_validator_refuses_it_until
 
     // val-4 proposes to reinstate it; two more yes votes pass it; obs-1 writes again.
     let mut g4 = net.validators[3].gateway().await;
-    let id = g4.propose("reinstate", "obs-1").await.unwrap();
+    let (id, at) = g4.propose_at("reinstate", "obs-1").await.unwrap();
     assert_eq!(id, 2);
+    wait_for_height(&nodes, at, 60).await;
     g1.vote(id, true).await.unwrap();
     let passed = g2.vote(id, true).await.unwrap().height;
     wait_for_height(&nodes, passed, 60).await;
@@ -364,7 +369,9 @@ async fn a_fifth_bank_joins_by_vote_under_load_is_promoted_to_validator_and_a_va
         .unwrap();
 
     // Later val-4 is removed: four of the five (bank-e now governs too) vote for it.
-    let id = g1.propose("remove-validator", "val-4").await.unwrap();
+    let (id, at) = g1.propose_at("remove-validator", "val-4").await.unwrap();
+    let voters: Vec<&TestNode> = net.validators[1..3].iter().chain([&bank]).collect();
+    wait_for_height(&voters, at, 60).await;
     net.validators[1]
         .gateway()
         .await
@@ -431,7 +438,9 @@ async fn a_validator_removed_by_vote_stops_counting_two_heights_later_and_sync_c
     net.validators[3].stop();
     // Four of five must vote yes: val-1 (proposing), val-2, val-3, and val-5 itself.
     let mut g1 = net.validators[0].gateway().await;
-    let id = g1.propose("remove-validator", "val-5").await.unwrap();
+    let (id, at) = g1.propose_at("remove-validator", "val-5").await.unwrap();
+    let voters = [&net.validators[1], &net.validators[2], &net.validators[4]];
+    wait_for_height(&voters, at, 60).await;
     net.validators[1]
         .gateway()
         .await
@@ -519,4 +528,214 @@ async fn load(
         submit(client, &writer.put(n, &format!("load-{n}"), 1, b"load")).await;
     }
     *next = start + 20;
+}
+
+async fn member_of(node: &TestNode, org: &str) -> pb::GetMemberResponse {
+    node.client()
+        .await
+        .get_member(pb::GetMemberRequest { org: org.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// `tx` offered to every validator: each refuses it with `reason` (the ledger's machine
+/// code) and a message containing `says`.
+async fn refused_by_every_validator(net: &TestNet, tx: &[u8], reason: &str, says: &str) {
+    for v in &net.validators {
+        let r = v
+            .client()
+            .await
+            .submit_tx(pb::SubmitTxRequest { tx: tx.to_vec() })
+            .await
+            .unwrap_err();
+        let code = r
+            .metadata()
+            .get(ledger_api::REJECT_REASON_KEY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert_eq!(code, reason, "{}: {r:?}", v.org);
+        assert!(r.message().contains(says), "{}: {}", v.org, r.message());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_rotates_each_of_its_keys_and_what_the_old_keys_made_stays_readable() {
+    // obs-1 is a bank that is also a regulator: it holds all four kinds of key.
+    let mut net = TestNet::with_observer_roles(4, 1, "member,regulator");
+    net.start_all(BLOCK_TIME).await;
+    let mut bank = net.observers[0].gateway().await;
+    let mut v1 = net.validators[0].gateway().await;
+    schema(&mut bank).await;
+    v1.register_schema(pb::GatewaySchemaRequest {
+        document: String::new(),
+        schema_id: "loan".into(),
+        version: None,
+        fields: vec![pb::SchemaField {
+            name: "amount".into(),
+            r#type: "amount".into(),
+            values: vec![],
+            required: true,
+            committed: true,
+        }],
+        auditors: vec!["obs-1".into()],
+        no_wait: false,
+    })
+    .await
+    .unwrap();
+    bank.put(
+        "note-1",
+        "note",
+        &[("text", "wrapped to the first key")],
+        &[],
+    )
+    .await
+    .unwrap();
+    v1.put("LOAN-1", "loan", &[("amount", "1000")], &[])
+        .await
+        .unwrap();
+
+    // Encryption key, through the CLI: new wraps go to the new key; the old wraps (its
+    // own note, its audit wrap of LOAN-1) still open, and its node's audit watch files no
+    // alert.
+    let before = member_of(&net.validators[0], "obs-1").await;
+    let out = std::process::Command::new(bin("ledger"))
+        .args(["--node", &net.observers[0].url(), "rotate-key", "--home"])
+        .arg(net.observers[0].home.path())
+        .args(["--kind", "encryption"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("encryption key rotated"), "{text}");
+    assert!(text.contains("the node uses it now"), "{text}");
+    let after = member_of(&net.validators[0], "obs-1").await;
+    assert_ne!(after.encryption_key, before.encryption_key);
+    assert_eq!(after.key_history.len(), 1);
+    assert_eq!(after.key_history[0].kind, "encryption");
+    assert_eq!(after.key_history[0].old_key, before.encryption_key);
+    bank.put("note-2", "note", &[("text", "wrapped to the new key")], &[])
+        .await
+        .unwrap();
+    let w = v1
+        .put("LOAN-2", "loan", &[("amount", "250")], &[])
+        .await
+        .unwrap();
+    wait_for_height(&[&net.observers[0]], w.height, 60).await;
+    for (record, field, value) in [
+        ("note-1", "text", "wrapped to the first key"),
+        ("note-2", "text", "wrapped to the new key"),
+        ("LOAN-1", "amount", "1000"),
+        ("LOAN-2", "amount", "250"),
+    ] {
+        let r = bank.read(record, None).await.unwrap();
+        assert_eq!(fields_of(&r)[field], value, "{record}");
+    }
+
+    // Audit key: a new epoch. The sum spans both epochs, each read with its own secret.
+    let r = bank.rotate_key("audit", false, false).await.unwrap();
+    assert!(r.adopted, "{r:?}");
+    let w = v1
+        .put("LOAN-3", "loan", &[("amount", "30")], &[])
+        .await
+        .unwrap();
+    wait_for_height(&[&net.observers[0]], w.height, 60).await;
+    let s = bank
+        .audit_sum("amount", &["LOAN-1", "LOAN-2", "LOAN-3"])
+        .await
+        .unwrap();
+    assert_eq!(s.sum, 1280);
+
+    // Ring key: an endorsement signed with the old ring before the rotation is refused
+    // after it by every validator; the new key endorses.
+    let early = bank.sign_endorsement("alert.INV-7", "seen").await.unwrap();
+    let r = bank.rotate_key("ring", false, false).await.unwrap();
+    assert!(r.adopted);
+    let h = r.write.unwrap().height;
+    wait_for_height(&net.nodes().collect::<Vec<_>>(), h, 60).await;
+    refused_by_every_validator(&net, &early.tx, "bad_endorsement", "member ring changed").await;
+    bank.endorse("alert.INV-7", "seen", false).await.unwrap();
+
+    // Signing key: a transaction signed with the old key is refused by every validator
+    // after the rotation; the node signs with the new key at once, and after a restart.
+    let obs = &net.observers[0];
+    let mut oc = obs.client().await;
+    let old = Writer::join(obs.key(), &obs.org, &mut oc).await;
+    let r = bank.rotate_key("signing", false, false).await.unwrap();
+    assert!(r.adopted);
+    let h = r.write.unwrap().height;
+    wait_for_height(&net.nodes().collect::<Vec<_>>(), h, 60).await;
+    let next = member_of(&net.validators[0], "obs-1").await.next_nonce;
+    let stale = old.put(next, "note-old-key", 1, b"x");
+    refused_by_every_validator(&net, stale.bytes(), "bad_signature", "does not verify").await;
+    bank.put(
+        "note-3",
+        "note",
+        &[("text", "signed with the new key")],
+        &[],
+    )
+    .await
+    .unwrap();
+    net.observers[0].stop();
+    net.observers[0].start(BLOCK_TIME).await;
+    let mut bank = net.observers[0].gateway().await;
+    bank.put("note-4", "note", &[("text", "after a restart")], &[])
+        .await
+        .unwrap();
+    let history = member_of(&net.validators[0], "obs-1").await.key_history;
+    let kinds: Vec<&str> = history.iter().map(|k| k.kind.as_str()).collect();
+    assert_eq!(kinds, ["encryption", "audit", "ring", "signing"]);
+
+    // A validator's signing key is rotated outside the validator set: refused.
+    let e = v1.rotate_key("signing", false, false).await.unwrap_err();
+    assert!(e.message().contains("is a validator"), "{e:?}");
+
+    // After a loss, governance rotates: obs-1 stages a ring key and hands the request to
+    // the governors; once it passes, obs-1's running node adopts the key by itself.
+    let req = bank.rotate_key("ring", true, false).await.unwrap();
+    let mut g = Vec::new();
+    for v in &net.validators[..3] {
+        g.push(v.gateway().await);
+    }
+    let w = g[0]
+        .govern(pb::GovernRequest {
+            request: Some(pb::govern_request::Request::Propose(pb::ProposeRequest {
+                action: "rotate-key".into(),
+                org: "obs-1".into(),
+                open_blocks: 50,
+                rotation: req.request.clone(),
+                ..Default::default()
+            })),
+            no_wait: false,
+        })
+        .await
+        .unwrap();
+    let proposal = w.proposal;
+    wait_for_height(&[&net.validators[1], &net.validators[2]], w.height, 60).await;
+    g[1].vote(proposal, true).await.unwrap();
+    let passed = g[2].vote(proposal, true).await.unwrap().height;
+    wait_for_height(&net.nodes().collect::<Vec<_>>(), passed, 60).await;
+    let m = member_of(&net.validators[0], "obs-1").await;
+    assert_eq!(m.ring_key, req.new_key);
+    let staged = net.observers[0].home.path().join("ring-key.sealed.next");
+    for _ in 0..100 {
+        if !staged.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!staged.exists(), "the node adopted the governance rotation");
+    bank.endorse("alert.INV-8", "seen", false).await.unwrap();
+
+    // Everyone agrees.
+    let nodes: Vec<&TestNode> = net.nodes().collect();
+    let h = height_of(&net.validators[0]).await;
+    wait_for_height(&nodes, h, 60).await;
+    for n in &nodes[1..] {
+        assert_eq!(block_hash_at(n, h).await, block_hash_at(nodes[0], h).await);
+    }
 }

@@ -3,10 +3,11 @@
 //! twisted ElGamal), without opening any single amount. Every record added goes to the
 //! audit trail before the sum is returned.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use ledger_proofs::{Commitment, Handle};
 use ledger_state::StateView;
-use ledger_types::{FieldName, RecordId};
+use ledger_types::{FieldName, KeyKind, RecordId};
 
 use crate::resources::{AuditEntry, AuditTrail, SealedSecrets, SecretKind};
 use crate::{BuildError, Builder};
@@ -42,6 +43,10 @@ pub struct AuditSum {
     pub records: Vec<(RecordId, u32)>,
 }
 
+/// One audit epoch's part of a sum: its commitments and handles, and the first record
+/// version in it (named if its secret is missing).
+type Epoch = (Vec<Commitment>, Vec<Handle>, (RecordId, u32));
+
 impl<V: StateView> Builder<'_, V> {
     /// Adds up a committed field over record versions whose schema this regulator audits.
     /// `secrets` unseals the audit secret for this sum only; `trail` records each version
@@ -62,8 +67,13 @@ impl<V: StateView> Builder<'_, V> {
             return Err(BuildError::MaxBits { max_bits });
         }
         let n = input.records.len();
-        let mut commitments = Vec::with_capacity(n);
-        let mut handles = Vec::with_capacity(n);
+        let me = self.me()?;
+        let history: Vec<ledger_state::KeyChange> = ledger_state::key_history(self.view, self.org)?
+            .into_iter()
+            .filter(|c| c.kind == KeyKind::Audit)
+            .collect();
+        // Per audit epoch (its key): the commitments and handles to add up.
+        let mut epochs: BTreeMap<Vec<u8>, Epoch> = BTreeMap::new();
         let mut used = Vec::with_capacity(n);
         let mut entries = Vec::with_capacity(n);
         let mut seen = BTreeSet::new();
@@ -99,15 +109,45 @@ impl<V: StateView> Builder<'_, V> {
                     field: field.clone(),
                     org: self.org.clone(),
                 })?;
-            commitments.push(
-                ledger_proofs::Commitment::from_bytes(&c.commitment).map_err(|source| {
-                    BuildError::CorruptCommitment {
-                        record: id.clone(),
-                        source,
-                    }
-                })?,
-            );
-            handles.push(ledger_proofs::Handle::from_bytes(&h.handle));
+            let commitment = Commitment::from_bytes(&c.commitment).map_err(|source| {
+                BuildError::CorruptCommitment {
+                    record: id.clone(),
+                    source,
+                }
+            })?;
+            let handle = Handle::from_bytes(&h.handle);
+            // The audit key in force when the version was committed; in the block of a
+            // rotation, the handle's proof tells whether it was made before it.
+            let mut key = ledger_state::key_at(
+                self.view,
+                self.org,
+                KeyKind::Audit,
+                &me.audit_key,
+                rv.height,
+            )?;
+            if let Some(change) = history.iter().find(|c| c.height == rv.height) {
+                let ctx = ledger_proofs::Context {
+                    chain_id: self.chain.to_string(),
+                    items: vec![(id.to_string(), rv.version, field.to_string())],
+                };
+                let made_for = |k: &[u8]| {
+                    let (Ok(k), Ok(p)) = (
+                        ledger_proofs::AuditKey::from_bytes(k),
+                        ledger_proofs::HandleProof::from_bytes(&h.proof),
+                    ) else {
+                        return false;
+                    };
+                    ledger_proofs::verify_audit_handle(&ctx, &commitment, &k, &handle, &p).is_ok()
+                };
+                if !made_for(&key) && made_for(&change.old) {
+                    key.clone_from(&change.old);
+                }
+            }
+            let e = epochs
+                .entry(key)
+                .or_insert_with(|| (Vec::new(), Vec::new(), (id.clone(), rv.version)));
+            e.0.push(commitment);
+            e.1.push(handle);
             used.push((id.clone(), rv.version));
             entries.push(AuditEntry {
                 record: id.clone(),
@@ -116,11 +156,35 @@ impl<V: StateView> Builder<'_, V> {
                 field: format!("{field} (in a sum over {n} records)"),
             });
         }
-        let secret = secrets.audit_secret()?;
-        let sum = secret
-            .decrypt_sum(&commitments, &handles, max_bits)
-            .map_err(|source| BuildError::SumTooLarge { max_bits, source })?;
-        drop(secret);
+        let mut held = vec![secrets.audit_secret()?];
+        if epochs.len() > 1 || !epochs.contains_key(&me.audit_key) {
+            held.extend(secrets.former_audit_secrets()?);
+        }
+        let mut sum: u64 = 0;
+        for (key, (commitments, handles, (record, version))) in &epochs {
+            let secret = held
+                .iter()
+                .find(|s| s.public().to_bytes().as_slice() == key.as_slice())
+                .ok_or_else(|| BuildError::NoAuditSecretForEpoch {
+                    record: record.clone(),
+                    version: *version,
+                    key: hex::encode(key),
+                })?;
+            let part = secret
+                .decrypt_sum(commitments, handles, max_bits)
+                .map_err(|source| BuildError::SumTooLarge { max_bits, source })?;
+            sum = sum
+                .checked_add(part)
+                .filter(|s| max_bits >= 64 || *s < (1u64 << max_bits))
+                .ok_or(BuildError::SumTooLarge {
+                    max_bits,
+                    source: ledger_proofs::ProofError::Unprovable(format!(
+                        "the parts of {} audit epochs add up past it",
+                        epochs.len()
+                    )),
+                })?;
+        }
+        drop(held);
         // Logged before the sum leaves the builder.
         trail.record(&entries)?;
         Ok(AuditSum {

@@ -537,6 +537,18 @@ pub enum BuildError {
     #[error("{0}")]
     Rejected(TxFailure),
 
+    /// A record's amount was committed for an audit key whose secret this node does not
+    /// hold (a key from before a rotation whose secret is not in `former-keys/`).
+    #[error("record {record} version {version} was audited under the audit key {key}, whose secret this node does not hold (keep former audit secrets in <home>/former-keys)")]
+    NoAuditSecretForEpoch {
+        /// The record.
+        record: RecordId,
+        /// The version.
+        version: u32,
+        /// The key of its epoch (hex).
+        key: String,
+    },
+
     // ---- beyond range, damaged ---------------------------------------------------------
     /// An audit sum at or above its bound.
     #[error("the sum is not below 2^{max_bits} (ask again with a larger max_bits): {source}")]
@@ -654,7 +666,8 @@ impl BuildError {
             | E::AuditorCannotBeRevoked { .. }
             | E::NothingToRevoke { .. }
             | E::Reseal { .. }
-            | E::Rejected(_) => ErrorKind::FailedPrecondition,
+            | E::Rejected(_)
+            | E::NoAuditSecretForEpoch { .. } => ErrorKind::FailedPrecondition,
             E::SumTooLarge { .. } => ErrorKind::OutOfRange,
             E::CorruptCommitment { .. } => ErrorKind::DataLoss,
             E::Storage(_) | E::AuditLog(_) => ErrorKind::Unavailable,

@@ -70,6 +70,9 @@ pub struct AgreementKey<'a> {
     pub label: &'a str,
     /// Its public point (uncompressed SEC1), as registered in the member directory.
     pub public: &'a [u8],
+    /// The organisation's former key-agreement keys (label and public point), replaced by
+    /// rotations: field keys wrapped to them before open with them.
+    pub former: &'a [(String, Vec<u8>)],
 }
 
 impl fmt::Debug for AgreementKey<'_> {
@@ -242,15 +245,31 @@ impl<'a, V: StateView> Builder<'a, V> {
         binding(self.chain, &rv.record, rv.version, field, schema)
     }
 
-    /// Unwraps a field key wrapped to this organisation (an ECDH in the key provider).
+    /// Unwraps a field key wrapped to this organisation (an ECDH in the key provider):
+    /// with its current key, or, for a wrap made before a rotation, a former one.
     fn unwrap(&self, b: &FieldBinding, wrap: &KeyWrap) -> Result<FieldKey, CryptoError> {
-        unwrap_key(b, wrap, self.key.public, |enc| self.ecdh(enc))
+        let first = unwrap_key(b, wrap, self.key.public, |enc| {
+            self.ecdh(self.key.label, enc)
+        });
+        match first {
+            Ok(k) => Ok(k),
+            // The provider itself failed: trying other keys would hide it.
+            Err(e @ CryptoError::KeyAgreementFailed { .. }) => Err(e),
+            Err(e) => {
+                for (label, public) in self.key.former.iter().rev() {
+                    if let Ok(k) = unwrap_key(b, wrap, public, |enc| self.ecdh(label, enc)) {
+                        return Ok(k);
+                    }
+                }
+                Err(e)
+            }
+        }
     }
 
-    fn ecdh(&self, enc: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    fn ecdh(&self, label: &str, enc: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         self.key
             .provider
-            .ecdh(self.key.label, enc)
+            .ecdh(label, enc)
             .map_err(|e| CryptoError::KeyAgreementFailed {
                 reason: e.to_string(),
             })

@@ -20,6 +20,11 @@ pub trait SealedSecrets {
     fn audit_secret(&self) -> Result<AuditSecret, BuildError>;
     /// The member's ring secret (anonymous endorsements).
     fn ring_secret(&self) -> Result<RingSecret, BuildError>;
+    /// The regulator's former audit secrets, replaced by rotations: amounts committed in
+    /// an earlier audit epoch are read with the secret of that epoch.
+    fn former_audit_secrets(&self) -> Result<Vec<AuditSecret>, BuildError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Groth16 proving keys.

@@ -187,6 +187,7 @@ impl Chain {
                 provider: &self.provider,
                 label: id,
                 public: &self.agreement[id],
+                former: &[],
             },
         )
     }

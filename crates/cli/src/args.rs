@@ -49,8 +49,8 @@ pub(crate) enum Command {
     /// Let another organisation read some fields of your record (their current keys).
     Grant(AccessArgs),
     /// Propose a governance action as your organisation (a governor), your yes vote cast
-    /// with it: suspend, reinstate or set the roles of a member, or change the governors
-    /// and thresholds. It passes when the governors' yes votes reach the thresholds before
+    /// with it: admit, suspend, reinstate or remove a member, set its roles, rotate its key
+    /// after a loss, add or remove a validator, or change the governors and thresholds. It passes when the governors' yes votes reach the thresholds before
     /// its deadline, and is carried out in the block that passes it.
     Propose(ProposeArgs),
     /// Vote yes or no on an open proposal, as your organisation (a governor), once.
@@ -69,6 +69,28 @@ pub(crate) enum Command {
         /// Return once admitted, without waiting for the block.
         #[arg(long)]
         no_wait: bool,
+    },
+    /// Replace one of your organisation's keys. Your node generates the new key (signing
+    /// and encryption keys in its key provider, audit and ring keys sealed in its home)
+    /// with the proof that it holds it, signs the rotation with the current signing key,
+    /// and uses the new key once committed; the old one stays for what was made with it
+    /// (older field wraps, former audit epochs). A validator's signing key is rotated
+    /// outside the validator set. After losing the signing key, use --request-only and
+    /// have governance carry it out (`ledger propose --rotate-key FILE`), then --adopt
+    /// (or restart the node).
+    RotateKey {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// Which key: signing, encryption, audit (regulators) or ring (members).
+        #[arg(long)]
+        kind: String,
+        /// Only stage the new key and write the rotation request to FILE, for a governor
+        /// to propose (`ledger propose --rotate-key FILE`).
+        #[arg(long, value_name = "FILE", conflicts_with = "adopt")]
+        request_only: Option<std::path::PathBuf>,
+        /// Only adopt a staged key the ledger now holds (after governance rotated it).
+        #[arg(long)]
+        adopt: bool,
     },
     /// Withdraw your own open proposal.
     RevokeProposal {
@@ -396,6 +418,15 @@ pub(crate) struct ProposeArgs {
     /// Remove this validator, two heights after the proposal passes.
     #[arg(long, group = "action")]
     pub(crate) remove_validator: Option<String>,
+    /// Remove this member for good: its transactions are refused, its ring key leaves the
+    /// member ring, its keys and name are never registered again (a validator or governor
+    /// is first removed from those places).
+    #[arg(long, group = "action")]
+    pub(crate) remove_member: Option<String>,
+    /// Replace a member's key for it (after it lost its signing key, or while suspended):
+    /// FILE holds its rotation request (`ledger-node rotate-key --request-only`).
+    #[arg(long, group = "action", value_name = "FILE")]
+    pub(crate) rotate_key: Option<std::path::PathBuf>,
     /// Admit the organisation whose join request (`ledger-node join-request`) is in FILE.
     #[arg(long, group = "action", value_name = "FILE")]
     pub(crate) admit: Option<std::path::PathBuf>,

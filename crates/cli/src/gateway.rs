@@ -173,6 +173,15 @@ impl Gateway {
         let r = self.req(msg);
         Ok(self.inner.govern(r).await?.into_inner())
     }
+
+    /// Replaces one of the organisation's keys.
+    pub async fn rotate_key(
+        &mut self,
+        msg: pb::RotateKeyRequest,
+    ) -> Result<pb::RotateKeyResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.rotate_key(r).await?.into_inner())
+    }
 }
 
 /// Prints a write's outcome.

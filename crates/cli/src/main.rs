@@ -505,6 +505,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Propose(a) => {
             let mut gw = a.gw.connect().await?;
             let mut registration = Vec::new();
+            let mut rotation = Vec::new();
             let (action, org, governance) = if let Some(file) = &a.admit {
                 let text = std::fs::read_to_string(file)
                     .map_err(|e| CliError::Invalid(format!("reading {}: {e}", file.display())))?;
@@ -529,6 +530,21 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     )));
                 };
                 ("admit", m.org.to_string(), None)
+            } else if let Some(file) = &a.rotate_key {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| CliError::Invalid(format!("reading {}: {e}", file.display())))?;
+                rotation = hex::decode(text.trim()).map_err(|e| {
+                    CliError::Invalid(format!("{} is not a rotation request: {e}", file.display()))
+                })?;
+                let r = ledger_types::RotationRequest::decode(&rotation).map_err(|e| {
+                    CliError::Invalid(format!(
+                        "{} is not a rotation request (`ledger-node rotate-key --request-only` writes one): {e}",
+                        file.display()
+                    ))
+                })?;
+                ("rotate-key", r.org.to_string(), None)
+            } else if let Some(o) = &a.remove_member {
+                ("remove-member", o.clone(), None)
             } else if let Some(o) = &a.add_validator {
                 ("add-validator", o.clone(), None)
             } else if let Some(o) = &a.remove_validator {
@@ -568,7 +584,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 )
             } else {
                 return Err(CliError::Invalid(
-                    "name an action: --admit, --add-validator, --remove-validator, --suspend, --reinstate, --set-roles or --governors"
+                    "name an action: --admit, --add-validator, --remove-validator, --suspend, --reinstate, --remove-member, --rotate-key, --set-roles or --governors"
                         .into(),
                 ));
             };
@@ -582,6 +598,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                         open_blocks: a.open_blocks,
                         registration,
                         p2p: a.p2p.clone().unwrap_or_default(),
+                        rotation,
                     })),
                     no_wait: a.no_wait,
                 })
@@ -606,6 +623,52 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .await?;
             print_governance_write(if yes { "voted yes" } else { "voted no" }, &w);
+        }
+        Command::RotateKey {
+            gw,
+            kind,
+            request_only,
+            adopt,
+        } => {
+            let mut gw = gw.connect().await?;
+            let r = gw
+                .rotate_key(pb::RotateKeyRequest {
+                    kind: kind.clone(),
+                    request_only: request_only.is_some(),
+                    adopt,
+                })
+                .await?;
+            if let Some(file) = request_only {
+                std::fs::write(&file, hex::encode(&r.request))
+                    .map_err(|e| CliError::Invalid(format!("writing {}: {e}", file.display())))?;
+                out!(
+                    "new {} key staged; rotation request written to {} (a governor proposes it with `ledger propose --rotate-key {}`; once it passes, run `ledger rotate-key --kind {} --adopt` or restart the node)",
+                    r.kind,
+                    file.display(),
+                    file.display(),
+                    r.kind
+                );
+            } else {
+                match &r.write {
+                    Some(w) => out!(
+                        "{} key rotated: committed at height {} (tx {}); new key {}; {}",
+                        r.kind,
+                        w.height,
+                        hex::encode(&w.tx_hash),
+                        hex::encode(&r.new_key),
+                        if r.adopted {
+                            "the node uses it now"
+                        } else {
+                            "the node adopts it at its next start"
+                        }
+                    ),
+                    None => out!(
+                        "{} key adopted: the node uses {} now",
+                        r.kind,
+                        hex::encode(&r.new_key)
+                    ),
+                }
+            }
         }
         Command::RevokeProposal { gw, proposal } => {
             let mut gw = gw.connect().await?;

@@ -22,12 +22,11 @@ use crate::writer::TxWriter;
 pub struct Auditor {
     /// The ledger.
     pub ledger: Arc<Ledger>,
-    /// The key provider holding the agreement key.
+    /// The key provider holding the agreement keys.
     pub provider: Arc<dyn KeyProvider>,
-    /// The agreement key's label.
-    pub agreement_label: String,
-    /// The agreement key's public point.
-    pub my_key: Vec<u8>,
+    /// The agreement keys: the current one and those rotations replaced (a wrap made
+    /// before a rotation opens with the key of its time).
+    pub agreement: ledger_home::rotation::AgreementCell,
     /// Files alerts.
     pub writer: Arc<TxWriter>,
     /// Where the last checked height is kept.
@@ -83,23 +82,43 @@ impl Auditor {
                 let reason = match rv.wrap(&f.name, self.me()) {
                     None => Some("no audit wrap for this regulator".to_string()),
                     Some(w) => {
-                        let dh = |enc: &[u8]| {
-                            self.provider.ecdh(&self.agreement_label, enc).map_err(|e| {
-                                CryptoError::KeyAgreementFailed {
-                                    reason: e.to_string(),
+                        let keys = self
+                            .agreement
+                            .read()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone();
+                        let mut opened = None;
+                        let mut first_error = None;
+                        for (label, public) in keys.all() {
+                            let dh = |enc: &[u8]| {
+                                self.provider.ecdh(label, enc).map_err(|e| {
+                                    CryptoError::KeyAgreementFailed {
+                                        reason: e.to_string(),
+                                    }
+                                })
+                            };
+                            match unwrap_key(&b, w, public, dh) {
+                                Err(CryptoError::KeyAgreementFailed { reason }) => {
+                                    // The HSM itself failed: not the owner's fault; retry
+                                    // later.
+                                    return Err(format!("key agreement failed: {reason}"));
                                 }
-                            })
-                        };
-                        match unwrap_key(&b, w, &self.my_key, dh) {
-                            Err(CryptoError::KeyAgreementFailed { reason }) => {
-                                // The HSM itself failed: not the owner's fault; retry later.
-                                return Err(format!("key agreement failed: {reason}"));
+                                Err(e) => {
+                                    first_error.get_or_insert(e);
+                                }
+                                Ok(key) => {
+                                    opened = Some(key);
+                                    break;
+                                }
                             }
-                            Err(e) => Some(format!("the audit wrap does not open: {e}")),
-                            Ok(key) => match key.open(&b, &f.sealed) {
+                        }
+                        match (opened, first_error) {
+                            (Some(key), _) => match key.open(&b, &f.sealed) {
                                 Err(e) => Some(format!("the sealed value does not open: {e}")),
                                 Ok(_) => None,
                             },
+                            (None, Some(e)) => Some(format!("the audit wrap does not open: {e}")),
+                            (None, None) => Some("no key-agreement key to open it".to_string()),
                         }
                     }
                 };

@@ -170,7 +170,7 @@ impl LedgerApp for Ledger {
     }
 
     fn sign_digest(&self, digest: &ledger_types::Hash) -> Result<ledger_types::Signature, String> {
-        self.signer.sign_digest(digest).map_err(|e| e.to_string())
+        self.signer().sign_digest(digest).map_err(|e| e.to_string())
     }
 
     fn now_ms(&self) -> u64 {

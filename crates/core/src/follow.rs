@@ -44,12 +44,20 @@ pub async fn run(
         if stop(&ledger, ledger.height()) {
             return FollowEnd::Promoted;
         }
-        let Some(upstream) = upstreams.get(i % upstreams.len().max(1)) else {
+        if upstreams.is_empty() {
             tracing::error!("nothing to follow: no upstream node and no other validator's API");
             let _ = shutdown.changed().await;
             return FollowEnd::Shutdown;
-        };
+        }
+        // Among several (the validators a removed validator follows), the one furthest
+        // ahead: another follower may be among them, and two followers following each
+        // other would wait for each other for ever.
+        if upstreams.len() > 1 {
+            i = furthest(&upstreams, i).await;
+        }
+        let upstream = &upstreams[i % upstreams.len()];
         let name = upstream.name().to_string();
+        let stall = (upstreams.len() > 1).then_some(STALL);
         match follow(
             &ledger,
             upstream.as_ref(),
@@ -57,6 +65,7 @@ pub async fn run(
             &mut shutdown,
             &stop,
             false,
+            stall,
         )
         .await
         {
@@ -73,6 +82,27 @@ pub async fn run(
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+/// How long a follower with other nodes to ask waits for the next block from the one it
+/// follows before asking them (a chain with no transactions still makes a block at every
+/// block time, well below this).
+const STALL: Duration = Duration::from_secs(5);
+
+/// The index of the upstream with the highest tip, starting from `from` (ties keep the
+/// earliest in that order; an upstream that does not answer is skipped).
+async fn furthest(upstreams: &[Arc<dyn BlockSource>], from: usize) -> usize {
+    let n = upstreams.len();
+    let mut best: Option<(u64, usize)> = None;
+    for k in 0..n {
+        let i = (from + k) % n;
+        if let Ok(s) = upstreams[i].status().await {
+            if best.is_none_or(|(h, _)| s.height > h) {
+                best = Some((s.height, i));
+            }
+        }
+    }
+    best.map_or(from % n, |(_, i)| i)
 }
 
 /// Brings this node's chain up to height `until` from its peers ([`Ledger::peers`]), before
@@ -106,6 +136,7 @@ pub async fn catch_up(ledger: &Arc<Ledger>, until: u64) -> Result<(), NodeError>
                 &mut never,
                 &reached,
                 true,
+                None,
             )
             .await
             {
@@ -151,6 +182,7 @@ async fn follow(
     shutdown: &mut watch::Receiver<bool>,
     stop: &(dyn Fn(&Ledger, u64) -> bool + Send + Sync),
     need_more: bool,
+    stall: Option<Duration>,
 ) -> Result<(), String> {
     let status = upstream.status().await?;
     if status.genesis_hash != ledger.genesis_hash.0 {
@@ -170,8 +202,21 @@ async fn follow(
     let (started, mut reported) = (std::time::Instant::now(), std::time::Instant::now());
     let target = status.height;
     loop {
+        let next = async {
+            match stall {
+                Some(d) => tokio::time::timeout(d, stream.next_block())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "no block for {} s: asking the other nodes",
+                            d.as_secs()
+                        ))
+                    }),
+                None => stream.next_block().await,
+            }
+        };
         let bytes = tokio::select! {
-            m = stream.next_block() => m.map_err(|e| format!("stream: {e}"))?,
+            m = next => m.map_err(|e| format!("stream: {e}"))?,
             _ = shutdown.changed() => return Ok(()),
         };
         let Some(bytes) = bytes else {

@@ -61,8 +61,8 @@ pub struct Ledger {
     pub store: Arc<Store>,
     /// The mempool.
     pub mempool: Mempool,
-    /// This node's signing key.
-    pub signer: Arc<dyn Signer>,
+    /// This node's signing key (replaced when its organisation rotates it).
+    signer: SignerCell,
     /// This node's organisation.
     pub org: OrgId,
     /// The chain.
@@ -90,7 +90,24 @@ pub struct Ledger {
     pub(crate) consensus_hook: Option<Arc<dyn ConsensusHook>>,
 }
 
+/// A signer shared by the tasks that sign for the node, replaced in place on rotation.
+pub type SignerCell = Arc<std::sync::RwLock<Arc<dyn Signer>>>;
+
 impl Ledger {
+    /// This node's signing key as of now.
+    pub fn signer(&self) -> Arc<dyn Signer> {
+        self.signer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Signs with `signer` from now on (the organisation rotated its signing key and the
+    /// ledger holds the new one).
+    pub fn replace_signer(&self, signer: Arc<dyn Signer>) {
+        *self.signer.write().unwrap_or_else(|p| p.into_inner()) = signer;
+    }
+
     /// A ledger core over an opened store whose tip is at least the genesis block.
     pub fn new(
         store: Arc<Store>,
@@ -109,7 +126,7 @@ impl Ledger {
         Self {
             store,
             mempool,
-            signer,
+            signer: Arc::new(std::sync::RwLock::new(signer)),
             org,
             chain_id,
             genesis_hash,
@@ -428,7 +445,7 @@ impl Ledger {
             self.forget_dropped(&built.dropped)?;
             return Ok(None);
         }
-        let signature = sign_commit(self.signer.as_ref(), &built.header, 0, &self.org)?;
+        let signature = sign_commit(self.signer().as_ref(), &built.header, 0, &self.org)?;
         let block = Block::new(
             built.header,
             built.txs,

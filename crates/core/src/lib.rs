@@ -19,6 +19,7 @@ pub mod genesis;
 pub mod ledger;
 pub mod producer;
 pub mod relay;
+pub mod rotation;
 pub mod transport;
 pub mod writer;
 

@@ -130,7 +130,7 @@ pub fn fill_batch(
 pub(crate) async fn run(
     relay: Arc<dyn Relay>,
     mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
-    signer: Arc<dyn Signer>,
+    signer: crate::ledger::SignerCell,
     chain: ChainId,
     from: OrgId,
 ) {
@@ -146,7 +146,8 @@ pub(crate) async fn run(
         let (txs, rest) = fill_batch(first, || rx.try_recv().ok());
         carry = rest;
         let n = txs.len();
-        let (s, c, f) = (signer.clone(), chain.clone(), from.clone());
+        let s = signer.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let (c, f) = (chain.clone(), from.clone());
         let signed = tokio::task::spawn_blocking(move || sign_batch(s.as_ref(), &c, &f, txs))
             .await
             .map_err(|e| e.to_string())

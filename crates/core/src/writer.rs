@@ -95,7 +95,7 @@ impl TxWriter {
             nonce,
             payload,
         };
-        let signer = self.ledger.signer.clone();
+        let signer = self.ledger.signer();
         let tx = tokio::task::spawn_blocking(move || ledger_crypto::sign_tx(signer.as_ref(), body))
             .await
             .map_err(|e| WriteError::Internal(e.to_string()))?

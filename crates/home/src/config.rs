@@ -342,6 +342,18 @@ pub struct KeysConfig {
     pub agreement_label: String,
     /// Label of the sealing key (sealing software secrets at rest).
     pub sealing_label: String,
+    /// Labels of the organisation's former key-agreement keys, newest last: field keys
+    /// wrapped to them before a rotation stay readable (the keys stay in the provider).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_agreement_labels: Vec<String>,
+    /// A signing key generated for a rotation the ledger has not yet carried out
+    /// (`ledger rotate-key`, `ledger-node rotate-key`): adopted as `signing_label` once the
+    /// member directory holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_signing_label: Option<String>,
+    /// The same for a key-agreement key (adopted as `agreement_label`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_agreement_label: Option<String>,
     /// Software backend settings.
     #[serde(default)]
     pub software: SoftwareKeys,
@@ -366,6 +378,9 @@ impl KeysConfig {
             signing_label: format!("{org}-signing"),
             agreement_label: format!("{org}-agreement"),
             sealing_label: format!("{org}-seal"),
+            former_agreement_labels: Vec::new(),
+            staged_signing_label: None,
+            staged_agreement_label: None,
             software: SoftwareKeys::default(),
             pkcs11: None,
         }

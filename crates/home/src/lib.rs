@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod gateway_auth;
 pub mod keys;
 pub mod print;
+pub mod rotation;
 pub mod sealed;
 
 pub use error::HomeError;

@@ -185,7 +185,126 @@ pub fn load<K: SealedKey>(
     chain_id: &str,
     org: &str,
 ) -> Result<K, HomeError> {
-    let p = path::<K>(home);
+    load_path::<K>(&path::<K>(home), provider, sealing_label, chain_id, org)
+}
+
+/// Where a `K` generated for a rotation waits until the ledger holds its public key.
+pub fn staged_path<K: SealedKey>(home: &Path) -> PathBuf {
+    home.join(format!("{}.next", K::FILE))
+}
+
+/// Where the `K`s a rotation replaced are kept (a regulator reads the amounts of its
+/// former audit epochs with them).
+pub fn former_dir(home: &Path) -> PathBuf {
+    home.join("former-keys")
+}
+
+/// The `K` staged for a rotation: the one staged before if any (a rotation retried
+/// proposes the same key), else a new one, sealed to [`staged_path`].
+pub fn stage<K: SealedKey>(
+    home: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    chain_id: &str,
+    org: &str,
+) -> Result<K, HomeError> {
+    let p = staged_path::<K>(home);
+    if p.exists() {
+        return load_path::<K>(&p, provider, sealing_label, chain_id, org);
+    }
+    let secret = K::generate();
+    let sealed = provider
+        .seal(
+            sealing_label,
+            secret.secret_bytes().as_slice(),
+            &aad::<K>(chain_id, org),
+        )
+        .map_err(|e| HomeError::Sealed(format!("sealing the new {}: {e}", K::WHAT)))?;
+    crate::fsutil::write_file(&p, hex::encode(sealed).as_bytes(), 0o600)?;
+    Ok(secret)
+}
+
+/// Makes the staged `K` the current one once `registered` (the member directory's key)
+/// is its public key: the current file moves to [`former_dir`], named by its public key.
+/// Returns whether it did (false: nothing staged, or the ledger holds another key).
+pub fn promote<K: SealedKey>(
+    home: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    chain_id: &str,
+    org: &str,
+    registered: &[u8],
+) -> Result<bool, HomeError> {
+    let staged = staged_path::<K>(home);
+    if !staged.exists() {
+        return Ok(false);
+    }
+    let next = load_path::<K>(&staged, provider, sealing_label, chain_id, org)?;
+    if next.public_bytes().as_slice() != registered {
+        return Ok(false);
+    }
+    let io = |what: String, e: std::io::Error| HomeError::Io {
+        what,
+        reason: e.to_string(),
+    };
+    let current = path::<K>(home);
+    if current.exists() {
+        let old = load_path::<K>(&current, provider, sealing_label, chain_id, org)?;
+        let dir = former_dir(home);
+        std::fs::create_dir_all(&dir).map_err(|e| io(format!("creating {}", dir.display()), e))?;
+        let kept = dir.join(format!("{}.{}", K::FILE, hex::encode(old.public_bytes())));
+        std::fs::rename(&current, &kept).map_err(|e| {
+            io(
+                format!("moving {} to {}", current.display(), kept.display()),
+                e,
+            )
+        })?;
+    }
+    std::fs::rename(&staged, &current).map_err(|e| {
+        io(
+            format!("moving {} to {}", staged.display(), current.display()),
+            e,
+        )
+    })?;
+    Ok(true)
+}
+
+/// The `K`s former rotations replaced (none if it never rotated).
+pub fn load_former<K: SealedKey>(
+    home: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    chain_id: &str,
+    org: &str,
+) -> Result<Vec<K>, HomeError> {
+    let dir = former_dir(home);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!("{}.", K::FILE);
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| load_path::<K>(p, provider, sealing_label, chain_id, org))
+        .collect()
+}
+
+fn load_path<K: SealedKey>(
+    p: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    chain_id: &str,
+    org: &str,
+) -> Result<K, HomeError> {
+    let p = p.to_path_buf();
     let text = std::fs::read_to_string(&p).map_err(|e| HomeError::Io {
         what: format!("reading the sealed {} {}", K::WHAT, p.display()),
         reason: e.to_string(),
@@ -277,6 +396,56 @@ mod tests {
         assert!(load::<K>(home, &p, "org-seal", "chain", "org-a").is_err());
         // Created once.
         assert!(create::<K>(home, &p, "org-seal", "chain", "org-a").is_err());
+    }
+
+    #[test]
+    fn a_staged_key_is_kept_until_the_ledger_holds_it_and_the_old_one_is_kept_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = SoftwareProvider::open(
+            &dir.path().join("keys"),
+            zeroize::Zeroizing::new("test passphrase".to_string()),
+            KdfCost::DEFAULT,
+        )
+        .unwrap();
+        p.generate_sealing_key("org-seal").unwrap();
+        let home = dir.path();
+        let args = (home, &p, "org-seal", "chain", "org-a");
+        let first = create::<AuditSecret>(args.0, args.1, args.2, args.3, args.4).unwrap();
+        let next = stage::<AuditSecret>(args.0, args.1, args.2, args.3, args.4).unwrap();
+        // Staging again proposes the same key.
+        let again = stage::<AuditSecret>(args.0, args.1, args.2, args.3, args.4).unwrap();
+        assert_eq!(next.public_bytes(), again.public_bytes());
+        // The ledger still holds the first key: nothing moves.
+        assert!(!promote::<AuditSecret>(
+            args.0,
+            args.1,
+            args.2,
+            args.3,
+            args.4,
+            &first.public_bytes()
+        )
+        .unwrap());
+        assert!(
+            load_former::<AuditSecret>(args.0, args.1, args.2, args.3, args.4)
+                .unwrap()
+                .is_empty()
+        );
+        // It holds the new one: the new one is current, the first is a former key.
+        assert!(promote::<AuditSecret>(
+            args.0,
+            args.1,
+            args.2,
+            args.3,
+            args.4,
+            &next.public_bytes()
+        )
+        .unwrap());
+        let current = load::<AuditSecret>(args.0, args.1, args.2, args.3, args.4).unwrap();
+        assert_eq!(current.public_bytes(), next.public_bytes());
+        let former = load_former::<AuditSecret>(args.0, args.1, args.2, args.3, args.4).unwrap();
+        assert_eq!(former.len(), 1);
+        assert_eq!(former[0].public_bytes(), first.public_bytes());
+        assert!(!staged_path::<AuditSecret>(home).exists());
     }
 
     #[test]

@@ -338,6 +338,38 @@ pub fn join_request(home: &Path, out: &Path) -> Result<(), NodeError> {
     Ok(())
 }
 
+/// Stages a new `kind` key in the home and writes the rotation request for governance.
+pub fn rotation_request(home: &Path, kind: &str, out: &Path) -> Result<(), NodeError> {
+    let kind = ledger_types::KeyKind::from_name(kind).ok_or_else(|| {
+        NodeError::Fatal(format!(
+            "{kind:?} is not a key kind (signing, encryption, audit, ring)"
+        ))
+    })?;
+    let mut config = NodeConfig::load(home)?;
+    let path = home.join(ledger_home::config::GENESIS_FILE);
+    let (chain_id, _) = ledger_core::genesis::GenesisFile::load(&path)?.registrations(&path)?;
+    let provider = keys::open_provider(home, &config.keys)?;
+    let rotation = ledger_home::rotation::stage(
+        home,
+        &mut config,
+        provider.as_ref(),
+        chain_id.as_str(),
+        kind,
+    )?;
+    let org = ledger_types::OrgId::new(config.org.clone())
+        .map_err(|e| NodeError::Fatal(e.to_string()))?;
+    let request = ledger_types::RotationRequest { org, rotation };
+    ledger_home::fsutil::write_file(out, hex::encode(request.encode()).as_bytes(), 0o644)?;
+    out!(
+        "new {} key of {} staged; rotation request written to {} (a governor proposes it with `ledger propose --rotate-key {}`; once it passes, the node adopts the key at start)",
+        kind.name(),
+        config.org,
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
 /// Lists the keys in the node's key provider.
 pub fn list_keys(home: &Path) -> Result<(), NodeError> {
     let config = NodeConfig::load(home)?;

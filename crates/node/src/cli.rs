@@ -47,6 +47,23 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Stage a new key for this organisation and write the rotation request for
+    /// governance, with the node stopped: for a member whose node cannot sign its own
+    /// rotation (its signing key is lost: put a new token in place first) or is
+    /// suspended. A governor proposes it (`ledger propose --rotate-key FILE`); once it
+    /// passes, `start` adopts the new key. With a running node, `ledger rotate-key`
+    /// does the same through the gateway.
+    RotateKey {
+        /// The node home.
+        #[arg(long, env = "LEDGER_HOME")]
+        home: PathBuf,
+        /// Which key: signing, encryption, audit (regulators) or ring (members).
+        #[arg(long)]
+        kind: String,
+        /// Where to write the rotation request (hex).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Merge the genesis files of founding organisations (each written by `init`) into the
     /// network's genesis file; copy the result to every node home as genesis.json.
     GenesisMerge {

@@ -26,6 +26,7 @@ pub fn main_with(hooks: Hooks) {
         Command::Start(a) => run::start(a, hooks),
         Command::Keys { home } => admin::list_keys(&home),
         Command::JoinRequest { home, out } => admin::join_request(&home, &out),
+        Command::RotateKey { home, kind, out } => admin::rotation_request(&home, &kind, &out),
         Command::GenesisMerge { out, inputs } => admin::genesis_merge(&out, &inputs),
         Command::GatewayClient { command } => admin::gateway_client(command),
         Command::Connect {

@@ -171,15 +171,16 @@ struct Keys {
     signer: Arc<dyn Signer>,
     /// The organisation's registration.
     me: RegisterMember,
-    /// Its encryption (key agreement) public key.
-    agreement_key: Vec<u8>,
+    /// Its key-agreement keys: the current one (its registered encryption key) and those
+    /// rotations replaced.
+    agreement: ledger_home::rotation::AgreementCell,
 }
 
 /// Opens the key provider and checks that its keys, and the sealed secrets in the home,
 /// are the ones the chain registered for `org`.
 async fn open_keys(
     home: &Path,
-    config: &NodeConfig,
+    config: &mut NodeConfig,
     store: &Store,
     chain: &str,
     org: &OrgId,
@@ -189,8 +190,6 @@ async fn open_keys(
         blocking(move || Ok(keys::open_provider(&home, &keys_config)?)).await?
     };
     let hsm = |e: ledger_hsm::HsmError| NodeError::Fatal(e.to_string());
-    let signer: Arc<dyn Signer> =
-        Arc::new(ProviderSigner::new(provider.clone(), &config.keys.signing_label).map_err(hsm)?);
     let me = match member(store, org)? {
         Some(m) => m,
         // A member admitted after genesis joins with a chain that does not yet reach its
@@ -216,16 +215,51 @@ async fn open_keys(
             }
         },
     };
-    if me.signing_key != signer.public_key() {
-        return Err(NodeError::Fatal(format!(
-            "the signing key {:?} in the key provider is not the key registered for {org} ({})",
-            config.keys.signing_label, me.signing_key
-        )));
+    // Keys staged for a rotation the ledger has carried out since (the node stopped
+    // before adopting them, or governance rotated them) are adopted now.
+    let adopted = {
+        let (h, mut c, p, chain, m) = (
+            home.to_path_buf(),
+            config.clone(),
+            provider.clone(),
+            chain.to_string(),
+            me.clone(),
+        );
+        let (c, adopted) = blocking(move || {
+            let adopted = ledger_home::rotation::adopt(&h, &mut c, p.as_ref(), &chain, &m)?;
+            Ok((c, adopted))
+        })
+        .await?;
+        *config = c;
+        adopted
+    };
+    for kind in adopted {
+        tracing::info!(
+            kind = kind.name(),
+            "adopted the rotated key the ledger now holds"
+        );
     }
-    let agreement_key = provider
-        .agreement_public_key(&config.keys.agreement_label)
-        .map_err(hsm)?;
-    if agreement_key != me.encryption_key {
+    let current = ProviderSigner::new(provider.clone(), &config.keys.signing_label);
+    let signer: Arc<dyn Signer> = match (current, &config.keys.staged_signing_label) {
+        (Ok(s), _) if s.public_key() == me.signing_key => Arc::new(s),
+        // The current key is lost (or no longer the registered one) and a new one waits
+        // for a rotation this node's chain does not hold yet: start with it; the node
+        // adopts it when the block that rotates it arrives.
+        (_, Some(staged)) => {
+            let s = ProviderSigner::new(provider.clone(), staged).map_err(hsm)?;
+            tracing::warn!(label = %staged, "the registered signing key is not usable; starting with the staged one, which the ledger must adopt (`ledger propose --rotate-key`) before this node's writes are accepted");
+            Arc::new(s)
+        }
+        (Ok(_), None) => {
+            return Err(NodeError::Fatal(format!(
+                "the signing key {:?} in the key provider is not the key registered for {org} ({})",
+                config.keys.signing_label, me.signing_key
+            )))
+        }
+        (Err(e), None) => return Err(hsm(e)),
+    };
+    let agreement = ledger_home::rotation::AgreementKeys::load(config, provider.as_ref())?;
+    if agreement.current.1 != me.encryption_key {
         return Err(NodeError::Fatal(format!(
             "the agreement key {:?} in the key provider is not the encryption key registered for {org}",
             config.keys.agreement_label
@@ -258,7 +292,7 @@ async fn open_keys(
         provider,
         signer,
         me,
-        agreement_key,
+        agreement: Arc::new(std::sync::RwLock::new(Arc::new(agreement))),
     })
 }
 
@@ -291,7 +325,7 @@ async fn drive(
         if config.consensus.enabled && validating {
             ledger.set_role("validator", config.consensus.persistent_peers.clone());
             let (engine, app) =
-                consensus::start(&home, &config, ledger.clone(), ledger.signer.clone()).await?;
+                consensus::start(&home, &config, ledger.clone(), ledger.signer()).await?;
             tracing::info!(listen = %config.consensus.listen, peers = config.consensus.persistent_peers.len(), height = ledger.height(), "consensus engine started");
             let malachitebft_app_channel::EngineHandle { actor, handle } = engine;
             let (mut handle, mut app) = (handle, app);
@@ -393,8 +427,7 @@ async fn start_gateway(
         Gateway::new(
             ledger.clone(),
             keys.provider.clone(),
-            config.keys.agreement_label.clone(),
-            keys.agreement_key.clone(),
+            keys.agreement.clone(),
             clients,
             audit_log,
             writer,
@@ -410,7 +443,7 @@ async fn start_gateway(
     )))
 }
 
-async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), NodeError> {
+async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), NodeError> {
     config.check_limits(&home)?;
     let org = OrgId::new(config.org.clone()).map_err(|e| NodeError::Config {
         path: home.join(CONFIG_FILE).display().to_string(),
@@ -420,7 +453,7 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         let (home, config) = (home.clone(), config.clone());
         blocking(move || open_chain(&home, &config)).await?
     };
-    let keys = open_keys(&home, &config, &store, genesis.chain_id.as_str(), &org).await?;
+    let keys = open_keys(&home, &mut config, &store, genesis.chain_id.as_str(), &org).await?;
     let mempool = Mempool::new(genesis.chain_id.clone(), config.mempool.limits());
     let mut ledger = Ledger::new(
         store,
@@ -432,17 +465,16 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         config.block.clone(),
     );
     // While following, submissions go to the upstream node, or (a validator governance
-    // removed) to the first other validator; while validating, into this node's mempool.
-    let forward_to = config.sync.upstream.clone().or_else(|| {
-        config
-            .consensus
-            .enabled
-            .then(|| config.consensus.relay.first().cloned())
-            .flatten()
-    });
-    if let Some(up) = &forward_to {
+    // removed) to another validator that still validates; while validating, into this
+    // node's mempool.
+    if let Some(up) = &config.sync.upstream {
         ledger = ledger.with_upstream(Arc::new(
             PeerApi::new(up).map_err(|e| NodeError::Fatal(format!("[sync] upstream: {e}")))?,
+        ));
+    } else if config.consensus.enabled && !config.consensus.relay.is_empty() {
+        ledger = ledger.with_upstream(Arc::new(
+            ledger_rpc::clients::ValidatorsUpstream::new(&config.consensus.relay)
+                .map_err(|e| NodeError::Fatal(format!("[consensus] relay: {e}")))?,
         ));
     }
     if config.consensus.enabled {
@@ -495,8 +527,7 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
         let a = Arc::new(auditor::Auditor {
             ledger: ledger.clone(),
             provider: keys.provider.clone(),
-            agreement_label: config.keys.agreement_label.clone(),
-            my_key: keys.agreement_key.clone(),
+            agreement: keys.agreement.clone(),
             writer: writer.clone(),
             state_file: home.join("audit/checked-height"),
         });
@@ -504,6 +535,14 @@ async fn run(home: PathBuf, config: NodeConfig, hooks: Hooks) -> Result<(), Node
     } else {
         None
     };
+    // Keys staged for a rotation are adopted as soon as the ledger holds them.
+    tokio::spawn(ledger_core::rotation::watch(
+        ledger.clone(),
+        home.clone(),
+        keys.provider.clone(),
+        keys.agreement.clone(),
+        shutdown_rx.clone(),
+    ));
     let gateway = start_gateway(
         &home,
         &config,

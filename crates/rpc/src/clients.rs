@@ -116,6 +116,89 @@ impl Upstream for PeerApi {
     }
 }
 
+/// Where a validator that governance removed sends its clients' transactions: to one of
+/// the other validators that still validates. A removed validator that forwarded to a
+/// fixed peer could send them to another removed validator, which might forward them
+/// back. The validator chosen is asked its role when first chosen and again every few
+/// seconds, and another is chosen when it fails or follows.
+pub struct ValidatorsUpstream {
+    peers: Vec<PeerApi>,
+    /// The peer in use and when its role was last checked.
+    chosen: tokio::sync::Mutex<Option<(usize, std::time::Instant)>>,
+}
+
+/// How long a chosen validator is trusted to still validate before it is asked again.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl ValidatorsUpstream {
+    /// The validators' APIs at `urls` (this node's `[consensus] relay`).
+    pub fn new(urls: &[String]) -> Result<Self, NodeError> {
+        Ok(Self {
+            peers: urls
+                .iter()
+                .map(|u| PeerApi::new(u))
+                .collect::<Result<_, _>>()?,
+            chosen: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// A peer that validates, the one chosen before if it still does.
+    async fn pick(&self) -> Result<usize, RemoteRefusal> {
+        let mut chosen = self.chosen.lock().await;
+        if let Some((i, at)) = *chosen {
+            if at.elapsed() < RECHECK {
+                return Ok(i);
+            }
+        }
+        let start = chosen.map_or(0, |(i, _)| i);
+        for k in 0..self.peers.len() {
+            let i = (start + k) % self.peers.len();
+            let mut c = self.peers[i].client.clone();
+            if let Ok(s) = c.get_status(pb::GetStatusRequest {}).await {
+                if s.into_inner().role == "validator" {
+                    *chosen = Some((i, std::time::Instant::now()));
+                    return Ok(i);
+                }
+            }
+        }
+        *chosen = None;
+        Err(RemoteRefusal {
+            code: tonic::Code::Unavailable as i32,
+            message: format!(
+                "none of the {} validators this node knows ([consensus] relay) answers as a validator; retry later",
+                self.peers.len()
+            ),
+            reason: None,
+        })
+    }
+
+    /// Forgets the chosen peer (it failed).
+    async fn drop_choice(&self) {
+        *self.chosen.lock().await = None;
+    }
+}
+
+#[async_trait]
+impl Upstream for ValidatorsUpstream {
+    async fn submit(&self, tx: Vec<u8>) -> Result<Hash, RemoteRefusal> {
+        let i = self.pick().await?;
+        let r = self.peers[i].submit(tx).await;
+        if matches!(&r, Err(e) if e.code == tonic::Code::Unavailable as i32) {
+            self.drop_choice().await;
+        }
+        r
+    }
+
+    async fn next_free_nonce(&self, org: &OrgId) -> Result<u64, RemoteRefusal> {
+        let i = self.pick().await?;
+        let r = self.peers[i].next_free_nonce(org).await;
+        if r.is_err() {
+            self.drop_choice().await;
+        }
+        r
+    }
+}
+
 #[async_trait]
 impl Relay for PeerApi {
     fn name(&self) -> &str {

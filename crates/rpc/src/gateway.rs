@@ -13,6 +13,7 @@
 
 mod convert;
 mod resources;
+mod rotate;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -37,8 +38,8 @@ use resources::ClientAudit;
 pub struct Gateway {
     ledger: Arc<Ledger>,
     provider: Arc<dyn KeyProvider>,
-    agreement_label: String,
-    my_key: Vec<u8>,
+    /// The organisation's key-agreement keys (replaced in place by a rotation).
+    agreement: ledger_home::rotation::AgreementCell,
     clients: GatewayClients,
     audit: Arc<Mutex<AuditLog>>,
     writer: Arc<TxWriter>,
@@ -88,8 +89,7 @@ impl Gateway {
     pub fn new(
         ledger: Arc<Ledger>,
         provider: Arc<dyn KeyProvider>,
-        agreement_label: String,
-        my_key: Vec<u8>,
+        agreement: ledger_home::rotation::AgreementCell,
         clients: GatewayClients,
         audit: Arc<Mutex<AuditLog>>,
         writer: Arc<TxWriter>,
@@ -97,8 +97,7 @@ impl Gateway {
         Self {
             ledger,
             provider,
-            agreement_label,
-            my_key,
+            agreement,
             clients,
             audit,
             writer,
@@ -128,17 +127,26 @@ impl Gateway {
     }
 
     /// The builder of this organisation's writes and reads, over the committed state.
-    fn builder(&self) -> Builder<'_, Store> {
+    fn builder<'a>(&'a self, keys: &'a ledger_home::rotation::AgreementKeys) -> Builder<'a, Store> {
         Builder::new(
             self.ledger.store.as_ref(),
             &self.ledger.chain_id,
             &self.ledger.org,
             AgreementKey {
                 provider: self.provider.as_ref(),
-                label: &self.agreement_label,
-                public: &self.my_key,
+                label: &keys.current.0,
+                public: &keys.current.1,
+                former: &keys.former,
             },
         )
+    }
+
+    /// The organisation's key-agreement keys as of now.
+    fn agreement(&self) -> Arc<ledger_home::rotation::AgreementKeys> {
+        self.agreement
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The calling client's name, from its bearer token.
@@ -223,6 +231,13 @@ impl GatewayService {
 
 #[tonic::async_trait]
 impl GatewayApi for GatewayService {
+    async fn rotate_key(
+        &self,
+        request: Request<pb::RotateKeyRequest>,
+    ) -> Result<Response<pb::RotateKeyResponse>, Status> {
+        self.rotate(request).await
+    }
+
     async fn govern(
         &self,
         request: Request<pb::GovernRequest>,
@@ -274,7 +289,7 @@ impl GatewayApi for GatewayService {
             |g, req| {
                 let input = convert::schema_input(req)?;
                 Ok(Payload::RegisterSchema(
-                    g.builder().register_schema(&input)?,
+                    g.builder(&g.agreement()).register_schema(&input)?,
                 ))
             },
         )
@@ -291,7 +306,7 @@ impl GatewayApi for GatewayService {
             |r| r.no_wait,
             |g, req| {
                 let input = convert::put_input(req)?;
-                Ok(Payload::PutRecord(g.builder().put(&input)?))
+                Ok(Payload::PutRecord(g.builder(&g.agreement()).put(&input)?))
             },
         )
         .await
@@ -308,7 +323,7 @@ impl GatewayApi for GatewayService {
             |g, req| {
                 let input = convert::financing_input(req)?;
                 Ok(Payload::FinanceRequest(
-                    g.builder().request_financing(&input, g)?,
+                    g.builder(&g.agreement()).request_financing(&input, g)?,
                 ))
             },
         )
@@ -325,7 +340,9 @@ impl GatewayApi for GatewayService {
             |r| r.no_wait,
             |g, req| {
                 let input = convert::access_input(req)?;
-                Ok(Payload::GrantAccess(g.builder().grant(&input)?))
+                Ok(Payload::GrantAccess(
+                    g.builder(&g.agreement()).grant(&input)?,
+                ))
             },
         )
         .await
@@ -341,7 +358,9 @@ impl GatewayApi for GatewayService {
             |r| r.no_wait,
             |g, req| {
                 let input = convert::access_input(req)?;
-                Ok(Payload::RevokeAccess(g.builder().revoke(&input)?))
+                Ok(Payload::RevokeAccess(
+                    g.builder(&g.agreement()).revoke(&input)?,
+                ))
             },
         )
         .await
@@ -357,7 +376,9 @@ impl GatewayApi for GatewayService {
             |r| r.no_wait,
             |g, req| {
                 let input = convert::cross_check_input(req)?;
-                Ok(Payload::CrossCheck(g.builder().cross_check(&input, g)?))
+                Ok(Payload::CrossCheck(
+                    g.builder(&g.agreement()).cross_check(&input, g)?,
+                ))
             },
         )
         .await
@@ -373,7 +394,8 @@ impl GatewayApi for GatewayService {
         let (no_wait, sign_only) = (req.no_wait, req.sign_only);
         let signed = blocking(move || {
             let input = convert::endorse_input(&req)?;
-            g.builder().endorse(&input, g.ledger.height(), &*g)
+            g.builder(&g.agreement())
+                .endorse(&input, g.ledger.height(), &*g)
         })
         .await?;
         let tx = &signed.tx;
@@ -416,7 +438,7 @@ impl GatewayApi for GatewayService {
                 gateway: &g,
                 client: &client,
             };
-            let sum = g.builder().audit_sum(&input, &*g, &trail)?;
+            let sum = g.builder(&g.agreement()).audit_sum(&input, &*g, &trail)?;
             tracing::info!(%client, field = %sum.field, records = sum.records.len(), "audit sum");
             Ok(Response::new(convert::audit_sum_response(sum)))
         })
@@ -436,7 +458,7 @@ impl GatewayApi for GatewayService {
                 gateway: &g,
                 client: &client,
             };
-            let read = g.builder().read(&input, &trail)?;
+            let read = g.builder(&g.agreement()).read(&input, &trail)?;
             tracing::info!(
                 %client,
                 record = %read.record,
@@ -458,7 +480,7 @@ impl GatewayApi for GatewayService {
         let g = self.0.clone();
         blocking(move || {
             let record = ledger_types::RecordId::new(req.record_id)?;
-            let grants = g.builder().grants(&record)?;
+            let grants = g.builder(&g.agreement()).grants(&record)?;
             Ok(Response::new(convert::grants_response(grants)))
         })
         .await

@@ -156,7 +156,7 @@ fn byzantine_proof_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (B
             nonce,
             payload: Payload::PutRecord(put),
         };
-        if let Ok(tx) = ledger_crypto::sign_tx(ledger.signer.as_ref(), body) {
+        if let Ok(tx) = ledger_crypto::sign_tx(ledger.signer().as_ref(), body) {
             txs.push(tx);
         }
     }

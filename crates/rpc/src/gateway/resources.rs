@@ -54,6 +54,23 @@ impl SealedSecrets for Gateway {
     fn ring_secret(&self) -> Result<RingSecret, BuildError> {
         self.unseal::<RingSecret>()
     }
+
+    fn former_audit_secrets(&self) -> Result<Vec<AuditSecret>, BuildError> {
+        let Some((home, label)) = self.sealed.as_ref() else {
+            return Ok(Vec::new());
+        };
+        ledger_home::sealed::load_former::<AuditSecret>(
+            home,
+            self.provider.as_ref(),
+            label,
+            self.ledger.chain_id.as_str(),
+            self.ledger.org.as_str(),
+        )
+        .map_err(|e| BuildError::Unsealing {
+            what: "former audit keys",
+            reason: e.to_string(),
+        })
+    }
 }
 
 impl ProvingKeys for Gateway {
