@@ -415,6 +415,11 @@ pub(crate) struct ProposeArgs {
     /// validators connect to that node, and accept its connections, once this passes.
     #[arg(long, requires = "add_validator")]
     pub(crate) p2p: Option<String>,
+    /// With --add-validator: the new validator's public API address (http://host:port),
+    /// recorded on the ledger so that followers and removed validators find the validators
+    /// after the founding ones are gone.
+    #[arg(long, requires = "add_validator")]
+    pub(crate) api: Option<String>,
     /// Remove this validator, two heights after the proposal passes.
     #[arg(long, group = "action")]
     pub(crate) remove_validator: Option<String>,

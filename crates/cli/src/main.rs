@@ -599,6 +599,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                         registration,
                         p2p: a.p2p.clone().unwrap_or_default(),
                         rotation,
+                        api: a.api.clone().unwrap_or_default(),
                     })),
                     no_wait: a.no_wait,
                 })

@@ -26,11 +26,16 @@ pub enum FollowEnd {
 /// Whether following should stop after a block: a check of the ledger after each one.
 pub type Promote = Arc<dyn Fn(&Ledger) -> bool + Send + Sync>;
 
-/// Follows `upstreams` (the first that answers; the next when one fails) until
-/// `shutdown` turns true or, when given, until `promote` holds after a stored block.
+/// The nodes a follower may follow, as of now (governance may add validators while it
+/// follows).
+pub type Sources = Arc<dyn Fn() -> Vec<Arc<dyn BlockSource>> + Send + Sync>;
+
+/// Follows the nodes `sources` gives (among several, the one furthest ahead; another when
+/// one fails or stops sending blocks) until `shutdown` turns true or, when given, until
+/// `promote` holds after a stored block.
 pub async fn run(
     ledger: Arc<Ledger>,
-    upstreams: Vec<Arc<dyn BlockSource>>,
+    sources: Sources,
     mut shutdown: watch::Receiver<bool>,
     promote: Option<Promote>,
 ) -> FollowEnd {
@@ -44,6 +49,7 @@ pub async fn run(
         if stop(&ledger, ledger.height()) {
             return FollowEnd::Promoted;
         }
+        let upstreams = sources();
         if upstreams.is_empty() {
             tracing::error!("nothing to follow: no upstream node and no other validator's API");
             let _ = shutdown.changed().await;

@@ -139,9 +139,10 @@ pub fn connect(
                 config.org
             );
             out!(
-                "  ledger propose --add-validator {} --p2p {}",
+                "  ledger propose --add-validator {} --p2p {} --api http://{}",
                 config.org,
-                consensus_address(home, &config)?
+                consensus_address(home, &config)?,
+                config.grpc.listen
             );
         }
         return Ok(());

@@ -308,15 +308,45 @@ async fn drive(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), NodeError> {
     let org = ledger.org.clone();
-    let mut sources: Vec<Arc<dyn ledger_core::transport::BlockSource>> = Vec::new();
+    let mut fixed: Vec<Arc<dyn ledger_core::transport::BlockSource>> = Vec::new();
     let mut names = Vec::new();
-    if let Some(up) = &config.sync.upstream {
-        sources.push(Arc::new(PeerApi::new(up)?));
+    let sources: follow::Sources = if let Some(up) = &config.sync.upstream {
+        fixed.push(Arc::new(PeerApi::new(up)?));
         names.push(up.clone());
+        Arc::new(move || fixed.clone())
     } else if config.consensus.enabled {
-        sources.extend(ledger.peers().iter().cloned());
+        // The configured validators, and those governance added with their API address:
+        // once the founding validators are all replaced, a removed one still finds the
+        // chain.
+        fixed.extend(ledger.peers().iter().cloned());
         names.extend(config.consensus.relay.iter().cloned());
-    }
+        let known = names.clone();
+        let store = ledger.store.clone();
+        let own = org.clone();
+        let cache = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+            String,
+            Arc<dyn ledger_core::transport::BlockSource>,
+        >::new()));
+        Arc::new(move || {
+            let mut all = fixed.clone();
+            let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+            for url in ledger_validator_apis(&store, &own) {
+                if known.contains(&url) {
+                    continue;
+                }
+                if let Some(s) = cache.get(&url) {
+                    all.push(s.clone());
+                } else if let Ok(p) = PeerApi::new(&url) {
+                    let s: Arc<dyn ledger_core::transport::BlockSource> = Arc::new(p);
+                    cache.insert(url, s.clone());
+                    all.push(s);
+                }
+            }
+            all
+        })
+    } else {
+        Arc::new(Vec::new)
+    };
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -396,6 +426,20 @@ async fn drive(
     }
 }
 
+/// The public API addresses governance recorded for the validators of the next height
+/// and of the latest scheduled set, other than `own`'s.
+fn ledger_validator_apis(store: &Store, own: &OrgId) -> Vec<String> {
+    let mut orgs = ledger_state::validators(store).unwrap_or_default();
+    let next = store.height().unwrap_or(0) + 1;
+    orgs.extend(ledger_state::validator_set_at(store, next).unwrap_or_default());
+    orgs.sort();
+    orgs.dedup();
+    orgs.iter()
+        .filter(|o| *o != own)
+        .filter_map(|o| ledger_state::validator_api(store, o).ok().flatten())
+        .collect()
+}
+
 /// The organisation's gateway on its loopback address, if configured.
 async fn start_gateway(
     home: &Path,
@@ -471,11 +515,23 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         ledger = ledger.with_upstream(Arc::new(
             PeerApi::new(up).map_err(|e| NodeError::Fatal(format!("[sync] upstream: {e}")))?,
         ));
-    } else if config.consensus.enabled && !config.consensus.relay.is_empty() {
-        ledger = ledger.with_upstream(Arc::new(
-            ledger_rpc::clients::ValidatorsUpstream::new(&config.consensus.relay)
-                .map_err(|e| NodeError::Fatal(format!("[consensus] relay: {e}")))?,
-        ));
+    } else if config.consensus.enabled {
+        let (relay, store, own) = (
+            config.consensus.relay.clone(),
+            ledger.store.clone(),
+            org.clone(),
+        );
+        ledger = ledger.with_upstream(Arc::new(ledger_rpc::clients::ValidatorsUpstream::new(
+            move || {
+                let mut urls = relay.clone();
+                for url in ledger_validator_apis(&store, &own) {
+                    if !urls.contains(&url) {
+                        urls.push(url);
+                    }
+                }
+                urls
+            },
+        )));
     }
     if config.consensus.enabled {
         let (relays, peers) = PeerApi::validators(&config.consensus.relay)?;

@@ -117,47 +117,71 @@ impl Upstream for PeerApi {
 }
 
 /// Where a validator that governance removed sends its clients' transactions: to one of
-/// the other validators that still validates. A removed validator that forwarded to a
-/// fixed peer could send them to another removed validator, which might forward them
-/// back. The validator chosen is asked its role when first chosen and again every few
-/// seconds, and another is chosen when it fails or follows.
+/// the validators that still validates. A removed validator that forwarded to a fixed
+/// peer could send them to another removed validator, which might forward them back. The
+/// candidates are this node's configured validators and those governance added with
+/// their API address (read from the ledger at each choice); the one chosen is asked its
+/// role when first chosen and again every few seconds, and another is chosen when it
+/// fails or follows.
 pub struct ValidatorsUpstream {
-    peers: Vec<PeerApi>,
+    /// The candidates' API addresses, as of now.
+    urls: Box<dyn Fn() -> Vec<String> + Send + Sync>,
+    /// Clients by address, connected lazily.
+    peers: std::sync::Mutex<std::collections::BTreeMap<String, PeerApi>>,
     /// The peer in use and when its role was last checked.
-    chosen: tokio::sync::Mutex<Option<(usize, std::time::Instant)>>,
+    chosen: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
 
 /// How long a chosen validator is trusted to still validate before it is asked again.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl ValidatorsUpstream {
-    /// The validators' APIs at `urls` (this node's `[consensus] relay`).
-    pub fn new(urls: &[String]) -> Result<Self, NodeError> {
-        Ok(Self {
-            peers: urls
-                .iter()
-                .map(|u| PeerApi::new(u))
-                .collect::<Result<_, _>>()?,
+    /// Candidates from `urls`, called at each choice.
+    pub fn new(urls: impl Fn() -> Vec<String> + Send + Sync + 'static) -> Self {
+        Self {
+            urls: Box::new(urls),
+            peers: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             chosen: tokio::sync::Mutex::new(None),
-        })
+        }
+    }
+
+    fn peer(&self, url: &str) -> Result<PeerApi, RemoteRefusal> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = peers.get(url) {
+            return Ok(p.clone());
+        }
+        let p = PeerApi::new(url).map_err(|e| RemoteRefusal {
+            code: tonic::Code::Internal as i32,
+            message: e.to_string(),
+            reason: None,
+        })?;
+        peers.insert(url.to_string(), p.clone());
+        Ok(p)
     }
 
     /// A peer that validates, the one chosen before if it still does.
-    async fn pick(&self) -> Result<usize, RemoteRefusal> {
+    async fn pick(&self) -> Result<PeerApi, RemoteRefusal> {
         let mut chosen = self.chosen.lock().await;
-        if let Some((i, at)) = *chosen {
+        if let Some((url, at)) = chosen.as_ref() {
             if at.elapsed() < RECHECK {
-                return Ok(i);
+                return self.peer(url);
             }
         }
-        let start = chosen.map_or(0, |(i, _)| i);
-        for k in 0..self.peers.len() {
-            let i = (start + k) % self.peers.len();
-            let mut c = self.peers[i].client.clone();
+        let mut urls = (self.urls)();
+        // Start after the one chosen before, so that a failing one is tried last.
+        if let Some(pos) = chosen
+            .as_ref()
+            .and_then(|(u, _)| urls.iter().position(|x| x == u))
+        {
+            urls.rotate_left(pos + 1);
+        }
+        for url in &urls {
+            let p = self.peer(url)?;
+            let mut c = p.client.clone();
             if let Ok(s) = c.get_status(pb::GetStatusRequest {}).await {
                 if s.into_inner().role == "validator" {
-                    *chosen = Some((i, std::time::Instant::now()));
-                    return Ok(i);
+                    *chosen = Some((url.clone(), std::time::Instant::now()));
+                    return Ok(p);
                 }
             }
         }
@@ -165,35 +189,36 @@ impl ValidatorsUpstream {
         Err(RemoteRefusal {
             code: tonic::Code::Unavailable as i32,
             message: format!(
-                "none of the {} validators this node knows ([consensus] relay) answers as a validator; retry later",
-                self.peers.len()
+                "none of the {} validators this node knows answers as a validator; retry later",
+                urls.len()
             ),
             reason: None,
         })
     }
 
-    /// Forgets the chosen peer (it failed).
-    async fn drop_choice(&self) {
-        *self.chosen.lock().await = None;
+    /// Asks again at the next call (the chosen peer failed).
+    async fn recheck(&self) {
+        if let Some((_, at)) = self.chosen.lock().await.as_mut() {
+            let now = std::time::Instant::now();
+            *at = now.checked_sub(RECHECK).unwrap_or(now);
+        }
     }
 }
 
 #[async_trait]
 impl Upstream for ValidatorsUpstream {
     async fn submit(&self, tx: Vec<u8>) -> Result<Hash, RemoteRefusal> {
-        let i = self.pick().await?;
-        let r = self.peers[i].submit(tx).await;
+        let r = self.pick().await?.submit(tx).await;
         if matches!(&r, Err(e) if e.code == tonic::Code::Unavailable as i32) {
-            self.drop_choice().await;
+            self.recheck().await;
         }
         r
     }
 
     async fn next_free_nonce(&self, org: &OrgId) -> Result<u64, RemoteRefusal> {
-        let i = self.pick().await?;
-        let r = self.peers[i].next_free_nonce(org).await;
+        let r = self.pick().await?.next_free_nonce(org).await;
         if r.is_err() {
-            self.drop_choice().await;
+            self.recheck().await;
         }
         r
     }

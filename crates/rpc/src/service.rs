@@ -594,14 +594,15 @@ fn describe(a: &ledger_types::Action) -> String {
     use ledger_types::Action;
     match a {
         Action::Suspend { org } => format!("suspend {org}"),
-        Action::AddValidator { org, p2p: None } => {
-            format!("add {org} to the validators (two heights after passing)")
-        }
-        Action::AddValidator {
-            org,
-            p2p: Some(addr),
-        } => {
-            format!("add {org} to the validators (two heights after passing), its node at {addr}")
+        Action::AddValidator { org, p2p, api } => {
+            let mut d = format!("add {org} to the validators (two heights after passing)");
+            if let Some(addr) = p2p {
+                d.push_str(&format!(", its node at {addr}"));
+            }
+            if let Some(api) = api {
+                d.push_str(&format!(", its API at {api}"));
+            }
+            d
         }
         Action::RemoveValidator { org } => {
             format!("remove {org} from the validators (two heights after passing)")

@@ -35,6 +35,12 @@ pub fn validator_p2p(org: &OrgId) -> Vec<u8> {
     [b"validators/p2p/".as_slice(), org.as_str().as_bytes()].concat()
 }
 
+/// `validators/api/{org}` → the public API address governance approved for a validator's
+/// node (followers and removed validators reach the validators there).
+pub fn validator_api(org: &OrgId) -> Vec<u8> {
+    [b"validators/api/".as_slice(), org.as_str().as_bytes()].concat()
+}
+
 /// `key-owner/{kind}/{key hex}` → the organisation that registered that key (`audit`,
 /// `encryption`): no two members register the same one.
 pub fn key_owner(kind: &str, key: &[u8]) -> Vec<u8> {

@@ -101,10 +101,24 @@ pub fn key_owner(
         .map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
+/// The public API address governance approved for `org`'s node, if any (validators of the
+/// genesis block are wired by their configuration instead).
+pub fn validator_api(view: &impl StateView, org: &OrgId) -> Result<Option<String>, StateError> {
+    string_at(view, &keys::validator_api(org), "API address")
+}
+
 /// The consensus address governance approved for `org`'s node, if any (validators of the
 /// genesis block are wired by their configuration instead).
 pub fn validator_p2p(view: &impl StateView, org: &OrgId) -> Result<Option<String>, StateError> {
-    let key = keys::validator_p2p(org);
+    string_at(view, &keys::validator_p2p(org), "consensus address")
+}
+
+fn string_at(
+    view: &impl StateView,
+    key: &[u8],
+    what: &'static str,
+) -> Result<Option<String>, StateError> {
+    let key = key.to_vec();
     match view.get(&key)? {
         None => Ok(None),
         Some(b) if b.is_empty() => Ok(None),
@@ -112,7 +126,7 @@ pub fn validator_p2p(view: &impl StateView, org: &OrgId) -> Result<Option<String
             corrupt(
                 &key,
                 CodecError::NotCanonical {
-                    what: "consensus address",
+                    what,
                     reason: e.to_string(),
                 },
             )

@@ -2485,6 +2485,7 @@ fn a_validator_set_change_takes_effect_two_heights_after_it_passes_and_history_i
                 action: Action::AddValidator {
                     org: b.clone(),
                     p2p: None,
+                    api: Some("http://10.0.0.2:7100".into()),
                 },
                 deadline: next + 3,
             },
@@ -2493,6 +2494,13 @@ fn a_validator_set_change_takes_effect_two_heights_after_it_passes_and_history_i
     );
     assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
     let passed = c.tip.height;
+    assert_eq!(
+        ledger_state::validator_api(&c.state, &b)
+            .unwrap()
+            .as_deref(),
+        Some("http://10.0.0.2:7100"),
+        "followers find the new validator there"
+    );
     let at = |c: &Chain, h| ledger_state::validator_set_at(&c.state, h).unwrap();
     assert_eq!(at(&c, passed), vec![a.clone()]);
     assert_eq!(
@@ -2517,6 +2525,7 @@ fn a_validator_set_change_takes_effect_two_heights_after_it_passes_and_history_i
                 action: Action::AddValidator {
                     org: b.clone(),
                     p2p: None,
+                    api: None,
                 },
                 deadline: next + 3,
             },

@@ -85,6 +85,34 @@ pub fn check_p2p_address(addr: &str) -> Result<(), String> {
     }
 }
 
+/// Why `url` cannot be a validator's public API address, if it cannot: `http://` or
+/// `https://`, a host and a port, nothing else.
+pub fn check_api_address(url: &str) -> Result<(), String> {
+    if url.is_empty() || url.len() > MAX_P2P_ADDRESS_BYTES {
+        return Err(format!(
+            "an API address has 1 to {MAX_P2P_ADDRESS_BYTES} bytes"
+        ));
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url:?} is not an API address (like http://10.0.0.5:7100)"))?;
+    let ok = !rest.is_empty()
+        && rest.is_ascii()
+        && !rest.contains(['/', '?', '#', '@'])
+        && !rest.chars().any(char::is_whitespace)
+        && rest
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{url:?} is not an API address (like http://10.0.0.5:7100: a scheme, a host and a port)"
+        ))
+    }
+}
+
 /// Most governors.
 pub const MAX_GOVERNORS: usize = 256;
 
@@ -361,6 +389,9 @@ pub enum Action {
         /// the other validators connect to it, and accept its connections, from the block
         /// that passes the proposal on.
         p2p: Option<String>,
+        /// Its node's public API (`http://host:port`): followers and removed validators
+        /// find the validators there, so the whole founding set can be replaced.
+        api: Option<String>,
     },
     /// Removes a validator from the validator set, from two heights after the block that
     /// passes it.
@@ -470,17 +501,32 @@ impl Action {
                     e.bytes(ring_proof).bytes(audit_proof);
                 }
             }
-            Action::AddValidator { org, p2p: None } => {
+            Action::AddValidator {
+                org,
+                p2p: None,
+                api: None,
+            } => {
                 e.u8(6);
                 org.encode(e);
             }
             Action::AddValidator {
                 org,
                 p2p: Some(addr),
+                api: None,
             } => {
                 e.u8(8);
                 org.encode(e);
                 e.str(addr);
+            }
+            Action::AddValidator {
+                org,
+                p2p,
+                api: Some(api),
+            } => {
+                e.u8(12);
+                org.encode(e);
+                e.str(p2p.as_deref().unwrap_or_default());
+                e.str(api);
             }
             Action::RemoveValidator { org } => {
                 e.u8(7);
@@ -554,11 +600,22 @@ impl Action {
             6 => Action::AddValidator {
                 org: OrgId::decode(d)?,
                 p2p: None,
+                api: None,
             },
             8 => Action::AddValidator {
                 org: OrgId::decode(d)?,
                 p2p: Some(d.string("consensus address", MAX_P2P_ADDRESS_BYTES)?),
+                api: None,
             },
+            12 => {
+                let org = OrgId::decode(d)?;
+                let p2p = d.string("consensus address", MAX_P2P_ADDRESS_BYTES)?;
+                Action::AddValidator {
+                    org,
+                    p2p: (!p2p.is_empty()).then_some(p2p),
+                    api: Some(d.string("API address", MAX_P2P_ADDRESS_BYTES)?),
+                }
+            }
             7 => Action::RemoveValidator {
                 org: OrgId::decode(d)?,
             },
@@ -692,6 +749,25 @@ mod tests {
     }
 
     #[test]
+    fn api_addresses_name_a_scheme_a_host_and_a_port() {
+        for ok in ["http://127.0.0.1:7100", "https://val-1.trade-net:443"] {
+            check_api_address(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "127.0.0.1:7100",
+            "http://",
+            "http://host",
+            "http://host:port",
+            "http://host:7100/path",
+            "http://user@host:7100",
+            "ftp://host:21",
+        ] {
+            assert!(check_api_address(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn thresholds_count_weights() {
         // Four governors of weight 1, two thirds needed.
         let p = params(&[("a", 1), ("b", 1), ("c", 1), ("d", 1)], 67, 67);
@@ -726,6 +802,22 @@ mod tests {
                 yes: false,
             },
             Govern::Revoke { proposal: 3 },
+            Govern::Propose {
+                action: Action::AddValidator {
+                    org: OrgId::new("x").unwrap(),
+                    p2p: Some("/ip4/1.2.3.4/tcp/5/p2p/abc".into()),
+                    api: Some("http://1.2.3.4:7100".into()),
+                },
+                deadline: 4,
+            },
+            Govern::Propose {
+                action: Action::AddValidator {
+                    org: OrgId::new("x").unwrap(),
+                    p2p: None,
+                    api: Some("http://1.2.3.4:7100".into()),
+                },
+                deadline: 4,
+            },
             Govern::Propose {
                 action: Action::RemoveMember {
                     org: OrgId::new("x").unwrap(),

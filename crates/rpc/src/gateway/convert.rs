@@ -244,6 +244,13 @@ pub(super) fn govern(
                             .map_err(|r| bad(&r))?;
                         Some(p.p2p.clone())
                     },
+                    api: if p.api.is_empty() {
+                        None
+                    } else {
+                        ledger_types::governance::check_api_address(&p.api)
+                            .map_err(|r| bad(&r))?;
+                        Some(p.api.clone())
+                    },
                 },
                 "remove-validator" => Action::RemoveValidator { org: org()? },
                 "remove-member" => Action::RemoveMember { org: org()? },

@@ -223,13 +223,18 @@ fn carry_out<V: StateView>(
             let mut writes = Vec::new();
             // The consensus address the validators connect to (kept after a removal, so
             // they stay connected until the change takes effect; replaced on re-adding).
-            if let Action::AddValidator { p2p, .. } = action {
+            if let Action::AddValidator { p2p, api, .. } = action {
                 let addr = p2p.as_deref().unwrap_or_default();
                 if !addr.is_empty() {
                     ledger_types::governance::check_p2p_address(addr)
                         .map_err(|r| bad(action, r))?;
                 }
                 writes.push((keys::validator_p2p(org), addr.as_bytes().to_vec()));
+                let api = api.as_deref().unwrap_or_default();
+                if !api.is_empty() {
+                    ledger_types::governance::check_api_address(api).map_err(|r| bad(action, r))?;
+                }
+                writes.push((keys::validator_api(org), api.as_bytes().to_vec()));
             }
             let mut m = member(org)?;
             let before = model::validators(ctx.view)?;
