@@ -246,19 +246,22 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
             })?;
             payload::verify_proofs(&self.overlay, self.chain_id, tx)?;
         }
-        if let Some((proposal, height)) = model::removal(&self.overlay, &body.signer)? {
-            return Err(TxRejection::Removed {
-                signer: body.signer.clone(),
-                proposal,
-                height,
-            });
-        }
-        if let Some((proposal, height)) = model::suspension(&self.overlay, &body.signer)? {
-            return Err(TxRejection::Suspended {
-                signer: body.signer.clone(),
-                proposal,
-                height,
-            });
+        match model::standing(&self.overlay, &body.signer)? {
+            model::Standing::Good => {}
+            model::Standing::Suspended(proposal, height) => {
+                return Err(TxRejection::Suspended {
+                    signer: body.signer.clone(),
+                    proposal,
+                    height,
+                })
+            }
+            model::Standing::Removed(proposal, height) => {
+                return Err(TxRejection::Removed {
+                    signer: body.signer.clone(),
+                    proposal,
+                    height,
+                })
+            }
         }
         let ctx = self.ctx();
         payload::check_stateful(&ctx, &body.payload)?;

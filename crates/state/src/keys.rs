@@ -121,15 +121,10 @@ pub fn gov_open(subject: &str) -> Vec<u8> {
     [b"gov/open/".as_slice(), subject.as_bytes()].concat()
 }
 
-/// `suspended/{org}` → the proposal and height that suspended it (two u64 big-endian;
-/// empty: not suspended).
+/// `suspended/{org}` → the member's standing: empty (good), the proposal and height that
+/// suspended it (two u64 big-endian), or those that removed it followed by a 1 byte.
 pub fn suspended(org: &OrgId) -> Vec<u8> {
     [b"suspended/".as_slice(), org.as_str().as_bytes()].concat()
-}
-
-/// `removed/{org}` → the proposal and height that removed the member (two u64 big-endian).
-pub fn removed(org: &OrgId) -> Vec<u8> {
-    [b"removed/".as_slice(), org.as_str().as_bytes()].concat()
 }
 
 /// `key-history/{org}` → the member's key rotations, oldest first: for each, the height,

@@ -37,9 +37,10 @@ pub use model::{
     cross_checks_page, endorsement_by_image, endorsement_count, endorsements, financing,
     governance_params, key_at, key_history, member, member_ring, next_nonce, next_proposal_id,
     open_proposal, proposal, record_head, record_version, removal, ring_floor, schema_head,
-    schema_version, suspension, validator_api, validator_changes, validator_p2p, validator_set_at,
-    validators, vote, AccessAction, AccessEvent, Endorsement, FiledAlert, FiledCheck, Financing,
-    KeyChange, Page, Proposal, ProposalStatus, RecordHead, RecordVersion, MAX_PAGE,
+    schema_version, standing, suspension, validator_api, validator_changes, validator_p2p,
+    validator_set_at, validators, vote, AccessAction, AccessEvent, Endorsement, FiledAlert,
+    FiledCheck, Financing, KeyChange, Page, Proposal, ProposalStatus, RecordHead, RecordVersion,
+    MAX_PAGE,
 };
 pub use payload::endorse::{sign_endorsement, verify_endorsement};
 pub use payload::verify_proofs;

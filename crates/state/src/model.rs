@@ -16,10 +16,10 @@ pub(crate) use endorsement::{add_to_ring, endorsement_writes, fix_ring, set_ring
 pub use endorsement::{
     endorsement_by_image, endorsement_count, endorsements, member_ring, ring_floor, Endorsement,
 };
-pub(crate) use governance::append_key_change;
+pub(crate) use governance::{append_key_change, encode_standing};
 pub use governance::{
     governance_params, key_at, key_history, next_proposal_id, open_proposal, proposal, removal,
-    suspension, vote, KeyChange, Proposal, ProposalStatus,
+    standing, suspension, vote, KeyChange, Proposal, ProposalStatus, Standing,
 };
 use history::History;
 pub use history::{Page, MAX_PAGE};

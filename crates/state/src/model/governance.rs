@@ -192,38 +192,64 @@ pub fn open_proposal(view: &impl StateView, subject: &str) -> Result<Option<u64>
     u64_at(view, &keys::gov_open(subject))
 }
 
-/// The proposal and height that suspended `org`, if it is suspended.
+/// A member's standing: in good standing, suspended or removed, each with the proposal
+/// and height that decided it. One state entry (`suspended/{org}`) holds it, so the check
+/// every signed transaction goes through is one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Neither suspended nor removed.
+    Good,
+    /// Suspended by this proposal at this height.
+    Suspended(u64, u64),
+    /// Removed for good by this proposal at this height.
+    Removed(u64, u64),
+}
+
+/// The value of `suspended/{org}` for `standing`.
+pub(crate) fn encode_standing(standing: Standing) -> Vec<u8> {
+    let pair = |p: u64, h: u64| [p.to_be_bytes(), h.to_be_bytes()].concat();
+    match standing {
+        Standing::Good => Vec::new(),
+        Standing::Suspended(p, h) => pair(p, h),
+        Standing::Removed(p, h) => [pair(p, h), vec![1]].concat(),
+    }
+}
+
+/// `org`'s standing.
+pub fn standing(view: &impl StateView, org: &OrgId) -> Result<Standing, StateError> {
+    let key = keys::suspended(org);
+    let Some(b) = view.get(&key)? else {
+        return Ok(Standing::Good);
+    };
+    let n = |s: &[u8]| u64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
+    match b.len() {
+        0 => Ok(Standing::Good),
+        16 => Ok(Standing::Suspended(n(&b[..8]), n(&b[8..16]))),
+        17 if b[16] == 1 => Ok(Standing::Removed(n(&b[..8]), n(&b[8..16]))),
+        len => Err(corrupt(
+            &key,
+            CodecError::NotCanonical {
+                what: "standing",
+                reason: format!("{len} bytes"),
+            },
+        )),
+    }
+}
+
+/// The proposal and height that suspended `org`, if it is suspended (and not removed).
 pub fn suspension(view: &impl StateView, org: &OrgId) -> Result<Option<(u64, u64)>, StateError> {
-    pair_at(view, &keys::suspended(org), "suspension")
+    Ok(match standing(view, org)? {
+        Standing::Suspended(p, h) => Some((p, h)),
+        _ => None,
+    })
 }
 
 /// The proposal and height that removed `org`, if it was removed.
 pub fn removal(view: &impl StateView, org: &OrgId) -> Result<Option<(u64, u64)>, StateError> {
-    pair_at(view, &keys::removed(org), "removal")
-}
-
-fn pair_at(
-    view: &impl StateView,
-    key: &[u8],
-    what: &'static str,
-) -> Result<Option<(u64, u64)>, StateError> {
-    let key = key.to_vec();
-    match view.get(&key)? {
-        None => Ok(None),
-        Some(b) if b.is_empty() => Ok(None),
-        Some(b) if b.len() == 16 => {
-            let (p, h) = b.split_at(8);
-            let n = |s: &[u8]| u64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
-            Ok(Some((n(p), n(h))))
-        }
-        Some(b) => Err(corrupt(
-            &key,
-            CodecError::NotCanonical {
-                what,
-                reason: format!("{} bytes", b.len()),
-            },
-        )),
-    }
+    Ok(match standing(view, org)? {
+        Standing::Removed(p, h) => Some((p, h)),
+        _ => None,
+    })
 }
 
 /// One rotation of a member's key.

@@ -73,9 +73,10 @@ fn carry_out<V: StateView>(
                     "the governors left could not pass any proposal, not even a reinstatement",
                 ));
             }
-            let mut v = id.to_be_bytes().to_vec();
-            v.extend(ctx.height.to_be_bytes());
-            let mut writes = vec![(keys::suspended(org), v)];
+            let mut writes = vec![(
+                keys::suspended(org),
+                model::encode_standing(model::Standing::Suspended(id, ctx.height)),
+            )];
             // Its ring key leaves the member ring: it endorses nothing while suspended.
             writes.extend(ring_without(ctx, &m)?);
             Ok(writes)
@@ -85,7 +86,10 @@ fn carry_out<V: StateView>(
             if model::suspension(ctx.view, org)?.is_none() {
                 return Err(bad(action, format!("{org} is not suspended")));
             }
-            let mut writes = vec![(keys::suspended(org), Vec::new())];
+            let mut writes = vec![(
+                keys::suspended(org),
+                model::encode_standing(model::Standing::Good),
+            )];
             if m.has_role(Role::Member) {
                 if let Ok(k) = <[u8; 32]>::try_from(m.ring_key.as_slice()) {
                     let mut ring = current_ring(ctx)?;
@@ -113,9 +117,10 @@ fn carry_out<V: StateView>(
                     format!("{org} is a governor: change the governance parameters first"),
                 ));
             }
-            let mut v = id.to_be_bytes().to_vec();
-            v.extend(ctx.height.to_be_bytes());
-            let mut writes = vec![(keys::removed(org), v)];
+            let mut writes = vec![(
+                keys::suspended(org),
+                model::encode_standing(model::Standing::Removed(id, ctx.height)),
+            )];
             writes.extend(ring_without(ctx, &m)?);
             Ok(writes)
         }
