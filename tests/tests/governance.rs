@@ -739,3 +739,72 @@ async fn a_member_rotates_each_of_its_keys_and_what_the_old_keys_made_stays_read
         assert_eq!(block_hash_at(n, h).await, block_hash_at(nodes[0], h).await);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corporate_writes_its_own_trade_documents_through_its_banks_node_and_nothing_else() {
+    // obs-1 is a corporate (a seller) whose node follows its bank's, val-1.
+    let mut net = TestNet::with_observer_roles(4, 1, "corporate");
+    net.start_all(BLOCK_TIME).await;
+    let mut bank = net.validators[0].gateway().await;
+    schema(&mut bank).await;
+    bank.register_schema(pb::GatewaySchemaRequest {
+        schema_id: "invoice".into(),
+        document: "invoice".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let w = bank
+        .put("note-bank", "note", &[("text", "a bank's note")], &[])
+        .await
+        .unwrap();
+    let corp = &net.observers[0];
+    wait_for_height(&[corp], w.height, 60).await;
+    let mut gw = corp.gateway().await;
+    let invoice = pb::DocumentInput {
+        seller: "obs-1".into(),
+        buyer: "globex-imports".into(),
+        number: "INV-2026-100".into(),
+        reference: String::new(),
+        issue_date: "2026-12-01".into(),
+        lines: vec![pb::DocumentLine {
+            unit_price: 1_250,
+            quantity: 4,
+            total: 5_000,
+        }],
+        total: 5_000,
+    };
+    // Its invoice, signed with its own key, goes through its bank's node to the validators.
+    let w = gw
+        .put_document("INV-100", "invoice", invoice)
+        .await
+        .unwrap();
+    assert!(w.committed);
+    wait_for_height(&[&net.validators[2]], w.height, 60).await;
+    let r = net.validators[2]
+        .client()
+        .await
+        .get_record(pb::GetRecordRequest {
+            record_id: "INV-100".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.owner, "obs-1");
+    // A record that is no trade document, or a schema, is a bank's to write.
+    let e = gw
+        .put("note-corp", "note", &[("text", "not a document")], &[])
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("lacks the member"), "{e:?}");
+    let e = gw
+        .register_schema(pb::GatewaySchemaRequest {
+            schema_id: "corp-schema".into(),
+            document: "invoice".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("member or operator"), "{e:?}");
+}

@@ -166,7 +166,8 @@ pub struct InitArgs {
     /// The chain id of the new chain.
     #[arg(long, default_value = "local-ledger-1")]
     pub chain_id: String,
-    /// The organisation's roles, comma-separated (validator, member, regulator, operator).
+    /// The organisation's roles, comma-separated (validator, member, regulator, operator,
+    /// corporate, carrier).
     #[arg(long, value_delimiter = ',', default_value = "validator,member")]
     pub roles: Vec<String>,
     /// Address the gRPC API will listen on.

@@ -37,7 +37,7 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         .map(|r| {
             Role::from_name(r.trim()).ok_or_else(|| {
                 NodeError::Fatal(format!(
-                    "unknown role {r:?}; roles are validator, member, regulator, operator"
+                    "unknown role {r:?}; roles are validator, member, regulator, operator, corporate, carrier"
                 ))
             })
         })

@@ -43,7 +43,7 @@ pub use model::{
     MAX_PAGE,
 };
 pub use payload::endorse::{sign_endorsement, verify_endorsement};
-pub use payload::verify_proofs;
+pub use payload::{roles_for, verify_proofs};
 pub use preverify::{preverify, preverify_detailed, Preverified};
 
 /// Read access to committed state.

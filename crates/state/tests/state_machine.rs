@@ -3058,3 +3058,218 @@ fn the_member_ring_drops_suspended_removed_and_rotated_keys_and_old_rings_stop_s
     );
     assert!(failure(&ex, 0).to_string().contains("was removed"));
 }
+
+/// A document record of `schema` (v1) holding `doc`, readable by `readers`.
+fn doc_put(
+    c: &Chain,
+    record: &str,
+    schema: &RegisterSchema,
+    doc: &ledger_circuits::Document,
+    readers: &[&str],
+) -> PutRecord {
+    let mut put = seal_record(
+        &c.chain,
+        &RecordId::new(record).unwrap(),
+        1,
+        schema,
+        &[FieldToSeal {
+            name: FieldName::new(DOCUMENT_FIELD).unwrap(),
+            plaintext: Zeroizing::new(doc.to_bytes()),
+            readers: readers.iter().map(|r| c.orgs[r].reader()).collect(),
+        }],
+    )
+    .unwrap();
+    put.document_commitment = Some(doc.commitment_bytes());
+    put
+}
+
+#[test]
+fn each_payload_names_the_roles_that_may_send_it_and_corporates_and_carriers_put_their_documents() {
+    use ledger_circuits::{Document, Line};
+    let mut c = Chain::new();
+    // A corporate and a carrier join by vote (bank-a governs this chain alone).
+    let mut admissions = Vec::new();
+    for (name, role) in [("acme", Role::Corporate), ("trucks", Role::Carrier)] {
+        let o = Org::new(name);
+        let reg = genesis::registration_with_keys(
+            &o.key,
+            &c.chain,
+            &o.id,
+            &[role],
+            o.enc_pk.clone(),
+            vec![],
+            vec![],
+        )
+        .unwrap();
+        admissions.push(Action::Admit {
+            org: o.id.clone(),
+            registration: reg.bytes().to_vec(),
+            ring_proof: vec![],
+            audit_proof: vec![],
+        });
+        c.orgs.insert(name, o);
+    }
+    let next = c.tip.height + 1;
+    let txs = admissions
+        .into_iter()
+        .enumerate()
+        .map(|(i, action)| {
+            govern(
+                &c,
+                "bank-a",
+                1 + i as u64,
+                Govern::Propose {
+                    action,
+                    deadline: next + 5,
+                },
+            )
+        })
+        .collect();
+    assert_eq!(
+        commit_txs(txs, &mut c).outcomes,
+        vec![TxOutcome::Applied; 2]
+    );
+    let ring = c.ring();
+    assert_eq!(
+        ring.len(),
+        3,
+        "corporates and carriers are not in the member ring"
+    );
+
+    let mut note_schema = invoice_doc_schema();
+    note_schema.schema = SchemaId::new("dn").unwrap();
+    note_schema.document = Some(DocumentKind::DeliveryNote);
+    let ex = commit_txs(
+        vec![
+            c.sign("bank-c", 2, Payload::RegisterSchema(invoice_doc_schema())),
+            c.sign("bank-c", 3, Payload::RegisterSchema(note_schema.clone())),
+            c.sign("bank-c", 4, Payload::RegisterSchema(loan_schema())),
+            // Only banks and operators register schemas.
+            c.sign("acme", 1, Payload::RegisterSchema(po_schema())),
+        ],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes[..3], vec![TxOutcome::Applied; 3]);
+    assert_eq!(
+        failure(&ex, 3),
+        TxFailure::MissingRole {
+            signer: OrgId::new("acme").unwrap(),
+            role: "member or operator",
+            kind: "RegisterSchema",
+        }
+    );
+    let line = || {
+        vec![Line {
+            unit_price: 10,
+            quantity: 3,
+            total: 30,
+        }]
+    };
+    let invoice = Document::new(
+        DocumentKind::Invoice,
+        "acme",
+        "globex",
+        "INV-1",
+        "",
+        20_000,
+        line(),
+        30,
+    )
+    .unwrap();
+    let note = Document::new(
+        DocumentKind::DeliveryNote,
+        "acme",
+        "globex",
+        "DN-1",
+        "",
+        20_000,
+        line(),
+        30,
+    )
+    .unwrap();
+    let ex = commit_txs(
+        vec![
+            // The corporate puts its invoice; the carrier its delivery note.
+            c.sign(
+                "acme",
+                2,
+                Payload::PutRecord(doc_put(
+                    &c,
+                    "INV-1",
+                    &invoice_doc_schema(),
+                    &invoice,
+                    &["acme"],
+                )),
+            ),
+            c.sign(
+                "trucks",
+                1,
+                Payload::PutRecord(doc_put(&c, "DN-1", &note_schema, &note, &["trucks"])),
+            ),
+            // Not the other way round, and neither puts a record that is no trade document.
+            c.sign(
+                "acme",
+                3,
+                Payload::PutRecord(doc_put(&c, "DN-2", &note_schema, &note, &["acme"])),
+            ),
+            c.sign(
+                "trucks",
+                2,
+                Payload::PutRecord(doc_put(
+                    &c,
+                    "INV-2",
+                    &invoice_doc_schema(),
+                    &invoice,
+                    &["trucks"],
+                )),
+            ),
+            c.sign(
+                "acme",
+                4,
+                Payload::PutRecord(committed_put(&c, "loan-a", 5)),
+            ),
+            // An audit alert is a regulator's.
+            c.sign(
+                "bank-b",
+                1,
+                Payload::AuditAlert(AuditAlert {
+                    record: RecordId::new("INV-1").unwrap(),
+                    version: 1,
+                    field: FieldName::new(DOCUMENT_FIELD).unwrap(),
+                    owner: OrgId::new("acme").unwrap(),
+                    reason: "x".into(),
+                }),
+            ),
+        ],
+        &mut c,
+    );
+    assert_eq!(
+        ex.outcomes[..2],
+        vec![TxOutcome::Applied; 2],
+        "{:?}",
+        ex.outcomes
+    );
+    let role_of = |i: usize| match failure(&ex, i) {
+        TxFailure::MissingRole { role, .. } => role,
+        other => panic!("{i}: {other}"),
+    };
+    assert_eq!(role_of(2), "member or carrier");
+    assert_eq!(role_of(3), "member or corporate");
+    assert!(role_of(4).starts_with("member (only banks"));
+    assert_eq!(role_of(5), "regulator");
+
+    // The table covers every kind a client can send.
+    for kind in [
+        TxKind::PutRecord,
+        TxKind::GrantAccess,
+        TxKind::RevokeAccess,
+        TxKind::RegisterSchema,
+        TxKind::AuditAlert,
+        TxKind::CrossCheck,
+        TxKind::FinanceRequest,
+    ] {
+        let (roles, names) = ledger_state::roles_for(kind);
+        assert!(!roles.is_empty() && names != "any", "{kind:?}");
+    }
+    assert_eq!(ledger_state::roles_for(TxKind::FinanceRequest).1, "member");
+}

@@ -16,21 +16,29 @@ pub const MAX_ENCRYPTION_KEY_BYTES: usize = 1024;
 pub enum Role {
     /// Proposes and votes on blocks.
     Validator,
-    /// A bank or corporate that puts and reads records.
+    /// A bank: puts and reads records, grants access, requests financing, endorses
+    /// anonymously in the member ring.
     Member,
     /// A supervisor with an audit key.
     Regulator,
     /// A consortium operator (governance).
     Operator,
+    /// A buyer or seller: writes its own trade documents (purchase orders, invoices) with
+    /// its own signing key, through its bank's node.
+    Corporate,
+    /// A carrier or logistics firm: writes delivery notes.
+    Carrier,
 }
 
 impl Role {
     /// Every role, in tag order.
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 6] = [
         Role::Validator,
         Role::Member,
         Role::Regulator,
         Role::Operator,
+        Role::Corporate,
+        Role::Carrier,
     ];
 
     /// The tag in the canonical encoding.
@@ -40,6 +48,8 @@ impl Role {
             Role::Member => 2,
             Role::Regulator => 3,
             Role::Operator => 4,
+            Role::Corporate => 5,
+            Role::Carrier => 6,
         }
     }
 
@@ -61,6 +71,8 @@ impl Role {
             Role::Member => "member",
             Role::Regulator => "regulator",
             Role::Operator => "operator",
+            Role::Corporate => "corporate",
+            Role::Carrier => "carrier",
         }
     }
 

@@ -298,7 +298,7 @@ pub(super) fn govern(
                         .map(|r| {
                             Role::from_name(r).ok_or_else(|| {
                                 BuildError::BadGovernance(format!(
-                                    "{r:?} is not a role (validator, member, regulator, operator)"
+                                    "{r:?} is not a role (validator, member, regulator, operator, corporate, carrier)"
                                 ))
                             })
                         })

@@ -15,7 +15,7 @@ use ledger_types::{
     ChainId, Hash, OrgId, PutRecord, RecordId, RegisterMember, RegisterSchema, Role,
 };
 
-use super::{require_role, Ctx, PayloadHandler, Writes};
+use super::{Ctx, PayloadHandler, Writes};
 use crate::error::{ExecError, TxFailure, TxRejection};
 use crate::model::{self, AccessAction, AccessEvent, RecordHead, RecordVersion};
 use crate::{keys, rules, StateView};
@@ -27,7 +27,6 @@ impl PayloadHandler for PutRecord {
         signer: &RegisterMember,
         tx_hash: Hash,
     ) -> Result<Writes, ExecError> {
-        require_role(signer, Role::Member, "PutRecord")?;
         let expected = next_version(ctx, signer, &self.record)?;
         if self.version != expected {
             return Err(TxFailure::RecordVersionConflict {
@@ -83,6 +82,28 @@ pub(super) fn check_put<V: StateView>(
         }
         .into());
     };
+    // A bank puts any record; a corporate its purchase orders and invoices, a carrier its
+    // delivery notes.
+    if !signer.has_role(Role::Member) {
+        use ledger_types::DocumentKind as D;
+        let allowed = match schema.document {
+            Some(D::PurchaseOrder | D::Invoice) => signer.has_role(Role::Corporate),
+            Some(D::DeliveryNote) => signer.has_role(Role::Carrier),
+            None => false,
+        };
+        if !allowed {
+            return Err(TxFailure::MissingRole {
+                signer: signer.org.clone(),
+                role: match schema.document {
+                    Some(D::PurchaseOrder | D::Invoice) => "member or corporate",
+                    Some(D::DeliveryNote) => "member or carrier",
+                    None => "member (only banks put records that are not trade documents)",
+                },
+                kind: "PutRecord",
+            }
+            .into());
+        }
+    }
     let mismatch = |reason: String| {
         Err(TxFailure::RecordDoesNotMatchSchema {
             record: p.record.clone(),

@@ -16,14 +16,6 @@ impl PayloadHandler for RegisterSchema {
         signer: &RegisterMember,
         _tx_hash: Hash,
     ) -> Result<Writes, ExecError> {
-        if !signer.has_role(Role::Member) && !signer.has_role(Role::Operator) {
-            return Err(TxFailure::MissingRole {
-                signer: signer.org.clone(),
-                role: "member or operator",
-                kind: "RegisterSchema",
-            }
-            .into());
-        }
         let expected = match model::schema_head(ctx.view, &self.schema)? {
             None => 1,
             Some(h) if h.owner != signer.org => {
