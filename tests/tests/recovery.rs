@@ -195,7 +195,13 @@ async fn a_validator_restored_from_an_older_copy_follows_without_signing_then_si
     net.validators[3].start(BLOCK_TIME).await;
     let target = height_of(&net.validators[0]).await;
     wait_for_height(&[&net.validators[3]], target, 60).await;
-    let log = net.validators[3].log();
+    // Reaching the others' height, it starts consensus: the line may come a moment after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut log = net.validators[3].log();
+    while !log.contains("taking part in consensus again") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        log = net.validators[3].log();
+    }
     assert!(
         log.contains("following the other validators without signing"),
         "{log}"
