@@ -47,6 +47,12 @@ pub trait LedgerApp: Send + Sync + 'static {
     fn height(&self) -> u64;
     /// The validator set in effect for the next height.
     fn validator_set(&self) -> Result<ValidatorSet, String>;
+    /// Whether this node's organisation is in the validator set of the height after the
+    /// next (a validator governance added: it runs consensus one height early, without a
+    /// vote, so that its connections are up when it first votes or proposes).
+    fn validates_after_next(&self) -> Result<bool, String> {
+        Ok(false)
+    }
     /// Builds the next block (no commit yet) from the mempool.
     fn build(&self, now_ms: u64) -> Result<(Block, Execution), String>;
     /// Validates a block for the next height: everything but its commit.
@@ -941,7 +947,8 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                 } => {
                     let next = certificate.height.0 + 1;
                     let params = self.params().await?;
-                    let validating = params.validator_set.contains(&self.cfg.me);
+                    let validating = params.validator_set.contains(&self.cfg.me)
+                        || self.app.validates_after_next().unwrap_or(false);
                     let _ = reply.send(Next::Start(Height(next), params));
                     self.update_peers(&channels).await;
                     if !validating {

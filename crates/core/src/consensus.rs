@@ -106,6 +106,13 @@ impl LedgerApp for Ledger {
         Ledger::height(self)
     }
 
+    fn validates_after_next(&self) -> Result<bool, String> {
+        let after = Ledger::height(self) + 2;
+        Ok(validator_set_at(self.store.as_ref(), after)
+            .map_err(|e| e.to_string())?
+            .contains(&self.org))
+    }
+
     fn validator_set(&self) -> Result<ValidatorSet, String> {
         let store = self.store.as_ref();
         let mut out = Vec::new();

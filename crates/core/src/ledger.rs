@@ -173,7 +173,18 @@ impl Ledger {
             .filter(|_| self.forwarding.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Whether this organisation is in the validator set of the next height.
+    /// Whether this organisation is in the validator set of the next height or of the one
+    /// after (a validator governance just added runs consensus from one height early,
+    /// without a vote, so that its connections are up when it first votes or proposes).
+    pub fn validates_soon(&self) -> Result<bool, NodeError> {
+        let h = self.height();
+        Ok(
+            ledger_state::validator_set_at(self.store.as_ref(), h + 1)?.contains(&self.org)
+                || ledger_state::validator_set_at(self.store.as_ref(), h + 2)?.contains(&self.org),
+        )
+    }
+
+    /// Whether this node's organisation is in the validator set of the next height.
     pub fn validates_next(&self) -> Result<bool, NodeError> {
         Ok(
             ledger_state::validator_set_at(self.store.as_ref(), self.height() + 1)?

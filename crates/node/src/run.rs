@@ -351,7 +351,7 @@ async fn drive(
         if *shutdown.borrow() {
             return Ok(());
         }
-        let validating = ledger.validates_next()?;
+        let validating = ledger.validates_soon()?;
         if config.consensus.enabled && validating {
             ledger.set_role("validator", config.consensus.persistent_peers.clone());
             let (engine, app) =
@@ -401,7 +401,7 @@ async fn drive(
         if config.consensus.enabled || config.sync.upstream.is_some() {
             let promote: Option<ledger_core::follow::Promote> = if config.consensus.enabled {
                 tracing::info!(%org, height = ledger.height(), "not in the validator set of the next height: following until governance adds this organisation to the validators");
-                Some(Arc::new(|l: &Ledger| l.validates_next().unwrap_or(false)))
+                Some(Arc::new(|l: &Ledger| l.validates_soon().unwrap_or(false)))
             } else {
                 None
             };

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use ledger_crypto::{verify_commit_signature, LtHash16};
 use ledger_types::merkle::tx_root;
-use ledger_types::{Block, BlockHeader, Hash, HashSuite, OrgId, Role, Transaction};
+use ledger_types::{Block, BlockHeader, Hash, HashSuite, OrgId, Transaction};
 
 use crate::error::{BlockError, StateError, TxRejection};
 use crate::exec::{Execution, Executor, SignatureCache};
@@ -157,8 +157,9 @@ pub fn execute_block<V: StateView, C: SignatureCache + ?Sized>(
             root.to_hex(),
         ));
     }
-    let proposer = model::member(view, &h.proposer)?;
-    if !proposer.is_some_and(|m| m.has_role(Role::Validator)) {
+    // The validators of this height, not the member's role: governance changes the role
+    // when a change passes, the set two heights later, and a validator proposes until then.
+    if !model::validator_set_at(view, height)?.contains(&h.proposer) {
         return Err(BlockError::ProposerNotValidator {
             height,
             proposer: h.proposer.to_string(),

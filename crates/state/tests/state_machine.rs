@@ -3273,3 +3273,52 @@ fn each_payload_names_the_roles_that_may_send_it_and_corporates_and_carriers_put
     }
     assert_eq!(ledger_state::roles_for(TxKind::FinanceRequest).1, "member");
 }
+
+#[test]
+fn a_block_proposer_must_be_a_validator_of_that_height_not_merely_hold_the_role() {
+    let mut c = Chain::new();
+    let b = OrgId::new("bank-b").unwrap();
+    let next = c.tip.height + 1;
+    let ex = commit_txs(
+        vec![govern(
+            &c,
+            "bank-a",
+            1,
+            Govern::Propose {
+                action: Action::AddValidator {
+                    org: b.clone(),
+                    p2p: None,
+                    api: None,
+                },
+                deadline: next + 3,
+            },
+        )],
+        &mut c,
+    );
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied]);
+    let passed = c.tip.height;
+    // bank-b holds the validator role from the passing block, but the set of the next
+    // height is still bank-a alone: a block it proposes there is invalid.
+    let proposed_by = |c: &Chain, who: &OrgId| {
+        let params = ProposeParams {
+            proposer: who.clone(),
+            timestamp_ms: 10,
+            max_txs: 100,
+            max_bytes: 1 << 20,
+        };
+        let built = build_block(&c.state, &c.acc, &c.tip, &params, vec![], &()).unwrap();
+        let block = Block::new(built.header, built.txs, Commit::default());
+        execute_block(&c.state, &c.acc, &c.tip, &block, &()).map(|_| ())
+    };
+    assert!(matches!(
+        proposed_by(&c, &b),
+        Err(BlockError::ProposerNotValidator { .. })
+    ));
+    let a = OrgId::new("bank-a").unwrap();
+    proposed_by(&c, &a).unwrap();
+    // From two heights after the vote it is in the set and proposes.
+    let block = c.seal(c.build(vec![]));
+    c.commit(&block);
+    assert_eq!(c.tip.height, passed + 1);
+    proposed_by(&c, &b).unwrap();
+}
