@@ -656,6 +656,24 @@ impl Gw {
         .await
     }
 
+    /// Registers schema `note`: one required text field, `text`.
+    pub async fn register_note_schema(&mut self) {
+        self.register_schema(pb::GatewaySchemaRequest {
+            document: String::new(),
+            schema_id: "note".into(),
+            version: None,
+            fields: vec![pb::SchemaField {
+                name: "text".into(),
+                r#type: "text".into(),
+                required: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("register schema note");
+    }
+
     /// Registers a schema through the gateway.
     pub async fn register_schema(
         &mut self,

@@ -14,20 +14,7 @@ use ledger_e2e::*;
 const BLOCK_TIME: &[&str] = &["--block-time-ms", "30"];
 
 async fn schema(gw: &mut Gw) {
-    gw.register_schema(pb::GatewaySchemaRequest {
-        document: String::new(),
-        schema_id: "note".into(),
-        version: None,
-        fields: vec![pb::SchemaField {
-            name: "text".into(),
-            r#type: "text".into(),
-            required: true,
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    gw.register_note_schema().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,20 +92,7 @@ async fn seven_validators_are_replaced_one_at_a_time_under_load_and_the_chain_st
     // obs-1 governs from that block: its node must hold it before it proposes.
     wait_for_height(&[&net.observers[0]], passed, 60).await;
     let mut gov = net.observers[0].gateway().await;
-    gov.register_schema(pb::GatewaySchemaRequest {
-        document: String::new(),
-        schema_id: "note".into(),
-        version: None,
-        fields: vec![pb::SchemaField {
-            name: "text".into(),
-            r#type: "text".into(),
-            required: true,
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    gov.register_note_schema().await;
 
     let started = height_of(&net.validators[6]).await;
     for k in 0..7 {

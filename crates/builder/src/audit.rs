@@ -118,13 +118,7 @@ impl<V: StateView> Builder<'_, V> {
             let handle = Handle::from_bytes(&h.handle);
             // The audit key in force when the version was committed; in the block of a
             // rotation, the handle's proof tells whether it was made before it.
-            let mut key = ledger_state::key_at(
-                self.view,
-                self.org,
-                KeyKind::Audit,
-                &me.audit_key,
-                rv.height,
-            )?;
+            let mut key = ledger_state::key_in(&history, KeyKind::Audit, &me.audit_key, rv.height);
             if let Some(change) = history.iter().find(|c| c.height == rv.height) {
                 let ctx = ledger_proofs::Context {
                     chain_id: self.chain.to_string(),

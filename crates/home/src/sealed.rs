@@ -147,6 +147,18 @@ pub fn create<K: SealedKey>(
             K::WHAT
         )));
     }
+    seal_new::<K>(&p, provider, sealing_label, chain_id, org)
+}
+
+/// Generates a `K`, seals it with `sealing_label` (bound to what it is, the chain and the
+/// organisation) and writes it to `p` (hex, mode 0600).
+fn seal_new<K: SealedKey>(
+    p: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    chain_id: &str,
+    org: &str,
+) -> Result<K, HomeError> {
     let secret = K::generate();
     let sealed = provider
         .seal(
@@ -155,7 +167,7 @@ pub fn create<K: SealedKey>(
             &aad::<K>(chain_id, org),
         )
         .map_err(|e| HomeError::Sealed(format!("sealing the {}: {e}", K::WHAT)))?;
-    crate::fsutil::write_file(&p, hex::encode(sealed).as_bytes(), 0o600)?;
+    crate::fsutil::write_file(p, hex::encode(sealed).as_bytes(), 0o600)?;
     Ok(secret)
 }
 
@@ -212,16 +224,7 @@ pub fn stage<K: SealedKey>(
     if p.exists() {
         return load_path::<K>(&p, provider, sealing_label, chain_id, org);
     }
-    let secret = K::generate();
-    let sealed = provider
-        .seal(
-            sealing_label,
-            secret.secret_bytes().as_slice(),
-            &aad::<K>(chain_id, org),
-        )
-        .map_err(|e| HomeError::Sealed(format!("sealing the new {}: {e}", K::WHAT)))?;
-    crate::fsutil::write_file(&p, hex::encode(sealed).as_bytes(), 0o600)?;
-    Ok(secret)
+    seal_new::<K>(&p, provider, sealing_label, chain_id, org)
 }
 
 /// Makes the staged `K` the current one once `registered` (the member directory's key)

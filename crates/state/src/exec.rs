@@ -293,7 +293,7 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
 
     fn write(&mut self, writes: Writes) -> Result<(), StateError> {
         for (k, v) in writes {
-            if k.starts_with(b"key-history/") {
+            if k.starts_with(keys::KEY_HISTORY_PREFIX) {
                 self.keys_changed = true;
             }
             self.overlay.put(k, v)?;

@@ -130,8 +130,11 @@ pub fn suspended(org: &OrgId) -> Vec<u8> {
 /// `key-history/{org}` → the member's key rotations, oldest first: for each, the height,
 /// the kind, the old key and the new key.
 pub fn key_history(org: &OrgId) -> Vec<u8> {
-    [b"key-history/".as_slice(), org.as_str().as_bytes()].concat()
+    [KEY_HISTORY_PREFIX, org.as_str().as_bytes()].concat()
 }
+
+/// The prefix of every [`key_history`] key.
+pub const KEY_HISTORY_PREFIX: &[u8] = b"key-history/";
 
 /// `ring/floor` → the height of the last ring change that took a key out of the ring
 /// (u64 big-endian): endorsements must use a ring fixed at or after it.

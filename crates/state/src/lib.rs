@@ -35,12 +35,12 @@ pub use genesis::{execute_genesis, execute_genesis_with_circuits};
 pub use model::{
     access_history, access_history_page, audit_alerts, audit_alerts_page, cross_checks,
     cross_checks_page, endorsement_by_image, endorsement_count, endorsements, financing,
-    governance_params, key_at, key_history, member, member_ring, next_nonce, next_proposal_id,
-    open_proposal, proposal, record_head, record_version, removal, ring_floor, schema_head,
-    schema_version, standing, suspension, validator_api, validator_changes, validator_p2p,
-    validator_set_at, validators, vote, AccessAction, AccessEvent, Endorsement, FiledAlert,
-    FiledCheck, Financing, KeyChange, Page, Proposal, ProposalStatus, RecordHead, RecordVersion,
-    MAX_PAGE,
+    governance_params, key_at, key_history, key_in, member, member_ring, next_nonce,
+    next_proposal_id, open_proposal, proposal, record_head, record_version, removal, ring_floor,
+    schema_head, schema_version, standing, suspension, validator_api, validator_changes,
+    validator_p2p, validator_set_at, validators, vote, AccessAction, AccessEvent, Endorsement,
+    FiledAlert, FiledCheck, Financing, KeyChange, Page, Proposal, ProposalStatus, RecordHead,
+    RecordVersion, MAX_PAGE,
 };
 pub use payload::endorse::{sign_endorsement, verify_endorsement};
 pub use payload::{roles_for, verify_proofs};

@@ -18,8 +18,8 @@ pub use endorsement::{
 };
 pub(crate) use governance::{append_key_change, encode_standing};
 pub use governance::{
-    governance_params, key_at, key_history, next_proposal_id, open_proposal, proposal, removal,
-    standing, suspension, vote, KeyChange, Proposal, ProposalStatus, Standing,
+    governance_params, key_at, key_history, key_in, next_proposal_id, open_proposal, proposal,
+    removal, standing, suspension, vote, KeyChange, Proposal, ProposalStatus, Standing,
 };
 use history::History;
 pub use history::{Page, MAX_PAGE};

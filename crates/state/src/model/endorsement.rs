@@ -93,18 +93,11 @@ pub(crate) fn add_to_ring(
     height: u64,
     key: [u8; 32],
 ) -> Result<Writes, StateError> {
-    let current = member_ring(view, height)?;
-    let mut ring = current.as_ref().map(|r| r.keys.clone()).unwrap_or_default();
+    let mut ring = member_ring(view, height)?
+        .map(|r| r.keys)
+        .unwrap_or_default();
     ring.push(key);
-    if current.is_some_and(|r| r.since == height) {
-        let mut e = Encoder::new();
-        e.count(ring.len());
-        for k in &ring {
-            e.fixed(k);
-        }
-        return Ok(vec![(keys::ring_at(height), e.finish())]);
-    }
-    fix_ring(view, height, &ring)
+    set_ring(view, height, &ring, false)
 }
 
 /// The writes that make `ring` the member ring from `height` on (the ring fixed earlier at

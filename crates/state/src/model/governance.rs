@@ -314,8 +314,13 @@ pub fn key_at(
     current: &[u8],
     height: u64,
 ) -> Result<Vec<u8>, StateError> {
-    Ok(key_history(view, org)?
-        .into_iter()
+    Ok(key_in(&key_history(view, org)?, kind, current, height))
+}
+
+/// [`key_at`] over a key history already read (`history`, oldest first).
+pub fn key_in(history: &[KeyChange], kind: KeyKind, current: &[u8], height: u64) -> Vec<u8> {
+    history
+        .iter()
         .find(|c| c.kind == kind && c.height > height)
-        .map_or_else(|| current.to_vec(), |c| c.old))
+        .map_or_else(|| current.to_vec(), |c| c.old.clone())
 }
