@@ -78,6 +78,9 @@ pub struct TestNode {
     starts: u32,
     env: Vec<(String, String)>,
     binary: &'static str,
+    /// The public API takes mutual TLS (`init --tls mutual`): clients dial `https://`
+    /// and present a certificate bound to a member's key.
+    pub tls: bool,
 }
 
 /// The node binary that ships.
@@ -138,6 +141,7 @@ impl TestNode {
             starts: 0,
             env,
             binary: NODE_BINARY,
+            tls: args.windows(2).any(|w| w == ["--tls", "mutual"]),
         }
     }
 
@@ -309,16 +313,35 @@ impl TestNode {
         let _ = child.wait();
     }
 
-    /// The node's gRPC URL.
+    /// The node's gRPC URL (`https://` when it takes mutual TLS).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
-    /// A client, or the connection error.
-    pub async fn try_client(&self) -> Result<LedgerClient<Channel>, tonic::transport::Error> {
-        Ok(LedgerClient::connect(self.url())
-            .await?
-            .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES))
+    /// The mutual-TLS side of a client of this node's own organisation: a certificate
+    /// bound by the node's signing key, trusting only the node's own certificate.
+    pub fn own_tls(&self) -> ledger_tls::ClientTls {
+        let key: Arc<dyn ledger_crypto::Signer> = self.key();
+        let own = ledger_tls::Pinned {
+            org: Some(self.org.clone()),
+            key: key.public_key(),
+        };
+        let identity = Arc::new(ledger_tls::LocalIdentity::new(
+            chain(),
+            self.org.clone(),
+            Arc::new(move || key.clone()),
+        ));
+        let verifier = Arc::new(ledger_tls::MemberVerifier::new(chain(), Arc::new(own)));
+        ledger_tls::ClientTls::new(identity, verifier).expect("TLS client settings")
+    }
+
+    /// A client (over mutual TLS as the node's own organisation when the node takes it),
+    /// or why it could not connect.
+    pub async fn try_client(&self) -> Result<LedgerClient<Channel>, String> {
+        let tls = self.tls.then(|| self.own_tls());
+        let channel = ledger_tls::channel(&self.url(), tls.as_ref()).await?;
+        Ok(LedgerClient::new(channel).max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES))
     }
 
     /// A connected client.
@@ -954,6 +977,22 @@ impl TestNet {
         roles: &str,
         joining: usize,
     ) -> (TestNet, Vec<(TestNode, String)>) {
+        Self::build(validators, observers, roles, joining, &[])
+    }
+
+    /// [`TestNet::with_observer_roles`] whose nodes all take mutual TLS on their public
+    /// API (`init --tls mutual`): relays, followers and clients dial `https://`.
+    pub fn with_mutual_tls(validators: usize, observers: usize, roles: &str) -> TestNet {
+        Self::build(validators, observers, roles, 0, &["--tls", "mutual"]).0
+    }
+
+    fn build(
+        validators: usize,
+        observers: usize,
+        roles: &str,
+        joining: usize,
+        init: &[&str],
+    ) -> (TestNet, Vec<(TestNode, String)>) {
         let env = || {
             vec![(
                 "LEDGER_KEY_PASSPHRASE".to_string(),
@@ -965,20 +1004,26 @@ impl TestNet {
                 let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
                 TestNode::init_with(
                     &format!("val-{i}"),
-                    &["--roles", "validator,member", "--p2p-listen", &p2p],
+                    &[&["--roles", "validator,member", "--p2p-listen", &p2p], init].concat(),
                     env(),
                 )
             })
             .collect();
         let obs: Vec<TestNode> = (1..=observers)
-            .map(|i| TestNode::init_with(&format!("obs-{i}"), &["--roles", roles], env()))
+            .map(|i| {
+                TestNode::init_with(
+                    &format!("obs-{i}"),
+                    &[&["--roles", roles], init].concat(),
+                    env(),
+                )
+            })
             .collect();
         let new: Vec<TestNode> = (1..=joining)
             .map(|i| {
                 let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
                 TestNode::init_with(
                     &format!("new-{i}"),
-                    &["--roles", "member", "--p2p-listen", &p2p],
+                    &[&["--roles", "member", "--p2p-listen", &p2p], init].concat(),
                     env(),
                 )
             })

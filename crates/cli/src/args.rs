@@ -19,6 +19,8 @@ pub(crate) struct Cli {
         default_value = "http://127.0.0.1:7100"
     )]
     pub(crate) node: String,
+    #[command(flatten)]
+    pub(crate) tls: crate::client::TlsArgs,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

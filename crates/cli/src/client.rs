@@ -101,31 +101,120 @@ impl KeyArgs {
     }
 }
 
+/// How the CLI authenticates itself to a node over mutual TLS (`https://` addresses).
+#[derive(Args, Clone, Default)]
+pub struct TlsArgs {
+    /// For an https:// node: the node home whose organisation's signing key binds the
+    /// CLI's TLS certificate (its key provider signs the binding; the passphrase or PIN as
+    /// for --home). Defaults to LEDGER_HOME.
+    #[arg(long, global = true, env = "LEDGER_HOME")]
+    pub tls_home: Option<PathBuf>,
+    /// For an https:// node: the signing key (as `ledger get-member` shows it) of the
+    /// node's organisation. Without it the node must be the --tls-home organisation's own.
+    #[arg(long, global = true, env = "LEDGER_SERVER_KEY")]
+    pub server_key: Option<String>,
+}
+
+impl TlsArgs {
+    /// The CLI's side of mutual TLS, when `url` asks for it (`https://`).
+    pub fn client_tls(&self, url: &str) -> Result<Option<ledger_tls::ClientTls>, CliError> {
+        if !ledger_tls::is_tls(url) {
+            return Ok(None);
+        }
+        let home = self.tls_home.as_ref().ok_or_else(|| {
+            CliError::Invalid(format!(
+                "{url} takes members' connections only (mutual TLS): give --tls-home NODE_HOME (or LEDGER_HOME) so that your organisation's key vouches for this client"
+            ))
+        })?;
+        let id = KeyArgs {
+            home: Some(home.clone()),
+        }
+        .load()?;
+        let chain = chain_of(home)?;
+        let directory = match &self.server_key {
+            Some(k) => ledger_tls::Pinned {
+                org: None,
+                key: ledger_types::PublicKey::from_text(k)
+                    .map_err(|e| CliError::Invalid(format!("--server-key: {e}")))?,
+            },
+            None => ledger_tls::Pinned {
+                org: Some(id.org.clone()),
+                key: ledger_crypto::Signer::public_key(id.key.as_ref()),
+            },
+        };
+        let signer: Arc<dyn ledger_crypto::Signer> = id.key.clone();
+        let identity = Arc::new(ledger_tls::LocalIdentity::new(
+            chain.clone(),
+            id.org,
+            Arc::new(move || signer.clone()),
+        ));
+        let verifier = Arc::new(ledger_tls::MemberVerifier::new(chain, Arc::new(directory)));
+        ledger_tls::ClientTls::new(identity, verifier)
+            .map(Some)
+            .map_err(CliError::Invalid)
+    }
+}
+
+/// The chain id of the genesis file in `home`.
+fn chain_of(home: &std::path::Path) -> Result<ChainId, CliError> {
+    #[derive(serde::Deserialize)]
+    struct Genesis {
+        chain_id: String,
+    }
+    let path = home.join(ledger_home::config::GENESIS_FILE);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::Invalid(format!("reading {}: {e}", path.display())))?;
+    let g: Genesis = serde_json::from_str(&text)
+        .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?;
+    ChainId::new(g.chain_id).map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))
+}
+
 /// The gRPC client.
 #[derive(Clone)]
 pub struct Client {
     inner: LedgerClient<Channel>,
+    url: String,
+    tls: Option<ledger_tls::ClientTls>,
 }
 
 impl Client {
-    /// Connects to `url`.
-    pub async fn connect(url: &str) -> Result<Self, CliError> {
-        let channel = Channel::from_shared(url.to_string())
-            .map_err(|e| CliError::Connect {
-                url: url.into(),
-                reason: e.to_string(),
-            })?
-            .connect()
+    /// Connects to `url`: plain for `http://`, mutual TLS through `tls` for `https://`.
+    pub async fn connect(url: &str, tls: Option<ledger_tls::ClientTls>) -> Result<Self, CliError> {
+        let channel = ledger_tls::channel(url, tls.as_ref())
             .await
-            .map_err(|e| CliError::Connect {
+            .map_err(|reason| CliError::Connect {
                 url: url.into(),
-                reason: e.to_string(),
+                reason,
             })?;
-        Ok(Self {
+        let mut client = Self {
             inner: LedgerClient::new(channel)
                 .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES),
-        })
+            url: url.to_string(),
+            tls,
+        };
+        if ledger_tls::is_tls(url) {
+            // In TLS 1.3 the server checks the client's certificate after the client
+            // finished its side of the handshake: a refusal shows on the first request.
+            if let Err(s) = client.inner.get_status(pb::GetStatusRequest {}).await {
+                let mut reason = s.message().to_string();
+                let mut source = std::error::Error::source(&s);
+                while let Some(e) = source {
+                    reason = format!("{reason}: {e}");
+                    source = e.source();
+                }
+                return Err(CliError::Connect {
+                    url: url.into(),
+                    reason: format!("{reason} (the node refused this client's certificate: is your organisation a member in good standing, with the signing key the ledger holds for it now?)"),
+                });
+            }
+        }
+        Ok(client)
+    }
+
+    /// Another connection to the same node, made the same way.
+    pub async fn another(&self) -> Result<Self, CliError> {
+        Self::connect(&self.url, self.tls.clone()).await
     }
 
     /// Node status.

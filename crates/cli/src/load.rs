@@ -63,7 +63,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Runs the load.
-pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliError> {
+pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
     let status = client.status().await?;
     let identity = a.key.load()?;
     let chain_id = identity.chain_id(&status)?;
@@ -252,7 +252,7 @@ pub async fn run(url: &str, mut client: Client, a: LoadArgs) -> Result<(), CliEr
 
     let mut clients = Vec::new();
     for _ in 0..a.connections.max(1) {
-        clients.push(Client::connect(url).await?);
+        clients.push(client.another().await?);
     }
     let next = Arc::new(AtomicUsize::new(0));
     let rejected = Arc::new(Mutex::new(HashMap::<String, usize>::new()));

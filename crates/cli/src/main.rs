@@ -46,7 +46,8 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
-    let mut client = Client::connect(&cli.node).await?;
+    let tls = cli.tls.client_tls(&cli.node)?;
+    let mut client = Client::connect(&cli.node, tls).await?;
     match cli.command {
         Command::Status => {
             let s = client.status().await?;
@@ -824,7 +825,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 out!("ring key         {}", hex::encode(&m.ring_key));
             }
         }
-        Command::Load(a) => load::run(&cli.node, client, a).await?,
+        Command::Load(a) => load::run(client, a).await?,
         Command::GatewayLoad(a) => gwload::run(&mut client, a).await?,
     }
     Ok(())

@@ -263,6 +263,33 @@ pub struct GrpcConfig {
     /// dropped.
     #[serde(default = "default_slow_reader_secs")]
     pub slow_reader_secs: u64,
+    /// How clients connect to the public API: `mutual` (TLS 1.3, both ends present a
+    /// certificate bound to their organisation's ledger signing key; members in good
+    /// standing only; clients dial `https://`) or `off` (plain gRPC, `http://`; allowed
+    /// on a loopback address only, for development).
+    #[serde(default)]
+    pub tls: TlsMode,
+}
+
+/// Transport security of the public API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain gRPC; only on a loopback address.
+    #[default]
+    Off,
+    /// Mutual TLS with ledger-bound certificates.
+    Mutual,
+}
+
+impl TlsMode {
+    /// The URL scheme clients use to reach an API in this mode.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            TlsMode::Off => "http",
+            TlsMode::Mutual => "https",
+        }
+    }
 }
 
 fn default_max_block_streams() -> usize {
@@ -300,6 +327,7 @@ impl Default for GrpcConfig {
             max_waiting_admissions: default_max_waiting_admissions(),
             max_block_streams: default_max_block_streams(),
             slow_reader_secs: default_slow_reader_secs(),
+            tls: TlsMode::Off,
         }
     }
 }
@@ -555,6 +583,12 @@ impl NodeConfig {
                 reason,
             })
         };
+        if self.grpc.tls == TlsMode::Off && !self.grpc.listen.ip().is_loopback() {
+            return fail(format!(
+                "[grpc] listen is {} but tls is \"off\": anyone who can reach it could connect unauthenticated; set [grpc] tls = \"mutual\" (members connect with certificates bound to their ledger keys), or listen on a loopback address for development",
+                self.grpc.listen
+            ));
+        }
         if self.gateway.max_concurrent_audit_sums == 0 {
             return fail("[gateway] max_concurrent_audit_sums is 0: every audit sum would be refused; use at least 1".into());
         }

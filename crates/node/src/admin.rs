@@ -122,7 +122,7 @@ pub fn connect(
     for home in validators {
         let config = NodeConfig::load(home)?;
         let addr = consensus_address(home, &config)?;
-        let api = format!("http://{}", config.grpc.listen);
+        let api = format!("{}://{}", config.grpc.tls.scheme(), config.grpc.listen);
         configs.push((home.clone(), config, addr, api));
     }
     if !joining.is_empty() {
@@ -139,9 +139,10 @@ pub fn connect(
                 config.org
             );
             out!(
-                "  ledger propose --add-validator {} --p2p {} --api http://{}",
+                "  ledger propose --add-validator {} --p2p {} --api {}://{}",
                 config.org,
                 consensus_address(home, &config)?,
+                config.grpc.tls.scheme(),
                 config.grpc.listen
             );
         }

@@ -173,11 +173,16 @@ pub struct InitArgs {
     /// Address the gRPC API will listen on.
     #[arg(long, default_value = "127.0.0.1:7100")]
     pub grpc_listen: SocketAddr,
+    /// How clients connect to the gRPC API: "mutual" TLS with certificates bound to the
+    /// members' ledger keys (clients dial https://), or "off" (plain, loopback only).
+    /// Default: off on a loopback address, mutual otherwise.
+    #[arg(long, value_enum)]
+    pub tls: Option<config::TlsMode>,
     /// Address the organisation-private gateway will listen on (loopback).
     #[arg(long, default_value = "127.0.0.1:7200")]
     pub gateway_listen: SocketAddr,
     /// Follow this node's public API instead of producing blocks (for organisations that
-    /// are not validators), e.g. http://127.0.0.1:7100.
+    /// are not validators), e.g. http://127.0.0.1:7100 (https:// for mutual TLS).
     #[arg(long)]
     pub upstream: Option<String>,
     /// The libp2p address for consensus, e.g. /ip4/127.0.0.2/tcp/26600 (see `connect`).

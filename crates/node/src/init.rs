@@ -66,6 +66,11 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         org: org.to_string(),
         grpc: config::GrpcConfig {
             listen: a.grpc_listen,
+            tls: a.tls.unwrap_or(if a.grpc_listen.ip().is_loopback() {
+                config::TlsMode::Off
+            } else {
+                config::TlsMode::Mutual
+            }),
             ..Default::default()
         },
         storage: Default::default(),

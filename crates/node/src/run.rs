@@ -23,7 +23,8 @@ use ledger_rpc::gateway::Gateway;
 use ledger_rpc::server;
 use ledger_state::member;
 use ledger_store::Store;
-use ledger_types::{OrgId, RegisterMember, Role};
+use ledger_tls::{ClientTls, LocalIdentity, MemberVerifier, SignerSource};
+use ledger_types::{ChainId, OrgId, RegisterMember, Role};
 use tokio::sync::watch;
 
 use crate::cli::StartArgs;
@@ -165,6 +166,26 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| NodeError::Fatal(e.to_string()))?
 }
 
+/// This node's side of mutual TLS: its certificate, bound by whichever key `signer`
+/// returns, and the check of peers against the ledger's directory in `store`.
+fn node_tls(
+    chain: &ChainId,
+    org: &OrgId,
+    store: &Arc<Store>,
+    signer: SignerSource,
+) -> (Arc<LocalIdentity>, Arc<MemberVerifier>) {
+    (
+        Arc::new(LocalIdentity::new(chain.clone(), org.clone(), signer)),
+        Arc::new(MemberVerifier::new(
+            chain.clone(),
+            Arc::new(ledger_rpc::tls::StoreDirectory {
+                store: store.clone(),
+                own: org.clone(),
+            }),
+        )),
+    )
+}
+
 /// The organisation's keys, checked against what the chain registered for it.
 struct Keys {
     provider: Arc<dyn KeyProvider>,
@@ -181,7 +202,7 @@ struct Keys {
 async fn open_keys(
     home: &Path,
     config: &mut NodeConfig,
-    store: &Store,
+    store: &Arc<Store>,
     chain: &str,
     org: &OrgId,
 ) -> Result<Keys, NodeError> {
@@ -190,13 +211,27 @@ async fn open_keys(
         blocking(move || Ok(keys::open_provider(&home, &keys_config)?)).await?
     };
     let hsm = |e: ledger_hsm::HsmError| NodeError::Fatal(e.to_string());
-    let me = match member(store, org)? {
+    let me = match member(store.as_ref(), org)? {
         Some(m) => m,
         // A member admitted after genesis joins with a chain that does not yet reach its
         // admission: the node it follows says what was registered.
         None => match &config.sync.upstream {
             Some(up) => {
-                let m = PeerApi::new(up)?
+                // Over mutual TLS, presenting the signing key the node was made with.
+                let tls = if ledger_tls::is_tls(up) {
+                    let s: Arc<dyn Signer> = Arc::new(
+                        ProviderSigner::new(provider.clone(), &config.keys.signing_label)
+                            .map_err(hsm)?,
+                    );
+                    let chain_id =
+                        ChainId::new(chain).map_err(|e| NodeError::Fatal(e.to_string()))?;
+                    let (identity, verifier) =
+                        node_tls(&chain_id, org, store, Arc::new(move || s.clone()));
+                    Some(ClientTls::new(identity, verifier).map_err(NodeError::Fatal)?)
+                } else {
+                    None
+                };
+                let m = PeerApi::new(up, tls.as_ref())?
                     .member(org)
                     .await
                     .map_err(NodeError::Fatal)?
@@ -305,13 +340,14 @@ async fn drive(
     home: PathBuf,
     config: NodeConfig,
     ledger: Arc<Ledger>,
+    tls: ClientTls,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), NodeError> {
     let org = ledger.org.clone();
     let mut fixed: Vec<Arc<dyn ledger_core::transport::BlockSource>> = Vec::new();
     let mut names = Vec::new();
     let sources: follow::Sources = if let Some(up) = &config.sync.upstream {
-        fixed.push(Arc::new(PeerApi::new(up)?));
+        fixed.push(Arc::new(PeerApi::new(up, Some(&tls))?));
         names.push(up.clone());
         Arc::new(move || fixed.clone())
     } else if config.consensus.enabled {
@@ -336,7 +372,7 @@ async fn drive(
                 }
                 if let Some(s) = cache.get(&url) {
                     all.push(s.clone());
-                } else if let Ok(p) = PeerApi::new(&url) {
+                } else if let Ok(p) = PeerApi::new(&url, Some(&tls)) {
                     let s: Arc<dyn ledger_core::transport::BlockSource> = Arc::new(p);
                     cache.insert(url, s.clone());
                     all.push(s);
@@ -498,6 +534,20 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         blocking(move || open_chain(&home, &config)).await?
     };
     let keys = open_keys(&home, &mut config, &store, genesis.chain_id.as_str(), &org).await?;
+    // The TLS certificate is bound by the key the node signs with now: the ledger's
+    // signer once the ledger exists (it changes when the organisation rotates its key).
+    let late = Arc::new(std::sync::OnceLock::<std::sync::Weak<Ledger>>::new());
+    let signer_now: SignerSource = {
+        let (late, first) = (late.clone(), keys.signer.clone());
+        Arc::new(move || {
+            late.get()
+                .and_then(std::sync::Weak::upgrade)
+                .map_or_else(|| first.clone(), |l| l.signer())
+        })
+    };
+    let (identity, verifier) = node_tls(&genesis.chain_id, &org, &store, signer_now);
+    let client_tls =
+        ClientTls::new(identity.clone(), verifier.clone()).map_err(NodeError::Fatal)?;
     let mempool = Mempool::new(genesis.chain_id.clone(), config.mempool.limits());
     let mut ledger = Ledger::new(
         store,
@@ -513,7 +563,8 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
     // node's mempool.
     if let Some(up) = &config.sync.upstream {
         ledger = ledger.with_upstream(Arc::new(
-            PeerApi::new(up).map_err(|e| NodeError::Fatal(format!("[sync] upstream: {e}")))?,
+            PeerApi::new(up, Some(&client_tls))
+                .map_err(|e| NodeError::Fatal(format!("[sync] upstream: {e}")))?,
         ));
     } else if config.consensus.enabled {
         let (relay, store, own) = (
@@ -531,10 +582,11 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
                 }
                 urls
             },
+            Some(client_tls.clone()),
         )));
     }
     if config.consensus.enabled {
-        let (relays, peers) = PeerApi::validators(&config.consensus.relay)?;
+        let (relays, peers) = PeerApi::validators(&config.consensus.relay, Some(&client_tls))?;
         ledger = ledger.with_relays(relays).with_peers(peers);
     }
     ledger = ledger.with_admission(Admission::new(
@@ -545,6 +597,7 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         ledger = ledger.with_consensus_hook(hook);
     }
     let ledger = Arc::new(ledger);
+    let _ = late.set(Arc::downgrade(&ledger));
     let writer = Arc::new(TxWriter::new(ledger.clone()));
     let audit_path = NodeConfig::resolve(&home, &config.audit.log);
     let audit_log = {
@@ -577,6 +630,7 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         home.clone(),
         config.clone(),
         ledger.clone(),
+        client_tls.clone(),
         shutdown_rx.clone(),
     ));
     let auditor = if keys.me.has_role(Role::Regulator) && config.audit.check_wraps {
@@ -609,11 +663,20 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         &shutdown_rx,
     )
     .await?;
+    let public_tls = match config.grpc.tls {
+        ledger_home::config::TlsMode::Off => None,
+        ledger_home::config::TlsMode::Mutual => Some(server::PublicTls {
+            server: ledger_tls::ServerTls::new(identity, verifier.clone())
+                .map_err(NodeError::Fatal)?,
+            verifier,
+        }),
+    };
     tracing::info!(
         %org,
         chain = %ledger.chain_id,
         height = ledger.height(),
         grpc = %local,
+        tls = ?config.grpc.tls,
         "node started"
     );
     let public = server::spawn_public(
@@ -633,6 +696,7 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
                 ),
             },
         },
+        public_tls,
         shutdown_rx.clone(),
     );
     let mut driver_error = None;

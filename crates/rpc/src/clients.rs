@@ -8,6 +8,7 @@ use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_client::LedgerClient;
 use ledger_core::transport::{BlockStream, UpstreamStatus};
 use ledger_core::{BlockSource, NodeError, Relay, RemoteRefusal, Upstream};
+use ledger_tls::ClientTls;
 use ledger_types::{Hash, OrgId};
 use tonic::transport::Channel;
 
@@ -25,11 +26,11 @@ pub struct PeerApi {
 }
 
 impl PeerApi {
-    /// The API at `url` (`http://host:port`).
-    pub fn new(url: &str) -> Result<Self, NodeError> {
-        let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
-            .map_err(|e| NodeError::Fatal(format!("{url:?} is not a node address: {e}")))?;
-        let client = LedgerClient::new(endpoint.connect_lazy())
+    /// The API at `url`: `http://host:port`, or `https://host:port` for mutual TLS,
+    /// presenting `tls`'s certificate.
+    pub fn new(url: &str, tls: Option<&ClientTls>) -> Result<Self, NodeError> {
+        let channel = ledger_tls::channel_lazy(url, tls).map_err(NodeError::Fatal)?;
+        let client = LedgerClient::new(channel)
             .max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES);
         Ok(Self {
@@ -74,10 +75,13 @@ impl PeerApi {
 
     /// The other validators' APIs at `urls`, each as the core takes it twice: a relay of
     /// admitted transactions and a source of committed blocks (one connection each).
-    pub fn validators(urls: &[String]) -> Result<ValidatorApis, NodeError> {
+    pub fn validators(
+        urls: &[String],
+        tls: Option<&ClientTls>,
+    ) -> Result<ValidatorApis, NodeError> {
         let apis = urls
             .iter()
-            .map(|u| Ok(Arc::new(Self::new(u)?)))
+            .map(|u| Ok(Arc::new(Self::new(u, tls)?)))
             .collect::<Result<Vec<Arc<Self>>, NodeError>>()?;
         Ok((
             apis.iter().map(|a| a.clone() as Arc<dyn Relay>).collect(),
@@ -130,6 +134,8 @@ pub struct ValidatorsUpstream {
     peers: std::sync::Mutex<std::collections::BTreeMap<String, PeerApi>>,
     /// The peer in use and when its role was last checked.
     chosen: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+    /// This node's certificate for `https://` candidates.
+    tls: Option<ClientTls>,
 }
 
 /// How long a chosen validator is trusted to still validate before it is asked again.
@@ -137,11 +143,15 @@ const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl ValidatorsUpstream {
     /// Candidates from `urls`, called at each choice.
-    pub fn new(urls: impl Fn() -> Vec<String> + Send + Sync + 'static) -> Self {
+    pub fn new(
+        urls: impl Fn() -> Vec<String> + Send + Sync + 'static,
+        tls: Option<ClientTls>,
+    ) -> Self {
         Self {
             urls: Box::new(urls),
             peers: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             chosen: tokio::sync::Mutex::new(None),
+            tls,
         }
     }
 
@@ -150,7 +160,7 @@ impl ValidatorsUpstream {
         if let Some(p) = peers.get(url) {
             return Ok(p.clone());
         }
-        let p = PeerApi::new(url).map_err(|e| RemoteRefusal {
+        let p = PeerApi::new(url, self.tls.as_ref()).map_err(|e| RemoteRefusal {
             code: tonic::Code::Internal as i32,
             message: e.to_string(),
             reason: None,

@@ -18,6 +18,7 @@ use std::time::Duration;
 use ledger_api::v1::gateway_server::GatewayServer;
 use ledger_api::v1::ledger_server::LedgerServer;
 use ledger_core::{Ledger, NodeError};
+use ledger_types::{OrgId, PublicKey};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -79,11 +80,138 @@ struct Limited {
     _place: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl tonic::transport::server::Connected for Limited {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+/// Who is at the other end of a public API connection; every request carries it (a
+/// request extension), and every request on a mutual-TLS connection is checked against
+/// it.
+#[derive(Debug, Clone, Default)]
+pub struct PeerInfo {
+    /// The remote address.
+    pub addr: Option<SocketAddr>,
+    /// The organisation and signing key its certificate binds (mutual TLS only).
+    pub member: Option<(OrgId, PublicKey)>,
+}
+
+enum PublicIo {
+    Plain(Limited),
+    Tls(Box<ledger_tls::tokio_rustls::server::TlsStream<Limited>>),
+}
+
+/// A connection to the public API: plain, or mutual TLS with a checked member.
+struct PublicConn {
+    io: PublicIo,
+    info: PeerInfo,
+    guard: Option<Guard>,
+}
+
+/// Checks a mutual-TLS connection's member again after each committed block, as the
+/// connection is used: a suspension, removal or signing-key rotation closes the
+/// connections already open (a block stream included), not only refuses new ones.
+struct Guard {
+    org: OrgId,
+    key: PublicKey,
+    verifier: Arc<ledger_tls::MemberVerifier>,
+    heights: watch::Receiver<u64>,
+    checked: u64,
+    refused: bool,
+}
+
+impl Guard {
+    fn admitted(&mut self) -> std::io::Result<()> {
+        let denied = |e: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e);
+        if self.refused {
+            return Err(denied(format!("{} may no longer connect", self.org)));
+        }
+        let height = *self.heights.borrow();
+        if height != self.checked {
+            self.checked = height;
+            if let Err(e) = self.verifier.still_admitted(&self.org, &self.key) {
+                tracing::info!(org = %self.org, reason = %e, "closing a TLS connection: its member may no longer connect");
+                self.refused = true;
+                return Err(denied(e));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PublicConn {
+    fn admitted(&mut self) -> std::io::Result<()> {
+        self.guard.as_mut().map_or(Ok(()), Guard::admitted)
+    }
+}
+
+impl tonic::transport::server::Connected for PublicConn {
+    type ConnectInfo = PeerInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
+        self.info.clone()
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match &mut $self.io {
+            PublicIo::Plain(l) => {
+                let $s = Pin::new(&mut l.stream);
+                $e
+            }
+            PublicIo::Tls(t) => {
+                let $s = Pin::new(t.as_mut());
+                $e
+            }
+        }
+    };
+}
+
+impl tokio::io::AsyncRead for PublicConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if let Err(e) = self.admitted() {
+            return Poll::Ready(Err(e));
+        }
+        delegate!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl tokio::io::AsyncWrite for PublicConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if let Err(e) = self.admitted() {
+            return Poll::Ready(Err(e));
+        }
+        delegate!(self, s => s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        delegate!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        delegate!(self, s => s.poll_shutdown(cx))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if let Err(e) = self.admitted() {
+            return Poll::Ready(Err(e));
+        }
+        delegate!(self, s => s.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.io {
+            PublicIo::Plain(l) => l.stream.is_write_vectored(),
+            PublicIo::Tls(t) => t.is_write_vectored(),
+        }
     }
 }
 
@@ -154,13 +282,112 @@ fn limited_incoming(
     })
 }
 
-/// Serves the public ledger API over `ledger` on `listener`, within `limits`.
+/// Mutual TLS on the public API: the handshake, and the check of each request's member.
+#[derive(Clone)]
+pub struct PublicTls {
+    /// The handshake (this node's certificate, the clients' check).
+    pub server: ledger_tls::ServerTls,
+    /// Checks, at every request, that the connection's member may still connect.
+    pub verifier: Arc<ledger_tls::MemberVerifier>,
+}
+
+/// Connections that completed the handshake. Handshakes run in their own tasks (a slow
+/// or silent client holds up no other), each within [`ledger_tls::HANDSHAKE_TIMEOUT`].
+fn tls_incoming(
+    accepted: impl tokio_stream::Stream<Item = std::io::Result<Limited>> + Send + 'static,
+    tls: PublicTls,
+    heights: watch::Receiver<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) -> impl tokio_stream::Stream<Item = std::io::Result<PublicConn>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut accepted = std::pin::pin!(accepted);
+        loop {
+            let next = tokio::select! {
+                n = tokio_stream::StreamExt::next(&mut accepted) => n,
+                _ = shutdown.wait_for(|s| *s) => None,
+            };
+            let conn = match next {
+                None => return,
+                Some(Err(e)) => {
+                    if tx.send(Err(e)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Some(Ok(c)) => c,
+            };
+            let (tls, tx, heights) = (tls.clone(), tx.clone(), heights.clone());
+            tokio::spawn(async move {
+                let addr = conn.stream.peer_addr().ok();
+                match tls.server.accept(conn).await {
+                    Ok((stream, b)) => {
+                        tracing::debug!(?addr, org = %b.org, "TLS client connected");
+                        let checked = *heights.borrow();
+                        let guard = Guard {
+                            org: b.org.clone(),
+                            key: b.member_key.clone(),
+                            verifier: tls.verifier.clone(),
+                            heights,
+                            checked,
+                            refused: false,
+                        };
+                        let _ = tx
+                            .send(Ok(PublicConn {
+                                io: PublicIo::Tls(Box::new(stream)),
+                                info: PeerInfo {
+                                    addr,
+                                    member: Some((b.org, b.member_key)),
+                                },
+                                guard: Some(guard),
+                            }))
+                            .await;
+                    }
+                    Err(e) => tracing::debug!(?addr, error = %e, "TLS handshake failed"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Refuses each request whose connection's member was suspended, removed or rotated its
+/// signing key since the connection was made (the handshake checked it then).
+#[derive(Clone)]
+struct StillAdmitted(Option<Arc<ledger_tls::MemberVerifier>>);
+
+impl tonic::service::Interceptor for StillAdmitted {
+    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            match req
+                .extensions()
+                .get::<PeerInfo>()
+                .and_then(|p| p.member.as_ref())
+            {
+                Some((org, key)) => v.still_admitted(org, key).map_err(|e| {
+                    tonic::Status::permission_denied(format!("connection refused: {e}"))
+                })?,
+                None => {
+                    return Err(tonic::Status::unauthenticated(
+                        "this API takes mutual-TLS connections only",
+                    ))
+                }
+            }
+        }
+        Ok(req)
+    }
+}
+
+/// Serves the public ledger API over `ledger` on `listener`, within `limits`: plain, or
+/// with mutual TLS when `tls` is given.
 pub fn spawn_public(
     listener: TcpListener,
     ledger: Arc<Ledger>,
     limits: PublicLimits,
+    tls: Option<PublicTls>,
     shutdown: watch::Receiver<bool>,
 ) -> ServerTask {
+    let heights = ledger.subscribe();
     let svc = LedgerServer::new(LedgerService::with_limits(
         ledger,
         shutdown.clone(),
@@ -168,6 +395,25 @@ pub fn spawn_public(
     ))
     .max_decoding_message_size(limits.max_request_bytes)
     .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES);
+    let svc = tonic::service::interceptor::InterceptedService::new(
+        svc,
+        StillAdmitted(tls.as_ref().map(|t| t.verifier.clone())),
+    );
+    let accepted = limited_incoming(listener, limits.max_connections);
+    let incoming: Pin<Box<dyn tokio_stream::Stream<Item = std::io::Result<PublicConn>> + Send>> =
+        match tls {
+            Some(t) => Box::pin(tls_incoming(accepted, t, heights, shutdown.clone())),
+            None => Box::pin(tokio_stream::StreamExt::map(accepted, |c| {
+                c.map(|l| PublicConn {
+                    info: PeerInfo {
+                        addr: l.stream.peer_addr().ok(),
+                        member: None,
+                    },
+                    io: PublicIo::Plain(l),
+                    guard: None,
+                })
+            })),
+        };
     tokio::spawn(
         Server::builder()
             .concurrency_limit_per_connection(limits.max_requests_per_connection)
@@ -177,10 +423,7 @@ pub fn spawn_public(
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .tcp_keepalive(Some(Duration::from_secs(60)))
             .add_service(svc)
-            .serve_with_incoming_shutdown(
-                limited_incoming(listener, limits.max_connections),
-                stopped(shutdown),
-            ),
+            .serve_with_incoming_shutdown(incoming, stopped(shutdown)),
     )
 }
 

@@ -40,7 +40,7 @@ pub use model::{
     schema_head, schema_version, standing, suspension, validator_api, validator_changes,
     validator_p2p, validator_set_at, validators, vote, AccessAction, AccessEvent, Endorsement,
     FiledAlert, FiledCheck, Financing, KeyChange, Page, Proposal, ProposalStatus, RecordHead,
-    RecordVersion, MAX_PAGE,
+    RecordVersion, Standing, MAX_PAGE,
 };
 pub use payload::endorse::{sign_endorsement, verify_endorsement};
 pub use payload::{roles_for, verify_proofs};
