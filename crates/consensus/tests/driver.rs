@@ -250,11 +250,13 @@ impl LedgerApp for FakeLedger {
         let mut set = vec![Validator {
             address: Address(org()),
             public_key: key().public_key(),
+            newcomer: false,
         }];
         if self.two_validators.load(Ordering::SeqCst) {
             set.push(Validator {
                 address: Address(OrgId::new("bank-b").unwrap()),
                 public_key: other_key().public_key(),
+                newcomer: false,
             });
         }
         Ok(ValidatorSet::new(set))

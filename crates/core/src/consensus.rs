@@ -119,11 +119,13 @@ impl LedgerApp for Ledger {
         // The set that signs the next height (a change governance scheduled takes effect
         // two heights after it passed).
         let next = Ledger::height(self) + 1;
+        let before = validator_set_at(store, next - 1).map_err(|e| e.to_string())?;
         for org in validator_set_at(store, next).map_err(|e| e.to_string())? {
             let m = member(store, &org)
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("validator {org} has no member entry"))?;
             out.push(Validator {
+                newcomer: !before.contains(&org),
                 address: Address(org),
                 public_key: m.signing_key,
             });
