@@ -12,6 +12,9 @@
 # bank-a revokes bank-b's access to the total; every node restarts and serves the
 # same answers; the blocks and their commit certificates are the same on every node.
 #
+# Every public API takes mutual TLS with certificates bound to the members' HSM keys:
+# bank-e's node is refused by bank-a's until the consortium admits it.
+#
 #   scripts/demo.sh                 run the scenario and stop the network
 #   scripts/demo.sh --keep-running  leave the network running (scripts/network.sh stop)
 source "$(dirname "$0")/lib.sh"
@@ -25,10 +28,12 @@ export LEDGER_HSM_PIN="${LEDGER_HSM_PIN:-demo-user-pin}"
 NET="$LEDGER_NET"
 BIN="$CARGO_TARGET_DIR/debug"
 declare -A IP=([bank-a]=127.0.0.11 [bank-b]=127.0.0.12 [bank-c]=127.0.0.13 [bank-d]=127.0.0.14 [reg-eu]=127.0.0.15 [bank-e]=127.0.0.16)
-as() { # as ORG ledger-args...: the CLI against ORG's own node and gateway
+as() { # as ORG ledger-args...: the CLI against ORG's own node (mutual TLS, its certificate
+    # bound by ORG's HSM key) and gateway
     local org="$1"
     shift
-    "$BIN/ledger" --node "http://${IP[$org]}:7100" "$@"
+    SOFTHSM2_CONF="$NET/softhsm/$org/softhsm2.conf" "$BIN/ledger" --node "https://${IP[$org]}:7100" \
+        --tls-home "$(home "$org")" "$@"
 }
 home() { echo "$NET/$1"; }
 stop_all() { "$ROOT/scripts/network.sh" stop 2>/dev/null || true; }
@@ -144,8 +149,14 @@ HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$NET/softhsm/bank-e
 SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init --home "$(home bank-e)" \
     --org bank-e --roles member --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
     --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" \
-    --key-backend pkcs11 --pkcs11-token bank-e-token >/dev/null
+    --key-backend pkcs11 --pkcs11-token bank-e-token --tls mutual >/dev/null
 SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" join-request --home "$(home bank-e)" --out "$NET/bank-e.join"
+cp "$NET/genesis.json" "$(home bank-e)/genesis.json"
+BANK_A_KEY=$(as bank-a member bank-a | awk '/^signing key/ {print $3}')
+say "bank-e is not a member yet: bank-a's node refuses its TLS certificate (bank-a's key pinned)"
+if SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger" --node "https://${IP[bank-a]}:7100" \
+    --tls-home "$(home bank-e)" --server-key "$BANK_A_KEY" status 2>&1 | sed -n '1p'; then :; fi
+grep -m1 "refused a TLS peer" "$NET/bank-a.log" | sed 's/^.*reason/bank-a.log: reason/' || true
 say "bank-a proposes to admit bank-e; bank-b and bank-c vote yes (three of four validators govern it)"
 as bank-a propose --home "$(home bank-a)" --admit "$NET/bank-e.join"
 as bank-b vote --home "$(home bank-b)" --proposal 1 --yes
@@ -156,8 +167,7 @@ for _ in $(seq 1 100); do # bank-e will follow bank-a's node: wait until it hold
 done
 as bank-a proposals
 say "bank-e takes the consortium's genesis, follows bank-a's node, catches up, and writes"
-cp "$NET/genesis.json" "$(home bank-e)/genesis.json"
-sed -i "/^\[sync\]/a upstream = \"http://${IP[bank-a]}:7100\"" "$(home bank-e)/config.toml"
+sed -i "/^\[sync\]/a upstream = \"https://${IP[bank-a]}:7100\"" "$(home bank-e)/config.toml"
 echo "bank-e ${IP[bank-e]} observer" >>"$NET/nodes"
 "$ROOT/scripts/network.sh" start
 target=$(as bank-a status | awk '/^height/ {print $2}')

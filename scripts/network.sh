@@ -12,7 +12,8 @@
 # Names: VALIDATORS="bank-a bank-b ..." and OBSERVERS="reg-eu ..." override the defaults
 # (bank-a, bank-b, ... and regulator-1, ...). The folder is LEDGER_NET (default
 # .ledger-net in the repository). PINs come from HSM_SO_PIN and LEDGER_HSM_PIN (demo
-# defaults below).
+# defaults below). Every public API takes mutual TLS (certificates bound to the members'
+# HSM keys; clients dial https:// with --tls-home); LEDGER_TLS=off makes them plain.
 source "$(dirname "$0")/lib.sh"
 NET="${LEDGER_NET:-$ROOT/.ledger-net}"
 BIN="$CARGO_TARGET_DIR/debug"
@@ -20,6 +21,16 @@ export HSM_SO_PIN="${HSM_SO_PIN:-demo-so-pin}"
 export LEDGER_HSM_PIN="${LEDGER_HSM_PIN:-demo-user-pin}"
 
 nodes() { cat "$NET/nodes" 2>/dev/null; } # lines: name ip role
+
+# The CLI as organisation NAME against its own node at IP: over mutual TLS (its
+# certificate bound by its HSM key) when the node takes it.
+cli_as() { # name ip ledger-args...
+    local name="$1" ip="$2" scheme=http
+    shift 2
+    grep -q '^tls = "mutual"' "$NET/$name/config.toml" 2>/dev/null && scheme=https
+    SOFTHSM2_CONF="$NET/softhsm/$name/softhsm2.conf" "$BIN/ledger" --node "$scheme://$ip:7100" \
+        --tls-home "$NET/$name" "$@"
+}
 
 node_start() { # name ip
     local name="$1" ip="$2"
@@ -31,7 +42,7 @@ node_start() { # name ip
 wait_up() { # name ip
     local name="$1" ip="$2"
     for _ in $(seq 1 300); do
-        "$BIN/ledger" --node "http://$ip:7100" status >/dev/null 2>&1 && return 0
+        cli_as "$name" "$ip" status >/dev/null 2>&1 && return 0
         kill -0 "$(cat "$NET/$name.pid")" 2>/dev/null || { tail -20 "$NET/$name.log" >&2; exit 1; }
         sleep 0.1
     done
@@ -65,7 +76,7 @@ init)
         SOFTHSM2_CONF="$NET/softhsm/$name/softhsm2.conf" "$BIN/ledger-node" init --home "$NET/$name" \
             --org "$name" --roles "$roles" --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
             --grpc-listen "$ip:7100" --gateway-listen "$ip:7200" --p2p-listen "/ip4/$ip/tcp/26600" \
-            --key-backend pkcs11 --pkcs11-token "$name-token" >/dev/null
+            --key-backend pkcs11 --pkcs11-token "$name-token" --tls "${LEDGER_TLS:-mutual}" >/dev/null
         echo "$name $ip $role" >>"$NET/nodes"
         homes+=("$NET/$name")
         if [ "$role" = validator ]; then connect+=(--validator "$NET/$name"); else connect+=(--observer "$NET/$name"); fi
@@ -98,7 +109,7 @@ stop)
 status)
     while read -r name ip role; do
         printf '%-14s %-10s %s\n' "$name" "$role" \
-            "$("$BIN/ledger" --node "http://$ip:7100" status 2>/dev/null | awk '/^height/ {h=$2} /^last commit/ {c=$0} END {print "height " h "  " c}')"
+            "$(cli_as "$name" "$ip" status 2>/dev/null | awk '/^height/ {h=$2} /^last commit/ {c=$0} END {print "height " h "  " c}')"
     done < <(nodes)
     ;;
 *)

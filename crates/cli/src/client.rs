@@ -24,6 +24,14 @@ pub enum CliError {
         /// Why.
         reason: String,
     },
+    /// The node refused this client's TLS certificate.
+    #[error("the node at {url} refused this client's certificate ({reason}): is your organisation a member in good standing, with the signing key the ledger holds for it now? The node's log says why")]
+    CertificateRefused {
+        /// The address.
+        url: String,
+        /// What the TLS layer said.
+        reason: String,
+    },
     /// The node refused the request.
     #[error("node refused ({code}{reason}): {message}")]
     Refused {
@@ -203,9 +211,16 @@ impl Client {
                     reason = format!("{reason}: {e}");
                     source = e.source();
                 }
-                return Err(CliError::Connect {
-                    url: url.into(),
-                    reason: format!("{reason} (the node refused this client's certificate: is your organisation a member in good standing, with the signing key the ledger holds for it now?)"),
+                return Err(if reason.contains("alert") {
+                    CliError::CertificateRefused {
+                        url: url.into(),
+                        reason,
+                    }
+                } else {
+                    CliError::Connect {
+                        url: url.into(),
+                        reason,
+                    }
                 });
             }
         }
