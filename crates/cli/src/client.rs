@@ -25,7 +25,7 @@ pub enum CliError {
         reason: String,
     },
     /// The node refused this client's TLS certificate.
-    #[error("the node at {url} refused this client's certificate ({reason}): is your organisation a member in good standing, with the signing key the ledger holds for it now? The node's log says why")]
+    #[error("the node at {url} refused this client's certificate, or closed the connection right after the TLS handshake ({reason}): is your organisation a member in good standing, with the signing key the ledger holds for it now? The node's log says why")]
     CertificateRefused {
         /// The address.
         url: String,
@@ -211,16 +211,12 @@ impl Client {
                     reason = format!("{reason}: {e}");
                     source = e.source();
                 }
-                return Err(if reason.contains("alert") {
-                    CliError::CertificateRefused {
-                        url: url.into(),
-                        reason,
-                    }
-                } else {
-                    CliError::Connect {
-                        url: url.into(),
-                        reason,
-                    }
+                // The handshake completed on this side, so the node is up: it refused the
+                // certificate. Its alert may or may not arrive before the connection is
+                // torn down (then the error reads "broken pipe" or "connection closed").
+                return Err(CliError::CertificateRefused {
+                    url: url.into(),
+                    reason,
                 });
             }
         }
