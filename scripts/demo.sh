@@ -149,8 +149,7 @@ HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$NET/softhsm/bank-e
 SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init --home "$(home bank-e)" \
     --org bank-e --roles member --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
     --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" \
-    --key-backend pkcs11 --pkcs11-token bank-e-token --tls mutual >/dev/null
-SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" join-request --home "$(home bank-e)" --out "$NET/bank-e.join"
+    --key-backend pkcs11 --pkcs11-token bank-e-token --tls mutual --join "$NET/bank-e.join" | grep -E '^(join request|next:)' 
 cp "$NET/genesis.json" "$(home bank-e)/genesis.json"
 BANK_A_KEY=$(as bank-a member bank-a | awk '/^signing key/ {print $3}')
 say "bank-e is not a member yet: bank-a's node refuses its TLS certificate (bank-a's key pinned)"

@@ -159,27 +159,22 @@ async fn a_fifth_bank_joins_by_vote_under_load_is_promoted_to_validator_and_a_va
 
     // bank-e makes its keys and its join request for the consortium's chain.
     let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let staging = tempfile::tempdir().unwrap();
+    let request = staging.path().join("join-request.hex");
     let mut bank = TestNode::init_with(
         "bank-e",
-        &["--roles", "member", "--p2p-listen", &p2p],
+        &[
+            "--roles",
+            "member",
+            "--p2p-listen",
+            &p2p,
+            "--join",
+            request.to_str().unwrap(),
+        ],
         vec![(
             "LEDGER_KEY_PASSPHRASE".to_string(),
             TEST_PASSPHRASE.to_string(),
         )],
-    );
-    let request = bank.home.path().join("join-request.hex");
-    let out = std::process::Command::new(bin("ledger-node"))
-        .args(["join-request", "--home"])
-        .arg(bank.home.path())
-        .env("LEDGER_KEY_PASSPHRASE", TEST_PASSPHRASE)
-        .arg("--out")
-        .arg(&request)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let request_bytes = hex::decode(std::fs::read_to_string(&request).unwrap().trim()).unwrap();
     let join = ledger_types::governance::JoinRequest::decode(&request_bytes).unwrap();

@@ -216,6 +216,13 @@ pub struct InitArgs {
     /// setup, for tests and demos only) or a folder written by `circuit-setup`.
     #[arg(long, default_value = "dev")]
     pub circuit_keys: String,
+    /// Joining a consortium that runs already (give its --chain-id): also write this
+    /// organisation's join request to FILE (its registration signed by the new signing
+    /// key, with proofs of possession of its keys), to hand to a governor, who proposes
+    /// `ledger propose --admit FILE`. Once admitted: install the consortium's
+    /// genesis.json in this home, set [sync] upstream to a validator's API, and start.
+    #[arg(long, value_name = "FILE")]
+    pub join: Option<PathBuf>,
 }
 
 /// The flags of `start`.

@@ -189,5 +189,9 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         a.gateway_listen,
         config::CLI_TOKEN_FILE
     );
+    if let Some(out) = &a.join {
+        crate::admin::join_request(&a.home, out)?;
+        out!("next: hand {} to a governor of {chain_id} (`ledger propose --admit FILE`); once admitted, put the consortium's genesis.json in {}, set [sync] upstream in config.toml to a validator's API, and start", out.display(), a.home.display());
+    }
     Ok(())
 }
