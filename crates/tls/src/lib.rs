@@ -367,6 +367,37 @@ pub struct MemberVerifier {
     chain: ChainId,
     directory: Arc<dyn Directory>,
     expect: Option<OrgId>,
+    refusals: LogBudget,
+}
+
+/// At most [`LogBudget::PER_WINDOW`] log lines per ten seconds: a flood of bad
+/// certificates must not flood the log (the rest are counted and reported once).
+#[derive(Default)]
+struct LogBudget(Mutex<(Option<std::time::Instant>, u32)>);
+
+impl LogBudget {
+    const PER_WINDOW: u32 = 20;
+
+    fn should_log(&self) -> bool {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        match w.0 {
+            Some(start) if now.duration_since(start) < Duration::from_secs(10) => {
+                w.1 += 1;
+                w.1 <= Self::PER_WINDOW
+            }
+            _ => {
+                if w.1 > Self::PER_WINDOW {
+                    tracing::info!(
+                        suppressed = w.1 - Self::PER_WINDOW,
+                        "more TLS peers were refused in the last window than were logged"
+                    );
+                }
+                *w = (Some(now), 1);
+                true
+            }
+        }
+    }
 }
 
 impl fmt::Debug for MemberVerifier {
@@ -385,6 +416,7 @@ impl MemberVerifier {
             chain,
             directory,
             expect: None,
+            refusals: LogBudget::default(),
         }
     }
 
@@ -434,7 +466,9 @@ impl MemberVerifier {
 
     fn checked(&self, der: &[u8]) -> Result<(), rustls::Error> {
         self.check(der).map(|_| ()).map_err(|e| {
-            tracing::info!(reason = %e, "refused a TLS peer");
+            if self.refusals.should_log() {
+                tracing::info!(reason = %e, "refused a TLS peer");
+            }
             refused(e)
         })
     }
@@ -817,6 +851,13 @@ mod tests {
         )])));
         let err = MemberVerifier::new(chain(), dir).check(&der).unwrap_err();
         assert!(err.contains("not bound"), "{err}");
+    }
+
+    #[test]
+    fn a_flood_of_refusals_logs_a_bounded_number_of_lines() {
+        let b = LogBudget::default();
+        let logged = (0..100).filter(|_| b.should_log()).count();
+        assert_eq!(logged, LogBudget::PER_WINDOW as usize);
     }
 
     #[test]
