@@ -36,9 +36,9 @@ wait_up() {
 }
 
 say "a validator making $N empty blocks, and a member bank's new node"
-"$BIN/ledger-node" init --home "$DIR/val" --org val-1 --chain-id catch-up-bench \
+"$BIN/ledger-node" init --development --home "$DIR/val" --org val-1 --chain-id catch-up-bench \
     --roles validator,member --grpc-listen 127.0.0.1:7791 --gateway-listen 127.0.0.1:7891 >/dev/null
-"$BIN/ledger-node" init --home "$DIR/new" --org bank-n --chain-id catch-up-bench \
+"$BIN/ledger-node" init --development --home "$DIR/new" --org bank-n --chain-id catch-up-bench \
     --roles member --grpc-listen 127.0.0.1:7792 --gateway-listen 127.0.0.1:7892 >/dev/null
 "$BIN/ledger-node" genesis-merge --out "$DIR/genesis.json" "$DIR/val" "$DIR/new" >/dev/null
 cp "$DIR/genesis.json" "$DIR/val/genesis.json"

@@ -55,7 +55,7 @@ for i in 1 2 3 4 5; do
     roles=validator,member
     name="val-$i"
     [ "$i" = 5 ] && roles=member && name=bank-e
-    "$BIN/ledger-node" init --home "$DIR/n$i" --org "$name" --chain-id change-bench --roles "$roles" \
+    "$BIN/ledger-node" init --development --home "$DIR/n$i" --org "$name" --chain-id change-bench --roles "$roles" \
         --grpc-listen "127.0.0.1:781$i" --gateway-listen "127.0.0.1:782$i" \
         --p2p-listen "/ip4/127.0.0.1/tcp/2671$i" >/dev/null
 done

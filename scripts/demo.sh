@@ -146,7 +146,7 @@ as reg-eu endorsements --topic alert.INV-2026-077 --statement "offered for finan
 
 say "bank-e, a fifth bank, asks to join: its own SoftHSM token and keys, and a join request signed by its key"
 HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$NET/softhsm/bank-e" bank-e-token >/dev/null
-SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init --home "$(home bank-e)" \
+SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init --development --home "$(home bank-e)" \
     --org bank-e --roles member --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
     --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" \
     --key-backend pkcs11 --pkcs11-token bank-e-token --tls mutual --join "$NET/bank-e.join" | grep -E '^(join request|next:)' 

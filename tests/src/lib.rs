@@ -116,6 +116,7 @@ impl TestNode {
                 org,
                 "--chain-id",
                 "e2e-chain",
+                "--development",
                 "--grpc-listen",
             ])
             .arg(format!("127.0.0.1:{port}"))

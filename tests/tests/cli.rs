@@ -320,3 +320,52 @@ fn both_binaries_end_quietly_when_stdout_is_closed() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_development_circuit_keys_need_a_development_chain() {
+    // init refuses them without --development, and without either flag asks for the
+    // consortium's keys; nothing is created.
+    let home = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (
+            &["--circuit-keys", "dev"][..],
+            "only a development chain may use them",
+        ),
+        (&[][..], "give --circuit-keys DIR"),
+    ] {
+        let out = Command::new(bin("ledger-node"))
+            .args(["init", "--org", "bank-x", "--home"])
+            .arg(home.path())
+            .args(args)
+            .env("LEDGER_KEY_PASSPHRASE", TEST_PASSPHRASE)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!home.path().join("config.toml").exists());
+    }
+
+    // A development chain says so at every start.
+    let mut node = TestNode::init("bank-a");
+    let genesis_path = node.home.path().join("genesis.json");
+    let mut genesis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&genesis_path).unwrap()).unwrap();
+    assert_eq!(genesis["development"], serde_json::Value::Bool(true));
+    for _ in 0..2 {
+        node.start(&[]).await;
+        node.stop();
+        assert!(node.log().contains("DEVELOPMENT CHAIN"), "{}", node.log());
+    }
+
+    // The same keys in a genesis that does not say development: refused, naming why.
+    genesis.as_object_mut().unwrap().remove("development");
+    std::fs::write(&genesis_path, genesis.to_string()).unwrap();
+    let (status, log) = node.start_expecting_failure();
+    assert!(!status.success());
+    assert!(
+        log.contains("pins the public development circuit keys")
+            && log.contains("not a development chain"),
+        "{log}"
+    );
+}

@@ -228,6 +228,7 @@ async fn a_missing_pin_or_wrong_token_stops_init_with_a_clear_error() {
     let out = Command::new(bin("ledger-node"))
         .args([
             "init",
+            "--development",
             "--org",
             "bank-x",
             "--key-backend",
@@ -244,7 +245,7 @@ async fn a_missing_pin_or_wrong_token_stops_init_with_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("LEDGER_HSM_PIN"), "{err}");
     let out = Command::new(bin("ledger-node"))
-        .args(["init", "--org", "bank-x", "--home"])
+        .args(["init", "--development", "--org", "bank-x", "--home"])
         .arg(tempfile::tempdir().unwrap().path())
         .env_remove("LEDGER_KEY_PASSPHRASE")
         .output()

@@ -35,6 +35,12 @@ pub struct GenesisFile {
     /// The circuits' Groth16 verifying keys every validator checks proofs with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub circuits: Vec<GenesisCircuit>,
+    /// A development chain (`init --development`): it may pin the public development
+    /// circuit keys, with which anyone can forge proofs. Fixed in the genesis state, so
+    /// part of the genesis hash. A node refuses to start on the development keys
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub development: bool,
 }
 
 /// A circuit's verifying key, pinned by its fingerprint.
@@ -74,6 +80,17 @@ pub fn circuits_from(source: &str) -> Result<Vec<GenesisCircuit>, NodeError> {
         });
     }
     Ok(out)
+}
+
+/// Whether `circuits` pin one of the public development keys.
+pub fn pins_development_keys(circuits: &[GenesisCircuit]) -> bool {
+    ledger_circuits::CircuitId::ALL.iter().any(|id| {
+        ledger_circuits::dev_verifying_key(*id).is_ok_and(|dev| {
+            circuits
+                .iter()
+                .any(|c| c.name == id.name() && c.fingerprint == dev.fingerprint())
+        })
+    })
 }
 
 /// A founding member.
@@ -250,9 +267,14 @@ impl GenesisFile {
             }
             circuits.push((c.name.clone(), bytes));
         }
-        let (block, execution) =
-            genesis_block_with_circuits(&chain_id, self.timestamp_ms, txs, &circuits)
-                .map_err(|e| bad(e.to_string()))?;
+        let (block, execution) = genesis_block_with_circuits(
+            &chain_id,
+            self.timestamp_ms,
+            txs,
+            &circuits,
+            self.development,
+        )
+        .map_err(|e| bad(e.to_string()))?;
         Ok(Genesis {
             chain_id,
             block,

@@ -73,6 +73,15 @@ pub fn genesis_merge(out: &Path, inputs: &[PathBuf]) -> Result<(), NodeError> {
                         ),
                     });
                 }
+                if m.development != g.development {
+                    return Err(NodeError::Genesis {
+                        path: path.display().to_string(),
+                        reason: format!(
+                            "development is {} here and {} in the other inputs: every founding organisation must init with or without --development alike",
+                            g.development, m.development
+                        ),
+                    });
+                }
                 if m.circuits != g.circuits {
                     return Err(NodeError::Genesis {
                         path: path.display().to_string(),

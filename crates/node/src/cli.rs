@@ -212,10 +212,17 @@ pub struct InitArgs {
     /// PKCS#11 backend: signature algorithm of the signing key.
     #[arg(long, value_enum, default_value = "auto")]
     pub signing_algorithm: config::SigningAlgorithmName,
-    /// The circuits' verifying keys to fix in genesis: "dev" (the public development
-    /// setup, for tests and demos only) or a folder written by `circuit-setup`.
-    #[arg(long, default_value = "dev")]
-    pub circuit_keys: String,
+    /// The circuits' verifying keys to fix in genesis: a folder of verifying keys (from
+    /// the consortium's setup, e.g. `circuit-setup`), or "dev", the public development
+    /// keys (with --development only). Default: "dev" with --development; required
+    /// otherwise.
+    #[arg(long)]
+    pub circuit_keys: Option<String>,
+    /// A development chain, for tests and demos: it may pin the public development
+    /// circuit keys, whose trapdoor anyone can recompute to forge invoice checks and
+    /// financing proofs. Fixed in genesis; every start warns about it.
+    #[arg(long)]
+    pub development: bool,
     /// Joining a consortium that runs already (give its --chain-id): also write this
     /// organisation's join request to FILE (its registration signed by the new signing
     /// key, with proofs of possession of its keys), to hand to a governor, who proposes

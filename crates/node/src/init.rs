@@ -42,6 +42,20 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let circuit_keys = match (&a.circuit_keys, a.development) {
+        (Some(k), false) if k == "dev" => {
+            return Err(NodeError::Fatal(
+                "--circuit-keys dev pins the public development keys, whose trapdoor anyone can recompute to forge invoice checks and financing proofs: only a development chain may use them (add --development for tests and demos; a real chain takes the verifying keys of its consortium's setup, --circuit-keys DIR)".into(),
+            ))
+        }
+        (Some(k), _) => k.clone(),
+        (None, true) => "dev".to_string(),
+        (None, false) => {
+            return Err(NodeError::Fatal(
+                "give --circuit-keys DIR (the verifying keys of the consortium's circuit setup, e.g. from `ledger-node circuit-setup`), or --development for a test or demo chain on the public development keys".into(),
+            ))
+        }
+    };
     let mut keys_config = KeysConfig::for_org(org.as_str());
     keys_config.backend = a.key_backend;
     if a.passphrase_file.is_some() {
@@ -128,9 +142,10 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         chain_id.as_str(),
         org.as_str(),
     )?;
-    let circuits = genesis::circuits_from(&a.circuit_keys)?;
+    let circuits = genesis::circuits_from(&circuit_keys)?;
     let genesis = GenesisFile {
         circuits,
+        development: a.development,
         chain_id: chain_id.to_string(),
         hash_suite: ledger_types::HashSuite::CURRENT.name().to_string(),
         timestamp_ms: now_ms(),
@@ -171,10 +186,13 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
     }
     out!("  keys          {}", provider.describe());
     out!("  signing key   {}", key.public_key());
-    if a.circuit_keys == "dev" {
-        out!("  circuits      development keys (public setup seed: tests and demos only; use --circuit-keys DIR in production)");
+    if circuit_keys == "dev" {
+        out!("  circuits      development keys (public setup seed: a development chain, for tests and demos only)");
     } else {
-        out!("  circuits      verifying keys from {}", a.circuit_keys);
+        out!("  circuits      verifying keys from {circuit_keys}");
+    }
+    if a.development {
+        out!("  chain         DEVELOPMENT (fixed in genesis; never for real value)");
     }
     if !audit_key.is_empty() {
         out!(

@@ -107,7 +107,19 @@ fn open_chain(
     config: &NodeConfig,
 ) -> Result<(Arc<Store>, genesis::Genesis), NodeError> {
     let genesis_path = home.join(GENESIS_FILE);
-    let genesis = GenesisFile::load(&genesis_path)?.build(&genesis_path)?;
+    let file = GenesisFile::load(&genesis_path)?;
+    if genesis::pins_development_keys(&file.circuits) {
+        if !file.development {
+            return Err(NodeError::Fatal(format!(
+                "{} pins the public development circuit keys, whose trapdoor anyone can recompute to forge invoice checks and financing proofs with fresh nullifiers, but the chain is not a development chain: pin the verifying keys of the consortium's setup, or create a test chain with `ledger-node init --development`",
+                genesis_path.display()
+            )));
+        }
+        tracing::warn!("DEVELOPMENT CHAIN: its circuit keys are the public development keys; anyone can forge invoice checks and financing proofs on it. Never put real value on it");
+    } else if file.development {
+        tracing::warn!("development chain (created with init --development)");
+    }
+    let genesis = file.build(&genesis_path)?;
     let data_dir = NodeConfig::resolve(home, &config.storage.data_dir);
     let store = Store::open(&data_dir)?;
     match store.height() {

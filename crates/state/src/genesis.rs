@@ -72,7 +72,7 @@ pub fn genesis_block(
     timestamp_ms: u64,
     registrations: Vec<Transaction>,
 ) -> Result<(Block, Execution), BlockError> {
-    genesis_block_with_circuits(chain_id, timestamp_ms, registrations, &[])
+    genesis_block_with_circuits(chain_id, timestamp_ms, registrations, &[], false)
 }
 
 /// [`genesis_block`] fixing the chain's circuit verifying keys (name, compressed key).
@@ -81,12 +81,14 @@ pub fn genesis_block_with_circuits(
     timestamp_ms: u64,
     registrations: Vec<Transaction>,
     circuits: &[(String, Vec<u8>)],
+    development: bool,
 ) -> Result<(Block, Execution), BlockError> {
     let execution = execute_genesis_with_circuits(
         &BTreeMap::<Vec<u8>, Vec<u8>>::new(),
         chain_id,
         &registrations,
         circuits,
+        development,
     )?;
     let hashes: Vec<Hash> = registrations.iter().map(Transaction::hash).collect();
     let proposer = OrgId::new(GENESIS_PROPOSER).map_err(|e| BlockError::HeaderMismatch {
@@ -120,17 +122,19 @@ pub fn execute_genesis<V: StateView>(
     chain_id: &ChainId,
     txs: &[Transaction],
 ) -> Result<Execution, BlockError> {
-    execute_genesis_with_circuits(view, chain_id, txs, &[])
+    execute_genesis_with_circuits(view, chain_id, txs, &[], false)
 }
 
 /// [`execute_genesis`] that also fixes the chain's circuit verifying keys (name,
 /// compressed key): they are written to `circuit/{name}`, so the genesis state root, and
-/// with it the genesis block hash, commits to them.
+/// with it the genesis block hash, commits to them. A development chain is marked
+/// (`chain/development`), so whether a chain is one is part of its genesis hash too.
 pub fn execute_genesis_with_circuits<V: StateView>(
     view: &V,
     chain_id: &ChainId,
     txs: &[Transaction],
     circuits: &[(String, Vec<u8>)],
+    development: bool,
 ) -> Result<Execution, BlockError> {
     let bad = |index: usize, tx: &Transaction, reason: TxRejection| BlockError::InvalidTx {
         height: 0,
@@ -139,6 +143,9 @@ pub fn execute_genesis_with_circuits<V: StateView>(
         reason: Box::new(reason),
     };
     let mut overlay = Overlay::new(view);
+    if development {
+        overlay.put(keys::development(), vec![1])?;
+    }
     let mut validators = BTreeSet::new();
     let mut ring: BTreeMap<OrgId, [u8; 32]> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(txs.len());

@@ -142,6 +142,12 @@ pub fn ring_floor() -> Vec<u8> {
     b"ring/floor".to_vec()
 }
 
+/// `chain/development` → `[1]` on a development chain (fixed in genesis): its circuit
+/// keys may be the public development keys, whose trapdoor anyone can recompute.
+pub fn development() -> Vec<u8> {
+    b"chain/development".to_vec()
+}
+
 /// `circuit/{name}` → the circuit's Groth16 verifying key (compressed), fixed in genesis.
 pub fn circuit(name: &str) -> Vec<u8> {
     [b"circuit/".as_slice(), name.as_bytes()].concat()

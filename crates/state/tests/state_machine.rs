@@ -146,7 +146,8 @@ impl Chain {
                 .unwrap()
             })
             .collect();
-        let (block, ex) = genesis::genesis_block_with_circuits(&chain, 1, txs, circuits).unwrap();
+        let (block, ex) =
+            genesis::genesis_block_with_circuits(&chain, 1, txs, circuits, false).unwrap();
         let mut state = BTreeMap::new();
         apply(&mut state, &ex);
         let tip = block.header().clone();
