@@ -438,3 +438,12 @@ fn batches_of_proofs_verify_together_and_fail_with_one_bad_proof() {
         .collect();
     assert!(verify_batch(&r).is_err());
 }
+
+#[test]
+fn a_documents_debug_output_shows_no_party_number_date_or_amount() {
+    let text = format!("{:?}", invoice());
+    for secret in ["acme", "globex", "INV-2026-001", "PO-7", "1250", "2026"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("Invoice") && text.contains("lines"), "{text}");
+}
