@@ -132,7 +132,8 @@ impl<V: StateView> Builder<'_, V> {
                 .iter()
                 .map(|o| (o.record.to_string(), o.version, o.field.to_string()))
                 .collect(),
-        };
+        }
+        .filed_by(self.org.as_str());
         let proof = match (&relation, openings.as_slice()) {
             (Relation::Linear(c), _) => {
                 ledger_proofs::prove_linear(&ctx, c, &openings).map(|p| p.to_bytes().to_vec())

@@ -155,7 +155,8 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
                     (record.to_string(), 1, field.to_string()),
                     (previous.to_string(), 1, field.to_string()),
                 ],
-            };
+            }
+            .filed_by(owner.org.as_str());
             let proof = ledger_proofs::prove_linear(
                 &ctx,
                 &[1, -1],

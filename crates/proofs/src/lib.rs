@@ -188,6 +188,16 @@ pub struct Context {
 }
 
 impl Context {
+    /// This context bound to the organisation that files the proof (a cross-check): the
+    /// proof verifies only in a transaction that organisation signs, so a reader cannot
+    /// copy another's proof and file it again under its own name. The filer joins the
+    /// chain id after a NUL, which no chain id contains, so the transcript stays
+    /// unambiguous.
+    pub fn filed_by(mut self, org: &str) -> Self {
+        self.chain_id = format!("{}\0filed-by\0{org}", self.chain_id);
+        self
+    }
+
     fn transcript(&self, label: &'static [u8]) -> Transcript {
         let mut t = Transcript::new(b"confidential-ledger/proofs/v1");
         t.append_message(b"proof", label);

@@ -264,7 +264,7 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
             }
         }
         let ctx = self.ctx();
-        payload::check_stateful(&ctx, &body.payload)?;
+        payload::check_stateful(&ctx, &body.signer, &body.payload)?;
         // Groth16 proofs are about stored document commitments too. Block validation
         // checks them on all cores first (`preverify`) and records which statement, with
         // which public inputs, verified; only those are skipped here.

@@ -838,6 +838,38 @@ fn revocation_rotates_keys_and_keeps_the_other_readers() {
     let block = c.seal(c.build(vec![again]));
     let ex = c.commit(&block);
     assert!(matches!(failure(&ex, 0), TxFailure::NotAReader { .. }));
+    // A revocation that also adds a reader (bank-b back to the total, bank-c out) logs
+    // the addition in the access history, not only the revocation.
+    let put = c.sealed_for(
+        "inv-1",
+        3,
+        &[
+            ("note", "n", with_b),
+            ("total", "7", &["bank-a", "bank-b", "reg-eu"]),
+        ],
+    );
+    let r = c.sign(
+        "bank-a",
+        7,
+        Payload::RevokeAccess(RevokeAccess {
+            from: OrgId::new("bank-c").unwrap(),
+            fields: vec![FieldName::new("total").unwrap()],
+            put,
+        }),
+    );
+    let block = c.seal(c.build(vec![r]));
+    assert_eq!(c.commit(&block).outcomes, vec![TxOutcome::Applied]);
+    let history = ledger_state::access_history(&c.state, &RecordId::new("inv-1").unwrap()).unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.action == ledger_state::AccessAction::Put
+                && e.org.as_str() == "bank-b"
+                && e.version == 3
+                && e.fields.contains(&FieldName::new("total").unwrap())),
+        "{history:?}"
+    );
+    assert_eq!(c.read("bank-b", "inv-1", 3, "total").unwrap(), "7");
 }
 
 #[test]
@@ -1039,13 +1071,17 @@ fn cross_checks_prove_relations_between_committed_amounts() {
         version: 1,
         field: FieldName::new("amount").unwrap(),
     };
-    let ctx = |rs: &[&str]| ledger_proofs::Context {
-        chain_id: c.chain.to_string(),
-        items: rs
-            .iter()
-            .map(|r| (r.to_string(), 1, "amount".into()))
-            .collect(),
+    let ctx_by = |filer: &str, rs: &[&str]| {
+        ledger_proofs::Context {
+            chain_id: c.chain.to_string(),
+            items: rs
+                .iter()
+                .map(|r| (r.to_string(), 1, "amount".into()))
+                .collect(),
+        }
+        .filed_by(filer)
     };
+    let ctx = |rs: &[&str]| ctx_by("bank-a", rs);
     let equal = CrossCheck {
         relation: Relation::Linear(vec![1, -1]),
         operands: vec![op("loan-1"), op("loan-2")],
@@ -1078,8 +1114,53 @@ fn cross_checks_prove_relations_between_committed_amounts() {
             ..
         })
     ));
-    // Someone who cannot read the fields cannot file a check about them.
-    let outsider = c.sign("bank-b", 1, Payload::CrossCheck(equal.clone()));
+    // A proof is bound to the organisation that files it: bank-a's proof, copied by
+    // bank-b and filed under bank-b's name, is refused.
+    let copied = c.sign("bank-b", 1, Payload::CrossCheck(equal.clone()));
+    assert!(matches!(
+        precheck_tx(&c.state, &c.chain, 4, &copied, &()),
+        Err(TxRejection::InvalidProof {
+            kind: "linear relation",
+            ..
+        })
+    ));
+    // A check over a field without a commitment is refused before any block, naming it.
+    let uncommitted = CrossCheck {
+        operands: vec![
+            op("loan-1"),
+            Operand {
+                field: FieldName::new("borrower").unwrap(),
+                ..op("loan-2")
+            },
+        ],
+        ..equal.clone()
+    };
+    let r = c.sign("bank-a", 4, Payload::CrossCheck(uncommitted));
+    match precheck_tx(&c.state, &c.chain, 4, &r, &()) {
+        Err(TxRejection::InvalidProof {
+            kind: "cross-check operand",
+            reason,
+            ..
+        }) => assert!(
+            reason.contains("no commitment for field borrower"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Someone who cannot read the fields cannot file a check about them, even with a
+    // proof of its own.
+    let own_proof = CrossCheck {
+        proof: ledger_proofs::prove_linear(
+            &ctx_by("bank-b", &["loan-1", "loan-2"]),
+            &[1, -1],
+            &[o1.clone(), o2.clone()],
+        )
+        .unwrap()
+        .to_bytes()
+        .to_vec(),
+        ..equal.clone()
+    };
+    let outsider = c.sign("bank-b", 1, Payload::CrossCheck(own_proof));
     let block = c.seal(c.build(vec![
         c.sign("bank-a", 4, Payload::CrossCheck(equal)),
         c.sign("bank-a", 5, Payload::CrossCheck(at_most)),
@@ -1740,7 +1821,8 @@ fn ten_thousand_cross_checks_on_one_record_cost_the_same_bytes_each_and_page() {
             .iter()
             .map(|r| (r.to_string(), 1, "amount".into()))
             .collect(),
-    };
+    }
+    .filed_by("bank-a");
     let check = CrossCheck {
         relation: Relation::Linear(vec![1, -1]),
         operands: vec![op("loan-1"), op("loan-2")],

@@ -8,59 +8,73 @@
 
 use std::collections::BTreeSet;
 
-use ledger_types::{CrossCheck, Hash, RegisterMember, Relation};
+use ledger_types::{CrossCheck, Hash, OrgId, RecordId, RegisterMember, Relation};
 
 use super::{Ctx, PayloadHandler, Writes};
 use crate::error::{ExecError, StateError, TxFailure, TxRejection};
 use crate::{model, StateView};
 
-impl PayloadHandler for CrossCheck {
-    /// Its proof is about stored commitments: checked against this state, always (the
-    /// signature cache does not cover it).
-    fn check_stateful<V: StateView>(&self, ctx: &Ctx<'_, V>) -> Result<(), TxRejection> {
-        if matches!(self.relation, Relation::Invoice | Relation::InvoiceLinked) {
-            // A Groth16 statement: see `circuits::statement`.
-            return Ok(());
-        }
-        let Some(commitments) = operand_commitments(ctx, self)? else {
-            return Ok(());
-        };
-        let proof_ctx = ledger_proofs::Context {
-            chain_id: ctx.chain_id.to_string(),
-            items: self
-                .operands
-                .iter()
-                .map(|o| (o.record.to_string(), o.version, o.field.to_string()))
-                .collect(),
-        };
-        let (kind, result) = match &self.relation {
-            Relation::Linear(coeffs) => (
-                "linear relation",
-                ledger_proofs::DlogProof::from_bytes(&self.proof).and_then(|p| {
-                    ledger_proofs::verify_linear(&proof_ctx, coeffs, &commitments, &p)
-                }),
-            ),
-            Relation::AtMost => (
-                "at-most",
-                ledger_proofs::verify_at_most(
-                    &proof_ctx,
-                    &commitments[0],
-                    &commitments[1],
-                    &ledger_proofs::RangeProofData {
-                        padding: vec![],
-                        proof: self.proof.clone(),
-                    },
-                ),
-            ),
-            Relation::Invoice | Relation::InvoiceLinked => return Ok(()),
-        };
-        result.map_err(|e| TxRejection::InvalidProof {
-            kind,
-            record: self.operands[0].record.clone(),
-            reason: e.to_string(),
-        })
+/// A cross-check's proof is about stored commitments and bound to `filer`, the
+/// organisation that signs the transaction: checked against this state, always (the
+/// signature cache does not cover it).
+pub(crate) fn check_proof<V: StateView>(
+    check: &CrossCheck,
+    ctx: &Ctx<'_, V>,
+    filer: &OrgId,
+) -> Result<(), TxRejection> {
+    if matches!(check.relation, Relation::Invoice | Relation::InvoiceLinked) {
+        // A Groth16 statement: see `circuits::statement`.
+        return Ok(());
     }
+    // Every operand must name a committed field of a stored record version: a check
+    // over anything else is refused here, not passed on to execution.
+    let commitments = match operand_commitments(ctx, check)? {
+        Ok(c) => c,
+        Err((record, reason)) => {
+            return Err(TxRejection::InvalidProof {
+                kind: "cross-check operand",
+                record,
+                reason,
+            })
+        }
+    };
+    let proof_ctx = ledger_proofs::Context {
+        chain_id: ctx.chain_id.to_string(),
+        items: check
+            .operands
+            .iter()
+            .map(|o| (o.record.to_string(), o.version, o.field.to_string()))
+            .collect(),
+    }
+    .filed_by(filer.as_str());
+    let (kind, result) = match &check.relation {
+        Relation::Linear(coeffs) => (
+            "linear relation",
+            ledger_proofs::DlogProof::from_bytes(&check.proof)
+                .and_then(|p| ledger_proofs::verify_linear(&proof_ctx, coeffs, &commitments, &p)),
+        ),
+        Relation::AtMost => (
+            "at-most",
+            ledger_proofs::verify_at_most(
+                &proof_ctx,
+                &commitments[0],
+                &commitments[1],
+                &ledger_proofs::RangeProofData {
+                    padding: vec![],
+                    proof: check.proof.clone(),
+                },
+            ),
+        ),
+        Relation::Invoice | Relation::InvoiceLinked => return Ok(()),
+    };
+    result.map_err(|e| TxRejection::InvalidProof {
+        kind,
+        record: check.operands[0].record.clone(),
+        reason: e.to_string(),
+    })
+}
 
+impl PayloadHandler for CrossCheck {
     fn execute<V: StateView>(
         &self,
         ctx: &Ctx<'_, V>,
@@ -129,24 +143,33 @@ impl PayloadHandler for CrossCheck {
     }
 }
 
-/// The operands' commitments, if every operand names a committed field of a stored
-/// record version (otherwise execution reports which one does not).
+/// The operands' commitments, or the first operand that does not name a committed field
+/// of a stored record version, and why.
 fn operand_commitments<V: StateView>(
     ctx: &Ctx<'_, V>,
     c: &CrossCheck,
-) -> Result<Option<Vec<ledger_proofs::Commitment>>, StateError> {
+) -> Result<Result<Vec<ledger_proofs::Commitment>, (RecordId, String)>, StateError> {
     let mut out = Vec::with_capacity(c.operands.len());
     for o in &c.operands {
+        let at = |why: String| Ok(Err((o.record.clone(), why)));
         let Some(v) = model::record_version(ctx.view, &o.record, o.version)? else {
-            return Ok(None);
+            return at(format!("{} version {} does not exist", o.record, o.version));
         };
         let Some(fc) = v.commitment(&o.field) else {
-            return Ok(None);
+            return at(format!(
+                "{} version {} has no commitment for field {}",
+                o.record, o.version, o.field
+            ));
         };
         match ledger_proofs::Commitment::from_bytes(&fc.commitment) {
             Ok(cm) => out.push(cm),
-            Err(_) => return Ok(None),
+            Err(e) => {
+                return at(format!(
+                    "the commitment of {} version {} field {} is malformed: {e}",
+                    o.record, o.version, o.field
+                ))
+            }
         }
     }
-    Ok(Some(out))
+    Ok(Ok(out))
 }

@@ -23,7 +23,7 @@ pub(crate) mod revoke;
 pub(crate) mod rotate_key;
 pub(crate) mod schema;
 
-use ledger_types::{ChainId, Hash, Payload, RegisterMember, Transaction};
+use ledger_types::{ChainId, Hash, OrgId, Payload, RegisterMember, Transaction};
 
 use crate::error::{ExecError, TxFailure, TxRejection};
 use crate::StateView;
@@ -89,6 +89,7 @@ pub(crate) trait PayloadHandler {
 /// The stateful checks of a signed payload (see [`PayloadHandler::check_stateful`]).
 pub(crate) fn check_stateful<V: StateView>(
     ctx: &Ctx<'_, V>,
+    signer: &OrgId,
     payload: &Payload,
 ) -> Result<(), TxRejection> {
     match payload {
@@ -96,7 +97,7 @@ pub(crate) fn check_stateful<V: StateView>(
         Payload::GrantAccess(g) => g.check_stateful(ctx),
         Payload::RevokeAccess(r) => r.check_stateful(ctx),
         Payload::AuditAlert(a) => a.check_stateful(ctx),
-        Payload::CrossCheck(c) => c.check_stateful(ctx),
+        Payload::CrossCheck(c) => cross_check::check_proof(c, ctx, signer),
         Payload::FinanceRequest(f) => f.check_stateful(ctx),
         Payload::RegisterSchema(s) => s.check_stateful(ctx),
         _ => Ok(()),

@@ -29,7 +29,9 @@ impl PayloadHandler for RevokeAccess {
             }
             .into());
         }
-        let (version, schema, _) = check_put(ctx, signer, tx_hash, &self.put)?;
+        // The new version's readers are logged as for any put (one it adds, too), then
+        // the revocation.
+        let (version, schema, mut events) = check_put(ctx, signer, tx_hash, &self.put)?;
         let cannot = |reason| {
             Err(TxFailure::CannotRevoke {
                 record: record.clone(),
@@ -65,7 +67,7 @@ impl PayloadHandler for RevokeAccess {
                 .into());
             }
         }
-        let event = AccessEvent {
+        events.push(AccessEvent {
             height: ctx.height,
             tx_hash,
             action: AccessAction::Revoke,
@@ -73,9 +75,9 @@ impl PayloadHandler for RevokeAccess {
             org: self.from.clone(),
             version: self.put.version,
             fields: self.fields.clone(),
-        };
+        });
         let mut writes = version_writes(&version);
-        writes.extend(model::append_access(ctx.view, record, &[event])?);
+        writes.extend(model::append_access(ctx.view, record, &events)?);
         Ok(writes)
     }
 }
