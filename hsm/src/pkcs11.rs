@@ -22,7 +22,7 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use ledger_types::{Hash, PublicKey, Signature, SignatureScheme};
 use sha2::Digest as _;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::{HsmError, KeyInfo, KeyProvider, KeyPurpose};
 
@@ -587,6 +587,12 @@ impl KeyProvider for Pkcs11Provider {
         self.ec_point(label, "agreement", Attribute::Verify(false))
     }
 
+    /// The ECDH shared secret with `peer_point`. HPKE's key schedule (HKDF) runs in
+    /// software, so the derived value has to be read: it is derived into a session
+    /// object (never on the token), readable only for that, and destroyed before this
+    /// returns; the agreement private key itself never leaves the token. An HSM with
+    /// PKCS#11 3.0's `CKM_HKDF_DERIVE` could keep the whole schedule inside (SoftHSM 2.6
+    /// has none).
     fn ecdh(&self, label: &str, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>, HsmError> {
         let template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
@@ -602,8 +608,19 @@ impl KeyProvider for Pkcs11Provider {
             |s, key| {
                 let params = Ecdh1DeriveParams::new(EcKdf::null(), peer_point);
                 let obj = s.derive_key(&Mechanism::Ecdh1Derive(params), key, &template)?;
-                let attrs = s.get_attributes(obj, &[AttributeType::Value]);
-                let _ = s.destroy_object(obj);
+                let mut attrs = s.get_attributes(obj, &[AttributeType::Value]);
+                // The derived object must not outlive this call: a failed destroy is an
+                // error (the value read is wiped first), never ignored.
+                if let Err(e) = s.destroy_object(obj) {
+                    if let Ok(list) = attrs.as_mut() {
+                        for a in list.iter_mut() {
+                            if let Attribute::Value(v) = a {
+                                v.zeroize();
+                            }
+                        }
+                    }
+                    return Err(e);
+                }
                 attrs
             },
             ck("deriving a shared secret"),

@@ -343,6 +343,13 @@ async fn field_access_across_three_banks_and_a_regulator_on_softhsm() {
     assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
     let e = greg.audit_sum("amount", &["INV-1"]).await.unwrap_err();
     assert!(e.message().contains("no committed field amount"), "{e:?}");
+    // A sum over one record would be its amount: refused (read it under the policy).
+    let e = greg.audit_sum("amount", &["LOAN-1"]).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("at least two record versions"),
+        "{e:?}"
+    );
     // bank-c, a third party, cannot read a loan amount.
     assert!(readable(&gc.read("LOAN-1", None).await.unwrap()).is_empty());
 

@@ -150,6 +150,11 @@ impl<V: StateView> Builder<'_, V> {
                 field: format!("{field} (in a sum over {n} records)"),
             });
         }
+        // Checked after each record is (so a single wrong record is named as such): a sum
+        // over one record version is that record's amount.
+        if used.len() < 2 {
+            return Err(BuildError::OneRecord);
+        }
         let mut held = vec![secrets.audit_secret()?];
         if epochs.len() > 1 || !epochs.contains_key(&me.audit_key) {
             held.extend(secrets.former_audit_secrets()?);

@@ -81,6 +81,9 @@ pub enum BuildError {
     /// An audit sum names no record.
     #[error("name at least one record")]
     NoRecords,
+    /// An audit sum over a single record version would reveal its amount.
+    #[error("an audit sum adds at least two record versions: a sum over one is its amount (read it under the audit policy instead, as a logged read)")]
+    OneRecord,
     /// An audit sum's bound is out of range.
     #[error("max_bits is 1 to 44, got {max_bits}")]
     MaxBits {
@@ -606,6 +609,7 @@ impl BuildError {
             | E::BadGovernance(_)
             | E::StatementHashLength { .. }
             | E::NoRecords
+            | E::OneRecord
             | E::MaxBits { .. }
             | E::NamedTwice { .. }
             | E::SchemaNeeded { .. }

@@ -29,9 +29,16 @@ impl PayloadHandler for RevokeAccess {
             }
             .into());
         }
-        // The new version's readers are logged as for any put (one it adds, too), then
-        // the revocation.
-        let (version, schema, mut events) = check_put(ctx, signer, tx_hash, &self.put)?;
+        // A reader the new version adds (a field it could not read in the previous one)
+        // is logged as for a put, then the revocation.
+        let (version, schema, events) = check_put(ctx, signer, tx_hash, &self.put)?;
+        let mut events: Vec<AccessEvent> = events
+            .into_iter()
+            .filter_map(|mut e| {
+                e.fields.retain(|f| !previous.can_read(f, &e.org));
+                (!e.fields.is_empty()).then_some(e)
+            })
+            .collect();
         let cannot = |reason| {
             Err(TxFailure::CannotRevoke {
                 record: record.clone(),
