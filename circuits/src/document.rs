@@ -81,15 +81,27 @@ impl std::fmt::Debug for Document {
     }
 }
 
+/// An identifier's canonical form, the one that is hashed: its letters and digits only,
+/// upper-cased (`INV-2026-009`, `inv 2026/009 ` and `INV2026009` are one identifier), so
+/// spacing, case and punctuation cannot make a document, a party or a receivable new.
+pub fn canonical_id(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
 /// An identifier as a field element: the first 31 bytes of SHA-256 over a domain label and
-/// the identifier (so below 2^248, no reduction); the empty identifier is zero.
+/// the identifier's [`canonical_id`] (so below 2^248, no reduction); an identifier without
+/// letters or digits is zero.
 pub fn id_to_fr(s: &str) -> Fr {
-    if s.is_empty() {
+    let canonical = canonical_id(s);
+    if canonical.is_empty() {
         return Fr::zero();
     }
     let d = Sha256::new()
-        .chain_update(b"cl/doc-id/v1\0")
-        .chain_update(s.as_bytes())
+        .chain_update(b"cl/doc-id/v2\0")
+        .chain_update(canonical.as_bytes())
         .finalize();
     Fr::from_le_bytes_mod_order(&d[..31])
 }
@@ -168,8 +180,16 @@ impl Document {
                 return Err(bad(format!("the {what} is longer than {MAX_TEXT} bytes")));
             }
         }
-        if self.seller.is_empty() || self.buyer.is_empty() || self.number.is_empty() {
-            return Err(bad("seller, buyer and number are required".into()));
+        for (what, s) in [
+            ("seller", &self.seller),
+            ("buyer", &self.buyer),
+            ("number", &self.number),
+        ] {
+            if canonical_id(s).is_empty() {
+                return Err(bad(format!(
+                    "the {what} is required and must hold a letter or a digit"
+                )));
+            }
         }
         Ok(())
     }

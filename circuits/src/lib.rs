@@ -22,7 +22,9 @@ mod keys;
 mod poseidon;
 
 pub use circuit::{FinanceCircuit, InvoiceCircuit, LinkedInvoiceCircuit};
-pub use document::{format_date, id_to_fr, parse_date, Document, DocumentKind, Line, MAX_LINES};
+pub use document::{
+    canonical_id, format_date, id_to_fr, parse_date, Document, DocumentKind, Line, MAX_LINES,
+};
 pub use gadgets::DocumentWitness;
 pub use keys::{
     check_proof_encoding, constraint_count, dev_keys, dev_verifying_key, fingerprint,

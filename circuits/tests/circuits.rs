@@ -447,3 +447,58 @@ fn a_documents_debug_output_shows_no_party_number_date_or_amount() {
     }
     assert!(text.contains("Invoice") && text.contains("lines"), "{text}");
 }
+
+#[test]
+fn identifiers_are_canonical_so_case_spacing_and_punctuation_make_no_new_receivable() {
+    // Invoice numbers and party names as a seller might rewrite them: one identifier each.
+    for (a, b) in [
+        ("INV-2026-009", "INV-2026-009 "),
+        ("INV-2026-009", "inv-2026-009"),
+        ("INV-2026-009", "INV 2026/009"),
+        ("acme-exports", "ACME Exports"),
+    ] {
+        assert_eq!(canonical_id(a), canonical_id(b), "{a:?} / {b:?}");
+        assert_eq!(id_to_fr(a), id_to_fr(b), "{a:?} / {b:?}");
+    }
+    assert_ne!(id_to_fr("INV-2026-009"), id_to_fr("INV-2026-010"));
+    // The receivable's nullifier does not move with them.
+    let variant = |seller: &str, number: &str| {
+        let i = invoice();
+        Document::new(
+            DocumentKind::Invoice,
+            seller,
+            &i.buyer,
+            number,
+            &i.reference,
+            i.issue_date,
+            i.lines.clone(),
+            i.total,
+        )
+        .unwrap()
+    };
+    let first = ledger_circuits::nullifier(&variant("acme-exports", "INV-2026-001"));
+    for (seller, number) in [
+        ("ACME exports", "inv-2026-001"),
+        ("acme-exports ", "INV 2026 001"),
+        ("Acme.Exports", "INV/2026/001 "),
+    ] {
+        assert_eq!(
+            ledger_circuits::nullifier(&variant(seller, number)),
+            first,
+            "{seller:?} {number:?}"
+        );
+    }
+    // An identifier without a letter or a digit is refused.
+    let i = invoice();
+    assert!(Document::new(
+        DocumentKind::Invoice,
+        "acme",
+        "globex",
+        " - / ",
+        "",
+        i.issue_date,
+        i.lines.clone(),
+        i.total
+    )
+    .is_err());
+}
