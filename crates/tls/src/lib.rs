@@ -604,6 +604,10 @@ impl ServerTls {
             .with_client_cert_verifier(verifier)
             .with_cert_resolver(Arc::new(Resolver(identity)));
         config.alpn_protocols = vec![b"h2".to_vec()];
+        // No session resumption: a resumed session skips the certificate check, so a
+        // member suspended since its first connection could reconnect on its ticket.
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
         Ok(Self {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
         })
@@ -657,6 +661,9 @@ impl ClientTls {
             .with_custom_certificate_verifier(verifier)
             .with_client_cert_resolver(Arc::new(Resolver(identity)));
         config.alpn_protocols = vec![b"h2".to_vec()];
+        // Every connection makes a full handshake, checked against the ledger (see the
+        // server's settings).
+        config.resumption = rustls::client::Resumption::disabled();
         Ok(Self {
             config: Arc::new(config),
         })
