@@ -328,13 +328,8 @@ impl TestNode {
             org: Some(self.org.clone()),
             key: key.public_key(),
         };
-        let identity = Arc::new(ledger_tls::LocalIdentity::new(
-            chain(),
-            self.org.clone(),
-            Arc::new(move || key.clone()),
-        ));
-        let verifier = Arc::new(ledger_tls::MemberVerifier::new(chain(), Arc::new(own)));
-        ledger_tls::ClientTls::new(identity, verifier).expect("TLS client settings")
+        ledger_tls::ClientTls::for_signer(chain(), self.org.clone(), key, Arc::new(own))
+            .expect("TLS client settings")
     }
 
     /// A client (over mutual TLS as the node's own organisation when the node takes it),

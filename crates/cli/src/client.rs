@@ -150,14 +150,7 @@ impl TlsArgs {
                 key: ledger_crypto::Signer::public_key(id.key.as_ref()),
             },
         };
-        let signer: Arc<dyn ledger_crypto::Signer> = id.key.clone();
-        let identity = Arc::new(ledger_tls::LocalIdentity::new(
-            chain.clone(),
-            id.org,
-            Arc::new(move || signer.clone()),
-        ));
-        let verifier = Arc::new(ledger_tls::MemberVerifier::new(chain, Arc::new(directory)));
-        ledger_tls::ClientTls::new(identity, verifier)
+        ledger_tls::ClientTls::for_signer(chain, id.org, id.key, Arc::new(directory))
             .map(Some)
             .map_err(CliError::Invalid)
     }
@@ -205,12 +198,10 @@ impl Client {
             // In TLS 1.3 the server checks the client's certificate after the client
             // finished its side of the handshake: a refusal shows on the first request.
             if let Err(s) = client.inner.get_status(pb::GetStatusRequest {}).await {
-                let mut reason = s.message().to_string();
-                let mut source = std::error::Error::source(&s);
-                while let Some(e) = source {
-                    reason = format!("{reason}: {e}");
-                    source = e.source();
-                }
+                let reason = match std::error::Error::source(&s) {
+                    Some(cause) => format!("{}: {}", s.message(), ledger_tls::with_causes(cause)),
+                    None => s.message().to_string(),
+                };
                 // The handshake completed on this side, so the node is up: it refused the
                 // certificate. Its alert may or may not arrive before the connection is
                 // torn down (then the error reads "broken pipe" or "connection closed").

@@ -102,6 +102,12 @@ impl Ledger {
             .clone()
     }
 
+    /// The cell this node's signer lives in, for a task that must sign with the current
+    /// key whenever it signs (it is replaced in place on rotation).
+    pub fn signer_cell(&self) -> SignerCell {
+        self.signer.clone()
+    }
+
     /// Signs with `signer` from now on (the organisation rotated its signing key and the
     /// ledger holds the new one).
     pub fn replace_signer(&self, signer: Arc<dyn Signer>) {

@@ -178,24 +178,12 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| NodeError::Fatal(e.to_string()))?
 }
 
-/// This node's side of mutual TLS: its certificate, bound by whichever key `signer`
-/// returns, and the check of peers against the ledger's directory in `store`.
-fn node_tls(
-    chain: &ChainId,
-    org: &OrgId,
-    store: &Arc<Store>,
-    signer: SignerSource,
-) -> (Arc<LocalIdentity>, Arc<MemberVerifier>) {
-    (
-        Arc::new(LocalIdentity::new(chain.clone(), org.clone(), signer)),
-        Arc::new(MemberVerifier::new(
-            chain.clone(),
-            Arc::new(ledger_rpc::tls::StoreDirectory {
-                store: store.clone(),
-                own: org.clone(),
-            }),
-        )),
-    )
+/// The ledger in `store` as mutual TLS's directory, for the node of `org`.
+fn directory(org: &OrgId, store: &Arc<Store>) -> Arc<dyn ledger_tls::Directory> {
+    Arc::new(ledger_rpc::tls::StoreDirectory {
+        store: store.clone(),
+        own: org.clone(),
+    })
 }
 
 /// The organisation's keys, checked against what the chain registered for it.
@@ -237,9 +225,10 @@ async fn open_keys(
                     );
                     let chain_id =
                         ChainId::new(chain).map_err(|e| NodeError::Fatal(e.to_string()))?;
-                    let (identity, verifier) =
-                        node_tls(&chain_id, org, store, Arc::new(move || s.clone()));
-                    Some(ClientTls::new(identity, verifier).map_err(NodeError::Fatal)?)
+                    Some(
+                        ClientTls::for_signer(chain_id, org.clone(), s, directory(org, store))
+                            .map_err(NodeError::Fatal)?,
+                    )
                 } else {
                     None
                 };
@@ -546,20 +535,6 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         blocking(move || open_chain(&home, &config)).await?
     };
     let keys = open_keys(&home, &mut config, &store, genesis.chain_id.as_str(), &org).await?;
-    // The TLS certificate is bound by the key the node signs with now: the ledger's
-    // signer once the ledger exists (it changes when the organisation rotates its key).
-    let late = Arc::new(std::sync::OnceLock::<std::sync::Weak<Ledger>>::new());
-    let signer_now: SignerSource = {
-        let (late, first) = (late.clone(), keys.signer.clone());
-        Arc::new(move || {
-            late.get()
-                .and_then(std::sync::Weak::upgrade)
-                .map_or_else(|| first.clone(), |l| l.signer())
-        })
-    };
-    let (identity, verifier) = node_tls(&genesis.chain_id, &org, &store, signer_now);
-    let client_tls =
-        ClientTls::new(identity.clone(), verifier.clone()).map_err(NodeError::Fatal)?;
     let mempool = Mempool::new(genesis.chain_id.clone(), config.mempool.limits());
     let mut ledger = Ledger::new(
         store,
@@ -570,6 +545,23 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         genesis.block.hash(),
         config.block.clone(),
     );
+    // The TLS certificate is bound by the key the node signs with now: the ledger's
+    // signer, which a rotation of the organisation's signing key replaces.
+    let signer_now: SignerSource = {
+        let cell = ledger.signer_cell();
+        Arc::new(move || cell.read().unwrap_or_else(|p| p.into_inner()).clone())
+    };
+    let identity = Arc::new(LocalIdentity::new(
+        genesis.chain_id.clone(),
+        org.clone(),
+        signer_now,
+    ));
+    let verifier = Arc::new(MemberVerifier::new(
+        genesis.chain_id.clone(),
+        directory(&org, &ledger.store),
+    ));
+    let client_tls =
+        ClientTls::new(identity.clone(), verifier.clone()).map_err(NodeError::Fatal)?;
     // While following, submissions go to the upstream node, or (a validator governance
     // removed) to another validator that still validates; while validating, into this
     // node's mempool.
@@ -609,7 +601,6 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         ledger = ledger.with_consensus_hook(hook);
     }
     let ledger = Arc::new(ledger);
-    let _ = late.set(Arc::downgrade(&ledger));
     let writer = Arc::new(TxWriter::new(ledger.clone()));
     let audit_path = NodeConfig::resolve(&home, &config.audit.log);
     let audit_log = {

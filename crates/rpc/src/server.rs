@@ -80,17 +80,6 @@ struct Limited {
     _place: tokio::sync::OwnedSemaphorePermit,
 }
 
-/// Who is at the other end of a public API connection; every request carries it (a
-/// request extension), and every request on a mutual-TLS connection is checked against
-/// it.
-#[derive(Debug, Clone, Default)]
-pub struct PeerInfo {
-    /// The remote address.
-    pub addr: Option<SocketAddr>,
-    /// The organisation and signing key its certificate binds (mutual TLS only).
-    pub member: Option<(OrgId, PublicKey)>,
-}
-
 enum PublicIo {
     Plain(Limited),
     Tls(Box<ledger_tls::tokio_rustls::server::TlsStream<Limited>>),
@@ -99,13 +88,14 @@ enum PublicIo {
 /// A connection to the public API: plain, or mutual TLS with a checked member.
 struct PublicConn {
     io: PublicIo,
-    info: PeerInfo,
     guard: Option<Guard>,
 }
 
 /// Checks a mutual-TLS connection's member again after each committed block, as the
-/// connection is used: a suspension, removal or signing-key rotation closes the
-/// connections already open (a block stream included), not only refuses new ones.
+/// connection is used (before the next request is read, or the next response or block
+/// written): a suspension, removal or signing-key rotation closes the connections already
+/// open (a block stream included), not only refuses new ones. Membership changes only at
+/// a commit, so this is the per-request check, made once per block.
 struct Guard {
     org: OrgId,
     key: PublicKey,
@@ -141,10 +131,13 @@ impl PublicConn {
 }
 
 impl tonic::transport::server::Connected for PublicConn {
-    type ConnectInfo = PeerInfo;
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.info.clone()
+        match &self.io {
+            PublicIo::Plain(l) => l.stream.connect_info(),
+            PublicIo::Tls(t) => t.get_ref().0.stream.connect_info(),
+        }
     }
 }
 
@@ -282,12 +275,13 @@ fn limited_incoming(
     })
 }
 
-/// Mutual TLS on the public API: the handshake, and the check of each request's member.
+/// Mutual TLS on the public API: the handshake, and the later checks of each
+/// connection's member.
 #[derive(Clone)]
 pub struct PublicTls {
     /// The handshake (this node's certificate, the clients' check).
     pub server: ledger_tls::ServerTls,
-    /// Checks, at every request, that the connection's member may still connect.
+    /// Checks, after each commit, that a connection's member may still connect.
     pub verifier: Arc<ledger_tls::MemberVerifier>,
 }
 
@@ -320,13 +314,14 @@ fn tls_incoming(
             let (tls, tx, heights) = (tls.clone(), tx.clone(), heights.clone());
             tokio::spawn(async move {
                 let addr = conn.stream.peer_addr().ok();
+                // The handshake checks the member as of this height or a later one.
+                let checked = *heights.borrow();
                 match tls.server.accept(conn).await {
                     Ok((stream, b)) => {
                         tracing::debug!(?addr, org = %b.org, "TLS client connected");
-                        let checked = *heights.borrow();
                         let guard = Guard {
-                            org: b.org.clone(),
-                            key: b.member_key.clone(),
+                            org: b.org,
+                            key: b.member_key,
                             verifier: tls.verifier.clone(),
                             heights,
                             checked,
@@ -335,10 +330,6 @@ fn tls_incoming(
                         let _ = tx
                             .send(Ok(PublicConn {
                                 io: PublicIo::Tls(Box::new(stream)),
-                                info: PeerInfo {
-                                    addr,
-                                    member: Some((b.org, b.member_key)),
-                                },
                                 guard: Some(guard),
                             }))
                             .await;
@@ -349,33 +340,6 @@ fn tls_incoming(
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
-}
-
-/// Refuses each request whose connection's member was suspended, removed or rotated its
-/// signing key since the connection was made (the handshake checked it then).
-#[derive(Clone)]
-struct StillAdmitted(Option<Arc<ledger_tls::MemberVerifier>>);
-
-impl tonic::service::Interceptor for StillAdmitted {
-    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(v) = &self.0 {
-            match req
-                .extensions()
-                .get::<PeerInfo>()
-                .and_then(|p| p.member.as_ref())
-            {
-                Some((org, key)) => v.still_admitted(org, key).map_err(|e| {
-                    tonic::Status::permission_denied(format!("connection refused: {e}"))
-                })?,
-                None => {
-                    return Err(tonic::Status::unauthenticated(
-                        "this API takes mutual-TLS connections only",
-                    ))
-                }
-            }
-        }
-        Ok(req)
-    }
 }
 
 /// Serves the public ledger API over `ledger` on `listener`, within `limits`: plain, or
@@ -395,20 +359,12 @@ pub fn spawn_public(
     ))
     .max_decoding_message_size(limits.max_request_bytes)
     .max_encoding_message_size(ledger_api::MAX_MESSAGE_BYTES);
-    let svc = tonic::service::interceptor::InterceptedService::new(
-        svc,
-        StillAdmitted(tls.as_ref().map(|t| t.verifier.clone())),
-    );
     let accepted = limited_incoming(listener, limits.max_connections);
     let incoming: Pin<Box<dyn tokio_stream::Stream<Item = std::io::Result<PublicConn>> + Send>> =
         match tls {
             Some(t) => Box::pin(tls_incoming(accepted, t, heights, shutdown.clone())),
             None => Box::pin(tokio_stream::StreamExt::map(accepted, |c| {
                 c.map(|l| PublicConn {
-                    info: PeerInfo {
-                        addr: l.stream.peer_addr().ok(),
-                        member: None,
-                    },
                     io: PublicIo::Plain(l),
                     guard: None,
                 })

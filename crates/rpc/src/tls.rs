@@ -21,10 +21,10 @@ pub struct StoreDirectory {
 impl Directory for StoreDirectory {
     fn admit(&self, org: &OrgId) -> Result<PublicKey, String> {
         let store = self.store.as_ref();
-        let height = store.height().unwrap_or(0);
         let m = member(store, org)
             .map_err(|e| format!("reading the member directory: {e}"))?
             .ok_or_else(|| {
+                let height = store.height().unwrap_or(0);
                 format!("{org} is not a member of this chain (as of height {height})")
             })?;
         if org == &self.own {

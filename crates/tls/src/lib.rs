@@ -362,7 +362,8 @@ fn refused(reason: String) -> rustls::Error {
 }
 
 /// Accepts certificates whose binding holds for a member in good standing, checked
-/// against a [`Directory`] at every handshake (and, on a server, at every request).
+/// against a [`Directory`] at every handshake (and, on a server, after every commit while
+/// the connection is used: [`MemberVerifier::still_admitted`]).
 pub struct MemberVerifier {
     chain: ChainId,
     directory: Arc<dyn Directory>,
@@ -464,7 +465,15 @@ impl MemberVerifier {
         Ok(())
     }
 
-    fn checked(&self, der: &[u8]) -> Result<(), rustls::Error> {
+    /// [`MemberVerifier::check`] as rustls asks for it, from either end.
+    fn checked(
+        &self,
+        der: &[u8],
+        intermediates: &[CertificateDer<'_>],
+    ) -> Result<(), rustls::Error> {
+        if !intermediates.is_empty() {
+            return Err(refused("a member presents exactly one certificate".into()));
+        }
         self.check(der).map(|_| ()).map_err(|e| {
             if self.refusals.should_log() {
                 tracing::info!(reason = %e, "refused a TLS peer");
@@ -472,6 +481,12 @@ impl MemberVerifier {
             refused(e)
         })
     }
+}
+
+/// Only TLS 1.3 is offered and accepted, so a TLS 1.2 signature never reaches a
+/// verifier; refuse it if one does.
+fn tls12_refused() -> Result<HandshakeSignatureValid, rustls::Error> {
+    Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
 }
 
 /// Checks a TLS 1.3 handshake signature: Ed25519 by the certificate's own key.
@@ -509,10 +524,7 @@ impl ClientCertVerifier for MemberVerifier {
         intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        if !intermediates.is_empty() {
-            return Err(refused("a member presents exactly one certificate".into()));
-        }
-        self.checked(end_entity)?;
+        self.checked(end_entity, intermediates)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -522,9 +534,7 @@ impl ClientCertVerifier for MemberVerifier {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
+        tls12_refused()
     }
 
     fn verify_tls13_signature(
@@ -550,10 +560,7 @@ impl ServerCertVerifier for MemberVerifier {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if !intermediates.is_empty() {
-            return Err(refused("a node presents exactly one certificate".into()));
-        }
-        self.checked(end_entity)?;
+        self.checked(end_entity, intermediates)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -563,9 +570,7 @@ impl ServerCertVerifier for MemberVerifier {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
+        tls12_refused()
     }
 
     fn verify_tls13_signature(
@@ -669,6 +674,22 @@ impl ClientTls {
         })
     }
 
+    /// Presents a certificate bound by `signer` (which does not change) for `org` on
+    /// `chain`, and accepts servers that `directory` admits.
+    pub fn for_signer(
+        chain: ChainId,
+        org: OrgId,
+        signer: Arc<dyn Signer>,
+        directory: Arc<dyn Directory>,
+    ) -> Result<Self, String> {
+        let identity = Arc::new(LocalIdentity::new(
+            chain.clone(),
+            org,
+            Arc::new(move || signer.clone()),
+        ));
+        Self::new(identity, Arc::new(MemberVerifier::new(chain, directory)))
+    }
+
     fn connector(
         &self,
     ) -> impl tower::Service<
@@ -736,15 +757,19 @@ pub async fn channel(url: &str, tls: Option<&ClientTls>) -> Result<Channel, Stri
     } else {
         ep.connect().await
     };
-    r.map_err(|e| {
-        let mut reason = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            reason = format!("{reason}: {s}");
-            source = s.source();
-        }
-        reason
-    })
+    r.map_err(|e| with_causes(&e))
+}
+
+/// `e` and each error that caused it, joined by ": " (the TLS layer's reason sits several
+/// levels below the transport error).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        reason = format!("{reason}: {s}");
+        source = s.source();
+    }
+    reason
 }
 
 #[cfg(test)]
