@@ -5,8 +5,12 @@
 # whose fields are encrypted one by one, grants two fields to bank-b (the financing bank);
 # then each organisation reads it through its own node: bank-a all, bank-b what it was
 # granted, bank-c nothing, reg-eu everything its audit policy covers (logged in its audit
-# log). Two banks endorse an alert anonymously (a third attempt by one of them is refused,
-# and every validator refuses a forged ring signature).
+# log). Two corporates with their own keys and nodes trade: globex-imports orders and
+# confirms the delivery, acme-exports invoices, proves each invoice against both documents
+# in zero knowledge, and assigns the receivable to bank-b; assigning the same goods again
+# through a rewritten invoice to bank-c is refused, naming the first financing, and bank-c
+# cannot assign it itself. Two banks endorse an alert anonymously (a third attempt by one
+# of them is refused, and every validator refuses a forged ring signature).
 # A fifth bank, bank-e, joins by vote: its join request, bank-a's proposal, the votes of
 # bank-b and bank-c; it follows bank-a, catches up, and puts and reads its own invoice.
 # bank-a revokes bank-b's access to the total; every node restarts and serves the
@@ -21,13 +25,14 @@ source "$(dirname "$0")/lib.sh"
 KEEP=0
 [ "${1:-}" = "--keep-running" ] && KEEP=1
 export LEDGER_NET="${LEDGER_NET:-$ROOT/.ledger-demo}"
-export VALIDATORS="bank-a bank-b bank-c bank-d" OBSERVERS="reg-eu"
+export VALIDATORS="bank-a bank-b bank-c bank-d" OBSERVERS="reg-eu" CORPORATES="acme-exports globex-imports"
 # PINs come from the environment; these defaults are for the demo only.
 export HSM_SO_PIN="${HSM_SO_PIN:-demo-so-pin}"
 export LEDGER_HSM_PIN="${LEDGER_HSM_PIN:-demo-user-pin}"
 NET="$LEDGER_NET"
 BIN="$CARGO_TARGET_DIR/debug"
-declare -A IP=([bank-a]=127.0.0.11 [bank-b]=127.0.0.12 [bank-c]=127.0.0.13 [bank-d]=127.0.0.14 [reg-eu]=127.0.0.15 [bank-e]=127.0.0.16)
+declare -A IP=([bank-a]=127.0.0.11 [bank-b]=127.0.0.12 [bank-c]=127.0.0.13 [bank-d]=127.0.0.14 [reg-eu]=127.0.0.15
+    [acme-exports]=127.0.0.16 [globex-imports]=127.0.0.17 [bank-e]=127.0.0.18)
 as() { # as ORG ledger-args...: the CLI against ORG's own node (mutual TLS, its certificate
     # bound by ORG's HSM key) and gateway
     local org="$1"
@@ -40,7 +45,7 @@ stop_all() { "$ROOT/scripts/network.sh" stop 2>/dev/null || true; }
 
 "$ROOT/scripts/network.sh" init
 trap stop_all EXIT
-say "starting 4 validators and 1 observer (logs: $NET/<node>.log)"
+say "starting 4 validators, the regulator's observer and two corporates' nodes (logs: $NET/<node>.log)"
 "$ROOT/scripts/network.sh" start
 sleep 1
 "$ROOT/scripts/network.sh" status
@@ -91,29 +96,42 @@ say "bank-a registers document schemas: each record carries a Poseidon commitmen
 as bank-a register-schema --home "$(home bank-a)" --schema po --document purchase-order
 as bank-a register-schema --home "$(home bank-a)" --schema dn --document delivery-note
 as bank-a register-schema --home "$(home bank-a)" --schema trade-invoice --document invoice --auditor reg-eu
-doc() { # record schema number reference date lines...
-    local record="$1" schema="$2" number="$3" reference="$4" date="$5"
-    shift 5
-    local lines=()
-    for l in "$@"; do lines+=(--line "$l"); done
-    as bank-a put-document --home "$(home bank-a)" --record "$record" --schema "$schema" \
-        --seller acme-exports --buyer globex-imports --number "$number" \
-        --reference "$reference" --date "$date" "${lines[@]}"
-}
-doc PO-77 po PO-77 "" 2026-11-02 125000x40 990000x3
-doc DN-77 dn DN-77 PO-77 2026-11-15 0x40 0x3
-doc INV-77 trade-invoice INV-2026-077 PO-77 2026-11-20 125000x40 990000x3
-say "bank-a proves in zero knowledge (Groth16) that INV-77 bills the ordered prices and the delivered quantities"
-as bank-a prove-invoice --home "$(home bank-a)" --invoice INV-77 --order PO-77 --delivery DN-77
-say "the seller puts the same invoice again as INV-77-B; INV-77 goes to bank-b, INV-77-B to bank-c"
-doc INV-77-B trade-invoice INV-2026-077 PO-77 2026-11-20 125000x40 990000x3
-as bank-a grant --home "$(home bank-a)" --record INV-77 --org bank-b --field document
-as bank-a grant --home "$(home bank-a)" --record INV-77-B --org bank-c --field document
 sleep 1
-say "bank-b requests financing: a proof that the receivable's nullifier derives from the committed invoice"
-as bank-b request-financing --home "$(home bank-b)" --invoice INV-77
-say "bank-c requests financing of the same receivable through the other record: refused, naming bank-b's financing"
-if as bank-c request-financing --home "$(home bank-c)" --invoice INV-77-B; then
+doc() { # org record schema number reference date lines... (readers from READERS)
+    local org="$1" record="$2" schema="$3" number="$4" reference="$5" date="$6"
+    shift 6
+    local args=()
+    for l in "$@"; do args+=(--line "$l"); done
+    for r in ${READERS:-}; do args+=(--reader "$r"); done
+    as "$org" put-document --home "$(home "$org")" --record "$record" --schema "$schema" \
+        --seller acme-exports --buyer globex-imports --number "$number" \
+        --reference "$reference" --date "$date" "${args[@]}"
+}
+say "the trade's parties are members with their own HSM keys and nodes: globex-imports (buyer) orders and confirms the delivery, for acme-exports (seller) to read"
+READERS=acme-exports doc globex-imports PO-77 po PO-77 "" 2026-11-02 125000x40 990000x3
+READERS=acme-exports doc globex-imports DN-77 dn DN-77 PO-77 2026-11-15 0x40 0x3
+say "acme-exports cannot write the buyer's order itself"
+doc acme-exports PO-78 po PO-78 "" 2026-11-02 125000x40 2>&1 | sed -n 1p || true
+sleep 1
+say "acme-exports invoices the goods and proves in zero knowledge (Groth16) that INV-77 bills the ordered prices and the delivered quantities, each document written by its party"
+doc acme-exports INV-77 trade-invoice INV-2026-077 PO-77 2026-11-20 125000x40 990000x3
+as acme-exports prove-invoice --home "$(home acme-exports)" --invoice INV-77 --order PO-77 --delivery DN-77
+say "acme-exports bills the same goods again as INV-77-B, the number rewritten and dated a day later; it adds up too"
+doc acme-exports INV-77-B trade-invoice "inv 2026/077" PO-77 2026-11-21 125000x40 990000x3
+as acme-exports prove-invoice --home "$(home acme-exports)" --invoice INV-77-B --order PO-77 --delivery DN-77
+say "INV-77 goes to bank-b, INV-77-B to bank-c: neither bank can tell they bill the same goods"
+as acme-exports grant --home "$(home acme-exports)" --record INV-77 --org bank-b --field document
+as acme-exports grant --home "$(home acme-exports)" --record INV-77-B --org bank-c --field document
+sleep 1
+say "bank-c reads INV-77-B but cannot assign its receivable: only the seller does"
+if as bank-c request-financing --home "$(home bank-c)" --invoice INV-77-B --bank bank-c; then
+    echo "unexpected: a bank assigned a receivable that is not its own" >&2
+    exit 1
+fi
+say "acme-exports assigns INV-77 to bank-b: the nullifier of the delivered goods, proved from the buyer's delivery note"
+as acme-exports request-financing --home "$(home acme-exports)" --invoice INV-77 --bank bank-b
+say "acme-exports assigns INV-77-B to bank-c: the same goods, refused by every validator, naming the first financing"
+if as acme-exports request-financing --home "$(home acme-exports)" --invoice INV-77-B --bank bank-c; then
     echo "unexpected: the second financing was accepted" >&2
     exit 1
 fi

@@ -10,7 +10,9 @@
 #   scripts/network.sh status         one line per node
 #
 # Names: VALIDATORS="bank-a bank-b ..." and OBSERVERS="reg-eu ..." override the defaults
-# (bank-a, bank-b, ... and regulator-1, ...). The folder is LEDGER_NET (default
+# (bank-a, bank-b, ... and regulator-1, ...); CORPORATES="acme-exports ..." adds corporate
+# members (buyers and sellers writing their own trade documents) with observer nodes after
+# them (none by default). The folder is LEDGER_NET (default
 # .ledger-net in the repository). PINs come from HSM_SO_PIN and LEDGER_HSM_PIN (demo
 # defaults below). Every public API takes mutual TLS (certificates bound to the members'
 # HSM keys; clients dial https:// with --tls-home); LEDGER_TLS=off makes them plain.
@@ -57,6 +59,7 @@ init)
     letters=(a b c d e f g h i j k l m n o p q r s t u v w x y z)
     read -r -a vals <<<"${VALIDATORS:-$(for i in $(seq 0 $((n - 1))); do printf 'bank-%s ' "${letters[$i]}"; done)}"
     read -r -a obs <<<"${OBSERVERS:-$(for i in $(seq 1 "$m"); do printf 'regulator-%s ' "$i"; done)}"
+    read -r -a corps <<<"${CORPORATES:-}"
     setup
     build_workspace
     [ -d "$NET" ] && { "$0" stop 2>/dev/null || true; rm -rf "$NET"; }
@@ -65,10 +68,11 @@ init)
     i=11
     connect=()
     homes=()
-    for name in "${vals[@]}" "${obs[@]}"; do
+    for name in "${vals[@]}" "${obs[@]}" "${corps[@]}"; do
         role=validator
         roles=validator,member
         for o in "${obs[@]}"; do [ "$o" = "$name" ] && role=observer && roles=regulator; done
+        for o in "${corps[@]}"; do [ "$o" = "$name" ] && role=observer && roles=corporate; done
         ip="127.0.0.$i"
         i=$((i + 1))
         say "$name ($role) on $ip: SoftHSM token and node home"
@@ -113,7 +117,7 @@ status)
     done < <(nodes)
     ;;
 *)
-    sed -n '2,16p' "$0"
+    sed -n '2,18p' "$0"
     exit 2
     ;;
 esac

@@ -24,6 +24,7 @@ fn invoice(n: usize) -> Document {
         DocumentKind::Invoice,
         "acme",
         "globex",
+        "",
         "INV-1",
         "PO-1",
         20_000,
@@ -38,6 +39,7 @@ fn order_and_delivery(inv: &Document) -> (Document, Document) {
         DocumentKind::PurchaseOrder,
         "acme",
         "globex",
+        "",
         "PO-1",
         "",
         19_990,
@@ -58,6 +60,7 @@ fn order_and_delivery(inv: &Document) -> (Document, Document) {
         DocumentKind::DeliveryNote,
         "acme",
         "globex",
+        "swift",
         "DN-1",
         "PO-1",
         19_995,
@@ -84,16 +87,23 @@ fn benches(c: &mut Criterion) {
     let (inv_pk, inv_vk) = &keys[0];
     let (link_pk, link_vk) = &keys[1];
     let (fin_pk, fin_vk) = &keys[2];
-    let binding = finance_binding("bench", "bank-b", "INV-1", 1);
+    let binding = finance_binding(&FinanceTerms {
+        chain_id: "bench",
+        seller: "acme",
+        bank: "bank-b",
+        invoice: ("INV-1", 1),
+        delivery: ("DN-1", 1),
+    });
+    const OWNERS: [&str; 3] = ["acme", "globex", "swift"];
     let mut g = c.benchmark_group("circuits");
     g.sample_size(10);
     for n in [1usize, 8, MAX_LINES] {
         let inv = invoice(n);
         let (po, dn) = order_and_delivery(&inv);
         g.bench_function(format!("invoice_prove_{n}_lines"), |b| {
-            b.iter(|| prove_invoice(inv_pk, &inv).expect("prove"))
+            b.iter(|| prove_invoice(inv_pk, &inv, "acme").expect("prove"))
         });
-        let (p, x) = prove_invoice(inv_pk, &inv).expect("prove");
+        let (p, x) = prove_invoice(inv_pk, &inv, "acme").expect("prove");
         g.bench_function(format!("invoice_verify_{n}_lines"), |b| {
             b.iter(|| inv_vk.verify(&x, &p).expect("verify"))
         });
@@ -103,16 +113,16 @@ fn benches(c: &mut Criterion) {
             });
         }
         g.bench_function(format!("invoice_linked_prove_{n}_lines"), |b| {
-            b.iter(|| prove_linked_invoice(link_pk, &inv, &po, &dn).expect("prove"))
+            b.iter(|| prove_linked_invoice(link_pk, &inv, &po, &dn, OWNERS).expect("prove"))
         });
-        let (p, x) = prove_linked_invoice(link_pk, &inv, &po, &dn).expect("prove");
+        let (p, x) = prove_linked_invoice(link_pk, &inv, &po, &dn, OWNERS).expect("prove");
         g.bench_function(format!("invoice_linked_verify_{n}_lines"), |b| {
             b.iter(|| link_vk.verify(&x, &p).expect("verify"))
         });
         g.bench_function(format!("finance_prove_{n}_lines"), |b| {
-            b.iter(|| prove_finance(fin_pk, &inv, binding).expect("prove"))
+            b.iter(|| prove_finance(fin_pk, &dn, binding).expect("prove"))
         });
-        let (p, x) = prove_finance(fin_pk, &inv, binding).expect("prove");
+        let (p, x) = prove_finance(fin_pk, &dn, binding).expect("prove");
         g.bench_function(format!("finance_verify_{n}_lines"), |b| {
             b.iter(|| fin_vk.verify(&x, &p).expect("verify"))
         });
@@ -120,7 +130,7 @@ fn benches(c: &mut Criterion) {
     // A block's worth of proofs verified as one batch (per proof: divide by 16).
     let batch: Vec<(Vec<Fr>, Vec<u8>)> = (0..16)
         .map(|_| {
-            let (p, x) = prove_invoice(inv_pk, &invoice(8)).expect("prove");
+            let (p, x) = prove_invoice(inv_pk, &invoice(8), "acme").expect("prove");
             (x, p)
         })
         .collect();
@@ -129,6 +139,23 @@ fn benches(c: &mut Criterion) {
             let items: Vec<(&VerifyingKey, &[Fr], &[u8])> = batch
                 .iter()
                 .map(|(x, p)| (inv_vk, x.as_slice(), p.as_slice()))
+                .collect();
+            verify_batch(&items).expect("batch")
+        })
+    });
+    // Financing proofs as a block verifies them: one batch of 16.
+    let finance_batch: Vec<(Vec<Fr>, Vec<u8>)> = (0..16)
+        .map(|_| {
+            let (_, dn) = order_and_delivery(&invoice(8));
+            let (p, x) = prove_finance(fin_pk, &dn, binding).expect("prove");
+            (x, p)
+        })
+        .collect();
+    g.bench_function("finance_batch_verify_16_proofs", |b| {
+        b.iter(|| {
+            let items: Vec<(&VerifyingKey, &[Fr], &[u8])> = finance_batch
+                .iter()
+                .map(|(x, p)| (fin_vk, x.as_slice(), p.as_slice()))
                 .collect();
             verify_batch(&items).expect("batch")
         })

@@ -1,31 +1,37 @@
 //! The three circuits.
 
+use ark_ff::Field;
 use ark_r1cs_std::prelude::*;
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
 
-use crate::document::{Document, DocumentKind};
+use crate::document::{org_to_fr, Document, DocumentKind};
 use crate::gadgets::{DocumentVar, DocumentWitness, FrVar};
 use crate::Fr;
 
 /// Every line total is unit price x quantity and the total is their sum, for the invoice
-/// whose commitment is the one public input; every value is below 2^64.
+/// whose commitment is the first public input, and the invoice's seller is the
+/// organisation that owns its record (the second public input, computed by the
+/// validators from the record); every value is below 2^64.
 #[derive(Clone)]
 pub struct InvoiceCircuit {
     /// The invoice's witness values.
     pub invoice: DocumentWitness,
+    /// The invoice record's owner, as a field element.
+    pub owner: Fr,
 }
 
 impl InvoiceCircuit {
-    /// The circuit for an honest invoice.
-    pub fn new(invoice: &Document) -> Self {
+    /// The circuit for an honest invoice held in a record of `owner`.
+    pub fn new(invoice: &Document, owner: &str) -> Self {
         InvoiceCircuit {
             invoice: DocumentWitness::of(invoice),
+            owner: org_to_fr(owner),
         }
     }
 
-    /// The public inputs: the invoice commitment.
+    /// The public inputs: the invoice commitment and its record's owner.
     pub fn public_inputs(&self) -> Vec<Fr> {
-        vec![self.invoice.commit()]
+        vec![self.invoice.commit(), self.owner]
     }
 }
 
@@ -48,22 +54,28 @@ fn enforce_arithmetic(
 impl ConstraintSynthesizer<Fr> for InvoiceCircuit {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
         let commitment = FrVar::new_input(cs.clone(), || Ok(self.invoice.commit()))?;
+        let owner = FrVar::new_input(cs.clone(), || Ok(self.owner))?;
         let inv = DocumentVar::alloc(&cs, &self.invoice, true)?;
         if inv.kind != DocumentKind::Invoice {
             return Err(SynthesisError::Unsatisfiable);
         }
         inv.commitment(&cs)?.enforce_equal(&commitment)?;
+        inv.seller.enforce_equal(&owner)?;
         let prices: Vec<FrVar> = inv.lines.iter().map(|l| l[0].clone()).collect();
         let quantities: Vec<FrVar> = inv.lines.iter().map(|l| l[1].clone()).collect();
         enforce_arithmetic(&inv, &prices, &quantities)
     }
 }
 
-/// The invoice checked against its purchase order and delivery note. Public inputs, in
-/// order: the invoice, order and delivery-note commitments. Each line's unit price is the
-/// order's price on that line and its quantity the delivery note's quantity; line totals
-/// and the total add up; the invoice and the delivery note refer to the order's number;
-/// the three documents have the same seller and buyer; every value is below 2^64.
+/// The invoice checked against its purchase order and delivery note, each written by the
+/// party that should write it. Public inputs, in order: the invoice, order and
+/// delivery-note commitments, then the owners of the three records (computed by the
+/// validators from the records). Each line's unit price is the order's price on that line
+/// and its quantity the delivery note's quantity; line totals and the total add up; the
+/// invoice and the delivery note refer to the order's number; the three documents have the
+/// same seller and buyer; the invoice's record is the seller's, the order's the buyer's,
+/// and the delivery note's its carrier's or its buyer's, never the seller's; every value
+/// is below 2^64.
 #[derive(Clone)]
 pub struct LinkedInvoiceCircuit {
     /// The invoice.
@@ -72,25 +84,37 @@ pub struct LinkedInvoiceCircuit {
     pub order: DocumentWitness,
     /// The delivery note.
     pub delivery: DocumentWitness,
+    /// The owners of the invoice, order and delivery-note records.
+    pub owners: [Fr; 3],
 }
 
 impl LinkedInvoiceCircuit {
-    /// The circuit for honest documents.
-    pub fn new(invoice: &Document, order: &Document, delivery: &Document) -> Self {
+    /// The circuit for honest documents held in records of `owners` (invoice, order,
+    /// delivery note).
+    pub fn new(
+        invoice: &Document,
+        order: &Document,
+        delivery: &Document,
+        owners: [&str; 3],
+    ) -> Self {
         LinkedInvoiceCircuit {
             invoice: DocumentWitness::of(invoice),
             order: DocumentWitness::of(order),
             delivery: DocumentWitness::of(delivery),
+            owners: owners.map(org_to_fr),
         }
     }
 
-    /// The public inputs: invoice, order and delivery-note commitments.
+    /// The public inputs: invoice, order and delivery-note commitments, then the owners
+    /// of their records.
     pub fn public_inputs(&self) -> Vec<Fr> {
-        vec![
+        let mut v = vec![
             self.invoice.commit(),
             self.order.commit(),
             self.delivery.commit(),
-        ]
+        ];
+        v.extend(self.owners);
+        v
     }
 }
 
@@ -101,6 +125,9 @@ impl ConstraintSynthesizer<Fr> for LinkedInvoiceCircuit {
             FrVar::new_input(cs.clone(), || Ok(self.order.commit()))?,
             FrVar::new_input(cs.clone(), || Ok(self.delivery.commit()))?,
         ];
+        let owners = self.owners.map(|o| FrVar::new_input(cs.clone(), || Ok(o)));
+        let [own_inv, own_po, own_dn] = owners;
+        let (own_inv, own_po, own_dn) = (own_inv?, own_po?, own_dn?);
         let inv = DocumentVar::alloc(&cs, &self.invoice, true)?;
         let po = DocumentVar::alloc(&cs, &self.order, true)?;
         let dn = DocumentVar::alloc(&cs, &self.delivery, true)?;
@@ -119,6 +146,16 @@ impl ConstraintSynthesizer<Fr> for LinkedInvoiceCircuit {
             inv.seller.enforce_equal(&d.seller)?;
             inv.buyer.enforce_equal(&d.buyer)?;
         }
+        // Who wrote what: the invoice is the seller's, the order the buyer's.
+        inv.seller.enforce_equal(&own_inv)?;
+        po.buyer.enforce_equal(&own_po)?;
+        // The delivery note is its carrier's or its buyer's: (o - carrier)(o - buyer) = 0.
+        (&own_dn - &dn.carrier).mul_equals(&(&own_dn - &dn.buyer), &FrVar::zero())?;
+        // ... and never the seller's: o - seller has an inverse.
+        let diff = self.owners[2] - self.invoice.seller;
+        // (No inverse when they are equal: zero, and the constraint fails.)
+        let inverse = FrVar::new_witness(cs.clone(), || Ok(diff.inverse().unwrap_or_default()))?;
+        (&own_dn - &inv.seller).mul_equals(&inverse, &FrVar::one())?;
         let prices: Vec<FrVar> = po.lines.iter().map(|l| l[0].clone()).collect();
         let quantities: Vec<FrVar> = dn.lines.iter().map(|l| l[1].clone()).collect();
         for (i, l) in inv.lines.iter().enumerate() {
@@ -129,58 +166,53 @@ impl ConstraintSynthesizer<Fr> for LinkedInvoiceCircuit {
     }
 }
 
-/// A receivable nullifier derived from a committed invoice, bound to one request.
-/// Public inputs: the invoice commitment, the nullifier, and the request binding (a hash
-/// of the chain, the requesting organisation and the invoice record, see
-/// [`crate::finance_binding`]), so that a proof seen in a mempool cannot be filed by
-/// another organisation.
+/// A receivable nullifier derived from the delivered goods, bound to one request: the
+/// nullifier is Poseidon(NULLIFIER_TAG, blinding) of the delivery note whose commitment
+/// is the first public input. Public inputs: the delivery-note commitment, the nullifier,
+/// and the request binding (a hash of the chain, the seller, the financing bank, the
+/// invoice and the delivery note, see [`crate::finance_binding`]), so that a proof seen in
+/// a mempool cannot be filed for another request. (That the invoice bills exactly this
+/// note's goods, at the ordered prices, between the parties that wrote the documents, is
+/// the linked invoice check the ledger requires before a financing.)
 #[derive(Clone)]
 pub struct FinanceCircuit {
-    /// The invoice.
-    pub invoice: DocumentWitness,
+    /// The delivery note.
+    pub delivery: DocumentWitness,
     /// The request binding.
     pub binding: Fr,
 }
 
 impl FinanceCircuit {
-    /// The circuit for an honest invoice and a request binding.
-    pub fn new(invoice: &Document, binding: Fr) -> Self {
+    /// The circuit for an honest delivery note and a request binding.
+    pub fn new(delivery: &Document, binding: Fr) -> Self {
         FinanceCircuit {
-            invoice: DocumentWitness::of(invoice),
+            delivery: DocumentWitness::of(delivery),
             binding,
         }
     }
 
     /// The nullifier these values derive.
     pub fn nullifier(&self) -> Fr {
-        let w = &self.invoice;
-        crate::poseidon::hash(&[
-            Fr::from(crate::poseidon::NULLIFIER_TAG),
-            w.seller,
-            w.buyer,
-            w.number,
-            w.issue_date,
-            w.total,
-        ])
+        self.delivery.goods_nullifier()
     }
 
-    /// The public inputs: the invoice commitment, the nullifier and the binding.
+    /// The public inputs: the delivery-note commitment, the nullifier and the binding.
     pub fn public_inputs(&self) -> Vec<Fr> {
-        vec![self.invoice.commit(), self.nullifier(), self.binding]
+        vec![self.delivery.commit(), self.nullifier(), self.binding]
     }
 }
 
 impl ConstraintSynthesizer<Fr> for FinanceCircuit {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
-        let commitment = FrVar::new_input(cs.clone(), || Ok(self.invoice.commit()))?;
+        let commitment = FrVar::new_input(cs.clone(), || Ok(self.delivery.commit()))?;
         let nullifier = FrVar::new_input(cs.clone(), || Ok(self.nullifier()))?;
         let binding = FrVar::new_input(cs.clone(), || Ok(self.binding))?;
-        let inv = DocumentVar::alloc(&cs, &self.invoice, false)?;
-        if inv.kind != DocumentKind::Invoice {
+        let dn = DocumentVar::alloc(&cs, &self.delivery, false)?;
+        if dn.kind != DocumentKind::DeliveryNote {
             return Err(SynthesisError::Unsatisfiable);
         }
-        inv.commitment(&cs)?.enforce_equal(&commitment)?;
-        inv.nullifier(&cs)?.enforce_equal(&nullifier)?;
+        dn.commitment(&cs)?.enforce_equal(&commitment)?;
+        dn.goods_nullifier(&cs)?.enforce_equal(&nullifier)?;
         // An input that appears in no constraint is not bound by a Groth16 proof: square
         // the binding so that it is.
         let square = FrVar::new_witness(cs.clone(), || Ok(self.binding * self.binding))?;

@@ -7,11 +7,12 @@ use zeroize::Zeroize;
 
 use crate::poseidon::{hash, COMMITMENT_TAG, NULLIFIER_TAG};
 use crate::{fr_from_bytes, fr_to_bytes, CircuitError, Fr};
+use ledger_types::OrgId;
 
 /// Most lines a document holds; shorter documents are padded with all-zero lines.
 pub const MAX_LINES: usize = 16;
 
-const ENCODING_VERSION: u8 = 1;
+const ENCODING_VERSION: u8 = 2;
 const MAX_TEXT: usize = 256;
 
 /// What a document is: the ledger's document kinds (their tags are hashed into
@@ -42,14 +43,22 @@ impl Line {
 
 /// A trade document with the blinding of its commitment. The blinding is wiped on drop and
 /// never printed.
+///
+/// The parties are organisations of the member directory, named by their exact
+/// organisation ids: the circuits compare them with the owners of the records that hold
+/// the documents (a purchase order is the buyer's, an invoice the seller's, a delivery note
+/// the carrier's or the buyer's).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Document {
     /// Its kind.
     pub kind: DocumentKind,
-    /// The seller's identifier.
+    /// The seller's organisation id.
     pub seller: String,
-    /// The buyer's identifier.
+    /// The buyer's organisation id.
     pub buyer: String,
+    /// The carrier's organisation id (delivery notes; empty when the buyer confirms the
+    /// delivery itself, and on orders and invoices).
+    pub carrier: String,
     /// The document number.
     pub number: String,
     /// The purchase order it refers to (empty for an order).
@@ -106,6 +115,20 @@ pub fn id_to_fr(s: &str) -> Fr {
     Fr::from_le_bytes_mod_order(&d[..31])
 }
 
+/// An organisation id as a field element: the first 31 bytes of SHA-256 over a domain label
+/// and the exact id (organisation ids are already canonical: the directory registers each
+/// once); the empty id (no carrier) is zero. Validators compute it from a record's owner.
+pub fn org_to_fr(org: &str) -> Fr {
+    if org.is_empty() {
+        return Fr::zero();
+    }
+    let d = Sha256::new()
+        .chain_update(b"cl/org-id/v1\0")
+        .chain_update(org.as_bytes())
+        .finalize();
+    Fr::from_le_bytes_mod_order(&d[..31])
+}
+
 /// `YYYY-MM-DD` as days since 1970-01-01 (proleptic Gregorian).
 pub fn parse_date(s: &str) -> Result<u32, CircuitError> {
     ledger_types::Date::parse(s)
@@ -138,6 +161,7 @@ impl Document {
         kind: DocumentKind,
         seller: &str,
         buyer: &str,
+        carrier: &str,
         number: &str,
         reference: &str,
         issue_date: u32,
@@ -148,6 +172,7 @@ impl Document {
             kind,
             seller: seller.into(),
             buyer: buyer.into(),
+            carrier: carrier.into(),
             number: number.into(),
             reference: reference.into(),
             issue_date,
@@ -170,26 +195,44 @@ impl Document {
                 self.lines.len()
             )));
         }
-        for (what, s) in [
-            ("seller", &self.seller),
-            ("buyer", &self.buyer),
-            ("number", &self.number),
-            ("reference", &self.reference),
-        ] {
+        for (what, s) in [("number", &self.number), ("reference", &self.reference)] {
             if s.len() > MAX_TEXT {
                 return Err(bad(format!("the {what} is longer than {MAX_TEXT} bytes")));
             }
         }
-        for (what, s) in [
-            ("seller", &self.seller),
-            ("buyer", &self.buyer),
-            ("number", &self.number),
+        if canonical_id(&self.number).is_empty() {
+            return Err(bad(
+                "the number is required and must hold a letter or a digit".into(),
+            ));
+        }
+        for (what, s, required) in [
+            ("seller", &self.seller, true),
+            ("buyer", &self.buyer, true),
+            ("carrier", &self.carrier, false),
         ] {
-            if canonical_id(s).is_empty() {
+            if s.is_empty() && !required {
+                continue;
+            }
+            if let Err(e) = OrgId::new(s.as_str()) {
                 return Err(bad(format!(
-                    "the {what} is required and must hold a letter or a digit"
+                    "the {what} must be an organisation id of the member directory: {e}"
                 )));
             }
+        }
+        if self.seller == self.buyer {
+            return Err(bad("the seller and the buyer are one organisation".into()));
+        }
+        if self.kind != DocumentKind::DeliveryNote && !self.carrier.is_empty() {
+            return Err(bad(format!(
+                "only a delivery note names a carrier, not a {}",
+                self.kind.name()
+            )));
+        }
+        if self.kind == DocumentKind::DeliveryNote && self.carrier == self.seller {
+            return Err(bad(
+                "the seller cannot be the carrier of its own delivery: the buyer confirms it"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -202,14 +245,15 @@ impl Document {
     }
 
     /// What the commitment hashes, in order: the commitment tag, the kind, seller, buyer,
-    /// number, reference, issue date, the [`MAX_LINES`] packed lines, the total and the
-    /// blinding.
+    /// carrier, number, reference, issue date, the [`MAX_LINES`] packed lines, the total
+    /// and the blinding.
     pub fn commitment_inputs(&self) -> Vec<Fr> {
         let mut v = vec![
             Fr::from(COMMITMENT_TAG),
             Fr::from(u64::from(self.kind.tag())),
-            id_to_fr(&self.seller),
-            id_to_fr(&self.buyer),
+            org_to_fr(&self.seller),
+            org_to_fr(&self.buyer),
+            org_to_fr(&self.carrier),
             id_to_fr(&self.number),
             id_to_fr(&self.reference),
             Fr::from(u64::from(self.issue_date)),
@@ -220,17 +264,13 @@ impl Document {
         v
     }
 
-    /// What the nullifier hashes: the nullifier tag, seller, buyer, number, issue date and
-    /// total.
-    pub fn nullifier_inputs(&self) -> Vec<Fr> {
-        vec![
-            Fr::from(NULLIFIER_TAG),
-            id_to_fr(&self.seller),
-            id_to_fr(&self.buyer),
-            id_to_fr(&self.number),
-            Fr::from(u64::from(self.issue_date)),
-            Fr::from(self.total),
-        ]
+    /// The receivable nullifier of a delivery note's goods: Poseidon over the nullifier tag
+    /// and the note's blinding. The blinding is the note's secret (its readers know it),
+    /// chosen by its issuer (the carrier or the buyer) and kept across the note's versions,
+    /// so nothing on the invoice changes it, and nobody who cannot read the note can link
+    /// the nullifier to it.
+    pub fn goods_nullifier(&self) -> Fr {
+        hash(&[Fr::from(NULLIFIER_TAG), self.blinding])
     }
 
     /// The Poseidon commitment.
@@ -246,7 +286,13 @@ impl Document {
     /// The canonical encoding (sealed inside the record's `document` field).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![ENCODING_VERSION, self.kind.tag()];
-        for s in [&self.seller, &self.buyer, &self.number, &self.reference] {
+        for s in [
+            &self.seller,
+            &self.buyer,
+            &self.carrier,
+            &self.number,
+            &self.reference,
+        ] {
             out.extend_from_slice(&(s.len() as u16).to_be_bytes());
             out.extend_from_slice(s.as_bytes());
         }
@@ -272,6 +318,7 @@ impl Document {
             DocumentKind::from_tag(r.take(1)?[0]).ok_or_else(|| malformed("unknown kind"))?;
         let seller = r.text()?;
         let buyer = r.text()?;
+        let carrier = r.text()?;
         let number = r.text()?;
         let reference = r.text()?;
         let issue_date = u32::from_be_bytes(r.array()?);
@@ -296,6 +343,7 @@ impl Document {
             kind,
             seller,
             buyer,
+            carrier,
             number,
             reference,
             issue_date,

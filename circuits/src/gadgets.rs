@@ -7,7 +7,7 @@ use ark_r1cs_std::fields::fp::FpVar;
 use ark_r1cs_std::prelude::*;
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 
-use crate::document::{id_to_fr, Document, DocumentKind, MAX_LINES};
+use crate::document::{id_to_fr, org_to_fr, Document, DocumentKind, MAX_LINES};
 use crate::poseidon::{poseidon_config, COMMITMENT_TAG, NULLIFIER_TAG};
 use crate::Fr;
 
@@ -20,6 +20,7 @@ pub struct DocumentWitness {
     pub(crate) kind: DocumentKind,
     pub(crate) seller: Fr,
     pub(crate) buyer: Fr,
+    pub(crate) carrier: Fr,
     pub(crate) number: Fr,
     pub(crate) reference: Fr,
     pub(crate) issue_date: Fr,
@@ -42,8 +43,9 @@ impl DocumentWitness {
         }
         DocumentWitness {
             kind: doc.kind,
-            seller: id_to_fr(&doc.seller),
-            buyer: id_to_fr(&doc.buyer),
+            seller: org_to_fr(&doc.seller),
+            buyer: org_to_fr(&doc.buyer),
+            carrier: org_to_fr(&doc.carrier),
             number: id_to_fr(&doc.number),
             reference: id_to_fr(&doc.reference),
             issue_date: Fr::from(u64::from(doc.issue_date)),
@@ -56,6 +58,21 @@ impl DocumentWitness {
     /// Sets line `i`'s value `j` (0 price, 1 quantity, 2 total) to any field element.
     pub fn set_line_value(&mut self, i: usize, j: usize, v: Fr) {
         self.lines[i][j] = v;
+    }
+
+    /// Sets a party (0 seller, 1 buyer, 2 carrier) to any organisation id.
+    pub fn set_party(&mut self, which: usize, org: &str) {
+        let v = org_to_fr(org);
+        match which {
+            0 => self.seller = v,
+            1 => self.buyer = v,
+            _ => self.carrier = v,
+        }
+    }
+
+    /// The goods nullifier these values derive (a delivery note's).
+    pub fn goods_nullifier(&self) -> Fr {
+        crate::poseidon::hash(&[Fr::from(NULLIFIER_TAG), self.blinding])
     }
 
     /// Sets the total to any field element.
@@ -76,6 +93,7 @@ impl DocumentWitness {
             Fr::from(u64::from(self.kind.tag())),
             self.seller,
             self.buyer,
+            self.carrier,
             self.number,
             self.reference,
             self.issue_date,
@@ -104,6 +122,7 @@ pub(crate) struct DocumentVar {
     pub kind: DocumentKind,
     pub seller: FrVar,
     pub buyer: FrVar,
+    pub carrier: FrVar,
     pub number: FrVar,
     pub reference: FrVar,
     pub issue_date: FrVar,
@@ -150,6 +169,7 @@ impl DocumentVar {
             kind: w.kind,
             seller: wit(w.seller)?,
             buyer: wit(w.buyer)?,
+            carrier: wit(w.carrier)?,
             number: wit(w.number)?,
             reference: wit(w.reference)?,
             issue_date: wit(w.issue_date)?,
@@ -167,6 +187,7 @@ impl DocumentVar {
             FrVar::constant(Fr::from(u64::from(self.kind.tag()))),
             self.seller.clone(),
             self.buyer.clone(),
+            self.carrier.clone(),
             self.number.clone(),
             self.reference.clone(),
             self.issue_date.clone(),
@@ -177,17 +198,13 @@ impl DocumentVar {
         hash_var(cs, &inputs)
     }
 
-    /// The receivable nullifier, computed in the circuit.
-    pub fn nullifier(&self, cs: &ConstraintSystemRef<Fr>) -> Result<FrVar, SynthesisError> {
+    /// The goods nullifier (of a delivery note), computed in the circuit.
+    pub fn goods_nullifier(&self, cs: &ConstraintSystemRef<Fr>) -> Result<FrVar, SynthesisError> {
         hash_var(
             cs,
             &[
                 FrVar::constant(Fr::from(NULLIFIER_TAG)),
-                self.seller.clone(),
-                self.buyer.clone(),
-                self.number.clone(),
-                self.issue_date.clone(),
-                self.total.clone(),
+                self.blinding.clone(),
             ],
         )
     }

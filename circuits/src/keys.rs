@@ -25,9 +25,9 @@ pub const PROOF_LEN: usize = 128;
 /// The circuits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CircuitId {
-    /// [`InvoiceCircuit`]: one public input.
+    /// [`InvoiceCircuit`]: two public inputs.
     Invoice,
-    /// [`LinkedInvoiceCircuit`]: three public inputs.
+    /// [`LinkedInvoiceCircuit`]: six public inputs.
     InvoiceLinked,
     /// [`FinanceCircuit`]: three public inputs.
     Finance,
@@ -58,8 +58,8 @@ impl CircuitId {
     /// How many public inputs it has.
     pub fn public_inputs(self) -> usize {
         match self {
-            CircuitId::Invoice => 1,
-            CircuitId::InvoiceLinked => 3,
+            CircuitId::Invoice => 2,
+            CircuitId::InvoiceLinked => 6,
             CircuitId::Finance => 3,
         }
     }
@@ -75,6 +75,7 @@ fn shape(kind: DocumentKind) -> Document {
         kind,
         seller: "s".into(),
         buyer: "b".into(),
+        carrier: String::new(),
         number: "n".into(),
         reference: String::new(),
         issue_date: 0,
@@ -84,24 +85,31 @@ fn shape(kind: DocumentKind) -> Document {
     }
 }
 
+fn invoice_shape() -> InvoiceCircuit {
+    InvoiceCircuit::new(&shape(DocumentKind::Invoice), "s")
+}
+
+fn linked_shape() -> LinkedInvoiceCircuit {
+    LinkedInvoiceCircuit::new(
+        &shape(DocumentKind::Invoice),
+        &shape(DocumentKind::PurchaseOrder),
+        &shape(DocumentKind::DeliveryNote),
+        ["s", "b", "b"],
+    )
+}
+
+fn finance_shape() -> FinanceCircuit {
+    FinanceCircuit::new(&shape(DocumentKind::DeliveryNote), Fr::from(0u64))
+}
+
 fn run_setup<R: RngCore + CryptoRng>(
     id: CircuitId,
     rng: &mut R,
 ) -> Result<(ProvingKey, VerifyingKey), CircuitError> {
-    let inv = shape(DocumentKind::Invoice);
     let (pk, vk) = match id {
-        CircuitId::Invoice => Groth16::<Bn254>::setup(InvoiceCircuit::new(&inv), rng),
-        CircuitId::InvoiceLinked => Groth16::<Bn254>::setup(
-            LinkedInvoiceCircuit::new(
-                &inv,
-                &shape(DocumentKind::PurchaseOrder),
-                &shape(DocumentKind::DeliveryNote),
-            ),
-            rng,
-        ),
-        CircuitId::Finance => {
-            Groth16::<Bn254>::setup(FinanceCircuit::new(&inv, Fr::from(0u64)), rng)
-        }
+        CircuitId::Invoice => Groth16::<Bn254>::setup(invoice_shape(), rng),
+        CircuitId::InvoiceLinked => Groth16::<Bn254>::setup(linked_shape(), rng),
+        CircuitId::Finance => Groth16::<Bn254>::setup(finance_shape(), rng),
     }
     .map_err(backend)?;
     Ok((ProvingKey { id, pk }, VerifyingKey::new(id, vk)?))
@@ -144,18 +152,10 @@ pub fn dev_verifying_key(id: CircuitId) -> Result<VerifyingKey, CircuitError> {
 /// The number of constraints of a circuit.
 pub fn constraint_count(id: CircuitId) -> Result<usize, CircuitError> {
     let cs = ConstraintSystem::<Fr>::new_ref();
-    let inv = shape(DocumentKind::Invoice);
     match id {
-        CircuitId::Invoice => InvoiceCircuit::new(&inv).generate_constraints(cs.clone()),
-        CircuitId::InvoiceLinked => LinkedInvoiceCircuit::new(
-            &inv,
-            &shape(DocumentKind::PurchaseOrder),
-            &shape(DocumentKind::DeliveryNote),
-        )
-        .generate_constraints(cs.clone()),
-        CircuitId::Finance => {
-            FinanceCircuit::new(&inv, Fr::from(0u64)).generate_constraints(cs.clone())
-        }
+        CircuitId::Invoice => invoice_shape().generate_constraints(cs.clone()),
+        CircuitId::InvoiceLinked => linked_shape().generate_constraints(cs.clone()),
+        CircuitId::Finance => finance_shape().generate_constraints(cs.clone()),
     }
     .map_err(backend)?;
     cs.finalize();
@@ -435,36 +435,40 @@ fn prove_checked<C: ConstraintSynthesizer<Fr> + Clone>(
     Ok(out)
 }
 
-/// Proves [`InvoiceCircuit`] for `invoice`; returns the proof and its public inputs.
+/// Proves [`InvoiceCircuit`] for `invoice` held in a record of `owner`; returns the proof
+/// and its public inputs.
 pub fn prove_invoice(
     pk: &ProvingKey,
     invoice: &Document,
+    owner: &str,
 ) -> Result<(Vec<u8>, Vec<Fr>), CircuitError> {
-    let c = InvoiceCircuit::new(invoice);
+    let c = InvoiceCircuit::new(invoice, owner);
     let public = c.public_inputs();
     Ok((prove_checked(pk, CircuitId::Invoice, c)?, public))
 }
 
-/// Proves [`LinkedInvoiceCircuit`]; returns the proof and its public inputs.
+/// Proves [`LinkedInvoiceCircuit`] for documents held in records of `owners` (invoice,
+/// order, delivery note); returns the proof and its public inputs.
 pub fn prove_linked_invoice(
     pk: &ProvingKey,
     invoice: &Document,
     order: &Document,
     delivery: &Document,
+    owners: [&str; 3],
 ) -> Result<(Vec<u8>, Vec<Fr>), CircuitError> {
-    let c = LinkedInvoiceCircuit::new(invoice, order, delivery);
+    let c = LinkedInvoiceCircuit::new(invoice, order, delivery, owners);
     let public = c.public_inputs();
     Ok((prove_checked(pk, CircuitId::InvoiceLinked, c)?, public))
 }
 
-/// Proves [`FinanceCircuit`]; returns the proof and its public inputs (commitment,
-/// nullifier, binding).
+/// Proves [`FinanceCircuit`] for a delivery note; returns the proof and its public inputs
+/// (commitment, nullifier, binding).
 pub fn prove_finance(
     pk: &ProvingKey,
-    invoice: &Document,
+    delivery: &Document,
     binding: Fr,
 ) -> Result<(Vec<u8>, Vec<Fr>), CircuitError> {
-    let c = FinanceCircuit::new(invoice, binding);
+    let c = FinanceCircuit::new(delivery, binding);
     let public = c.public_inputs();
     Ok((prove_checked(pk, CircuitId::Finance, c)?, public))
 }

@@ -2,15 +2,18 @@
 //! 0.6):
 //!
 //! - a **document commitment**: a Poseidon hash of a purchase order's, delivery note's or
-//!   invoice's identifying and numeric fields and a random blinding ([`Document::commit`]);
+//!   invoice's parties (organisation ids), identifying and numeric fields and a random
+//!   blinding ([`Document::commit`]);
 //! - the **invoice circuit**: every line total is unit price x quantity, the total is the
-//!   sum of the line totals, every value is below 2^64 ([`CircuitId::Invoice`]);
+//!   sum of the line totals, every value is below 2^64, and the seller owns the invoice's
+//!   record ([`CircuitId::Invoice`]);
 //! - the **linked invoice circuit**: the same, with each line's unit price taken from the
 //!   purchase order and its quantity from the delivery note, the documents referring to
-//!   the same order and the same seller and buyer ([`CircuitId::InvoiceLinked`]);
-//! - the **financing circuit**: a receivable nullifier, Poseidon over a domain tag and the
-//!   invoice's seller, buyer, number, issue date and total, derived from the invoice's
-//!   committed document ([`CircuitId::Finance`]).
+//!   the same order and the same seller and buyer, the order written by the buyer and the
+//!   delivery note by the carrier or the buyer ([`CircuitId::InvoiceLinked`]);
+//! - the **financing circuit**: a receivable nullifier derived from the delivered goods,
+//!   Poseidon over a domain tag and the committed delivery note's blinding, bound to one
+//!   request ([`CircuitId::Finance`]).
 //!
 //! See `docs/circuits.md` for each statement, its public inputs, constraint counts and what
 //! the trusted setup means.
@@ -23,7 +26,8 @@ mod poseidon;
 
 pub use circuit::{FinanceCircuit, InvoiceCircuit, LinkedInvoiceCircuit};
 pub use document::{
-    canonical_id, format_date, id_to_fr, parse_date, Document, DocumentKind, Line, MAX_LINES,
+    canonical_id, format_date, id_to_fr, org_to_fr, parse_date, Document, DocumentKind, Line,
+    MAX_LINES,
 };
 pub use gadgets::DocumentWitness;
 pub use keys::{
@@ -31,7 +35,7 @@ pub use keys::{
     prove_finance, prove_invoice, prove_linked_invoice, setup, verify_batch, CircuitId, ProvingKey,
     VerifyingKey, PROOF_LEN,
 };
-pub use poseidon::{nullifier, poseidon_config};
+pub use poseidon::poseidon_config;
 
 use ark_ff::{BigInteger, PrimeField};
 use thiserror::Error;
@@ -69,17 +73,42 @@ pub enum CircuitError {
     Backend(String),
 }
 
-/// The binding of a financing request: the first 31 bytes of SHA-256 over a domain label,
-/// the chain id, the requesting organisation, the invoice record and its version.
-pub fn finance_binding(chain_id: &str, org: &str, record: &str, version: u32) -> Fr {
+/// What a financing request names: the seller assigning the receivable (the invoice
+/// record's owner, who signs the request), the financing bank, the invoice and the
+/// delivery note whose goods it bills.
+#[derive(Debug, Clone, Copy)]
+pub struct FinanceTerms<'a> {
+    /// The chain id.
+    pub chain_id: &'a str,
+    /// The seller.
+    pub seller: &'a str,
+    /// The bank the receivable is assigned to.
+    pub bank: &'a str,
+    /// The invoice record and version.
+    pub invoice: (&'a str, u32),
+    /// The delivery-note record and version.
+    pub delivery: (&'a str, u32),
+}
+
+/// The binding of a financing request: the first 31 bytes of SHA-256 over a domain label
+/// and every one of its [`FinanceTerms`], so that a proof is good for this request only.
+pub fn finance_binding(t: &FinanceTerms<'_>) -> Fr {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(b"cl/finance-binding/v1\0");
-    for part in [chain_id, org, record] {
+    h.update(b"cl/finance-binding/v2\0");
+    for (part, version) in [
+        (t.chain_id, None),
+        (t.seller, None),
+        (t.bank, None),
+        (t.invoice.0, Some(t.invoice.1)),
+        (t.delivery.0, Some(t.delivery.1)),
+    ] {
         h.update((part.len() as u32).to_be_bytes());
         h.update(part.as_bytes());
+        if let Some(v) = version {
+            h.update(v.to_be_bytes());
+        }
     }
-    h.update(version.to_be_bytes());
     Fr::from_le_bytes_mod_order(&h.finalize()[..31])
 }
 

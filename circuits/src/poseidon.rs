@@ -28,8 +28,8 @@ pub const RATE: usize = 2;
 
 /// Domain tag of document commitments.
 pub const COMMITMENT_TAG: u64 = 0x636c_646f_6301; // "cldoc" 1
-/// Domain tag of receivable nullifiers.
-pub const NULLIFIER_TAG: u64 = 0x636c_6e75_6c01; // "clnul" 1
+/// Domain tag of receivable nullifiers (version 2: derived from a delivery note).
+pub const NULLIFIER_TAG: u64 = 0x636c_6e75_6c02; // "clnul" 2
 
 /// The fixed Poseidon configuration.
 pub fn poseidon_config() -> &'static PoseidonConfig<Fr> {
@@ -51,11 +51,4 @@ pub fn hash(inputs: &[Fr]) -> Fr {
     let mut sponge = PoseidonSponge::new(poseidon_config());
     sponge.absorb(&inputs.to_vec());
     sponge.squeeze_field_elements::<Fr>(1)[0]
-}
-
-/// The receivable nullifier of an invoice: Poseidon over the nullifier tag, the seller,
-/// the buyer, the invoice number, the issue date and the total. It does not depend on the
-/// blinding, so every commitment to the same invoice yields the same nullifier.
-pub fn nullifier(doc: &crate::Document) -> Fr {
-    hash(&doc.nullifier_inputs())
 }

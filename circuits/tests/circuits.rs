@@ -34,6 +34,7 @@ fn order() -> Document {
         DocumentKind::PurchaseOrder,
         "acme-exports",
         "globex-imports",
+        "",
         "PO-7",
         "",
         parse_date("2026-11-02").unwrap(),
@@ -49,6 +50,7 @@ fn delivery() -> Document {
         DocumentKind::DeliveryNote,
         "acme-exports",
         "globex-imports",
+        "swift-freight",
         "DN-7-1",
         "PO-7",
         parse_date("2026-11-15").unwrap(),
@@ -81,6 +83,7 @@ fn invoice() -> Document {
         DocumentKind::Invoice,
         "acme-exports",
         "globex-imports",
+        "",
         "INV-2026-001",
         "PO-7",
         parse_date("2026-11-20").unwrap(),
@@ -90,8 +93,30 @@ fn invoice() -> Document {
     .unwrap()
 }
 
-fn bind(org: &str) -> Fr {
-    finance_binding("test-chain", org, "INV-2026-001", 1)
+/// The owners of the invoice, order and delivery-note records: each written by the party
+/// that should write it.
+const OWNERS: [&str; 3] = ["acme-exports", "globex-imports", "swift-freight"];
+
+fn bind(bank: &str) -> Fr {
+    finance_binding(&FinanceTerms {
+        chain_id: "test-chain",
+        seller: "acme-exports",
+        bank,
+        invoice: ("INV-2026-001", 1),
+        delivery: ("DN-7-1", 1),
+    })
+}
+
+fn prove_inv(d: &Document) -> Result<(Vec<u8>, Vec<Fr>), CircuitError> {
+    prove_invoice(&keys(CircuitId::Invoice).0, d, "acme-exports")
+}
+
+fn prove_linked(i: &Document, o: &Document, d: &Document) -> (Vec<u8>, Vec<Fr>) {
+    prove_linked_invoice(&keys(CircuitId::InvoiceLinked).0, i, o, d, OWNERS).unwrap()
+}
+
+fn linked_ok(i: &Document, o: &Document, d: &Document, owners: [&str; 3]) -> bool {
+    satisfied(LinkedInvoiceCircuit::new(i, o, d, owners))
 }
 
 fn satisfied<C: ConstraintSynthesizer<Fr>>(c: C) -> bool {
@@ -151,9 +176,9 @@ fn development_keys_and_constraint_counts_match_their_pins() {
 fn honest_invoice_proofs_verify() {
     let (pk, vk) = keys(CircuitId::Invoice);
     let inv = invoice();
-    let (proof, public) = prove_invoice(pk, &inv).unwrap();
+    let (proof, public) = prove_inv(&inv).unwrap();
     assert_eq!(proof.len(), PROOF_LEN);
-    assert_eq!(public, vec![inv.commit()]);
+    assert_eq!(public, vec![inv.commit(), org_to_fr("acme-exports")]);
     vk.verify(&public, &proof).unwrap();
     // The committed development key verifies it too.
     dev_verifying_key(CircuitId::Invoice)
@@ -164,37 +189,74 @@ fn honest_invoice_proofs_verify() {
     for n in [1usize, MAX_LINES] {
         let lines: Vec<Line> = (0..n).map(|i| line(10 + i as u64, 3)).collect();
         let total = lines.iter().map(|l| l.total).sum();
-        let d = Document::new(DocumentKind::Invoice, "s", "b", "I", "", 1, lines, total).unwrap();
-        let (p, x) = prove_invoice(pk, &d).unwrap();
+        let d = Document::new(
+            DocumentKind::Invoice,
+            "s",
+            "b",
+            "",
+            "I",
+            "",
+            1,
+            lines,
+            total,
+        )
+        .unwrap();
+        let (p, x) = prove_invoice(pk, &d, "s").unwrap();
         vk.verify(&x, &p).unwrap();
     }
 }
 
 #[test]
 fn invoice_proof_fails_for_another_invoice_commitment() {
-    let (pk, vk) = keys(CircuitId::Invoice);
-    let (proof, mut public) = prove_invoice(pk, &invoice()).unwrap();
+    let (_, vk) = keys(CircuitId::Invoice);
+    let (proof, mut public) = prove_inv(&invoice()).unwrap();
     public[0] += Fr::one();
     assert!(matches!(
         vk.verify(&public, &proof),
         Err(CircuitError::Invalid { .. })
     ));
     // The same invoice committed with another blinding is another statement.
-    assert!(vk.verify(&[invoice().commit()], &proof).is_err());
+    assert!(vk
+        .verify(&[invoice().commit(), org_to_fr("acme-exports")], &proof)
+        .is_err());
+}
+
+#[test]
+fn invoice_proof_fails_for_another_record_owner() {
+    let (_, vk) = keys(CircuitId::Invoice);
+    let (proof, mut public) = prove_inv(&invoice()).unwrap();
+    public[1] = org_to_fr("bank-c");
+    assert!(matches!(
+        vk.verify(&public, &proof),
+        Err(CircuitError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn an_invoice_in_a_record_the_seller_does_not_own_has_no_proof() {
+    // A third member copying the seller's invoice into its own record.
+    let inv = invoice();
+    assert!(!satisfied(InvoiceCircuit::new(&inv, "bank-c")));
+    assert!(matches!(
+        prove_invoice(&keys(CircuitId::Invoice).0, &inv, "globex-imports"),
+        Err(CircuitError::Unsatisfied { .. })
+    ));
 }
 
 #[test]
 fn linked_invoice_proofs_verify() {
-    let (pk, vk) = keys(CircuitId::InvoiceLinked);
+    let (_, vk) = keys(CircuitId::InvoiceLinked);
     let (i, o, d) = (invoice(), order(), delivery());
-    let (proof, public) = prove_linked_invoice(pk, &i, &o, &d).unwrap();
-    assert_eq!(public, vec![i.commit(), o.commit(), d.commit()]);
+    let (proof, public) = prove_linked(&i, &o, &d);
+    let mut expected = vec![i.commit(), o.commit(), d.commit()];
+    expected.extend(OWNERS.map(org_to_fr));
+    assert_eq!(public, expected);
     vk.verify(&public, &proof).unwrap();
 }
 
 fn linked_with_changed_input(k: usize) {
-    let (pk, vk) = keys(CircuitId::InvoiceLinked);
-    let (proof, mut public) = prove_linked_invoice(pk, &invoice(), &order(), &delivery()).unwrap();
+    let (_, vk) = keys(CircuitId::InvoiceLinked);
+    let (proof, mut public) = prove_linked(&invoice(), &order(), &delivery());
     public[k] += Fr::one();
     assert!(matches!(
         vk.verify(&public, &proof),
@@ -218,30 +280,106 @@ fn linked_proof_fails_for_another_delivery_commitment() {
 }
 
 #[test]
-fn finance_proofs_verify_and_nullifiers_ignore_the_blinding() {
-    let (pk, vk) = keys(CircuitId::Finance);
-    let inv = invoice();
-    let (proof, public) = prove_finance(pk, &inv, bind("bank-b")).unwrap();
-    assert_eq!(public, vec![inv.commit(), nullifier(&inv), bind("bank-b")]);
-    vk.verify(&public, &proof).unwrap();
-    // The same invoice committed again (another record, another blinding): another
-    // commitment, the same nullifier.
-    let mut again = inv.clone();
-    again.blinding += Fr::one();
-    assert_ne!(again.commit(), inv.commit());
-    assert_eq!(nullifier(&again), nullifier(&inv));
-    let (_, public2) = prove_finance(pk, &again, bind("bank-b")).unwrap();
-    assert_eq!(public2[1], public[1]);
-    // Another invoice number, another nullifier.
-    let mut other = inv.clone();
-    other.number = "INV-2026-002".into();
-    assert_ne!(nullifier(&other), nullifier(&inv));
+fn linked_proof_fails_for_another_invoice_owner() {
+    linked_with_changed_input(3);
 }
 
 #[test]
-fn finance_proof_fails_for_another_invoice_commitment() {
+fn linked_proof_fails_for_another_order_owner() {
+    linked_with_changed_input(4);
+}
+
+#[test]
+fn linked_proof_fails_for_another_delivery_owner() {
+    linked_with_changed_input(5);
+}
+
+#[test]
+fn a_linked_check_needs_each_document_written_by_its_party() {
+    let (i, o, d) = (invoice(), order(), delivery());
+    assert!(linked_ok(&i, &o, &d, OWNERS));
+    // The buyer may confirm the delivery itself.
+    assert!(linked_ok(
+        &i,
+        &o,
+        &d,
+        ["acme-exports", "globex-imports", "globex-imports"]
+    ));
+    // An order written by the seller.
+    assert!(!linked_ok(
+        &i,
+        &o,
+        &d,
+        ["acme-exports", "acme-exports", "swift-freight"]
+    ));
+    // A delivery note written by the seller, or by someone who is neither its carrier nor
+    // the buyer.
+    assert!(!linked_ok(
+        &i,
+        &o,
+        &d,
+        ["acme-exports", "globex-imports", "acme-exports"]
+    ));
+    assert!(!linked_ok(
+        &i,
+        &o,
+        &d,
+        ["acme-exports", "globex-imports", "other-freight"]
+    ));
+    // An invoice not written by its seller.
+    assert!(!linked_ok(
+        &i,
+        &o,
+        &d,
+        ["globex-imports", "globex-imports", "swift-freight"]
+    ));
+    // A delivery note naming the seller as its own carrier, written by the seller: the
+    // witness is forged (the document check refuses it), the circuit refuses it too.
+    let mut w = LinkedInvoiceCircuit::new(
+        &i,
+        &o,
+        &d,
+        ["acme-exports", "globex-imports", "acme-exports"],
+    );
+    w.delivery.set_party(2, "acme-exports");
+    assert!(!satisfied(w));
+    let prover = prove_linked_invoice(
+        &keys(CircuitId::InvoiceLinked).0,
+        &i,
+        &o,
+        &d,
+        ["acme-exports", "acme-exports", "swift-freight"],
+    );
+    assert!(matches!(prover, Err(CircuitError::Unsatisfied { .. })));
+}
+
+#[test]
+fn finance_proofs_verify_and_the_nullifier_comes_from_the_delivered_goods() {
     let (pk, vk) = keys(CircuitId::Finance);
-    let (proof, mut public) = prove_finance(pk, &invoice(), bind("bank-b")).unwrap();
+    let dn = delivery();
+    let (proof, public) = prove_finance(pk, &dn, bind("bank-b")).unwrap();
+    assert_eq!(
+        public,
+        vec![dn.commit(), dn.goods_nullifier(), bind("bank-b")]
+    );
+    vk.verify(&public, &proof).unwrap();
+    // The same delivery note in a new version (same blinding, a corrected line): another
+    // commitment, the same nullifier.
+    let mut corrected = dn.clone();
+    corrected.lines[2].quantity = 601;
+    assert_ne!(corrected.commit(), dn.commit());
+    let (_, public2) = prove_finance(pk, &corrected, bind("bank-c")).unwrap();
+    assert_eq!(public2[1], public[1]);
+    // Another delivery (another note, another blinding): another nullifier.
+    assert_ne!(delivery().goods_nullifier(), dn.goods_nullifier());
+    // Nothing but a delivery note is financed.
+    assert!(prove_finance(pk, &invoice(), bind("bank-b")).is_err());
+}
+
+#[test]
+fn finance_proof_fails_for_another_delivery_commitment() {
+    let (pk, vk) = keys(CircuitId::Finance);
+    let (proof, mut public) = prove_finance(pk, &delivery(), bind("bank-b")).unwrap();
     public[0] += Fr::one();
     assert!(vk.verify(&public, &proof).is_err());
 }
@@ -249,37 +387,74 @@ fn finance_proof_fails_for_another_invoice_commitment() {
 #[test]
 fn finance_proof_fails_for_another_nullifier() {
     let (pk, vk) = keys(CircuitId::Finance);
-    let (proof, mut public) = prove_finance(pk, &invoice(), bind("bank-b")).unwrap();
+    let (proof, mut public) = prove_finance(pk, &delivery(), bind("bank-b")).unwrap();
     public[1] += Fr::one();
     assert!(vk.verify(&public, &proof).is_err());
 }
 
 #[test]
-fn finance_proof_fails_for_another_requester() {
+fn finance_proof_fails_for_another_request() {
     let (pk, vk) = keys(CircuitId::Finance);
-    let (proof, mut public) = prove_finance(pk, &invoice(), bind("bank-b")).unwrap();
+    let (proof, mut public) = prove_finance(pk, &delivery(), bind("bank-b")).unwrap();
     public[2] = bind("bank-c");
     assert!(vk.verify(&public, &proof).is_err());
+    // Each term of the request moves the binding.
+    let base = FinanceTerms {
+        chain_id: "test-chain",
+        seller: "acme-exports",
+        bank: "bank-b",
+        invoice: ("INV-2026-001", 1),
+        delivery: ("DN-7-1", 1),
+    };
+    let b = finance_binding(&base);
+    for t in [
+        FinanceTerms {
+            chain_id: "other",
+            ..base
+        },
+        FinanceTerms {
+            seller: "globex-imports",
+            ..base
+        },
+        FinanceTerms {
+            invoice: ("INV-2026-001", 2),
+            ..base
+        },
+        FinanceTerms {
+            invoice: ("INV-2026-002", 1),
+            ..base
+        },
+        FinanceTerms {
+            delivery: ("DN-7-2", 1),
+            ..base
+        },
+        FinanceTerms {
+            delivery: ("DN-7-1", 2),
+            ..base
+        },
+    ] {
+        assert_ne!(finance_binding(&t), b, "{t:?}");
+    }
 }
 
 #[test]
 fn tampered_proofs_and_wrong_shapes_are_refused() {
     let (pk, vk) = keys(CircuitId::Invoice);
-    let (proof, public) = prove_invoice(pk, &invoice()).unwrap();
+    let (proof, public) = prove_inv(&invoice()).unwrap();
     for i in [0usize, 40, 70, 100, 127] {
         let mut t = proof.clone();
         t[i] ^= 1;
         assert!(vk.verify(&public, &t).is_err(), "byte {i}");
     }
     assert!(vk.verify(&public, &proof[..64]).is_err());
-    assert!(vk.verify(&[public[0], public[0]], &proof).is_err());
+    assert!(vk.verify(&[public[0]], &proof).is_err());
     // A proof of one circuit is not a proof of another.
     let (_, fvk) = keys(CircuitId::Finance);
     assert!(fvk
         .verify(&[public[0], Fr::zero(), Fr::zero()], &proof)
         .is_err());
     // A key of one circuit refuses to prove another.
-    assert!(prove_finance(pk, &invoice(), bind("bank-b")).is_err());
+    assert!(prove_finance(pk, &delivery(), bind("bank-b")).is_err());
 }
 
 #[test]
@@ -287,10 +462,9 @@ fn a_line_total_that_is_not_price_times_quantity_has_no_proof() {
     let mut inv = invoice();
     inv.lines[1].total += 1;
     inv.total += 1;
-    assert!(!satisfied(InvoiceCircuit::new(&inv)));
-    let (pk, _) = keys(CircuitId::Invoice);
+    assert!(!satisfied(InvoiceCircuit::new(&inv, "acme-exports")));
     assert!(matches!(
-        prove_invoice(pk, &inv),
+        prove_inv(&inv),
         Err(CircuitError::Unsatisfied { .. })
     ));
 }
@@ -299,8 +473,8 @@ fn a_line_total_that_is_not_price_times_quantity_has_no_proof() {
 fn a_total_that_is_not_the_sum_of_the_lines_has_no_proof() {
     let mut inv = invoice();
     inv.total -= 1;
-    assert!(!satisfied(InvoiceCircuit::new(&inv)));
-    assert!(prove_invoice(&keys(CircuitId::Invoice).0, &inv).is_err());
+    assert!(!satisfied(InvoiceCircuit::new(&inv, "acme-exports")));
+    assert!(prove_inv(&inv).is_err());
 }
 
 #[test]
@@ -311,6 +485,7 @@ fn a_value_of_2_pow_64_or_more_has_no_proof() {
         DocumentKind::Invoice,
         "s",
         "b",
+        "",
         "I",
         "",
         1,
@@ -318,14 +493,14 @@ fn a_value_of_2_pow_64_or_more_has_no_proof() {
         0,
     )
     .unwrap();
-    let mut c = InvoiceCircuit::new(&inv);
+    let mut c = InvoiceCircuit::new(&inv, "s");
     let big = Fr::from(u64::MAX) + Fr::one();
     c.invoice.set_line_value(0, 0, big);
     c.invoice.set_line_value(0, 2, big);
     c.invoice.set_total(big);
     assert!(!satisfied(c));
     // A value that wraps around the field (a "negative" quantity) fails the same way.
-    let mut c = InvoiceCircuit::new(&inv);
+    let mut c = InvoiceCircuit::new(&inv, "s");
     c.invoice.set_line_value(0, 1, -Fr::one());
     c.invoice.set_line_value(0, 2, Fr::zero());
     assert!(!satisfied(c));
@@ -334,31 +509,32 @@ fn a_value_of_2_pow_64_or_more_has_no_proof() {
 #[test]
 fn an_invoice_that_does_not_follow_its_order_and_delivery_has_no_proof() {
     let (i, o, d) = (invoice(), order(), delivery());
-    assert!(satisfied(LinkedInvoiceCircuit::new(&i, &o, &d)));
+    assert!(linked_ok(&i, &o, &d, OWNERS));
     // Billing the ordered quantity instead of the delivered one.
     let mut over = i.clone();
     over.lines[2] = line(5, 1_000);
     over.total = over.lines.iter().map(|l| l.total).sum();
     assert!(
-        satisfied(InvoiceCircuit::new(&over)),
+        satisfied(InvoiceCircuit::new(&over, "acme-exports")),
         "arithmetic alone holds"
     );
-    assert!(!satisfied(LinkedInvoiceCircuit::new(&over, &o, &d)));
+    assert!(!linked_ok(&over, &o, &d, OWNERS));
     // Another unit price than ordered.
     let mut pricier = i.clone();
     pricier.lines[0] = line(1_300, 40);
     pricier.total = pricier.lines.iter().map(|l| l.total).sum();
-    assert!(!satisfied(LinkedInvoiceCircuit::new(&pricier, &o, &d)));
+    assert!(!linked_ok(&pricier, &o, &d, OWNERS));
     // Another order's delivery note, or another buyer.
     let mut stray = d.clone();
     stray.reference = "PO-8".into();
-    assert!(!satisfied(LinkedInvoiceCircuit::new(&i, &o, &stray)));
+    assert!(!linked_ok(&i, &o, &stray, OWNERS));
     let mut buyer = i.clone();
     buyer.buyer = "initech".into();
-    assert!(!satisfied(LinkedInvoiceCircuit::new(&buyer, &o, &d)));
+    buyer.seller = "acme-exports".into();
+    assert!(!linked_ok(&buyer, &o, &d, OWNERS));
     // Documents in the wrong roles.
     let cs = ConstraintSystem::<Fr>::new_ref();
-    assert!(LinkedInvoiceCircuit::new(&o, &i, &d)
+    assert!(LinkedInvoiceCircuit::new(&o, &i, &d, OWNERS)
         .generate_constraints(cs)
         .is_err());
 }
@@ -385,6 +561,7 @@ fn documents_round_trip_and_refuse_bad_encodings() {
         DocumentKind::Invoice,
         "s",
         "b",
+        "",
         "I",
         "",
         1,
@@ -401,12 +578,12 @@ fn batches_of_proofs_verify_together_and_fail_with_one_bad_proof() {
     let (lpk, lvk) = keys(CircuitId::InvoiceLinked);
     let mut items: Vec<(&VerifyingKey, Vec<Fr>, Vec<u8>)> = Vec::new();
     for _ in 0..3 {
-        let (p, x) = prove_invoice(ipk, &invoice()).unwrap();
+        let (p, x) = prove_invoice(ipk, &invoice(), "acme-exports").unwrap();
         items.push((ivk, x, p));
     }
-    let (p, x) = prove_finance(fpk, &invoice(), bind("bank-b")).unwrap();
+    let (p, x) = prove_finance(fpk, &delivery(), bind("bank-b")).unwrap();
     items.push((fvk, x, p));
-    let (p, x) = prove_linked_invoice(lpk, &invoice(), &order(), &delivery()).unwrap();
+    let (p, x) = prove_linked_invoice(lpk, &invoice(), &order(), &delivery(), OWNERS).unwrap();
     items.push((lvk, x, p));
     let all = items.clone();
     let refs: Vec<(&VerifyingKey, &[Fr], &[u8])> = all
@@ -449,51 +626,64 @@ fn a_documents_debug_output_shows_no_party_number_date_or_amount() {
 }
 
 #[test]
-fn identifiers_are_canonical_so_case_spacing_and_punctuation_make_no_new_receivable() {
-    // Invoice numbers and party names as a seller might rewrite them: one identifier each.
+fn identifiers_are_canonical_and_parties_are_organisation_ids() {
+    // Document numbers and references as a seller might rewrite them: one identifier each.
     for (a, b) in [
         ("INV-2026-009", "INV-2026-009 "),
         ("INV-2026-009", "inv-2026-009"),
         ("INV-2026-009", "INV 2026/009"),
-        ("acme-exports", "ACME Exports"),
     ] {
         assert_eq!(canonical_id(a), canonical_id(b), "{a:?} / {b:?}");
         assert_eq!(id_to_fr(a), id_to_fr(b), "{a:?} / {b:?}");
     }
     assert_ne!(id_to_fr("INV-2026-009"), id_to_fr("INV-2026-010"));
-    // The receivable's nullifier does not move with them.
-    let variant = |seller: &str, number: &str| {
-        let i = invoice();
+    // Parties are organisation ids of the directory, not free text.
+    let i = invoice();
+    let with = |seller: &str, buyer: &str, carrier: &str, kind| {
         Document::new(
-            DocumentKind::Invoice,
+            kind,
             seller,
-            &i.buyer,
-            number,
+            buyer,
+            carrier,
+            &i.number,
             &i.reference,
             i.issue_date,
             i.lines.clone(),
             i.total,
         )
-        .unwrap()
     };
-    let first = ledger_circuits::nullifier(&variant("acme-exports", "INV-2026-001"));
-    for (seller, number) in [
-        ("ACME exports", "inv-2026-001"),
-        ("acme-exports ", "INV 2026 001"),
-        ("Acme.Exports", "INV/2026/001 "),
-    ] {
-        assert_eq!(
-            ledger_circuits::nullifier(&variant(seller, number)),
-            first,
-            "{seller:?} {number:?}"
-        );
-    }
+    assert!(with("ACME Exports", "globex-imports", "", DocumentKind::Invoice).is_err());
+    assert!(with("acme-exports", "", "", DocumentKind::Invoice).is_err());
+    assert!(with("acme-exports", "acme-exports", "", DocumentKind::Invoice).is_err());
+    assert!(with(
+        "acme-exports",
+        "globex-imports",
+        "swift-freight",
+        DocumentKind::Invoice
+    )
+    .is_err());
+    assert!(with(
+        "acme-exports",
+        "globex-imports",
+        "acme-exports",
+        DocumentKind::DeliveryNote
+    )
+    .is_err());
+    assert!(with(
+        "acme-exports",
+        "globex-imports",
+        "",
+        DocumentKind::DeliveryNote
+    )
+    .is_ok());
+    assert_ne!(org_to_fr("acme-exports"), org_to_fr("ACME-exports"));
+    assert_eq!(org_to_fr(""), Fr::zero());
     // An identifier without a letter or a digit is refused.
-    let i = invoice();
     assert!(Document::new(
         DocumentKind::Invoice,
         "acme",
         "globex",
+        "",
         " - / ",
         "",
         i.issue_date,

@@ -795,12 +795,23 @@ impl Gw {
         schema: &str,
         document: pb::DocumentInput,
     ) -> Result<pb::WriteResponse, tonic::Status> {
+        self.put_document_for(record, schema, document, &[]).await
+    }
+
+    /// [`Gw::put_document`] readable by `readers` too.
+    pub async fn put_document_for(
+        &mut self,
+        record: &str,
+        schema: &str,
+        document: pb::DocumentInput,
+        readers: &[&str],
+    ) -> Result<pb::WriteResponse, tonic::Status> {
         let r = self.req(pb::GatewayPutRequest {
             record_id: record.into(),
             schema_id: schema.into(),
             schema_version: None,
             fields: vec![],
-            readers: vec![],
+            readers: readers.iter().map(|r| r.to_string()).collect(),
             no_wait: false,
             document: Some(document),
         });
@@ -828,16 +839,19 @@ impl Gw {
         self.inner.cross_check(r).await.map(|r| r.into_inner())
     }
 
-    /// Requests financing of the latest version of invoice `record`.
+    /// Assigns the receivable of the latest version of invoice `record` (this
+    /// organisation's) to `bank`.
     pub async fn request_financing(
         &mut self,
         record: &str,
+        bank: &str,
         no_wait: bool,
     ) -> Result<pb::WriteResponse, tonic::Status> {
         let r = self.req(pb::FinancingRequest {
             invoice_id: record.into(),
             version: 0,
             no_wait,
+            bank: bank.into(),
         });
         self.inner
             .request_financing(r)

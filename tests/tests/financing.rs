@@ -1,11 +1,14 @@
-//! Zero-knowledge checks on the four-validator network: documents committed with
-//! Poseidon, an invoice proved consistent with its order and delivery note, and the same
-//! receivable financed twice through two records and two banks: the first request
-//! succeeds, the second is refused by consensus on every node, naming the first.
+//! Zero-knowledge checks and financing on the four-validator network, with the trade's
+//! parties as members: two corporates (a seller and a buyer) on their own nodes, the four
+//! validators as banks. The buyer writes the order and confirms the delivery; the seller
+//! invoices, proves the invoice against both, and assigns the receivable: the same
+//! delivered goods financed twice through two invoices that read differently and two
+//! banks: the first request succeeds, the second is refused by consensus on every node,
+//! naming the first; nobody but the seller can assign.
 
 use ledger_api::v1 as pb;
 use ledger_e2e::*;
-use ledger_types::{FinanceRequest, Payload, RecordId, TxBody};
+use ledger_types::{FinanceRequest, OrgId, Payload, RecordAt, RecordId, TxBody};
 
 const BLOCK_TIME: &[&str] = &["--block-time-ms", "30"];
 
@@ -28,6 +31,9 @@ fn line(p: u64, q: u64) -> pb::DocumentLine {
     }
 }
 
+const SELLER: &str = "obs-1";
+const BUYER: &str = "obs-2";
+
 fn doc(
     number: &str,
     reference: &str,
@@ -36,8 +42,9 @@ fn doc(
 ) -> pb::DocumentInput {
     let total = lines.iter().map(|l| l.total).sum();
     pb::DocumentInput {
-        seller: "val-1".into(),
-        buyer: "globex-imports".into(),
+        seller: SELLER.into(),
+        buyer: BUYER.into(),
+        carrier: String::new(),
         number: number.into(),
         reference: reference.into(),
         issue_date: date.into(),
@@ -46,38 +53,90 @@ fn doc(
     }
 }
 
+fn linked(invoice: &str) -> [(&str, &str); 3] {
+    [
+        (invoice, "document"),
+        ("PO-7", "document"),
+        ("DN-7-1", "document"),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invoice_is_proved_against_its_order_and_financed_only_once() {
-    let mut net = TestNet::new(4, 0);
+async fn the_seller_assigns_delivered_goods_once_whatever_its_invoices_say() {
+    let mut net = TestNet::with_observer_roles(4, 2, "corporate");
     net.start_all(BLOCK_TIME).await;
-    let mut seller = net.validators[0].gateway().await;
-    let mut bank_b = net.validators[1].gateway().await;
+    let mut bank_a = net.validators[0].gateway().await;
     let mut bank_c = net.validators[2].gateway().await;
+    let mut seller = net.observers[0].gateway().await;
+    let mut buyer = net.observers[1].gateway().await;
     for (id, kind) in [
         ("po", "purchase-order"),
         ("dn", "delivery-note"),
         ("invoice", "invoice"),
     ] {
-        seller.register_schema(schema(id, kind)).await.unwrap();
+        bank_a.register_schema(schema(id, kind)).await.unwrap();
     }
+    let h = height_of(&net.validators[0]).await;
+    let all: Vec<&TestNode> = net.nodes().collect();
+    wait_for_height(&all, h, 60).await;
+
+    // The buyer writes the order and confirms the delivery, for the seller to read.
     let ordered = vec![line(1_250, 40), line(9_900, 3), line(5, 1_000)];
-    seller
-        .put_document("PO-7", "po", doc("PO-7", "", "2026-11-02", ordered))
+    buyer
+        .put_document_for(
+            "PO-7",
+            "po",
+            doc("PO-7", "", "2026-11-02", ordered.clone()),
+            &[SELLER],
+        )
         .await
         .unwrap();
     let delivered = vec![line(0, 40), line(0, 3), line(0, 600)];
     let mut dn = doc("DN-7-1", "PO-7", "2026-11-15", delivered);
     dn.total = 0;
-    seller.put_document("DN-7-1", "dn", dn).await.unwrap();
-    let billed = vec![line(1_250, 40), line(9_900, 3), line(5, 600)];
-    let invoice = doc("INV-2026-001", "PO-7", "2026-11-20", billed.clone());
-    seller
-        .put_document("INV-1", "invoice", invoice.clone())
+    let w = buyer
+        .put_document_for("DN-7-1", "dn", dn, &[SELLER])
         .await
         .unwrap();
-    // The same receivable again, in another record (another blinding, another commitment).
+    wait_for_height(&[&net.observers[0]], w.height, 60).await;
+    // The seller cannot write the buyer's order, nor name a party outside the directory.
+    let e = seller
+        .put_document("PO-8", "po", doc("PO-8", "", "2026-11-02", ordered))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message().contains("written by its buyer (obs-2)"),
+        "{e:?}"
+    );
+    let mut stranger = doc("INV-9", "PO-7", "2026-11-20", vec![line(1, 1)]);
+    stranger.buyer = "globex-imports".into();
+    let e = seller
+        .put_document("INV-9", "invoice", stranger)
+        .await
+        .unwrap_err();
+    assert!(
+        e.message()
+            .contains("not an organisation of the member directory"),
+        "{e:?}"
+    );
+
+    let billed = vec![line(1_250, 40), line(9_900, 3), line(5, 600)];
     seller
-        .put_document("INV-1-COPY", "invoice", invoice.clone())
+        .put_document(
+            "INV-1",
+            "invoice",
+            doc("INV-2026-001", "PO-7", "2026-11-20", billed.clone()),
+        )
+        .await
+        .unwrap();
+    // The same goods billed again: another record, the number rewritten, another date.
+    seller
+        .put_document(
+            "INV-1V",
+            "invoice",
+            doc("inv 2026/001", "PO-7", "2026-11-21", billed.clone()),
+        )
         .await
         .unwrap();
     // An invoice that bills the ordered quantity of line 3 instead of the delivered one.
@@ -92,20 +151,15 @@ async fn an_invoice_is_proved_against_its_order_and_financed_only_once() {
         .await
         .unwrap();
 
-    // The seller proves the invoice consistent with its order and delivery note; every
-    // validator verifies the Groth16 proof against the three stored commitments.
-    let w = seller
-        .cross_check(
-            "invoice-linked",
-            &[
-                ("INV-1", "document"),
-                ("PO-7", "document"),
-                ("DN-7-1", "document"),
-            ],
-        )
-        .await
-        .unwrap();
-    assert!(w.committed);
+    // The seller proves both invoices against the buyer's order and delivery note; every
+    // validator verifies the Groth16 proofs against the stored commitments and owners.
+    for invoice in ["INV-1", "INV-1V"] {
+        let w = seller
+            .cross_check("invoice-linked", &linked(invoice))
+            .await
+            .unwrap();
+        assert!(w.committed);
+    }
     let read = seller.read("INV-1", None).await.unwrap();
     let rendered = &fields_of(&read)["document"];
     assert!(rendered.contains("matches its commitment"), "{rendered}");
@@ -115,34 +169,46 @@ async fn an_invoice_is_proved_against_its_order_and_financed_only_once() {
         .await
         .unwrap();
     let e = seller
-        .cross_check(
-            "invoice-linked",
-            &[
-                ("INV-2", "document"),
-                ("PO-7", "document"),
-                ("DN-7-1", "document"),
-            ],
-        )
+        .cross_check("invoice-linked", &linked("INV-2"))
         .await
         .unwrap_err();
     assert!(e.message().contains("do not satisfy"), "{e:?}");
 
-    // Each bank gets one of the two records; neither can tell they are the same invoice.
+    // Each bank gets one of the two invoices; neither can tell they bill the same goods.
     seller.grant("INV-1", "val-2", &["document"]).await.unwrap();
-    seller
-        .grant("INV-1-COPY", "val-3", &["document"])
+    let w = seller
+        .grant("INV-1V", "val-3", &["document"])
         .await
         .unwrap();
-    // A bank that cannot read the invoice cannot ask.
-    let e = bank_c.request_financing("INV-1", false).await.unwrap_err();
+    wait_for_height(&[&net.validators[2]], w.height, 60).await;
+    // A bank that reads the invoice cannot assign it: only its seller does.
+    let e = bank_c
+        .request_financing("INV-1V", "val-3", false)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
-    // Both banks ask while consensus is halted (two of four validators stopped), so both
-    // requests pass admission and reach the same blocks: consensus itself must refuse one.
-    assert!(net.validators[0].stop().success());
+    assert!(e.message().contains("assigns its receivable"), "{e:?}");
+    // Nor to a bank that cannot read it.
+    let e = seller
+        .request_financing("INV-1", "val-4", false)
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("cannot be assigned"), "{e:?}");
+
+    // The seller assigns both invoices while consensus is halted (two of four validators
+    // stopped), so both requests pass admission and reach the same blocks: consensus
+    // itself must refuse one.
+    assert!(net.validators[2].stop().success());
     assert!(net.validators[3].stop().success());
-    let b = bank_b.request_financing("INV-1", true).await.unwrap();
-    let c = bank_c.request_financing("INV-1-COPY", true).await.unwrap();
-    net.validators[0].start(BLOCK_TIME).await;
+    let b = seller
+        .request_financing("INV-1", "val-2", true)
+        .await
+        .unwrap();
+    let c = seller
+        .request_financing("INV-1V", "val-3", true)
+        .await
+        .unwrap();
+    net.validators[2].start(BLOCK_TIME).await;
     net.validators[3].start(BLOCK_TIME).await;
     let hashes = [
         ledger_types::Hash::from_slice(&b.tx_hash).unwrap(),
@@ -167,41 +233,51 @@ async fn an_invoice_is_proved_against_its_order_and_financed_only_once() {
         let (w, l) = (committed[0], 1 - committed[0]);
         assert_eq!(*winner.get_or_insert(w), w, "{}: another winner", node.org);
         assert_eq!(r[l].status, pb::TxStatus::Failed as i32, "{}", node.org);
+        let first = ["INV-1 v1", "INV-1V v1"][w];
         assert!(
-            r[l].failure.contains("already financed") && r[l].failure.contains(&hashes[w].to_hex()),
+            r[l].failure.contains("already financed")
+                && r[l].failure.contains(&hashes[w].to_hex())
+                && r[l].failure.contains(first),
             "{}: {}",
             node.org,
             r[l].failure
         );
     }
     // Asked again after the fact, the refusal comes at admission, naming the financing.
-    let e = bank_c
-        .request_financing("INV-1-COPY", false)
+    let (again, bank) = [("INV-1V", "val-3"), ("INV-1", "val-2")][winner.unwrap()];
+    let e = seller
+        .request_financing(again, bank, false)
         .await
         .unwrap_err();
     assert!(e.message().contains("already financed"), "{e:?}");
 
     // A forged proof (one flipped byte) is refused at admission by every validator,
     // naming the proof kind and the record.
-    let val4 = &net.validators[3];
-    let mut c = val4.client().await;
+    let corp = &net.observers[0];
+    let mut c = net.validators[0].client().await;
     let nonce = c
         .get_member(pb::GetMemberRequest {
-            org: val4.org.to_string(),
+            org: corp.org.to_string(),
         })
         .await
         .unwrap()
         .into_inner()
         .next_free_nonce;
+    let at = |r: &str| RecordAt {
+        record: RecordId::new(r).unwrap(),
+        version: 1,
+    };
     let forged = ledger_crypto::sign_tx(
-        val4.key().as_ref(),
+        corp.key().as_ref(),
         TxBody {
             chain_id: chain(),
-            signer: val4.org.clone(),
+            signer: corp.org.clone(),
             nonce,
             payload: Payload::FinanceRequest(FinanceRequest {
-                invoice: RecordId::new("INV-2").unwrap(),
-                version: 1,
+                invoice: at("INV-2"),
+                order: at("PO-7"),
+                delivery: at("DN-7-1"),
+                bank: OrgId::new("val-2").unwrap(),
                 nullifier: [7; 32],
                 proof: {
                     let mut p = vec![0u8; 128];

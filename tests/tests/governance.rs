@@ -745,7 +745,8 @@ async fn a_corporate_writes_its_own_trade_documents_through_its_banks_node_and_n
     let mut gw = corp.gateway().await;
     let invoice = pb::DocumentInput {
         seller: "obs-1".into(),
-        buyer: "globex-imports".into(),
+        buyer: "val-2".into(),
+        carrier: String::new(),
         number: "INV-2026-100".into(),
         reference: String::new(),
         issue_date: "2026-12-01".into(),

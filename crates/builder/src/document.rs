@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ledger_circuits::{CircuitId, Document, Line, ProvingKey};
 use ledger_state::{RecordVersion, StateView};
 use ledger_types::{
-    CrossCheck, DocumentKind, FieldName, Operand, RegisterSchema, Relation, DOCUMENT_FIELD,
+    CrossCheck, DocumentKind, FieldName, Operand, OrgId, RegisterSchema, Relation, DOCUMENT_FIELD,
 };
 use zeroize::Zeroizing;
 
@@ -17,13 +17,15 @@ use crate::resources::ProvingKeys;
 use crate::{BuildError, Builder};
 
 /// A trade document to put, as its issuer wrote it; the schema says which kind it is.
-/// Amounts are in minor units.
+/// Amounts are in minor units. The parties are organisation ids of the member directory.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DocumentInput {
-    /// The seller's identifier.
+    /// The seller.
     pub seller: String,
-    /// The buyer's identifier.
+    /// The buyer.
     pub buyer: String,
+    /// The carrier (delivery notes; empty when the buyer confirms the delivery itself).
+    pub carrier: String,
     /// The document number.
     pub number: String,
     /// The purchase order it refers to (delivery notes and invoices).
@@ -39,25 +41,6 @@ pub struct DocumentInput {
 /// The name of a document schema's sealed document field.
 pub(crate) fn document_field() -> Result<FieldName, BuildError> {
     Ok(FieldName::new(DOCUMENT_FIELD)?)
-}
-
-/// The document of a put, of the schema's `kind`, with a fresh blinding.
-pub(crate) fn build_document(
-    kind: DocumentKind,
-    d: &DocumentInput,
-) -> Result<Document, BuildError> {
-    let date = ledger_circuits::parse_date(&d.issue_date).map_err(BuildError::BadDocument)?;
-    Document::new(
-        kind,
-        &d.seller,
-        &d.buyer,
-        &d.number,
-        &d.reference,
-        date,
-        d.lines.clone(),
-        d.total,
-    )
-    .map_err(BuildError::BadDocument)
 }
 
 /// A sealed document as text, if it opens its record's commitment; else why not.
@@ -76,11 +59,16 @@ pub(crate) fn render_document(
         .map(|l| format!("{} x {} = {}", l.unit_price, l.quantity, l.total))
         .collect();
     Ok(Zeroizing::new(format!(
-        "{} {} seller={} buyer={}{} date={} lines=[{}] total={} (matches its commitment)",
+        "{} {} seller={} buyer={}{}{} date={} lines=[{}] total={} (matches its commitment)",
         doc.kind.name(),
         doc.number,
         doc.seller,
         doc.buyer,
+        if doc.carrier.is_empty() {
+            String::new()
+        } else {
+            format!(" carrier={}", doc.carrier)
+        },
         if doc.reference.is_empty() {
             String::new()
         } else {
@@ -93,6 +81,77 @@ pub(crate) fn render_document(
 }
 
 impl<V: StateView> Builder<'_, V> {
+    /// The document of a put, of the schema's `kind`, with a fresh blinding (or `blinding`,
+    /// the previous version's: a document keeps its blinding across its versions, so a
+    /// delivery note keeps its goods nullifier). Its parties must be members, and this
+    /// organisation the party that writes this kind: the buyer its purchase orders, the
+    /// seller its invoices, the carrier or the buyer its delivery notes. (Validators cannot
+    /// see the document: the circuits refuse, in every check and financing, a document
+    /// whose party is not its record's owner; this refuses it before it is written.)
+    pub(crate) fn build_document(
+        &self,
+        kind: DocumentKind,
+        d: &DocumentInput,
+        blinding: Option<ledger_circuits::Fr>,
+    ) -> Result<Document, BuildError> {
+        for (party, org, required) in [
+            ("seller", &d.seller, true),
+            ("buyer", &d.buyer, true),
+            ("carrier", &d.carrier, false),
+        ] {
+            if org.is_empty() && !required {
+                continue;
+            }
+            let known = match OrgId::new(org.as_str()) {
+                Ok(id) => ledger_state::member(self.view, &id)?.is_some(),
+                Err(_) => false,
+            };
+            if !known {
+                return Err(BuildError::PartyNotAMember {
+                    party,
+                    org: org.clone(),
+                });
+            }
+        }
+        let me = self.org.as_str();
+        let (ok, writer) = match kind {
+            DocumentKind::PurchaseOrder => (me == d.buyer, format!("its buyer ({})", d.buyer)),
+            DocumentKind::Invoice => (me == d.seller, format!("its seller ({})", d.seller)),
+            DocumentKind::DeliveryNote => (
+                me == d.buyer || (!d.carrier.is_empty() && me == d.carrier),
+                if d.carrier.is_empty() {
+                    format!("its buyer ({}) confirming the delivery", d.buyer)
+                } else {
+                    format!("its carrier ({}) or its buyer ({})", d.carrier, d.buyer)
+                },
+            ),
+        };
+        if !ok {
+            return Err(BuildError::NotTheIssuer {
+                kind: kind.name(),
+                writer,
+                org: self.org.clone(),
+            });
+        }
+        let date = ledger_circuits::parse_date(&d.issue_date).map_err(BuildError::BadDocument)?;
+        let mut doc = Document::new(
+            kind,
+            &d.seller,
+            &d.buyer,
+            &d.carrier,
+            &d.number,
+            &d.reference,
+            date,
+            d.lines.clone(),
+            d.total,
+        )
+        .map_err(BuildError::BadDocument)?;
+        if let Some(b) = blinding {
+            doc.blinding = b;
+        }
+        Ok(doc)
+    }
+
     /// Decrypts a document record's `document` field and checks it against the record's
     /// document commitment.
     pub(crate) fn open_document(
@@ -160,10 +219,12 @@ impl<V: StateView> Builder<'_, V> {
         keys: &dyn ProvingKeys,
     ) -> Result<CrossCheck, BuildError> {
         let mut docs = Vec::with_capacity(inputs.len());
+        let mut owners = Vec::with_capacity(inputs.len());
         let mut operands = Vec::with_capacity(inputs.len());
         for o in inputs {
             let (rv, schema) = self.at(&o.record, o.version)?;
             docs.push(self.open_document(&rv, &schema)?);
+            owners.push(rv.owner.clone());
             operands.push(Operand {
                 record: o.record.clone(),
                 version: rv.version,
@@ -174,13 +235,14 @@ impl<V: StateView> Builder<'_, V> {
         let proof = match (&relation, docs.as_slice()) {
             (Relation::Invoice, [invoice]) => {
                 let pk = self.proving_key(CircuitId::Invoice, keys)?;
-                ledger_circuits::prove_invoice(&pk, invoice)
+                ledger_circuits::prove_invoice(&pk, invoice, owners[0].as_str())
                     .map_err(unsatisfied)?
                     .0
             }
             (Relation::InvoiceLinked, [invoice, order, delivery]) => {
                 let pk = self.proving_key(CircuitId::InvoiceLinked, keys)?;
-                ledger_circuits::prove_linked_invoice(&pk, invoice, order, delivery)
+                let owners = [0, 1, 2].map(|i| owners[i].as_str());
+                ledger_circuits::prove_linked_invoice(&pk, invoice, order, delivery, owners)
                     .map_err(unsatisfied)?
                     .0
             }

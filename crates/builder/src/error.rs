@@ -20,6 +20,8 @@ pub enum OwnerOnly {
     Write,
     /// Grant or revoke access.
     Access,
+    /// Assign the receivable of an invoice (the seller).
+    Assign,
 }
 
 impl fmt::Display for OwnerOnly {
@@ -27,6 +29,7 @@ impl fmt::Display for OwnerOnly {
         f.write_str(match self {
             OwnerOnly::Write => "writes new versions",
             OwnerOnly::Access => "grants or revokes access",
+            OwnerOnly::Assign => "(the seller) assigns its receivable",
         })
     }
 }
@@ -417,6 +420,32 @@ pub enum BuildError {
         /// Its schema.
         schema: SchemaId,
     },
+    /// A document's party is not an organisation of the member directory.
+    #[error("the {party} {org:?} is not an organisation of the member directory: a document's parties are members (corporates and carriers join by vote)")]
+    PartyNotAMember {
+        /// Which party.
+        party: &'static str,
+        /// What was written.
+        org: String,
+    },
+    /// This organisation is not the party that writes this kind of document.
+    #[error("a {kind} is written by {writer}; {org} is not")]
+    NotTheIssuer {
+        /// The document kind.
+        kind: &'static str,
+        /// Who writes it, from the document.
+        writer: String,
+        /// This organisation.
+        org: OrgId,
+    },
+    /// No committed linked invoice check covers an invoice version to finance.
+    #[error("no committed invoice-linked check covers invoice {record} v{version}: prove it against its order and delivery note first (ledger prove-invoice --invoice {record} --order PO --delivery DN)")]
+    NoLinkedCheck {
+        /// The invoice.
+        record: RecordId,
+        /// Its version.
+        version: u32,
+    },
     /// Proving a financing request failed.
     #[error("{0}")]
     Financing(CircuitError),
@@ -630,12 +659,14 @@ impl BuildError {
             | E::OwnerAlwaysReads { .. }
             | E::Wrapping { .. }
             | E::UnknownFieldType { .. }
-            | E::UnknownDocumentKind { .. } => ErrorKind::InvalidInput,
+            | E::UnknownDocumentKind { .. }
+            | E::PartyNotAMember { .. } => ErrorKind::InvalidInput,
             E::NoSecretRegistered { .. }
             | E::NotOwner { .. }
             | E::NoDocumentKey { .. }
             | E::NotAuditor { .. }
-            | E::NoFieldKey { .. } => ErrorKind::PermissionDenied,
+            | E::NoFieldKey { .. }
+            | E::NotTheIssuer { .. } => ErrorKind::PermissionDenied,
             E::NoSchema { .. }
             | E::NoSchemaVersion { .. }
             | E::NotAMember { .. }
@@ -655,6 +686,7 @@ impl BuildError {
             | E::DocumentMismatch { .. }
             | E::Unsatisfied(_)
             | E::NotAnInvoice { .. }
+            | E::NoLinkedCheck { .. }
             | E::Financing(_)
             | E::NoEncryptionKey { .. }
             | E::UnusableAuditKey { .. }

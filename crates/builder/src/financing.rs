@@ -1,13 +1,15 @@
-//! A financing request: proof, in zero knowledge, that this organisation can read a
-//! committed invoice, with the receivable's nullifier bound to the request so that the
-//! same invoice cannot be financed twice, by anyone.
+//! A financing request: the seller assigns the receivable of an invoice to a bank. The
+//! receivable is the delivered goods: the request names the invoice, the order and the
+//! delivery note of a committed linked invoice check, and proves, in zero knowledge, the
+//! nullifier derived from the delivery note, bound to this request, so that the same goods
+//! cannot be financed twice, however the invoice is rewritten.
 
-use ledger_circuits::CircuitId;
+use ledger_circuits::{CircuitId, FinanceTerms};
 use ledger_state::StateView;
-use ledger_types::{DocumentKind, FinanceRequest, RecordId};
+use ledger_types::{DocumentKind, FinanceRequest, OrgId, RecordAt, RecordId, Relation};
 
 use crate::resources::ProvingKeys;
-use crate::{BuildError, Builder};
+use crate::{BuildError, Builder, OwnerOnly};
 
 /// A request to finance an invoice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,11 +18,15 @@ pub struct FinancingInput {
     pub invoice: RecordId,
     /// Its version (the latest when `None`).
     pub version: Option<u32>,
+    /// The bank the receivable is assigned to.
+    pub bank: OrgId,
 }
 
 impl<V: StateView> Builder<'_, V> {
-    /// Opens the invoice this organisation can read and proves the financing statement,
-    /// bound to this chain, this organisation and the invoice version.
+    /// Assigns the receivable of an invoice this organisation owns (it is the seller) to a
+    /// bank: finds the latest linked invoice check over this invoice version, opens its
+    /// delivery note and proves the financing statement, bound to this chain, this seller,
+    /// the bank, the invoice and the delivery note.
     pub fn request_financing(
         &self,
         input: &FinancingInput,
@@ -34,23 +40,55 @@ impl<V: StateView> Builder<'_, V> {
                 schema: schema.schema.clone(),
             });
         }
-        let doc = self.open_document(&rv, &schema)?;
-        let binding = ledger_circuits::finance_binding(
-            self.chain.as_str(),
-            self.org.as_str(),
-            id.as_str(),
-            rv.version,
-        );
+        if &rv.owner != self.org {
+            return Err(BuildError::NotOwner {
+                record: id.clone(),
+                owner: rv.owner.clone(),
+                only: OwnerOnly::Assign,
+            });
+        }
+        let linked = ledger_state::cross_checks(self.view, id)?
+            .into_iter()
+            .rev()
+            .find(|f| {
+                f.check.relation == Relation::InvoiceLinked
+                    && f.check.operands.first().map(|o| (&o.record, o.version))
+                        == Some((id, rv.version))
+            })
+            .ok_or_else(|| BuildError::NoLinkedCheck {
+                record: id.clone(),
+                version: rv.version,
+            })?;
+        let [_, order, delivery] = &linked.check.operands[..] else {
+            return Err(BuildError::internal(
+                "a committed invoice-linked check without three operands",
+            ));
+        };
+        let (dv, dschema) = self.at(&delivery.record, Some(delivery.version))?;
+        let note = self.open_document(&dv, &dschema)?;
+        let binding = ledger_circuits::finance_binding(&FinanceTerms {
+            chain_id: self.chain.as_str(),
+            seller: self.org.as_str(),
+            bank: input.bank.as_str(),
+            invoice: (id.as_str(), rv.version),
+            delivery: (delivery.record.as_str(), delivery.version),
+        });
         let pk = self.proving_key(CircuitId::Finance, keys)?;
         let (proof, public) =
-            ledger_circuits::prove_finance(&pk, &doc, binding).map_err(BuildError::Financing)?;
+            ledger_circuits::prove_finance(&pk, &note, binding).map_err(BuildError::Financing)?;
         let nullifier = public
             .get(1)
             .map(ledger_circuits::fr_to_bytes)
             .ok_or_else(|| BuildError::internal("the finance proof has no nullifier input"))?;
+        let at = |record: &RecordId, version: u32| RecordAt {
+            record: record.clone(),
+            version,
+        };
         Ok(FinanceRequest {
-            invoice: id.clone(),
-            version: rv.version,
+            invoice: at(id, rv.version),
+            order: at(&order.record, order.version),
+            delivery: at(&delivery.record, delivery.version),
+            bank: input.bank.clone(),
             nullifier,
             proof,
         })
@@ -60,7 +98,7 @@ impl<V: StateView> Builder<'_, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{po_put, record, Chain, NoProvingKeys};
+    use crate::testkit::{org, po_put, record, Chain, NoProvingKeys};
     use ledger_state::TxOutcome;
     use ledger_types::{Payload, SchemaId};
 
@@ -79,6 +117,7 @@ mod tests {
         let input = FinancingInput {
             invoice: record("PO-1"),
             version: None,
+            bank: org("bank-b"),
         };
         assert_eq!(
             b.request_financing(&input, &NoProvingKeys).unwrap_err(),
@@ -90,6 +129,7 @@ mod tests {
         let missing = FinancingInput {
             invoice: record("INV-9"),
             version: Some(2),
+            bank: org("bank-b"),
         };
         assert_eq!(
             b.request_financing(&missing, &NoProvingKeys).unwrap_err(),

@@ -128,7 +128,7 @@ impl WriteSubject {
             Payload::GrantAccess(g) => Some(record(&g.record, g.version)),
             Payload::RevokeAccess(r) => Some(record(&r.put.record, r.put.version)),
             Payload::CrossCheck(c) => c.operands.first().map(|o| record(&o.record, o.version)),
-            Payload::FinanceRequest(f) => Some(record(&f.invoice, f.version)),
+            Payload::FinanceRequest(f) => Some(record(&f.invoice.record, f.invoice.version)),
             Payload::RegisterSchema(s) => Some(WriteSubject {
                 record: None,
                 version: s.version,

@@ -11,7 +11,7 @@ use ledger_state::{rules, StateView, TxFailure};
 use ledger_types::{FieldName, OrgId, PutRecord, RecordId, SchemaId, DOCUMENT_FIELD};
 use zeroize::Zeroizing;
 
-use crate::document::{build_document, document_field, DocumentInput};
+use crate::document::{document_field, DocumentInput};
 use crate::seal::Readers;
 use crate::{BuildError, Builder, OwnerOnly};
 
@@ -87,7 +87,18 @@ impl<V: StateView> Builder<'_, V> {
             }
         }
         let document = match (&input.document, schema.document) {
-            (Some(d), Some(kind)) => Some(build_document(kind, d)?),
+            (Some(d), Some(kind)) => {
+                // A new version keeps the document's blinding (and so a delivery note its
+                // goods nullifier): the same document, corrected, is not new goods.
+                let blinding = match &previous {
+                    Some(p) if p.document_commitment.is_some() => {
+                        let (p, pschema) = self.at(id, Some(p.version))?;
+                        Some(self.open_document(&p, &pschema)?.blinding)
+                    }
+                    _ => None,
+                };
+                Some(self.build_document(kind, d, blinding)?)
+            }
             (Some(_), None) => {
                 return Err(BuildError::NotADocumentSchema {
                     schema: schema.schema.clone(),

@@ -143,14 +143,21 @@ pub(crate) enum Command {
         #[arg(long, requires = "order")]
         delivery: Option<String>,
     },
-    /// Request financing of an invoice you can read: files its receivable nullifier with a
-    /// zero-knowledge proof; the ledger refuses a second financing of the same receivable.
+    /// Sellers: assign the receivable of your invoice to a bank. The invoice needs a
+    /// committed linked check (prove-invoice with --order and --delivery); the request
+    /// files the receivable's nullifier, derived from the delivered goods, with a
+    /// zero-knowledge proof. The ledger refuses a second financing of the same goods
+    /// however the invoice is rewritten, naming the first.
     RequestFinancing {
         #[command(flatten)]
         gw: gateway::GatewayArgs,
         /// The invoice record, RECORD[@VERSION].
         #[arg(long)]
         invoice: String,
+        /// The bank the receivable is assigned to (a member bank you granted the invoice's
+        /// document to).
+        #[arg(long)]
+        bank: String,
     },
     /// Members: endorse a statement on a topic anonymously, as "one of the member banks".
     /// Your ring key (sealed by your HSM) signs for the whole member ring; the ledger
@@ -318,12 +325,17 @@ pub(crate) struct DocumentArgs {
     /// The document schema (required for a new record).
     #[arg(long)]
     pub(crate) schema: Option<String>,
-    /// The seller's identifier.
+    /// The seller: an organisation of the member directory (it writes the invoices).
     #[arg(long)]
     pub(crate) seller: String,
-    /// The buyer's identifier.
+    /// The buyer: an organisation of the member directory (it writes the purchase orders,
+    /// and may confirm a delivery itself).
     #[arg(long)]
     pub(crate) buyer: String,
+    /// Delivery notes: the carrier, an organisation of the member directory (it writes
+    /// the note). Leave it out when the buyer confirms the delivery.
+    #[arg(long, default_value = "")]
+    pub(crate) carrier: String,
     /// The document number.
     #[arg(long)]
     pub(crate) number: String,

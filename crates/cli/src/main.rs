@@ -266,6 +266,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     document: Some(pb::DocumentInput {
                         seller: a.seller,
                         buyer: a.buyer,
+                        carrier: a.carrier,
                         number: a.number,
                         reference: a.reference,
                         issue_date: a.date,
@@ -316,7 +317,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 hex::encode(&w.tx_hash)
             );
         }
-        Command::RequestFinancing { gw, invoice } => {
+        Command::RequestFinancing { gw, invoice, bank } => {
             let mut gw = gw.connect().await?;
             let (invoice_id, version) = record_at_version(&invoice)?;
             let w = gw
@@ -324,6 +325,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     invoice_id,
                     version,
                     no_wait: false,
+                    bank,
                 })
                 .await?;
             gateway::print_write("financing request", &w);

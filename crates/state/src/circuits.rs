@@ -7,9 +7,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ledger_circuits::{finance_binding, fr_from_bytes, CircuitId, Fr, VerifyingKey};
+use ledger_circuits::{
+    finance_binding, fr_from_bytes, org_to_fr, CircuitId, FinanceTerms, Fr, VerifyingKey,
+};
 use ledger_types::{
-    ChainId, CodecError, DocumentKind, Hash, HashSuite, Payload, RecordId, Relation, Transaction,
+    ChainId, CodecError, DocumentKind, Hash, HashSuite, OrgId, Payload, RecordId, Relation,
+    Transaction,
 };
 
 use crate::error::{StateError, TxRejection};
@@ -54,15 +57,16 @@ pub(crate) fn verifying_key<V: StateView>(
     Ok(Some(vk))
 }
 
-/// The document commitment of a stored record version, with its schema's document kind;
-/// `None` if the version, its schema or its commitment is missing (execution names it).
+/// The document commitment of a stored record version, with its schema's document kind
+/// and the record's owner; `None` if the version, its schema or its commitment is missing
+/// (execution names it).
 pub(crate) fn document<V: StateView>(
     view: &V,
     record: &RecordId,
     version: u32,
-) -> Result<Option<(DocumentKind, [u8; 32])>, StateError> {
+) -> Result<Option<(DocumentKind, [u8; 32], OrgId)>, StateError> {
     match model::record_version(view, record, version)? {
-        Some(v) => document_of(view, &v),
+        Some(v) => Ok(document_of(view, &v)?.map(|(k, c)| (k, c, v.owner))),
         None => Ok(None),
     }
 }
@@ -113,9 +117,15 @@ pub(crate) fn statement<'t, V: StateView>(
                 ),
             };
             let kind = circuit.name();
-            let mut inputs = Vec::with_capacity(kinds.len());
+            // The documents' commitments, then their records' owners: the circuits bind
+            // each document's party to the organisation that wrote its record.
+            let mut inputs = Vec::with_capacity(2 * kinds.len());
+            let mut owners = Vec::with_capacity(kinds.len());
+            if c.operands.len() != kinds.len() {
+                return Ok(None);
+            }
             for (o, want) in c.operands.iter().zip(kinds) {
-                let Some((got, commitment)) = document(view, &o.record, o.version)? else {
+                let Some((got, commitment, owner)) = document(view, &o.record, o.version)? else {
                     return Ok(None);
                 };
                 if got != *want {
@@ -126,7 +136,9 @@ pub(crate) fn statement<'t, V: StateView>(
                         malformed(kind, &o.record, &format!("stored commitment: {e}"))
                     })?,
                 );
+                owners.push(org_to_fr(owner.as_str()));
             }
+            inputs.extend(owners);
             Ok(Some(Statement {
                 circuit,
                 inputs,
@@ -138,24 +150,27 @@ pub(crate) fn statement<'t, V: StateView>(
         Payload::FinanceRequest(f) => {
             let kind = CircuitId::Finance.name();
             let nullifier = fr_from_bytes(&f.nullifier)
-                .map_err(|e| malformed(kind, &f.invoice, &format!("nullifier: {e}")))?;
-            let Some((DocumentKind::Invoice, commitment)) = document(view, &f.invoice, f.version)?
+                .map_err(|e| malformed(kind, &f.invoice.record, &format!("nullifier: {e}")))?;
+            let Some((DocumentKind::DeliveryNote, commitment, _)) =
+                document(view, &f.delivery.record, f.delivery.version)?
             else {
                 return Ok(None);
             };
-            let commitment = fr_from_bytes(&commitment)
-                .map_err(|e| malformed(kind, &f.invoice, &format!("stored commitment: {e}")))?;
-            let binding = finance_binding(
-                chain_id.as_str(),
-                tx.body().signer.as_str(),
-                f.invoice.as_str(),
-                f.version,
-            );
+            let commitment = fr_from_bytes(&commitment).map_err(|e| {
+                malformed(kind, &f.delivery.record, &format!("stored commitment: {e}"))
+            })?;
+            let binding = finance_binding(&FinanceTerms {
+                chain_id: chain_id.as_str(),
+                seller: tx.body().signer.as_str(),
+                bank: f.bank.as_str(),
+                invoice: (f.invoice.record.as_str(), f.invoice.version),
+                delivery: (f.delivery.record.as_str(), f.delivery.version),
+            });
             Ok(Some(Statement {
                 circuit: CircuitId::Finance,
                 inputs: vec![commitment, nullifier, binding],
                 kind,
-                record: f.invoice.clone(),
+                record: f.invoice.record.clone(),
                 proof: &f.proof,
             }))
         }

@@ -18,6 +18,21 @@ pub enum StateError {
     },
 }
 
+/// The first financing of some goods, as a refusal of another names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstFinancing {
+    /// Its transaction.
+    pub tx: Hash,
+    /// Its block's height.
+    pub height: u64,
+    /// The seller that assigned the receivable.
+    pub by: OrgId,
+    /// The bank it was assigned to.
+    pub bank: OrgId,
+    /// The invoice it named.
+    pub invoice: ledger_types::RecordAt,
+}
+
 /// Why a transaction cannot be in a block at all (a block holding it is invalid).
 ///
 /// The mempool refuses these at admission; a proposer drops them.
@@ -219,18 +234,40 @@ pub enum TxFailure {
         auditor: OrgId,
     },
     /// The receivable was already financed: its nullifier is used.
-    #[error("invoice {record} v{version}: this receivable was already financed by {by} in transaction {earlier_tx} at height {earlier_height}")]
+    #[error("invoice {record} v{version}: the goods it bills were already financed: {} assigned by {} to {} in transaction {} at height {}", .first.invoice, .first.by, .first.bank, .first.tx, .first.height)]
     AlreadyFinanced {
         /// The invoice named by this request.
         record: RecordId,
         /// Its version.
         version: u32,
-        /// The earlier financing transaction.
-        earlier_tx: Hash,
-        /// Its height.
-        earlier_height: u64,
-        /// Who requested it.
-        by: OrgId,
+        /// The first financing of these goods.
+        first: Box<FirstFinancing>,
+    },
+    /// A financing request not signed by the invoice's seller (the record's owner).
+    #[error("invoice {record} is {owner}'s record: only its seller assigns its receivable, not {signer}")]
+    NotTheSeller {
+        /// The invoice.
+        record: RecordId,
+        /// Its owner.
+        owner: OrgId,
+        /// Who signed the request.
+        signer: OrgId,
+    },
+    /// The bank a financing request names cannot take the receivable.
+    #[error("{bank} cannot be assigned the receivable of invoice {record}: {reason}")]
+    NotAFinancingBank {
+        /// The invoice.
+        record: RecordId,
+        /// The bank named.
+        bank: OrgId,
+        /// Why not.
+        reason: String,
+    },
+    /// No committed linked invoice check covers the documents a financing request names.
+    #[error("no committed invoice-linked check proves that invoice {} bills the goods of delivery note {} ordered by {}: file one first (ledger prove-invoice)", .documents[0], .documents[2], .documents[1])]
+    NoLinkedCheck {
+        /// The invoice, the purchase order and the delivery note.
+        documents: Box<[ledger_types::RecordAt; 3]>,
     },
     /// A record that must be a document of some kind is not.
     #[error("record {record} v{version} is not a {expected} document")]

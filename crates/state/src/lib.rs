@@ -20,7 +20,7 @@ pub mod rules;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::{BlockError, StateError, TxFailure, TxRejection};
+pub use error::{BlockError, FirstFinancing, StateError, TxFailure, TxRejection};
 
 /// The verifying key of a circuit registered in this chain's genesis.
 pub fn circuit_key(

@@ -775,12 +775,18 @@ pub struct Financing {
     pub height: u64,
     /// The transaction.
     pub tx_hash: Hash,
-    /// The requesting organisation.
+    /// The seller that assigned the receivable.
     pub by: OrgId,
-    /// The invoice record and version it named.
+    /// The bank it was assigned to.
+    pub bank: OrgId,
+    /// The invoice record it named.
     pub invoice: RecordId,
     /// Its version.
     pub version: u32,
+    /// The delivery note whose goods it financed.
+    pub delivery: RecordId,
+    /// Its version.
+    pub delivery_version: u32,
 }
 
 impl Financing {
@@ -788,8 +794,11 @@ impl Financing {
         let mut e = Encoder::new();
         e.u64(self.height).fixed(&self.tx_hash.0);
         self.by.encode(&mut e);
+        self.bank.encode(&mut e);
         self.invoice.encode(&mut e);
         e.u32(self.version);
+        self.delivery.encode(&mut e);
+        e.u32(self.delivery_version);
         e.finish()
     }
 }
@@ -809,8 +818,11 @@ pub fn financing(
             height: d.u64("height")?,
             tx_hash: Hash(d.array("tx hash")?),
             by: OrgId::decode(&mut d)?,
+            bank: OrgId::decode(&mut d)?,
             invoice: RecordId::decode(&mut d)?,
             version: d.u32("version")?,
+            delivery: RecordId::decode(&mut d)?,
+            delivery_version: d.u32("version")?,
         };
         d.finish("financing")?;
         Ok::<_, CodecError>(f)

@@ -30,7 +30,7 @@ pub use cross_check::{CrossCheck, Operand, Relation};
 pub use date::Date;
 pub use endorse::Endorse;
 pub use error::CodecError;
-pub use finance::FinanceRequest;
+pub use finance::{FinanceRequest, RecordAt};
 pub use governance::{Action, Govern, GovernanceParams, KeyKind, RotateKey, RotationRequest};
 pub use grant::GrantAccess;
 pub use hash::{Hash, HashSuite};

@@ -14,7 +14,7 @@ use crate::ids::{FieldName, OrgId, RecordId, SchemaId};
 // The other payloads once lived here; their old paths keep working.
 pub use crate::audit_alert::{AuditAlert, MAX_ALERT_REASON};
 pub use crate::cross_check::{CrossCheck, Operand, Relation, MAX_CROSS_CHECK_OPERANDS};
-pub use crate::finance::{FinanceRequest, MAX_FINANCE_PROOF};
+pub use crate::finance::{FinanceRequest, RecordAt, MAX_FINANCE_PROOF};
 pub use crate::grant::GrantAccess;
 pub use crate::revoke::RevokeAccess;
 

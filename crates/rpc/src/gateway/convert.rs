@@ -87,6 +87,7 @@ pub(super) fn put_input(req: &pb::GatewayPutRequest) -> Result<PutInput, BuildEr
     let document = req.document.as_ref().map(|d| DocumentInput {
         seller: d.seller.clone(),
         buyer: d.buyer.clone(),
+        carrier: d.carrier.clone(),
         number: d.number.clone(),
         reference: d.reference.clone(),
         issue_date: d.issue_date.clone(),
@@ -154,6 +155,7 @@ pub(super) fn financing_input(req: &pb::FinancingRequest) -> Result<FinancingInp
     Ok(FinancingInput {
         invoice: RecordId::new(req.invoice_id.clone())?,
         version: latest_if_zero(req.version),
+        bank: OrgId::new(req.bank.clone())?,
     })
 }
 

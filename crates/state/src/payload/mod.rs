@@ -61,7 +61,7 @@ pub fn roles_for(kind: ledger_types::TxKind) -> (&'static [ledger_types::Role], 
             &[R::Member, R::Regulator, R::Corporate, R::Carrier],
             "member, regulator, corporate or carrier",
         ),
-        K::FinanceRequest => (&[R::Member], "member"),
+        K::FinanceRequest => (&[R::Member, R::Corporate], "member or corporate"),
         K::Govern | K::RotateKey | K::Endorse | K::RegisterMember => (&[], "any"),
         // A kind this version does not know: banks only, until its rule is written.
         _ => (&[R::Member], "member"),

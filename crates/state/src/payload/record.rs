@@ -82,13 +82,18 @@ pub(super) fn check_put<V: StateView>(
         }
         .into());
     };
-    // A bank puts any record; a corporate its purchase orders and invoices, a carrier its
-    // delivery notes.
+    // A bank puts any record; a corporate its purchase orders, its invoices and the
+    // delivery notes by which, as a buyer, it confirms a delivery; a carrier its delivery
+    // notes. (Which party wrote a document is proved where it matters: the invoice
+    // circuits take each record's owner as a public input and refuse a document whose
+    // party is not its owner.)
     if !signer.has_role(Role::Member) {
         use ledger_types::DocumentKind as D;
         let allowed = match schema.document {
             Some(D::PurchaseOrder | D::Invoice) => signer.has_role(Role::Corporate),
-            Some(D::DeliveryNote) => signer.has_role(Role::Carrier),
+            Some(D::DeliveryNote) => {
+                signer.has_role(Role::Carrier) || signer.has_role(Role::Corporate)
+            }
             None => false,
         };
         if !allowed {
@@ -96,7 +101,7 @@ pub(super) fn check_put<V: StateView>(
                 signer: signer.org.clone(),
                 role: match schema.document {
                     Some(D::PurchaseOrder | D::Invoice) => "member or corporate",
-                    Some(D::DeliveryNote) => "member or carrier",
+                    Some(D::DeliveryNote) => "member, carrier or corporate",
                     None => "member (only banks put records that are not trade documents)",
                 },
                 kind: "PutRecord",
