@@ -5,7 +5,9 @@
 # whose fields are encrypted one by one, grants two fields to bank-b (the financing bank);
 # then each organisation reads it through its own node: bank-a all, bank-b what it was
 # granted, bank-c nothing, reg-eu everything its audit policy covers (logged in its audit
-# log). Two corporates with their own keys and nodes trade: globex-imports orders and
+# log). The circuit keys come from a Groth16 ceremony among the four banks (each adds a
+# secret; the keys are sound if any one bank destroyed its own). Two corporates with their
+# own keys and nodes trade: globex-imports orders and
 # confirms the delivery, acme-exports invoices, proves each invoice against both documents
 # in zero knowledge, and assigns the receivable to bank-b; assigning the same goods again
 # through a rewritten invoice to bank-c is refused, naming the first financing, and bank-c
@@ -26,6 +28,12 @@ KEEP=0
 [ "${1:-}" = "--keep-running" ] && KEEP=1
 export LEDGER_NET="${LEDGER_NET:-$ROOT/.ledger-demo}"
 export VALIDATORS="bank-a bank-b bank-c bank-d" OBSERVERS="reg-eu" CORPORATES="acme-exports globex-imports"
+# The four banks make the circuit keys in a multi-party ceremony (LEDGER_CEREMONY=0: the
+# public development keys, faster).
+export LEDGER_CEREMONY="${LEDGER_CEREMONY:-1}"
+# The transcript outlives the demo's network folder: a later run verifies it again and
+# reuses it (delete the folder for a new ceremony).
+export LEDGER_CEREMONY_DIR="${LEDGER_CEREMONY_DIR:-$ROOT/.ledger-ceremony}"
 # PINs come from the environment; these defaults are for the demo only.
 export HSM_SO_PIN="${HSM_SO_PIN:-demo-so-pin}"
 export LEDGER_HSM_PIN="${LEDGER_HSM_PIN:-demo-user-pin}"
@@ -164,7 +172,9 @@ as reg-eu endorsements --topic alert.INV-2026-077 --statement "offered for finan
 
 say "bank-e, a fifth bank, asks to join: its own SoftHSM token and keys, and a join request signed by its key"
 HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$NET/softhsm/bank-e" bank-e-token >/dev/null
-SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init --development --home "$(home bank-e)" \
+keys_args=(--development)
+[ -d "$NET/circuit-keys" ] && keys_args=(--circuit-keys "$NET/circuit-keys")
+SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init "${keys_args[@]}" --home "$(home bank-e)" \
     --org bank-e --roles member --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
     --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" \
     --key-backend pkcs11 --pkcs11-token bank-e-token --tls mutual --join "$NET/bank-e.join" | grep -E '^(join request|next:)' 

@@ -14,7 +14,11 @@
 # members (buyers and sellers writing their own trade documents) with observer nodes after
 # them (none by default). The folder is LEDGER_NET (default
 # .ledger-net in the repository). PINs come from HSM_SO_PIN and LEDGER_HSM_PIN (demo
-# defaults below). Every public API takes mutual TLS (certificates bound to the members'
+# defaults below). LEDGER_CEREMONY=1 makes the circuit keys in a two-phase multi-party
+# Groth16 ceremony among the validators (in LEDGER_CEREMONY_DIR, default $NET/ceremony; a
+# few minutes; a finished transcript there is verified again and reused) and starts a
+# chain that is not a development chain on them; otherwise the chain is a development chain on the
+# public development keys. Every public API takes mutual TLS (certificates bound to the members'
 # HSM keys; clients dial https:// with --tls-home); LEDGER_TLS=off makes them plain.
 source "$(dirname "$0")/lib.sh"
 NET="${LEDGER_NET:-$ROOT/.ledger-net}"
@@ -65,6 +69,23 @@ init)
     [ -d "$NET" ] && { "$0" stop 2>/dev/null || true; rm -rf "$NET"; }
     mkdir -p "$NET"
     : >"$NET/nodes"
+    keys_args=(--development)
+    if [ "${LEDGER_CEREMONY:-0}" = 1 ]; then
+        C="${LEDGER_CEREMONY_DIR:-$NET/ceremony}"
+        if [ -f "$C/finance/001.bin" ] && "$BIN/ledger-node" ceremony finish --dir "$C" --out "$NET/circuit-keys" >"$NET/ceremony-verify.log" 2>&1; then
+            say "the circuit keys: the Groth16 ceremony transcript in $C, every contribution verified again (delete it for a new ceremony)"
+            grep -E 'verified|verifying key' "$NET/ceremony-verify.log"
+        else
+            say "the circuit keys: a Groth16 ceremony among ${vals[*]} (each adds a secret; sound if any one is destroyed)"
+            rm -rf "$C"
+            "$BIN/ledger-node" ceremony new --dir "$C" | tail -1
+            for v in "${vals[@]}"; do "$BIN/ledger-node" ceremony contribute --dir "$C" --org "$v"; done
+            "$BIN/ledger-node" ceremony prepare --dir "$C"
+            for v in "${vals[@]}"; do "$BIN/ledger-node" ceremony contribute --dir "$C" --org "$v"; done
+            "$BIN/ledger-node" ceremony finish --dir "$C" --out "$NET/circuit-keys"
+        fi
+        keys_args=(--circuit-keys "$NET/circuit-keys")
+    fi
     i=11
     connect=()
     homes=()
@@ -77,10 +98,13 @@ init)
         i=$((i + 1))
         say "$name ($role) on $ip: SoftHSM token and node home"
         HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$NET/softhsm/$name" "$name-token" >/dev/null
-        SOFTHSM2_CONF="$NET/softhsm/$name/softhsm2.conf" "$BIN/ledger-node" init --development --home "$NET/$name" \
+        SOFTHSM2_CONF="$NET/softhsm/$name/softhsm2.conf" "$BIN/ledger-node" init "${keys_args[@]}" --home "$NET/$name" \
             --org "$name" --roles "$roles" --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
             --grpc-listen "$ip:7100" --gateway-listen "$ip:7200" --p2p-listen "/ip4/$ip/tcp/26600" \
             --key-backend pkcs11 --pkcs11-token "$name-token" --tls "${LEDGER_TLS:-mutual}" >/dev/null
+        if [ -d "$NET/circuit-keys" ]; then
+            mkdir -p "$NET/$name/circuits" && cp "$NET/circuit-keys/"*.pk "$NET/$name/circuits/"
+        fi
         echo "$name $ip $role" >>"$NET/nodes"
         homes+=("$NET/$name")
         if [ "$role" = validator ]; then connect+=(--validator "$NET/$name"); else connect+=(--observer "$NET/$name"); fi

@@ -102,6 +102,18 @@ fn finance_shape() -> FinanceCircuit {
     FinanceCircuit::new(&shape(DocumentKind::DeliveryNote), Fr::from(0u64))
 }
 
+/// Synthesises circuit `id`'s shape into `cs` (for the ceremony's QAP).
+pub(crate) fn shape_circuit(
+    id: CircuitId,
+    cs: ark_relations::gr1cs::ConstraintSystemRef<Fr>,
+) -> Result<(), ark_relations::gr1cs::SynthesisError> {
+    match id {
+        CircuitId::Invoice => invoice_shape().generate_constraints(cs),
+        CircuitId::InvoiceLinked => linked_shape().generate_constraints(cs),
+        CircuitId::Finance => finance_shape().generate_constraints(cs),
+    }
+}
+
 fn run_setup<R: RngCore + CryptoRng>(
     id: CircuitId,
     rng: &mut R,
@@ -182,6 +194,10 @@ pub struct ProvingKey {
 }
 
 impl ProvingKey {
+    pub(crate) fn from_ark(id: CircuitId, pk: ark_groth16::ProvingKey<Bn254>) -> Self {
+        ProvingKey { id, pk }
+    }
+
     /// Its circuit.
     pub fn id(&self) -> CircuitId {
         self.id

@@ -18,6 +18,7 @@
 //! See `docs/circuits.md` for each statement, its public inputs, constraint counts and what
 //! the trusted setup means.
 
+pub mod ceremony;
 mod circuit;
 mod document;
 mod gadgets;

@@ -100,6 +100,17 @@ pub enum Command {
         #[arg(long, env = "LEDGER_HOME")]
         home: PathBuf,
     },
+    /// The consortium's multi-party setup of the circuit keys (a Groth16 ceremony): every
+    /// bank adds its own secret, and the keys are sound if any one of them destroyed its
+    /// secret. In a shared folder (the public transcript): `new`, then each bank
+    /// `contribute`s (phase 1, powers of tau), someone runs `prepare`, each bank
+    /// `contribute`s again (phase 2, every circuit), anyone runs `verify`, and `finish`
+    /// writes the keys for `init --circuit-keys`. See docs/circuits.md.
+    Ceremony {
+        #[command(subcommand)]
+        /// The step.
+        command: CeremonyCommand,
+    },
     /// Manage the clients allowed to call the organisation-private gateway.
     GatewayClient {
         #[command(subcommand)]
@@ -127,6 +138,53 @@ pub enum Command {
         /// Only verify; print the entry count.
         #[arg(long)]
         verify_only: bool,
+    },
+}
+
+/// The `ceremony` steps.
+#[derive(Subcommand)]
+pub enum CeremonyCommand {
+    /// Start a ceremony in an empty folder, sized for every circuit.
+    New {
+        /// The transcript folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Add this organisation's secret: to the powers of tau before `prepare`, to every
+    /// circuit's keys after it. Checks the latest contribution first; the secret is drawn
+    /// from the operating system and wiped when the command ends.
+    Contribute {
+        /// The transcript folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The contributing organisation (its id in the member directory).
+        #[arg(long)]
+        org: String,
+    },
+    /// End phase 1: check every contribution to the powers of tau and turn the final
+    /// powers into each circuit's starting keys (deterministic; anyone can check it).
+    Prepare {
+        /// The transcript folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Check the whole transcript and name every contribution; a contribution that does
+    /// not verify is named with what fails.
+    Verify {
+        /// The transcript folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Check the transcript and write each circuit's proving key (<name>.pk) and
+    /// verifying key (<name>.vk) to a folder, for `init --circuit-keys DIR` and
+    /// <home>/circuits.
+    Finish {
+        /// The transcript folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The folder to write the keys to.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

@@ -8,6 +8,7 @@
 //! material.
 
 pub mod admin;
+pub mod ceremony;
 pub mod cli;
 pub mod init;
 pub mod run;
@@ -37,6 +38,7 @@ pub fn main_with(hooks: Hooks) {
         Command::PeerAddress { home } => admin::peer_address(&home),
         Command::AuditLog { home, verify_only } => admin::audit_log(&home, verify_only),
         Command::CircuitSetup { out, dev } => admin::circuit_setup(&out, dev),
+        Command::Ceremony { command } => ceremony::run(command),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
