@@ -36,7 +36,7 @@ install_apt_packages() {
 
 check_rust() {
     if ! command -v cargo >/dev/null; then
-        echo "error: cargo not found. Install Rust 1.85 or newer with rustup (https://rustup.rs) and run this again." >&2
+        echo "error: cargo not found. Install Rust 1.91 or newer with rustup (https://rustup.rs) and run this again." >&2
         exit 1
     fi
     # The test command checks formatting and lints; rustup's minimal profile lacks both.

@@ -164,7 +164,7 @@ impl RingSignature {
 
     /// Reads [`RingSignature::to_bytes`].
     pub fn from_bytes(b: &[u8]) -> Result<Self, CryptoError> {
-        if b.len() < 32 + 128 || (b.len() - 32) % 128 != 0 {
+        if b.len() < 32 + 128 || !(b.len() - 32).is_multiple_of(128) {
             return Err(invalid(format!(
                 "{} bytes is not 32 + 128 per ring member",
                 b.len()

@@ -199,7 +199,7 @@ impl BatchVerifier {
         let nm = n * m;
         let lg = nm.trailing_zeros() as usize;
         let malformed = |reason: String| ProofError::Malformed { what, reason };
-        if proof.len() % 32 != 0 || proof.len() != (9 + 2 * lg) * 32 {
+        if !proof.len().is_multiple_of(32) || proof.len() != (9 + 2 * lg) * 32 {
             return Err(malformed(format!(
                 "{} bytes; {m} aggregated values need {}",
                 proof.len(),
