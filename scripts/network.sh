@@ -96,12 +96,20 @@ init)
         for o in "${corps[@]}"; do [ "$o" = "$name" ] && role=observer && roles=corporate; done
         ip="127.0.0.$i"
         i=$((i + 1))
+        extra=()
+        # The first observer (a regulator) is the chain's analytics authority: it makes the
+        # tfhe key, keeps its secret sealed by its HSM and publishes the public keys
+        # (LEDGER_ANALYTICS=0: a chain without encrypted analytics).
+        if [ "${LEDGER_ANALYTICS:-1}" = 1 ] && [ "$name" = "${obs[0]:-}" ]; then
+            extra=(--analytics-authority --analytics-profile "${LEDGER_ANALYTICS_PROFILE:-standard}")
+            say "$name is the analytics authority: generating the tfhe analytics key (${LEDGER_ANALYTICS_PROFILE:-standard} profile)"
+        fi
         say "$name ($role) on $ip: SoftHSM token and node home"
         HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$NET/softhsm/$name" "$name-token" >/dev/null
         SOFTHSM2_CONF="$NET/softhsm/$name/softhsm2.conf" "$BIN/ledger-node" init "${keys_args[@]}" --home "$NET/$name" \
             --org "$name" --roles "$roles" --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
             --grpc-listen "$ip:7100" --gateway-listen "$ip:7200" --p2p-listen "/ip4/$ip/tcp/26600" \
-            --key-backend pkcs11 --pkcs11-token "$name-token" --tls "${LEDGER_TLS:-mutual}" >/dev/null
+            --key-backend pkcs11 --pkcs11-token "$name-token" --tls "${LEDGER_TLS:-mutual}" "${extra[@]}" >/dev/null
         if [ -d "$NET/circuit-keys" ]; then
             mkdir -p "$NET/$name/circuits" && cp "$NET/circuit-keys/"*.pk "$NET/$name/circuits/"
         fi
@@ -112,6 +120,12 @@ init)
     say "genesis with the validator set, installed in every home"
     "$BIN/ledger-node" genesis-merge --out "$NET/genesis.json" "${homes[@]}" | head -1
     for h in "${homes[@]}"; do cp "$NET/genesis.json" "$h/genesis.json"; done
+    for h in "${homes[@]}"; do
+        if [ -f "$h/analytics-keys.bin" ]; then
+            say "the public analytics keys, installed beside genesis.json in every home"
+            for g in "${homes[@]}"; do [ "$g" = "$h" ] || cp "$h/analytics-keys.bin" "$g/analytics-keys.bin"; done
+        fi
+    done
     say "wiring consensus peers (persistent peers only) and observers' upstreams"
     "$BIN/ledger-node" connect "${connect[@]}"
     ;;

@@ -859,6 +859,25 @@ impl Gw {
             .map(|r| r.into_inner())
     }
 
+    /// Asks an encrypted-analytics question about `buyer` ("exposure" with `limit`, or
+    /// "concentration" with `share`).
+    pub async fn ask_analytics(
+        &mut self,
+        buyer: &str,
+        question: &str,
+        limit: u64,
+        share: u32,
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        let r = self.req(pb::AnalyticsAskRequest {
+            buyer: buyer.into(),
+            question: question.into(),
+            limit,
+            share_percent: share,
+            no_wait: false,
+        });
+        self.inner.ask_analytics(r).await.map(|r| r.into_inner())
+    }
+
     /// Endorses `statement` on `topic` anonymously.
     pub async fn endorse(
         &mut self,
@@ -987,13 +1006,20 @@ impl TestNet {
         roles: &str,
         joining: usize,
     ) -> (TestNet, Vec<(TestNode, String)>) {
-        Self::build(validators, observers, roles, joining, &[])
+        Self::build(validators, observers, roles, joining, &[], false)
     }
 
     /// [`TestNet::with_observer_roles`] whose nodes all take mutual TLS on their public
     /// API (`init --tls mutual`): relays, followers and clients dial `https://`.
     pub fn with_mutual_tls(validators: usize, observers: usize, roles: &str) -> TestNet {
-        Self::build(validators, observers, roles, 0, &["--tls", "mutual"]).0
+        Self::build(validators, observers, roles, 0, &["--tls", "mutual"], false).0
+    }
+
+    /// [`TestNet::with_observer_roles`] on a chain with encrypted analytics: one more
+    /// observer, `reg-1`, a regulator, is the analytics authority (small profile: 8-bit
+    /// amounts); its public keys are installed in every home.
+    pub fn with_analytics(validators: usize, observers: usize, roles: &str) -> TestNet {
+        Self::build(validators, observers, roles, 0, &[], true).0
     }
 
     fn build(
@@ -1002,6 +1028,7 @@ impl TestNet {
         roles: &str,
         joining: usize,
         init: &[&str],
+        analytics: bool,
     ) -> (TestNet, Vec<(TestNode, String)>) {
         let env = || {
             vec![(
@@ -1019,7 +1046,7 @@ impl TestNet {
                 )
             })
             .collect();
-        let obs: Vec<TestNode> = (1..=observers)
+        let mut obs: Vec<TestNode> = (1..=observers)
             .map(|i| {
                 TestNode::init_with(
                     &format!("obs-{i}"),
@@ -1028,6 +1055,23 @@ impl TestNet {
                 )
             })
             .collect();
+        if analytics {
+            obs.push(TestNode::init_with(
+                "reg-1",
+                &[
+                    &[
+                        "--roles",
+                        "regulator",
+                        "--analytics-authority",
+                        "--analytics-profile",
+                        "small",
+                    ],
+                    init,
+                ]
+                .concat(),
+                env(),
+            ));
+        }
         let new: Vec<TestNode> = (1..=joining)
             .map(|i| {
                 let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
@@ -1057,6 +1101,20 @@ impl TestNet {
         );
         for n in vals.iter().chain(obs.iter()).chain(new.iter()) {
             std::fs::copy(&dir, n.home.path().join("genesis.json")).expect("install genesis");
+        }
+        if analytics {
+            let keys = obs
+                .last()
+                .expect("the authority")
+                .home
+                .path()
+                .join("analytics-keys.bin");
+            for n in vals.iter().chain(obs.iter()).chain(new.iter()) {
+                let to = n.home.path().join("analytics-keys.bin");
+                if to != keys {
+                    std::fs::copy(&keys, to).expect("install the analytics keys");
+                }
+            }
         }
         let mut connect = Command::new(bin("ledger-node"));
         connect.arg("connect");

@@ -284,6 +284,7 @@ async fn the_seller_assigns_delivered_goods_once_whatever_its_invoices_say() {
                     p[0] = 1;
                     p
                 },
+                amount: vec![],
             }),
         },
     )

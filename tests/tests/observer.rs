@@ -122,6 +122,13 @@ impl Ledger for Forger {
     ) -> Result<Response<pb::GetGovernanceResponse>, Status> {
         Err(no("GetGovernance"))
     }
+
+    async fn get_analytics_query(
+        &self,
+        _: Request<pb::GetAnalyticsQueryRequest>,
+    ) -> Result<Response<pb::GetAnalyticsQueryResponse>, Status> {
+        Err(no("GetAnalyticsQuery"))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -449,6 +449,12 @@ pub enum BuildError {
     /// Proving a financing request failed.
     #[error("{0}")]
     Financing(CircuitError),
+    /// An analytics question that does not make sense.
+    #[error("{0}")]
+    BadQuestion(String),
+    /// The financed amount could not be encrypted under the chain's analytics key.
+    #[error("encrypting the financed amount for the chain's analytics: {0}")]
+    Analytics(String),
     /// A reader without a registered encryption key.
     #[error("{org} has no encryption key in the member directory")]
     NoEncryptionKey {
@@ -660,7 +666,8 @@ impl BuildError {
             | E::Wrapping { .. }
             | E::UnknownFieldType { .. }
             | E::UnknownDocumentKind { .. }
-            | E::PartyNotAMember { .. } => ErrorKind::InvalidInput,
+            | E::PartyNotAMember { .. }
+            | E::BadQuestion(_) => ErrorKind::InvalidInput,
             E::NoSecretRegistered { .. }
             | E::NotOwner { .. }
             | E::NoDocumentKey { .. }
@@ -688,6 +695,7 @@ impl BuildError {
             | E::NotAnInvoice { .. }
             | E::NoLinkedCheck { .. }
             | E::Financing(_)
+            | E::Analytics(_)
             | E::NoEncryptionKey { .. }
             | E::UnusableAuditKey { .. }
             | E::NoCommittedField { .. }

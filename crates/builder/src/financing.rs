@@ -84,14 +84,35 @@ impl<V: StateView> Builder<'_, V> {
             record: record.clone(),
             version,
         };
-        Ok(FinanceRequest {
+        let mut request = FinanceRequest {
             invoice: at(id, rv.version),
             order: at(&order.record, order.version),
             delivery: at(&delivery.record, delivery.version),
             bank: input.bank.clone(),
             nullifier,
             proof,
-        })
+            amount: vec![],
+        };
+        // On a chain with analytics, the financed amount (the invoice total) encrypted
+        // under the analytics key, proven for this request (docs/fhe.md).
+        if let Some(cfg) = ledger_state::analytics_config(self.view)? {
+            let analytics = keys
+                .analytics_keys()
+                .filter(|k| k.id() == cfg.keys_id)
+                .ok_or_else(|| {
+                    BuildError::Analytics(format!(
+                        "this node has not loaded the chain's analytics keys {} (analytics-keys.bin beside genesis.json)",
+                        hex::encode(cfg.keys_id)
+                    ))
+                })?;
+            let total = self.open_document(&rv, &schema)?.total;
+            let context = ledger_state::amount_context(self.chain, &request);
+            request.amount = ledger_fhe::encrypt_amount(&analytics, total, &context)
+                .map_err(|e| BuildError::Analytics(e.to_string()))?
+                .as_bytes()
+                .to_vec();
+        }
+        Ok(request)
     }
 }
 

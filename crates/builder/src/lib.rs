@@ -133,7 +133,7 @@ impl WriteSubject {
                 record: None,
                 version: s.version,
             }),
-            Payload::Govern(_) => Some(WriteSubject {
+            Payload::Govern(_) | Payload::Analytics(_) => Some(WriteSubject {
                 record: None,
                 version: 0,
             }),

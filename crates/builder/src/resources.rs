@@ -36,6 +36,12 @@ pub trait ProvingKeys {
         circuit: CircuitId,
         chain_key: &VerifyingKey,
     ) -> Result<Arc<ProvingKey>, BuildError>;
+
+    /// The chain's public analytics keys, if this node loaded them (every node of a chain
+    /// with analytics does; docs/fhe.md).
+    fn analytics_keys(&self) -> Option<Arc<ledger_fhe::PublicKeys>> {
+        None
+    }
 }
 
 /// One field of one record version a regulator read under a schema's audit policy.

@@ -159,6 +159,51 @@ pub(crate) enum Command {
         #[arg(long)]
         bank: String,
     },
+    /// Banks and regulators: is a buyer's total financing, across every bank, above a
+    /// limit? The amounts stay encrypted under the consortium's analytics key; validators
+    /// compute and re-execute on ciphertexts; the analytics authority decrypts only the
+    /// yes-or-no answer. Shows the computation's progress until answered (docs/fhe.md).
+    ExposureQuery {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The buyer (the organisation whose purchase orders were financed).
+        #[arg(long)]
+        buyer: String,
+        /// The limit, in the amounts' minor units.
+        #[arg(long)]
+        limit: u64,
+        /// Print the query id and return without waiting for the answer.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the answer, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// Banks and regulators: does any single bank hold more than a share of a buyer's
+    /// financing? Answered like exposure-query: on ciphertexts, yes or no only.
+    ConcentrationQuery {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The buyer.
+        #[arg(long)]
+        buyer: String,
+        /// The share, 1 to 99 percent.
+        #[arg(long)]
+        share: u32,
+        /// Print the query id and return without waiting for the answer.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the answer, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// An encrypted-analytics query: its question, results, validators' re-executions,
+    /// acceptance and answer.
+    AnalyticsQuery {
+        /// The query id (the hash of the transaction that asked it, hex).
+        #[arg(long)]
+        query: String,
+    },
     /// Members: endorse a statement on a topic anonymously, as "one of the member banks".
     /// Your ring key (sealed by your HSM) signs for the whole member ring; the ledger
     /// accepts one endorsement per member per topic and never learns whose it is.

@@ -219,6 +219,20 @@ impl Client {
         Self::connect(&self.url, self.tls.clone()).await
     }
 
+    /// An encrypted-analytics query.
+    pub async fn analytics_query(
+        &mut self,
+        query: &Hash,
+    ) -> Result<pb::GetAnalyticsQueryResponse, CliError> {
+        Ok(self
+            .inner
+            .get_analytics_query(pb::GetAnalyticsQueryRequest {
+                query: query.0.to_vec(),
+            })
+            .await?
+            .into_inner())
+    }
+
     /// Node status.
     pub async fn status(&mut self) -> Result<pb::GetStatusResponse, CliError> {
         Ok(self

@@ -114,6 +114,15 @@ impl Gateway {
         Ok(self.inner.cross_check(r).await?.into_inner())
     }
 
+    /// Asks an encrypted-analytics question.
+    pub async fn ask_analytics(
+        &mut self,
+        msg: pb::AnalyticsAskRequest,
+    ) -> Result<pb::WriteResponse, CliError> {
+        let r = self.req(msg);
+        Ok(self.inner.ask_analytics(r).await?.into_inner())
+    }
+
     /// Requests financing of an invoice.
     pub async fn request_financing(
         &mut self,

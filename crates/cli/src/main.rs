@@ -6,6 +6,7 @@
 
 use ledger_home::out;
 
+mod analytics;
 mod args;
 mod client;
 mod gateway;
@@ -15,7 +16,7 @@ mod util;
 
 use clap::Parser;
 use ledger_api::v1 as pb;
-use ledger_types::Block;
+use ledger_types::{Block, Hash};
 
 use crate::args::{Cli, Command};
 use crate::client::{CliError, Client};
@@ -316,6 +317,44 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 w.height,
                 hex::encode(&w.tx_hash)
             );
+        }
+        Command::ExposureQuery {
+            gw,
+            buyer,
+            limit,
+            no_wait,
+            timeout_secs,
+        } => {
+            let ask = pb::AnalyticsAskRequest {
+                buyer,
+                question: "exposure".into(),
+                limit,
+                share_percent: 0,
+                no_wait: false,
+            };
+            analytics::ask(&mut client, &gw, ask, no_wait, timeout_secs).await?;
+        }
+        Command::ConcentrationQuery {
+            gw,
+            buyer,
+            share,
+            no_wait,
+            timeout_secs,
+        } => {
+            let ask = pb::AnalyticsAskRequest {
+                buyer,
+                question: "concentration".into(),
+                limit: 0,
+                share_percent: share,
+                no_wait: false,
+            };
+            analytics::ask(&mut client, &gw, ask, no_wait, timeout_secs).await?;
+        }
+        Command::AnalyticsQuery { query } => {
+            let id = Hash::from_hex(&query).ok_or_else(|| {
+                CliError::Invalid(format!("query {query:?} is not a 32-byte hex hash"))
+            })?;
+            analytics::print(&id, &client.analytics_query(&id).await?);
         }
         Command::RequestFinancing { gw, invoice, bank } => {
             let mut gw = gw.connect().await?;

@@ -8,9 +8,7 @@
 use std::path::Path;
 
 use ledger_crypto::Signer;
-use ledger_state::genesis::{
-    genesis_block_with_circuits, registration_body, registration_with_keys,
-};
+use ledger_state::genesis::{genesis_block_full, registration_body, registration_with_keys};
 use ledger_state::Execution;
 use ledger_types::{
     Block, ChainId, HashSuite, OrgId, Payload, PublicKey, RegisterMember, Role, Signature,
@@ -41,6 +39,40 @@ pub struct GenesisFile {
     /// otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub development: bool,
+    /// The chain's encrypted analytics (docs/fhe.md), if it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<GenesisAnalytics>,
+}
+
+/// The chain's encrypted analytics: the authority that decrypts answers, the integer
+/// profile, and the SHA-256 of the public key file every node needs beside genesis.json
+/// (`analytics-keys.bin`, written by the authority's `init --analytics-authority`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAnalytics {
+    /// The analytics authority (a founding regulator).
+    pub authority: String,
+    /// `standard` (48-bit amounts) or `small` (8-bit amounts: tests and demos).
+    pub profile: String,
+    /// `ledger_fhe::PublicKeys::id` of the key file, hex.
+    pub keys_sha256: String,
+}
+
+impl GenesisAnalytics {
+    /// The configuration genesis fixes in state.
+    pub fn config(&self) -> Result<ledger_state::AnalyticsConfig, String> {
+        let authority = OrgId::new(self.authority.clone()).map_err(|e| e.to_string())?;
+        ledger_fhe::Profile::parse(&self.profile).map_err(|e| e.to_string())?;
+        let keys_id: [u8; 32] = hex::decode(&self.keys_sha256)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("keys_sha256 is not 32 bytes of hex")?;
+        Ok(ledger_state::AnalyticsConfig {
+            authority,
+            profile: self.profile.clone(),
+            keys_id,
+        })
+    }
 }
 
 /// A circuit's verifying key, pinned by its fingerprint.
@@ -267,12 +299,18 @@ impl GenesisFile {
             }
             circuits.push((c.name.clone(), bytes));
         }
-        let (block, execution) = genesis_block_with_circuits(
+        let analytics = self
+            .analytics
+            .as_ref()
+            .map(|a| a.config().map_err(|e| bad(format!("analytics: {e}"))))
+            .transpose()?;
+        let (block, execution) = genesis_block_full(
             &chain_id,
             self.timestamp_ms,
             txs,
             &circuits,
             self.development,
+            analytics.as_ref(),
         )
         .map_err(|e| bad(e.to_string()))?;
         Ok(Genesis {

@@ -88,6 +88,10 @@ pub struct Ledger {
     forwarding: std::sync::atomic::AtomicBool,
     /// What changes the blocks this validator proposes (test builds only).
     pub(crate) consensus_hook: Option<Arc<dyn ConsensusHook>>,
+    /// The encrypted-analytics jobs this node runs or ran, with their progress.
+    pub analytics_jobs: crate::analytics::Jobs,
+    /// The chain's public analytics keys, on a chain with analytics (docs/fhe.md).
+    pub analytics: Option<Arc<ledger_fhe::PublicKeys>>,
 }
 
 /// A signer shared by the tasks that sign for the node, replaced in place on rotation.
@@ -148,6 +152,8 @@ impl Ledger {
             role: std::sync::Mutex::new(("idle", vec![])),
             forwarding: std::sync::atomic::AtomicBool::new(true),
             consensus_hook: None,
+            analytics_jobs: Default::default(),
+            analytics: None,
         }
     }
 
@@ -234,6 +240,12 @@ impl Ledger {
             ));
             self.relays.push(tx);
         }
+        self
+    }
+
+    /// The chain's public analytics keys (loaded from the file beside genesis.json).
+    pub fn with_analytics(mut self, keys: Option<Arc<ledger_fhe::PublicKeys>>) -> Self {
+        self.analytics = keys;
         self
     }
 

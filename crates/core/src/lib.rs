@@ -11,6 +11,7 @@
 //! reaches other nodes only through the traits of [`transport`]. No tonic types here.
 
 pub mod admission;
+pub mod analytics;
 pub mod auditor;
 pub mod consensus;
 pub mod error;

@@ -7,6 +7,7 @@
 //! CLI both use this crate; it knows nothing of blocks, consensus or gRPC, and it never
 //! writes a secret in clear to disk or to a log.
 
+pub mod analytics;
 pub mod audit_log;
 pub mod config;
 pub mod error;

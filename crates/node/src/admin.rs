@@ -88,6 +88,20 @@ pub fn genesis_merge(out: &Path, inputs: &[PathBuf]) -> Result<(), NodeError> {
                         reason: "its circuit verifying keys differ from the other inputs' (every founding organisation must init with the same --circuit-keys)".into(),
                     });
                 }
+                match (&m.analytics, g.analytics) {
+                    (_, None) => {}
+                    (None, Some(a)) => m.analytics = Some(a),
+                    (Some(x), Some(a)) if *x == a => {}
+                    (Some(x), Some(a)) => {
+                        return Err(NodeError::Genesis {
+                            path: path.display().to_string(),
+                            reason: format!(
+                                "it names {} as the analytics authority and another input names {}: a chain has one",
+                                a.authority, x.authority
+                            ),
+                        })
+                    }
+                }
                 m.timestamp_ms = m.timestamp_ms.max(g.timestamp_ms);
                 for member in g.members {
                     if let Some(existing) = m.members.iter().find(|x| x.org == member.org) {

@@ -22,6 +22,8 @@ pub struct Cli {
 }
 
 /// The commands.
+// Parsed once per process: the size of the largest variant (init's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
     /// Create a node home: signing key, config.toml and a single-organisation genesis.json.
@@ -281,6 +283,16 @@ pub struct InitArgs {
     /// financing proofs. Fixed in genesis; every start warns about it.
     #[arg(long)]
     pub development: bool,
+    /// Make this organisation (a regulator) the chain's analytics authority: generate the
+    /// analytics key (its secret sealed by the key provider, in analytics.sealed), write
+    /// the public keys to analytics-keys.bin (every node needs a copy beside genesis.json)
+    /// and name them in genesis. Seconds to a minute. See docs/fhe.md.
+    #[arg(long)]
+    pub analytics_authority: bool,
+    /// The analytics integer profile: "standard" (48-bit amounts, production) or "small"
+    /// (8-bit amounts: tests and demos, same parameters on fewer blocks).
+    #[arg(long, default_value = "standard")]
+    pub analytics_profile: String,
     /// Joining a consortium that runs already (give its --chain-id): also write this
     /// organisation's join request to FILE (its registration signed by the new signing
     /// key, with proofs of possession of its keys), to hand to a governor, who proposes

@@ -142,8 +142,40 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         chain_id.as_str(),
         org.as_str(),
     )?;
+    let analytics = if a.analytics_authority {
+        if !roles.contains(&Role::Regulator) {
+            return Err(NodeError::Fatal(
+                "--analytics-authority is for a regulator (add --roles regulator)".into(),
+            ));
+        }
+        let profile = ledger_fhe::Profile::parse(&a.analytics_profile)
+            .map_err(|e| NodeError::Fatal(e.to_string()))?;
+        let secret = ledger_home::analytics::create(
+            &a.home,
+            provider.as_ref(),
+            &config.keys.sealing_label,
+            chain_id.as_str(),
+            org.as_str(),
+        )?;
+        let keys = ledger_fhe::PublicKeys::generate(&secret, profile)
+            .map_err(|e| NodeError::Fatal(format!("generating the analytics keys: {e}")))?;
+        drop(secret);
+        ledger_home::fsutil::write_file(
+            &a.home.join(ledger_home::analytics::KEYS_FILE),
+            keys.to_bytes(),
+            0o644,
+        )?;
+        Some(genesis::GenesisAnalytics {
+            authority: org.to_string(),
+            profile: profile.name().to_string(),
+            keys_sha256: hex::encode(keys.id()),
+        })
+    } else {
+        None
+    };
     let circuits = genesis::circuits_from(&circuit_keys)?;
     let genesis = GenesisFile {
+        analytics: analytics.clone(),
         circuits,
         development: a.development,
         chain_id: chain_id.to_string(),
@@ -199,6 +231,15 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
             "  audit key     {} (secret sealed by the key provider in {})",
             hex::encode(&audit_key),
             <ledger_proofs::AuditSecret as ledger_home::sealed::SealedKey>::FILE
+        );
+    }
+    if let Some(an) = &analytics {
+        out!(
+            "  analytics     authority, {} profile; public keys {} in {} (copy it beside genesis.json in every home); secret sealed in {}",
+            an.profile,
+            an.keys_sha256,
+            ledger_home::analytics::KEYS_FILE,
+            ledger_home::analytics::SECRET_FILE
         );
     }
     out!("  gRPC API      {}", config.grpc.listen);

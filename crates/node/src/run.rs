@@ -155,6 +155,90 @@ fn open_chain(
     Ok((Arc::new(store), genesis))
 }
 
+/// The chain's analytics, if genesis set any: the public keys from the file beside
+/// genesis.json (its hash must be the one genesis fixed), installed for the state machine
+/// before anything is executed.
+pub(crate) struct LoadedAnalytics {
+    pub config: ledger_state::AnalyticsConfig,
+    pub keys: Arc<ledger_fhe::PublicKeys>,
+    pub evaluator: Arc<ledger_fhe::Evaluator>,
+}
+
+fn load_analytics(home: &Path, store: &Store) -> Result<Option<LoadedAnalytics>, NodeError> {
+    let Some(config) =
+        ledger_state::analytics_config(store).map_err(|e| NodeError::Fatal(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let path = home.join(ledger_home::analytics::KEYS_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| NodeError::Io {
+        what: format!(
+            "reading the chain's analytics keys {} (genesis names keys {}; copy the authority's {} here)",
+            path.display(),
+            hex::encode(config.keys_id),
+            ledger_home::analytics::KEYS_FILE
+        ),
+        reason: e.to_string(),
+    })?;
+    let t = Instant::now();
+    let keys = ledger_fhe::PublicKeys::from_bytes(&bytes)
+        .map_err(|e| NodeError::Fatal(format!("{}: {e}", path.display())))?;
+    if keys.id() != config.keys_id {
+        return Err(NodeError::Fatal(format!(
+            "{} holds analytics keys {}, but genesis names keys {}: copy the authority's file",
+            path.display(),
+            hex::encode(keys.id()),
+            hex::encode(config.keys_id)
+        )));
+    }
+    if keys.profile().name() != config.profile {
+        return Err(NodeError::Fatal(format!(
+            "{} is for the {} profile, genesis says {}",
+            path.display(),
+            keys.profile().name(),
+            config.profile
+        )));
+    }
+    let evaluator = ledger_state::install_analytics(&keys)
+        .map_err(|e| NodeError::Fatal(format!("preparing the analytics keys: {e}")))?;
+    tracing::info!(
+        authority = %config.authority,
+        profile = %config.profile,
+        keys = %hex::encode(config.keys_id),
+        elapsed_ms = t.elapsed().as_millis() as u64,
+        "analytics keys loaded"
+    );
+    Ok(Some(LoadedAnalytics {
+        config,
+        keys: Arc::new(keys),
+        evaluator,
+    }))
+}
+
+/// The authority's decryption key: the sealed secret, unsealed by the key provider for each
+/// answer.
+struct SealedAnswerKey {
+    home: PathBuf,
+    provider: Arc<dyn ledger_hsm::KeyProvider>,
+    sealing_label: String,
+    chain_id: String,
+    org: String,
+}
+
+impl ledger_core::analytics::AnswerKey for SealedAnswerKey {
+    fn authority(&self) -> Result<ledger_fhe::Authority, String> {
+        let secret = ledger_home::analytics::load(
+            &self.home,
+            self.provider.as_ref(),
+            &self.sealing_label,
+            &self.chain_id,
+            &self.org,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(ledger_fhe::Authority::new(&secret))
+    }
+}
+
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
@@ -534,6 +618,10 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         let (home, config) = (home.clone(), config.clone());
         blocking(move || open_chain(&home, &config)).await?
     };
+    let analytics = {
+        let (home, store) = (home.clone(), store.clone());
+        blocking(move || load_analytics(&home, &store)).await?
+    };
     let keys = open_keys(&home, &mut config, &store, genesis.chain_id.as_str(), &org).await?;
     let mempool = Mempool::new(genesis.chain_id.clone(), config.mempool.limits());
     let mut ledger = Ledger::new(
@@ -593,6 +681,7 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         let (relays, peers) = PeerApi::validators(&config.consensus.relay, Some(&client_tls))?;
         ledger = ledger.with_relays(relays).with_peers(peers);
     }
+    ledger = ledger.with_analytics(analytics.as_ref().map(|a| a.keys.clone()));
     ledger = ledger.with_admission(Admission::new(
         config.grpc.verify_workers,
         config.grpc.max_waiting_admissions,
@@ -648,6 +737,32 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
     } else {
         None
     };
+    if let Some(an) = &analytics {
+        let authority = if an.config.authority == org {
+            let key: Arc<dyn ledger_core::analytics::AnswerKey> = Arc::new(SealedAnswerKey {
+                home: home.clone(),
+                provider: keys.provider.clone(),
+                sealing_label: config.keys.sealing_label.clone(),
+                chain_id: ledger.chain_id.to_string(),
+                org: org.to_string(),
+            });
+            // The secret must unseal now, not at the first answer.
+            key.authority().map_err(NodeError::Fatal)?;
+            Some((key, audit_log.clone()))
+        } else {
+            None
+        };
+        let w = Arc::new(ledger_core::analytics::AnalyticsWorker {
+            ledger: ledger.clone(),
+            writer: writer.clone(),
+            evaluator: an.evaluator.clone(),
+            authority,
+            jobs: ledger.analytics_jobs.clone(),
+            state_file: home.join("analytics/processed-height"),
+            answered: Default::default(),
+        });
+        tokio::spawn(ledger_core::analytics::run(w, shutdown_rx.clone()));
+    }
     // Keys staged for a rotation are adopted as soon as the ledger holds them.
     tokio::spawn(ledger_core::rotation::watch(
         ledger.clone(),

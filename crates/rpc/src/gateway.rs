@@ -28,7 +28,7 @@ use ledger_home::audit_log::AuditLog;
 use ledger_home::gateway_auth::GatewayClients;
 use ledger_hsm::KeyProvider;
 use ledger_store::Store;
-use ledger_types::Payload;
+use ledger_types::{OrgId, Payload};
 use tonic::{Request, Response, Status};
 
 use crate::status::{build_status, submit_status, write_status};
@@ -307,6 +307,46 @@ impl GatewayApi for GatewayService {
             |g, req| {
                 let input = convert::put_input(req)?;
                 Ok(Payload::PutRecord(g.builder(&g.agreement()).put(&input)?))
+            },
+        )
+        .await
+    }
+
+    async fn ask_analytics(
+        &self,
+        request: Request<pb::AnalyticsAskRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        self.write(
+            request,
+            "gateway analytics question",
+            |r| r.no_wait,
+            |_g, req| {
+                let buyer = OrgId::new(req.buyer.clone())
+                    .map_err(|e| BuildError::BadQuestion(format!("buyer: {e}")))?;
+                let question = match req.question.as_str() {
+                    "exposure" => ledger_types::Question::Exposure { limit: req.limit },
+                    "concentration" => {
+                        let share_percent = u8::try_from(req.share_percent)
+                            .ok()
+                            .filter(|s| (1..=99).contains(s))
+                            .ok_or_else(|| {
+                                BuildError::BadQuestion(format!(
+                                    "a concentration share is 1 to 99 percent, not {}",
+                                    req.share_percent
+                                ))
+                            })?;
+                        ledger_types::Question::Concentration { share_percent }
+                    }
+                    other => {
+                        return Err(BuildError::BadQuestion(format!(
+                            "unknown question {other:?}: \"exposure\" (with a limit) or \"concentration\" (with a share)"
+                        )))
+                    }
+                };
+                Ok(Payload::Analytics(ledger_types::Analytics::Ask {
+                    buyer,
+                    question,
+                }))
             },
         )
         .await

@@ -366,6 +366,57 @@ impl LedgerApi for LedgerService {
         }))
     }
 
+    async fn get_analytics_query(
+        &self,
+        request: Request<pb::GetAnalyticsQueryRequest>,
+    ) -> Result<Response<pb::GetAnalyticsQueryResponse>, Status> {
+        let id = hash_arg(&request.into_inner().query, "query")?;
+        let store = self.ledger.store.as_ref();
+        let q = ledger_state::analytics_query(store, &id)
+            .map_err(state_err)?
+            .ok_or_else(|| {
+                Status::not_found(format!("no analytics query was asked in transaction {id}"))
+            })?;
+        let validators = ledger_state::validators(store).map_err(state_err)?.len() as u32;
+        let job = self
+            .ledger
+            .analytics_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned();
+        let attestation = |(v, h): &(OrgId, Hash)| pb::AnalyticsAttestation {
+            validator: v.to_string(),
+            result_hash: h.0.to_vec(),
+        };
+        Ok(Response::new(pb::GetAnalyticsQueryResponse {
+            asker: q.asker.to_string(),
+            buyer: q.buyer.to_string(),
+            question: q.question.to_string(),
+            height: q.height,
+            inputs: q.inputs,
+            results: q
+                .results
+                .iter()
+                .map(|r| pb::AnalyticsResult {
+                    result_hash: r.hash.0.to_vec(),
+                    by: r.by.to_string(),
+                    tx_hash: r.tx.0.to_vec(),
+                })
+                .collect(),
+            attestations: q.attestations.iter().map(attestation).collect(),
+            accepted: q.accepted.map(|h| h.0.to_vec()).unwrap_or_default(),
+            answered: q.answer.is_some(),
+            answer: q.answer.unwrap_or(false),
+            validators,
+            quorum: validators * 2 / 3 + 1,
+            mismatches: q.mismatches().into_iter().map(attestation).collect(),
+            job_done: job.as_ref().map(|j| j.done as u64).unwrap_or(0),
+            job_total: job.as_ref().map(|j| j.total as u64).unwrap_or(0),
+            job_step: job.map(|j| j.what).unwrap_or_default(),
+        }))
+    }
+
     async fn get_governance(
         &self,
         request: Request<pb::GetGovernanceRequest>,

@@ -253,6 +253,18 @@ pub enum TxFailure {
         /// Who signed the request.
         signer: OrgId,
     },
+    /// An encrypted-analytics step the rules refuse (the reason says which rule).
+    #[error("analytics: {reason}")]
+    AnalyticsRefused {
+        /// Why.
+        reason: String,
+    },
+    /// No query was asked in the transaction an analytics step names.
+    #[error("analytics: no query was asked in transaction {query}")]
+    QueryNotFound {
+        /// The transaction named.
+        query: ledger_types::Hash,
+    },
     /// The bank a financing request names cannot take the receivable.
     #[error("{bank} cannot be assigned the receivable of invoice {record}: {reason}")]
     NotAFinancingBank {

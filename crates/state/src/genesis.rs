@@ -16,7 +16,7 @@ use ledger_types::{
 
 use crate::error::{BlockError, TxRejection};
 use crate::exec::{Execution, Overlay, TxOutcome};
-use crate::model::{self, encode_validators};
+use crate::model::{self, encode_validators, AnalyticsConfig};
 use crate::payload::register_member;
 use crate::{keys, StateView};
 
@@ -83,12 +83,33 @@ pub fn genesis_block_with_circuits(
     circuits: &[(String, Vec<u8>)],
     development: bool,
 ) -> Result<(Block, Execution), BlockError> {
-    let execution = execute_genesis_with_circuits(
+    genesis_block_full(
+        chain_id,
+        timestamp_ms,
+        registrations,
+        circuits,
+        development,
+        None,
+    )
+}
+
+/// [`genesis_block_with_circuits`] that also fixes the chain's analytics (authority,
+/// profile, public keys' id; docs/fhe.md).
+pub fn genesis_block_full(
+    chain_id: &ChainId,
+    timestamp_ms: u64,
+    registrations: Vec<Transaction>,
+    circuits: &[(String, Vec<u8>)],
+    development: bool,
+    analytics: Option<&AnalyticsConfig>,
+) -> Result<(Block, Execution), BlockError> {
+    let execution = execute_genesis_full(
         &BTreeMap::<Vec<u8>, Vec<u8>>::new(),
         chain_id,
         &registrations,
         circuits,
         development,
+        analytics,
     )?;
     let hashes: Vec<Hash> = registrations.iter().map(Transaction::hash).collect();
     let proposer = OrgId::new(GENESIS_PROPOSER).map_err(|e| BlockError::HeaderMismatch {
@@ -135,6 +156,19 @@ pub fn execute_genesis_with_circuits<V: StateView>(
     txs: &[Transaction],
     circuits: &[(String, Vec<u8>)],
     development: bool,
+) -> Result<Execution, BlockError> {
+    execute_genesis_full(view, chain_id, txs, circuits, development, None)
+}
+
+/// [`execute_genesis_with_circuits`] that also fixes the chain's analytics
+/// (`analytics/config`): the authority must be a founding regulator and the profile known.
+pub fn execute_genesis_full<V: StateView>(
+    view: &V,
+    chain_id: &ChainId,
+    txs: &[Transaction],
+    circuits: &[(String, Vec<u8>)],
+    development: bool,
+    analytics: Option<&AnalyticsConfig>,
 ) -> Result<Execution, BlockError> {
     let bad = |index: usize, tx: &Transaction, reason: TxRejection| BlockError::InvalidTx {
         height: 0,
@@ -227,6 +261,25 @@ pub fn execute_genesis_with_circuits<V: StateView>(
         ledger_circuits::VerifyingKey::from_bytes(id, vk)
             .map_err(|e| bad(format!("circuit {name}: {e}")))?;
         overlay.put(keys::circuit(name), vk.clone())?;
+    }
+    if let Some(a) = analytics {
+        let bad = |got: String| BlockError::HeaderMismatch {
+            height: 0,
+            field: "analytics",
+            got,
+            expected: "a founding regulator as the analytics authority and a known profile".into(),
+        };
+        let regulator = txs.iter().any(|t| {
+            matches!(&t.body().payload, Payload::RegisterMember(m) if m.org == a.authority && m.has_role(Role::Regulator))
+        });
+        if !regulator {
+            return Err(bad(format!(
+                "analytics authority {} is not a founding member with the regulator role",
+                a.authority
+            )));
+        }
+        ledger_fhe::Profile::parse(&a.profile).map_err(|e| bad(e.to_string()))?;
+        overlay.put(keys::analytics_config(), a.encode())?;
     }
     let accumulator = overlay.diff.apply_to(&LtHash16::new());
     Ok(Execution {

@@ -1,6 +1,6 @@
 //! The state key layout. Identifiers never contain `/`, so `/` separates unambiguously.
 
-use ledger_types::{OrgId, RecordId, SchemaId, Topic};
+use ledger_types::{Hash, OrgId, RecordId, SchemaId, Topic};
 
 /// `member/{org}` → the organisation's `RegisterMember` entry.
 pub fn member(org: &OrgId) -> Vec<u8> {
@@ -196,4 +196,32 @@ pub fn endorsement_image(topic: &Topic, image: &[u8; 32]) -> Vec<u8> {
         image.as_slice(),
     ]
     .concat()
+}
+
+/// `analytics/config` → the chain's analytics configuration (fixed in genesis).
+pub fn analytics_config() -> Vec<u8> {
+    b"analytics/config".to_vec()
+}
+
+/// `analytics/buyer/{buyer}` → how many financings with an encrypted amount the buyer has
+/// (u64 big-endian).
+pub fn analytics_buyer_count(buyer: &OrgId) -> Vec<u8> {
+    [b"analytics/buyer/".as_slice(), buyer.as_str().as_bytes()].concat()
+}
+
+/// `analytics/buyer/{buyer}/n/{index u64 big-endian}` → the buyer's financing number
+/// `index` (bank, transaction).
+pub fn analytics_buyer_at(buyer: &OrgId, index: u64) -> Vec<u8> {
+    [
+        b"analytics/buyer/".as_slice(),
+        buyer.as_str().as_bytes(),
+        b"/n/",
+        &index.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// `analytics/query/{ask tx hash}` → the query and what happened to it.
+pub fn analytics_query(id: &Hash) -> Vec<u8> {
+    [b"analytics/query/".as_slice(), id.as_bytes()].concat()
 }

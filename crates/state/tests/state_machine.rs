@@ -1911,6 +1911,7 @@ fn financing_is_the_sellers_assignment_of_delivered_goods_spent_once_however_the
             bank: OrgId::new(bank).unwrap(),
             nullifier: fr_to_bytes(&public[1]),
             proof,
+            amount: vec![],
         })
     };
     // Only the seller assigns: not the financing bank that reads the invoice, not the
@@ -2067,6 +2068,7 @@ fn financing_proofs_made_with_ceremony_keys_pinned_in_genesis_verify_and_develop
                 bank: OrgId::new("bank-b").unwrap(),
                 nullifier: fr_to_bytes(&public[1]),
                 proof,
+                amount: vec![],
             }),
         )
     };

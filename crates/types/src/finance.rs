@@ -67,6 +67,10 @@ pub struct FinanceRequest {
     pub nullifier: [u8; 32],
     /// The proof.
     pub proof: Vec<u8>,
+    /// The financed amount (the invoice total) encrypted under the chain's analytics key,
+    /// with its proof of encryption (`ledger_fhe::EncryptedAmount`); empty on a chain
+    /// without analytics. Not tied to the invoice's commitment: see docs/fhe.md.
+    pub amount: Vec<u8>,
 }
 
 impl FinanceRequest {
@@ -78,6 +82,7 @@ impl FinanceRequest {
         self.bank.encode(e);
         e.fixed(&self.nullifier);
         e.bytes(&self.proof);
+        e.bytes(&self.amount);
     }
 
     /// Reads and checks the canonical encoding.
@@ -89,6 +94,7 @@ impl FinanceRequest {
             bank: OrgId::decode(d)?,
             nullifier: d.array("nullifier")?,
             proof: d.bytes("financing proof", MAX_FINANCE_PROOF)?,
+            amount: d.bytes("encrypted amount", crate::analytics::MAX_ENCRYPTED_AMOUNT)?,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! [`codec`] and written next to each type; decoders refuse non-canonical input, so a
 //! value's hash is a function of its meaning. This crate does no I/O and holds no secrets.
 
+pub mod analytics;
 pub mod audit_alert;
 pub mod block;
 pub mod codec;
@@ -24,6 +25,7 @@ pub mod revoke;
 pub mod schema;
 pub mod tx;
 
+pub use analytics::{Analytics, Question};
 pub use audit_alert::AuditAlert;
 pub use block::{Block, BlockHeader, BlockSummary, Commit, CommitSignature};
 pub use cross_check::{CrossCheck, Operand, Relation};

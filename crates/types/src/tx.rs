@@ -23,6 +23,7 @@
 
 use std::sync::Arc;
 
+use crate::analytics::Analytics;
 use crate::audit_alert::AuditAlert;
 use crate::codec::{Decoder, Encoder};
 use crate::cross_check::CrossCheck;
@@ -78,6 +79,8 @@ pub enum TxKind {
     Govern,
     /// A member replaces one of its keys, signing with its current signing key.
     RotateKey,
+    /// Encrypted analytics: a question, a result, an attestation or an answer.
+    Analytics,
 }
 
 impl TxKind {
@@ -95,6 +98,7 @@ impl TxKind {
             TxKind::Endorse => 9,
             TxKind::Govern => 10,
             TxKind::RotateKey => 11,
+            TxKind::Analytics => 12,
         }
     }
 
@@ -112,6 +116,7 @@ impl TxKind {
             9 => Ok(TxKind::Endorse),
             10 => Ok(TxKind::Govern),
             11 => Ok(TxKind::RotateKey),
+            12 => Ok(TxKind::Analytics),
             t => Err(CodecError::UnknownTag {
                 what: "transaction kind",
                 tag: t.into(),
@@ -133,6 +138,7 @@ impl TxKind {
             TxKind::Endorse => "Endorse",
             TxKind::Govern => "Govern",
             TxKind::RotateKey => "RotateKey",
+            TxKind::Analytics => "Analytics",
         }
     }
 }
@@ -163,6 +169,8 @@ pub enum Payload {
     Govern(Govern),
     /// See [`RotateKey`].
     RotateKey(RotateKey),
+    /// See [`Analytics`].
+    Analytics(Analytics),
 }
 
 impl Payload {
@@ -180,6 +188,7 @@ impl Payload {
             Payload::Endorse(_) => TxKind::Endorse,
             Payload::Govern(_) => TxKind::Govern,
             Payload::RotateKey(_) => TxKind::RotateKey,
+            Payload::Analytics(_) => TxKind::Analytics,
         }
     }
 
@@ -197,6 +206,7 @@ impl Payload {
             Payload::Endorse(p) => p.encode(&mut e),
             Payload::Govern(p) => p.encode(&mut e),
             Payload::RotateKey(p) => p.encode(&mut e),
+            Payload::Analytics(p) => p.encode(&mut e),
         }
         e.finish()
     }
@@ -215,6 +225,7 @@ impl Payload {
             TxKind::Endorse => Payload::Endorse(Endorse::decode(&mut d)?),
             TxKind::Govern => Payload::Govern(Govern::decode(&mut d)?),
             TxKind::RotateKey => Payload::RotateKey(RotateKey::decode(&mut d)?),
+            TxKind::Analytics => Payload::Analytics(Analytics::decode(&mut d)?),
         };
         d.finish(kind.name())?;
         Ok(p)

@@ -74,6 +74,10 @@ impl SealedSecrets for Gateway {
 }
 
 impl ProvingKeys for Gateway {
+    fn analytics_keys(&self) -> Option<Arc<ledger_fhe::PublicKeys>> {
+        self.ledger.analytics.clone()
+    }
+
     /// Loaded from `<home>/circuits/<name>.pk`, or, on a chain using the development keys,
     /// generated from the public development seed and saved there on first use.
     fn proving_key(

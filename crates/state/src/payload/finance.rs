@@ -17,7 +17,7 @@ use ledger_types::{
 };
 
 use super::{Ctx, PayloadHandler, Writes};
-use crate::error::{ExecError, FirstFinancing, StateError, TxFailure};
+use crate::error::{ExecError, FirstFinancing, StateError, TxFailure, TxRejection};
 use crate::{keys, model, StateView};
 
 /// The stored version `at`, which must hold a document of `kind`.
@@ -45,6 +45,29 @@ fn document_version<V: StateView>(
 }
 
 impl PayloadHandler for FinanceRequest {
+    /// On a chain with analytics, the encrypted amount must be there and its proof of
+    /// encryption must verify for this request (a forged or replayed one refuses the
+    /// request); on a chain without, there must be none.
+    fn check_stateful<V: StateView>(&self, ctx: &Ctx<'_, V>) -> Result<(), TxRejection> {
+        let bad = |reason: String| TxRejection::InvalidProof {
+            kind: "encrypted amount",
+            record: self.invoice.record.clone(),
+            reason,
+        };
+        match model::analytics_config(ctx.view)? {
+            None if self.amount.is_empty() => Ok(()),
+            None => Err(bad(
+                "this chain has no analytics key: a financing request carries no encrypted amount"
+                    .into(),
+            )),
+            Some(_) if self.amount.is_empty() => Err(bad(
+                "this chain's analytics need the financed amount encrypted under its analytics key"
+                    .into(),
+            )),
+            Some(c) => crate::analytics::check_amount(&c.keys_id, ctx.chain_id, self).map_err(bad),
+        }
+    }
+
     fn execute<V: StateView>(
         &self,
         ctx: &Ctx<'_, V>,
@@ -60,7 +83,7 @@ impl PayloadHandler for FinanceRequest {
             }
             .into());
         }
-        document_version(ctx.view, &self.order, DocumentKind::PurchaseOrder)?;
+        let order = document_version(ctx.view, &self.order, DocumentKind::PurchaseOrder)?;
         document_version(ctx.view, &self.delivery, DocumentKind::DeliveryNote)?;
         let not_a_bank = |reason: String| -> ExecError {
             TxFailure::NotAFinancingBank {
@@ -136,6 +159,19 @@ impl PayloadHandler for FinanceRequest {
             delivery: self.delivery.record.clone(),
             delivery_version: self.delivery.version,
         };
-        Ok(vec![(keys::nullifier(&self.nullifier), entry.encode())])
+        let mut writes = vec![(keys::nullifier(&self.nullifier), entry.encode())];
+        // The buyer is the owner of the purchase order (the circuits bind it): its
+        // financings are what analytics queries about it sum.
+        if model::analytics_config(ctx.view)?.is_some() {
+            writes.extend(model::append_buyer_financing(
+                ctx.view,
+                &order.owner,
+                &model::BuyerFinancing {
+                    bank: self.bank.clone(),
+                    tx: tx_hash,
+                },
+            )?);
+        }
+        Ok(writes)
     }
 }

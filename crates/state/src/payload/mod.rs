@@ -11,6 +11,7 @@
 //! writes; they write nothing themselves. `Endorse` (anonymous, no nonce) and
 //! `RegisterMember` (genesis only) have their own entry points in their modules.
 
+pub(crate) mod analytics;
 pub(crate) mod audit_alert;
 pub(crate) mod cross_check;
 pub(crate) mod endorse;
@@ -62,6 +63,10 @@ pub fn roles_for(kind: ledger_types::TxKind) -> (&'static [ledger_types::Role], 
             "member, regulator, corporate or carrier",
         ),
         K::FinanceRequest => (&[R::Member, R::Corporate], "member or corporate"),
+        K::Analytics => (
+            &[R::Member, R::Regulator, R::Validator],
+            "member, regulator or validator",
+        ),
         K::Govern | K::RotateKey | K::Endorse | K::RegisterMember => (&[], "any"),
         // A kind this version does not know: banks only, until its rule is written.
         _ => (&[R::Member], "member"),
@@ -130,6 +135,7 @@ pub(crate) fn execute<V: StateView>(
         Payload::RegisterSchema(s) => s.execute(ctx, signer, tx_hash),
         Payload::Govern(g) => g.execute(ctx, signer, tx_hash),
         Payload::RotateKey(r) => r.execute(ctx, signer, tx_hash),
+        Payload::Analytics(a) => a.execute(ctx, signer, tx_hash),
         // Refused before execution (`register_member::after_genesis`); kept so that a
         // registration could never apply here.
         Payload::RegisterMember(_) => Err(TxFailure::MissingRole {

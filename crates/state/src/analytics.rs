@@ -1,0 +1,83 @@
+//! The chain's analytics keys in the state machine: the evaluator every node builds from the
+//! key file beside genesis (`ledger_fhe::PublicKeys`), found by the keys' id that genesis
+//! fixed in state (`analytics/config`). A node installs it before it executes anything
+//! ([`install_analytics`]); a node without it refuses financing requests with amounts,
+//! naming the missing key file, rather than guess.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ledger_fhe::{EncryptedAmount, Evaluator, FheError, PublicKeys};
+use ledger_types::{ChainId, FinanceRequest, HashSuite};
+
+fn registry() -> &'static Mutex<HashMap<[u8; 32], Arc<Evaluator>>> {
+    static R: OnceLock<Mutex<HashMap<[u8; 32], Arc<Evaluator>>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// Builds the evaluator of `keys` (decompresses the server key: seconds) and makes it the
+/// one the state machine uses for a chain whose genesis names `keys.id()`. Installing the
+/// same keys again returns the evaluator already built.
+pub fn install_analytics(keys: &PublicKeys) -> Result<Arc<Evaluator>, FheError> {
+    let id = keys.id();
+    if let Some(e) = registry()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+    {
+        return Ok(e.clone());
+    }
+    let e = Arc::new(Evaluator::new(keys)?);
+    registry()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, e.clone());
+    Ok(e)
+}
+
+/// The evaluator installed for keys `id`, if any.
+pub fn evaluator(id: &[u8; 32]) -> Option<Arc<Evaluator>> {
+    registry()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(id)
+        .cloned()
+}
+
+/// The context a financing request's encrypted amount is proven for: the chain, the
+/// invoice version, the bank and the receivable nullifier (unique per goods), so that the
+/// ciphertext and its proof verify in this request only.
+pub fn amount_context(chain_id: &ChainId, f: &FinanceRequest) -> Vec<u8> {
+    HashSuite::CURRENT
+        .digest(
+            "cl/fhe-amount-context/v1",
+            &[
+                chain_id.as_str().as_bytes(),
+                f.invoice.record.as_str().as_bytes(),
+                &f.invoice.version.to_be_bytes(),
+                f.bank.as_str().as_bytes(),
+                &f.nullifier,
+            ],
+        )
+        .as_bytes()
+        .to_vec()
+}
+
+/// Checks a financing request's encrypted amount with the evaluator of keys `id`.
+pub(crate) fn check_amount(
+    id: &[u8; 32],
+    chain_id: &ChainId,
+    f: &FinanceRequest,
+) -> Result<(), String> {
+    let Some(e) = evaluator(id) else {
+        return Err(format!(
+            "this node has not loaded the chain's analytics keys ({}): put analytics-keys.bin beside genesis.json",
+            hex::encode(id)
+        ));
+    };
+    e.check_amount(
+        &EncryptedAmount::from_bytes(f.amount.clone()),
+        &amount_context(chain_id, f),
+    )
+    .map_err(|e| e.to_string())
+}
