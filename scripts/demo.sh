@@ -144,6 +144,13 @@ if as acme-exports request-financing --home "$(home acme-exports)" --invoice INV
     exit 1
 fi
 
+say "bank-c asks, before lending to globex-imports, whether its financing across every bank is above 5,000,000: the amounts stay encrypted (tfhe), every validator computes on ciphertexts and attests the result, reg-eu decrypts only the yes or no"
+as bank-c exposure-query --home "$(home bank-c)" --buyer globex-imports --limit 5000000
+say "and above 10,000,000? (the financed total is 7,970,000)"
+as bank-c exposure-query --home "$(home bank-c)" --buyer globex-imports --limit 10000000
+say "reg-eu's audit log holds each decrypted answer, and nothing else"
+SOFTHSM2_CONF="$NET/softhsm/reg-eu/softhsm2.conf" "$BIN/ledger-node" audit-log --home "$(home reg-eu)" | grep analytics
+
 say "bank-c raises an anonymous alert: 'one of the member banks' says INV-2026-077 was offered twice"
 as bank-c endorse --home "$(home bank-c)" --topic alert.INV-2026-077 --statement "offered for financing twice"
 say "bank-d signs the same endorsement without submitting it, and bank-a's node submits the bytes: bank-d's own traffic says nothing"
@@ -179,6 +186,7 @@ SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init "${key
     --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" \
     --key-backend pkcs11 --pkcs11-token bank-e-token --tls mutual --join "$NET/bank-e.join" | grep -E '^(join request|next:)' 
 cp "$NET/genesis.json" "$(home bank-e)/genesis.json"
+cp "$(home reg-eu)/analytics-keys.bin" "$(home bank-e)/analytics-keys.bin"
 BANK_A_KEY=$(as bank-a member bank-a | awk '/^signing key/ {print $3}')
 say "bank-e is not a member yet: bank-a's node refuses its TLS certificate (bank-a's key pinned)"
 if SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger" --node "https://${IP[bank-a]}:7100" \

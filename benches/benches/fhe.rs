@@ -67,34 +67,34 @@ fn ledger(c: &mut Criterion) {
     g.bench_function("amount_verify", |b| {
         b.iter(|| eval.check_amount(&amount, b"bench/ctx").unwrap())
     });
+    g.finish();
+    // Queries take seconds to a minute each: three runs, the median (criterion's ten
+    // samples would take most of an hour for N = 64 on two cores).
     let amounts: Vec<_> = (0..64u64)
         .map(|i| encrypt_amount(&keys, 1_000_000 + i, format!("bench/{i}").as_bytes()).unwrap())
         .collect();
-    for n in [1usize, 16, 64] {
+    let median = |q: Query, n: usize| {
         // Four banks, the amounts shared among them.
         let groups: Vec<Vec<_>> = (0..4)
             .map(|b| amounts[..n].iter().skip(b).step_by(4).cloned().collect())
             .collect();
-        g.bench_function(format!("exposure_query_{n}"), |b| {
-            b.iter(|| {
-                eval.run(&Query::Exposure { limit: 10_000_000 }, &groups, &mut |_| {})
-                    .unwrap()
+        let mut t: Vec<f64> = (0..3)
+            .map(|_| {
+                let start = Instant::now();
+                eval.run(&q, &groups, &mut |_| {}).unwrap();
+                start.elapsed().as_secs_f64()
             })
-        });
-        if n == 16 {
-            g.bench_function(format!("concentration_query_{n}"), |b| {
-                b.iter(|| {
-                    eval.run(
-                        &Query::Concentration { share_percent: 40 },
-                        &groups,
-                        &mut |_| {},
-                    )
-                    .unwrap()
-                })
-            });
-        }
+            .collect();
+        t.sort_by(f64::total_cmp);
+        eprintln!(
+            "analytics/{q:?} over {n} amounts in 4 banks: median {:.2} s (runs {:.2} {:.2} {:.2})",
+            t[1], t[0], t[1], t[2]
+        );
+    };
+    for n in [1usize, 16, 64] {
+        median(Query::Exposure { limit: 10_000_000 }, n);
     }
-    g.finish();
+    median(Query::Concentration { share_percent: 40 }, 16);
 }
 
 criterion_group!(benches, raw_ops, ledger);

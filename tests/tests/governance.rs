@@ -212,6 +212,10 @@ async fn a_fifth_bank_joins_by_vote_under_load_is_promoted_to_validator_and_a_va
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("proposed admit proposal #1"), "{text}");
+    // The CLI answered once val-1 committed the proposal; the voters' nodes may be a block
+    // behind (under load they were): vote once they hold it.
+    let proposed = height_of(&net.validators[0]).await;
+    wait_for_height(&[&net.validators[1], &net.validators[2]], proposed, 60).await;
     net.validators[1]
         .gateway()
         .await
