@@ -122,8 +122,9 @@ init)
     for h in "${homes[@]}"; do cp "$NET/genesis.json" "$h/genesis.json"; done
     for h in "${homes[@]}"; do
         if [ -f "$h/analytics-keys.bin" ]; then
-            say "the public analytics keys, installed beside genesis.json in every home"
+            say "the public analytics keys of $(basename "$h"), installed beside genesis.json in every home"
             for g in "${homes[@]}"; do [ "$g" = "$h" ] || cp "$h/analytics-keys.bin" "$g/analytics-keys.bin"; done
+            break
         fi
     done
     say "wiring consensus peers (persistent peers only) and observers' upstreams"

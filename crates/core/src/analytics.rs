@@ -208,15 +208,18 @@ impl AnalyticsWorker {
                         }
                     };
                     let hash = Hash(r.hash());
-                    self.set(
-                        &id,
-                        JobStatus {
-                            done: 1,
-                            total: 1,
-                            what: "computed".into(),
-                            result_hash: Some(hash),
-                        },
-                    );
+                    {
+                        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+                        let j = jobs.entry(id).or_insert(JobStatus {
+                            done: 0,
+                            total: 0,
+                            what: String::new(),
+                            result_hash: None,
+                        });
+                        j.done = j.total;
+                        j.what = format!("computed {}", &hash.to_hex()[..16]);
+                        j.result_hash = Some(hash);
+                    }
                     if asker {
                         out.push(Payload::Analytics(Analytics::Result {
                             query: id,
