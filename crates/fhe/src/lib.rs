@@ -139,3 +139,9 @@ pub(crate) fn hash(domain: &str, parts: &[&[u8]]) -> [u8; 32] {
     }
     h.finalize().into()
 }
+
+/// The design note behind this crate, `docs/fhe.md`: what is encrypted under which key, who
+/// learns what, what is proven and what is trusted (read it with `cargo doc
+/// --document-private-items`).
+#[doc = include_str!("../../../docs/fhe.md")]
+mod notes {}
