@@ -1,6 +1,6 @@
 # Shared set-up for the project scripts: installs what the build needs when missing and
 # points cargo at a target directory that outlives the clone (a cold build of RocksDB and
-# the cryptography, libp2p and the consensus engine takes about 25 minutes on 2 cores; later
+# the cryptography, libp2p, the consensus engine and tfhe takes about 32 minutes on 2 cores; later
 # runs reuse it).
 # Sourced, not run.
 
@@ -57,6 +57,6 @@ setup() {
 # Every build goes through the same command, so features unify the same way and the
 # bundled RocksDB is compiled once.
 build_workspace() {
-    say "building the workspace (the first build takes about 25 minutes on 2 cores)"
+    say "building the workspace (the first build takes about 32 minutes on 2 cores)"
     (cd "$ROOT" && cargo build --workspace --all-targets "$@")
 }
