@@ -21,7 +21,9 @@ async fn pass(gov: &mut Gw, action: &str, org: &str, p2p: &str, api: &str) -> u6
             request: Some(pb::govern_request::Request::Propose(pb::ProposeRequest {
                 action: action.into(),
                 org: org.into(),
-                open_blocks: 50,
+                // The deadline counts from the height the gateway saw; with fifteen nodes
+                // and the load on two cores the proposal once waited 54 blocks to commit.
+                open_blocks: 300,
                 p2p: p2p.into(),
                 api: api.into(),
                 ..Default::default()
