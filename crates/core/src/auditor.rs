@@ -138,16 +138,11 @@ impl Auditor {
     }
 
     fn load_checked(&self) -> u64 {
-        std::fs::read_to_string(&self.state_file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+        ledger_home::fsutil::read_height(&self.state_file)
     }
 
     fn save_checked(&self, h: u64) {
-        if let Err(e) =
-            ledger_home::fsutil::write_file(&self.state_file, format!("{h}\n").as_bytes(), 0o600)
-        {
+        if let Err(e) = ledger_home::fsutil::write_height(&self.state_file, h) {
             tracing::warn!(error = %e, "saving the audit watch position");
         }
     }

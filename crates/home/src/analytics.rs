@@ -10,6 +10,9 @@ use ledger_fhe::AnalyticsSecret;
 use ledger_hsm::KeyProvider;
 
 use crate::error::HomeError;
+use crate::sealed::{read_sealed, write_sealed};
+
+const WHAT: &str = "analytics key";
 
 /// The sealed secret's file in the node home.
 pub const SECRET_FILE: &str = "analytics.sealed";
@@ -42,14 +45,14 @@ pub fn create(
         )));
     }
     let secret = AnalyticsSecret::generate();
-    let sealed = provider
-        .seal(
-            sealing_label,
-            secret.to_bytes().as_slice(),
-            &aad(chain_id, org),
-        )
-        .map_err(|e| HomeError::Sealed(format!("sealing the analytics key: {e}")))?;
-    crate::fsutil::write_file(&p, hex::encode(sealed).as_bytes(), 0o600)?;
+    write_sealed(
+        &p,
+        provider,
+        sealing_label,
+        secret.to_bytes().as_slice(),
+        &aad(chain_id, org),
+        WHAT,
+    )?;
     Ok(secret)
 }
 
@@ -62,22 +65,13 @@ pub fn load(
     chain_id: &str,
     org: &str,
 ) -> Result<AnalyticsSecret, HomeError> {
-    let p = secret_path(home);
-    let text = std::fs::read_to_string(&p).map_err(|e| HomeError::Io {
-        what: format!("reading the sealed analytics key {}", p.display()),
-        reason: e.to_string(),
-    })?;
-    let sealed = hex::decode(text.trim()).map_err(|_| {
-        HomeError::Sealed(format!("{} is not hex: the file is damaged", p.display()))
-    })?;
-    let plain = provider
-        .unseal(sealing_label, &sealed, &aad(chain_id, org))
-        .map_err(|e| {
-            HomeError::Sealed(format!(
-                "unsealing the analytics key {}: {e} (altered, or sealed by another key, chain or organisation)",
-                p.display()
-            ))
-        })?;
+    let plain = read_sealed(
+        &secret_path(home),
+        provider,
+        sealing_label,
+        &aad(chain_id, org),
+        WHAT,
+    )?;
     AnalyticsSecret::from_bytes(&plain)
         .map_err(|e| HomeError::Sealed(format!("the unsealed analytics key is unusable: {e}")))
 }

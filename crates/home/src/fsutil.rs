@@ -45,3 +45,17 @@ pub fn sync_dir(path: &Path) -> Result<(), HomeError> {
             reason: e.to_string(),
         })
 }
+
+/// The block height a watch kept in `path` (0 when there is none yet or it is unreadable:
+/// the watch then starts again from the beginning, which only repeats idempotent checks).
+pub fn read_height(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Keeps a watch's last processed height `h` in `path` (mode 0600).
+pub fn write_height(path: &Path, h: u64) -> Result<(), HomeError> {
+    write_file(path, format!("{h}\n").as_bytes(), 0o600)
+}

@@ -160,15 +160,55 @@ fn seal_new<K: SealedKey>(
     org: &str,
 ) -> Result<K, HomeError> {
     let secret = K::generate();
-    let sealed = provider
-        .seal(
-            sealing_label,
-            secret.secret_bytes().as_slice(),
-            &aad::<K>(chain_id, org),
-        )
-        .map_err(|e| HomeError::Sealed(format!("sealing the {}: {e}", K::WHAT)))?;
-    crate::fsutil::write_file(p, hex::encode(sealed).as_bytes(), 0o600)?;
+    write_sealed(
+        p,
+        provider,
+        sealing_label,
+        secret.secret_bytes().as_slice(),
+        &aad::<K>(chain_id, org),
+        K::WHAT,
+    )?;
     Ok(secret)
+}
+
+/// Seals `plaintext` (bound to `aad`) with `sealing_label` and writes it to `p` (hex, mode
+/// 0600); `what` names it in errors.
+pub(crate) fn write_sealed(
+    p: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    plaintext: &[u8],
+    aad: &[u8],
+    what: &str,
+) -> Result<(), HomeError> {
+    let sealed = provider
+        .seal(sealing_label, plaintext, aad)
+        .map_err(|e| HomeError::Sealed(format!("sealing the {what}: {e}")))?;
+    crate::fsutil::write_file(p, hex::encode(sealed).as_bytes(), 0o600)
+}
+
+/// Reads and unseals what [`write_sealed`] wrote (wiped when dropped), with a clear error if
+/// the file is missing, altered, or sealed by another key or for other associated data.
+pub(crate) fn read_sealed(
+    p: &Path,
+    provider: &dyn KeyProvider,
+    sealing_label: &str,
+    aad: &[u8],
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, HomeError> {
+    let text = std::fs::read_to_string(p).map_err(|e| HomeError::Io {
+        what: format!("reading the sealed {what} {}", p.display()),
+        reason: e.to_string(),
+    })?;
+    let sealed = hex::decode(text.trim()).map_err(|_| {
+        HomeError::Sealed(format!("{} is not hex: the file is damaged", p.display()))
+    })?;
+    provider.unseal(sealing_label, &sealed, aad).map_err(|e| {
+        HomeError::Sealed(format!(
+            "unsealing the {what} {}: {e} (altered, or sealed by another key, chain or organisation)",
+            p.display()
+        ))
+    })
 }
 
 /// [`create`] for an organisation with `roles`: the public key to register, or nothing if
@@ -307,23 +347,13 @@ fn load_path<K: SealedKey>(
     chain_id: &str,
     org: &str,
 ) -> Result<K, HomeError> {
-    let p = p.to_path_buf();
-    let text = std::fs::read_to_string(&p).map_err(|e| HomeError::Io {
-        what: format!("reading the sealed {} {}", K::WHAT, p.display()),
-        reason: e.to_string(),
-    })?;
-    let sealed = hex::decode(text.trim()).map_err(|_| {
-        HomeError::Sealed(format!("{} is not hex: the file is damaged", p.display()))
-    })?;
-    let plain = provider
-        .unseal(sealing_label, &sealed, &aad::<K>(chain_id, org))
-        .map_err(|e| {
-            HomeError::Sealed(format!(
-                "unsealing the {} {}: {e} (altered, or sealed by another key, chain or organisation)",
-                K::WHAT,
-                p.display()
-            ))
-        })?;
+    let plain = read_sealed(
+        p,
+        provider,
+        sealing_label,
+        &aad::<K>(chain_id, org),
+        K::WHAT,
+    )?;
     K::from_secret_bytes(&plain)
         .map_err(|e| HomeError::Sealed(format!("the unsealed {} is unusable: {e}", K::WHAT)))
 }
