@@ -28,6 +28,7 @@ fn benches(c: &mut Criterion) {
                 ty: FieldType::Text,
                 required: false,
                 committed: false,
+                fhe: false,
             })
             .collect(),
         auditors: vec![],

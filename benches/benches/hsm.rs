@@ -202,6 +202,7 @@ fn field_record(reader_key: &[u8]) -> (RegisterSchema, PutRecord) {
             ty: FieldType::Amount,
             required: true,
             committed: false,
+            fhe: false,
         }],
         auditors: vec![],
     };

@@ -176,6 +176,7 @@ fn confidential_block(
             ty: FieldType::Amount,
             required: true,
             committed: true,
+            fhe: false,
         }],
         auditors: vec![],
     };

@@ -869,11 +869,30 @@ impl Gw {
         share: u32,
     ) -> Result<pb::WriteResponse, tonic::Status> {
         let r = self.req(pb::AnalyticsAskRequest {
-            buyer: buyer.into(),
+            subject: buyer.into(),
             question: question.into(),
             limit,
             share_percent: share,
-            no_wait: false,
+            ..Default::default()
+        });
+        self.inner.ask_analytics(r).await.map(|r| r.into_inner())
+    }
+
+    /// Asks whether the total of `schema`.`field` over `owner`'s records is above `limit`.
+    pub async fn ask_field_total(
+        &mut self,
+        owner: &str,
+        schema: &str,
+        field: &str,
+        limit: u64,
+    ) -> Result<pb::WriteResponse, tonic::Status> {
+        let r = self.req(pb::AnalyticsAskRequest {
+            subject: owner.into(),
+            question: "field-total".into(),
+            limit,
+            schema: schema.into(),
+            field: field.into(),
+            ..Default::default()
         });
         self.inner.ask_analytics(r).await.map(|r| r.into_inner())
     }

@@ -6,6 +6,9 @@
 //! accepted boolean and logs it; the answers match plaintext arithmetic, including the
 //! boundary. A financing whose encrypted amount does not verify is refused by every
 //! validator; an answer from anyone but the authority, or before acceptance, is refused.
+//! Then a schema's amount field flagged `fhe`: records carry it encrypted, proven for their
+//! version; a field total over an owner's records counts each record's latest version; an
+//! altered or replayed encrypted value is refused by every validator.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -202,7 +205,7 @@ async fn exposure_and_concentration_are_answered_on_ciphertexts_and_checked_by_e
         let q = answered(&net.validators[1], id).await;
         assert_eq!(q.answer, *expected, "{question}: {q:?}");
         assert_eq!(q.inputs, 2);
-        assert_eq!(q.buyer, BUYER);
+        assert_eq!(q.subject, BUYER);
         assert!(!q.accepted.is_empty());
         assert!(q.mismatches.is_empty(), "{q:?}");
         assert_eq!(q.results.len(), 1, "the asker's node publishes one result");
@@ -248,6 +251,142 @@ async fn exposure_and_concentration_are_answered_on_ciphertexts_and_checked_by_e
         "{e:?}"
     );
 
+    // Field totals: a schema's amount field flagged fhe. val-1 writes loans of 100 and 120,
+    // corrects the first to 30 and revokes val-2's access to the second (a new version, its
+    // value encrypted again): of each loan the latest version counts, 30 + 120 = 150.
+    bank_a
+        .register_schema(pb::GatewaySchemaRequest {
+            schema_id: "loan".into(),
+            fields: vec![
+                pb::SchemaField {
+                    name: "amount".into(),
+                    r#type: "amount".into(),
+                    required: true,
+                    fhe: true,
+                    ..Default::default()
+                },
+                pb::SchemaField {
+                    name: "note".into(),
+                    r#type: "text".into(),
+                    ..Default::default()
+                },
+            ],
+            ..schema("loan", "")
+        })
+        .await
+        .unwrap();
+    let lender = net.validators[0].org.to_string();
+    bank_a
+        .put("L-1", "loan", &[("amount", "100"), ("note", "first")], &[])
+        .await
+        .unwrap();
+    bank_a
+        .put("L-2", "loan", &[("amount", "120")], &["val-2"])
+        .await
+        .unwrap();
+    let corrected = bank_a
+        .put(
+            "L-1",
+            "loan",
+            &[("amount", "30"), ("note", "corrected")],
+            &[],
+        )
+        .await
+        .unwrap();
+    bank_a.revoke("L-2", "val-2", &["amount"]).await.unwrap();
+    // A value beyond the profile's amounts (8 bits in the small profile) is refused by the
+    // gateway before anything is signed.
+    let e = bank_a
+        .put("L-3", "loan", &[("amount", "256")], &[])
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("does not fit"), "{e:?}");
+    // Only an fhe field can be asked about.
+    let e = bank_a
+        .ask_field_total(&lender, "loan", "note", 1)
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("not an fhe amount field"), "{e:?}");
+
+    // A version whose encrypted value is altered, or replayed from the previous version
+    // (its proof names version 2, not 3), is refused by every validator.
+    let corrected_tx = Hash::from_slice(&corrected.tx_hash).unwrap();
+    let stored = c
+        .get_tx(pb::GetTxRequest {
+            tx_hash: corrected_tx.0.to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let Payload::PutRecord(v2) = ledger_types::Transaction::decode(&stored.tx)
+        .unwrap()
+        .body()
+        .payload
+        .clone()
+    else {
+        panic!("not a record")
+    };
+    let mut altered = v2.clone();
+    altered.version = 3;
+    let i = altered.fhe_amounts[0].amount.len() - 100;
+    altered.fhe_amounts[0].amount[i] ^= 1;
+    let mut replayed = v2.clone();
+    replayed.version = 3;
+    for (what, put) in [("altered", altered), ("replayed", replayed)] {
+        let nonce = c
+            .get_member(pb::GetMemberRequest {
+                org: lender.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .next_free_nonce;
+        let tx = ledger_crypto::sign_tx(
+            net.validators[0].key().as_ref(),
+            TxBody {
+                chain_id: original.body().chain_id.clone(),
+                signer: net.validators[0].org.clone(),
+                nonce,
+                payload: Payload::PutRecord(put),
+            },
+        )
+        .unwrap();
+        for node in net.validators.iter() {
+            let e = node
+                .client()
+                .await
+                .submit_tx(pb::SubmitTxRequest {
+                    tx: tx.bytes().to_vec(),
+                })
+                .await
+                .unwrap_err();
+            assert!(
+                e.message().contains("encrypted field") && e.message().contains("L-1"),
+                "{what} on {}: {e:?}",
+                node.org
+            );
+        }
+    }
+
+    let mut field_ids = Vec::new();
+    for (limit, expected) in [(149, true), (150, false)] {
+        let w = bank_a
+            .ask_field_total(&lender, "loan", "amount", limit)
+            .await
+            .unwrap();
+        field_ids.push((Hash::from_slice(&w.tx_hash).unwrap(), expected, limit));
+    }
+    for (id, expected, limit) in &field_ids {
+        let q = answered(&net.validators[2], id).await;
+        assert_eq!(q.answer, *expected, "field total above {limit}: {q:?}");
+        assert_eq!(q.inputs, 4, "four versions carried the field");
+        assert_eq!(q.subject, lender);
+        assert!(q.mismatches.is_empty(), "{q:?}");
+        for a in &q.attestations {
+            assert_eq!(a.result_hash, q.results[0].result_hash, "{}", a.validator);
+        }
+    }
+
     // The authority's audit log holds one line per answer it decrypted.
     let reg = net.observers.last().unwrap();
     let log = std::fs::read_to_string(reg.home.path().join("audit/audit.log")).unwrap();
@@ -255,7 +394,7 @@ async fn exposure_and_concentration_are_answered_on_ciphertexts_and_checked_by_e
         log.lines()
             .filter(|l| l.contains("analytics-query/"))
             .count(),
-        4,
+        6,
         "{log}"
     );
 }

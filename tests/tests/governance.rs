@@ -563,6 +563,7 @@ async fn a_member_rotates_each_of_its_keys_and_what_the_old_keys_made_stays_read
             values: vec![],
             required: true,
             committed: true,
+            fhe: false,
         }],
         auditors: vec!["obs-1".into()],
         no_wait: false,

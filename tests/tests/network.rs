@@ -126,6 +126,7 @@ fn invoice_schema() -> RegisterSchema {
         ty,
         required,
         committed: false,
+        fhe: false,
     };
     RegisterSchema {
         document: None,
@@ -317,6 +318,7 @@ async fn field_access_across_three_banks_and_a_regulator_on_softhsm() {
             values: vec![],
             required: true,
             committed: true,
+            fhe: false,
         }],
         auditors: vec!["reg-eu".into()],
         no_wait: false,

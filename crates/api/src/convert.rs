@@ -23,6 +23,7 @@ impl From<&SchemaField> for pb::SchemaField {
             },
             required: f.required,
             committed: f.committed,
+            fhe: f.fhe,
         }
     }
 }
@@ -44,6 +45,7 @@ impl TryFrom<&pb::SchemaField> for SchemaField {
             ty,
             required: f.required,
             committed: f.committed,
+            fhe: f.fhe,
         })
     }
 }
@@ -136,11 +138,13 @@ mod tests {
             FieldType::Identifier,
             FieldType::Enumeration(vec!["a".into(), "b".into()]),
         ] {
+            let amount = ty == FieldType::Amount;
             let f = SchemaField {
                 name: FieldName::new("total").unwrap(),
                 ty,
                 required: true,
-                committed: false,
+                committed: amount,
+                fhe: amount,
             };
             let back = SchemaField::try_from(&pb::SchemaField::from(&f)).unwrap();
             assert_eq!(back, f);

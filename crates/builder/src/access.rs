@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::read::FieldAccess;
 use crate::seal::Readers;
-use crate::{BuildError, Builder, OwnerOnly};
+use crate::{BuildError, Builder, OwnerOnly, ProvingKeys};
 
 /// A grant or revocation: which fields of which record, to or from whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +87,13 @@ impl<V: StateView> Builder<'_, V> {
     /// Writes the next version of a record this organisation owns with every field
     /// re-sealed under fresh keys: the named fields to their current readers except
     /// `input.org`, the others to all their current readers.
-    pub fn revoke(&self, input: &AccessInput) -> Result<RevokeAccess, BuildError> {
+    /// `keys` gives the chain's analytics keys when the schema has `fhe` fields (they are
+    /// encrypted again for the new version).
+    pub fn revoke(
+        &self,
+        input: &AccessInput,
+        keys: &dyn ProvingKeys,
+    ) -> Result<RevokeAccess, BuildError> {
         let (id, from) = (&input.record, &input.org);
         if input.fields.is_empty() {
             return Err(BuildError::NoFieldsNamed { action: "revoke" });
@@ -148,7 +154,7 @@ impl<V: StateView> Builder<'_, V> {
                 readers: field_readers,
             });
         }
-        let mut put = self.seal(id, rv.version.saturating_add(1), &schema, to_seal)?;
+        let mut put = self.seal(id, rv.version.saturating_add(1), &schema, to_seal, keys)?;
         // The document is re-sealed as it was (same blinding): its commitment carries over.
         put.document_commitment = rv.document_commitment;
         Ok(RevokeAccess {
@@ -171,7 +177,7 @@ impl<V: StateView> Builder<'_, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{name, org, po_put, record, Chain, Trail};
+    use crate::testkit::{name, org, po_put, record, Chain, NoProvingKeys, Trail};
     use crate::{FieldAccess, ReadInput};
     use ledger_state::TxOutcome;
     use ledger_types::{Payload, SchemaId};
@@ -193,7 +199,7 @@ mod tests {
             &[("total", "1200"), ("note", "rush")],
             readers,
         );
-        let put = c.builder("bank-a").put(&input).unwrap();
+        let put = c.builder("bank-a").put(&input, &NoProvingKeys).unwrap();
         assert_eq!(
             c.commit("bank-a", Payload::PutRecord(put)),
             TxOutcome::Applied
@@ -261,7 +267,7 @@ mod tests {
             .unwrap();
         let r = c
             .builder("bank-a")
-            .revoke(&access("PO-1", "bank-c", &["note"]))
+            .revoke(&access("PO-1", "bank-c", &["note"]), &NoProvingKeys)
             .unwrap();
         assert_eq!(r.put.version, 2);
         assert_eq!(r.fields, [name("note")]);
@@ -312,12 +318,15 @@ mod tests {
         let c = chain_with_po(&[]);
         let b = c.builder("bank-a");
         assert_eq!(
-            b.revoke(&access("PO-1", "bank-a", &["note"])).unwrap_err(),
+            b.revoke(&access("PO-1", "bank-a", &["note"]), &NoProvingKeys)
+                .unwrap_err(),
             BuildError::OwnerAlwaysReads {
                 record: record("PO-1")
             }
         );
-        let e = b.revoke(&access("PO-1", "reg-eu", &["total"])).unwrap_err();
+        let e = b
+            .revoke(&access("PO-1", "reg-eu", &["total"]), &NoProvingKeys)
+            .unwrap_err();
         assert_eq!(
             e,
             BuildError::AuditorCannotBeRevoked {
@@ -328,7 +337,8 @@ mod tests {
         );
         assert!(e.to_string().contains("audit policy"), "{e}");
         assert_eq!(
-            b.revoke(&access("PO-1", "bank-c", &["note"])).unwrap_err(),
+            b.revoke(&access("PO-1", "bank-c", &["note"]), &NoProvingKeys)
+                .unwrap_err(),
             BuildError::NothingToRevoke {
                 org: org("bank-c"),
                 field: name("note"),
@@ -338,7 +348,7 @@ mod tests {
         );
         assert_eq!(
             c.builder("bank-b")
-                .revoke(&access("PO-1", "bank-c", &["note"]))
+                .revoke(&access("PO-1", "bank-c", &["note"]), &NoProvingKeys)
                 .unwrap_err(),
             BuildError::NotOwner {
                 record: record("PO-1"),

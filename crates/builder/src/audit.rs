@@ -197,7 +197,7 @@ impl<V: StateView> Builder<'_, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{name, org, po_put, record, Chain, Secrets, Trail};
+    use crate::testkit::{name, org, po_put, record, Chain, NoProvingKeys, Secrets, Trail};
     use ledger_proofs::AuditSecret;
     use ledger_state::TxOutcome;
     use ledger_types::Payload;
@@ -223,7 +223,7 @@ mod tests {
         for (id, owner, total) in [("PO-1", "bank-a", "1200"), ("PO-2", "bank-b", "34")] {
             let put = c
                 .builder(owner)
-                .put(&po_put(id, true, &[("total", total)], &[]))
+                .put(&po_put(id, true, &[("total", total)], &[]), &NoProvingKeys)
                 .unwrap();
             assert_eq!(c.commit(owner, Payload::PutRecord(put)), TxOutcome::Applied);
         }

@@ -237,7 +237,10 @@ mod tests {
         for (id, total) in [("PO-1", "500"), ("PO-2", "500"), ("PO-3", "700")] {
             let put = c
                 .builder("bank-a")
-                .put(&po_put(id, true, &[("total", total), ("note", "n")], &[]))
+                .put(
+                    &po_put(id, true, &[("total", total), ("note", "n")], &[]),
+                    &NoProvingKeys,
+                )
                 .unwrap();
             assert_eq!(
                 c.commit("bank-a", Payload::PutRecord(put)),

@@ -95,16 +95,7 @@ impl<V: StateView> Builder<'_, V> {
         };
         // On a chain with analytics, the financed amount (the invoice total) encrypted
         // under the analytics key, proven for this request (docs/fhe.md).
-        if let Some(cfg) = ledger_state::analytics_config(self.view)? {
-            let analytics = keys
-                .analytics_keys()
-                .filter(|k| k.id() == cfg.keys_id)
-                .ok_or_else(|| {
-                    BuildError::Analytics(format!(
-                        "this node has not loaded the chain's analytics keys {} (analytics-keys.bin beside genesis.json)",
-                        hex::encode(cfg.keys_id)
-                    ))
-                })?;
+        if let Some(analytics) = self.chain_analytics_keys(keys)? {
             let total = self.open_document(&rv, &schema)?.total;
             let context = ledger_state::amount_context(self.chain, &request);
             request.amount = ledger_fhe::encrypt_amount(&analytics, total, &context)
@@ -128,7 +119,10 @@ mod tests {
         let mut c = Chain::new();
         let put = c
             .builder("bank-a")
-            .put(&po_put("PO-1", true, &[("total", "1")], &[]))
+            .put(
+                &po_put("PO-1", true, &[("total", "1")], &[]),
+                &NoProvingKeys,
+            )
             .unwrap();
         assert_eq!(
             c.commit("bank-a", Payload::PutRecord(put)),

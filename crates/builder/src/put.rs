@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::document::{document_field, DocumentInput};
 use crate::seal::Readers;
-use crate::{BuildError, Builder, OwnerOnly};
+use crate::{BuildError, Builder, OwnerOnly, ProvingKeys};
 
 /// One field's value, written as text (amounts in minor units, dates `YYYY-MM-DD`, bytes
 /// in hex). Its `Debug` output leaves the value out.
@@ -54,7 +54,8 @@ pub struct PutInput {
 
 impl<V: StateView> Builder<'_, V> {
     /// Seals the next version of a record this organisation owns (or its first).
-    pub fn put(&self, input: &PutInput) -> Result<PutRecord, BuildError> {
+    /// `keys` gives the chain's analytics keys when the schema has `fhe` fields.
+    pub fn put(&self, input: &PutInput, keys: &dyn ProvingKeys) -> Result<PutRecord, BuildError> {
         let id = &input.record;
         let version = match rules::next_record_version(self.view, id, self.org)? {
             Ok(v) => v,
@@ -171,7 +172,7 @@ impl<V: StateView> Builder<'_, V> {
         if to_seal.is_empty() {
             return Err(BuildError::NoFields);
         }
-        let mut put = self.seal(id, version, &schema, to_seal)?;
+        let mut put = self.seal(id, version, &schema, to_seal, keys)?;
         put.document_commitment = document.as_ref().map(Document::commitment_bytes);
         Ok(put)
     }
@@ -180,7 +181,7 @@ impl<V: StateView> Builder<'_, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{name, org, po_put, record, Chain};
+    use crate::testkit::{name, org, po_put, record, Chain, NoProvingKeys};
     use ledger_state::TxOutcome;
     use ledger_types::Payload;
 
@@ -201,7 +202,7 @@ mod tests {
             &[("total", "1200"), ("note", "rush")],
             &["bank-c"],
         );
-        let put = c.builder("bank-a").put(&input).unwrap();
+        let put = c.builder("bank-a").put(&input, &NoProvingKeys).unwrap();
         assert_eq!(put.version, 1);
         for f in ["note", "total"] {
             assert_eq!(readers_of(&put, f), ["bank-a", "bank-c", "reg-eu"], "{f}");
@@ -224,7 +225,10 @@ mod tests {
         // The next version keeps the schema and the previous version's readers.
         let put = c
             .builder("bank-a")
-            .put(&po_put("PO-1", false, &[("total", "1300")], &[]))
+            .put(
+                &po_put("PO-1", false, &[("total", "1300")], &[]),
+                &NoProvingKeys,
+            )
             .unwrap();
         assert_eq!(put.version, 2);
         assert_eq!(readers_of(&put, "total"), ["bank-a", "bank-c", "reg-eu"]);
@@ -239,7 +243,10 @@ mod tests {
         let mut c = Chain::new();
         let put = c
             .builder("bank-a")
-            .put(&po_put("PO-1", true, &[("total", "1")], &[]))
+            .put(
+                &po_put("PO-1", true, &[("total", "1")], &[]),
+                &NoProvingKeys,
+            )
             .unwrap();
         assert_eq!(
             c.commit("bank-a", Payload::PutRecord(put)),
@@ -247,7 +254,10 @@ mod tests {
         );
         let e = c
             .builder("bank-b")
-            .put(&po_put("PO-1", false, &[("total", "2")], &[]))
+            .put(
+                &po_put("PO-1", false, &[("total", "2")], &[]),
+                &NoProvingKeys,
+            )
             .unwrap_err();
         assert_eq!(
             e,
@@ -269,12 +279,10 @@ mod tests {
         let b = c.builder("bank-a");
         let po = SchemaId::new("po").unwrap();
         let e = b
-            .put(&po_put(
-                "PO-1",
-                true,
-                &[("total", "1"), ("colour", "red")],
-                &[],
-            ))
+            .put(
+                &po_put("PO-1", true, &[("total", "1"), ("colour", "red")], &[]),
+                &NoProvingKeys,
+            )
             .unwrap_err();
         assert_eq!(
             e,
@@ -290,7 +298,10 @@ mod tests {
         );
 
         let e = b
-            .put(&po_put("PO-1", true, &[("note", "no total")], &[]))
+            .put(
+                &po_put("PO-1", true, &[("note", "no total")], &[]),
+                &NoProvingKeys,
+            )
             .unwrap_err();
         assert_eq!(
             e,
@@ -305,12 +316,10 @@ mod tests {
         );
 
         let e = b
-            .put(&po_put(
-                "PO-1",
-                true,
-                &[("total", "1"), ("total", "2")],
-                &[],
-            ))
+            .put(
+                &po_put("PO-1", true, &[("total", "1"), ("total", "2")], &[]),
+                &NoProvingKeys,
+            )
             .unwrap_err();
         assert_eq!(
             e,
@@ -320,13 +329,19 @@ mod tests {
         );
 
         let e = b
-            .put(&po_put("PO-1", true, &[("total", "12.50")], &[]))
+            .put(
+                &po_put("PO-1", true, &[("total", "12.50")], &[]),
+                &NoProvingKeys,
+            )
             .unwrap_err();
         assert!(matches!(&e, BuildError::BadValue { field, .. } if field == &name("total")));
         assert!(e.to_string().starts_with("field total: "), "{e}");
 
         let e = b
-            .put(&po_put("PO-1", false, &[("total", "1")], &[]))
+            .put(
+                &po_put("PO-1", false, &[("total", "1")], &[]),
+                &NoProvingKeys,
+            )
             .unwrap_err();
         assert_eq!(
             e,
@@ -336,7 +351,10 @@ mod tests {
         );
 
         let e = b
-            .put(&po_put("PO-1", true, &[("total", "1")], &["bank-z"]))
+            .put(
+                &po_put("PO-1", true, &[("total", "1")], &["bank-z"]),
+                &NoProvingKeys,
+            )
             .unwrap_err();
         assert_eq!(e, BuildError::NotAMember { org: org("bank-z") });
         assert_eq!(e.kind(), crate::ErrorKind::NotFound);
@@ -347,7 +365,7 @@ mod tests {
         let c = Chain::new();
         let mut input = po_put("PO-1", true, &[("total", "1")], &[]);
         input.document = Some(DocumentInput::default());
-        let e = c.builder("bank-a").put(&input).unwrap_err();
+        let e = c.builder("bank-a").put(&input, &NoProvingKeys).unwrap_err();
         assert_eq!(
             e,
             BuildError::NotADocumentSchema {

@@ -274,7 +274,7 @@ fn check_opening(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{name, org, po_put, record, Chain, Trail};
+    use crate::testkit::{name, org, po_put, record, Chain, NoProvingKeys, Trail};
     use ledger_state::{AccessAction, TxOutcome};
     use ledger_types::Payload;
 
@@ -295,7 +295,7 @@ mod tests {
             &[("total", "1200"), ("note", "rush")],
             &["bank-b"],
         );
-        let put = c.builder("bank-a").put(&input).unwrap();
+        let put = c.builder("bank-a").put(&input, &NoProvingKeys).unwrap();
         assert_eq!(
             c.commit("bank-a", Payload::PutRecord(put)),
             TxOutcome::Applied

@@ -21,6 +21,8 @@ pub struct SchemaFieldInput {
     pub required: bool,
     /// Whether it is a committed amount.
     pub committed: bool,
+    /// Whether it is an amount also encrypted for analytics (tfhe).
+    pub fhe: bool,
 }
 
 /// A schema version to register.
@@ -71,6 +73,7 @@ impl<V: StateView> Builder<'_, V> {
                 },
                 required: f.required,
                 committed: f.committed,
+                fhe: f.fhe,
             })
             .collect();
         fields.sort_by(|a, b| a.name.cmp(&b.name));
@@ -83,6 +86,7 @@ impl<V: StateView> Builder<'_, V> {
                 ty: FieldType::Bytes,
                 required: true,
                 committed: false,
+                fhe: false,
             });
             fields.sort_by(|a, b| a.name.cmp(&b.name));
         }
@@ -111,6 +115,7 @@ mod tests {
             ty,
             required: false,
             committed: false,
+            fhe: false,
         }
     }
 

@@ -20,9 +20,14 @@ fn short(h: &[u8]) -> String {
 pub fn print(id: &Hash, q: &pb::GetAnalyticsQueryResponse) {
     out!("query {id}");
     out!("  asked by   {} at height {}", q.asker, q.height);
+    let inputs = if q.question.starts_with("total ") {
+        "record versions"
+    } else {
+        "financings"
+    };
     out!(
-        "  question   {}'s {} ({} financings)",
-        q.buyer,
+        "  question   {}'s {} ({} {inputs})",
+        q.subject,
         q.question,
         q.inputs
     );

@@ -179,6 +179,31 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
     },
+    /// Banks and regulators: is the total of an `fhe` amount field over an organisation's
+    /// records of a schema (the latest version of each) above a limit? Answered like
+    /// exposure-query: on ciphertexts, yes or no only.
+    FieldTotalQuery {
+        #[command(flatten)]
+        gw: gateway::GatewayArgs,
+        /// The records' owner.
+        #[arg(long)]
+        owner: String,
+        /// The schema.
+        #[arg(long)]
+        schema: String,
+        /// The amount field, flagged fhe in the schema.
+        #[arg(long)]
+        field: String,
+        /// The limit, in the field's minor units.
+        #[arg(long)]
+        limit: u64,
+        /// Print the query id and return without waiting for the answer.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the answer, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
     /// Banks and regulators: does any single bank hold more than a share of a buyer's
     /// financing? Answered like exposure-query: on ciphertexts, yes or no only.
     ConcentrationQuery {
@@ -342,12 +367,14 @@ pub(crate) struct SchemaArgs {
     /// The version to register (default: the next one).
     #[arg(long)]
     pub(crate) version: Option<u32>,
-    /// A field as NAME:TYPE[:required]; TYPE is text, bytes, amount, date, identifier or
-    /// enum=A|B|C (repeatable).
-    #[arg(long = "field", value_name = "NAME:TYPE[:required]")]
+    /// A field as NAME:TYPE[:required][:committed][:fhe]; TYPE is text, bytes, amount, date,
+    /// identifier or enum=A|B|C; `committed` (amounts): a Pedersen commitment others can
+    /// cross-check; `fhe` (amounts, chains with analytics): also encrypted for analytics
+    /// questions (`ledger field-total-query`). Repeatable.
+    #[arg(long = "field", value_name = "NAME:TYPE[:FLAGS]")]
     pub(crate) fields: Vec<String>,
     /// Read the schema from a TOML file instead (schema, auditors, [[field]] tables with
-    /// name, type, values, required); see docs/encryption.md.
+    /// name, type, values, required, committed, fhe); see docs/encryption.md.
     #[arg(long, conflicts_with_all = ["fields", "auditors"])]
     pub(crate) file: Option<std::path::PathBuf>,
     /// A regulator that must be able to read every record (repeatable).
@@ -535,4 +562,10 @@ pub(crate) struct SchemaFileField {
     pub(crate) values: Vec<String>,
     #[serde(default)]
     pub(crate) required: bool,
+    /// An amount committed with Pedersen (range-proven, cross-checkable).
+    #[serde(default)]
+    pub(crate) committed: bool,
+    /// An amount also encrypted for analytics (tfhe).
+    #[serde(default)]
+    pub(crate) fhe: bool,
 }

@@ -71,6 +71,7 @@ pub async fn run(client: &mut Client, a: GatewayLoadArgs) -> Result<(), CliError
                         values: vec![],
                         required: false,
                         committed: false,
+                        fhe: false,
                     })
                     .collect(),
                 auditors: vec![],

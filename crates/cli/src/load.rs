@@ -447,6 +447,7 @@ async fn ensure_load_schema(
             ty,
             required: true,
             committed: confidential,
+            fhe: false,
         }],
         auditors: vec![],
     };

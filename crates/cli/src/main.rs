@@ -326,11 +326,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             timeout_secs,
         } => {
             let ask = pb::AnalyticsAskRequest {
-                buyer,
+                subject: buyer,
                 question: "exposure".into(),
                 limit,
-                share_percent: 0,
-                no_wait: false,
+                ..Default::default()
             };
             analytics::ask(&mut client, &gw, ask, no_wait, timeout_secs).await?;
         }
@@ -342,11 +341,29 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             timeout_secs,
         } => {
             let ask = pb::AnalyticsAskRequest {
-                buyer,
+                subject: buyer,
                 question: "concentration".into(),
-                limit: 0,
                 share_percent: share,
-                no_wait: false,
+                ..Default::default()
+            };
+            analytics::ask(&mut client, &gw, ask, no_wait, timeout_secs).await?;
+        }
+        Command::FieldTotalQuery {
+            gw,
+            owner,
+            schema,
+            field,
+            limit,
+            no_wait,
+            timeout_secs,
+        } => {
+            let ask = pb::AnalyticsAskRequest {
+                subject: owner,
+                question: "field-total".into(),
+                limit,
+                schema,
+                field,
+                ..Default::default()
             };
             analytics::ask(&mut client, &gw, ask, no_wait, timeout_secs).await?;
         }

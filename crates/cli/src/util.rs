@@ -42,12 +42,12 @@ pub(crate) fn print_tx(h: &Hash, t: &pb::GetTxResponse) {
     out!("status  {status}");
 }
 
-/// Parses `NAME:TYPE[:required]`, TYPE one of text, bytes, amount, date, identifier,
-/// enum=A|B|C.
+/// Parses `NAME:TYPE[:required][:committed][:fhe]`, TYPE one of text, bytes, amount, date,
+/// identifier, enum=A|B|C.
 pub(crate) fn parse_schema_field(spec: &str) -> Result<SchemaField, CliError> {
     let bad = |why: &str| {
         CliError::Invalid(format!(
-            "field {spec:?}: {why}; expected NAME:TYPE[:required] with TYPE text, bytes, amount, date, identifier or enum=A|B|C"
+            "field {spec:?}: {why}; expected NAME:TYPE[:required][:committed][:fhe] with TYPE text, bytes, amount, date, identifier or enum=A|B|C"
         ))
     };
     let mut parts = spec.split(':');
@@ -61,11 +61,12 @@ pub(crate) fn parse_schema_field(spec: &str) -> Result<SchemaField, CliError> {
         None => FieldType::from_name(t, &[]).filter(|t| !matches!(t, FieldType::Enumeration(_))),
     }
     .ok_or_else(|| bad(&format!("unknown type {t:?}")))?;
-    let (mut required, mut committed) = (false, false);
+    let (mut required, mut committed, mut fhe) = (false, false, false);
     for flag in parts {
         match flag {
             "required" if !required => required = true,
             "committed" if !committed => committed = true,
+            "fhe" if !fhe => fhe = true,
             other => return Err(bad(&format!("unknown or repeated flag {other:?}"))),
         }
     }
@@ -74,6 +75,7 @@ pub(crate) fn parse_schema_field(spec: &str) -> Result<SchemaField, CliError> {
         ty,
         required,
         committed,
+        fhe,
     })
 }
 
@@ -94,11 +96,18 @@ pub(crate) fn schema_from_file(
             } else {
                 x.ty.clone()
             };
-            if x.required {
-                format!("{}:{ty}:required", x.name)
-            } else {
-                format!("{}:{ty}", x.name)
+            let mut spec = format!("{}:{ty}", x.name);
+            for (on, flag) in [
+                (x.required, "required"),
+                (x.committed, "committed"),
+                (x.fhe, "fhe"),
+            ] {
+                if on {
+                    spec.push(':');
+                    spec.push_str(flag);
+                }
             }
+            spec
         })
         .collect();
     Ok((f.schema, specs, f.auditors))
@@ -173,5 +182,46 @@ pub(crate) fn record_at_version(s: &str) -> Result<(String, u32), CliError> {
             })?,
         )),
         None => Ok((s.to_string(), 0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_fields_take_every_flag_once() {
+        let f = parse_schema_field("total:amount:required:committed:fhe").unwrap();
+        assert_eq!(f.name.as_str(), "total");
+        assert_eq!(f.ty, FieldType::Amount);
+        assert!(f.required && f.committed && f.fhe);
+        let f = parse_schema_field("note:text").unwrap();
+        assert!(!f.required && !f.committed && !f.fhe);
+        for bad in ["total:amount:fhe:fhe", "total:amount:secret", "total"] {
+            assert!(parse_schema_field(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_schema_file_carries_its_flags() {
+        let path = std::env::temp_dir().join(format!("schema-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "schema = \"invoice\"\nauditors = [\"reg-1\"]\n\n[[field]]\nname = \"total\"\ntype = \"amount\"\nrequired = true\ncommitted = true\nfhe = true\n\n[[field]]\nname = \"currency\"\ntype = \"enum\"\nvalues = [\"EUR\", \"USD\"]\n",
+        )
+        .unwrap();
+        let (schema, specs, auditors) = schema_from_file(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(schema, "invoice");
+        assert_eq!(auditors, ["reg-1"]);
+        assert_eq!(
+            specs,
+            [
+                "total:amount:required:committed:fhe",
+                "currency:enum=EUR|USD"
+            ]
+        );
+        let f = parse_schema_field(&specs[0]).unwrap();
+        assert!(f.required && f.committed && f.fhe);
     }
 }

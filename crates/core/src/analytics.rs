@@ -16,8 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use ledger_fhe::{Authority, EncryptedAmount, Evaluator, Progress, Query, QueryResult};
 use ledger_home::audit_log::{AuditLog, AuditRead};
-use ledger_state::{analytics_query, buyer_financing, validators};
-use ledger_types::{Analytics, Hash, OrgId, Payload, Question, Transaction};
+use ledger_state::{analytics_query, buyer_financing, field_entry, validators, AnalyticsQuery};
+use ledger_types::{
+    Analytics, FieldName, Hash, OrgId, Payload, Question, RecordId, SchemaId, Transaction,
+};
 use tokio::sync::watch;
 
 use crate::ledger::Ledger;
@@ -78,6 +80,25 @@ fn amount_of(ledger: &Ledger, tx: &Hash) -> Result<EncryptedAmount, String> {
     }
 }
 
+/// The encrypted value of `field` in record-writing transaction `tx`.
+fn field_amount_of(
+    ledger: &Ledger,
+    tx: &Hash,
+    field: &FieldName,
+) -> Result<EncryptedAmount, String> {
+    let t = committed_tx(ledger, tx)?;
+    let put = match &t.body().payload {
+        Payload::PutRecord(p) => p,
+        Payload::RevokeAccess(r) => &r.put,
+        _ => return Err(format!("transaction {tx} does not write a record")),
+    };
+    put.fhe_amounts
+        .iter()
+        .find(|a| &a.field == field)
+        .map(|a| EncryptedAmount::from_bytes(a.amount.clone()))
+        .ok_or_else(|| format!("transaction {tx} carries no encrypted {field}"))
+}
+
 /// A committed transaction by hash.
 fn committed_tx(ledger: &Ledger, tx: &Hash) -> Result<Transaction, String> {
     let store = ledger.store.as_ref();
@@ -109,26 +130,75 @@ impl AnalyticsWorker {
             .insert(*id, s);
     }
 
+    /// A financing question's inputs: the buyer's first `q.inputs` financings' encrypted
+    /// amounts, grouped by bank.
+    fn financings_by_bank(&self, q: &AnalyticsQuery) -> Result<Vec<Vec<EncryptedAmount>>, String> {
+        let store = self.ledger.store.as_ref();
+        let mut groups: BTreeMap<OrgId, Vec<EncryptedAmount>> = BTreeMap::new();
+        for i in 0..q.inputs {
+            let f = buyer_financing(store, &q.subject, i)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("financing {i} of {} is missing", q.subject))?;
+            groups
+                .entry(f.bank)
+                .or_default()
+                .push(amount_of(&self.ledger, &f.tx)?);
+        }
+        Ok(groups.into_values().collect())
+    }
+
+    /// A field total's inputs: of each of the owner's records among the first `q.inputs`
+    /// entries of its `schema`.`field` list, the latest version's encrypted value.
+    fn field_values(
+        &self,
+        q: &AnalyticsQuery,
+        schema: &SchemaId,
+        field: &FieldName,
+    ) -> Result<Vec<EncryptedAmount>, String> {
+        let store = self.ledger.store.as_ref();
+        let mut latest: BTreeMap<RecordId, (u32, Hash)> = BTreeMap::new();
+        for i in 0..q.inputs {
+            let e = field_entry(store, &q.subject, schema, field, i)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    format!("entry {i} of {}'s {schema}.{field} is missing", q.subject)
+                })?;
+            let slot = latest.entry(e.record).or_insert((e.version, e.tx));
+            if e.version >= slot.0 {
+                *slot = (e.version, e.tx);
+            }
+        }
+        latest
+            .values()
+            .map(|(_, tx)| field_amount_of(&self.ledger, tx, field))
+            .collect()
+    }
+
     /// Computes query `id` from its committed inputs.
     pub fn compute(&self, id: &Hash) -> Result<QueryResult, String> {
         let store = self.ledger.store.as_ref();
         let q = analytics_query(store, id)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("query {id} is not committed"))?;
-        let mut groups: BTreeMap<OrgId, Vec<EncryptedAmount>> = BTreeMap::new();
-        for i in 0..q.inputs {
-            let f = buyer_financing(store, &q.buyer, i)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("financing {i} of {} is missing", q.buyer))?;
-            groups
-                .entry(f.bank)
-                .or_default()
-                .push(amount_of(&self.ledger, &f.tx)?);
-        }
-        let groups: Vec<Vec<EncryptedAmount>> = groups.into_values().collect();
-        let query = match q.question {
-            Question::Exposure { limit } => Query::Exposure { limit },
-            Question::Concentration { share_percent } => Query::Concentration { share_percent },
+        let (query, groups) = match &q.question {
+            Question::Exposure { limit } => (
+                Query::Exposure { limit: *limit },
+                self.financings_by_bank(&q)?,
+            ),
+            Question::Concentration { share_percent } => (
+                Query::Concentration {
+                    share_percent: *share_percent,
+                },
+                self.financings_by_bank(&q)?,
+            ),
+            Question::FieldTotal {
+                schema,
+                field,
+                limit,
+            } => (
+                Query::Exposure { limit: *limit },
+                vec![self.field_values(&q, schema, field)?],
+            ),
         };
         let jobs = self.jobs.clone();
         let qid = *id;
@@ -292,7 +362,7 @@ impl AnalyticsWorker {
             client: "analytics".into(),
             record: format!("analytics-query/{id}"),
             version: 0,
-            owner: q.buyer.to_string(),
+            owner: q.subject.to_string(),
             field: format!(
                 "answer: {} = {}",
                 q.question,
@@ -307,7 +377,7 @@ impl AnalyticsWorker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(*id);
-        tracing::info!(query = %id, buyer = %q.buyer, question = %q.question, answer, "decrypted an accepted query's answer");
+        tracing::info!(query = %id, subject = %q.subject, question = %q.question, answer, "decrypted an accepted query's answer");
         Ok(Some(Payload::Analytics(Analytics::Answer {
             query: *id,
             answer,

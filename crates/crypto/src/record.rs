@@ -81,6 +81,7 @@ pub fn seal_record(
         range_proof: None,
         audit_handles: vec![],
         document_commitment: None,
+        fhe_amounts: vec![],
     })
 }
 
@@ -147,6 +148,7 @@ mod tests {
                 ty: FieldType::Amount,
                 required: true,
                 committed: false,
+                fhe: false,
             }],
             auditors: vec![],
         };

@@ -306,7 +306,9 @@ impl GatewayApi for GatewayService {
             |r| r.no_wait,
             |g, req| {
                 let input = convert::put_input(req)?;
-                Ok(Payload::PutRecord(g.builder(&g.agreement()).put(&input)?))
+                Ok(Payload::PutRecord(
+                    g.builder(&g.agreement()).put(&input, g)?,
+                ))
             },
         )
         .await
@@ -321,10 +323,17 @@ impl GatewayApi for GatewayService {
             "gateway analytics question",
             |r| r.no_wait,
             |_g, req| {
-                let buyer = OrgId::new(req.buyer.clone())
-                    .map_err(|e| BuildError::BadQuestion(format!("buyer: {e}")))?;
+                let subject = OrgId::new(req.subject.clone())
+                    .map_err(|e| BuildError::BadQuestion(format!("subject: {e}")))?;
                 let question = match req.question.as_str() {
                     "exposure" => ledger_types::Question::Exposure { limit: req.limit },
+                    "field-total" => ledger_types::Question::FieldTotal {
+                        schema: ledger_types::SchemaId::new(req.schema.clone())
+                            .map_err(|e| BuildError::BadQuestion(format!("schema: {e}")))?,
+                        field: ledger_types::FieldName::new(req.field.clone())
+                            .map_err(|e| BuildError::BadQuestion(format!("field: {e}")))?,
+                        limit: req.limit,
+                    },
                     "concentration" => {
                         let share_percent = u8::try_from(req.share_percent)
                             .ok()
@@ -339,12 +348,12 @@ impl GatewayApi for GatewayService {
                     }
                     other => {
                         return Err(BuildError::BadQuestion(format!(
-                            "unknown question {other:?}: \"exposure\" (with a limit) or \"concentration\" (with a share)"
+                            "unknown question {other:?}: \"exposure\" (with a limit), \"concentration\" (with a share) or \"field-total\" (with a schema, a field and a limit)"
                         )))
                     }
                 };
                 Ok(Payload::Analytics(ledger_types::Analytics::Ask {
-                    buyer,
+                    subject,
                     question,
                 }))
             },
@@ -399,7 +408,7 @@ impl GatewayApi for GatewayService {
             |g, req| {
                 let input = convert::access_input(req)?;
                 Ok(Payload::RevokeAccess(
-                    g.builder(&g.agreement()).revoke(&input)?,
+                    g.builder(&g.agreement()).revoke(&input, g)?,
                 ))
             },
         )

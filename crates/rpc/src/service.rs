@@ -391,7 +391,7 @@ impl LedgerApi for LedgerService {
         };
         Ok(Response::new(pb::GetAnalyticsQueryResponse {
             asker: q.asker.to_string(),
-            buyer: q.buyer.to_string(),
+            subject: q.subject.to_string(),
             question: q.question.to_string(),
             height: q.height,
             inputs: q.inputs,

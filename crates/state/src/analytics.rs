@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ledger_fhe::{EncryptedAmount, Evaluator, FheError, PublicKeys};
-use ledger_types::{ChainId, FinanceRequest, HashSuite};
+use ledger_types::{ChainId, FieldName, FinanceRequest, HashSuite, PutRecord};
 
 fn registry() -> &'static Mutex<HashMap<[u8; 32], Arc<Evaluator>>> {
     static R: OnceLock<Mutex<HashMap<[u8; 32], Arc<Evaluator>>>> = OnceLock::new();
@@ -63,21 +63,43 @@ pub fn amount_context(chain_id: &ChainId, f: &FinanceRequest) -> Vec<u8> {
         .to_vec()
 }
 
+/// The context an `fhe` amount field's encrypted value is proven for: the chain, the record
+/// version (with its schema version) and the field, so that it verifies in this version's
+/// field only.
+pub fn field_amount_context(chain_id: &ChainId, p: &PutRecord, field: &FieldName) -> Vec<u8> {
+    HashSuite::CURRENT
+        .digest(
+            "cl/fhe-field-context/v1",
+            &[
+                chain_id.as_str().as_bytes(),
+                p.schema.as_str().as_bytes(),
+                &p.schema_version.to_be_bytes(),
+                p.record.as_str().as_bytes(),
+                &p.version.to_be_bytes(),
+                field.as_str().as_bytes(),
+            ],
+        )
+        .as_bytes()
+        .to_vec()
+}
+
 /// Checks a financing request's encrypted amount with the evaluator of keys `id`.
 pub(crate) fn check_amount(
     id: &[u8; 32],
     chain_id: &ChainId,
     f: &FinanceRequest,
 ) -> Result<(), String> {
+    check_encrypted(id, &f.amount, &amount_context(chain_id, f))
+}
+
+/// Checks encrypted amount `bytes`, proven for `context`, with the evaluator of keys `id`.
+pub(crate) fn check_encrypted(id: &[u8; 32], bytes: &[u8], context: &[u8]) -> Result<(), String> {
     let Some(e) = evaluator(id) else {
         return Err(format!(
             "this node has not loaded the chain's analytics keys ({}): put analytics-keys.bin beside genesis.json",
             hex::encode(id)
         ));
     };
-    e.check_amount(
-        &EncryptedAmount::from_bytes(f.amount.clone()),
-        &amount_context(chain_id, f),
-    )
-    .map_err(|e| e.to_string())
+    e.check_amount(&EncryptedAmount::from_bytes(bytes.to_vec()), context)
+        .map_err(|e| e.to_string())
 }

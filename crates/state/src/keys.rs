@@ -1,6 +1,6 @@
 //! The state key layout. Identifiers never contain `/`, so `/` separates unambiguously.
 
-use ledger_types::{Hash, OrgId, RecordId, SchemaId, Topic};
+use ledger_types::{FieldName, Hash, OrgId, RecordId, SchemaId, Topic};
 
 /// `member/{org}` → the organisation's `RegisterMember` entry.
 pub fn member(org: &OrgId) -> Vec<u8> {
@@ -215,6 +215,36 @@ pub fn analytics_buyer_at(buyer: &OrgId, index: u64) -> Vec<u8> {
     [
         b"analytics/buyer/".as_slice(),
         buyer.as_str().as_bytes(),
+        b"/n/",
+        &index.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// `analytics/field/{owner}/{schema}/{field}` → how many record versions of `owner` carried
+/// an encrypted (`fhe`) value of the field (u64 big-endian).
+pub fn analytics_field_count(owner: &OrgId, schema: &SchemaId, field: &FieldName) -> Vec<u8> {
+    [
+        b"analytics/field/".as_slice(),
+        owner.as_str().as_bytes(),
+        b"/",
+        schema.as_str().as_bytes(),
+        b"/",
+        field.as_str().as_bytes(),
+    ]
+    .concat()
+}
+
+/// `analytics/field/{owner}/{schema}/{field}/n/{index u64 big-endian}` → the record version
+/// number `index` (record, version, transaction) that carried one.
+pub fn analytics_field_at(
+    owner: &OrgId,
+    schema: &SchemaId,
+    field: &FieldName,
+    index: u64,
+) -> Vec<u8> {
+    [
+        analytics_field_count(owner, schema, field).as_slice(),
         b"/n/",
         &index.to_be_bytes(),
     ]

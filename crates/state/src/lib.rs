@@ -30,20 +30,21 @@ pub fn circuit_key(
 ) -> Result<Option<std::sync::Arc<ledger_circuits::VerifyingKey>>, StateError> {
     circuits::verifying_key(&view, id)
 }
-pub use analytics::{amount_context, install_analytics};
+pub use analytics::{amount_context, field_amount_context, install_analytics};
 pub use block::{build_block, check_commit, execute_block, BuiltBlock, ProposeParams};
 pub use exec::{precheck_tx, Change, Execution, SignatureCache, StateDiff, TxOutcome};
 pub use genesis::{execute_genesis, execute_genesis_full, execute_genesis_with_circuits};
 pub use model::{
     access_history, access_history_page, analytics_config, analytics_query, audit_alerts,
     audit_alerts_page, buyer_financing, buyer_financings, cross_checks, cross_checks_page,
-    endorsement_by_image, endorsement_count, endorsements, financing, governance_params, key_at,
-    key_history, key_in, member, member_ring, next_nonce, next_proposal_id, open_proposal,
-    proposal, record_head, record_version, removal, ring_floor, schema_head, schema_version,
-    standing, suspension, validator_api, validator_changes, validator_p2p, validator_set_at,
-    validators, vote, AccessAction, AccessEvent, AnalyticsConfig, AnalyticsQuery, BuyerFinancing,
-    Endorsement, FiledAlert, FiledCheck, Financing, KeyChange, Page, Proposal, ProposalStatus,
-    PublishedResult, RecordHead, RecordVersion, Standing, MAX_PAGE,
+    endorsement_by_image, endorsement_count, endorsements, field_entries, field_entry, financing,
+    governance_params, key_at, key_history, key_in, member, member_ring, next_nonce,
+    next_proposal_id, open_proposal, proposal, record_head, record_version, removal, ring_floor,
+    schema_head, schema_version, standing, suspension, validator_api, validator_changes,
+    validator_p2p, validator_set_at, validators, vote, AccessAction, AccessEvent, AnalyticsConfig,
+    AnalyticsQuery, BuyerFinancing, Endorsement, FieldEntry, FiledAlert, FiledCheck, Financing,
+    KeyChange, Page, Proposal, ProposalStatus, PublishedResult, RecordHead, RecordVersion,
+    Standing, MAX_PAGE,
 };
 pub use payload::endorse::{sign_endorsement, verify_endorsement};
 pub use payload::{roles_for, verify_proofs};

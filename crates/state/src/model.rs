@@ -13,11 +13,12 @@ mod analytics;
 mod endorsement;
 mod governance;
 mod history;
-pub(crate) use analytics::append_buyer_financing;
 pub use analytics::{
-    analytics_config, analytics_query, buyer_financing, buyer_financings, AnalyticsConfig,
-    BuyerFinancing, PublishedResult, Query as AnalyticsQuery,
+    analytics_config, analytics_query, buyer_financing, buyer_financings, field_entries,
+    field_entry, AnalyticsConfig, BuyerFinancing, FieldEntry, PublishedResult,
+    Query as AnalyticsQuery,
 };
+pub(crate) use analytics::{append_buyer_financing, append_field_entry};
 pub(crate) use endorsement::{add_to_ring, endorsement_writes, fix_ring, set_ring};
 pub use endorsement::{
     endorsement_by_image, endorsement_count, endorsements, member_ring, ring_floor, Endorsement,

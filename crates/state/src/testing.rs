@@ -96,6 +96,7 @@ pub fn payload_schema() -> RegisterSchema {
             ty: FieldType::Bytes,
             required: true,
             committed: false,
+            fhe: false,
         }],
         auditors: vec![],
     }

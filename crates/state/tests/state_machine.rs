@@ -93,12 +93,14 @@ fn po_schema() -> RegisterSchema {
                 ty: FieldType::Text,
                 required: false,
                 committed: false,
+                fhe: false,
             },
             SchemaField {
                 name: FieldName::new("total").unwrap(),
                 ty: FieldType::Amount,
                 required: true,
                 committed: false,
+                fhe: false,
             },
         ],
         auditors: vec![OrgId::new("reg-eu").unwrap()],
@@ -541,6 +543,7 @@ fn schema_tx(
                     ty: FieldType::Amount,
                     required: true,
                     committed: false,
+                    fhe: false,
                 }],
                 auditors: auditors.iter().map(|a| OrgId::new(*a).unwrap()).collect(),
             }),
@@ -601,6 +604,42 @@ fn schemas_register_in_versions_with_an_audit_policy_of_regulators() {
         "{:?}",
         ex.outcomes
     );
+}
+
+#[test]
+fn fhe_fields_need_a_chain_with_analytics() {
+    let (mut c, _) = chain_with_regulator();
+    // A schema flagging an amount fhe fails on a chain without analytics keys.
+    let Payload::RegisterSchema(mut s) = schema_tx(&c.key, &c, "bank-a", 1, 1, &[])
+        .body()
+        .payload
+        .clone()
+    else {
+        unreachable!()
+    };
+    s.fields[0].fhe = true;
+    let tx = c.sign("bank-a", 1, Payload::RegisterSchema(s));
+    let block = c.seal(c.build(vec![tx]));
+    let ex = c.commit(&block);
+    match failure(&ex, 0) {
+        TxFailure::AnalyticsRefused { reason } => {
+            assert!(reason.contains("no analytics key"), "{reason}")
+        }
+        f => panic!("{f:?}"),
+    }
+    // A record carrying an encrypted value of a field its schema does not flag is refused
+    // before it can be in a block.
+    let block = c.seal(c.build(vec![schema_tx(&c.key, &c, "bank-a", 2, 1, &[])]));
+    assert_eq!(c.commit(&block).outcomes[0], TxOutcome::Applied);
+    let mut put = c.sealed("inv-1", 1, &[("total", "100")], &["bank-a"]);
+    put.schema = SchemaId::new("invoice").unwrap();
+    put.fhe_amounts.push(ledger_types::FheAmount {
+        field: FieldName::new("total").unwrap(),
+        amount: vec![1; 64],
+    });
+    let tx = c.sign("bank-a", 3, Payload::PutRecord(put));
+    let e = precheck_tx(&c.state, &c.chain, 2, &tx, &()).unwrap_err();
+    assert!(e.to_string().contains("does not flag it fhe"), "{e}");
 }
 
 fn failure(ex: &Execution, i: usize) -> TxFailure {
@@ -915,6 +954,7 @@ fn loan_schema() -> RegisterSchema {
             ty: FieldType::Amount,
             required: true,
             committed: true,
+            fhe: false,
         }],
         auditors: vec![],
     }
@@ -1637,6 +1677,7 @@ fn invoice_doc_schema() -> RegisterSchema {
             ty: FieldType::Bytes,
             required: true,
             committed: false,
+            fhe: false,
         }],
         auditors: vec![],
         document: Some(DocumentKind::Invoice),

@@ -1,8 +1,9 @@
-//! The `Analytics` payload: questions about encrypted financing amounts, answered on
-//! ciphertexts under the consortium's analytics key (tfhe), checked by re-execution.
+//! The `Analytics` payload: questions about encrypted amounts, answered on ciphertexts under
+//! the consortium's analytics key (tfhe), checked by re-execution.
 //!
-//! A member [`Analytics::Ask`]s about a buyer; the amounts are those of the financing
-//! requests committed for the buyer's orders when the question commits. A compute node
+//! A member [`Analytics::Ask`]s about an organisation; the amounts are those committed when
+//! the question commits: the financing requests for a buyer's orders, or the `fhe` amount
+//! field of an owner's records (the latest version of each). A compute node
 //! publishes the encrypted [`Analytics::Result`]; every validator re-runs the computation and
 //! [`Analytics::Attest`]s the hash it got; when validators holding more than two thirds of the
 //! voting power attest the published hash, the query is accepted and the analytics authority
@@ -12,25 +13,36 @@
 use crate::codec::{Decoder, Encoder};
 use crate::error::CodecError;
 use crate::hash::Hash;
-use crate::ids::OrgId;
+use crate::ids::{FieldName, OrgId, SchemaId};
 
 /// Most bytes of an encrypted amount with its proof of encryption.
 pub const MAX_ENCRYPTED_AMOUNT: usize = 256 * 1024;
 /// Most bytes of a query's encrypted result.
 pub const MAX_QUERY_RESULT: usize = 256 * 1024;
 
-/// A question about a buyer's financings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A question about an organisation's encrypted amounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Question {
-    /// Is the total financed for the buyer, across every bank, above `limit`?
+    /// Is the total financed for the subject (a buyer), across every bank, above `limit`?
     Exposure {
         /// In the amounts' minor units.
         limit: u64,
     },
-    /// Does any one bank hold more than `share_percent` of the buyer's financing?
+    /// Does any one bank hold more than `share_percent` of the subject's (a buyer's)
+    /// financing?
     Concentration {
         /// 1 to 99.
         share_percent: u8,
+    },
+    /// Is the total of amount field `field` over the latest versions of the subject's
+    /// records of schema `schema` (a field flagged `fhe`) above `limit`?
+    FieldTotal {
+        /// The schema.
+        schema: SchemaId,
+        /// The `fhe` amount field.
+        field: FieldName,
+        /// In the field's minor units.
+        limit: u64,
     },
 }
 
@@ -41,7 +53,75 @@ impl std::fmt::Display for Question {
             Question::Concentration { share_percent } => {
                 write!(f, "one bank above {share_percent}% of the financing")
             }
+            Question::FieldTotal {
+                schema,
+                field,
+                limit,
+            } => write!(f, "total {schema}.{field} above {limit}"),
         }
+    }
+}
+
+impl Question {
+    /// The name of the question's kind (`exposure`, `concentration`, `field-total`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Question::Exposure { .. } => "exposure",
+            Question::Concentration { .. } => "concentration",
+            Question::FieldTotal { .. } => "field-total",
+        }
+    }
+
+    /// Writes the canonical encoding.
+    pub fn encode(&self, e: &mut Encoder) {
+        match self {
+            Question::Exposure { limit } => {
+                e.u8(1).u64(*limit);
+            }
+            Question::Concentration { share_percent } => {
+                e.u8(2).u8(*share_percent);
+            }
+            Question::FieldTotal {
+                schema,
+                field,
+                limit,
+            } => {
+                e.u8(3);
+                schema.encode(e);
+                field.encode(e);
+                e.u64(*limit);
+            }
+        }
+    }
+
+    /// Reads and checks the canonical encoding.
+    pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        Ok(match d.u8("question")? {
+            1 => Question::Exposure {
+                limit: d.u64("limit")?,
+            },
+            2 => {
+                let share_percent = d.u8("share")?;
+                if !(1..=99).contains(&share_percent) {
+                    return Err(CodecError::NotCanonical {
+                        what: "concentration question",
+                        reason: format!("a share is 1 to 99 percent, not {share_percent}"),
+                    });
+                }
+                Question::Concentration { share_percent }
+            }
+            3 => Question::FieldTotal {
+                schema: SchemaId::decode(d)?,
+                field: FieldName::decode(d)?,
+                limit: d.u64("limit")?,
+            },
+            t => {
+                return Err(CodecError::UnknownTag {
+                    what: "question",
+                    tag: t.into(),
+                })
+            }
+        })
     }
 }
 
@@ -51,8 +131,9 @@ pub enum Analytics {
     /// A member asks `question` about `buyer`'s financings (the query is named by this
     /// transaction's hash).
     Ask {
-        /// The buyer: the owner of the purchase orders of the financed invoices.
-        buyer: OrgId,
+        /// Whom the question is about: for financing questions the buyer (the owner of the
+        /// purchase orders of the financed invoices), for a field total the records' owner.
+        subject: OrgId,
         /// The question.
         question: Question,
     },
@@ -93,17 +174,10 @@ impl Analytics {
     /// Writes the canonical encoding.
     pub fn encode(&self, e: &mut Encoder) {
         match self {
-            Analytics::Ask { buyer, question } => {
+            Analytics::Ask { subject, question } => {
                 e.u8(1);
-                buyer.encode(e);
-                match question {
-                    Question::Exposure { limit } => {
-                        e.u8(1).u64(*limit);
-                    }
-                    Question::Concentration { share_percent } => {
-                        e.u8(2).u8(*share_percent);
-                    }
-                }
+                subject.encode(e);
+                question.encode(e);
             }
             Analytics::Result { query, result } => {
                 e.u8(2).fixed(query.as_bytes()).bytes(result);
@@ -122,31 +196,10 @@ impl Analytics {
     /// Reads and checks the canonical encoding.
     pub fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
         Ok(match d.u8("analytics step")? {
-            1 => {
-                let buyer = OrgId::decode(d)?;
-                let question = match d.u8("question")? {
-                    1 => Question::Exposure {
-                        limit: d.u64("limit")?,
-                    },
-                    2 => {
-                        let share_percent = d.u8("share")?;
-                        if !(1..=99).contains(&share_percent) {
-                            return Err(CodecError::NotCanonical {
-                                what: "concentration question",
-                                reason: format!("a share is 1 to 99 percent, not {share_percent}"),
-                            });
-                        }
-                        Question::Concentration { share_percent }
-                    }
-                    t => {
-                        return Err(CodecError::UnknownTag {
-                            what: "question",
-                            tag: t.into(),
-                        })
-                    }
-                };
-                Analytics::Ask { buyer, question }
-            }
+            1 => Analytics::Ask {
+                subject: OrgId::decode(d)?,
+                question: Question::decode(d)?,
+            },
             2 => Analytics::Result {
                 query: Hash(d.array("query")?),
                 result: d.bytes("query result", MAX_QUERY_RESULT)?,
@@ -195,12 +248,20 @@ mod tests {
     fn steps_round_trip_and_bad_shares_are_refused() {
         let buyer = OrgId::new("globex-imports").unwrap();
         round_trip(Analytics::Ask {
-            buyer: buyer.clone(),
+            subject: buyer.clone(),
             question: Question::Exposure { limit: u64::MAX },
         });
         round_trip(Analytics::Ask {
-            buyer: buyer.clone(),
+            subject: buyer.clone(),
             question: Question::Concentration { share_percent: 99 },
+        });
+        round_trip(Analytics::Ask {
+            subject: buyer.clone(),
+            question: Question::FieldTotal {
+                schema: SchemaId::new("invoice").unwrap(),
+                field: FieldName::new("total").unwrap(),
+                limit: 7,
+            },
         });
         round_trip(Analytics::Result {
             query: Hash([7; 32]),

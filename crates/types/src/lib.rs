@@ -39,7 +39,9 @@ pub use hash::{Hash, HashSuite};
 pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId, Topic};
 pub use keys::{PublicKey, Signature, SignatureScheme};
 pub use member::{RegisterMember, Role};
-pub use record::{AuditHandle, FieldCommitment, KeyWrap, PutRecord, RecordField, RecordRangeProof};
+pub use record::{
+    AuditHandle, FheAmount, FieldCommitment, KeyWrap, PutRecord, RecordField, RecordRangeProof,
+};
 pub use revoke::RevokeAccess;
 pub use schema::{DocumentKind, FieldType, RegisterSchema, SchemaField, DOCUMENT_FIELD};
 pub use tx::{Payload, Transaction, TxBody, TxKind, ANONYMOUS_SIGNER};

@@ -206,6 +206,20 @@ pub struct PutRecord {
     /// For records of a document schema: the Poseidon commitment to the document (a BN254
     /// scalar, 32 bytes little-endian), whose opening is sealed in the `document` field.
     pub document_commitment: Option<[u8; 32]>,
+    /// The values of the schema's `fhe` amount fields this version carries, encrypted under
+    /// the chain's analytics key with a proof of encryption, sorted by field (one for each
+    /// carried `fhe` field, none for another; docs/fhe.md).
+    pub fhe_amounts: Vec<FheAmount>,
+}
+
+/// One amount field's value encrypted for analytics (tfhe): `ledger_fhe::EncryptedAmount`
+/// bytes, proven for this record version and field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FheAmount {
+    /// The field.
+    pub field: FieldName,
+    /// The proven compact ciphertext.
+    pub amount: Vec<u8>,
 }
 
 impl PutRecord {
@@ -243,6 +257,11 @@ impl PutRecord {
             h.encode(e);
         }
         e.opt_fixed(self.document_commitment.as_ref().map(|c| c.as_slice()));
+        e.count(self.fhe_amounts.len());
+        for a in &self.fhe_amounts {
+            a.field.encode(e);
+            e.bytes(&a.amount);
+        }
     }
 
     /// Reads and checks the canonical encoding.
@@ -297,6 +316,14 @@ impl PutRecord {
             audit_handles.push(AuditHandle::decode(d)?);
         }
         let document_commitment = d.opt_array("document commitment")?;
+        let n = d.count("fhe amounts", MAX_RECORD_FIELDS, 8)?;
+        let mut fhe_amounts = Vec::with_capacity(n);
+        for _ in 0..n {
+            fhe_amounts.push(FheAmount {
+                field: FieldName::decode(d)?,
+                amount: d.bytes("fhe amount", crate::analytics::MAX_ENCRYPTED_AMOUNT)?,
+            });
+        }
         let p = PutRecord {
             record,
             version,
@@ -308,6 +335,7 @@ impl PutRecord {
             range_proof,
             audit_handles,
             document_commitment,
+            fhe_amounts,
         };
         p.check()?;
         Ok(p)
@@ -397,6 +425,26 @@ impl PutRecord {
                 w[0].field, w[0].auditor, w[1].field, w[1].auditor
             )));
         }
+        if let Some(w) = self
+            .fhe_amounts
+            .windows(2)
+            .find(|w| w[0].field >= w[1].field)
+        {
+            return Err(bad(format!(
+                "fhe amounts must be sorted by field and unique ({} then {})",
+                w[0].field, w[1].field
+            )));
+        }
+        if let Some(a) = self
+            .fhe_amounts
+            .iter()
+            .find(|a| self.field(&a.field).is_none())
+        {
+            return Err(bad(format!(
+                "an fhe amount names field {}, which the record does not carry",
+                a.field
+            )));
+        }
         if let Some(h) = self
             .audit_handles
             .iter()
@@ -470,6 +518,7 @@ pub(crate) mod tests {
             range_proof: None,
             audit_handles: vec![],
             document_commitment: None,
+            fhe_amounts: vec![],
         }
     }
 
@@ -481,11 +530,18 @@ pub(crate) mod tests {
 
     #[test]
     fn put_record_round_trips() {
+        let mut with_fhe = put();
+        with_fhe.fhe_amounts.push(FheAmount {
+            field: FieldName::new("total").unwrap(),
+            amount: vec![7; 100],
+        });
+        for p in [put(), with_fhe] {
+            let b = bytes(&p);
+            let mut d = Decoder::new(&b);
+            assert_eq!(PutRecord::decode(&mut d).unwrap(), p);
+            d.finish("put").unwrap();
+        }
         let p = put();
-        let b = bytes(&p);
-        let mut d = Decoder::new(&b);
-        assert_eq!(PutRecord::decode(&mut d).unwrap(), p);
-        d.finish("put").unwrap();
         assert_eq!(
             p.readers(&FieldName::new("currency").unwrap())
                 .map(|o| o.as_str())
@@ -506,7 +562,17 @@ pub(crate) mod tests {
         short.fields[0].sealed = vec![0; 10];
         let mut v0 = put();
         v0.schema_version = 0;
+        let fhe = |f: &str| FheAmount {
+            field: FieldName::new(f).unwrap(),
+            amount: vec![7; 10],
+        };
+        let mut stray_fhe = put();
+        stray_fhe.fhe_amounts.push(fhe("zzz"));
+        let mut twice_fhe = put();
+        twice_fhe.fhe_amounts = vec![fhe("total"), fhe("total")];
         for (what, p, needle) in [
+            ("stray fhe amount", stray_fhe, "does not carry"),
+            ("fhe amount twice", twice_fhe, "sorted by field and unique"),
             ("unsorted wraps", unsorted_wraps, "sorted"),
             ("stray wrap", stray_wrap, "does not carry"),
             ("unread field", unread, "no key wrap"),

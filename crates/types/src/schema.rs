@@ -229,6 +229,10 @@ pub struct SchemaField {
     /// opening sealed in the field, a range proof for the record), so others can check
     /// relations between amounts they cannot read.
     pub committed: bool,
+    /// For amounts: whether records also carry the value encrypted under the chain's
+    /// analytics key (tfhe) with a proof of encryption, so that encrypted-analytics questions
+    /// can add it up (`Question::FieldTotal`; docs/fhe.md). Only on a chain with analytics.
+    pub fhe: bool,
 }
 
 /// Bytes of a committed amount's sealed plaintext: the opening (value u64 big-endian,
@@ -330,7 +334,7 @@ impl RegisterSchema {
                     e.str(v);
                 }
             }
-            e.u8(u8::from(f.required) | (u8::from(f.committed) << 1));
+            e.u8(u8::from(f.required) | (u8::from(f.committed) << 1) | (u8::from(f.fhe) << 2));
         }
         e.count(self.auditors.len());
         for a in &self.auditors {
@@ -369,7 +373,7 @@ impl RegisterSchema {
                 }
             };
             let flags = d.u8("field flags")?;
-            if flags > 3 {
+            if flags > 7 {
                 return Err(CodecError::UnknownTag {
                     what: "field flags",
                     tag: flags.into(),
@@ -380,6 +384,7 @@ impl RegisterSchema {
                 ty,
                 required: flags & 1 == 1,
                 committed: flags & 2 == 2,
+                fhe: flags & 4 == 4,
             });
         }
         let m = d.count("auditors", MAX_AUDITORS, 5)?;
@@ -432,6 +437,7 @@ impl RegisterSchema {
                     && f.ty == FieldType::Bytes
                     && f.required
                     && !f.committed
+                    && !f.fhe
             });
             if !ok {
                 return Err(bad(format!(
@@ -444,6 +450,12 @@ impl RegisterSchema {
             if f.committed && f.ty != FieldType::Amount {
                 return Err(bad(format!(
                     "field {}: only amounts can be committed",
+                    f.name
+                )));
+            }
+            if f.fhe && f.ty != FieldType::Amount {
+                return Err(bad(format!(
+                    "field {}: only amounts can be encrypted for analytics (fhe)",
                     f.name
                 )));
             }
@@ -486,18 +498,21 @@ mod tests {
                     ty: FieldType::Enumeration(vec!["EUR".into(), "USD".into()]),
                     required: true,
                     committed: false,
+                    fhe: false,
                 },
                 SchemaField {
                     name: FieldName::new("issued").unwrap(),
                     ty: FieldType::Date,
                     required: false,
                     committed: false,
+                    fhe: false,
                 },
                 SchemaField {
                     name: FieldName::new("total").unwrap(),
                     ty: FieldType::Amount,
                     required: true,
                     committed: false,
+                    fhe: false,
                 },
             ],
             auditors: vec![OrgId::new("regulator-eu").unwrap()],
@@ -549,11 +564,15 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let s = schema();
-        let bytes = encode(&s);
-        let mut d = Decoder::new(&bytes);
-        assert_eq!(RegisterSchema::decode(&mut d).unwrap(), s);
-        d.finish("schema").unwrap();
+        let mut fhe = schema();
+        fhe.fields[2].fhe = true;
+        fhe.fields[2].committed = true;
+        for s in [schema(), fhe] {
+            let bytes = encode(&s);
+            let mut d = Decoder::new(&bytes);
+            assert_eq!(RegisterSchema::decode(&mut d).unwrap(), s);
+            d.finish("schema").unwrap();
+        }
     }
 
     #[test]
@@ -568,7 +587,10 @@ mod tests {
         v0.version = 0;
         let mut auditors = schema();
         auditors.auditors = vec![OrgId::new("b").unwrap(), OrgId::new("a").unwrap()];
+        let mut fhe_date = schema();
+        fhe_date.fields[1].fhe = true;
         for (what, s) in [
+            ("fhe date", fhe_date),
             ("unsorted", unsorted),
             ("dup enum", dup_enum),
             ("empty enum", empty_enum),

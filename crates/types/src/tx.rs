@@ -505,6 +505,7 @@ mod tests {
             range_proof: None,
             audit_handles: vec![],
             document_commitment: None,
+            fhe_amounts: vec![],
         }
     }
 

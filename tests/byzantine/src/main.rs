@@ -149,6 +149,7 @@ fn byzantine_proof_block(ledger: &Ledger, built: ledger_state::BuiltBlock) -> (B
             }),
             audit_handles: vec![],
             document_commitment: None,
+            fhe_amounts: vec![],
         };
         let body = TxBody {
             chain_id: ledger.chain_id.clone(),

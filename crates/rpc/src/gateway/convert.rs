@@ -38,6 +38,7 @@ pub(super) fn schema_input(req: &pb::GatewaySchemaRequest) -> Result<SchemaInput
             ty,
             required: f.required,
             committed: f.committed,
+            fhe: f.fhe,
         });
     }
     let auditors = req

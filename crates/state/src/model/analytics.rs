@@ -1,9 +1,10 @@
 //! Encrypted analytics in state: the chain's analytics configuration (fixed in genesis),
-//! each buyer's financings with an encrypted amount (in commit order), and each query's
+//! each buyer's financings with an encrypted amount (in commit order), each owner's record
+//! versions carrying an encrypted (`fhe`) amount field (in commit order), and each query's
 //! life: asked, results published, validators' attestations, accepted, answered.
 
 use ledger_types::codec::{Decoder, Encoder};
-use ledger_types::{CodecError, Hash, OrgId, Question};
+use ledger_types::{CodecError, FieldName, Hash, OrgId, Question, RecordId, SchemaId};
 
 use super::corrupt;
 use crate::error::StateError;
@@ -64,7 +65,10 @@ pub struct BuyerFinancing {
 
 /// How many financings `buyer` has (the first `n` are a query's inputs).
 pub fn buyer_financings(view: &impl StateView, buyer: &OrgId) -> Result<u64, StateError> {
-    let key = keys::analytics_buyer_count(buyer);
+    read_count(view, keys::analytics_buyer_count(buyer))
+}
+
+fn read_count(view: &impl StateView, key: Vec<u8>) -> Result<u64, StateError> {
     match view.get(&key)? {
         None => Ok(0),
         Some(b) => <[u8; 8]>::try_from(b.as_slice())
@@ -123,6 +127,79 @@ pub(crate) fn append_buyer_financing(
     ])
 }
 
+/// One record version that carried an encrypted (`fhe`) value of an amount field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldEntry {
+    /// The record.
+    pub record: RecordId,
+    /// The version.
+    pub version: u32,
+    /// The transaction that wrote it (`PutRecord` or `RevokeAccess`; it holds the value).
+    pub tx: Hash,
+}
+
+/// How many record versions of `owner` carried an encrypted value of `schema`'s `field`
+/// (the first `n` are a field-total query's inputs; of each record the latest among them
+/// counts).
+pub fn field_entries(
+    view: &impl StateView,
+    owner: &OrgId,
+    schema: &SchemaId,
+    field: &FieldName,
+) -> Result<u64, StateError> {
+    read_count(view, keys::analytics_field_count(owner, schema, field))
+}
+
+/// Entry number `i` (from 0) of [`field_entries`].
+pub fn field_entry(
+    view: &impl StateView,
+    owner: &OrgId,
+    schema: &SchemaId,
+    field: &FieldName,
+    i: u64,
+) -> Result<Option<FieldEntry>, StateError> {
+    let key = keys::analytics_field_at(owner, schema, field, i);
+    let Some(b) = view.get(&key)? else {
+        return Ok(None);
+    };
+    let mut d = Decoder::new(&b);
+    let f = (|| {
+        let f = FieldEntry {
+            record: RecordId::decode(&mut d)?,
+            version: d.u32("record version")?,
+            tx: Hash(d.array("record tx")?),
+        };
+        d.finish("field entry")?;
+        Ok::<_, CodecError>(f)
+    })()
+    .map_err(|e| corrupt(&key, e))?;
+    Ok(Some(f))
+}
+
+/// The writes that append `entry` to the list of `owner`'s `schema`.`field` values.
+pub(crate) fn append_field_entry(
+    view: &impl StateView,
+    owner: &OrgId,
+    schema: &SchemaId,
+    field: &FieldName,
+    entry: &FieldEntry,
+) -> Result<crate::payload::Writes, StateError> {
+    let n = field_entries(view, owner, schema, field)?;
+    let mut e = Encoder::new();
+    entry.record.encode(&mut e);
+    e.u32(entry.version).fixed(entry.tx.as_bytes());
+    Ok(vec![
+        (
+            keys::analytics_field_at(owner, schema, field, n),
+            e.finish(),
+        ),
+        (
+            keys::analytics_field_count(owner, schema, field),
+            (n + 1).to_be_bytes().to_vec(),
+        ),
+    ])
+}
+
 /// A published result of a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedResult {
@@ -139,13 +216,14 @@ pub struct PublishedResult {
 pub struct Query {
     /// Who asked.
     pub asker: OrgId,
-    /// About whom.
-    pub buyer: OrgId,
+    /// About whom: the buyer, or for a field total the records' owner.
+    pub subject: OrgId,
     /// What.
     pub question: Question,
     /// The height of the block that holds the question.
     pub height: u64,
-    /// Its inputs: the buyer's first `inputs` financings.
+    /// Its inputs: the buyer's first `inputs` financings, or for a field total the first
+    /// `inputs` entries of the owner's field list ([`field_entry`]).
     pub inputs: u64,
     /// Results published, in order.
     pub results: Vec<PublishedResult>,
@@ -173,15 +251,8 @@ impl Query {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut e = Encoder::new();
         self.asker.encode(&mut e);
-        self.buyer.encode(&mut e);
-        match self.question {
-            Question::Exposure { limit } => {
-                e.u8(1).u64(limit);
-            }
-            Question::Concentration { share_percent } => {
-                e.u8(2).u8(share_percent);
-            }
-        }
+        self.subject.encode(&mut e);
+        self.question.encode(&mut e);
         e.u64(self.height).u64(self.inputs);
         e.count(self.results.len());
         for r in &self.results {
@@ -206,21 +277,8 @@ impl Query {
     fn decode(b: &[u8]) -> Result<Self, CodecError> {
         let mut d = Decoder::new(b);
         let asker = OrgId::decode(&mut d)?;
-        let buyer = OrgId::decode(&mut d)?;
-        let question = match d.u8("question")? {
-            1 => Question::Exposure {
-                limit: d.u64("limit")?,
-            },
-            2 => Question::Concentration {
-                share_percent: d.u8("share")?,
-            },
-            t => {
-                return Err(CodecError::UnknownTag {
-                    what: "question",
-                    tag: t.into(),
-                })
-            }
-        };
+        let subject = OrgId::decode(&mut d)?;
+        let question = Question::decode(&mut d)?;
         let height = d.u64("height")?;
         let inputs = d.u64("inputs")?;
         let n = d.count("results", 1 << 16, 64)?;
@@ -252,7 +310,7 @@ impl Query {
         d.finish("query")?;
         Ok(Query {
             asker,
-            buyer,
+            subject,
             question,
             height,
             inputs,

@@ -1,8 +1,11 @@
-//! `Analytics`: questions about a buyer's encrypted financing amounts and their answers
-//! (see `ledger_types::analytics` and docs/fhe.md).
+//! `Analytics`: questions about encrypted amounts and their answers (see
+//! `ledger_types::analytics` and docs/fhe.md).
 //!
-//! - `Ask`: by a bank (member) or a regulator, on a chain with analytics; the buyer is a
-//!   member; its financings at this point (at most the profile's limit) are the inputs.
+//! - `Ask`: by a bank (member) or a regulator, on a chain with analytics; the subject is a
+//!   member; the inputs (at most the profile's limit) are, for financing questions, the
+//!   subject's financings at this point, for a field total the subject's record versions
+//!   so far that carried the field (which must be an `fhe` amount field of the schema's
+//!   latest version).
 //! - `Result`: by a member, validator or regulator, for an unanswered query, a result not
 //!   already published.
 //! - `Attest`: by a validator of the current set, once per query.
@@ -11,7 +14,7 @@
 //! A query is accepted when validators holding more than two thirds of the validator set
 //! attested the hash of a published result.
 
-use ledger_types::{Analytics, Hash, RegisterMember, Role};
+use ledger_types::{Analytics, Hash, Question, RegisterMember, Role};
 
 use super::{Ctx, PayloadHandler, Writes};
 use crate::error::{ExecError, TxFailure};
@@ -65,7 +68,7 @@ impl PayloadHandler for Analytics {
     ) -> Result<Writes, ExecError> {
         let cfg = config(ctx.view)?;
         match self {
-            Analytics::Ask { buyer, question } => {
+            Analytics::Ask { subject, question } => {
                 if !(signer.has_role(Role::Member) || signer.has_role(Role::Regulator)) {
                     return Err(TxFailure::MissingRole {
                         signer: signer.org.clone(),
@@ -74,25 +77,46 @@ impl PayloadHandler for Analytics {
                     }
                     .into());
                 }
-                if model::member(ctx.view, buyer)?.is_none() {
+                if model::member(ctx.view, subject)?.is_none() {
                     return Err(refused(format!(
-                        "buyer {buyer} is not a member of the directory"
+                        "{subject} is not a member of the directory"
                     )));
                 }
-                let inputs = model::buyer_financings(ctx.view, buyer)?;
+                let (inputs, what) = match question {
+                    Question::Exposure { .. } | Question::Concentration { .. } => {
+                        (model::buyer_financings(ctx.view, subject)?, "financings")
+                    }
+                    Question::FieldTotal { schema, field, .. } => {
+                        let latest = model::schema_head(ctx.view, schema)?
+                            .map(|h| h.latest_version)
+                            .map(|v| model::schema_version(ctx.view, schema, v))
+                            .transpose()?
+                            .flatten()
+                            .ok_or_else(|| refused(format!("schema {schema} is not registered")))?;
+                        if !latest.fields.iter().any(|f| &f.name == field && f.fhe) {
+                            return Err(refused(format!(
+                                "field {field} of schema {schema} is not an fhe amount field: its values are not encrypted for analytics"
+                            )));
+                        }
+                        (
+                            model::field_entries(ctx.view, subject, schema, field)?,
+                            "record versions with the field",
+                        )
+                    }
+                };
                 let max = ledger_fhe::Profile::parse(&cfg.profile)
                     .map_err(|e| refused(e.to_string()))?
                     .max_amounts() as u64;
                 if inputs > max {
                     return Err(refused(format!(
-                        "buyer {buyer} has {inputs} financings; a query sums at most {max} in the {} profile",
+                        "{subject} has {inputs} {what}; a query sums at most {max} in the {} profile",
                         cfg.profile
                     )));
                 }
                 let q = Query {
                     asker: signer.org.clone(),
-                    buyer: buyer.clone(),
-                    question: *question,
+                    subject: subject.clone(),
+                    question: question.clone(),
                     height: ctx.height,
                     inputs,
                     results: vec![],

@@ -21,6 +21,10 @@ use crate::model::{self, AccessAction, AccessEvent, RecordHead, RecordVersion};
 use crate::{keys, rules, StateView};
 
 impl PayloadHandler for PutRecord {
+    fn check_stateful<V: StateView>(&self, ctx: &Ctx<'_, V>) -> Result<(), TxRejection> {
+        check_fhe_amounts(ctx, self)
+    }
+
     fn execute<V: StateView>(
         &self,
         ctx: &Ctx<'_, V>,
@@ -38,11 +42,87 @@ impl PayloadHandler for PutRecord {
         }
         let (version, _schema, events) = check_put(ctx, signer, tx_hash, self)?;
         let mut writes = version_writes(&version);
+        writes.extend(fhe_writes(ctx, signer, tx_hash, self)?);
         if !events.is_empty() {
             writes.extend(model::append_access(ctx.view, &self.record, &events)?);
         }
         Ok(writes)
     }
+}
+
+/// The encrypted (`fhe`) amounts of a record version: on a chain with analytics, one for
+/// each `fhe` field the version carries and no other, each proven for this version and
+/// field (a forged, replayed or missing one refuses the transaction); on a chain without,
+/// none. (A version whose schema is unknown is refused when it executes.)
+pub(super) fn check_fhe_amounts<V: StateView>(
+    ctx: &Ctx<'_, V>,
+    p: &PutRecord,
+) -> Result<(), TxRejection> {
+    let bad = |reason: String| TxRejection::InvalidProof {
+        kind: "encrypted field",
+        record: p.record.clone(),
+        reason,
+    };
+    let Some(schema) = model::schema_version(ctx.view, &p.schema, p.schema_version)? else {
+        return Ok(());
+    };
+    let config = model::analytics_config(ctx.view)?;
+    for a in &p.fhe_amounts {
+        if !rules::declared(&schema, &a.field).is_some_and(|d| d.fhe) {
+            return Err(bad(format!(
+                "field {} carries an encrypted value but schema {} version {} does not flag it fhe",
+                a.field, p.schema, p.schema_version
+            )));
+        }
+    }
+    for d in schema.fields.iter().filter(|d| d.fhe) {
+        if p.field(&d.name).is_none() {
+            continue;
+        }
+        let Some(a) = p.fhe_amounts.iter().find(|a| a.field == d.name) else {
+            return Err(bad(format!(
+                "field {} is flagged fhe: the version carries its value encrypted under the chain's analytics key",
+                d.name
+            )));
+        };
+        let Some(c) = &config else {
+            return Err(bad(
+                "this chain has no analytics key: a record carries no encrypted value".into(),
+            ));
+        };
+        crate::analytics::check_encrypted(
+            &c.keys_id,
+            &a.amount,
+            &crate::analytics::field_amount_context(ctx.chain_id, p, &d.name),
+        )
+        .map_err(|e| bad(format!("field {}: {e}", d.name)))?;
+    }
+    Ok(())
+}
+
+/// The writes that list a record version's encrypted (`fhe`) amounts under its owner, for
+/// field-total questions.
+pub(super) fn fhe_writes<V: StateView>(
+    ctx: &Ctx<'_, V>,
+    signer: &RegisterMember,
+    tx_hash: Hash,
+    p: &PutRecord,
+) -> Result<Writes, ExecError> {
+    let mut writes = Writes::new();
+    for a in &p.fhe_amounts {
+        writes.extend(model::append_field_entry(
+            ctx.view,
+            &signer.org,
+            &p.schema,
+            &a.field,
+            &model::FieldEntry {
+                record: p.record.clone(),
+                version: p.version,
+                tx: tx_hash,
+            },
+        )?);
+    }
+    Ok(writes)
 }
 
 /// The next version of `record` for `signer`: 1 if new, latest + 1 if `signer` owns it.

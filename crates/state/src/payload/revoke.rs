@@ -5,13 +5,17 @@
 
 use ledger_types::{Hash, RegisterMember, RevokeAccess};
 
-use super::record::{check_put, owned_latest, version_writes};
+use super::record::{check_fhe_amounts, check_put, fhe_writes, owned_latest, version_writes};
 use super::{Ctx, PayloadHandler, Writes};
-use crate::error::{ExecError, TxFailure};
+use crate::error::{ExecError, TxFailure, TxRejection};
 use crate::model::{self, AccessAction, AccessEvent};
 use crate::{rules, StateView};
 
 impl PayloadHandler for RevokeAccess {
+    fn check_stateful<V: StateView>(&self, ctx: &Ctx<'_, V>) -> Result<(), TxRejection> {
+        check_fhe_amounts(ctx, &self.put)
+    }
+
     fn execute<V: StateView>(
         &self,
         ctx: &Ctx<'_, V>,
@@ -84,6 +88,7 @@ impl PayloadHandler for RevokeAccess {
             fields: self.fields.clone(),
         });
         let mut writes = version_writes(&version);
+        writes.extend(fhe_writes(ctx, signer, tx_hash, &self.put)?);
         writes.extend(model::append_access(ctx.view, record, &events)?);
         Ok(writes)
     }

@@ -47,6 +47,17 @@ impl PayloadHandler for RegisterSchema {
                 .into());
             }
         }
+        if let Some(f) = self.fields.iter().find(|f| f.fhe) {
+            if model::analytics_config(ctx.view)?.is_none() {
+                return Err(TxFailure::AnalyticsRefused {
+                    reason: format!(
+                        "schema {} flags field {} fhe, but this chain has no analytics key (its genesis names no analytics authority)",
+                        self.schema, f.name
+                    ),
+                }
+                .into());
+            }
+        }
         let head = RecordHead {
             owner: signer.org.clone(),
             latest_version: self.version,
