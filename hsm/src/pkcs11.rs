@@ -170,11 +170,20 @@ impl Pkcs11Provider {
                 available.join(", ")
             },
         })?;
-        let mechanisms = ctx
-            .get_mechanism_list(slot)
-            .map_err(ck("listing mechanisms"))?;
-        let eddsa = mechanisms.contains(&MechanismType::EDDSA)
-            && mechanisms.contains(&MechanismType::ECC_EDWARDS_KEY_PAIR_GEN);
+        // Each mechanism we use is asked about by type: listing them all would make
+        // cryptoki log an ERROR line for every vendor mechanism it has no name for (dozens
+        // on SoftHSM), at every start.
+        let has = |m: MechanismType| -> Result<bool, HsmError> {
+            match ctx.get_mechanism_info(slot, m) {
+                Ok(_) => Ok(true),
+                Err(cryptoki::error::Error::Pkcs11(
+                    cryptoki::error::RvError::MechanismInvalid,
+                    _,
+                )) => Ok(false),
+                Err(e) => Err(ck("querying a mechanism")(e)),
+            }
+        };
+        let eddsa = has(MechanismType::EDDSA)? && has(MechanismType::ECC_EDWARDS_KEY_PAIR_GEN)?;
         let scheme = match config.signing {
             SigningAlgorithm::Auto if eddsa => SignatureScheme::Ed25519,
             SigningAlgorithm::Ed25519 if eddsa => SignatureScheme::Ed25519,
@@ -189,8 +198,7 @@ impl Pkcs11Provider {
                 SignatureScheme::EcdsaP256Sha256
             }
         };
-        if scheme == SignatureScheme::EcdsaP256Sha256 && !mechanisms.contains(&MechanismType::ECDSA)
-        {
+        if scheme == SignatureScheme::EcdsaP256Sha256 && !has(MechanismType::ECDSA)? {
             return Err(HsmError::MechanismMissing {
                 token: config.token_label.clone(),
                 mechanism: "CKM_ECDSA",
@@ -205,7 +213,7 @@ impl Pkcs11Provider {
             ),
             (MechanismType::AES_GCM, "CKM_AES_GCM", "sealing secrets"),
         ] {
-            if !mechanisms.contains(&m) {
+            if !has(m)? {
                 return Err(HsmError::MechanismMissing {
                     token: config.token_label.clone(),
                     mechanism: what,

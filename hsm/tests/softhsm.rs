@@ -27,6 +27,35 @@ fn provider_suite_signing_and_an_independent_client_lists_the_key() {
     assert!(listing.contains("bank-a-signing"), "{listing}");
 }
 
+/// Error-level `log` records (cryptoki logs through `log`), kept for inspection.
+struct ErrorLog(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for ErrorLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Error
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if let (true, Ok(mut v)) = (self.enabled(r.metadata()), self.0.lock()) {
+            v.push(format!("{}: {}", r.target(), r.args()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+#[test]
+fn opening_a_token_logs_no_error() {
+    let _serial = serial();
+    static LOG: ErrorLog = ErrorLog(std::sync::Mutex::new(Vec::new()));
+    log::set_logger(&LOG).unwrap();
+    log::set_max_level(log::LevelFilter::Error);
+    // A fresh open: SoftHSM offers mechanisms cryptoki has no name for; asking about them
+    // all used to log "Mechanism type N is not supported." at ERROR, dozens per start.
+    let p = Pkcs11Provider::open(config("ledger-main", USER_PIN)).unwrap();
+    p.generate_signing_key("quiet-signing").unwrap();
+    let errors = LOG.0.lock().unwrap().clone();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
 #[test]
 fn private_keys_are_sensitive_never_extractable_and_single_use() {
     let _serial = serial();
