@@ -11,12 +11,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Read at run time: a build script binary can be reused by another checkout sharing
     // the target directory, and a compile-time path would point into that other checkout.
     let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    tonic_prost_build::configure().compile_protos(
-        &[
-            root.join("ledger/v1/ledger.proto"),
-            root.join("ledger/v1/gateway.proto"),
-        ],
-        &[root],
-    )?;
+    // The encoded descriptors, for gRPC server reflection (grpcurl and the like).
+    let descriptors =
+        std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("ledger_descriptor.bin");
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(descriptors)
+        .compile_protos(
+            &[
+                root.join("ledger/v1/ledger.proto"),
+                root.join("ledger/v1/gateway.proto"),
+            ],
+            &[root],
+        )?;
     Ok(())
 }

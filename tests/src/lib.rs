@@ -340,6 +340,15 @@ impl TestNode {
         Ok(LedgerClient::new(channel).max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES))
     }
 
+    /// A channel to the public API (over mutual TLS when the node takes it), for the
+    /// standard services beside ours (health, reflection).
+    pub async fn channel(&self) -> Channel {
+        let tls = self.tls.then(|| self.own_tls());
+        ledger_tls::channel(&self.url(), tls.as_ref())
+            .await
+            .expect("connect to node")
+    }
+
     /// A connected client.
     pub async fn client(&self) -> LedgerClient<Channel> {
         self.try_client().await.expect("connect to node")

@@ -12,6 +12,10 @@ pub mod v1 {
     tonic::include_proto!("ledger.v1");
 }
 
+/// The encoded `FileDescriptorSet` of `proto/` (both services and their messages), which
+/// the node serves by gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("ledger_descriptor");
+
 /// The metadata key carrying a refusal's stable reason.
 pub const REJECT_REASON_KEY: &str = "ledger-reject-reason";
 /// Largest gRPC message the node and clients accept (blocks can be large).

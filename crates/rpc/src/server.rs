@@ -342,8 +342,65 @@ fn tls_incoming(
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
+/// The standard gRPC services beside ours, so that standard tools (grpcurl, load balancers,
+/// Kubernetes probes) work: health (`grpc.health.v1.Health`, the overall status "" and
+/// `service` serving until shutdown, then not serving) and reflection (v1 and v1alpha)
+/// listing `service` and the two standard ones.
+struct Standard<H, R1, R2> {
+    health: tonic_health::pb::health_server::HealthServer<H>,
+    reflection: tonic_reflection::server::v1::ServerReflectionServer<R1>,
+    reflection_alpha: tonic_reflection::server::v1alpha::ServerReflectionServer<R2>,
+}
+
+fn standard(
+    service: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+) -> Standard<
+    impl tonic_health::pb::health_server::Health,
+    impl tonic_reflection::server::v1::ServerReflection,
+    impl tonic_reflection::server::v1alpha::ServerReflection,
+> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    tokio::spawn(async move {
+        reporter
+            .set_service_status(service, tonic_health::ServingStatus::Serving)
+            .await;
+        let _ = shutdown.wait_for(|s| *s).await;
+        for name in ["", service] {
+            reporter
+                .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+    });
+    let configure = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(ledger_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(service)
+            .with_service_name("grpc.health.v1.Health")
+    };
+    // The descriptor sets are compiled in: building from them cannot fail unless the
+    // build itself is broken, which the tests show.
+    #[allow(clippy::expect_used)]
+    let (reflection, reflection_alpha) = (
+        configure()
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .build_v1()
+            .expect("the compiled-in descriptor sets decode"),
+        configure()
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+            .build_v1alpha()
+            .expect("the compiled-in descriptor sets decode"),
+    );
+    Standard {
+        health,
+        reflection,
+        reflection_alpha,
+    }
+}
+
 /// Serves the public ledger API over `ledger` on `listener`, within `limits`: plain, or
-/// with mutual TLS when `tls` is given.
+/// with mutual TLS when `tls` is given; with gRPC health and reflection.
 pub fn spawn_public(
     listener: TcpListener,
     ledger: Arc<Ledger>,
@@ -370,6 +427,7 @@ pub fn spawn_public(
                 })
             })),
         };
+    let std = standard("ledger.v1.Ledger", shutdown.clone());
     tokio::spawn(
         Server::builder()
             .concurrency_limit_per_connection(limits.max_requests_per_connection)
@@ -379,20 +437,27 @@ pub fn spawn_public(
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .tcp_keepalive(Some(Duration::from_secs(60)))
             .add_service(svc)
+            .add_service(std.health)
+            .add_service(std.reflection)
+            .add_service(std.reflection_alpha)
             .serve_with_incoming_shutdown(incoming, stopped(shutdown)),
     )
 }
 
 /// Serves the organisation's gateway on `listener` (a loopback address: its credentials
-/// travel in clear).
+/// travel in clear), with gRPC health and reflection (which need no credential).
 pub fn spawn_gateway(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     shutdown: watch::Receiver<bool>,
 ) -> ServerTask {
+    let std = standard("ledger.v1.Gateway", shutdown.clone());
     tokio::spawn(
         Server::builder()
             .add_service(GatewayServer::new(GatewayService(gateway)))
+            .add_service(std.health)
+            .add_service(std.reflection)
+            .add_service(std.reflection_alpha)
             .serve_with_incoming_shutdown(incoming(listener), stopped(shutdown)),
     )
 }
