@@ -272,6 +272,7 @@ impl Pkcs11Provider {
     /// once.
     fn with_session<T>(
         &self,
+        operation: &'static str,
         op: impl Fn(&Session) -> Result<T, CkError>,
         map: impl Fn(CkError) -> HsmError,
     ) -> Result<T, HsmError> {
@@ -280,10 +281,26 @@ impl Pkcs11Provider {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop();
+        let metrics = ledger_metrics::metrics();
+        let started = std::time::Instant::now();
         let session = match pooled {
             Some(s) => s,
-            None => self.new_session()?,
+            None => self
+                .new_session()
+                .inspect_err(|_| metrics.hsm_operation(operation, started, false))?,
         };
+        let out = self.run_on(session, &op, &map);
+        metrics.hsm_operation(operation, started, out.is_ok());
+        out
+    }
+
+    /// [`Self::with_session`] on `session`, recovering a lost session once.
+    fn run_on<T>(
+        &self,
+        session: Session,
+        op: &impl Fn(&Session) -> Result<T, CkError>,
+        map: &impl Fn(CkError) -> HsmError,
+    ) -> Result<T, HsmError> {
         match op(&session) {
             Ok(v) => {
                 self.release(session);
@@ -291,6 +308,7 @@ impl Pkcs11Provider {
             }
             Err(e) if session_lost(&e) => {
                 tracing::warn!(token = %self.token, error = %e, "PKCS#11 session lost; reopening and retrying once");
+                ledger_metrics::metrics().hsm_session_recoveries.inc();
                 drop(session);
                 self.sessions
                     .lock()
@@ -301,7 +319,7 @@ impl Pkcs11Provider {
                     .unwrap_or_else(|p| p.into_inner())
                     .clear();
                 let session = self.new_session()?;
-                let out = op(&session).map_err(&map);
+                let out = op(&session).map_err(map);
                 self.release(session);
                 out
             }
@@ -376,12 +394,14 @@ impl Pkcs11Provider {
     /// Runs `op` with the key `label` for `purpose` on a pooled session.
     fn with_key<T>(
         &self,
+        operation: &'static str,
         label: &str,
         purpose: u8,
         op: impl Fn(&Session, ObjectHandle) -> Result<T, CkError>,
         map: impl Fn(CkError) -> HsmError,
     ) -> Result<T, HsmError> {
         let out = self.with_session(
+            operation,
             |s| match self.cached_key(s, label, purpose)? {
                 Some(h) => op(s, h).map(Some),
                 None => Ok(None),
@@ -407,6 +427,7 @@ impl Pkcs11Provider {
         attr: Attribute,
     ) -> Result<ObjectHandle, HsmError> {
         self.with_session(
+            "finding a key",
             |s| self.find(s, label, class, attr.clone()),
             ck("finding a key"),
         )?
@@ -425,6 +446,7 @@ impl Pkcs11Provider {
     ) -> Result<Vec<u8>, HsmError> {
         let handle = self.key(label, purpose, ObjectClass::PUBLIC_KEY, attr)?;
         let attrs = self.with_session(
+            "reading a public key",
             |s| s.get_attributes(handle, &[AttributeType::EcPoint]),
             ck("reading a public key"),
         )?;
@@ -451,6 +473,7 @@ impl Pkcs11Provider {
         };
         let _serial = self.generation.lock().unwrap_or_else(|p| p.into_inner());
         let exists = self.with_session(
+            "finding a key",
             |s| self.find(s, label, ObjectClass::PRIVATE_KEY, priv_attr.clone()),
             ck("finding a key"),
         )?;
@@ -482,6 +505,7 @@ impl Pkcs11Provider {
             Attribute::Unwrap(false),
         ];
         self.with_session(
+            "generating a key pair",
             |s| s.generate_key_pair(&mechanism, &public, &private),
             ck("generating a key pair"),
         )?;
@@ -557,14 +581,20 @@ impl KeyProvider for Pkcs11Provider {
         match public.scheme() {
             SignatureScheme::Ed25519 => {
                 let mech = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
-                let sig =
-                    self.with_key(label, 1, |s, k| s.sign(&mech, k, &digest.0), ck("signing"))?;
+                let sig = self.with_key(
+                    "signing",
+                    label,
+                    1,
+                    |s, k| s.sign(&mech, k, &digest.0),
+                    ck("signing"),
+                )?;
                 Ok(Signature(sig))
             }
             _ => {
                 // SoftHSM refuses CKM_ECDSA_SHA256: hash on the host, sign the hash.
                 let prehash = sha2::Sha256::digest(digest.0);
                 let raw = self.with_key(
+                    "signing",
                     label,
                     1,
                     |s, k| s.sign(&Mechanism::Ecdsa, k, &prehash),
@@ -611,6 +641,7 @@ impl KeyProvider for Pkcs11Provider {
             Attribute::ValueLen(32.into()),
         ];
         let secret = self.with_key(
+            "deriving a shared secret",
             label,
             2,
             |s, key| {
@@ -646,6 +677,7 @@ impl KeyProvider for Pkcs11Provider {
     fn generate_sealing_key(&self, label: &str) -> Result<(), HsmError> {
         let _serial = self.generation.lock().unwrap_or_else(|p| p.into_inner());
         let exists = self.with_session(
+            "finding a key",
             |s| {
                 self.find(
                     s,
@@ -676,6 +708,7 @@ impl KeyProvider for Pkcs11Provider {
             Attribute::Label(label.as_bytes().to_vec()),
         ];
         self.with_session(
+            "generating a sealing key",
             |s| s.generate_key(&Mechanism::AesKeyGen, &template),
             ck("generating a sealing key"),
         )?;
@@ -685,6 +718,7 @@ impl KeyProvider for Pkcs11Provider {
 
     fn seal(&self, label: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, HsmError> {
         let (iv, ct) = self.with_key(
+            "sealing",
             label,
             3,
             |s, key| {
@@ -716,6 +750,7 @@ impl KeyProvider for Pkcs11Provider {
         }
         let (iv, ct) = sealed[1..].split_at(GCM_IV_LEN);
         let out = self.with_key(
+            "unsealing",
             label,
             3,
             |s, key| {
@@ -731,11 +766,13 @@ impl KeyProvider for Pkcs11Provider {
     fn list_keys(&self) -> Result<Vec<KeyInfo>, HsmError> {
         let mut out = Vec::new();
         let handles = self.with_session(
+            "listing objects",
             |s| s.find_objects(&[Attribute::Token(true)]),
             ck("listing objects"),
         )?;
         for h in handles {
             let attrs = self.with_session(
+                "reading object attributes",
                 |s| {
                     s.get_attributes(
                         h,

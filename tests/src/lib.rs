@@ -72,6 +72,8 @@ pub struct TestNode {
     pub port: u16,
     /// The gateway port.
     pub gateway_port: u16,
+    /// The Prometheus metrics port (/metrics).
+    pub metrics_port: u16,
     /// The organisation.
     pub org: OrgId,
     child: Option<Child>,
@@ -109,6 +111,7 @@ impl TestNode {
         let home = tempfile::tempdir().expect("temporary home");
         let port = free_port();
         let gateway_port = free_port();
+        let metrics_port = free_port();
         let out = Command::new(bin("ledger-node"))
             .args([
                 "init",
@@ -122,6 +125,8 @@ impl TestNode {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--gateway-listen")
             .arg(format!("127.0.0.1:{gateway_port}"))
+            .arg("--metrics-listen")
+            .arg(format!("127.0.0.1:{metrics_port}"))
             .arg("--home")
             .arg(home.path())
             .args(args)
@@ -137,6 +142,7 @@ impl TestNode {
             home,
             port,
             gateway_port,
+            metrics_port,
             org: OrgId::new(org).expect("org id"),
             child: None,
             starts: 0,
@@ -338,6 +344,24 @@ impl TestNode {
         let tls = self.tls.then(|| self.own_tls());
         let channel = ledger_tls::channel(&self.url(), tls.as_ref()).await?;
         Ok(LedgerClient::new(channel).max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES))
+    }
+
+    /// The node's metrics as served at /metrics (OpenMetrics text), over a plain HTTP/1.1
+    /// request on a TCP socket, as a Prometheus scraper sends it.
+    pub async fn scrape(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
+            .await
+            .expect("connect to the metrics endpoint");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("send the scrape");
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.expect("read the scrape");
+        let text = String::from_utf8(out).expect("metrics are UTF-8");
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        body.to_string()
     }
 
     /// A channel to the public API (over mutual TLS when the node takes it), for the

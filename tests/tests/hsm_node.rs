@@ -94,6 +94,16 @@ async fn a_node_with_keys_in_softhsm_commits_restarts_and_never_logs_the_pin() {
         &block.hash(),
         &node.org,
     );
+    // The node's metrics show its HSM at work, and its log holds no ERROR line: opening
+    // SoftHSM used to log dozens (issue 19).
+    let metrics = node.scrape().await;
+    let signing = metrics
+        .lines()
+        .find(|l| l.starts_with("ledger_hsm_operation_seconds_count{operation=\"signing\"}"))
+        .unwrap_or_else(|| panic!("no HSM signing latency in\n{metrics}"));
+    assert!(!signing.ends_with(" 0"), "{signing}");
+    let log = node.log();
+    assert!(!log.contains("ERROR"), "{log}");
     assert!(node.stop().success());
     drop(key);
     // With the node stopped and our own sessions closed (SoftHSM 2.6 misbehaves when two

@@ -120,3 +120,127 @@ async fn health_and_reflection_answer_standard_clients() {
         .into_inner();
     assert_eq!(r.status, ServingStatus::Serving as i32);
 }
+
+/// The value of the first sample line starting with `prefix` (name and labels).
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_and_move_as_blocks_commit() {
+    let mut net = TestNet::new(4, 0);
+    net.start_all(&["--block-time-ms", "50"]).await;
+    let node = &net.validators[0];
+    let first = node.scrape().await;
+    // Every metric the operations guide names is there (families print their HELP line
+    // even before their first sample), and Malachite's are beside ours.
+    for name in [
+        "ledger_height",
+        "ledger_last_commit_timestamp_seconds",
+        "ledger_time_since_last_commit_seconds",
+        "ledger_block_interval_seconds",
+        "ledger_block_size_bytes",
+        "ledger_block_transactions",
+        "ledger_transactions_committed",
+        "ledger_transactions_failed",
+        "ledger_admission_rejections",
+        "ledger_transactions_admitted",
+        "ledger_mempool_transactions",
+        "ledger_mempool_bytes",
+        "ledger_validators",
+        "ledger_validator_signed",
+        "ledger_validator_missed_blocks",
+        "ledger_proof_verification_seconds",
+        "ledger_proof_batch_size",
+        "ledger_hsm_operation_seconds",
+        "ledger_hsm_errors",
+        "ledger_hsm_session_recoveries",
+        "ledger_grpc_requests",
+        "ledger_grpc_request_seconds",
+        "ledger_audit_reads",
+        "ledger_build_info",
+        "malachitebft_core_consensus_height",
+        "malachitebft_core_consensus_connected_peers",
+    ] {
+        assert!(
+            first.contains(&format!("# HELP {name} ")),
+            "{name} missing from\n{first}"
+        );
+    }
+
+    // Writes through the gateway and a refused transaction move them.
+    let mut gw = node.gateway().await;
+    gw.register_schema(ledger_api::v1::GatewaySchemaRequest {
+        schema_id: "note".into(),
+        fields: vec![ledger_api::v1::SchemaField {
+            name: "text".into(),
+            r#type: "text".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for i in 0..3 {
+        gw.put(&format!("N-{i}"), "note", &[("text", "hello")], &[])
+            .await
+            .unwrap();
+    }
+    let e = node
+        .client()
+        .await
+        .submit_tx(ledger_api::v1::SubmitTxRequest { tx: vec![1, 2, 3] })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    let h = height_of(node).await;
+    let all: Vec<&TestNode> = net.nodes().collect();
+    wait_for_height(&all, h + 2, 30).await;
+    let later = node.scrape().await;
+    let height = |t: &str| sample(t, "ledger_height ").unwrap();
+    assert!(height(&later) > height(&first), "the height moved");
+    assert!(height(&later) >= h as f64);
+    assert!(sample(&later, "ledger_time_since_last_commit_seconds ").unwrap() < 10.0);
+    assert_eq!(
+        sample(
+            &later,
+            "ledger_transactions_committed_total{kind=\"PutRecord\"} "
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &later,
+            "ledger_grpc_requests_total{service=\"ledger.v1.Gateway\",method=\"PutRecord\",outcome=\"ok\"} "
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &later,
+            "ledger_grpc_requests_total{service=\"ledger.v1.Ledger\",method=\"SubmitTx\",outcome=\"InvalidArgument\"} "
+        ),
+        Some(1.0),
+        "{later}"
+    );
+    assert_eq!(
+        sample(
+            &later,
+            "ledger_admission_rejections_total{kind=\"\",reason=\"malformed\"} "
+        ),
+        Some(1.0)
+    );
+    assert_eq!(sample(&later, "ledger_validators "), Some(4.0));
+    // The four validators sign; the certificate holds at least a quorum of them.
+    let signed: f64 = later
+        .lines()
+        .filter(|l| l.starts_with("ledger_validator_signed{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(signed >= 3.0, "{later}");
+    assert!(sample(&later, "ledger_block_interval_seconds_count ").unwrap() >= 2.0);
+    assert!(sample(&later, "malachitebft_core_consensus_connected_peers").unwrap() >= 3.0);
+}

@@ -80,6 +80,8 @@ pub struct Ledger {
     last_commit_ms: std::sync::atomic::AtomicU64,
     /// The latest block's commit: its round and how many validators signed it.
     last_commit: std::sync::Mutex<(u32, u32)>,
+    /// The last committed block's timestamp (milliseconds), for the block-interval metric.
+    last_block_ts: std::sync::atomic::AtomicU64,
     /// How this node gets blocks, and from whom (for status); it changes when governance
     /// adds this node to the validators or removes it.
     role: std::sync::Mutex<(&'static str, Vec<String>)>,
@@ -130,9 +132,12 @@ impl Ledger {
     ) -> Self {
         let height = store.height().unwrap_or(0);
         // Read once here; each commit then replaces it, so status calls decode no block.
-        let last_commit = store.block(height).ok().flatten().map_or((0, 0), |b| {
+        let tip = store.block(height).ok().flatten();
+        let last_commit = tip.as_ref().map_or((0, 0), |b| {
             (b.commit.round, b.commit.signatures.len() as u32)
         });
+        let last_block_ts = tip.as_ref().map_or(0, |b| b.header().timestamp_ms);
+        ledger_metrics::metrics().height.set(height as i64);
         Self {
             store,
             mempool,
@@ -149,6 +154,7 @@ impl Ledger {
             admission: Admission::default(),
             last_commit_ms: std::sync::atomic::AtomicU64::new(0),
             last_commit: std::sync::Mutex::new(last_commit),
+            last_block_ts: std::sync::atomic::AtomicU64::new(last_block_ts),
             role: std::sync::Mutex::new(("idle", vec![])),
             forwarding: std::sync::atomic::AtomicBool::new(true),
             consensus_hook: None,
@@ -388,7 +394,9 @@ impl Ledger {
         };
         let tx = self
             .mempool
-            .admit(bytes, self.store.as_ref(), self.height() + 1, committed_at)?;
+            .admit(bytes, self.store.as_ref(), self.height() + 1, committed_at)
+            .inspect_err(|r| count_rejection(bytes, r))?;
+        ledger_metrics::metrics().admitted.inc();
         self.tx_arrived.notify_one();
         Ok(tx)
     }
@@ -425,9 +433,15 @@ impl Ledger {
                 &checked,
             ) {
                 Ok(_) => admitted += 1,
-                Err(_) => refused += 1,
+                Err(r) => {
+                    count_rejection(b, &r);
+                    refused += 1
+                }
             }
         }
+        ledger_metrics::metrics()
+            .admitted
+            .inc_by(u64::from(admitted));
         if admitted > 0 {
             self.tx_arrived.notify_one();
         }
@@ -503,6 +517,45 @@ impl Ledger {
         Ok(())
     }
 
+    /// The metrics of a committed block: height, interval, size, transactions by kind and
+    /// failure, and which validators signed its certificate.
+    fn record_metrics(&self, proposal: &Proposal) {
+        let m = ledger_metrics::metrics();
+        let b = &proposal.block;
+        let previous = self.last_block_ts.swap(
+            b.header().timestamp_ms,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        m.block_committed(
+            b.height(),
+            b.header().timestamp_ms,
+            (previous > 0).then_some(previous),
+            b.txs.iter().map(Transaction::len).sum(),
+            b.txs
+                .iter()
+                .zip(&proposal.execution.outcomes)
+                .map(|(t, o)| {
+                    (
+                        t.body().payload.kind().name(),
+                        match o {
+                            ledger_state::TxOutcome::Failed(f) => {
+                                Some(ledger_metrics::variant_name(f))
+                            }
+                            ledger_state::TxOutcome::Applied => None,
+                        },
+                    )
+                }),
+        );
+        if let Ok(validators) = ledger_state::validators(self.store.as_ref()) {
+            m.signers(validators.iter().map(OrgId::as_str), |v| {
+                b.commit
+                    .signatures
+                    .iter()
+                    .any(|s| s.validator.as_str() == v)
+            });
+        }
+    }
+
     /// Commits a block durably, then clears what it made obsolete from the mempool.
     pub fn commit(&self, proposal: &Proposal) -> Result<(), NodeError> {
         self.store
@@ -520,6 +573,7 @@ impl Ledger {
             proposal.block.commit.round,
             proposal.block.commit.signatures.len() as u32,
         );
+        self.record_metrics(proposal);
         self.last_commit_ms.store(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -530,4 +584,12 @@ impl Ledger {
         self.committed.send_replace(proposal.block.height());
         Ok(())
     }
+}
+
+/// Counts a refused transaction by kind (when it decodes) and reason.
+fn count_rejection(bytes: &[u8], r: &Rejection) {
+    let kind = Transaction::decode(bytes)
+        .map(|t| t.body().payload.kind().name())
+        .unwrap_or("");
+    ledger_metrics::metrics().rejected(kind, r.code());
 }

@@ -198,6 +198,9 @@ impl AuditLog {
         self.file.sync_data().map_err(io)?;
         self.seq = seq;
         self.last = last;
+        ledger_metrics::metrics()
+            .audit_reads
+            .inc_by(reads.len() as u64);
         Ok(())
     }
 }

@@ -47,6 +47,20 @@ pub struct NodeConfig {
     /// BFT consensus among the validators (Malachite).
     #[serde(default)]
     pub consensus: ConsensusSection,
+    /// The Prometheus metrics endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus metrics endpoint (docs/operations.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address `/metrics` is served on over plain HTTP (absent: not served). Metrics carry
+    /// no plaintext, only counts, sizes, timings and organisation names; keep the port to
+    /// the monitoring network all the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
 }
 
 /// BFT consensus settings.
@@ -678,6 +692,7 @@ mod tests {
             sync: SyncConfig::default(),
             audit: AuditConfig::default(),
             consensus: ConsensusSection::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 

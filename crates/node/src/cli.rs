@@ -241,6 +241,10 @@ pub struct InitArgs {
     /// Address the organisation-private gateway will listen on (loopback).
     #[arg(long, default_value = "127.0.0.1:7200")]
     pub gateway_listen: SocketAddr,
+    /// Address the Prometheus metrics endpoint will listen on (/metrics over plain HTTP;
+    /// default: none).
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Follow this node's public API instead of producing blocks (for organisations that
     /// are not validators), e.g. http://127.0.0.1:7100 (https:// for mutual TLS).
     #[arg(long)]
@@ -329,6 +333,9 @@ pub struct StartArgs {
     /// Override [gateway] listen.
     #[arg(long)]
     pub gateway_listen: Option<SocketAddr>,
+    /// Override [metrics] listen (the Prometheus endpoint, /metrics).
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Override [sync] upstream.
     #[arg(long)]
     pub upstream: Option<String>,

@@ -107,6 +107,9 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
                 .unwrap_or_else(|| config::ConsensusSection::default().listen),
             ..Default::default()
         },
+        metrics: config::MetricsConfig {
+            listen: a.metrics_listen,
+        },
     };
     std::fs::create_dir_all(&a.home).map_err(|e| NodeError::Io {
         what: format!("creating {}", a.home.display()),
@@ -248,6 +251,9 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         a.gateway_listen,
         config::CLI_TOKEN_FILE
     );
+    if let Some(m) = a.metrics_listen {
+        out!("  metrics       http://{m}/metrics");
+    }
     if let Some(out) = &a.join {
         crate::admin::join_request(&a.home, out)?;
         out!("next: hand {} to a governor of {chain_id} (`ledger propose --admit FILE`); once admitted, put the consortium's genesis.json in {}, set [sync] upstream in config.toml to a validator's API, and start", out.display(), a.home.display());

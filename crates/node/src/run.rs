@@ -60,6 +60,9 @@ pub fn start(a: StartArgs, hooks: Hooks) -> Result<(), NodeError> {
     if let Some(v) = a.gateway_listen {
         config.gateway.listen = Some(v);
     }
+    if let Some(v) = a.metrics_listen {
+        config.metrics.listen = Some(v);
+    }
     if let Some(v) = a.upstream {
         config.sync.upstream = Some(v);
     }
@@ -781,6 +784,17 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
         &shutdown_rx,
     )
     .await?;
+    let metrics = match config.metrics.listen {
+        None => None,
+        Some(addr) => {
+            let l = ledger.clone();
+            ledger_metrics::metrics().on_scrape(move |m| {
+                m.mempool_transactions.set(l.mempool.len() as i64);
+                m.mempool_bytes.set(l.mempool.bytes() as i64);
+            });
+            Some(ledger_rpc::metrics::spawn_metrics(addr, shutdown_rx.clone()).await?)
+        }
+    };
     let public_tls = match config.grpc.tls {
         ledger_home::config::TlsMode::Off => None,
         ledger_home::config::TlsMode::Mutual => Some(server::PublicTls {
@@ -843,6 +857,9 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
     }
     if let Some(a) = auditor {
         let _ = a.await;
+    }
+    if let Some(m) = metrics {
+        let _ = m.await;
     }
     for (what, task) in [("gateway", gateway), ("gRPC", Some(public))] {
         let Some(task) = task else { continue };

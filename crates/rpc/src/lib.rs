@@ -9,6 +9,7 @@
 
 pub mod clients;
 pub mod gateway;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod status;

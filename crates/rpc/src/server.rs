@@ -430,6 +430,7 @@ pub fn spawn_public(
     let std = standard("ledger.v1.Ledger", shutdown.clone());
     tokio::spawn(
         Server::builder()
+            .layer(crate::metrics::GrpcMetricsLayer)
             .concurrency_limit_per_connection(limits.max_requests_per_connection)
             .max_concurrent_streams(Some(limits.max_requests_per_connection as u32))
             .timeout(limits.request_timeout)
@@ -454,6 +455,7 @@ pub fn spawn_gateway(
     let std = standard("ledger.v1.Gateway", shutdown.clone());
     tokio::spawn(
         Server::builder()
+            .layer(crate::metrics::GrpcMetricsLayer)
             .add_service(GatewayServer::new(GatewayService(gateway)))
             .add_service(std.health)
             .add_service(std.reflection)

@@ -130,8 +130,10 @@ pub(crate) fn check_encrypted(id: &[u8; 32], bytes: &[u8], context: &[u8]) -> Re
     {
         return Ok(());
     }
-    e.check_amount(&EncryptedAmount::from_bytes(bytes.to_vec()), context)
-        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let checked = e.check_amount(&EncryptedAmount::from_bytes(bytes.to_vec()), context);
+    ledger_metrics::metrics().proofs_verified("fhe_amount", 1, started.elapsed());
+    checked.map_err(|e| e.to_string())?;
     let mut v = verified().lock().unwrap_or_else(|p| p.into_inner());
     if v.set.insert(digest) {
         v.order.push_back(digest);

@@ -201,6 +201,8 @@ pub(crate) fn verify<V: StateView>(view: &V, st: &Statement<'_>) -> Result<(), T
             ),
         )
     })?;
-    vk.verify(&st.inputs, st.proof)
-        .map_err(|e| malformed(st.kind, &st.record, &e.to_string()))
+    let started = std::time::Instant::now();
+    let r = vk.verify(&st.inputs, st.proof);
+    ledger_metrics::metrics().proofs_verified("groth16", 1, started.elapsed());
+    r.map_err(|e| malformed(st.kind, &st.record, &e.to_string()))
 }

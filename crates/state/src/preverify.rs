@@ -98,7 +98,12 @@ fn preverify_part<V: StateView>(
             }
         }
     }
-    if rings.verify().is_ok() {
+    let started = std::time::Instant::now();
+    let rings_ok = rings.verify().is_ok();
+    if !endorsements.is_empty() {
+        ledger_metrics::metrics().proofs_verified("ring", endorsements.len(), started.elapsed());
+    }
+    if rings_ok {
         found.ok.extend(endorsements.into_iter().map(|(h, _)| h));
     } else {
         for (h, e) in endorsements {
@@ -140,7 +145,20 @@ fn preverify_part<V: StateView>(
             batched.push(t.hash());
         }
     }
-    if batch.verify().is_ok() {
+    let started = std::time::Instant::now();
+    let batch_ok = batch.verify().is_ok();
+    let with_proofs = signed
+        .iter()
+        .filter(|t| crate::payload::carries_proofs(t))
+        .count();
+    if with_proofs > 0 {
+        ledger_metrics::metrics().proofs_verified(
+            crate::payload::RANGE_AND_SIGMA,
+            with_proofs,
+            started.elapsed(),
+        );
+    }
+    if batch_ok {
         found.ok.extend(batched);
     } else {
         for t in &signed {
@@ -173,7 +191,12 @@ fn preverify_part<V: StateView>(
         .iter()
         .map(|(_, st, vk)| (vk.as_ref(), st.inputs.as_slice(), st.proof))
         .collect();
-    if ledger_circuits::verify_batch(&items).is_ok() {
+    let started = std::time::Instant::now();
+    let groth16_ok = ledger_circuits::verify_batch(&items).is_ok();
+    if !items.is_empty() {
+        ledger_metrics::metrics().proofs_verified("groth16", items.len(), started.elapsed());
+    }
+    if groth16_ok {
         found.ok.extend(
             statements
                 .iter()

@@ -163,13 +163,31 @@ pub fn verify_proofs<V: StateView>(
     chain_id: &ChainId,
     tx: &Transaction,
 ) -> Result<(), TxRejection> {
-    add_proofs(
+    let started = std::time::Instant::now();
+    let r = add_proofs(
         view,
         chain_id,
         tx,
         &mut ledger_proofs::BatchVerifier::new(),
         true,
-    )
+    );
+    if carries_proofs(tx) {
+        ledger_metrics::metrics().proofs_verified(RANGE_AND_SIGMA, 1, started.elapsed());
+    }
+    r
+}
+
+/// The metrics label of range proofs and sigma proofs (audit handles) verified together.
+pub(crate) const RANGE_AND_SIGMA: &str = "range_and_sigma";
+
+/// Whether a transaction carries stateless proofs ([`add_proofs`]).
+pub(crate) fn carries_proofs(tx: &Transaction) -> bool {
+    let put = match &tx.body().payload {
+        Payload::PutRecord(p) => p,
+        Payload::RevokeAccess(r) => &r.put,
+        _ => return false,
+    };
+    put.range_proof.is_some() || !put.audit_handles.is_empty()
 }
 
 /// Adds a transaction's stateless proofs to `batch`; refuses malformed ones at once.
