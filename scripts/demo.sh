@@ -183,7 +183,7 @@ keys_args=(--development)
 [ -d "$NET/circuit-keys" ] && keys_args=(--circuit-keys "$NET/circuit-keys")
 SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init "${keys_args[@]}" --home "$(home bank-e)" \
     --org bank-e --roles member --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
-    --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" \
+    --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" --metrics-listen "${IP[bank-e]}:9100" \
     --key-backend pkcs11 --pkcs11-token bank-e-token --tls mutual --join "$NET/bank-e.join" | grep -E '^(join request|next:)' 
 cp "$NET/genesis.json" "$(home bank-e)/genesis.json"
 cp "$(home reg-eu)/analytics-keys.bin" "$(home bank-e)/analytics-keys.bin"

@@ -243,4 +243,21 @@ async fn metrics_are_served_and_move_as_blocks_commit() {
     assert!(signed >= 3.0, "{later}");
     assert!(sample(&later, "ledger_block_interval_seconds_count ").unwrap() >= 2.0);
     assert!(sample(&later, "malachitebft_core_consensus_connected_peers").unwrap() >= 3.0);
+
+    // The documented alert rules and the operations guide name only metrics the node
+    // serves (a renamed metric would silently disable an alert).
+    for file in ["deploy/prometheus/alerts.yml", "docs/operations.md"] {
+        let text = std::fs::read_to_string(repo_path(file)).unwrap();
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if let Some(name) = word.strip_prefix("ledger_").filter(|n| !n.is_empty()) {
+                let base = ["_bucket", "_total", "_count", "_sum"]
+                    .iter()
+                    .fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+                assert!(
+                    later.contains(&format!("# HELP ledger_{base} ")),
+                    "{file} names ledger_{name}, which the node does not serve"
+                );
+            }
+        }
+    }
 }

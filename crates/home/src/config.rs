@@ -704,6 +704,16 @@ mod tests {
     }
 
     #[test]
+    fn the_deployment_sample_is_a_valid_configuration() {
+        let c: NodeConfig =
+            toml::from_str(include_str!("../../../deploy/config/bank-node.toml")).unwrap();
+        c.check_limits(Path::new("/var/lib/ledger")).unwrap();
+        assert_eq!(c.keys.backend, KeyBackend::Pkcs11);
+        assert!(c.consensus.enabled);
+        assert!(c.metrics.listen.is_some());
+    }
+
+    #[test]
     fn the_default_limits_agree_and_sync_carries_the_largest_block() {
         let c = sample();
         c.check_limits(Path::new("/home")).unwrap();
