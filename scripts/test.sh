@@ -3,6 +3,8 @@
 # warnings as errors), then unit, property, state machine and end-to-end tests (real node
 # processes on loopback, real RocksDB on disk). Installs what it needs when missing.
 source "$(dirname "$0")/lib.sh"
+# The explorer's browser test drives Debian's headless Chromium through chromedriver.
+APT_PACKAGES+=(chromium chromium-driver)
 setup
 cd "$ROOT"
 say "checking formatting (cargo fmt --check)"

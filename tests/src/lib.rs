@@ -13,6 +13,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use ledger_api::v1 as pb;
+
+pub mod webdriver;
 use ledger_api::v1::ledger_client::LedgerClient;
 use std::sync::Arc;
 
@@ -74,6 +76,8 @@ pub struct TestNode {
     pub gateway_port: u16,
     /// The Prometheus metrics port (/metrics).
     pub metrics_port: u16,
+    /// The block explorer's port.
+    pub explorer_port: u16,
     /// The organisation.
     pub org: OrgId,
     child: Option<Child>,
@@ -112,6 +116,7 @@ impl TestNode {
         let port = free_port();
         let gateway_port = free_port();
         let metrics_port = free_port();
+        let explorer_port = free_port();
         let out = Command::new(bin("ledger-node"))
             .args([
                 "init",
@@ -127,6 +132,8 @@ impl TestNode {
             .arg(format!("127.0.0.1:{gateway_port}"))
             .arg("--metrics-listen")
             .arg(format!("127.0.0.1:{metrics_port}"))
+            .arg("--explorer-listen")
+            .arg(format!("127.0.0.1:{explorer_port}"))
             .arg("--home")
             .arg(home.path())
             .args(args)
@@ -143,6 +150,7 @@ impl TestNode {
             port,
             gateway_port,
             metrics_port,
+            explorer_port,
             org: OrgId::new(org).expect("org id"),
             child: None,
             starts: 0,
@@ -344,6 +352,11 @@ impl TestNode {
         let tls = self.tls.then(|| self.own_tls());
         let channel = ledger_tls::channel(&self.url(), tls.as_ref()).await?;
         Ok(LedgerClient::new(channel).max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES))
+    }
+
+    /// The explorer's address.
+    pub fn explorer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.explorer_port)
     }
 
     /// The node's metrics as served at /metrics (OpenMetrics text), over a plain HTTP/1.1

@@ -50,6 +50,21 @@ pub struct NodeConfig {
     /// The Prometheus metrics endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// The block explorer.
+    #[serde(default)]
+    pub explorer: ExplorerConfig,
+}
+
+/// The block explorer (docs/explorer.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplorerConfig {
+    /// Address the explorer's page and JSON API are served on over plain HTTP (absent: not
+    /// served). It shows what any member reads through the public API (no plaintext, but
+    /// the consortium's metadata: who holds which record and who reads it), without the
+    /// API's mutual TLS: bind it where only those who may see that reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
 }
 
 /// The Prometheus metrics endpoint (docs/operations.md).
@@ -693,6 +708,7 @@ mod tests {
             audit: AuditConfig::default(),
             consensus: ConsensusSection::default(),
             metrics: MetricsConfig::default(),
+            explorer: ExplorerConfig::default(),
         }
     }
 

@@ -245,6 +245,10 @@ pub struct InitArgs {
     /// default: none).
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Address the block explorer (a web page of the ledger's public data) will listen on
+    /// (plain HTTP; default: none).
+    #[arg(long)]
+    pub explorer_listen: Option<SocketAddr>,
     /// Follow this node's public API instead of producing blocks (for organisations that
     /// are not validators), e.g. http://127.0.0.1:7100 (https:// for mutual TLS).
     #[arg(long)]
@@ -336,6 +340,9 @@ pub struct StartArgs {
     /// Override [metrics] listen (the Prometheus endpoint, /metrics).
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Override [explorer] listen (the block explorer's web page).
+    #[arg(long)]
+    pub explorer_listen: Option<SocketAddr>,
     /// Override [sync] upstream.
     #[arg(long)]
     pub upstream: Option<String>,

@@ -110,6 +110,9 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         metrics: config::MetricsConfig {
             listen: a.metrics_listen,
         },
+        explorer: config::ExplorerConfig {
+            listen: a.explorer_listen,
+        },
     };
     std::fs::create_dir_all(&a.home).map_err(|e| NodeError::Io {
         what: format!("creating {}", a.home.display()),
@@ -253,6 +256,9 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
     );
     if let Some(m) = a.metrics_listen {
         out!("  metrics       http://{m}/metrics");
+    }
+    if let Some(e) = a.explorer_listen {
+        out!("  explorer      http://{e}/");
     }
     if let Some(out) = &a.join {
         crate::admin::join_request(&a.home, out)?;

@@ -63,6 +63,9 @@ pub fn start(a: StartArgs, hooks: Hooks) -> Result<(), NodeError> {
     if let Some(v) = a.metrics_listen {
         config.metrics.listen = Some(v);
     }
+    if let Some(v) = a.explorer_listen {
+        config.explorer.listen = Some(v);
+    }
     if let Some(v) = a.upstream {
         config.sync.upstream = Some(v);
     }
@@ -795,6 +798,12 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
             Some(ledger_rpc::metrics::spawn_metrics(addr, shutdown_rx.clone()).await?)
         }
     };
+    let explorer = match config.explorer.listen {
+        None => None,
+        Some(addr) => Some(
+            ledger_rpc::explorer::spawn_explorer(addr, ledger.clone(), shutdown_rx.clone()).await?,
+        ),
+    };
     let public_tls = match config.grpc.tls {
         ledger_home::config::TlsMode::Off => None,
         ledger_home::config::TlsMode::Mutual => Some(server::PublicTls {
@@ -858,8 +867,8 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
     if let Some(a) = auditor {
         let _ = a.await;
     }
-    if let Some(m) = metrics {
-        let _ = m.await;
+    for task in [metrics, explorer].into_iter().flatten() {
+        let _ = task.await;
     }
     for (what, task) in [("gateway", gateway), ("gRPC", Some(public))] {
         let Some(task) = task else { continue };

@@ -8,6 +8,7 @@
 //! the gateway's plans, and converts back.
 
 pub mod clients;
+pub mod explorer;
 pub mod gateway;
 pub mod metrics;
 pub mod server;

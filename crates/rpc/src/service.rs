@@ -641,7 +641,7 @@ impl LedgerApi for LedgerService {
 }
 
 /// What a governance action does, in words.
-fn describe(a: &ledger_types::Action) -> String {
+pub(crate) fn describe(a: &ledger_types::Action) -> String {
     use ledger_types::Action;
     match a {
         Action::Suspend { org } => format!("suspend {org}"),

@@ -479,6 +479,43 @@ impl Store {
     }
 }
 
+/// A state key and its value.
+pub type StateEntry = (Vec<u8>, Vec<u8>);
+
+impl Store {
+    /// Up to `limit` state entries whose key starts with `prefix`, from the first key
+    /// after `after` (or the first), in key order: for listings (the explorer's members,
+    /// schemas, records). A consistent view of one committed height only if no block
+    /// commits meanwhile; readers needing that use a snapshot height of their own.
+    pub fn state_scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<StateEntry>, StoreError> {
+        let start: Vec<u8> = match after {
+            Some(a) => {
+                let mut k = a.to_vec();
+                k.push(0);
+                k
+            }
+            None => prefix.to_vec(),
+        };
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            self.cf(CF_STATE)?,
+            IteratorMode::From(&start, rocksdb::Direction::Forward),
+        ) {
+            let (k, v) = item.map_err(db_err("scanning state"))?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
 impl StateView for Store {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         let cf = self

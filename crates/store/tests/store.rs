@@ -83,3 +83,49 @@ fn commit_reopen_verify_and_refuse_out_of_order() {
     assert_eq!(v.wraps[0].reader, org);
     assert_eq!(store.block(1).unwrap().unwrap().txs[1], put);
 }
+
+#[test]
+fn state_scans_list_a_prefix_in_key_order_in_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainId::new("scan").unwrap();
+    let orgs: Vec<TestOrg> = ["bank-c", "bank-a", "reg-1", "bank-b"]
+        .into_iter()
+        .map(TestOrg::new)
+        .collect();
+    let regs = orgs
+        .iter()
+        .map(|o| o.registration(&chain, &[Role::Validator, Role::Member]))
+        .collect();
+    let (genesis, ex) = ledger_state::genesis::genesis_block(&chain, 1, regs).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.commit_block(&genesis, &ex).unwrap();
+    let names = |entries: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<String> {
+        entries
+            .into_iter()
+            .map(|(k, _)| String::from_utf8(k).unwrap())
+            .collect()
+    };
+    let all = names(store.state_scan(b"member/", None, 100).unwrap());
+    assert_eq!(
+        all,
+        [
+            "member/bank-a",
+            "member/bank-b",
+            "member/bank-c",
+            "member/reg-1"
+        ]
+    );
+    let first = names(store.state_scan(b"member/", None, 2).unwrap());
+    assert_eq!(first, ["member/bank-a", "member/bank-b"]);
+    let next = names(
+        store
+            .state_scan(b"member/", Some(first[1].as_bytes()), 2)
+            .unwrap(),
+    );
+    assert_eq!(next, ["member/bank-c", "member/reg-1"]);
+    assert!(store
+        .state_scan(b"member/", Some(b"member/reg-1"), 2)
+        .unwrap()
+        .is_empty());
+    assert!(store.state_scan(b"nothing/", None, 10).unwrap().is_empty());
+}
