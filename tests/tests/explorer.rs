@@ -158,6 +158,16 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
             );
         }
     }
+    // The block list (read without decoding transactions) agrees with the block itself.
+    let list: serde_json::Value = serde_json::from_str(
+        &http_get(&format!("{base}/api/blocks?before={put_height}&limit=1")).await,
+    )
+    .unwrap();
+    let full: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{base}/api/block/{put_height}")).await).unwrap();
+    assert_eq!(list["blocks"][0], full["block"], "{list} vs {full}");
+    assert!(full["block"]["txs"].as_u64().unwrap() >= 1);
+
     // The JSON the pages are made of holds none either.
     for path in [
         "/api/record/INV-1",

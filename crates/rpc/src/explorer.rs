@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use ledger_api::v1 as pb;
 use ledger_api::v1::ledger_server::Ledger as _;
 use ledger_core::Ledger;
-use ledger_types::{Block, Hash, OrgId, Payload, Transaction};
+use ledger_types::{Block, BlockOutline, Hash, OrgId, Payload, Transaction};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tonic::Request;
@@ -160,6 +160,28 @@ fn load_block(app: &App, height: u64) -> Result<Block, ApiError> {
         })
 }
 
+/// Block `height`'s outline (no transaction decoded), if committed.
+fn load_outline(app: &App, height: u64) -> Result<Option<BlockOutline>, ApiError> {
+    match app.ledger.store.block_bytes(height).map_err(internal)? {
+        None => Ok(None),
+        Some(b) => Block::outline(&b).map(Some).map_err(internal),
+    }
+}
+
+fn outline_summary(b: &BlockOutline) -> Value {
+    let h = &b.header;
+    json!({
+        "height": h.height,
+        "hash": hex(b.hash.as_bytes()),
+        "time_ms": h.timestamp_ms,
+        "proposer": h.proposer.to_string(),
+        "txs": b.txs,
+        "bytes": b.tx_bytes,
+        "round": b.commit.round,
+        "signatures": b.commit.signatures.len(),
+    })
+}
+
 fn block_summary(b: &Block) -> Value {
     let h = b.header();
     json!({
@@ -189,8 +211,8 @@ async fn blocks(State(app): State<App>, Query(p): Query<Page>) -> ApiResult {
     let mut out = Vec::new();
     let mut h = top;
     loop {
-        if let Some(b) = app.ledger.store.block(h).map_err(internal)? {
-            out.push(block_summary(&b));
+        if let Some(b) = load_outline(&app, h)? {
+            out.push(outline_summary(&b));
         }
         if h == 0 || out.len() as u64 >= limit {
             break;
@@ -598,12 +620,13 @@ async fn validators(State(app): State<App>) -> ApiResult {
     let mut signed: std::collections::BTreeMap<String, (u64, u64)> =
         set.iter().map(|v| (v.to_string(), (0, 0))).collect();
     let mut blocks = 0u64;
+    let mut last = None;
     for h in from..=tip {
-        let Some(b) = store.block(h).map_err(internal)? else {
+        let Some(b) = load_outline(&app, h)? else {
             continue;
         };
         blocks += 1;
-        if let Some(e) = signed.get_mut(b.header().proposer.as_str()) {
+        if let Some(e) = signed.get_mut(b.header.proposer.as_str()) {
             e.1 += 1;
         }
         for s in &b.commit.signatures {
@@ -611,8 +634,8 @@ async fn validators(State(app): State<App>) -> ApiResult {
                 e.0 += 1;
             }
         }
+        last = Some(b);
     }
-    let last = store.block(tip).map_err(internal)?;
     Ok(Json(json!({
         "height": tip,
         "window": blocks,

@@ -278,6 +278,38 @@ impl Block {
         })
     }
 
+    /// The header, hash, transaction count and bytes, and commit of a block's canonical
+    /// encoding, skipping over its transactions without decoding or hashing them (for
+    /// listings such as the explorer's).
+    pub fn outline(bytes: &[u8]) -> Result<BlockOutline, CodecError> {
+        let mut d = Decoder::new(bytes);
+        let header_bytes = d.bytes_ref("block header", 4096)?;
+        let header = BlockHeader::decode(header_bytes)?;
+        let hash = block_hash(header_bytes);
+        let txs = d.count("block transactions", BLOCK_HARD_MAX_TXS, 4)?;
+        let mut tx_bytes = 0;
+        for _ in 0..txs {
+            tx_bytes += d.bytes_ref("transaction", TX_HARD_MAX_BYTES)?.len();
+        }
+        let round = d.u32("commit round")?;
+        let m = d.count("commit signatures", MAX_COMMIT_SIGNATURES, 8)?;
+        let mut signatures = Vec::with_capacity(m);
+        for _ in 0..m {
+            signatures.push(CommitSignature {
+                validator: OrgId::decode(&mut d)?,
+                signature: Signature(d.bytes("commit signature", Signature::MAX_LEN)?),
+            });
+        }
+        d.finish("block")?;
+        Ok(BlockOutline {
+            header,
+            hash,
+            txs,
+            tx_bytes,
+            commit: Commit { round, signatures },
+        })
+    }
+
     /// Reads the canonical encoding; the block hash is taken over the header bytes read.
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
         let mut d = Decoder::new(bytes);
@@ -310,6 +342,22 @@ impl Block {
     }
 }
 
+/// A block's header, hash, transaction count and size, and commit certificate, read
+/// without decoding its transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockOutline {
+    /// The header.
+    pub header: BlockHeader,
+    /// The block hash.
+    pub hash: Hash,
+    /// How many transactions it holds.
+    pub txs: usize,
+    /// Their encoded bytes.
+    pub tx_bytes: usize,
+    /// The commit certificate.
+    pub commit: Commit,
+}
+
 /// A block's header, hash and transaction hashes, read without decoding the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockSummary {
@@ -324,6 +372,29 @@ pub struct BlockSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outline_agrees_with_the_decoded_block() {
+        let b = Block::new(
+            header(),
+            vec![],
+            Commit {
+                round: 2,
+                signatures: vec![CommitSignature {
+                    validator: OrgId::new("v1").unwrap(),
+                    signature: Signature(vec![7; 64]),
+                }],
+            },
+        );
+        let bytes = b.encode();
+        let o = Block::outline(&bytes).unwrap();
+        let d = Block::decode(&bytes).unwrap();
+        assert_eq!(
+            (o.header, o.hash, o.txs, o.tx_bytes, o.commit),
+            (d.header().clone(), d.hash(), 0, 0, d.commit.clone())
+        );
+        assert!(Block::outline(&bytes[..bytes.len() - 1]).is_err());
+    }
 
     fn header() -> BlockHeader {
         BlockHeader {

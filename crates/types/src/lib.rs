@@ -27,7 +27,7 @@ pub mod tx;
 
 pub use analytics::{Analytics, Question};
 pub use audit_alert::AuditAlert;
-pub use block::{Block, BlockHeader, BlockSummary, Commit, CommitSignature};
+pub use block::{Block, BlockHeader, BlockOutline, BlockSummary, Commit, CommitSignature};
 pub use cross_check::{CrossCheck, Operand, Relation};
 pub use date::Date;
 pub use endorse::Endorse;
