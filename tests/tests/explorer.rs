@@ -75,10 +75,22 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
     let all: Vec<&TestNode> = net.nodes().collect();
     wait_for_height(&all, h + 1, 30).await;
 
+    // The regulator reads the invoice under the schema's audit policy (its audit log).
+    let regulator = &net.observers[0];
+    let token = |n: &TestNode| {
+        std::fs::read_to_string(n.home.path().join("gateway-cli.token"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (bank_token, reg_token) = (token(node), token(regulator));
+    let reg_url = regulator.explorer_url();
+
     let shots = std::env::var_os("LEDGER_SCREENSHOTS").map(std::path::PathBuf::from);
     let base = node.explorer_url();
     let url = base.clone();
     let put_height = put.height;
+    let bank_token_b = bank_token.clone();
     let pages = tokio::task::spawn_blocking(move || {
         let b = Browser::start();
         let mut seen = Vec::new();
@@ -145,6 +157,36 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
             b.wait_text(wait);
             keep(&b, name);
         }
+        // The bank's own view, behind its gateway credential: its record decrypted.
+        b.go(&format!("{url}/#/me"));
+        let t = b.find("#token");
+        b.type_in(&t, &format!("{bank_token_b}{ENTER}"));
+        b.wait_text("signed in as client cli");
+        let r = b.find("#private-record");
+        b.type_in(&r, &format!("INV-1{ENTER}"));
+        b.wait_text("as your organisation reads it");
+        let fields = b.element_text(&b.find("#private-fields"));
+        assert!(
+            fields.contains(SECRETS[0]) && fields.contains(SECRETS[2]),
+            "the owner reads its record: {fields}"
+        );
+        if let Some(dir) = &shots {
+            std::fs::write(dir.join("private-record.png"), b.screenshot()).unwrap();
+        }
+        // The regulator's explorer: signed in with its credential, it reads the invoice
+        // under the audit policy, and its audit log shows the read.
+        b.go(&format!("{reg_url}/#/me"));
+        let t = b.find("#token");
+        b.type_in(&t, &format!("{reg_token}{ENTER}"));
+        b.wait_text("signed in as client cli");
+        b.go(&format!("{reg_url}/#/me/record/INV-1"));
+        b.wait_text("yes (in your audit log)");
+        b.go(&format!("{reg_url}/#/me"));
+        let log = b.element_text(&b.find("#audit-log"));
+        assert!(log.contains("INV-1") && log.contains("total"), "{log}");
+        if let Some(dir) = &shots {
+            std::fs::write(dir.join("regulator.png"), b.screenshot()).unwrap();
+        }
         seen
     })
     .await
@@ -168,6 +210,15 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
     assert_eq!(list["blocks"][0], full["block"], "{list} vs {full}");
     assert!(full["block"]["txs"].as_u64().unwrap() >= 1);
 
+    // Private views need a known credential; the public API needs none.
+    for token in [None, Some("not-a-token")] {
+        let (status, body) = http_get_as(&format!("{base}/api/private/record/INV-1"), token).await;
+        assert!(status.contains("401"), "{status} {body}");
+        assert!(!body.contains(SECRETS[0]), "{body}");
+    }
+    let (status, _) = http_get_as(&format!("{base}/api/private/whoami"), Some(&bank_token)).await;
+    assert!(status.contains("200"), "{status}");
+
     // The JSON the pages are made of holds none either.
     for path in [
         "/api/record/INV-1",
@@ -180,6 +231,26 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
             assert!(!body.contains(secret), "{secret:?} in {path}: {body}");
         }
     }
+}
+
+/// A plain HTTP/1.1 GET with an optional bearer token: the status line and the body.
+async fn http_get_as(url: &str, token: Option<&str>) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    s.write_all(
+        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
 }
 
 /// A plain HTTP/1.1 GET, the body as text.

@@ -107,6 +107,25 @@ pub struct Verified {
 }
 
 impl AuditLog {
+    /// Every complete entry of the log, after checking them all ([`verify`]): for the
+    /// regulator's own view of it.
+    pub fn entries(&self) -> Result<(Vec<AuditEntry>, Verified), HomeError> {
+        let v = verify(&self.path, self.provider.as_ref(), &self.seal_label)?;
+        let data = std::fs::read(&self.path).map_err(|e| HomeError::Io {
+            what: format!("reading the audit log {}", self.path.display()),
+            reason: e.to_string(),
+        })?;
+        let text = String::from_utf8_lossy(&data[..v.intact_len as usize]).into_owned();
+        let entries = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .map_err(|e| HomeError::AuditLog(format!("reading an audit entry: {e}")))
+            })
+            .collect::<Result<Vec<AuditEntry>, _>>()?;
+        Ok((entries, v))
+    }
+
     /// Opens (or creates) the log, verifying every entry already in it.
     pub fn open(
         path: &Path,

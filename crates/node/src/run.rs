@@ -576,7 +576,7 @@ async fn start_gateway(
     audit_log: Arc<std::sync::Mutex<AuditLog>>,
     writer: Arc<TxWriter>,
     shutdown: &watch::Receiver<bool>,
-) -> Result<Option<server::ServerTask>, NodeError> {
+) -> Result<Option<(server::ServerTask, Arc<Gateway>)>, NodeError> {
     let Some(addr) = config.gateway.listen else {
         return Ok(None);
     };
@@ -607,10 +607,9 @@ async fn start_gateway(
         .with_max_concurrent_audit_sums(config.gateway.max_concurrent_audit_sums),
     );
     tracing::info!(gateway = %addr, "organisation gateway listening");
-    Ok(Some(server::spawn_gateway(
-        listener,
+    Ok(Some((
+        server::spawn_gateway(listener, gateway.clone(), shutdown.clone()),
         gateway,
-        shutdown.clone(),
     )))
 }
 
@@ -801,7 +800,13 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
     let explorer = match config.explorer.listen {
         None => None,
         Some(addr) => Some(
-            ledger_rpc::explorer::spawn_explorer(addr, ledger.clone(), shutdown_rx.clone()).await?,
+            ledger_rpc::explorer::spawn_explorer(
+                addr,
+                ledger.clone(),
+                gateway.as_ref().map(|(_, g)| g.clone()),
+                shutdown_rx.clone(),
+            )
+            .await?,
         ),
     };
     let public_tls = match config.grpc.tls {
@@ -870,7 +875,7 @@ async fn run(home: PathBuf, mut config: NodeConfig, hooks: Hooks) -> Result<(), 
     for task in [metrics, explorer].into_iter().flatten() {
         let _ = task.await;
     }
-    for (what, task) in [("gateway", gateway), ("gRPC", Some(public))] {
+    for (what, task) in [("gateway", gateway.map(|(t, _)| t)), ("gRPC", Some(public))] {
         let Some(task) = task else { continue };
         match task.await {
             Ok(Ok(())) => {}

@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tonic::Request;
 
+use crate::gateway::{Gateway, GatewayService};
 use crate::service::LedgerService;
 
 /// The page: one HTML file with its script, served at `/`.
@@ -40,6 +41,8 @@ const SIGNING_WINDOW: u64 = 100;
 struct App {
     ledger: Arc<Ledger>,
     api: Arc<LedgerService>,
+    /// The organisation's gateway, for its clients' private views (loopback only).
+    gateway: Option<Arc<Gateway>>,
 }
 
 /// An error as the page shows it: the status and the reason.
@@ -75,14 +78,21 @@ fn bad(e: impl std::fmt::Display) -> ApiError {
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
-/// Serves the explorer on `addr` until shutdown (an error of the server is logged).
+/// Serves the explorer on `addr` until shutdown (an error of the server is logged). With
+/// the organisation's `gateway` and a loopback address, the gateway's clients also get
+/// their private views (`/api/private/...`, with their gateway credential).
 pub async fn spawn_explorer(
     addr: SocketAddr,
     ledger: Arc<Ledger>,
+    gateway: Option<Arc<Gateway>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, ledger_core::NodeError> {
     let listener = crate::server::bind(addr, "explorer").await?;
-    let app = router(ledger, shutdown.clone());
+    let private = gateway.filter(|_| addr.ip().is_loopback());
+    if !addr.ip().is_loopback() {
+        tracing::info!(explorer = %addr, "the explorer is not on a loopback address: private views are off");
+    }
+    let app = router(ledger, private, shutdown.clone());
     tracing::info!(explorer = %addr, "block explorer listening");
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
@@ -96,8 +106,12 @@ pub async fn spawn_explorer(
     }))
 }
 
-/// The explorer's routes over `ledger`.
-pub fn router(ledger: Arc<Ledger>, shutdown: watch::Receiver<bool>) -> Router {
+/// The explorer's routes over `ledger` (and the private views through `gateway`).
+pub fn router(
+    ledger: Arc<Ledger>,
+    gateway: Option<Arc<Gateway>>,
+    shutdown: watch::Receiver<bool>,
+) -> Router {
     let api = Arc::new(LedgerService::new(ledger.clone(), shutdown));
     Router::new()
         .route("/", get(|| async { Html(INDEX) }))
@@ -115,7 +129,14 @@ pub fn router(ledger: Arc<Ledger>, shutdown: watch::Receiver<bool>) -> Router {
         .route("/api/endorsements/{topic}", get(endorsements))
         .route("/api/analytics", get(analytics))
         .route("/api/analytics/{id}", get(analytics_query))
-        .with_state(App { ledger, api })
+        .route("/api/private/whoami", get(whoami))
+        .route("/api/private/record/{id}", get(private_record))
+        .route("/api/private/audit-log", get(audit_log))
+        .with_state(App {
+            ledger,
+            api,
+            gateway,
+        })
 }
 
 fn hex(b: &[u8]) -> String {
@@ -752,5 +773,116 @@ async fn analytics_query(State(app): State<App>, Path(id): Path<String>) -> ApiR
         "validators": q.validators,
         "quorum": q.quorum,
         "job": {"done": q.job_done, "total": q.job_total, "step": q.job_step},
+    })))
+}
+
+/// The gateway for a private view, and the caller's credential as gRPC metadata.
+fn private<T>(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+    message: T,
+) -> Result<(Arc<Gateway>, Request<T>), ApiError> {
+    let Some(g) = app.gateway.clone() else {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "private views are served only by an explorer on a loopback address of a node with a gateway".into(),
+        ));
+    };
+    let mut req = Request::new(message);
+    if let Some(v) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| tonic::metadata::MetadataValue::try_from(v).ok())
+    {
+        req.metadata_mut().insert(ledger_api::AUTHORIZATION_KEY, v);
+    }
+    Ok((g, req))
+}
+
+fn private_error(s: tonic::Status) -> ApiError {
+    if s.code() == tonic::Code::Unauthenticated {
+        ApiError(StatusCode::UNAUTHORIZED, s.message().to_string())
+    } else {
+        s.into()
+    }
+}
+
+async fn whoami(State(app): State<App>, headers: axum::http::HeaderMap) -> ApiResult {
+    let (g, req) = private(&app, &headers, ())?;
+    let (org, client) = g.whoami(&req).map_err(private_error)?;
+    let m = ledger_state::member(app.ledger.store.as_ref(), &org).map_err(internal)?;
+    Ok(Json(json!({
+        "org": org.to_string(),
+        "client": client,
+        "roles": m.map(|m| m.roles.iter().map(|r| r.name()).collect::<Vec<_>>()).unwrap_or_default(),
+    })))
+}
+
+/// A record as the caller's organisation reads it: the fields it may read decrypted (a
+/// regulator's reads under an audit policy are written to its audit log, as through the
+/// gateway), and who holds a key to each field.
+async fn private_record(
+    State(app): State<App>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> ApiResult {
+    use ledger_api::v1::gateway_server::Gateway as _;
+    let (g, req) = private(
+        &app,
+        &headers,
+        pb::ReadRecordRequest {
+            record_id: id.clone(),
+            version: q.version,
+            fields: vec![],
+        },
+    )?;
+    let svc = GatewayService(g.clone());
+    let read = svc
+        .read_record(req)
+        .await
+        .map_err(private_error)?
+        .into_inner();
+    let (_, req) = private(&app, &headers, pb::ListGrantsRequest { record_id: id })?;
+    let grants = svc
+        .list_grants(req)
+        .await
+        .map_err(private_error)?
+        .into_inner();
+    Ok(Json(json!({
+        "record": read.record_id,
+        "version": read.version,
+        "latest_version": read.latest_version,
+        "owner": read.owner,
+        "schema": read.schema_id,
+        "schema_version": read.schema_version,
+        "audit_read": read.audit_read,
+        "fields": read.fields.iter().map(|f| json!({
+            "name": f.name,
+            "type": f.r#type,
+            "access": match pb::FieldAccess::try_from(f.access) {
+                Ok(pb::FieldAccess::Readable) => "readable",
+                Ok(pb::FieldAccess::NotAuthorised) => "not authorised",
+                Ok(pb::FieldAccess::Unreadable) => "unreadable",
+                _ => "unknown",
+            },
+            "value": f.value,
+            "error": f.error,
+        })).collect::<Vec<_>>(),
+        "readers": grants.readers.iter().map(|r| json!({"field": r.field, "readers": r.readers})).collect::<Vec<_>>(),
+    })))
+}
+
+/// The organisation's audit log (a regulator's reads under audit policies), checked.
+async fn audit_log(State(app): State<App>, headers: axum::http::HeaderMap) -> ApiResult {
+    let (g, req) = private(&app, &headers, ())?;
+    let (entries, v) = g.audit_entries(&req).map_err(private_error)?;
+    Ok(Json(json!({
+        "intact_entries": v.entries,
+        "torn_bytes": v.torn_bytes,
+        "entries": entries.iter().rev().take(500).map(|e| json!({
+            "seq": e.seq, "time_ms": e.read.time_ms, "client": e.read.client, "record": e.read.record,
+            "version": e.read.version, "owner": e.read.owner, "field": e.read.field, "hash": e.hash,
+        })).collect::<Vec<_>>(),
     })))
 }

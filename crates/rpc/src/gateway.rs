@@ -149,6 +149,30 @@ impl Gateway {
             .clone()
     }
 
+    /// The organisation's audit log (every entry, checked), for a client of this gateway.
+    pub fn audit_entries<T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<
+        (
+            Vec<ledger_home::audit_log::AuditEntry>,
+            ledger_home::audit_log::Verified,
+        ),
+        Status,
+    > {
+        self.client(request)?;
+        self.audit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries()
+            .map_err(|e| Status::internal(e.to_string()))
+    }
+
+    /// The organisation this gateway writes for and the name of the calling client.
+    pub fn whoami<T>(&self, request: &Request<T>) -> Result<(OrgId, String), Status> {
+        Ok((self.ledger.org.clone(), self.client(request)?))
+    }
+
     /// The calling client's name, from its bearer token.
     fn client<T>(&self, request: &Request<T>) -> Result<String, Status> {
         let header = request
