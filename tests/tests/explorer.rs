@@ -71,12 +71,41 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
         .await
         .unwrap();
     gw.grant("INV-1", "val-2", &["total"]).await.unwrap();
+    // The regulator files an alert about the invoice's total (its reason is public).
+    let regulator = &net.observers[0];
+    let mut c = node.client().await;
+    let nonce = c
+        .get_member(pb::GetMemberRequest {
+            org: regulator.org.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .next_free_nonce;
+    let alert = ledger_crypto::sign_tx(
+        regulator.key().as_ref(),
+        ledger_types::TxBody {
+            chain_id: ledger_types::ChainId::new("e2e-chain").unwrap(),
+            signer: regulator.org.clone(),
+            nonce,
+            payload: ledger_types::Payload::AuditAlert(ledger_types::AuditAlert {
+                record: ledger_types::RecordId::new("INV-1").unwrap(),
+                version: 1,
+                field: ledger_types::FieldName::new("total").unwrap(),
+                owner: node.org.clone(),
+                reason: "audit wrap does not open".into(),
+            }),
+        },
+    )
+    .unwrap();
+    let h = submit(&mut c, &alert).await;
+    let r = wait_committed(&mut c, &h).await;
+    assert_eq!(r.status, pb::TxStatus::Committed as i32, "{r:?}");
     let h = height_of(node).await;
     let all: Vec<&TestNode> = net.nodes().collect();
     wait_for_height(&all, h + 1, 30).await;
 
     // The regulator reads the invoice under the schema's audit policy (its audit log).
-    let regulator = &net.observers[0];
     let token = |n: &TestNode| {
         std::fs::read_to_string(n.home.path().join("gateway-cli.token"))
             .unwrap()
@@ -151,6 +180,7 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
             ("#/validators", "Signed the last block", "validators"),
             ("#/governance", "Governors", "governance"),
             ("#/analytics", "Encrypted analytics", "analytics"),
+            ("#/alerts", "audit wrap does not open", "alerts"),
             ("#/record/PO-1", "Record PO-1", "record-po"),
         ] {
             b.go(&format!("{url}/{route}"));
@@ -184,6 +214,8 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
         b.go(&format!("{reg_url}/#/me"));
         let log = b.element_text(&b.find("#audit-log"));
         assert!(log.contains("INV-1") && log.contains("total"), "{log}");
+        let filed = b.element_text(&b.find("#my-alerts"));
+        assert!(filed.contains("audit wrap does not open"), "{filed}");
         if let Some(dir) = &shots {
             std::fs::write(dir.join("regulator.png"), b.screenshot()).unwrap();
         }

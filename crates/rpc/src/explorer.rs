@@ -127,6 +127,7 @@ pub fn router(
         .route("/api/validators", get(validators))
         .route("/api/governance", get(governance))
         .route("/api/endorsements/{topic}", get(endorsements))
+        .route("/api/alerts", get(alerts))
         .route("/api/analytics", get(analytics))
         .route("/api/analytics/{id}", get(analytics_query))
         .route("/api/private/whoami", get(whoami))
@@ -708,6 +709,33 @@ async fn endorsements(State(app): State<App>, Path(topic): Path<String>) -> ApiR
             "statement_hash": hex(&x.statement_hash), "key_image": hex(&x.key_image),
         })).collect::<Vec<_>>(),
     })))
+}
+
+/// Regulators' alerts across records (the records with alerts, from `after`), newest
+/// first.
+async fn alerts(State(app): State<App>, Query(p): Query<Page>) -> ApiResult {
+    let limit = p.limit.unwrap_or(MAX_LIST).clamp(1, MAX_LIST);
+    let store = app.ledger.store.as_ref();
+    let mut out = Vec::new();
+    for (id, _) in scan_ids(&app, "alerts-count/", p.after.as_deref(), limit)? {
+        let Ok(rid) = ledger_types::RecordId::new(id.clone()) else {
+            continue;
+        };
+        for a in ledger_state::audit_alerts(store, &rid).map_err(internal)? {
+            out.push((
+                a.height,
+                json!({
+                    "record": id, "version": a.alert.version, "field": a.alert.field.to_string(),
+                    "owner": a.alert.owner.to_string(), "regulator": a.regulator.to_string(),
+                    "reason": a.alert.reason, "height": a.height, "tx": hex(a.tx_hash.as_bytes()),
+                }),
+            ));
+        }
+    }
+    out.sort_by_key(|a| std::cmp::Reverse(a.0));
+    Ok(Json(
+        json!({ "alerts": out.into_iter().map(|(_, v)| v).collect::<Vec<_>>() }),
+    ))
 }
 
 async fn analytics(State(app): State<App>, Query(p): Query<Page>) -> ApiResult {
