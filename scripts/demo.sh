@@ -183,7 +183,7 @@ keys_args=(--development)
 [ -d "$NET/circuit-keys" ] && keys_args=(--circuit-keys "$NET/circuit-keys")
 SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init "${keys_args[@]}" --home "$(home bank-e)" \
     --org bank-e --roles member --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
-    --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" --metrics-listen "${IP[bank-e]}:9100" \
+    --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" --metrics-listen "${IP[bank-e]}:9100" --explorer-listen "${IP[bank-e]}:8080" \
     --key-backend pkcs11 --pkcs11-token bank-e-token --tls mutual --join "$NET/bank-e.join" | grep -E '^(join request|next:)' 
 cp "$NET/genesis.json" "$(home bank-e)/genesis.json"
 cp "$(home reg-eu)/analytics-keys.bin" "$(home bank-e)/analytics-keys.bin"
@@ -231,6 +231,11 @@ for org in bank-a bank-b bank-c bank-d reg-eu bank-e; do
     printf '%-8s ' "$org"
     as "$org" get-block --height "$h" 2>/dev/null | awk 'NR == 1 {print substr($0, 1, 120)}'
 done
+
+say "what operators watch: bank-a's Prometheus metrics (height, validators signing, proofs, HSM)"
+curl -s "http://${IP[bank-a]}:9100/metrics" | grep -E '^ledger_(height|validators|validator_signed|transactions_committed_total|hsm_operation_seconds_count|proof_verification_seconds_count)' | head -20
+say "and the block explorer (open it in a browser): http://${IP[bank-a]}:8080/ ; its JSON, for the invoice"
+curl -s "http://${IP[bank-a]}:8080/api/record/INV-2026-001" | head -c 600; echo
 
 if [ "$KEEP" = 1 ]; then
     trap - EXIT

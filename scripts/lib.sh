@@ -16,7 +16,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 # compiler for RocksDB itself, SoftHSM2 (the PKCS#11 token the HSM tests create) and
 # OpenSC (pkcs11-tool, the independent PKCS#11 client the tests compare against), and
 # Python with venv (the HPKE interop test installs pyhpke from PyPI into a venv).
-APT_PACKAGES=(clang libclang-dev g++ make pkg-config softhsm2 opensc openssl python3 python3-venv)
+APT_PACKAGES=(clang libclang-dev g++ make pkg-config softhsm2 opensc openssl python3 python3-venv curl)
 
 install_apt_packages() {
     local missing=()

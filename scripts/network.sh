@@ -137,7 +137,7 @@ start)
         node_start "$name" "$ip"
     done < <(nodes)
     while read -r name ip role; do wait_up "$name" "$ip"; done < <(nodes)
-    say "network running; logs in $NET/<node>.log"
+    say "network running; logs in $NET/<node>.log; explorer on http://<node ip>:8080/, metrics on :9100/metrics"
     ;;
 stop)
     while read -r name ip role; do
