@@ -181,6 +181,7 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
             ("#/governance", "Governors", "governance"),
             ("#/analytics", "Encrypted analytics", "analytics"),
             ("#/alerts", "audit wrap does not open", "alerts"),
+            ("#/txs?kind=CrossCheck", "CrossCheck", "transactions"),
             ("#/record/PO-1", "Record PO-1", "record-po"),
         ] {
             b.go(&format!("{url}/{route}"));
@@ -241,6 +242,16 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
         serde_json::from_str(&http_get(&format!("{base}/api/block/{put_height}")).await).unwrap();
     assert_eq!(list["blocks"][0], full["block"], "{list} vs {full}");
     assert!(full["block"]["txs"].as_u64().unwrap() >= 1);
+
+    // Transactions by kind: the check, and only checks.
+    let checks: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{base}/api/txs?kind=CrossCheck")).await).unwrap();
+    let list = checks["txs"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{checks}");
+    assert_eq!(list[0]["subject"]["record"], "INV-1");
+    let puts: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{base}/api/txs?kind=PutRecord")).await).unwrap();
+    assert_eq!(puts["txs"].as_array().unwrap().len(), 2, "{puts}");
 
     // Private views need a known credential; the public API needs none.
     for token in [None, Some("not-a-token")] {

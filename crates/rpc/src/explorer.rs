@@ -119,6 +119,7 @@ pub fn router(
         .route("/api/blocks", get(blocks))
         .route("/api/block/{height}", get(block))
         .route("/api/tx/{hash}", get(tx))
+        .route("/api/txs", get(txs))
         .route("/api/records", get(records))
         .route("/api/record/{id}", get(record))
         .route("/api/schemas", get(schemas))
@@ -401,6 +402,58 @@ fn put_view(x: &ledger_types::PutRecord) -> Value {
         "audit_handles": x.audit_handles.iter().map(|h| json!({"field": h.field.to_string(), "auditor": h.auditor.to_string()})).collect::<Vec<_>>(),
         "document_commitment": x.document_commitment.map(|c| hex(&c)),
     })
+}
+
+/// Most blocks one transaction listing looks through.
+const TXS_SCAN_BLOCKS: u64 = 2000;
+
+#[derive(serde::Deserialize)]
+struct TxsQuery {
+    kind: Option<String>,
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Recent transactions, newest first, of one kind or all, from block `before` down: at
+/// most `limit`, looking through at most 2,000 blocks (empty blocks are skipped without
+/// decoding); `next_before` continues the listing.
+async fn txs(State(app): State<App>, Query(q): Query<TxsQuery>) -> ApiResult {
+    let tip = app.ledger.height();
+    let top = q.before.map_or(tip, |b| b.min(tip));
+    let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIST);
+    let kind = q.kind.filter(|k| !k.is_empty());
+    let mut out = Vec::new();
+    let mut h = top;
+    let floor = top.saturating_sub(TXS_SCAN_BLOCKS);
+    let next = loop {
+        if out.len() >= limit {
+            break Some(h);
+        }
+        if h <= floor || h == 0 {
+            break (h > 0).then_some(h);
+        }
+        let busy = load_outline(&app, h)?.is_some_and(|o| o.txs > 0);
+        if busy {
+            let b = load_block(&app, h)?;
+            for (i, t) in b.txs.iter().enumerate().rev() {
+                let body = t.body();
+                let name = body.payload.kind().name();
+                if kind.as_deref().is_some_and(|k| k != name) {
+                    continue;
+                }
+                out.push(json!({
+                    "hash": hex(t.hash().as_bytes()), "kind": name, "signer": body.signer.to_string(),
+                    "height": h, "index": i, "bytes": t.len(), "subject": subject(&body.payload),
+                }));
+            }
+        }
+        h -= 1;
+    };
+    Ok(Json(json!({
+        "txs": out,
+        "next_before": next,
+        "kinds": ledger_types::TxKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>(),
+    })))
 }
 
 fn parse_hash(s: &str) -> Result<Hash, ApiError> {

@@ -124,6 +124,22 @@ impl TxKind {
         }
     }
 
+    /// Every kind.
+    pub const ALL: [TxKind; 12] = [
+        TxKind::RegisterMember,
+        TxKind::PutRecord,
+        TxKind::RegisterSchema,
+        TxKind::GrantAccess,
+        TxKind::RevokeAccess,
+        TxKind::AuditAlert,
+        TxKind::CrossCheck,
+        TxKind::FinanceRequest,
+        TxKind::Endorse,
+        TxKind::Govern,
+        TxKind::RotateKey,
+        TxKind::Analytics,
+    ];
+
     /// A readable name.
     pub fn name(self) -> &'static str {
         match self {
@@ -469,6 +485,14 @@ impl Eq for Transaction {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_is_listed_once() {
+        let tagged: Vec<TxKind> = (0..=255u8)
+            .filter_map(|t| TxKind::from_tag(t).ok())
+            .collect();
+        assert_eq!(tagged.as_slice(), TxKind::ALL.as_slice());
+    }
     use crate::ids::{FieldName, RecordId, SchemaId, Topic};
     use crate::keys::{PublicKey, SignatureScheme};
     use crate::record::{KeyWrap, RecordField, WRAPPED_KEY_LEN, WRAP_ENC_LEN};
