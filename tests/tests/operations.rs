@@ -244,6 +244,28 @@ async fn metrics_are_served_and_move_as_blocks_commit() {
     assert!(sample(&later, "ledger_block_interval_seconds_count ").unwrap() >= 2.0);
     assert!(sample(&later, "malachitebft_core_consensus_connected_peers").unwrap() >= 3.0);
 
+    // A validator stops and comes back: the others log its absence as warnings (their
+    // dials fail while it is down), not as errors; no node's log holds an ERROR line.
+    let mut net = net;
+    net.validators[3].stop();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    net.validators[3].start(&["--block-time-ms", "50"]).await;
+    let h = height_of(&net.validators[0]).await;
+    let all: Vec<&TestNode> = net.nodes().collect();
+    wait_for_height(&all, h + 2, 30).await;
+    for n in net.nodes() {
+        let log = n.log();
+        assert!(
+            !log.lines().any(|l| l.contains(" ERROR ")),
+            "{}: {}",
+            n.org,
+            log.lines()
+                .filter(|l| l.contains(" ERROR "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
     // The documented alert rules and the operations guide name only metrics the node
     // serves (a renamed metric would silently disable an alert).
     for file in ["deploy/prometheus/alerts.yml", "docs/operations.md"] {

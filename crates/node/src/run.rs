@@ -99,12 +99,60 @@ fn init_logging(level: &str) {
     if let Ok(d) = "gr1cs=off".parse() {
         filter = filter.add_directive(d);
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| !demoted(m)));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(Demote)
         .try_init();
+}
+
+/// The consensus engine's network layer logs at ERROR what is routine for a consortium:
+/// a peer that is not up yet or went away ("Error dialing peer"), and its own actors
+/// stopping at shutdown. An ERROR line must mean something is wrong with this node, so
+/// these are logged as warnings instead (peers down show in the metrics and alerts:
+/// `malachitebft_core_consensus_connected_peers`, `LedgerValidatorMissing`).
+fn demoted(m: &tracing::Metadata<'_>) -> bool {
+    *m.level() == tracing::Level::ERROR
+        && m.is_event()
+        && [
+            "arc_malachitebft_network",
+            "arc_malachitebft_discovery",
+            "arc_malachitebft_engine::network",
+        ]
+        .iter()
+        .any(|t| m.target().starts_with(t))
+}
+
+/// Logs the [`demoted`] events again as warnings.
+struct Demote;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Demote {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if !demoted(event.metadata()) {
+            return;
+        }
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" {
+                    self.0 = format!("{v:?}");
+                } else {
+                    self.0.push_str(&format!(" {}={v:?}", f.name()));
+                }
+            }
+        }
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        tracing::warn!(target: "p2p", origin = event.metadata().target(), "{}", m.0);
+    }
 }
 
 /// Opens the store, applies genesis on first start, and checks everything stored.
