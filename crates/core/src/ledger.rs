@@ -137,7 +137,13 @@ impl Ledger {
             (b.commit.round, b.commit.signatures.len() as u32)
         });
         let last_block_ts = tip.as_ref().map_or(0, |b| b.header().timestamp_ms);
-        ledger_metrics::metrics().height.set(height as i64);
+        let m = ledger_metrics::metrics();
+        m.height.set(height as i64);
+        if let (Some(b), Ok(validators)) = (&tip, ledger_state::validators(store.as_ref())) {
+            m.starting_signers(validators.iter().map(OrgId::as_str), |v| {
+                b.commit.signatures.iter().any(|s| s.validator.as_str() == v)
+            });
+        }
         Self {
             store,
             mempool,

@@ -354,6 +354,25 @@ impl Metrics {
         validators: impl IntoIterator<Item = &'a str>,
         signed: impl Fn(&str) -> bool,
     ) {
+        self.record_signers(validators, signed, true);
+    }
+
+    /// Shows who signed the certificate of the block the node starts from, without
+    /// counting a miss (that block was counted when it was committed).
+    pub fn starting_signers<'a>(
+        &self,
+        validators: impl IntoIterator<Item = &'a str>,
+        signed: impl Fn(&str) -> bool,
+    ) {
+        self.record_signers(validators, signed, false);
+    }
+
+    fn record_signers<'a>(
+        &self,
+        validators: impl IntoIterator<Item = &'a str>,
+        signed: impl Fn(&str) -> bool,
+        count_missed: bool,
+    ) {
         let mut n = 0;
         for v in validators {
             n += 1;
@@ -362,7 +381,7 @@ impl Metrics {
             };
             let s = signed(v);
             self.validator_signed.get_or_create(&l).set(i64::from(s));
-            if !s {
+            if !s && count_missed {
                 self.validator_missed.get_or_create(&l).inc();
             }
         }
