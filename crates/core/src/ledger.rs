@@ -141,7 +141,10 @@ impl Ledger {
         m.height.set(height as i64);
         if let (Some(b), Ok(validators)) = (&tip, ledger_state::validators(store.as_ref())) {
             m.starting_signers(validators.iter().map(OrgId::as_str), |v| {
-                b.commit.signatures.iter().any(|s| s.validator.as_str() == v)
+                b.commit
+                    .signatures
+                    .iter()
+                    .any(|s| s.validator.as_str() == v)
             });
         }
         Self {

@@ -68,7 +68,11 @@ pub struct PublicKeys {
     pub(crate) cpk: CompactPublicKey,
     pub(crate) server: CompressedServerKey,
     pub(crate) crs: CompactPkeCrs,
-    bytes: Vec<u8>,
+    /// The material's name ([`PublicKeys::id`]).
+    id: [u8; 32],
+    /// The serialised material, kept only when generated here (to be written out): a node
+    /// that reads the file keeps the parsed keys, not another 60 MB of their bytes.
+    bytes: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for PublicKeys {
@@ -76,9 +80,28 @@ impl std::fmt::Debug for PublicKeys {
         f.debug_struct("PublicKeys")
             .field("profile", &self.profile)
             .field("id", &hex::encode(self.id()))
-            .field("bytes", &self.bytes.len())
             .finish()
     }
+}
+
+/// The key file: magic, profile, then each part with its length.
+fn encode(
+    profile: Profile,
+    cpk: &CompactPublicKey,
+    server: &CompressedServerKey,
+    crs: &CompactPkeCrs,
+) -> Result<Vec<u8>, FheError> {
+    let mut bytes = MAGIC.to_vec();
+    bytes.push(profile.tag());
+    for part in [
+        ser("compact public key", cpk, CPK_LIMIT)?,
+        ser("server key", server, SERVER_LIMIT)?,
+        ser("CRS", crs, CRS_LIMIT)?,
+    ] {
+        bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&part);
+    }
+    Ok(bytes)
 }
 
 fn ser<T: serde::Serialize + tfhe::Versionize + tfhe::named::Named>(
@@ -123,28 +146,26 @@ impl PublicKeys {
         // Sized for one amount: the proving cost grows with the messages a CRS covers.
         let crs = CompactPkeCrs::from_config(config(), profile.amount_bits() as usize)
             .map_err(|e| FheError::Tfhe(format!("CRS: {e}")))?;
-        let mut bytes = MAGIC.to_vec();
-        bytes.push(profile.tag());
-        for part in [
-            ser("compact public key", &cpk, CPK_LIMIT)?,
-            ser("server key", &server, SERVER_LIMIT)?,
-            ser("CRS", &crs, CRS_LIMIT)?,
-        ] {
-            bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
-            bytes.extend_from_slice(&part);
-        }
+        let bytes = encode(profile, &cpk, &server, &crs)?;
         Ok(PublicKeys {
             profile,
             cpk,
             server,
             crs,
-            bytes,
+            id: hash("cl/fhe-keys/v1", &[&bytes]),
+            bytes: Some(bytes),
         })
     }
 
-    /// The serialised material (what is published beside genesis).
-    pub fn to_bytes(&self) -> &[u8] {
-        &self.bytes
+    /// The serialised material (what is published beside genesis): the bytes made when
+    /// generated, else serialised again (tfhe's safe serialisation is deterministic, so
+    /// they are the bytes read; a test checks it).
+    pub fn to_bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, FheError> {
+        match &self.bytes {
+            Some(b) => Ok(std::borrow::Cow::Borrowed(b)),
+            None => encode(self.profile, &self.cpk, &self.server, &self.crs)
+                .map(std::borrow::Cow::Owned),
+        }
     }
 
     /// Reads [`PublicKeys::to_bytes`] with tfhe's size-limited deserialisation and checks the
@@ -179,13 +200,14 @@ impl PublicKeys {
             cpk,
             server,
             crs,
-            bytes: b.to_vec(),
+            id: hash("cl/fhe-keys/v1", &[b]),
+            bytes: None,
         })
     }
 
     /// The material's name: SHA-256 of its bytes, what genesis pins.
     pub fn id(&self) -> [u8; 32] {
-        hash("cl/fhe-keys/v1", &[&self.bytes])
+        self.id
     }
 
     /// The chain's profile.

@@ -168,7 +168,9 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         drop(secret);
         ledger_home::fsutil::write_file(
             &a.home.join(ledger_home::analytics::KEYS_FILE),
-            keys.to_bytes(),
+            &keys
+                .to_bytes()
+                .map_err(|e| NodeError::Fatal(format!("serialising the analytics keys: {e}")))?,
             0o644,
         )?;
         Some(genesis::GenesisAnalytics {
