@@ -71,6 +71,9 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
         .await
         .unwrap();
     gw.grant("INV-1", "val-2", &["total"]).await.unwrap();
+    gw.endorse("alert.INV-1", "offered twice", false)
+        .await
+        .unwrap();
     // The regulator files an alert about the invoice's total (its reason is public).
     let regulator = &net.observers[0];
     let mut c = node.client().await;
@@ -182,6 +185,12 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
             ("#/analytics", "Encrypted analytics", "analytics"),
             ("#/alerts", "audit wrap does not open", "alerts"),
             ("#/txs?kind=CrossCheck", "CrossCheck", "transactions"),
+            ("#/endorsements", "alert.INV-1", "topics"),
+            (
+                "#/endorsements/alert.INV-1",
+                "Endorsements of alert.INV-1",
+                "endorsements",
+            ),
             ("#/record/PO-1", "Record PO-1", "record-po"),
         ] {
             b.go(&format!("{url}/{route}"));
@@ -242,6 +251,12 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
         serde_json::from_str(&http_get(&format!("{base}/api/block/{put_height}")).await).unwrap();
     assert_eq!(list["blocks"][0], full["block"], "{list} vs {full}");
     assert!(full["block"]["txs"].as_u64().unwrap() >= 1);
+
+    // The endorsement is listed under its topic, without a name.
+    let topics: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{base}/api/endorsements")).await).unwrap();
+    assert_eq!(topics["topics"][0]["topic"], "alert.INV-1", "{topics}");
+    assert_eq!(topics["topics"][0]["endorsements"], 1, "{topics}");
 
     // Transactions by kind: the check, and only checks.
     let checks: serde_json::Value =

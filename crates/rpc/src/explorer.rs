@@ -127,6 +127,7 @@ pub fn router(
         .route("/api/members", get(members))
         .route("/api/validators", get(validators))
         .route("/api/governance", get(governance))
+        .route("/api/endorsements", get(endorsement_topics))
         .route("/api/endorsements/{topic}", get(endorsements))
         .route("/api/alerts", get(alerts))
         .route("/api/analytics", get(analytics))
@@ -743,6 +744,19 @@ async fn governance(State(app): State<App>) -> ApiResult {
             "votes": p.votes.iter().map(|v| json!({"org": v.org, "yes": v.yes})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })))
+}
+
+/// The topics members endorsed anonymously, with how many endorsements each has.
+async fn endorsement_topics(State(app): State<App>, Query(p): Query<Page>) -> ApiResult {
+    let limit = p.limit.unwrap_or(MAX_LIST).clamp(1, MAX_LIST);
+    let topics: Vec<Value> = scan_ids(&app, "endorse/", p.after.as_deref(), limit)?
+        .into_iter()
+        .map(|(topic, count)| {
+            let n = <[u8; 8]>::try_from(count.as_slice()).map_or(0, u64::from_be_bytes);
+            json!({"topic": topic, "endorsements": n})
+        })
+        .collect();
+    Ok(Json(json!({ "topics": topics })))
 }
 
 async fn endorsements(State(app): State<App>, Path(topic): Path<String>) -> ApiResult {
