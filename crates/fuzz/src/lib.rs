@@ -30,6 +30,7 @@ pub const TARGETS: &[Target] = &[
     ("document", document),
     ("proof", proof),
     ("fhe-envelope", fhe_envelope),
+    ("encrypted-amount", encrypted_amount),
     ("gateway-message", gateway_message),
     ("audit-log-line", audit_log_line),
 ];
@@ -142,6 +143,40 @@ pub fn fhe_envelope(data: &[u8]) {
         let _ = k.id();
     }
     let _ = ledger_fhe::QueryResult::from_bytes(data.to_vec()).hash();
+}
+
+/// The analytics keys and evaluator of a fixed secret (small profile), made once.
+fn analytics() -> Option<&'static (ledger_fhe::PublicKeys, ledger_fhe::Evaluator)> {
+    static A: std::sync::OnceLock<Option<(ledger_fhe::PublicKeys, ledger_fhe::Evaluator)>> =
+        std::sync::OnceLock::new();
+    A.get_or_init(|| {
+        let secret = ledger_fhe::AnalyticsSecret::from_bytes(&[7; 32]).ok()?;
+        let keys = ledger_fhe::PublicKeys::generate(&secret, ledger_fhe::Profile::Small).ok()?;
+        let eval = ledger_fhe::Evaluator::new(&keys).ok()?;
+        Some((keys, eval))
+    })
+    .as_ref()
+}
+
+/// The context the encrypted-amount seed is proven for.
+pub const AMOUNT_CONTEXT: &[u8] = b"fuzz-context";
+
+/// An encrypted amount with its proof of encryption, as financing requests and `fhe`
+/// fields carry it: validators check it (size limits, conformance, type, proof) before
+/// they vote. Expensive when the bytes parse (a proof verification): run fewer of them.
+pub fn encrypted_amount(data: &[u8]) {
+    let _ = amount_accepted(data);
+}
+
+/// Whether the fixed evaluator accepts `data` as an amount proven for [`AMOUNT_CONTEXT`].
+pub fn amount_accepted(data: &[u8]) -> bool {
+    analytics().is_some_and(|(_, e)| {
+        e.check_amount(
+            &ledger_fhe::EncryptedAmount::from_bytes(data.to_vec()),
+            AMOUNT_CONTEXT,
+        )
+        .is_ok()
+    })
 }
 
 /// Protobuf messages the gateway and the public API accept, and their conversion to the
@@ -394,6 +429,11 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         br#"{"seq":1,"time_ms":1,"org":"reg-1","client":"cli","record":"INV-1","version":1,"owner":"bank-a","field":"total","prev":"00","hash":"11","seal":"22"}"#.to_vec(),
     ));
     out.push(("fhe-envelope", b"CLFHEK1\x01".to_vec()));
+    if let Some((keys, _)) = analytics() {
+        if let Ok(a) = ledger_fhe::encrypt_amount(keys, 5, AMOUNT_CONTEXT) {
+            out.push(("encrypted-amount", a.as_bytes().to_vec()));
+        }
+    }
     out.push(("consensus-message", vec![1, 0, 0, 0, 1]));
     out
 }

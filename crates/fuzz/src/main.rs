@@ -107,7 +107,7 @@ fn main() -> ExitCode {
                 let started = Instant::now();
                 let (mut runs, mut round) = (0u64, 0u64);
                 while started.elapsed() < Duration::from_secs(secs) {
-                    match ledger_fuzz::run(*t, &inputs, 20_000, seed.wrapping_add(round)) {
+                    match ledger_fuzz::run(*t, &inputs, 1_000, seed.wrapping_add(round)) {
                         Ok(s) => runs += s.runs,
                         Err(c) => {
                             let path = crashes.join(format!("{}-{}", c.target, name_of(&c.input)));
