@@ -193,30 +193,30 @@ fn load_outline(app: &App, height: u64) -> Result<Option<BlockOutline>, ApiError
 }
 
 fn outline_summary(b: &BlockOutline) -> Value {
-    let h = &b.header;
-    json!({
-        "height": h.height,
-        "hash": hex(b.hash.as_bytes()),
-        "time_ms": h.timestamp_ms,
-        "proposer": h.proposer.to_string(),
-        "txs": b.txs,
-        "bytes": b.tx_bytes,
-        "round": b.commit.round,
-        "signatures": b.commit.signatures.len(),
-    })
+    summary(&b.header, &b.hash, b.txs, b.tx_bytes, &b.commit)
 }
 
 fn block_summary(b: &Block) -> Value {
-    let h = b.header();
+    let bytes = b.txs.iter().map(Transaction::len).sum();
+    summary(b.header(), &b.hash(), b.txs.len(), bytes, &b.commit)
+}
+
+fn summary(
+    h: &ledger_types::BlockHeader,
+    hash: &Hash,
+    txs: usize,
+    bytes: usize,
+    commit: &ledger_types::Commit,
+) -> Value {
     json!({
         "height": h.height,
-        "hash": hex(b.hash().as_bytes()),
+        "hash": hex(hash.as_bytes()),
         "time_ms": h.timestamp_ms,
         "proposer": h.proposer.to_string(),
-        "txs": b.txs.len(),
-        "bytes": b.txs.iter().map(Transaction::len).sum::<usize>(),
-        "round": b.commit.round,
-        "signatures": b.commit.signatures.len(),
+        "txs": txs,
+        "bytes": bytes,
+        "round": commit.round,
+        "signatures": commit.signatures.len(),
     })
 }
 

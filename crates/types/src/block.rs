@@ -261,9 +261,7 @@ impl Block {
     /// without decoding its transactions or commit (for headers-only streams).
     pub fn summarize(bytes: &[u8]) -> Result<BlockSummary, CodecError> {
         let mut d = Decoder::new(bytes);
-        let header_bytes = d.bytes_ref("block header", 4096)?;
-        let header = BlockHeader::decode(header_bytes)?;
-        let hash = block_hash(header_bytes);
+        let (header, hash) = read_header(&mut d)?;
         let n = d.count("block transactions", BLOCK_HARD_MAX_TXS, 4)?;
         let mut tx_hashes = Vec::with_capacity(n);
         for _ in 0..n {
@@ -283,39 +281,27 @@ impl Block {
     /// listings such as the explorer's).
     pub fn outline(bytes: &[u8]) -> Result<BlockOutline, CodecError> {
         let mut d = Decoder::new(bytes);
-        let header_bytes = d.bytes_ref("block header", 4096)?;
-        let header = BlockHeader::decode(header_bytes)?;
-        let hash = block_hash(header_bytes);
+        let (header, hash) = read_header(&mut d)?;
         let txs = d.count("block transactions", BLOCK_HARD_MAX_TXS, 4)?;
         let mut tx_bytes = 0;
         for _ in 0..txs {
             tx_bytes += d.bytes_ref("transaction", TX_HARD_MAX_BYTES)?.len();
         }
-        let round = d.u32("commit round")?;
-        let m = d.count("commit signatures", MAX_COMMIT_SIGNATURES, 8)?;
-        let mut signatures = Vec::with_capacity(m);
-        for _ in 0..m {
-            signatures.push(CommitSignature {
-                validator: OrgId::decode(&mut d)?,
-                signature: Signature(d.bytes("commit signature", Signature::MAX_LEN)?),
-            });
-        }
+        let commit = read_commit(&mut d)?;
         d.finish("block")?;
         Ok(BlockOutline {
             header,
             hash,
             txs,
             tx_bytes,
-            commit: Commit { round, signatures },
+            commit,
         })
     }
 
     /// Reads the canonical encoding; the block hash is taken over the header bytes read.
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
         let mut d = Decoder::new(bytes);
-        let header_bytes = d.bytes_ref("block header", 4096)?;
-        let header = BlockHeader::decode(header_bytes)?;
-        let hash = block_hash(header_bytes);
+        let (header, hash) = read_header(&mut d)?;
         let n = d.count("block transactions", BLOCK_HARD_MAX_TXS, 4)?;
         let mut txs = Vec::with_capacity(n);
         for _ in 0..n {
@@ -323,23 +309,35 @@ impl Block {
                 d.bytes_ref("transaction", TX_HARD_MAX_BYTES)?,
             )?);
         }
-        let round = d.u32("commit round")?;
-        let m = d.count("commit signatures", MAX_COMMIT_SIGNATURES, 8)?;
-        let mut signatures = Vec::with_capacity(m);
-        for _ in 0..m {
-            signatures.push(CommitSignature {
-                validator: OrgId::decode(&mut d)?,
-                signature: Signature(d.bytes("commit signature", Signature::MAX_LEN)?),
-            });
-        }
+        let commit = read_commit(&mut d)?;
         d.finish("block")?;
         Ok(Block {
             header,
             hash,
             txs,
-            commit: Commit { round, signatures },
+            commit,
         })
     }
+}
+
+/// The header (and the block hash over its bytes) a block's encoding starts with.
+fn read_header(d: &mut Decoder<'_>) -> Result<(BlockHeader, Hash), CodecError> {
+    let header_bytes = d.bytes_ref("block header", 4096)?;
+    Ok((BlockHeader::decode(header_bytes)?, block_hash(header_bytes)))
+}
+
+/// The commit certificate a block's encoding ends with.
+fn read_commit(d: &mut Decoder<'_>) -> Result<Commit, CodecError> {
+    let round = d.u32("commit round")?;
+    let m = d.count("commit signatures", MAX_COMMIT_SIGNATURES, 8)?;
+    let mut signatures = Vec::with_capacity(m);
+    for _ in 0..m {
+        signatures.push(CommitSignature {
+            validator: OrgId::decode(d)?,
+            signature: Signature(d.bytes("commit signature", Signature::MAX_LEN)?),
+        });
+    }
+    Ok(Commit { round, signatures })
 }
 
 /// A block's header, hash, transaction count and size, and commit certificate, read

@@ -66,7 +66,6 @@ pub(super) fn check_fhe_amounts<V: StateView>(
     let Some(schema) = model::schema_version(ctx.view, &p.schema, p.schema_version)? else {
         return Ok(());
     };
-    let config = model::analytics_config(ctx.view)?;
     for a in &p.fhe_amounts {
         if !rules::declared(&schema, &a.field).is_some_and(|d| d.fhe) {
             return Err(bad(format!(
@@ -85,7 +84,7 @@ pub(super) fn check_fhe_amounts<V: StateView>(
                 d.name
             )));
         };
-        let Some(c) = &config else {
+        let Some(c) = model::analytics_config(ctx.view)? else {
             return Err(bad(
                 "this chain has no analytics key: a record carries no encrypted value".into(),
             ));
