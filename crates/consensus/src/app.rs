@@ -80,6 +80,21 @@ pub trait LedgerApp: Send + Sync + 'static {
     fn validator_peers(&self) -> Result<Vec<String>, String> {
         Ok(vec![])
     }
+    /// Called at each step where the consensus path has just written something durable
+    /// (`proposal-saved`, `candidate-saved`, `before-commit`, `after-commit`,
+    /// `after-prune`): nothing in the node that ships; a test-only build stops the
+    /// process there, as a power loss would, to check that a restart recovers.
+    fn crash_point(&self, _point: &'static str) {}
+    /// Another block to stream for the height and round this node proposes `block` at:
+    /// none in the node that ships (a test-only build equivocates with it).
+    fn also_propose(&self, _block: &Block) -> Option<Block> {
+        None
+    }
+    /// How many of a proposal's `parts` to stream: all of them in the node that ships (a
+    /// test-only build withholds some).
+    fn parts_to_stream(&self, parts: usize) -> usize {
+        parts
+    }
 }
 
 /// Why the driver stopped without an error.
@@ -458,6 +473,7 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         .await??;
         let (store, b) = (self.store.clone(), block.clone());
         blocking(move || store.save_proposal(height, round, &b)).await??;
+        self.app.crash_point("proposal-saved");
         self.remember(block.clone(), Some(execution), Validity::Valid)
             .await;
         Ok(block)
@@ -493,7 +509,7 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
             // the WAL and crash before this node commits.
             let (store, b) = (self.store.clone(), block.clone());
             match blocking(move || store.save_candidate(&b)).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => self.app.crash_point("candidate-saved"),
                 Ok(Err(e)) | Err(e) => {
                     tracing::error!(error = %e, "keeping a candidate block")
                 }
@@ -556,6 +572,8 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         parts.push(ProposalPart::End {
             tx_count: block.txs.len() as u32,
         });
+        let whole = parts.len();
+        parts.truncate(self.app.parts_to_stream(whole));
         let n = parts.len() as u64;
         for (seq, p) in parts.into_iter().enumerate() {
             let msg = StreamMessage::new(stream_id.clone(), seq as u64, StreamContent::Data(p));
@@ -564,6 +582,10 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                 .send(NetworkMsg::PublishProposalPart(msg))
                 .await
                 .map_err(|e| format!("publishing a proposal part: {e}"))?;
+        }
+        if (n as usize) < whole {
+            // Withheld: the stream is never ended.
+            return Ok(());
         }
         channels
             .network
@@ -818,7 +840,7 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         self.refused.retain(|_, h| *h == 0 || *h > height);
         let store = self.store.clone();
         match blocking(move || store.prune_at_or_below(height)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => self.app.crash_point("after-prune"),
             Ok(Err(e)) | Err(e) => {
                 tracing::warn!(height, error = %e, "pruning the kept consensus blocks")
             }
@@ -871,6 +893,10 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                     let _ = reply.send(LocallyProposedValue::new(height, round, id));
                     let me = self.cfg.me.clone();
                     self.stream(&channels, &block, r, Round::Nil, &me).await?;
+                    let (app, b) = (self.app.clone(), block.clone());
+                    if let Some(other) = blocking(move || app.also_propose(&b)).await? {
+                        self.stream(&channels, &other, r, Round::Nil, &me).await?;
+                    }
                 }
                 AppMsg::ExtendVote { reply, .. } => {
                     let _ = reply.send(None);

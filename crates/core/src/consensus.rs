@@ -52,6 +52,21 @@ pub trait ConsensusHook: Send + Sync + 'static {
     fn clock_skew_ms(&self) -> i64 {
         0
     }
+
+    /// Called at each durable step of the consensus path (see
+    /// `ledger_consensus::LedgerApp::crash_point`).
+    fn crash_point(&self, _point: &'static str) {}
+
+    /// Another block to stream for the height and round this validator proposes `block`
+    /// at (see `ledger_consensus::LedgerApp::also_propose`).
+    fn also_propose(&self, _ledger: &Ledger, _block: &Block) -> Option<Block> {
+        None
+    }
+
+    /// How many of a proposal's `parts` to stream.
+    fn parts_to_stream(&self, parts: usize) -> usize {
+        parts
+    }
 }
 
 fn fatal(e: impl std::fmt::Display) -> NodeError {
@@ -162,6 +177,7 @@ impl LedgerApp for Ledger {
         check_commit(self.store.as_ref(), &block).map_err(|e| e.to_string())?;
         if let Some(hook) = &self.consensus_hook {
             hook.committing(self, &block);
+            hook.crash_point("before-commit");
         }
         Ledger::commit(
             self,
@@ -171,7 +187,17 @@ impl LedgerApp for Ledger {
                 dropped: vec![],
             },
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        if let Some(hook) = &self.consensus_hook {
+            hook.crash_point("after-commit");
+        }
+        Ok(())
+    }
+
+    fn crash_point(&self, point: &'static str) {
+        if let Some(hook) = &self.consensus_hook {
+            hook.crash_point(point);
+        }
     }
 
     fn block(&self, height: u64) -> Result<Option<Block>, String> {
@@ -207,6 +233,19 @@ impl LedgerApp for Ledger {
             }
         }
         Ok(out)
+    }
+
+    fn also_propose(&self, block: &Block) -> Option<Block> {
+        self.consensus_hook
+            .as_ref()
+            .and_then(|hook| hook.also_propose(self, block))
+    }
+
+    fn parts_to_stream(&self, parts: usize) -> usize {
+        match &self.consensus_hook {
+            Some(hook) => hook.parts_to_stream(parts),
+            None => parts,
+        }
     }
 
     fn fetch_decided(&self, height: u64, id: &ledger_types::Hash) -> Result<Block, String> {

@@ -9,8 +9,13 @@
 //! but emulates a power loss at the worst moment: with the first decided block at or above
 //! that height, it deletes the block it kept for the decision and dies before committing
 //! it. `LEDGER_BYZANTINE=clock-ahead:<ms>` is honest but its clock is that far ahead, for
-//! the blocks it builds and the proposals it checks. Any other value (or none) behaves
-//! honestly.
+//! the blocks it builds and the proposals it checks. `LEDGER_BYZANTINE=equivocate` streams
+//! two different valid blocks, both headers signed, for each height and round it proposes;
+//! `LEDGER_BYZANTINE=withhold-parts` streams only the signed header part of its proposals.
+//! `LEDGER_BYZANTINE=crash:<point>:<n>` is honest but dies (abort, as a power loss) the
+//! `n`th time it reaches `point` of the consensus path's durable steps
+//! (`proposal-saved`, `candidate-saved`, `before-commit`, `after-commit`, `after-prune`).
+//! Any other value (or none) behaves honestly.
 
 use std::sync::Arc;
 
@@ -25,6 +30,13 @@ enum Byzantine {
     BadProof,
     LoseDecidedBlock(u64),
     ClockAhead(i64),
+    Equivocate,
+    WithholdParts,
+    Crash {
+        point: String,
+        at: u64,
+        passed: std::sync::atomic::AtomicU64,
+    },
 }
 
 impl ConsensusHook for Byzantine {
@@ -32,11 +44,50 @@ impl ConsensusHook for Byzantine {
         match self {
             Byzantine::BadSignature => byzantine_block(ledger, built),
             Byzantine::BadProof => byzantine_proof_block(ledger, built),
-            Byzantine::LoseDecidedBlock(_) | Byzantine::ClockAhead(_) => (
+            Byzantine::LoseDecidedBlock(_)
+            | Byzantine::ClockAhead(_)
+            | Byzantine::Equivocate
+            | Byzantine::WithholdParts
+            | Byzantine::Crash { .. } => (
                 Block::new(built.header, built.txs, Commit::default()),
                 built.execution,
             ),
         }
+    }
+
+    fn crash_point(&self, reached: &'static str) {
+        if let Byzantine::Crash { point, at, passed } = self {
+            if point == reached
+                && passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == *at
+            {
+                tracing::warn!(point = reached, "test hook: dying at a crash point");
+                std::process::abort();
+            }
+        }
+    }
+
+    fn also_propose(&self, ledger: &Ledger, block: &Block) -> Option<Block> {
+        if !matches!(self, Byzantine::Equivocate) {
+            return None;
+        }
+        // The same mempool a millisecond later: a valid block with another hash.
+        let built = ledger.build_next(block.header().timestamp_ms + 1).ok()?;
+        let other = Block::new(built.header, built.txs, Commit::default());
+        tracing::warn!(
+            height = block.height(),
+            first = %block.hash(),
+            second = %other.hash(),
+            "BYZANTINE TEST BUILD: equivocating, a second block for the same height and round"
+        );
+        Some(other)
+    }
+
+    fn parts_to_stream(&self, parts: usize) -> usize {
+        if matches!(self, Byzantine::WithholdParts) {
+            tracing::warn!("BYZANTINE TEST BUILD: withholding the proposal's parts");
+            return 1;
+        }
+        parts
     }
 
     fn clock_skew_ms(&self) -> i64 {
@@ -68,6 +119,25 @@ fn main() {
     let consensus: Option<Arc<dyn ConsensusHook>> = match mode.as_str() {
         "bad-signature" => Some(Arc::new(Byzantine::BadSignature)),
         "bad-proof" => Some(Arc::new(Byzantine::BadProof)),
+        "equivocate" => Some(Arc::new(Byzantine::Equivocate)),
+        "withhold-parts" => Some(Arc::new(Byzantine::WithholdParts)),
+        m if m.starts_with("crash:") => {
+            let mut parts = m.splitn(3, ':').skip(1);
+            match (
+                parts.next(),
+                parts.next().and_then(|n| n.parse::<u64>().ok()),
+            ) {
+                (Some(point), Some(at)) => Some(Arc::new(Byzantine::Crash {
+                    point: point.to_string(),
+                    at,
+                    passed: 0.into(),
+                }) as Arc<dyn ConsensusHook>),
+                _ => {
+                    eprintln!("LEDGER_BYZANTINE={m}: expected crash:<point>:<n>");
+                    std::process::exit(2);
+                }
+            }
+        }
         m => {
             let arg = |prefix: &str| m.strip_prefix(prefix).and_then(|v| v.parse::<i64>().ok());
             if let Some(h) = arg("lose-decided-block:") {
