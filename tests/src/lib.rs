@@ -8,12 +8,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use ledger_api::v1 as pb;
 
+pub mod perturb;
 pub mod webdriver;
 use ledger_api::v1::ledger_client::LedgerClient;
 use std::sync::Arc;
@@ -37,10 +38,14 @@ pub fn repo_path(rel: &str) -> PathBuf {
 /// Path of a workspace binary next to the running test's target directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binaries live in <target>/<profile>/deps");
+    // Test binaries live in <target>/<profile>/deps, workspace binaries (the perturbation
+    // runner) in <target>/<profile>.
+    let parent = exe.parent().expect("an executable's directory");
+    let dir = if parent.file_name().is_some_and(|n| n == "deps") {
+        parent.parent().expect("<target>/<profile>")
+    } else {
+        parent
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -80,6 +85,14 @@ pub struct TestNode {
     pub explorer_port: u16,
     /// The organisation.
     pub org: OrgId,
+    /// The address every port listens on (127.0.0.1 unless in a network namespace).
+    pub host: String,
+    /// The network namespace the node runs in, if any.
+    pub netns: Option<String>,
+    /// Where the logs of its starts go (its home unless set).
+    log_dir: PathBuf,
+    /// The mutual-TLS identity this handle's clients present (the node's own by default).
+    client_tls: Option<ledger_tls::ClientTls>,
     child: Option<Child>,
     starts: u32,
     env: Vec<(String, String)>,
@@ -87,6 +100,37 @@ pub struct TestNode {
     /// The public API takes mutual TLS (`init --tls mutual`): clients dial `https://`
     /// and present a certificate bound to a member's key.
     pub tls: bool,
+}
+
+/// Where a test node listens: an address, and the network namespace it runs in.
+#[derive(Debug, Clone)]
+pub struct NodeAddr {
+    /// The IP address every port listens on.
+    pub ip: String,
+    /// The network namespace (`ip netns exec`), if any.
+    pub netns: Option<String>,
+    /// Where logs go (the node's home if `None`).
+    pub logs: Option<PathBuf>,
+}
+
+impl NodeAddr {
+    /// 127.0.0.1, free ports, logs in the home.
+    pub fn loopback() -> NodeAddr {
+        NodeAddr {
+            ip: "127.0.0.1".into(),
+            netns: None,
+            logs: None,
+        }
+    }
+
+    /// The `k`th port of the node: fixed in a namespace (the address is the node's own),
+    /// a free loopback port otherwise.
+    pub fn port(&self, k: u16) -> u16 {
+        match self.netns {
+            Some(_) => 7100 + k,
+            None => free_port(),
+        }
+    }
 }
 
 /// The node binary that ships.
@@ -113,10 +157,22 @@ impl TestNode {
     /// every later start).
     pub fn init_with(org: &str, args: &[&str], env: Vec<(String, String)>) -> Self {
         let home = tempfile::tempdir().expect("temporary home");
-        let port = free_port();
-        let gateway_port = free_port();
-        let metrics_port = free_port();
-        let explorer_port = free_port();
+        Self::init_on(home, org, &NodeAddr::loopback(), args, env)
+    }
+
+    /// [`TestNode::init_with`] in `home`, listening on `addr`.
+    pub fn init_on(
+        home: tempfile::TempDir,
+        org: &str,
+        addr: &NodeAddr,
+        args: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Self {
+        let port = addr.port(0);
+        let gateway_port = addr.port(1);
+        let metrics_port = addr.port(2);
+        let explorer_port = addr.port(3);
+        let ip = &addr.ip;
         let out = Command::new(bin("ledger-node"))
             .args([
                 "init",
@@ -127,13 +183,13 @@ impl TestNode {
                 "--development",
                 "--grpc-listen",
             ])
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("{ip}:{port}"))
             .arg("--gateway-listen")
-            .arg(format!("127.0.0.1:{gateway_port}"))
+            .arg(format!("{ip}:{gateway_port}"))
             .arg("--metrics-listen")
-            .arg(format!("127.0.0.1:{metrics_port}"))
+            .arg(format!("{ip}:{metrics_port}"))
             .arg("--explorer-listen")
-            .arg(format!("127.0.0.1:{explorer_port}"))
+            .arg(format!("{ip}:{explorer_port}"))
             .arg("--home")
             .arg(home.path())
             .args(args)
@@ -145,19 +201,36 @@ impl TestNode {
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        TestNode {
+        let log_dir = addr
+            .logs
+            .clone()
+            .unwrap_or_else(|| home.path().to_path_buf());
+        std::fs::create_dir_all(&log_dir).expect("the log directory");
+        let node = TestNode {
             home,
             port,
             gateway_port,
             metrics_port,
             explorer_port,
             org: OrgId::new(org).expect("org id"),
+            host: ip.clone(),
+            netns: addr.netns.clone(),
+            log_dir,
+            client_tls: None,
             child: None,
             starts: 0,
             env,
             binary: NODE_BINARY,
-            tls: args.windows(2).any(|w| w == ["--tls", "mutual"]),
+            // Off the loopback, init turns mutual TLS on unless told otherwise.
+            tls: args.windows(2).any(|w| w == ["--tls", "mutual"])
+                || (ip != "127.0.0.1" && !args.windows(2).any(|w| w == ["--tls", "off"])),
+        };
+        if ip != "127.0.0.1" {
+            // A test network on a private bridge: the gateway is reached from the runner
+            // in the host's namespace.
+            node.set_config("gateway", "allow_non_loopback", "true");
         }
+        node
     }
 
     /// Runs later starts with the test-only misbehaving build of the node
@@ -199,6 +272,39 @@ impl TestNode {
         std::fs::write(&path, out).expect("write config");
     }
 
+    /// If the node's process ended by itself, its exit status (the node is then stopped
+    /// as far as this handle is concerned).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
+    }
+
+    /// Stops the node if it runs: SIGTERM, or SIGKILL when it does not end in 30 s (or is
+    /// paused).
+    pub fn stop_or_kill(&mut self) {
+        if let Some(child) = self.child.as_ref() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+        }
+        if self.exited().is_none() && self.child.is_some() {
+            self.stop();
+        }
+    }
+
+    /// Removes an environment variable set for later starts.
+    pub fn remove_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
+    /// The logs of every start so far.
+    pub fn logs(&self) -> Vec<String> {
+        (1..=self.starts)
+            .map(|n| std::fs::read_to_string(self.log_path(n)).unwrap_or_default())
+            .collect()
+    }
+
     /// The running node's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("node running").id()
@@ -233,7 +339,7 @@ impl TestNode {
 
     /// The log file of the `n`th start.
     pub fn log_path(&self, n: u32) -> PathBuf {
-        self.home.path().join(format!("node-{n}.log"))
+        self.log_dir.join(format!("{}-{n}.log", self.org))
     }
 
     /// The log of the latest start.
@@ -244,8 +350,15 @@ impl TestNode {
     fn spawn(&mut self, extra: &[&str]) -> Child {
         self.starts += 1;
         let log = File::create(self.log_path(self.starts)).expect("log file");
-        Command::new(bin(self.binary))
-            .arg("start")
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin(self.binary));
+                c
+            }
+            None => Command::new(bin(self.binary)),
+        };
+        cmd.arg("start")
             .arg("--home")
             .arg(self.home.path())
             .args(extra)
@@ -266,10 +379,23 @@ impl TestNode {
             if let Some(status) = child.try_wait().expect("poll node") {
                 panic!("node exited during start ({status}):\n{}", self.log());
             }
-            if let Ok(mut c) = self.try_client().await {
-                if c.get_status(pb::GetStatusRequest {}).await.is_ok() {
-                    break;
+            // Bounded: a node that accepts connections and never answers (stopped, or a
+            // handshake that hangs) must not hold the caller forever.
+            let answered = tokio::time::timeout(Duration::from_secs(5), async {
+                match self.try_client().await {
+                    Ok(mut c) => c.get_status(pb::GetStatusRequest {}).await.is_ok(),
+                    Err(_) => false,
                 }
+            })
+            .await
+            .unwrap_or(false);
+            if answered {
+                break;
+            }
+            if Instant::now() >= deadline {
+                // Not left running behind the failed start.
+                let _ = child.kill();
+                let _ = child.wait();
             }
             assert!(
                 Instant::now() < deadline,
@@ -331,7 +457,7 @@ impl TestNode {
     /// The node's gRPC URL (`https://` when it takes mutual TLS).
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 
     /// The mutual-TLS side of a client of this node's own organisation: a certificate
@@ -346,24 +472,37 @@ impl TestNode {
             .expect("TLS client settings")
     }
 
+    /// Clients of this node present `tls` instead of the node's own identity (a node whose
+    /// keys are in an HSM the test does not open).
+    pub fn use_client_tls(&mut self, tls: ledger_tls::ClientTls) {
+        self.client_tls = Some(tls);
+    }
+
+    fn client_identity(&self) -> ledger_tls::ClientTls {
+        match &self.client_tls {
+            Some(t) => t.clone(),
+            None => self.own_tls(),
+        }
+    }
+
     /// A client (over mutual TLS as the node's own organisation when the node takes it),
     /// or why it could not connect.
     pub async fn try_client(&self) -> Result<LedgerClient<Channel>, String> {
-        let tls = self.tls.then(|| self.own_tls());
+        let tls = self.tls.then(|| self.client_identity());
         let channel = ledger_tls::channel(&self.url(), tls.as_ref()).await?;
         Ok(LedgerClient::new(channel).max_decoding_message_size(ledger_api::MAX_MESSAGE_BYTES))
     }
 
     /// The explorer's address.
     pub fn explorer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.explorer_port)
+        format!("http://{}:{}", self.host, self.explorer_port)
     }
 
     /// The node's metrics as served at /metrics (OpenMetrics text), over a plain HTTP/1.1
     /// request on a TCP socket, as a Prometheus scraper sends it.
     pub async fn scrape(&self) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
+        let mut s = tokio::net::TcpStream::connect((self.host.as_str(), self.metrics_port))
             .await
             .expect("connect to the metrics endpoint");
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
@@ -380,7 +519,7 @@ impl TestNode {
     /// A channel to the public API (over mutual TLS when the node takes it), for the
     /// standard services beside ours (health, reflection).
     pub async fn channel(&self) -> Channel {
-        let tls = self.tls.then(|| self.own_tls());
+        let tls = self.tls.then(|| self.client_identity());
         ledger_tls::channel(&self.url(), tls.as_ref())
             .await
             .expect("connect to node")
@@ -393,7 +532,7 @@ impl TestNode {
 
     /// The gateway's URL.
     pub fn gateway_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.gateway_port)
+        format!("http://{}:{}", self.host, self.gateway_port)
     }
 
     /// A gateway client with the credential `init` issued to the CLI.

@@ -15,6 +15,10 @@
 //! `LEDGER_BYZANTINE=crash:<point>:<n>` is honest but dies (abort, as a power loss) the
 //! `n`th time it reaches `point` of the consensus path's durable steps
 //! (`proposal-saved`, `candidate-saved`, `before-commit`, `after-commit`, `after-prune`).
+//! `LEDGER_BYZANTINE=hsm-logout:<ms>` is honest but, every `<ms>`, logs this process out
+//! of every token of the PKCS#11 module `LEDGER_TEST_PKCS11_MODULE` (the login is shared by
+//! all sessions of a process, so the node's sessions lose it, as when an HSM restarts):
+//! the node must log in again and go on signing.
 //! Any other value (or none) behaves honestly.
 
 use std::sync::Arc;
@@ -114,8 +118,43 @@ impl ConsensusHook for Byzantine {
     }
 }
 
+/// Logs the process out of every token of `module` every `every`, forever (a thread).
+fn hsm_logout(module: String, every: std::time::Duration) {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    std::thread::spawn(move || {
+        let ctx = match Pkcs11::new(&module) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("test hook: loading {module}: {e}");
+                return;
+            }
+        };
+        // The node initialised the module already; this handle shares it (and is never
+        // finalised, which would close the node's sessions for good).
+        let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+        loop {
+            std::thread::sleep(every);
+            for slot in ctx.get_slots_with_token().unwrap_or_default() {
+                if let Ok(session) = ctx.open_ro_session(slot) {
+                    if session.logout().is_ok() {
+                        tracing::warn!("test hook: logged this process out of the HSM");
+                    }
+                }
+            }
+        }
+    });
+}
+
 fn main() {
     let mode = std::env::var("LEDGER_BYZANTINE").unwrap_or_default();
+    if let Some(ms) = mode
+        .strip_prefix("hsm-logout:")
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let module = std::env::var("LEDGER_TEST_PKCS11_MODULE")
+            .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into());
+        hsm_logout(module, std::time::Duration::from_millis(ms));
+    }
     let consensus: Option<Arc<dyn ConsensusHook>> = match mode.as_str() {
         "bad-signature" => Some(Arc::new(Byzantine::BadSignature)),
         "bad-proof" => Some(Arc::new(Byzantine::BadProof)),
