@@ -139,13 +139,7 @@ async fn a_validator_killed_at_each_durable_step_or_with_a_torn_wal_recovers() {
     for n in &nodes {
         let mut c = n.client().await;
         for h in &seen {
-            let r = c
-                .get_tx(pb::GetTxRequest {
-                    tx_hash: h.0.to_vec(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
+            let r = wait_committed(&mut c, h).await;
             assert_eq!(
                 r.status,
                 pb::TxStatus::Committed as i32,

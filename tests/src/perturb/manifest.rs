@@ -407,6 +407,19 @@ for_secs = 5
         assert!(e.contains("unknown mode"), "{e}");
         let e = bad("[[perturbation]]\nkind = \"melt\"\nnodes = [1]\nat_secs = 1\nfor_secs = 1");
         assert!(e.contains("melt"), "{e}");
+        let e = bad(
+            "[[perturbation]]\nkind = \"kill\"\nnodes = [1]\nnodez = [2]\nat_secs = 1\nfor_secs = 1",
+        );
+        assert!(e.contains("nodez"), "{e}");
+        let e = bad(
+            "[[perturbation]]\nkind = \"hsm-session-loss\"\nnodes = [2]\nat_secs = 1\nfor_secs = 1",
+        );
+        assert!(e.contains("list it in hsm"), "{e}");
+        let e = bad("hsm = [1, 2, 3, 4]");
+        assert!(
+            e.contains("at least one validator keeps its keys in software"),
+            "{e}"
+        );
     }
 
     #[test]

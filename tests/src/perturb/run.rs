@@ -570,6 +570,7 @@ pub async fn run(manifest: &Manifest, opts: &Options) -> Result<Report, String> 
                     Ok(()) => "applied".to_string(),
                     // Containers often run kernels built without sch_netem (and without
                     // modules to load it): the faults it would add are not available here.
+                    Err(e) if e.starts_with("skipped: ") => e,
                     Err(e) if e.contains("qdisc kind is unknown") => {
                         "skipped: this kernel has no netem queueing discipline (sch_netem)"
                             .to_string()
@@ -776,7 +777,13 @@ fn create(
     for (i, h) in hosts.hosts.iter().enumerate() {
         let home = tempfile::tempdir().map_err(|e| e.to_string())?;
         let disk = if disks.contains(&(i + 1)) {
-            Some(SmallDisk::mount(home.path())?)
+            match SmallDisk::mount(home.path()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    eprintln!("val-{}: no small filesystem for its home ({e})", i + 1);
+                    None
+                }
+            }
         } else {
             None
         };
@@ -1001,7 +1008,7 @@ async fn apply(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<(), Str
             nodes[*i]
                 .disk
                 .as_ref()
-                .ok_or("no small disk was mounted for this node")?
+                .ok_or("skipped: no small filesystem could be mounted for this node's home (mounting needs root)")?
                 .fill()
         }),
         Kind::ClockSkew { skew_ms, .. } => {
