@@ -116,8 +116,9 @@ fn init_logging(level: &str) {
 
 /// The consensus engine's network layer logs at ERROR what is routine for a consortium:
 /// a peer that is not up yet or went away ("Error dialing peer"), and its own actors
-/// stopping at shutdown. Its sync handler logs at ERROR a commit certificate for a block
-/// this node voted against, which is routine for a validator that was cut off: a block
+/// stopping at shutdown (and their timers firing at them afterwards). Its sync handler
+/// logs at ERROR a commit certificate for a block this node voted against, which is
+/// routine for a validator that was cut off: a block
 /// proposed while it was partitioned reaches it late, is judged untimely (a nil vote),
 /// and then arrives with its certificate; the block is checked again and committed (only
 /// its validity counts then; a block that really is invalid fails our own commit, logged
@@ -133,6 +134,9 @@ fn demoted(m: &tracing::Metadata<'_>) -> bool {
             "arc_malachitebft_discovery",
             "arc_malachitebft_engine::network",
             "arc_malachitebft_core_consensus::handle::sync",
+            // A timer still firing at an actor that stopped, when consensus ends (a
+            // validator governance removed, or a shutdown).
+            "arc_malachitebft_engine::util::ticker",
         ]
         .iter()
         .any(|t| m.target().starts_with(t))
