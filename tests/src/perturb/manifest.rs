@@ -126,6 +126,14 @@ pub enum Kind {
         /// The validators.
         nodes: Vec<usize>,
     },
+    /// The validator removed from the validators by a governance vote (every other
+    /// validator votes yes); it stays a member and follows. Permanent: the window is the
+    /// quiet time after it. The checkers hold each height's commit to the set the vote
+    /// scheduled (the change takes effect two heights after the vote passed).
+    RemoveValidator {
+        /// The validator (one).
+        nodes: Vec<usize>,
+    },
     /// A byzantine validator (the test-only build) for the window.
     Byzantine {
         /// The validators.
@@ -160,6 +168,7 @@ impl Kind {
             Kind::ClockSkew { .. } => "clock-skew",
             Kind::Reset { .. } => "reset",
             Kind::HsmSessionLoss { .. } => "hsm-session-loss",
+            Kind::RemoveValidator { .. } => "remove-validator",
             Kind::Byzantine { .. } => "byzantine",
         }
     }
@@ -176,6 +185,7 @@ impl Kind {
             | Kind::ClockSkew { nodes, .. }
             | Kind::Reset { nodes }
             | Kind::HsmSessionLoss { nodes }
+            | Kind::RemoveValidator { nodes }
             | Kind::Byzantine { nodes, .. } => nodes.clone(),
             Kind::Partition { groups } => groups.iter().flatten().copied().collect(),
         }
@@ -250,6 +260,16 @@ impl Manifest {
                     self.duration_secs
                 ));
             }
+            if let Kind::RemoveValidator { nodes } = &p.kind {
+                if nodes.len() != 1 {
+                    return Err(format!("{what}: names one validator, not {}", nodes.len()));
+                }
+                if self.perturbations.iter().any(|q| q.at_secs > p.at_secs) {
+                    return Err(format!(
+                        "{what}: must be the last perturbation (the others assume the genesis set)"
+                    ));
+                }
+            }
             if let Kind::HsmSessionLoss { nodes } = &p.kind {
                 if let Some(n) = nodes.iter().find(|n| !self.hsm.contains(n)) {
                     return Err(format!(
@@ -302,7 +322,8 @@ impl Manifest {
         // The last f validators keep their keys in SoftHSM tokens.
         let hsm: Vec<usize> = (validators + 1 - f.max(1)..=validators).collect();
         let mut order: Vec<&str> = Vec::new();
-        while t + 30 < duration {
+        // Room is left at the end for the governance removal.
+        while t + 60 < duration {
             if order.is_empty() {
                 order = kinds.to_vec();
                 order.shuffle(&mut rng);
@@ -351,6 +372,19 @@ impl Manifest {
                 kind,
             });
             t += window + rng.gen_range(8..=14);
+        }
+        // Last, governance removes a validator (not one on SoftHSM): the checkers hold
+        // each height to the set the vote scheduled.
+        if validators > 1 {
+            let mut software: Vec<usize> = (1..=validators).filter(|v| !hsm.contains(v)).collect();
+            software.shuffle(&mut rng);
+            out.push(Perturbation {
+                at_secs: t,
+                for_secs: 15,
+                kind: Kind::RemoveValidator {
+                    nodes: vec![software[0]],
+                },
+            });
         }
         Manifest {
             name: format!("soak-{minutes}min-{validators}v-seed{seed}"),
@@ -439,6 +473,7 @@ for_secs = 5
             "clock-skew",
             "reset",
             "hsm-session-loss",
+            "remove-validator",
             "byzantine",
         ] {
             assert!(names.contains(k), "{k} missing from {names:?}");

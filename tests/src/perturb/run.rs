@@ -61,6 +61,9 @@ pub struct LoadReport {
     pub failed: u64,
     /// Submissions sent again to another node (the first did not answer or lost it).
     pub resubmitted: u64,
+    /// Transactions signed again with a new nonce because another transaction of the
+    /// organisation (a governance vote its gateway signed) took theirs.
+    pub signed_again: u64,
     /// Offered but never seen committed.
     pub lost: u64,
 }
@@ -115,11 +118,12 @@ impl Report {
             ));
         }
         s.push_str(&format!(
-            "\nload: {} offered, {} committed, {} failed, {} resubmitted, {} lost\n",
+            "\nload: {} offered, {} committed, {} failed, {} resubmitted, {} signed again (nonce taken), {} lost\n",
             self.load.offered,
             self.load.committed,
             self.load.failed,
             self.load.resubmitted,
+            self.load.signed_again,
             self.load.lost
         ));
         s.push_str(&format!(
@@ -263,7 +267,7 @@ async fn writer(shared: Arc<Shared>, w: Writer, me: usize, first_nonce: u64, per
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .offered += 1;
-            let target = send(&mut clients, &shared, me, me, &tx).await;
+            let (target, _) = send(&mut clients, &shared, me, me, &tx).await;
             pending.insert(
                 nonce,
                 Pending {
@@ -276,7 +280,33 @@ async fn writer(shared: Arc<Shared>, w: Writer, me: usize, first_nonce: u64, per
         }
         if Instant::now() >= next_check {
             next_check = Instant::now() + Duration::from_millis(500);
-            check(&shared, me, &mut clients, &mut pending).await;
+            // Transactions whose nonce another transaction of the organisation took are
+            // signed again with the next nonce (a new record), as a client would.
+            for old in check(&shared, me, &mut clients, &mut pending).await {
+                if pending.remove(&old).is_some() {
+                    let tx = w.put(
+                        nonce,
+                        &format!("load-{me}-{nonce}"),
+                        1,
+                        &nonce.to_be_bytes(),
+                    );
+                    let (target, _) = send(&mut clients, &shared, me, me, &tx).await;
+                    pending.insert(
+                        nonce,
+                        Pending {
+                            tx,
+                            sent_at: Instant::now(),
+                            target,
+                        },
+                    );
+                    nonce += 1;
+                    shared
+                        .load
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .signed_again += 1;
+                }
+            }
         }
         tokio::time::sleep(
             next_offer
@@ -286,19 +316,60 @@ async fn writer(shared: Arc<Shared>, w: Writer, me: usize, first_nonce: u64, per
         )
         .await;
     }
+    for (nonce, p) in &pending {
+        let mut seen_as = Vec::new();
+        for (i, url) in shared.urls.iter().enumerate() {
+            let Some(mut c) = connect(url, shared.tls[me].as_ref()).await else {
+                continue;
+            };
+            let status = match timed(c.get_tx(pb::GetTxRequest {
+                tx_hash: p.tx.hash().0.to_vec(),
+            }))
+            .await
+            {
+                Ok(r) => format!("status {} {}", r.status, r.failure),
+                Err(e) => format!("{:?}", e.code()),
+            };
+            let submit = match timed(c.submit_tx(pb::SubmitTxRequest {
+                tx: p.tx.bytes().to_vec(),
+            }))
+            .await
+            {
+                Ok(_) => "accepted".to_string(),
+                Err(e) => format!("{:?} {}", e.code(), e.message()),
+            };
+            seen_as.push(format!("val-{}: {status}; submit: {submit}", i + 1));
+        }
+        eprintln!(
+            "load: val-{}'s transaction {nonce} ({}) never seen committed; last sent to val-{}; {}",
+            me + 1,
+            p.tx.hash(),
+            p.target + 1,
+            seen_as.join(" | ")
+        );
+    }
     shared.load.lock().unwrap_or_else(|p| p.into_inner()).lost += pending.len() as u64;
 }
 
+/// The machine-readable reason of a refusal (`ledger_api::REJECT_REASON_KEY`).
+fn reason(s: &tonic::Status) -> Option<String> {
+    s.metadata()
+        .get(ledger_api::REJECT_REASON_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// Submits (as writer `me`) to node `from` or the next that takes it; returns the node
-/// tried last.
+/// tried last, and whether a node said another transaction took the nonce.
 async fn send(
     clients: &mut [Option<LedgerClient<Channel>>],
     shared: &Shared,
     me: usize,
     from: usize,
     tx: &ledger_types::Transaction,
-) -> usize {
+) -> (usize, bool) {
     let n = shared.urls.len();
+    let mut taken = false;
     for k in 0..n {
         let i = (from + k) % n;
         if clients[i].is_none() {
@@ -312,8 +383,19 @@ async fn send(
         }))
         .await
         {
-            Ok(_) => return i,
-            Err(s) if s.code() == tonic::Code::AlreadyExists => return i,
+            Ok(_) => return (i, false),
+            // Another transaction of the organisation took the nonce (its gateway signs
+            // governance votes with the same key): this one can never commit. The reason
+            // tells it from "already committed" or "already pending", which share the code.
+            Err(s)
+                if matches!(
+                    reason(&s).as_deref(),
+                    Some("nonce_replayed" | "nonce_pending")
+                ) =>
+            {
+                taken = true;
+            }
+            Err(s) if s.code() == tonic::Code::AlreadyExists => return (i, false),
             Err(s)
                 if matches!(
                     s.code(),
@@ -330,15 +412,18 @@ async fn send(
             Err(_) => {}
         }
     }
-    from
+    (from, taken)
 }
 
+/// Polls the pending transactions; resubmits those not committed after 4 s. Returns the
+/// nonces another transaction of the organisation took.
 async fn check(
     shared: &Shared,
     me: usize,
     clients: &mut [Option<LedgerClient<Channel>>],
     pending: &mut BTreeMap<u64, Pending>,
-) {
+) -> Vec<u64> {
+    let mut taken = Vec::new();
     let n = clients.len();
     let nonces: Vec<u64> = pending.keys().copied().take(200).collect();
     for nonce in nonces {
@@ -388,7 +473,11 @@ async fn check(
                 if p.sent_at.elapsed() > Duration::from_secs(4) {
                     let tx = p.tx.clone();
                     let next = (p.target + 1) % n;
-                    let target = send(clients, shared, me, next, &tx).await;
+                    let (target, nonce_taken) = send(clients, shared, me, next, &tx).await;
+                    if nonce_taken {
+                        taken.push(nonce);
+                        continue;
+                    }
                     shared
                         .load
                         .lock()
@@ -402,6 +491,7 @@ async fn check(
             }
         }
     }
+    taken
 }
 
 /// Where the binaries and run files are.
@@ -553,6 +643,10 @@ pub async fn run(manifest: &Manifest, opts: &Options) -> Result<Report, String> 
         })
         .collect();
     let mut active: BTreeSet<usize> = BTreeSet::new();
+    // Validators governance removed, and the validator set of each height from then on.
+    let mut removed: BTreeSet<usize> = BTreeSet::new();
+    let mut schedule: Vec<(u64, BTreeSet<String>)> =
+        vec![(0, (1..=n).map(|i| format!("val-{i}")).collect())];
     // (ms, quorum available) transitions, and the heal times to time the next block from.
     let mut quorum_timeline: Vec<(u64, bool)> = vec![(0, true)];
     let mut heals: Vec<(usize, u64)> = Vec::new();
@@ -566,8 +660,29 @@ pub async fn run(manifest: &Manifest, opts: &Options) -> Result<Report, String> 
             let outcome = if p.kind.needs_namespaces() && !hosts.isolated() {
                 "skipped: needs network namespaces (loopback placement)".to_string()
             } else {
-                match apply(&hosts, &mut nodes, &p.kind).await {
-                    Ok(()) => "applied".to_string(),
+                let applied_now = match &p.kind {
+                    Kind::RemoveValidator { nodes: which } => {
+                        remove_validator(&nodes, which[0], &removed)
+                            .await
+                            .map(|effective| {
+                                removed.insert(which[0]);
+                                let mut set =
+                                    schedule.last().map(|(_, s)| s.clone()).unwrap_or_default();
+                                set.remove(&format!("val-{}", which[0]));
+                                schedule.push((effective, set));
+                                format!("applied: out of the validators from height {effective}")
+                            })
+                    }
+                    kind => apply(&hosts, &mut nodes, kind)
+                        .await
+                        .map(|()| "applied".to_string()),
+                };
+                match applied_now {
+                    Ok(note) if note == "applied" || !note.starts_with("applied") => note,
+                    Ok(note) => {
+                        applied[i].undone = "permanent".into();
+                        note
+                    }
                     // Containers often run kernels built without sch_netem (and without
                     // modules to load it): the faults it would add are not available here.
                     Err(e) if e.starts_with("skipped: ") => e,
@@ -601,10 +716,10 @@ pub async fn run(manifest: &Manifest, opts: &Options) -> Result<Report, String> 
             );
             applied[i].undone = undone;
             heals.push((i, shared.ms()));
-        } else {
+        } else if applied[i].undone.is_empty() {
             applied[i].undone = "nothing to undo".into();
         }
-        let q = quorum_available(manifest, &active);
+        let q = quorum_available(manifest, &active, &removed);
         if quorum_timeline.last().map(|(_, b)| *b) != Some(q) {
             quorum_timeline.push((shared.ms(), q));
         }
@@ -640,7 +755,14 @@ pub async fn run(manifest: &Manifest, opts: &Options) -> Result<Report, String> 
 
     let mut checks = Vec::new();
     let height = converge(&nodes, shared.tls[0].as_ref(), &mut checks).await;
-    let chain = compare_chains(&nodes, shared.tls[0].as_ref(), height, n, &mut checks).await;
+    let chain = compare_chains(
+        &nodes,
+        shared.tls[0].as_ref(),
+        height,
+        &schedule,
+        &mut checks,
+    )
+    .await;
     {
         let seen = shared.seen.lock().unwrap_or_else(|p| p.into_inner());
         let wrong: Vec<String> = seen
@@ -724,7 +846,10 @@ pub async fn run(manifest: &Manifest, opts: &Options) -> Result<Report, String> 
         ok: failed.is_empty(),
         detail: format!(
             "{} applied, {} skipped, {} could not be applied or undone{}",
-            applied.iter().filter(|a| a.outcome == "applied").count(),
+            applied
+                .iter()
+                .filter(|a| a.outcome.starts_with("applied"))
+                .count(),
             applied
                 .iter()
                 .filter(|a| a.outcome.starts_with("skipped"))
@@ -884,11 +1009,11 @@ fn softhsm_token(dir: &Path, label: &str) -> Result<Vec<(String, String)>, Strin
 
 /// Whether a quorum (more than two thirds) of validators is up, honest and connected
 /// while the perturbations in `active` last.
-fn quorum_available(m: &Manifest, active: &BTreeSet<usize>) -> bool {
-    let n = m.validators;
+fn quorum_available(m: &Manifest, active: &BTreeSet<usize>, removed: &BTreeSet<usize>) -> bool {
+    let n = m.validators - removed.len();
     let quorum = 2 * n / 3 + 1;
-    let mut out: BTreeSet<usize> = BTreeSet::new();
-    let mut groups: Vec<BTreeSet<usize>> = vec![(1..=n).collect()];
+    let mut out: BTreeSet<usize> = removed.clone();
+    let mut groups: Vec<BTreeSet<usize>> = vec![(1..=m.validators).collect()];
     for i in active {
         let p = &m.perturbations[*i];
         out.extend(p.kind.silenced());
@@ -964,6 +1089,65 @@ fn next_block_after(progress: &[(u64, u64)], at: u64) -> Option<u64> {
         .map(|(t, _)| t - at)
 }
 
+/// Governance removes validator `k`: the first other validator proposes it, every other
+/// one votes yes (each once it holds the proposal). Returns the height the change takes
+/// effect at (two after the vote passed).
+async fn remove_validator(
+    nodes: &[Node],
+    k: usize,
+    removed: &BTreeSet<usize>,
+) -> Result<u64, String> {
+    let voters: Vec<usize> = (0..nodes.len())
+        .filter(|i| *i + 1 != k && !removed.contains(&(*i + 1)))
+        .collect();
+    let first = *voters.first().ok_or("no validator left to vote")?;
+    let target = format!("val-{k}");
+    let mut gw = nodes[first].node.gateway().await;
+    let (id, at) = gw
+        .propose_at("remove-validator", &target)
+        .await
+        .map_err(|e| format!("proposing: {}", e.message()))?;
+    for i in &voters[1..] {
+        let node = &nodes[*i].node;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while crate::height_of(node).await < at {
+            if Instant::now() > deadline {
+                return Err(format!("{} never held the proposal", node.org));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut g = node.gateway().await;
+        if let Err(e) = g.vote(id, true).await {
+            // Once the vote has passed, later votes are refused: that is fine.
+            let passed = governance_closed(node, id).await.is_some();
+            if !passed {
+                return Err(format!("{} voting: {}", node.org, e.message()));
+            }
+        }
+        if let Some(closed) = governance_closed(node, id).await {
+            return Ok(closed + 2);
+        }
+    }
+    Err(format!(
+        "proposal {id} did not pass with every validator's vote"
+    ))
+}
+
+/// The height proposal `id` passed at, as `node` holds it (none while open).
+async fn governance_closed(node: &TestNode, id: u64) -> Option<u64> {
+    let g = node
+        .client()
+        .await
+        .get_governance(pb::GetGovernanceRequest::default())
+        .await
+        .ok()?
+        .into_inner();
+    g.proposals
+        .iter()
+        .find(|p| p.id == id && p.status == "passed")
+        .map(|p| p.closed)
+}
+
 async fn apply(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<(), String> {
     let idx: Vec<usize> = kind.nodes().iter().map(|n| n - 1).collect();
     match kind {
@@ -1031,6 +1215,8 @@ async fn apply(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<(), Str
             }
             Ok(())
         }
+        // Done by the runner itself (it keeps the validator set's schedule).
+        Kind::RemoveValidator { .. } => Ok(()),
         Kind::HsmSessionLoss { .. } => {
             for i in &idx {
                 let v = &mut nodes[*i].node;
@@ -1144,6 +1330,7 @@ async fn undo(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<String, 
             }
             Ok(format!("space freed; {}", notes.join("; ")))
         }
+        Kind::RemoveValidator { .. } => Ok("permanent".into()),
         Kind::HsmSessionLoss { .. } => {
             let mut notes = Vec::new();
             for i in &idx {
@@ -1231,11 +1418,19 @@ async fn compare_chains(
     nodes: &[Node],
     tls: Option<&ClientTls>,
     height: u64,
-    validators: usize,
+    schedule: &[(u64, BTreeSet<String>)],
     checks: &mut Vec<Check>,
 ) -> HashMap<Vec<u8>, u64> {
-    let expected: BTreeSet<String> = (1..=validators).map(|i| format!("val-{i}")).collect();
-    let quorum = 2 * validators / 3 + 1;
+    // The set of height `h`: the last scheduled change at or below it.
+    let set_at = |h: u64| {
+        schedule
+            .iter()
+            .take_while(|(from, _)| *from <= h)
+            .last()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
+    let expected = set_at(u64::MAX);
     let mut reference: Vec<(ledger_types::Hash, ledger_types::Hash)> = Vec::new();
     let mut txs = HashMap::new();
     let mut differences = Vec::new();
@@ -1286,7 +1481,8 @@ async fn compare_chains(
                 .iter()
                 .map(|s| s.validator.to_string())
                 .collect();
-            if !signers.is_subset(&expected) || signers.len() < quorum {
+            let scheduled = set_at(h);
+            if !signers.is_subset(&scheduled) || signers.len() < 2 * scheduled.len() / 3 + 1 {
                 bad_commits.push(format!("{} height {h}: {signers:?}", v.node.org));
             }
         }
@@ -1308,7 +1504,13 @@ async fn compare_chains(
         ok: bad_commits.is_empty() && bad_sets.is_empty(),
         detail: if bad_commits.is_empty() && bad_sets.is_empty() {
             format!(
-                "every commit signed by at least {quorum} of the {validators} scheduled validators and no one else; every node reports that set"
+                "every commit signed by more than two thirds of its height's scheduled validators and no one else ({}); every node reports the final set ({} validators)",
+                schedule
+                    .iter()
+                    .map(|(from, s)| format!("{} from height {from}", s.len()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                expected.len()
             )
         } else {
             bad_commits
@@ -1390,7 +1592,7 @@ mod tests {
         let all = |n: usize| (0..n).collect::<BTreeSet<usize>>();
         let q = |kinds: Vec<Kind>| {
             let man = m(kinds);
-            quorum_available(&man, &all(man.perturbations.len()))
+            quorum_available(&man, &all(man.perturbations.len()), &BTreeSet::new())
         };
         assert!(q(vec![]));
         assert!(q(vec![Kind::Kill { nodes: vec![1] }]));
@@ -1412,6 +1614,11 @@ mod tests {
             },
             Kind::Kill { nodes: vec![1] }
         ]));
+        // Governance removed val-4: three validators, all three needed.
+        let man = m(vec![Kind::Kill { nodes: vec![1] }]);
+        let four: BTreeSet<usize> = [4].into();
+        assert!(quorum_available(&man, &BTreeSet::new(), &four));
+        assert!(!quorum_available(&man, &all(1), &four));
         assert!(q(vec![Kind::Netem {
             nodes: vec![1, 2, 3, 4],
             delay_ms: 50,
