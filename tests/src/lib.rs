@@ -501,19 +501,10 @@ impl TestNode {
     /// The node's metrics as served at /metrics (OpenMetrics text), over a plain HTTP/1.1
     /// request on a TCP socket, as a Prometheus scraper sends it.
     pub async fn scrape(&self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect((self.host.as_str(), self.metrics_port))
-            .await
-            .expect("connect to the metrics endpoint");
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await
-            .expect("send the scrape");
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).await.expect("read the scrape");
-        let text = String::from_utf8(out).expect("metrics are UTF-8");
-        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        body.to_string()
+        let url = format!("http://{}:{}/metrics", self.host, self.metrics_port);
+        let (status, body) = http_get(&url, None).await;
+        assert!(status.starts_with("HTTP/1.1 200"), "{url}: {status}");
+        body
     }
 
     /// A channel to the public API (over mutual TLS when the node takes it), for the
@@ -603,6 +594,32 @@ impl Drop for TestNode {
             let _ = c.wait();
         }
     }
+}
+
+/// A plain HTTP/1.1 GET on a TCP socket (`Authorization: Bearer` when `bearer` is given):
+/// the status line and the body.
+pub async fn http_get(url: &str, bearer: Option<&str>) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let mut s = tokio::net::TcpStream::connect(host)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {host}: {e}"));
+    s.write_all(
+        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .expect("send the request");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("read the response");
+    let text = String::from_utf8(out).expect("a UTF-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
 }
 
 /// The chain id every test node uses.

@@ -244,37 +244,37 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
     }
     // The block list (read without decoding transactions) agrees with the block itself.
     let list: serde_json::Value = serde_json::from_str(
-        &http_get(&format!("{base}/api/blocks?before={put_height}&limit=1")).await,
+        &get_ok(&format!("{base}/api/blocks?before={put_height}&limit=1")).await,
     )
     .unwrap();
     let full: serde_json::Value =
-        serde_json::from_str(&http_get(&format!("{base}/api/block/{put_height}")).await).unwrap();
+        serde_json::from_str(&get_ok(&format!("{base}/api/block/{put_height}")).await).unwrap();
     assert_eq!(list["blocks"][0], full["block"], "{list} vs {full}");
     assert!(full["block"]["txs"].as_u64().unwrap() >= 1);
 
     // The endorsement is listed under its topic, without a name.
     let topics: serde_json::Value =
-        serde_json::from_str(&http_get(&format!("{base}/api/endorsements")).await).unwrap();
+        serde_json::from_str(&get_ok(&format!("{base}/api/endorsements")).await).unwrap();
     assert_eq!(topics["topics"][0]["topic"], "alert.INV-1", "{topics}");
     assert_eq!(topics["topics"][0]["endorsements"], 1, "{topics}");
 
     // Transactions by kind: the check, and only checks.
     let checks: serde_json::Value =
-        serde_json::from_str(&http_get(&format!("{base}/api/txs?kind=CrossCheck")).await).unwrap();
+        serde_json::from_str(&get_ok(&format!("{base}/api/txs?kind=CrossCheck")).await).unwrap();
     let list = checks["txs"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{checks}");
     assert_eq!(list[0]["subject"]["record"], "INV-1");
     let puts: serde_json::Value =
-        serde_json::from_str(&http_get(&format!("{base}/api/txs?kind=PutRecord")).await).unwrap();
+        serde_json::from_str(&get_ok(&format!("{base}/api/txs?kind=PutRecord")).await).unwrap();
     assert_eq!(puts["txs"].as_array().unwrap().len(), 2, "{puts}");
 
     // Private views need a known credential; the public API needs none.
     for token in [None, Some("not-a-token")] {
-        let (status, body) = http_get_as(&format!("{base}/api/private/record/INV-1"), token).await;
+        let (status, body) = http_get(&format!("{base}/api/private/record/INV-1"), token).await;
         assert!(status.contains("401"), "{status} {body}");
         assert!(!body.contains(SECRETS[0]), "{body}");
     }
-    let (status, _) = http_get_as(&format!("{base}/api/private/whoami"), Some(&bank_token)).await;
+    let (status, _) = http_get(&format!("{base}/api/private/whoami"), Some(&bank_token)).await;
     assert!(status.contains("200"), "{status}");
 
     // The JSON the pages are made of holds none either.
@@ -284,48 +284,16 @@ async fn the_explorer_shows_blocks_records_and_checks_in_a_browser_and_no_plaint
         &format!("/api/block/{put_height}"),
         &format!("/api/tx/{}", hex::encode(&put.tx_hash)),
     ] {
-        let body = http_get(&format!("{base}{path}")).await;
+        let body = get_ok(&format!("{base}{path}")).await;
         for secret in SECRETS {
             assert!(!body.contains(secret), "{secret:?} in {path}: {body}");
         }
     }
 }
 
-/// A plain HTTP/1.1 GET with an optional bearer token: the status line and the body.
-async fn http_get_as(url: &str, token: Option<&str>) -> (String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    s.write_all(
-        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8(out).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
-}
-
-/// A plain HTTP/1.1 GET, the body as text.
-async fn http_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    s.write_all(
-        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8(out).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{url}: {head}");
-    body.to_string()
+/// A plain HTTP/1.1 GET that must answer 200; the body as text.
+async fn get_ok(url: &str) -> String {
+    let (status, body) = http_get(url, None).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{url}: {status}");
+    body
 }
