@@ -280,14 +280,24 @@ impl TestNode {
         Some(status)
     }
 
-    /// Stops the node if it runs: SIGTERM, or SIGKILL when it does not end in 30 s (or is
-    /// paused).
-    pub fn stop_or_kill(&mut self) {
-        if let Some(child) = self.child.as_ref() {
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
+    /// Sends the running node a signal (`STOP`, `CONT`, `TERM`, ...).
+    pub fn signal(&self, sig: &str) -> Result<(), String> {
+        let child = self.child.as_ref().ok_or("the node is not running")?;
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.id().to_string())
+            .status()
+            .map_err(|e| format!("kill -{sig}: {e}"))?;
+        if ok.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -{sig} {} failed", child.id()))
         }
+    }
+
+    /// Stops the node if it runs: SIGTERM (resuming it first, in case it is paused).
+    pub fn stop_or_kill(&mut self) {
+        let _ = self.signal("CONT");
         if self.exited().is_none() && self.child.is_some() {
             self.stop();
         }
@@ -428,12 +438,8 @@ impl TestNode {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(&mut self) -> ExitStatus {
+        self.signal("TERM").expect("SIGTERM");
         let mut child = self.child.take().expect("node running");
-        let ok = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(ok.success());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(s) = child.try_wait().expect("poll node") {

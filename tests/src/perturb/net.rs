@@ -18,7 +18,6 @@ pub struct Hosts {
     /// One per node, in order.
     pub hosts: Vec<Host>,
     bridge: Option<String>,
-    prefix: String,
 }
 
 fn run(args: &[&str]) -> Result<(), String> {
@@ -48,7 +47,6 @@ impl Hosts {
                 })
                 .collect(),
             bridge: None,
-            prefix: String::new(),
         }
     }
 
@@ -62,7 +60,6 @@ impl Hosts {
         let mut hosts = Hosts {
             hosts: vec![],
             bridge: None,
-            prefix: prefix.clone(),
         };
         run(&["ip", "link", "add", &bridge, "type", "bridge"])?;
         hosts.bridge = Some(bridge.clone());
@@ -82,14 +79,12 @@ impl Hosts {
             ])?;
             run(&["ip", "link", "set", &outside, "master", &bridge])?;
             run(&["ip", "link", "set", &outside, "up"])?;
-            let inside = |args: &[&str]| {
-                let mut all = vec!["ip", "netns", "exec", ns.as_str()];
-                all.extend_from_slice(args);
-                run(&all)
-            };
-            inside(&["ip", "link", "set", "lo", "up"])?;
-            inside(&["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
-            inside(&["ip", "link", "set", "eth0", "up"])?;
+            hosts.inside(i - 1, &["ip", "link", "set", "lo", "up"])?;
+            hosts.inside(
+                i - 1,
+                &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+            )?;
+            hosts.inside(i - 1, &["ip", "link", "set", "eth0", "up"])?;
         }
         Ok(hosts)
     }
@@ -163,7 +158,6 @@ impl Drop for Hosts {
         if let Some(b) = &self.bridge {
             let _ = run(&["ip", "link", "del", b]);
         }
-        let _ = &self.prefix;
     }
 }
 

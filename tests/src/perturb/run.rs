@@ -504,7 +504,6 @@ pub struct Options {
 struct Node {
     node: TestNode,
     disk: Option<SmallDisk>,
-    paused: bool,
 }
 
 /// Runs `manifest`; the report is also written to `opts.out` as `report.json` and
@@ -662,27 +661,27 @@ pub async fn run(manifest: &Manifest, opts: &Options) -> Result<Report, String> 
             } else {
                 let applied_now = match &p.kind {
                     Kind::RemoveValidator { nodes: which } => {
-                        remove_validator(&nodes, which[0], &removed)
-                            .await
-                            .map(|effective| {
+                        match remove_validator(&nodes, which[0], &removed).await {
+                            Ok(effective) => {
                                 removed.insert(which[0]);
                                 let mut set =
                                     schedule.last().map(|(_, s)| s.clone()).unwrap_or_default();
                                 set.remove(&format!("val-{}", which[0]));
                                 schedule.push((effective, set));
-                                format!("applied: out of the validators from height {effective}")
-                            })
+                                applied[i].undone = "permanent".into();
+                                Ok(format!(
+                                    "applied: out of the validators from height {effective}"
+                                ))
+                            }
+                            Err(e) => Err(e),
+                        }
                     }
                     kind => apply(&hosts, &mut nodes, kind)
                         .await
                         .map(|()| "applied".to_string()),
                 };
                 match applied_now {
-                    Ok(note) if note == "applied" || !note.starts_with("applied") => note,
-                    Ok(note) => {
-                        applied[i].undone = "permanent".into();
-                        note
-                    }
+                    Ok(note) => note,
                     // Containers often run kernels built without sch_netem (and without
                     // modules to load it): the faults it would add are not available here.
                     Err(e) if e.starts_with("skipped: ") => e,
@@ -944,11 +943,7 @@ fn create(
         };
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let node = TestNode::init_on(home, &org, &addr, &args, env);
-        nodes.push(Node {
-            node,
-            disk,
-            paused: false,
-        });
+        nodes.push(Node { node, disk });
     }
     let genesis = out.join("genesis.json");
     let o = std::process::Command::new(bin("ledger-node"))
@@ -1009,9 +1004,13 @@ fn softhsm_token(dir: &Path, label: &str) -> Result<Vec<(String, String)>, Strin
 
 /// Whether a quorum (more than two thirds) of validators is up, honest and connected
 /// while the perturbations in `active` last.
+/// More than two thirds of `n` validators.
+fn quorum(n: usize) -> usize {
+    2 * n / 3 + 1
+}
+
 fn quorum_available(m: &Manifest, active: &BTreeSet<usize>, removed: &BTreeSet<usize>) -> bool {
-    let n = m.validators - removed.len();
-    let quorum = 2 * n / 3 + 1;
+    let quorum = quorum(m.validators - removed.len());
     let mut out: BTreeSet<usize> = removed.clone();
     let mut groups: Vec<BTreeSet<usize>> = vec![(1..=m.validators).collect()];
     for i in active {
@@ -1152,13 +1151,7 @@ async fn apply(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<(), Str
     let idx: Vec<usize> = kind.nodes().iter().map(|n| n - 1).collect();
     match kind {
         Kind::Kill { .. } => each(nodes, &idx, |v| v.node.kill9()),
-        Kind::Pause { .. } => {
-            for i in &idx {
-                signal(&nodes[*i].node, "STOP")?;
-                nodes[*i].paused = true;
-            }
-            Ok(())
-        }
+        Kind::Pause { .. } => idx.iter().try_for_each(|i| nodes[*i].node.signal("STOP")),
         Kind::Restart { .. } => each(nodes, &idx, |v| {
             v.node.stop();
         }),
@@ -1197,11 +1190,7 @@ async fn apply(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<(), Str
         }),
         Kind::ClockSkew { skew_ms, .. } => {
             for i in &idx {
-                let v = &mut nodes[*i].node;
-                v.stop();
-                v.use_byzantine_binary();
-                v.set_env("LEDGER_BYZANTINE", &format!("clock-ahead:{skew_ms}"));
-                v.start(&[]).await;
+                restart_byzantine(&mut nodes[*i].node, &format!("clock-ahead:{skew_ms}")).await;
             }
             Ok(())
         }
@@ -1220,11 +1209,8 @@ async fn apply(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<(), Str
         Kind::HsmSessionLoss { .. } => {
             for i in &idx {
                 let v = &mut nodes[*i].node;
-                v.stop();
-                v.use_byzantine_binary();
-                v.set_env("LEDGER_BYZANTINE", "hsm-logout:2000");
                 v.set_env("LEDGER_TEST_PKCS11_MODULE", SOFTHSM_MODULE);
-                v.start(&[]).await;
+                restart_byzantine(v, "hsm-logout:2000").await;
             }
             Ok(())
         }
@@ -1244,11 +1230,7 @@ async fn apply(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<(), Str
         }
         Kind::Byzantine { mode, .. } => {
             for i in &idx {
-                let v = &mut nodes[*i].node;
-                v.stop();
-                v.use_byzantine_binary();
-                v.set_env("LEDGER_BYZANTINE", mode);
-                v.start(&[]).await;
+                restart_byzantine(&mut nodes[*i].node, mode).await;
             }
             Ok(())
         }
@@ -1262,17 +1244,22 @@ fn each(nodes: &mut [Node], idx: &[usize], f: impl Fn(&mut Node)) -> Result<(), 
     Ok(())
 }
 
-fn signal(node: &TestNode, sig: &str) -> Result<(), String> {
-    let ok = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(node.pid().to_string())
-        .status()
-        .map_err(|e| e.to_string())?;
-    if ok.success() {
-        Ok(())
-    } else {
-        Err(format!("kill -{sig} failed"))
+/// Restarts `v` as the test-only build misbehaving as `mode` (`LEDGER_BYZANTINE`).
+async fn restart_byzantine(v: &mut TestNode, mode: &str) {
+    v.stop();
+    v.use_byzantine_binary();
+    v.set_env("LEDGER_BYZANTINE", mode);
+    v.start(&[]).await;
+}
+
+/// Restarts `v` as the node that ships (started even if it had stopped by itself).
+async fn restart_honest(v: &mut TestNode) {
+    if v.exited().is_none() {
+        v.stop();
     }
+    v.use_shipped_binary();
+    v.remove_env("LEDGER_BYZANTINE");
+    v.start(&[]).await;
 }
 
 /// Undoes a perturbation; returns a note on how it went.
@@ -1286,10 +1273,7 @@ async fn undo(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<String, 
             Ok("started again".into())
         }
         Kind::Pause { .. } => {
-            for i in &idx {
-                signal(&nodes[*i].node, "CONT")?;
-                nodes[*i].paused = false;
-            }
+            idx.iter().try_for_each(|i| nodes[*i].node.signal("CONT"))?;
             Ok("resumed".into())
         }
         Kind::Disconnect { .. } => {
@@ -1338,10 +1322,7 @@ async fn undo(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<String, 
                 let log = v.log();
                 let logouts = log.matches("logged this process out of the HSM").count();
                 let recovered = log.matches("PKCS#11 session lost").count();
-                v.stop();
-                v.use_shipped_binary();
-                v.remove_env("LEDGER_BYZANTINE");
-                v.start(&[]).await;
+                restart_honest(v).await;
                 if logouts == 0 || recovered == 0 {
                     return Err(format!(
                         "val-{}: {logouts} logouts, {recovered} recoveries: the HSM login was not lost and regained",
@@ -1357,13 +1338,7 @@ async fn undo(hosts: &Hosts, nodes: &mut [Node], kind: &Kind) -> Result<String, 
         }
         Kind::ClockSkew { .. } | Kind::Byzantine { .. } => {
             for i in &idx {
-                let v = &mut nodes[*i].node;
-                if v.exited().is_none() {
-                    v.stop();
-                }
-                v.use_shipped_binary();
-                v.remove_env("LEDGER_BYZANTINE");
-                v.start(&[]).await;
+                restart_honest(&mut nodes[*i].node).await;
             }
             Ok("honest again".into())
         }
@@ -1482,7 +1457,7 @@ async fn compare_chains(
                 .map(|s| s.validator.to_string())
                 .collect();
             let scheduled = set_at(h);
-            if !signers.is_subset(&scheduled) || signers.len() < 2 * scheduled.len() / 3 + 1 {
+            if !signers.is_subset(&scheduled) || signers.len() < quorum(scheduled.len()) {
                 bad_commits.push(format!("{} height {h}: {signers:?}", v.node.org));
             }
         }
