@@ -155,13 +155,13 @@ impl EquivocationGuard {
             .fixed(&s.digest.0)
             .bytes(&s.signature.0);
         let body = e.finish();
-        let check = ledger_types::HashSuite::CURRENT.digest("cl/guard/v1", &[&body]);
+        let check = ledger_types::HashSuite::current().digest("cl/guard/v1", &[&body]);
         [body, check.0.to_vec()].concat()
     }
 
     fn decode(bytes: &[u8]) -> Option<Signed> {
         let (body, check) = bytes.split_at(bytes.len().checked_sub(32)?);
-        if ledger_types::HashSuite::CURRENT
+        if ledger_types::HashSuite::current()
             .digest("cl/guard/v1", &[body])
             .0
             != check

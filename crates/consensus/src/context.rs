@@ -365,7 +365,7 @@ pub fn header_part_digest(
     e.u64(height.0).u32(round).u64(pol_round.as_i64() as u64);
     proposer.0.encode(&mut e);
     e.bytes(header);
-    ledger_types::HashSuite::CURRENT.digest("cl/proposal-part/v1", &[&e.finish()])
+    ledger_types::HashSuite::current().digest("cl/proposal-part/v1", &[&e.finish()])
 }
 
 impl ValidatorSet {

@@ -30,7 +30,7 @@ pub fn proposal_digest(chain: &ChainId, p: &Proposal) -> Hash {
         .fixed(&p.value.0 .0)
         .u64(p.pol_round.as_i64() as u64);
     p.proposer.0.encode(&mut e);
-    HashSuite::CURRENT.digest("cl/proposal/v1", &[&e.finish()])
+    HashSuite::current().digest("cl/proposal/v1", &[&e.finish()])
 }
 
 fn proof_digest(chain: &ChainId, public_key: &[u8], peer_id: &[u8]) -> Hash {
@@ -38,7 +38,7 @@ fn proof_digest(chain: &ChainId, public_key: &[u8], peer_id: &[u8]) -> Hash {
     let mut e = Encoder::new();
     chain.encode(&mut e);
     e.bytes(&preimage);
-    HashSuite::CURRENT.digest("cl/validator-proof/v1", &[&e.finish()])
+    HashSuite::current().digest("cl/validator-proof/v1", &[&e.finish()])
 }
 
 fn error(e: impl std::fmt::Display) -> Error {

@@ -230,11 +230,11 @@ impl GenesisFile {
             path: path.display().to_string(),
             reason,
         };
-        if HashSuite::from_name(&self.hash_suite) != Some(HashSuite::CURRENT) {
+        if HashSuite::from_name(&self.hash_suite) != Some(HashSuite::current()) {
             return Err(bad(format!(
                 "hash suite {:?} is not supported (this node supports {:?})",
                 self.hash_suite,
-                HashSuite::CURRENT.name()
+                HashSuite::current().name()
             )));
         }
         let chain_id = ChainId::new(self.chain_id.clone()).map_err(|e| bad(e.to_string()))?;

@@ -35,13 +35,13 @@ pub struct RelayBatch {
 
 /// What a relaying validator signs.
 pub fn relay_digest(chain: &ChainId, from: &OrgId, sent_ms: u64, txs: &[Vec<u8>]) -> Hash {
-    let mut h = HashSuite::CURRENT.hasher();
+    let mut h = HashSuite::current().hasher();
     for tx in txs {
         h.update(&(tx.len() as u64).to_be_bytes());
         h.update(tx);
     }
     let body = h.finalize();
-    HashSuite::CURRENT.digest(
+    HashSuite::current().digest(
         "cl/relay/v1",
         &[
             chain.as_str().as_bytes(),

@@ -22,6 +22,19 @@ pub enum CryptoError {
         /// The key, as `scheme:hex`.
         key: String,
     },
+    /// The key's scheme does not belong to the chain's crypto suite (an Ed25519 key on an SM
+    /// chain, an SM2 key on a default chain).
+    #[error(
+        "{scheme} keys do not sign on this chain: its crypto suite is {suite}, whose keys are {allowed}"
+    )]
+    SchemeNotInSuite {
+        /// The key's scheme.
+        scheme: &'static str,
+        /// The chain's suite.
+        suite: &'static str,
+        /// The schemes the suite allows.
+        allowed: &'static str,
+    },
     /// The signature has the wrong length or form for the scheme.
     #[error("malformed {scheme} signature: {reason}")]
     MalformedSignature {

@@ -1,5 +1,7 @@
-//! Field encryption: each field version is sealed under its own 256-bit data key, and the
-//! key is wrapped to each reader with HPKE.
+//! Field encryption: each field version is sealed under its own data key, and the key is
+//! wrapped to each reader with HPKE. On chains of the default suite the key is 256 bits and
+//! the cipher AES-256-GCM; on SM chains the key is 128 bits and the cipher SM4-GCM (the
+//! suite's only key size), wrapped over SM2 (see `hpke`).
 //!
 //! The associated data of both binds where the value belongs (chain, record, version, field,
 //! schema and schema version), so a ciphertext or a wrapped key moved to another record,
@@ -8,13 +10,17 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::Aes256Gcm;
 use ledger_types::codec::Encoder;
-use ledger_types::{ChainId, FieldName, OrgId, RecordId, SchemaId};
+use ledger_types::{ChainId, CryptoSuite, FieldName, OrgId, RecordId, SchemaId};
 use rand::RngCore;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::sm::Sm4Gcm;
 use crate::{hpke, CryptoError};
 
-const SEALED_FORMAT: u8 = 1;
+/// `format` byte of an AES-256-GCM sealed value (default suite).
+const SEALED_AES256_GCM: u8 = 1;
+/// `format` byte of an SM4-GCM sealed value (SM suite).
+const SEALED_SM4_GCM: u8 = 2;
 const NONCE_LEN: usize = 12;
 
 /// Where a field value belongs; its canonical bytes are the associated data.
@@ -49,38 +55,75 @@ impl FieldBinding {
     }
 }
 
-/// A field data key: 256 bits, one per field version, wiped on drop, never printed.
+/// A field data key, one per field version, wiped on drop, never printed: 256 bits for
+/// AES-256-GCM, 128 bits for SM4-GCM.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub struct FieldKey([u8; 32]);
+pub struct FieldKey {
+    bytes: Vec<u8>,
+    #[zeroize(skip)]
+    suite: CryptoSuite,
+}
+
+fn key_len(suite: CryptoSuite) -> usize {
+    match suite {
+        CryptoSuite::Sm => 16,
+        _ => 32,
+    }
+}
+
+fn format_of(suite: CryptoSuite) -> u8 {
+    match suite {
+        CryptoSuite::Sm => SEALED_SM4_GCM,
+        _ => SEALED_AES256_GCM,
+    }
+}
 
 impl FieldKey {
-    /// A fresh key from the operating system's generator.
+    /// A fresh key for this process's chain, from the operating system's generator.
     pub fn generate() -> Self {
-        let mut k = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut k);
-        FieldKey(k)
+        Self::generate_in(CryptoSuite::current())
     }
 
-    /// Seals `plaintext` for `binding`: `format | nonce | AES-256-GCM ciphertext and tag`.
+    /// A fresh key for a chain of `suite`.
+    pub fn generate_in(suite: CryptoSuite) -> Self {
+        let mut bytes = vec![0u8; key_len(suite)];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        FieldKey { bytes, suite }
+    }
+
+    /// The suite the key seals under.
+    pub fn suite(&self) -> CryptoSuite {
+        self.suite
+    }
+
+    /// Seals `plaintext` for `binding`: `format | nonce | ciphertext and tag`, the cipher
+    /// AES-256-GCM (format 1) or SM4-GCM (format 2) by the key's suite.
     pub fn seal(&self, binding: &FieldBinding, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = binding.to_bytes();
-        let ct = Aes256Gcm::new((&self.0).into())
-            .encrypt(
-                (&nonce).into(),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| CryptoError::OpenFailed {
-                what: "field plaintext",
-            })?;
-        Ok([&[SEALED_FORMAT][..], &nonce, &ct].concat())
+        let payload = Payload {
+            msg: plaintext,
+            aad: &aad,
+        };
+        let failed = |_| CryptoError::OpenFailed {
+            what: "field plaintext",
+        };
+        let ct = match self.suite {
+            CryptoSuite::Sm => Sm4Gcm::new_from_slice(&self.bytes)
+                .map_err(|_| failed(aes_gcm::aead::Error))?
+                .encrypt((&nonce).into(), payload)
+                .map_err(failed)?,
+            _ => Aes256Gcm::new_from_slice(&self.bytes)
+                .map_err(|_| failed(aes_gcm::aead::Error))?
+                .encrypt((&nonce).into(), payload)
+                .map_err(failed)?,
+        };
+        Ok([&[format_of(self.suite)][..], &nonce, &ct].concat())
     }
 
-    /// Opens a sealed field value; fails if it was altered or belongs elsewhere.
+    /// Opens a sealed field value; fails if it was altered, belongs elsewhere, or was
+    /// sealed under the other suite's cipher.
     pub fn open(
         &self,
         binding: &FieldBinding,
@@ -89,15 +132,22 @@ impl FieldKey {
         let fail = CryptoError::OpenFailed {
             what: "sealed field",
         };
-        if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != SEALED_FORMAT {
+        if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != format_of(self.suite) {
             return Err(fail);
         }
         let (nonce, ct) = sealed[1..].split_at(NONCE_LEN);
         let aad = binding.to_bytes();
-        Aes256Gcm::new((&self.0).into())
-            .decrypt(nonce.into(), Payload { msg: ct, aad: &aad })
-            .map(Zeroizing::new)
-            .map_err(|_| fail)
+        let payload = Payload { msg: ct, aad: &aad };
+        match self.suite {
+            CryptoSuite::Sm => Sm4Gcm::new_from_slice(&self.bytes)
+                .map_err(|_| fail.clone())?
+                .decrypt(nonce.into(), payload),
+            _ => Aes256Gcm::new_from_slice(&self.bytes)
+                .map_err(|_| fail.clone())?
+                .decrypt(nonce.into(), payload),
+        }
+        .map(Zeroizing::new)
+        .map_err(|_| fail)
     }
 
     /// Wraps this key to `reader` (its P-256 encryption key `reader_key`) for `binding`.
@@ -108,11 +158,12 @@ impl FieldKey {
         reader: &OrgId,
         reader_key: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-        hpke::seal(
+        hpke::seal_in(
+            self.suite,
             reader_key,
             &binding.to_bytes(),
             reader.as_str().as_bytes(),
-            &self.0,
+            &self.bytes,
         )
     }
 
@@ -125,7 +176,29 @@ impl FieldKey {
         wrapped: &[u8],
         dh: impl FnOnce(&[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError>,
     ) -> Result<FieldKey, CryptoError> {
-        let bytes = hpke::open(
+        Self::unwrap_in(
+            CryptoSuite::current(),
+            binding,
+            reader,
+            reader_key,
+            enc,
+            wrapped,
+            dh,
+        )
+    }
+
+    /// [`unwrap`](Self::unwrap) on a chain of `suite`.
+    pub fn unwrap_in(
+        suite: CryptoSuite,
+        binding: &FieldBinding,
+        reader: &OrgId,
+        reader_key: &[u8],
+        enc: &[u8],
+        wrapped: &[u8],
+        dh: impl FnOnce(&[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError>,
+    ) -> Result<FieldKey, CryptoError> {
+        let bytes = hpke::open_in(
+            suite,
             enc,
             reader_key,
             &binding.to_bytes(),
@@ -133,13 +206,15 @@ impl FieldKey {
             wrapped,
             dh,
         )?;
-        let key: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::OpenFailed {
+        if bytes.len() != key_len(suite) {
+            return Err(CryptoError::OpenFailed {
                 what: "wrapped field key",
-            })?;
-        Ok(FieldKey(key))
+            });
+        }
+        Ok(FieldKey {
+            bytes: bytes.to_vec(),
+            suite,
+        })
     }
 }
 
@@ -259,6 +334,61 @@ mod tests {
         let key = FieldKey::generate();
         let shown = format!("{key:?}");
         assert_eq!(shown, "FieldKey { .. }");
-        assert!(!shown.contains(&hex::encode(key.0)));
+        assert!(!shown.contains(&hex::encode(&key.bytes)));
+    }
+
+    #[test]
+    fn sm_suite_seals_with_sm4_gcm_and_wraps_over_sm2() {
+        let reader_sk = sm2::SecretKey::random(&mut rand::rngs::OsRng);
+        let reader_pk = reader_sk
+            .public_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
+        let sk: [u8; 32] = reader_sk.to_bytes().into();
+        let reader = OrgId::new("bank-b").unwrap();
+        let key = FieldKey::generate_in(CryptoSuite::Sm);
+        assert_eq!(key.bytes.len(), 16);
+        let b = binding();
+        let sealed = key.seal(&b, b"125000.00").unwrap();
+        assert_eq!(sealed[0], SEALED_SM4_GCM);
+        assert_eq!(&*key.open(&b, &sealed).unwrap(), b"125000.00");
+        let v2 = FieldBinding {
+            version: 2,
+            ..b.clone()
+        };
+        assert!(key.open(&v2, &sealed).is_err());
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert!(key.open(&b, &tampered).is_err());
+        // A value sealed under AES-256-GCM does not open as SM4-GCM, nor the other way.
+        let aes = FieldKey::generate_in(CryptoSuite::Default);
+        let aes_sealed = aes.seal(&b, b"x").unwrap();
+        assert!(key.open(&b, &aes_sealed).is_err());
+        assert!(aes.open(&b, &sealed).is_err());
+        let (enc, wrapped) = key.wrap(&b, &reader, &reader_pk).unwrap();
+        let back = FieldKey::unwrap_in(
+            CryptoSuite::Sm,
+            &b,
+            &reader,
+            &reader_pk,
+            &enc,
+            &wrapped,
+            hpke::sm2_software_dh(&sk),
+        )
+        .unwrap();
+        assert_eq!(&*back.open(&b, &sealed).unwrap(), b"125000.00");
+        for (binding, org) in [(&v2, &reader), (&b, &OrgId::new("bank-c").unwrap())] {
+            assert!(FieldKey::unwrap_in(
+                CryptoSuite::Sm,
+                binding,
+                org,
+                &reader_pk,
+                &enc,
+                &wrapped,
+                hpke::sm2_software_dh(&sk),
+            )
+            .is_err());
+        }
     }
 }

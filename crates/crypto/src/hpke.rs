@@ -1,6 +1,11 @@
-//! HPKE (RFC 9180), base mode, with the suite DHKEM(P-256, HKDF-SHA256) (0x0010),
-//! HKDF-SHA256 (0x0001) and AES-256-GCM (0x0002): how field data keys are wrapped to
-//! each reader.
+//! HPKE (RFC 9180), base mode: how field data keys are wrapped to each reader.
+//!
+//! On chains of the default crypto suite the suite is DHKEM(P-256, HKDF-SHA256) (0x0010),
+//! HKDF-SHA256 (0x0001) and AES-256-GCM (0x0002), as registered. On chains of the SM suite
+//! the same construction runs over SM primitives: DHKEM over the SM2 curve with HKDF-SM3,
+//! HKDF-SM3, and SM4-GCM (RFC 8998's AEAD, 128-bit key); these have no IANA code points, so
+//! the suite ids below are our own (`docs/crypto-suites.md` says why this shape and not SM2
+//! public-key encryption, which has no associated data).
 //!
 //! Sealing needs only the recipient's public key. Opening needs the Diffie-Hellman of the
 //! recipient's private key with the sender's ephemeral key; [`open`] takes that as a
@@ -15,10 +20,12 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::Aes256Gcm;
 use hkdf::Hkdf;
+use ledger_types::CryptoSuite;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::sm::{Sm4Gcm, SM2_POINT_LEN};
 use crate::CryptoError;
 
 /// DHKEM(P-256, HKDF-SHA256).
@@ -27,109 +34,237 @@ pub const KEM_ID: u16 = 0x0010;
 pub const KDF_ID: u16 = 0x0001;
 /// AES-256-GCM.
 pub const AEAD_ID: u16 = 0x0002;
-/// Length of `enc`, an uncompressed P-256 point.
+/// DHKEM(SM2, HKDF-SM3): not registered with IANA; `S2`.
+pub const SM_KEM_ID: u16 = 0x5332;
+/// HKDF-SM3: not registered; `S3`.
+pub const SM_KDF_ID: u16 = 0x5333;
+/// SM4-GCM: not registered; `S4`.
+pub const SM_AEAD_ID: u16 = 0x5334;
+/// Length of `enc`, an uncompressed point (P-256 or SM2).
 pub const ENC_LEN: usize = 65;
 
 const MODE_BASE: u8 = 0x00;
-const NK: usize = 32;
 const NN: usize = 12;
 
-fn kem_suite_id() -> Vec<u8> {
-    [b"KEM".as_slice(), &KEM_ID.to_be_bytes()].concat()
+/// The primitives of one suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kem {
+    P256,
+    Sm2,
 }
 
-fn hpke_suite_id() -> Vec<u8> {
-    [
-        b"HPKE".as_slice(),
-        &KEM_ID.to_be_bytes(),
-        &KDF_ID.to_be_bytes(),
-        &AEAD_ID.to_be_bytes(),
-    ]
-    .concat()
-}
-
-fn labeled_extract(suite_id: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> Zeroizing<Vec<u8>> {
-    let labeled_ikm = Zeroizing::new([b"HPKE-v1".as_slice(), suite_id, label, ikm].concat());
-    let (prk, _) = Hkdf::<Sha256>::extract(Some(salt), &labeled_ikm);
-    Zeroizing::new(prk.to_vec())
-}
-
-fn labeled_expand(
-    suite_id: &[u8],
-    prk: &[u8],
-    label: &[u8],
-    info: &[u8],
-    len: usize,
-) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    let labeled_info = [
-        &(len as u16).to_be_bytes()[..],
-        b"HPKE-v1",
-        suite_id,
-        label,
-        info,
-    ]
-    .concat();
-    let hk = Hkdf::<Sha256>::from_prk(prk).map_err(|_| CryptoError::KeyAgreementFailed {
-        reason: "HKDF pseudorandom key has the wrong length".into(),
-    })?;
-    let mut out = Zeroizing::new(vec![0u8; len]);
-    hk.expand(&labeled_info, &mut out)
-        .map_err(|_| CryptoError::KeyAgreementFailed {
-            reason: "HKDF output too long".into(),
-        })?;
-    Ok(out)
-}
-
-/// DHKEM's `ExtractAndExpand(dh, enc || pkRm)`.
-fn shared_secret(dh: &[u8], enc: &[u8], pk_r: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    let suite = kem_suite_id();
-    let eae_prk = labeled_extract(&suite, b"", b"eae_prk", dh);
-    let kem_context = [enc, pk_r].concat();
-    labeled_expand(&suite, &eae_prk, b"shared_secret", &kem_context, 32)
-}
-
-/// The base-mode key schedule: the AEAD key and nonce (sequence 0).
-fn key_schedule(
-    shared_secret: &[u8],
-    info: &[u8],
-) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
-    let suite = hpke_suite_id();
-    let psk_id_hash = labeled_extract(&suite, b"", b"psk_id_hash", b"");
-    let info_hash = labeled_extract(&suite, b"", b"info_hash", info);
-    let context = [&[MODE_BASE][..], &psk_id_hash, &info_hash].concat();
-    let secret = labeled_extract(&suite, shared_secret, b"secret", b"");
-    let key = labeled_expand(&suite, &secret, b"key", &context, NK)?;
-    let nonce = labeled_expand(&suite, &secret, b"base_nonce", &context, NN)?;
-    Ok((key, nonce.to_vec()))
-}
-
-fn parse_point(bytes: &[u8], what: &'static str) -> Result<p256::PublicKey, CryptoError> {
-    if bytes.len() != ENC_LEN {
-        return Err(CryptoError::InvalidPublicKey {
-            scheme: "p256",
-            reason: format!(
-                "{what}: expected a 65-byte uncompressed point, got {} bytes",
-                bytes.len()
-            ),
-        });
+impl Kem {
+    fn of(suite: CryptoSuite) -> Kem {
+        match suite {
+            CryptoSuite::Sm => Kem::Sm2,
+            _ => Kem::P256,
+        }
     }
-    // Refuses points off the curve and the identity.
-    p256::PublicKey::from_sec1_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey {
-        scheme: "p256",
-        reason: format!("{what} is not a point on P-256"),
-    })
+    fn ids(self) -> (u16, u16, u16) {
+        match self {
+            Kem::P256 => (KEM_ID, KDF_ID, AEAD_ID),
+            Kem::Sm2 => (SM_KEM_ID, SM_KDF_ID, SM_AEAD_ID),
+        }
+    }
+    fn curve(self) -> &'static str {
+        match self {
+            Kem::P256 => "P-256",
+            Kem::Sm2 => "the SM2 curve",
+        }
+    }
+    /// The AEAD key length.
+    fn nk(self) -> usize {
+        match self {
+            Kem::P256 => 32,
+            Kem::Sm2 => 16,
+        }
+    }
+    fn kem_suite_id(self) -> Vec<u8> {
+        [b"KEM".as_slice(), &self.ids().0.to_be_bytes()].concat()
+    }
+    fn hpke_suite_id(self) -> Vec<u8> {
+        let (kem, kdf, aead) = self.ids();
+        [
+            b"HPKE".as_slice(),
+            &kem.to_be_bytes(),
+            &kdf.to_be_bytes(),
+            &aead.to_be_bytes(),
+        ]
+        .concat()
+    }
+
+    fn labeled_extract(
+        self,
+        suite_id: &[u8],
+        salt: &[u8],
+        label: &[u8],
+        ikm: &[u8],
+    ) -> Zeroizing<Vec<u8>> {
+        let labeled_ikm = Zeroizing::new([b"HPKE-v1".as_slice(), suite_id, label, ikm].concat());
+        match self {
+            Kem::P256 => {
+                Zeroizing::new(Hkdf::<Sha256>::extract(Some(salt), &labeled_ikm).0.to_vec())
+            }
+            Kem::Sm2 => Zeroizing::new(
+                Hkdf::<sm3::Sm3>::extract(Some(salt), &labeled_ikm)
+                    .0
+                    .to_vec(),
+            ),
+        }
+    }
+
+    fn labeled_expand(
+        self,
+        suite_id: &[u8],
+        prk: &[u8],
+        label: &[u8],
+        info: &[u8],
+        len: usize,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let labeled_info = [
+            &(len as u16).to_be_bytes()[..],
+            b"HPKE-v1",
+            suite_id,
+            label,
+            info,
+        ]
+        .concat();
+        let bad_prk = |_| CryptoError::KeyAgreementFailed {
+            reason: "HKDF pseudorandom key has the wrong length".into(),
+        };
+        let too_long = |_| CryptoError::KeyAgreementFailed {
+            reason: "HKDF output too long".into(),
+        };
+        let mut out = Zeroizing::new(vec![0u8; len]);
+        match self {
+            Kem::P256 => Hkdf::<Sha256>::from_prk(prk)
+                .map_err(bad_prk)?
+                .expand(&labeled_info, &mut out)
+                .map_err(too_long)?,
+            Kem::Sm2 => Hkdf::<sm3::Sm3>::from_prk(prk)
+                .map_err(bad_prk)?
+                .expand(&labeled_info, &mut out)
+                .map_err(too_long)?,
+        }
+        Ok(out)
+    }
+
+    /// DHKEM's `ExtractAndExpand(dh, enc || pkRm)`.
+    fn shared_secret(
+        self,
+        dh: &[u8],
+        enc: &[u8],
+        pk_r: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let suite = self.kem_suite_id();
+        let eae_prk = self.labeled_extract(&suite, b"", b"eae_prk", dh);
+        let kem_context = [enc, pk_r].concat();
+        self.labeled_expand(&suite, &eae_prk, b"shared_secret", &kem_context, 32)
+    }
+
+    /// The base-mode key schedule: the AEAD key and nonce (sequence 0).
+    fn key_schedule(
+        self,
+        shared_secret: &[u8],
+        info: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CryptoError> {
+        let suite = self.hpke_suite_id();
+        let psk_id_hash = self.labeled_extract(&suite, b"", b"psk_id_hash", b"");
+        let info_hash = self.labeled_extract(&suite, b"", b"info_hash", info);
+        let context = [&[MODE_BASE][..], &psk_id_hash, &info_hash].concat();
+        let secret = self.labeled_extract(&suite, shared_secret, b"secret", b"");
+        let key = self.labeled_expand(&suite, &secret, b"key", &context, self.nk())?;
+        let nonce = self.labeled_expand(&suite, &secret, b"base_nonce", &context, NN)?;
+        Ok((key, nonce.to_vec()))
+    }
+
+    /// Checks an uncompressed point on the suite's curve (not the identity).
+    fn check_point(self, bytes: &[u8], what: &'static str) -> Result<(), CryptoError> {
+        let scheme = match self {
+            Kem::P256 => "p256",
+            Kem::Sm2 => "sm2",
+        };
+        if bytes.len() != ENC_LEN || bytes[0] != 4 {
+            return Err(CryptoError::InvalidPublicKey {
+                scheme,
+                reason: format!(
+                    "{what}: expected a 65-byte uncompressed point on {}, got {} bytes",
+                    self.curve(),
+                    bytes.len()
+                ),
+            });
+        }
+        let ok = match self {
+            Kem::P256 => p256::PublicKey::from_sec1_bytes(bytes).is_ok(),
+            Kem::Sm2 => sm2::PublicKey::from_sec1_bytes(bytes).is_ok(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(CryptoError::InvalidPublicKey {
+                scheme,
+                reason: format!("{what} is not a point on {}", self.curve()),
+            })
+        }
+    }
+
+    fn aead_seal(
+        self,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        msg: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let payload = Payload { msg, aad };
+        let failed = |_| CryptoError::KeyAgreementFailed {
+            reason: "AEAD encryption failed".into(),
+        };
+        match self {
+            Kem::P256 => aes256(key)?.encrypt(nonce.into(), payload).map_err(failed),
+            Kem::Sm2 => sm4(key)?.encrypt(nonce.into(), payload).map_err(failed),
+        }
+    }
+
+    fn aead_open(
+        self,
+        key: &[u8],
+        nonce: &[u8],
+        aad: &[u8],
+        msg: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let payload = Payload { msg, aad };
+        let failed = |_| CryptoError::OpenFailed {
+            what: "HPKE ciphertext",
+        };
+        match self {
+            Kem::P256 => aes256(key)?.decrypt(nonce.into(), payload).map_err(failed),
+            Kem::Sm2 => sm4(key)?.decrypt(nonce.into(), payload).map_err(failed),
+        }
+        .map(Zeroizing::new)
+    }
 }
 
-/// Checks that `bytes` can be a recipient's key: an uncompressed P-256 point on the curve,
-/// not the identity.
-pub fn check_public_key(bytes: &[u8]) -> Result<(), CryptoError> {
-    parse_point(bytes, "the encryption key").map(|_| ())
-}
-
-fn aead(key: &[u8]) -> Result<Aes256Gcm, CryptoError> {
+fn aes256(key: &[u8]) -> Result<Aes256Gcm, CryptoError> {
     Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::KeyAgreementFailed {
         reason: "AEAD key has the wrong length".into(),
     })
+}
+
+fn sm4(key: &[u8]) -> Result<Sm4Gcm, CryptoError> {
+    Sm4Gcm::new_from_slice(key).map_err(|_| CryptoError::KeyAgreementFailed {
+        reason: "AEAD key has the wrong length".into(),
+    })
+}
+
+/// Checks that `bytes` can be a recipient's key on this chain: an uncompressed point on the
+/// curve of the chain's suite (P-256, or SM2 on SM chains), not the identity.
+pub fn check_public_key(bytes: &[u8]) -> Result<(), CryptoError> {
+    check_public_key_in(CryptoSuite::current(), bytes)
+}
+
+/// [`check_public_key`] for a given suite.
+pub fn check_public_key_in(suite: CryptoSuite, bytes: &[u8]) -> Result<(), CryptoError> {
+    Kem::of(suite).check_point(bytes, "the encryption key")
 }
 
 /// Seals `plaintext` to the recipient public key `pk_r` (uncompressed SEC1) with a fresh
@@ -144,8 +279,24 @@ pub fn seal(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    seal_in(CryptoSuite::current(), pk_r, info, aad, plaintext)
+}
+
+/// [`seal`] under a given suite.
+pub fn seal_in(
+    suite: CryptoSuite,
+    pk_r: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
     use ring::agreement;
-    parse_point(pk_r, "recipient public key")?;
+    let kem = Kem::of(suite);
+    kem.check_point(pk_r, "recipient public key")?;
+    if kem == Kem::Sm2 {
+        let sk_e = sm2::SecretKey::random(&mut rand::rngs::OsRng);
+        return sm2_seal_with(&sk_e, pk_r, info, aad, plaintext);
+    }
     let rng = ring::rand::SystemRandom::new();
     let sk_e =
         agreement::EphemeralPrivateKey::generate(&agreement::ECDH_P256, &rng).map_err(|_| {
@@ -163,13 +314,13 @@ pub fn seal(
     let ss = agreement::agree_ephemeral(
         sk_e,
         &agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, pk_r),
-        |dh| shared_secret(dh, &enc, pk_r),
+        |dh| kem.shared_secret(dh, &enc, pk_r),
     )
     .map_err(|_| CryptoError::InvalidPublicKey {
         scheme: "p256",
         reason: "recipient public key refused by the key agreement".into(),
     })??;
-    encrypt(&ss, info, aad, plaintext).map(|ct| (enc, ct))
+    encrypt(kem, &ss, info, aad, plaintext).map(|ct| (enc, ct))
 }
 
 /// [`seal`] with a given ephemeral secret: for known-answer tests only. Reusing an
@@ -194,31 +345,72 @@ fn seal_with(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-    let recipient = parse_point(pk_r, "recipient public key")?;
+    let kem = Kem::P256;
+    kem.check_point(pk_r, "recipient public key")?;
+    let recipient =
+        p256::PublicKey::from_sec1_bytes(pk_r).map_err(|_| CryptoError::InvalidPublicKey {
+            scheme: "p256",
+            reason: "recipient public key is not a point on P-256".into(),
+        })?;
     let dh = p256::ecdh::diffie_hellman(sk_e.to_nonzero_scalar(), recipient.as_affine());
     let enc = sk_e
         .public_key()
         .to_encoded_point(false)
         .as_bytes()
         .to_vec();
-    let ss = shared_secret(dh.raw_secret_bytes().as_slice(), &enc, pk_r)?;
-    encrypt(&ss, info, aad, plaintext).map(|ct| (enc, ct))
+    let ss = kem.shared_secret(dh.raw_secret_bytes().as_slice(), &enc, pk_r)?;
+    encrypt(kem, &ss, info, aad, plaintext).map(|ct| (enc, ct))
+}
+
+/// [`seal_with`] on the SM2 curve.
+fn sm2_seal_with(
+    sk_e: &sm2::SecretKey,
+    pk_r: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    let kem = Kem::Sm2;
+    let recipient =
+        sm2::PublicKey::from_sec1_bytes(pk_r).map_err(|_| CryptoError::InvalidPublicKey {
+            scheme: "sm2",
+            reason: "recipient public key is not a point on the SM2 curve".into(),
+        })?;
+    let dh = crate::sm::sm2_dh(&sk_e.to_nonzero_scalar(), &recipient);
+    let enc = sk_e
+        .public_key()
+        .to_encoded_point(false)
+        .as_bytes()
+        .to_vec();
+    debug_assert_eq!(enc.len(), SM2_POINT_LEN);
+    let ss = kem.shared_secret(&dh, &enc, pk_r)?;
+    encrypt(kem, &ss, info, aad, plaintext).map(|ct| (enc, ct))
+}
+
+/// [`seal`] on an SM chain with a given ephemeral secret: for known-answer tests only.
+pub fn sm2_seal_with_ephemeral_for_tests(
+    sk_e: &[u8; 32],
+    pk_r: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    let sk_e = sm2::SecretKey::from_slice(sk_e).map_err(|_| CryptoError::InvalidSecretKey {
+        reason: "not an SM2 scalar",
+    })?;
+    sm2_seal_with(&sk_e, pk_r, info, aad, plaintext)
 }
 
 /// The key schedule from the shared secret, then the AEAD seal of sequence 0.
-fn encrypt(ss: &[u8], info: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let (key, nonce) = key_schedule(ss, info)?;
-    aead(&key)?
-        .encrypt(
-            nonce.as_slice().into(),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| CryptoError::KeyAgreementFailed {
-            reason: "AEAD encryption failed".into(),
-        })
+fn encrypt(
+    kem: Kem,
+    ss: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let (key, nonce) = kem.key_schedule(ss, info)?;
+    kem.aead_seal(&key, &nonce, aad, plaintext)
 }
 
 /// Opens what [`seal`] produced for `pk_r`. `dh` computes the recipient's Diffie-Hellman
@@ -232,28 +424,34 @@ pub fn open(
     ciphertext: &[u8],
     dh: impl FnOnce(&[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError>,
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    parse_point(enc, "sender's ephemeral key (enc)")?;
-    parse_point(pk_r, "recipient public key")?;
+    open_in(CryptoSuite::current(), enc, pk_r, info, aad, ciphertext, dh)
+}
+
+/// [`open`] under a given suite.
+pub fn open_in(
+    suite: CryptoSuite,
+    enc: &[u8],
+    pk_r: &[u8],
+    info: &[u8],
+    aad: &[u8],
+    ciphertext: &[u8],
+    dh: impl FnOnce(&[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError>,
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let kem = Kem::of(suite);
+    kem.check_point(enc, "sender's ephemeral key (enc)")?;
+    kem.check_point(pk_r, "recipient public key")?;
     let shared = dh(enc)?;
     if shared.len() != 32 || shared.iter().all(|b| *b == 0) {
         return Err(CryptoError::KeyAgreementFailed {
-            reason: "the Diffie-Hellman output is not a valid P-256 x-coordinate".into(),
+            reason: format!(
+                "the Diffie-Hellman output is not a valid x-coordinate on {}",
+                kem.curve()
+            ),
         });
     }
-    let ss = shared_secret(&shared, enc, pk_r)?;
-    let (key, nonce) = key_schedule(&ss, info)?;
-    aead(&key)?
-        .decrypt(
-            nonce.as_slice().into(),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
-        .map(Zeroizing::new)
-        .map_err(|_| CryptoError::OpenFailed {
-            what: "HPKE ciphertext",
-        })
+    let ss = kem.shared_secret(&shared, enc, pk_r)?;
+    let (key, nonce) = kem.key_schedule(&ss, info)?;
+    kem.aead_open(&key, &nonce, aad, ciphertext)
 }
 
 /// The recipient's Diffie-Hellman in software, for tests and tools holding the key.
@@ -264,9 +462,32 @@ pub fn software_dh(
         let sk = p256::SecretKey::from_slice(sk_r).map_err(|_| CryptoError::InvalidSecretKey {
             reason: "not a P-256 scalar",
         })?;
-        let pe = parse_point(enc, "sender's ephemeral key (enc)")?;
+        Kem::P256.check_point(enc, "sender's ephemeral key (enc)")?;
+        let pe =
+            p256::PublicKey::from_sec1_bytes(enc).map_err(|_| CryptoError::InvalidPublicKey {
+                scheme: "p256",
+                reason: "sender's ephemeral key (enc) is not a point on P-256".into(),
+            })?;
         let dh = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pe.as_affine());
         Ok(Zeroizing::new(dh.raw_secret_bytes().to_vec()))
+    }
+}
+
+/// The recipient's Diffie-Hellman on the SM2 curve in software (SM chains' software keys,
+/// tests and tools).
+pub fn sm2_software_dh(
+    sk_r: &[u8; 32],
+) -> impl FnOnce(&[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> + '_ {
+    move |enc| {
+        let sk = sm2::SecretKey::from_slice(sk_r).map_err(|_| CryptoError::InvalidSecretKey {
+            reason: "not an SM2 scalar",
+        })?;
+        let pe =
+            sm2::PublicKey::from_sec1_bytes(enc).map_err(|_| CryptoError::InvalidPublicKey {
+                scheme: "sm2",
+                reason: "sender's ephemeral key (enc) is not a point on the SM2 curve".into(),
+            })?;
+        Ok(crate::sm::sm2_dh(&sk.to_nonzero_scalar(), &pe))
     }
 }
 
@@ -300,9 +521,9 @@ mod tests {
     #[test]
     fn rfc9180_key_schedule_known_answer() {
         let dh = software_dh(&sk(SK_RM))(&h(ENC)).unwrap();
-        let ss = shared_secret(&dh, &h(ENC), &h(PK_RM)).unwrap();
+        let ss = Kem::P256.shared_secret(&dh, &h(ENC), &h(PK_RM)).unwrap();
         assert_eq!(hex::encode(&*ss), SHARED_SECRET);
-        let (key, nonce) = key_schedule(&ss, &h(INFO)).unwrap();
+        let (key, nonce) = Kem::P256.key_schedule(&ss, &h(INFO)).unwrap();
         assert_eq!(hex::encode(&*key), KEY);
         assert_eq!(hex::encode(nonce), BASE_NONCE);
     }

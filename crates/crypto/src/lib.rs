@@ -12,12 +12,16 @@ pub mod possession;
 pub mod record;
 pub mod ring;
 mod signer;
+pub mod sm;
 mod verify;
 
 pub use error::CryptoError;
 pub use lthash::LtHash16;
 pub use signer::{sign_commit, sign_tx, Ed25519SoftwareKey, Signer};
-pub use verify::{verify_commit_signature, verify_digest, verify_tx_signature};
+pub use sm::Sm2SoftwareKey;
+pub use verify::{
+    verify_commit_signature, verify_digest, verify_digest_any_suite, verify_tx_signature,
+};
 
 /// The design note behind this crate, `docs/encryption.md`: what is proved or guaranteed, and
 /// why it holds (read it with `cargo doc --document-private-items`).

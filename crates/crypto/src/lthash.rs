@@ -16,8 +16,13 @@
 //! The XOF is BLAKE3 in key-derivation mode with the context string
 //! `"confidential-ledger 2026 state-lthash16 v1"`. The 32-byte state root is the
 //! SHA-256 of the 2048-byte accumulator under the domain `cl/state-root/v1`.
+//!
+//! On chains of the SM suite every hash is SM3: the element's seed is the SM3 of the domain
+//! `cl/state-lthash16-sm3/v1` and the entry, and its 2048 bytes are SM3 in counter mode,
+//! `SM3(seed || i)` for `i` in 0..64 (a fixed-length expansion of a 256-bit seed, as GM/T
+//! 0003's own KDF is); the root is the SM3 of the accumulator.
 
-use ledger_types::{Hash, HashSuite};
+use ledger_types::{CryptoSuite, Hash, HashSuite};
 
 const LANES: usize = 1024;
 /// Size of the serialised accumulator in bytes.
@@ -45,12 +50,24 @@ impl std::fmt::Debug for LtHash16 {
 }
 
 fn element_lanes(key: &[u8], value: &[u8]) -> [u16; LANES] {
-    let mut h = blake3::Hasher::new_derive_key(XOF_CONTEXT);
-    h.update(&(key.len() as u64).to_be_bytes());
-    h.update(key);
-    h.update(value);
     let mut bytes = [0u8; LTHASH_BYTES];
-    h.finalize_xof().fill(&mut bytes);
+    match CryptoSuite::current() {
+        CryptoSuite::Sm => {
+            let len = (key.len() as u64).to_be_bytes();
+            let seed = HashSuite::Sm3.digest("cl/state-lthash16-sm3/v1", &[&len, key, value]);
+            for (i, chunk) in bytes.chunks_exact_mut(32).enumerate() {
+                let block = HashSuite::Sm3.digest_raw(&[&seed.0, &(i as u32).to_be_bytes()]);
+                chunk.copy_from_slice(&block.0);
+            }
+        }
+        _ => {
+            let mut h = blake3::Hasher::new_derive_key(XOF_CONTEXT);
+            h.update(&(key.len() as u64).to_be_bytes());
+            h.update(key);
+            h.update(value);
+            h.finalize_xof().fill(&mut bytes);
+        }
+    }
     let mut out = [0u16; LANES];
     for (lane, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
         *lane = u16::from_le_bytes([pair[0], pair[1]]);
@@ -82,7 +99,7 @@ impl LtHash16 {
 
     /// The 32-byte state root.
     pub fn root(&self) -> Hash {
-        HashSuite::CURRENT.digest("cl/state-root/v1", &[&self.to_bytes()])
+        HashSuite::current().digest("cl/state-root/v1", &[&self.to_bytes()])
     }
 
     /// The 2048-byte serialisation (lanes little-endian).

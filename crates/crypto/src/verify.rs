@@ -1,11 +1,15 @@
 //! Signature verification.
 
 use ledger_types::block::commit_digest;
-use ledger_types::{BlockHeader, Hash, OrgId, PublicKey, Signature, SignatureScheme, Transaction};
+use ledger_types::{
+    BlockHeader, CryptoSuite, Hash, OrgId, PublicKey, Signature, SignatureScheme, Transaction,
+};
 
 use crate::error::CryptoError;
 
-/// Verifies `signature` over `digest` under `key`.
+/// Verifies `signature` over `digest` under `key`, on this process's chain: the key's scheme
+/// must belong to the chain's crypto suite ([`CryptoSuite::current`]), so a transaction or
+/// vote signed under the other suite is refused by name.
 ///
 /// Ed25519 uses strict verification (RFC 8032 with canonical encodings and no small-order
 /// keys), so a signature cannot be mutated into a second valid one.
@@ -14,7 +18,32 @@ pub fn verify_digest(
     digest: &Hash,
     signature: &Signature,
 ) -> Result<(), CryptoError> {
+    let suite = CryptoSuite::current();
+    if !suite.allows(key.scheme()) {
+        return Err(CryptoError::SchemeNotInSuite {
+            scheme: key.scheme().name(),
+            suite: suite.name(),
+            allowed: suite.scheme_names(),
+        });
+    }
+    verify_digest_any_suite(key, digest, signature)
+}
+
+/// [`verify_digest`] without the suite check: the scheme's own verification only (tests,
+/// tools, and interoperability checks).
+pub fn verify_digest_any_suite(
+    key: &PublicKey,
+    digest: &Hash,
+    signature: &Signature,
+) -> Result<(), CryptoError> {
     match key.scheme() {
+        SignatureScheme::Sm2 => crate::sm::sm2_verify(key.bytes(), &digest.0, &signature.0)
+            .map_err(|e| match e {
+                CryptoError::BadSignature { .. } => {
+                    CryptoError::BadSignature { key: key.to_text() }
+                }
+                other => other,
+            }),
         SignatureScheme::Ed25519 => {
             let pk_bytes: [u8; 32] =
                 key.bytes()

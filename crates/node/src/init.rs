@@ -187,7 +187,7 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         circuits,
         development: a.development,
         chain_id: chain_id.to_string(),
-        hash_suite: ledger_types::HashSuite::CURRENT.name().to_string(),
+        hash_suite: ledger_types::HashSuite::current().name().to_string(),
         timestamp_ms: now_ms(),
         members: vec![GenesisMember::signed(
             &chain_id,

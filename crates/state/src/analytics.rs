@@ -48,7 +48,7 @@ pub fn evaluator(id: &[u8; 32]) -> Option<Arc<Evaluator>> {
 /// invoice version, the bank and the receivable nullifier (unique per goods), so that the
 /// ciphertext and its proof verify in this request only.
 pub fn amount_context(chain_id: &ChainId, f: &FinanceRequest) -> Vec<u8> {
-    HashSuite::CURRENT
+    HashSuite::current()
         .digest(
             "cl/fhe-amount-context/v1",
             &[
@@ -67,7 +67,7 @@ pub fn amount_context(chain_id: &ChainId, f: &FinanceRequest) -> Vec<u8> {
 /// version (with its schema version) and the field, so that it verifies in this version's
 /// field only.
 pub fn field_amount_context(chain_id: &ChainId, p: &PutRecord, field: &FieldName) -> Vec<u8> {
-    HashSuite::CURRENT
+    HashSuite::current()
         .digest(
             "cl/fhe-field-context/v1",
             &[
@@ -119,7 +119,7 @@ pub(crate) fn check_encrypted(id: &[u8; 32], bytes: &[u8], context: &[u8]) -> Re
             hex::encode(id)
         ));
     };
-    let digest = *HashSuite::CURRENT
+    let digest = *HashSuite::current()
         .digest("cl/fhe-verified/v1", &[id, context, bytes])
         .as_bytes();
     if verified()

@@ -76,7 +76,7 @@ pub fn build_block<V: StateView, C: SignatureCache + ?Sized>(
         timestamp_ms: params.timestamp_ms.max(parent.timestamp_ms),
         proposer: params.proposer.clone(),
         tx_count: txs.len() as u32,
-        tx_root: tx_root(HashSuite::CURRENT, &hashes),
+        tx_root: tx_root(HashSuite::current(), &hashes),
         state_root: execution.state_root(),
     };
     Ok(BuiltBlock {

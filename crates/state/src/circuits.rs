@@ -37,7 +37,7 @@ pub(crate) fn verifying_key<V: StateView>(
     let Some(bytes) = view.get(&key)? else {
         return Ok(None);
     };
-    let h = HashSuite::CURRENT.digest("cl/circuit-vk-cache/v1", &[id.name().as_bytes(), &bytes]);
+    let h = HashSuite::current().digest("cl/circuit-vk-cache/v1", &[id.name().as_bytes(), &bytes]);
     let cache = CACHE.get_or_init(Default::default);
     if let Some(k) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&h) {
         return Ok(Some(k.clone()));
@@ -186,7 +186,7 @@ pub(crate) fn statement_key(tx: &Transaction, st: &Statement<'_>) -> Hash {
     let h = tx.hash();
     let mut parts: Vec<&[u8]> = vec![h.as_bytes(), st.circuit.name().as_bytes()];
     parts.extend(inputs.iter().map(|i| i.as_slice()));
-    HashSuite::CURRENT.digest("cl/statement/v1", &parts)
+    HashSuite::current().digest("cl/statement/v1", &parts)
 }
 
 /// Verifies the statement's proof with the chain's verifying key.

@@ -125,7 +125,7 @@ pub fn genesis_block_full(
         timestamp_ms,
         proposer,
         tx_count: registrations.len() as u32,
-        tx_root: tx_root(HashSuite::CURRENT, &hashes),
+        tx_root: tx_root(HashSuite::current(), &hashes),
         state_root: execution.state_root(),
     };
     Ok((

@@ -407,7 +407,7 @@ fn tampered_blocks_are_refused() {
     .unwrap();
     let mut h = built.header;
     h.tx_count = 1;
-    h.tx_root = tx_root(HashSuite::CURRENT, &[forged.hash()]);
+    h.tx_root = tx_root(HashSuite::current(), &[forged.hash()]);
     let b = Block::new(h, vec![forged], Commit::default());
     match execute_block(&c.state, &c.acc, &c.tip, &b, &()) {
         Err(BlockError::InvalidTx { reason, .. }) => {
@@ -1041,7 +1041,7 @@ fn committed_amounts_need_a_commitment_and_a_valid_range_proof() {
     let built = c.build(vec![]);
     let mut h = built.header.clone();
     h.tx_count = 1;
-    h.tx_root = tx_root(HashSuite::CURRENT, &[tampered.hash()]);
+    h.tx_root = tx_root(HashSuite::current(), &[tampered.hash()]);
     let forged = Block::new(h, vec![tampered], Commit::default());
     assert!(matches!(
         execute_block(&c.state, &c.acc, &c.tip, &forged, &()),
@@ -1586,7 +1586,7 @@ fn forge(c: &Chain, txs: Vec<Transaction>) -> BuiltBlock {
         timestamp_ms: c.tip.timestamp_ms,
         proposer: c.org.clone(),
         tx_count: txs.len() as u32,
-        tx_root: tx_root(HashSuite::CURRENT, &hashes),
+        tx_root: tx_root(HashSuite::current(), &hashes),
         state_root: c.tip.state_root,
     };
     BuiltBlock {

@@ -67,7 +67,7 @@ pub fn binding_digest(chain: &ChainId, org: &OrgId, tls_key: &[u8; 32]) -> Hash 
     chain.encode(&mut e);
     org.encode(&mut e);
     e.fixed(tls_key);
-    HashSuite::CURRENT.digest(BINDING_DOMAIN, &[&e.finish()])
+    HashSuite::current().digest(BINDING_DOMAIN, &[&e.finish()])
 }
 
 /// What a certificate says about who holds it.

@@ -108,7 +108,7 @@ impl BlockHeader {
 }
 
 fn block_hash(header_bytes: &[u8]) -> Hash {
-    HashSuite::CURRENT.digest(BLOCK_HASH_DOMAIN, &[header_bytes])
+    HashSuite::current().digest(BLOCK_HASH_DOMAIN, &[header_bytes])
 }
 
 /// The two kinds of consensus vote.
@@ -153,7 +153,7 @@ pub fn vote_digest(
         }
     }
     validator.encode(&mut e);
-    HashSuite::CURRENT.digest(VOTE_DOMAIN, &[&e.finish()])
+    HashSuite::current().digest(VOTE_DOMAIN, &[&e.finish()])
 }
 
 /// The digest `validator` signs to commit the block `block_hash` at `height` in `round`:
@@ -235,7 +235,7 @@ impl Block {
     /// The Merkle root of this block's transactions, recomputed.
     pub fn computed_tx_root(&self) -> Hash {
         let hashes: Vec<Hash> = self.txs.iter().map(Transaction::hash).collect();
-        tx_root(HashSuite::CURRENT, &hashes)
+        tx_root(HashSuite::current(), &hashes)
     }
 
     /// The canonical encoding.
@@ -402,7 +402,7 @@ mod tests {
             timestamp_ms: 1_700_000_000_000,
             proposer: OrgId::new("bank-a").unwrap(),
             tx_count: 0,
-            tx_root: tx_root(HashSuite::CURRENT, &[]),
+            tx_root: tx_root(HashSuite::current(), &[]),
             state_root: Hash([2; 32]),
         }
     }

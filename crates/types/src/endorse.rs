@@ -60,7 +60,7 @@ impl Endorse {
 
     /// The statement hash of a statement given as text (what `ledger endorse` signs).
     pub fn statement_hash(text: &str) -> [u8; 32] {
-        HashSuite::CURRENT
+        HashSuite::current()
             .digest("cl/endorse-statement/v1", &[text.as_bytes()])
             .0
     }

@@ -14,6 +14,10 @@ pub enum SignatureScheme {
     /// ECDSA over P-256 with SHA-256 (FIPS 186-5); keys as uncompressed SEC1 points,
     /// signatures as 64-byte `r || s` with low `s`.
     EcdsaP256Sha256,
+    /// SM2 signatures (GM/T 0003.2-2012) over SM3 with the distinguishing identifier (ZA)
+    /// [`SM2_DIST_ID`](crate::SM2_DIST_ID); keys as uncompressed SEC1 points on the SM2
+    /// curve, signatures as 64-byte `r || s`.
+    Sm2,
 }
 
 impl SignatureScheme {
@@ -22,6 +26,7 @@ impl SignatureScheme {
         match self {
             SignatureScheme::Ed25519 => 1,
             SignatureScheme::EcdsaP256Sha256 => 2,
+            SignatureScheme::Sm2 => 3,
         }
     }
 
@@ -30,6 +35,7 @@ impl SignatureScheme {
         match tag {
             1 => Ok(SignatureScheme::Ed25519),
             2 => Ok(SignatureScheme::EcdsaP256Sha256),
+            3 => Ok(SignatureScheme::Sm2),
             t => Err(CodecError::UnknownTag {
                 what: "signature scheme",
                 tag: t.into(),
@@ -42,6 +48,7 @@ impl SignatureScheme {
         match self {
             SignatureScheme::Ed25519 => "ed25519",
             SignatureScheme::EcdsaP256Sha256 => "ecdsa-p256",
+            SignatureScheme::Sm2 => "sm2",
         }
     }
 
@@ -49,14 +56,16 @@ impl SignatureScheme {
     pub fn public_key_len(self) -> usize {
         match self {
             SignatureScheme::Ed25519 => 32,
-            SignatureScheme::EcdsaP256Sha256 => 65,
+            SignatureScheme::EcdsaP256Sha256 | SignatureScheme::Sm2 => 65,
         }
     }
 
     /// The signature length in bytes.
     pub fn signature_len(self) -> usize {
         match self {
-            SignatureScheme::Ed25519 | SignatureScheme::EcdsaP256Sha256 => 64,
+            SignatureScheme::Ed25519 | SignatureScheme::EcdsaP256Sha256 | SignatureScheme::Sm2 => {
+                64
+            }
         }
     }
 }
@@ -112,6 +121,7 @@ impl PublicKey {
         let scheme = match scheme {
             "ed25519" => SignatureScheme::Ed25519,
             "ecdsa-p256" => SignatureScheme::EcdsaP256Sha256,
+            "sm2" => SignatureScheme::Sm2,
             other => return Err(bad(&format!("unknown scheme {other:?}"))),
         };
         let bytes = hex::decode(key).map_err(|_| bad("the key is not hex"))?;

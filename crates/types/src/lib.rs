@@ -35,7 +35,7 @@ pub use error::CodecError;
 pub use finance::{FinanceRequest, RecordAt};
 pub use governance::{Action, Govern, GovernanceParams, KeyKind, RotateKey, RotationRequest};
 pub use grant::GrantAccess;
-pub use hash::{Hash, HashSuite};
+pub use hash::{CryptoSuite, Hash, HashSuite, SuiteConflict, SM2_DIST_ID};
 pub use ids::{ChainId, FieldName, OrgId, RecordId, SchemaId, Topic};
 pub use keys::{PublicKey, Signature, SignatureScheme};
 pub use member::{RegisterMember, Role};

@@ -320,11 +320,11 @@ fn check_envelope(
 
 /// The hash of a transaction with these canonical bytes.
 fn tx_hash_of(bytes: &[u8]) -> Hash {
-    HashSuite::CURRENT.digest(TX_HASH_DOMAIN, &[bytes])
+    HashSuite::current().digest(TX_HASH_DOMAIN, &[bytes])
 }
 
 fn signing_digest(unsigned: &[u8]) -> Hash {
-    HashSuite::CURRENT.digest(SIGNING_DOMAIN, &[unsigned])
+    HashSuite::current().digest(SIGNING_DOMAIN, &[unsigned])
 }
 
 /// A signed transaction, with the exact bytes it was received or created as.

@@ -283,7 +283,7 @@ fn forged_block(
 ) -> (Block, Execution) {
     header.tx_count = txs.len() as u32;
     header.tx_root = ledger_types::merkle::tx_root(
-        ledger_types::HashSuite::CURRENT,
+        ledger_types::HashSuite::current(),
         &txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
     );
     tracing::warn!(
