@@ -21,6 +21,9 @@
 # Every public API takes mutual TLS with certificates bound to the members' HSM keys:
 # bank-e's node is refused by bank-a's until the consortium admits it.
 #
+# LEDGER_CRYPTO_SUITE=sm runs the same story on a chain of the SM suite (SM3, SM2, SM4-GCM;
+# keys in the software backend, as SoftHSM has no SM2).
+#
 #   scripts/demo.sh                 run the scenario and stop the network
 #   scripts/demo.sh --keep-running  leave the network running (scripts/network.sh stop)
 source "$(dirname "$0")/lib.sh"
@@ -177,14 +180,14 @@ done
 say "every node counts two endorsements, and no node knows whose"
 as reg-eu endorsements --topic alert.INV-2026-077 --statement "offered for financing twice"
 
-say "bank-e, a fifth bank, asks to join: its own SoftHSM token and keys, and a join request signed by its key"
-HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$NET/softhsm/bank-e" bank-e-token >/dev/null
+say "bank-e, a fifth bank, asks to join: its own keys, and a join request signed by its key"
+mapfile -t key_backend < <(node_keys "$NET" bank-e)
 keys_args=(--development)
 [ -d "$NET/circuit-keys" ] && keys_args=(--circuit-keys "$NET/circuit-keys")
 SOFTHSM2_CONF="$NET/softhsm/bank-e/softhsm2.conf" "$BIN/ledger-node" init "${keys_args[@]}" --home "$(home bank-e)" \
     --org bank-e --roles member --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
     --grpc-listen "${IP[bank-e]}:7100" --gateway-listen "${IP[bank-e]}:7200" --metrics-listen "${IP[bank-e]}:9100" --explorer-listen "${IP[bank-e]}:8080" \
-    --key-backend pkcs11 --pkcs11-token bank-e-token --tls mutual --join "$NET/bank-e.join" | grep -E '^(join request|next:)' 
+    "${key_backend[@]}" --tls mutual --join "$NET/bank-e.join" | grep -E '^(join request|next:)' 
 cp "$NET/genesis.json" "$(home bank-e)/genesis.json"
 cp "$(home reg-eu)/analytics-keys.bin" "$(home bank-e)/analytics-keys.bin"
 BANK_A_KEY=$(as bank-a member bank-a | awk '/^signing key/ {print $3}')

@@ -12,6 +12,26 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
+# The crypto suite of networks the scripts create: LEDGER_CRYPTO_SUITE=sm makes an SM chain
+# (SM3, SM2, SM4-GCM; docs/crypto-suites.md). SoftHSM has no SM2 mechanism, so SM nodes keep
+# their keys in the software backend (passphrase-sealed files; LEDGER_KEY_PASSPHRASE) and
+# default-suite nodes each in their own SoftHSM token.
+LEDGER_CRYPTO_SUITE="${LEDGER_CRYPTO_SUITE:-default}"
+if [ "$LEDGER_CRYPTO_SUITE" = sm ]; then
+    export LEDGER_KEY_PASSPHRASE="${LEDGER_KEY_PASSPHRASE:-demo key passphrase}"
+fi
+# node_keys NET NAME: prepares NAME's key store and prints the `ledger-node init` key
+# arguments, one per line (a SoftHSM token for the default suite; software keys for SM).
+node_keys() {
+    local net="$1" name="$2"
+    if [ "$LEDGER_CRYPTO_SUITE" = sm ]; then
+        printf '%s\n' --crypto-suite sm --key-backend software
+    else
+        HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$net/softhsm/$name" "$name-token" >/dev/null
+        printf '%s\n' --key-backend pkcs11 --pkcs11-token "$name-token"
+    fi
+}
+
 # Debian packages the build and tests need: clang/libclang for RocksDB's bindgen, a C++
 # compiler for RocksDB itself, SoftHSM2 (the PKCS#11 token the HSM tests create) and
 # OpenSC (pkcs11-tool, the independent PKCS#11 client the tests compare against), and

@@ -104,12 +104,12 @@ init)
             extra=(--analytics-authority --analytics-profile "${LEDGER_ANALYTICS_PROFILE:-standard}")
             say "$name is the analytics authority: generating the tfhe analytics key (${LEDGER_ANALYTICS_PROFILE:-standard} profile)"
         fi
-        say "$name ($role) on $ip: SoftHSM token and node home"
-        HSM_USER_PIN="$LEDGER_HSM_PIN" "$ROOT/hsm/softhsm-token.sh" "$NET/softhsm/$name" "$name-token" >/dev/null
+        say "$name ($role) on $ip: $([ "$LEDGER_CRYPTO_SUITE" = sm ] && echo "SM keys (software backend)" || echo "SoftHSM token") and node home"
+        mapfile -t key_backend < <(node_keys "$NET" "$name")
         SOFTHSM2_CONF="$NET/softhsm/$name/softhsm2.conf" "$BIN/ledger-node" init "${keys_args[@]}" --home "$NET/$name" \
             --org "$name" --roles "$roles" --chain-id "${LEDGER_CHAIN_ID:-local-consortium-1}" \
             --grpc-listen "$ip:7100" --gateway-listen "$ip:7200" --metrics-listen "$ip:9100" --explorer-listen "$ip:8080" --p2p-listen "/ip4/$ip/tcp/26600" \
-            --key-backend pkcs11 --pkcs11-token "$name-token" --tls "${LEDGER_TLS:-mutual}" "${extra[@]}" >/dev/null
+            "${key_backend[@]}" --tls "${LEDGER_TLS:-mutual}" "${extra[@]}" >/dev/null
         if [ -d "$NET/circuit-keys" ]; then
             mkdir -p "$NET/$name/circuits" && cp "$NET/circuit-keys/"*.pk "$NET/$name/circuits/"
         fi

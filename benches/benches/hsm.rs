@@ -65,6 +65,8 @@ fn benches(c: &mut Criterion) {
             token_label: "bench-token".into(),
             pin: AuthPin::from(PIN.to_string()),
             signing: ledger_hsm::SigningAlgorithm::Auto,
+            suite: ledger_types::CryptoSuite::Default,
+            sm2: None,
         })
         .unwrap(),
     );

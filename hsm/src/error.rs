@@ -79,6 +79,22 @@ pub enum HsmError {
         /// What it is needed for.
         purpose: &'static str,
     },
+    /// A configured vendor mechanism is not offered by the token.
+    #[error("token {token:?} does not offer {mechanism}, configured for {purpose} (check [keys.pkcs11.sm2] against the vendor's PKCS#11 manual)")]
+    VendorMechanismMissing {
+        /// The token.
+        token: String,
+        /// The mechanism, named and numbered.
+        mechanism: String,
+        /// What it is needed for.
+        purpose: &'static str,
+    },
+    /// The SM suite on a PKCS#11 token without its SM2 mechanisms configured.
+    #[error("token {token:?}: the SM crypto suite needs the token's SM2 mechanisms, which PKCS#11 does not standardise; set [keys.pkcs11.sm2] sign = \"NAME=CKM_VENDOR_DEFINED+n\" (and key_pair_gen, derive if not the standard EC ones) from the vendor's manual. SoftHSM has none: use the software backend for SM keys (docs/hsm.md)")]
+    SmNotConfigured {
+        /// The token.
+        token: String,
+    },
     /// Signing this consensus message would equivocate.
     #[error("refusing to sign {requested}: {reason}")]
     Equivocation {

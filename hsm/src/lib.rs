@@ -19,7 +19,9 @@ pub use error::HsmError;
 pub use guard::{ConsensusStep, EquivocationGuard};
 use ledger_crypto::{CryptoError, Signer};
 use ledger_types::{Hash, PublicKey, Signature};
-pub use pkcs11::{Pkcs11Config, Pkcs11Provider, SigningAlgorithm};
+pub use pkcs11::{
+    MechanismSpec, Pkcs11Config, Pkcs11Provider, SigningAlgorithm, Sm2Mechanisms, Sm2SignInput,
+};
 pub use software::{KdfCost, SoftwareProvider};
 use zeroize::Zeroizing;
 

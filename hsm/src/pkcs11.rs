@@ -5,6 +5,12 @@
 //! SHA-256 (P-256); `CKM_ECDH1_DERIVE` with `CKD_NULL` for key agreement (the shared
 //! secret is derived into a session-only generic secret, read, and destroyed; the KDF runs
 //! on the host, as HPKE requires); `CKM_AES_KEY_GEN` + `CKM_AES_GCM` for sealing.
+//!
+//! On chains of the SM suite, SM2 has no standard PKCS#11 mechanism: vendors define their
+//! own (`CKM_VENDOR_DEFINED + n`). The operator names them ([`Sm2Mechanisms`], by standard
+//! name, number or `CKM_VENDOR_DEFINED+n`); keys are generated on the SM2 curve
+//! (`CKA_EC_PARAMS` = OID 1.2.156.10197.1.301) and agreement uses `CKM_ECDH1_DERIVE` unless
+//! configured otherwise. SoftHSM offers no SM2 signing mechanism (docs/hsm.md).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +26,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use ledger_types::{Hash, PublicKey, Signature, SignatureScheme};
+use ledger_types::{CryptoSuite, Hash, PublicKey, Signature, SignatureScheme};
 use sha2::Digest as _;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -30,6 +36,8 @@ use crate::{HsmError, KeyInfo, KeyProvider, KeyPurpose};
 const ED25519_PARAMS: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 /// DER of the P-256 curve OID 1.2.840.10045.3.1.7.
 const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// DER of the SM2 curve OID 1.2.156.10197.1.301.
+const SM2_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d];
 const SEAL_FORMAT: u8 = 1;
 const GCM_IV_LEN: usize = 12;
 
@@ -41,8 +49,122 @@ pub struct Pkcs11Config {
     pub token_label: String,
     /// The user PIN (from an environment variable or a file; never an argument).
     pub pin: AuthPin,
-    /// Which signature algorithm new signing keys use.
+    /// Which signature algorithm new signing keys use (default suite).
     pub signing: SigningAlgorithm,
+    /// The chain's crypto suite: on `Sm`, keys are SM2 and [`Self::sm2`] must be set.
+    pub suite: CryptoSuite,
+    /// The token's SM2 mechanisms (SM suite only).
+    pub sm2: Option<Sm2Mechanisms>,
+}
+
+/// A mechanism named in configuration: `NAME=VALUE` or `VALUE`, where `VALUE` is a standard
+/// name we use (`CKM_EC_KEY_PAIR_GEN`, `CKM_ECDSA`, `CKM_ECDH1_DERIVE`), a number (decimal
+/// or `0x` hex), or `CKM_VENDOR_DEFINED+n`. The name appears in messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MechanismSpec {
+    /// The name shown in messages.
+    pub name: String,
+    /// The `CK_MECHANISM_TYPE` value.
+    pub value: u64,
+}
+
+impl MechanismSpec {
+    /// Parses a configured mechanism.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (name, value) = match text.split_once('=') {
+            Some((n, v)) => (n.trim().to_string(), v.trim()),
+            None => (text.to_string(), text),
+        };
+        let number = |t: &str| -> Result<u64, String> {
+            let t = t.trim();
+            let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => t.parse::<u64>(),
+            };
+            parsed.map_err(|_| format!("mechanism {text:?}: {t:?} is not a number"))
+        };
+        let value = match value {
+            "CKM_EC_KEY_PAIR_GEN" => 0x1040,
+            "CKM_ECDSA" => 0x1041,
+            "CKM_ECDH1_DERIVE" => 0x1050,
+            v => match v.strip_prefix("CKM_VENDOR_DEFINED") {
+                Some(rest) => {
+                    let rest = rest.trim();
+                    let offset = match rest.strip_prefix('+') {
+                        Some(n) => number(n)?,
+                        None if rest.is_empty() => 0,
+                        None => return Err(format!("mechanism {text:?}: expected CKM_VENDOR_DEFINED+n")),
+                    };
+                    cryptoki::mechanism::vendor_defined::CKM_VENDOR_DEFINED
+                        .checked_add(offset)
+                        .ok_or_else(|| format!("mechanism {text:?}: out of range"))?
+                }
+                None if v.starts_with("CKM_") => {
+                    return Err(format!(
+                        "mechanism {text:?}: unknown name; give its number (0x...) or CKM_VENDOR_DEFINED+n, optionally as NAME=NUMBER"
+                    ))
+                }
+                None => number(v)?,
+            },
+        };
+        Ok(Self { name, value })
+    }
+
+    fn mechanism_type(&self) -> Result<MechanismType, HsmError> {
+        MechanismType::try_from(self.value)
+            .or_else(|_| MechanismType::new_vendor_defined(self.value))
+            .map_err(|_| HsmError::Malformed {
+                what: "configured mechanism number",
+            })
+    }
+
+    /// The mechanism without parameters (key generation, signing).
+    fn plain(&self) -> Result<Mechanism<'static>, HsmError> {
+        Ok(match self.value {
+            0x1040 => Mechanism::EccKeyPairGen,
+            0x1041 => Mechanism::Ecdsa,
+            _ => Mechanism::VendorDefined(
+                cryptoki::mechanism::vendor_defined::VendorDefinedMechanism::new::<()>(
+                    self.mechanism_type()?,
+                    None,
+                ),
+            ),
+        })
+    }
+
+    fn describe(&self) -> String {
+        if self.name.starts_with("0x") || self.name.parse::<u64>().is_ok() {
+            format!("mechanism {:#x}", self.value)
+        } else {
+            format!("{} ({:#x})", self.name, self.value)
+        }
+    }
+}
+
+/// What the token's SM2 signing mechanism takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sm2SignInput {
+    /// The message: the token computes `ZA` (with its default identifier, which must be
+    /// `1234567812345678`) and `SM3(ZA || M)` itself.
+    #[default]
+    Message,
+    /// The prehash `e = SM3(ZA || M)`, computed on the host from the public key.
+    Prehash,
+}
+
+/// A token's SM2 mechanisms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sm2Mechanisms {
+    /// Key-pair generation on the SM2 curve (default `CKM_EC_KEY_PAIR_GEN`).
+    pub key_pair_gen: MechanismSpec,
+    /// SM2 signing (vendor-defined; no default).
+    pub sign: MechanismSpec,
+    /// What [`Self::sign`] takes.
+    pub sign_input: Sm2SignInput,
+    /// Key agreement on the SM2 curve (default `CKM_ECDH1_DERIVE` with
+    /// `CK_ECDH1_DERIVE_PARAMS`; a vendor mechanism gets the same parameters).
+    pub derive: MechanismSpec,
 }
 
 /// The signature algorithm of signing keys the provider generates.
@@ -124,6 +246,7 @@ pub struct Pkcs11Provider {
     token: String,
     pin: AuthPin,
     scheme: SignatureScheme,
+    sm2: Option<Sm2Mechanisms>,
     sessions: Mutex<Vec<Session>>,
     /// Object handles by (label, purpose), and signing public keys by label: looked up
     /// once, so a signature is one PKCS#11 call. Cleared when a session is lost.
@@ -140,6 +263,7 @@ impl std::fmt::Debug for Pkcs11Provider {
         f.debug_struct("Pkcs11Provider")
             .field("token", &self.token)
             .field("signing_scheme", &self.scheme.name())
+            .field("sm2", &self.sm2)
             .finish_non_exhaustive()
     }
 }
@@ -184,7 +308,32 @@ impl Pkcs11Provider {
             }
         };
         let eddsa = has(MechanismType::EDDSA)? && has(MechanismType::ECC_EDWARDS_KEY_PAIR_GEN)?;
+        let sm2 = if config.suite == CryptoSuite::Sm {
+            let m = config
+                .sm2
+                .clone()
+                .ok_or_else(|| HsmError::SmNotConfigured {
+                    token: config.token_label.clone(),
+                })?;
+            for (spec, purpose) in [
+                (&m.key_pair_gen, "generating SM2 key pairs"),
+                (&m.sign, "SM2 signatures"),
+                (&m.derive, "SM2 key agreement (unwrapping field keys)"),
+            ] {
+                if !has(spec.mechanism_type()?)? {
+                    return Err(HsmError::VendorMechanismMissing {
+                        token: config.token_label.clone(),
+                        mechanism: spec.describe(),
+                        purpose,
+                    });
+                }
+            }
+            Some(m)
+        } else {
+            None
+        };
         let scheme = match config.signing {
+            _ if sm2.is_some() => SignatureScheme::Sm2,
             SigningAlgorithm::Auto if eddsa => SignatureScheme::Ed25519,
             SigningAlgorithm::Ed25519 if eddsa => SignatureScheme::Ed25519,
             SigningAlgorithm::Ed25519 => {
@@ -198,6 +347,7 @@ impl Pkcs11Provider {
                 SignatureScheme::EcdsaP256Sha256
             }
         };
+        let ecdh_needed = sm2.as_ref().is_none_or(|m| m.derive.value == 0x1050);
         if scheme == SignatureScheme::EcdsaP256Sha256 && !has(MechanismType::ECDSA)? {
             return Err(HsmError::MechanismMissing {
                 token: config.token_label.clone(),
@@ -213,6 +363,9 @@ impl Pkcs11Provider {
             ),
             (MechanismType::AES_GCM, "CKM_AES_GCM", "sealing secrets"),
         ] {
+            if m == MechanismType::ECDH1_DERIVE && !ecdh_needed {
+                continue;
+            }
             if !has(m)? {
                 return Err(HsmError::MechanismMissing {
                     token: config.token_label.clone(),
@@ -227,6 +380,7 @@ impl Pkcs11Provider {
             token: config.token_label,
             pin: config.pin,
             scheme,
+            sm2,
             sessions: Mutex::new(Vec::new()),
             handles: Mutex::new(HashMap::new()),
             publics: Mutex::new(HashMap::new()),
@@ -528,6 +682,10 @@ impl KeyProvider for Pkcs11Provider {
     }
 
     fn generate_signing_key(&self, label: &str) -> Result<PublicKey, HsmError> {
+        if let Some(m) = &self.sm2 {
+            self.generate_pair(label, "signing", m.key_pair_gen.plain()?, SM2_PARAMS, true)?;
+            return self.signing_public_key(label);
+        }
         match self.scheme {
             SignatureScheme::Ed25519 => self.generate_pair(
                 label,
@@ -559,6 +717,7 @@ impl KeyProvider for Pkcs11Provider {
         let point = self.ec_point(label, "signing", Attribute::Verify(true))?;
         let scheme = match point.len() {
             32 => SignatureScheme::Ed25519,
+            65 if self.sm2.is_some() => SignatureScheme::Sm2,
             65 => SignatureScheme::EcdsaP256Sha256,
             _ => {
                 return Err(HsmError::Malformed {
@@ -578,6 +737,42 @@ impl KeyProvider for Pkcs11Provider {
 
     fn sign(&self, label: &str, digest: &Hash) -> Result<Signature, HsmError> {
         let public = self.signing_public_key(label)?;
+        if let (SignatureScheme::Sm2, Some(m)) = (public.scheme(), &self.sm2) {
+            let input = match m.sign_input {
+                Sm2SignInput::Message => digest.0.to_vec(),
+                Sm2SignInput::Prehash => ledger_crypto::sm::sm2_prehash(public.bytes(), &digest.0)
+                    .map_err(|e| HsmError::Pkcs11 {
+                        operation: "signing",
+                        reason: e.to_string(),
+                    })?
+                    .to_vec(),
+            };
+            let mech = m.sign.plain()?;
+            let raw = self.with_key(
+                "signing",
+                label,
+                1,
+                |s, k| s.sign(&mech, k, &input),
+                ck("signing"),
+            )?;
+            let sig = ledger_crypto::sm::sm2_signature_from_token(&raw).map_err(|_| {
+                HsmError::Malformed {
+                    what: "SM2 signature from the token",
+                }
+            })?;
+            // A token computing ZA with another identifier would sign something no node
+            // verifies: check before the signature leaves.
+            ledger_crypto::sm::sm2_verify(public.bytes(), &digest.0, &sig).map_err(|_| {
+                HsmError::Pkcs11 {
+                    operation: "signing",
+                    reason: format!(
+                        "the token's SM2 signature does not verify with ZA over {:?}: check sign_input and the token's distinguishing identifier",
+                        ledger_types::SM2_DIST_ID
+                    ),
+                }
+            })?;
+            return Ok(Signature(sig));
+        }
         match public.scheme() {
             SignatureScheme::Ed25519 => {
                 let mech = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
@@ -611,6 +806,16 @@ impl KeyProvider for Pkcs11Provider {
     }
 
     fn generate_agreement_key(&self, label: &str) -> Result<Vec<u8>, HsmError> {
+        if let Some(m) = &self.sm2 {
+            self.generate_pair(
+                label,
+                "agreement",
+                m.key_pair_gen.plain()?,
+                SM2_PARAMS,
+                false,
+            )?;
+            return self.agreement_public_key(label);
+        }
         self.generate_pair(
             label,
             "agreement",
@@ -640,13 +845,27 @@ impl KeyProvider for Pkcs11Provider {
             Attribute::Extractable(true),
             Attribute::ValueLen(32.into()),
         ];
+        // A vendor's SM2 agreement mechanism, given the standard parameters.
+        let derive = match &self.sm2 {
+            Some(m) if m.derive.value != 0x1050 => Some(m.derive.mechanism_type()?),
+            _ => None,
+        };
         let secret = self.with_key(
             "deriving a shared secret",
             label,
             2,
             |s, key| {
                 let params = Ecdh1DeriveParams::new(EcKdf::null(), peer_point);
-                let obj = s.derive_key(&Mechanism::Ecdh1Derive(params), key, &template)?;
+                let mechanism = match &derive {
+                    Some(ty) => Mechanism::VendorDefined(
+                        cryptoki::mechanism::vendor_defined::VendorDefinedMechanism::new(
+                            *ty,
+                            Some(&params),
+                        ),
+                    ),
+                    None => Mechanism::Ecdh1Derive(params),
+                };
+                let obj = s.derive_key(&mechanism, key, &template)?;
                 let mut attrs = s.get_attributes(obj, &[AttributeType::Value]);
                 // The derived object must not outlive this call: a failed destroy is an
                 // error (the value read is wiped first), never ignored.

@@ -7,6 +7,11 @@
 //! | [16] salt | [12] nonce | bytes ChaCha20-Poly1305(secret, aad = everything before + label)
 //! ```
 //!
+//! On chains of the SM suite the signing and agreement keys are SM2 scalars, in files
+//! `<label>.sm2-signing.key` and `<label>.sm2-agreement.key` (purposes 4 and 5, so a file of
+//! one suite never opens as the other's). Sealing keys stay ChaCha20-Poly1305: they protect
+//! this host's own files and nothing on the ledger depends on them.
+//!
 //! The file key is Argon2id(passphrase, salt); the label and header are bound as
 //! associated data, so a file renamed to another label or purpose does not open. Secrets
 //! live in zeroizing memory once unlocked and never appear in `Debug` output. Same
@@ -22,8 +27,9 @@ use std::sync::Mutex;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
 use ed25519_dalek::Signer as _;
+use ledger_crypto::Signer as _;
 use ledger_types::codec::{Decoder, Encoder};
-use ledger_types::{Hash, PublicKey, Signature, SignatureScheme};
+use ledger_types::{CryptoSuite, Hash, PublicKey, Signature, SignatureScheme};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rand::RngCore;
 use zeroize::{Zeroize, Zeroizing};
@@ -53,15 +59,18 @@ impl KdfCost {
     };
 }
 
-fn purpose_tag(p: KeyPurpose) -> (u8, &'static str) {
-    match p {
-        KeyPurpose::Signing => (1, "signing"),
-        KeyPurpose::Agreement => (2, "agreement"),
-        KeyPurpose::Sealing => (3, "sealing"),
+fn purpose_tag(p: KeyPurpose, suite: CryptoSuite) -> (u8, &'static str) {
+    match (p, suite) {
+        (KeyPurpose::Signing, CryptoSuite::Sm) => (4, "sm2-signing"),
+        (KeyPurpose::Agreement, CryptoSuite::Sm) => (5, "sm2-agreement"),
+        (KeyPurpose::Signing, _) => (1, "signing"),
+        (KeyPurpose::Agreement, _) => (2, "agreement"),
+        (KeyPurpose::Sealing, _) => (3, "sealing"),
     }
 }
 
-/// An unlocked secret: Ed25519 seed, P-256 scalar or ChaCha20-Poly1305 key; 32 bytes.
+/// An unlocked secret: Ed25519 seed, P-256 or SM2 scalar, or ChaCha20-Poly1305 key; 32
+/// bytes.
 struct Secret(Zeroizing<[u8; 32]>);
 
 /// Keys in passphrase-sealed files.
@@ -69,6 +78,7 @@ pub struct SoftwareProvider {
     dir: PathBuf,
     passphrase: Zeroizing<String>,
     cost: KdfCost,
+    suite: CryptoSuite,
     keys: Mutex<BTreeMap<(String, u8), Secret>>,
 }
 
@@ -76,6 +86,7 @@ impl std::fmt::Debug for SoftwareProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SoftwareProvider")
             .field("dir", &self.dir)
+            .field("suite", &self.suite.name())
             .finish_non_exhaustive()
     }
 }
@@ -88,8 +99,19 @@ fn io_err(operation: &'static str, path: &Path, e: std::io::Error) -> HsmError {
 }
 
 impl SoftwareProvider {
-    /// Opens (or creates) the key store folder with its passphrase.
+    /// Opens (or creates) the key store folder with its passphrase, for keys of this
+    /// process's crypto suite ([`CryptoSuite::current`]).
     pub fn open(
+        dir: &Path,
+        passphrase: Zeroizing<String>,
+        cost: KdfCost,
+    ) -> Result<Self, HsmError> {
+        Self::open_in(CryptoSuite::current(), dir, passphrase, cost)
+    }
+
+    /// [`open`](Self::open) for keys of `suite`.
+    pub fn open_in(
+        suite: CryptoSuite,
         dir: &Path,
         passphrase: Zeroizing<String>,
         cost: KdfCost,
@@ -105,6 +127,7 @@ impl SoftwareProvider {
             dir: dir.to_path_buf(),
             passphrase,
             cost,
+            suite,
             keys: Mutex::new(BTreeMap::new()),
         })
     }
@@ -118,13 +141,13 @@ impl SoftwareProvider {
         {
             return Err(HsmError::KeyNotFound {
                 label: label.into(),
-                purpose: purpose_tag(purpose).1,
+                purpose: self.tag(purpose).1,
                 provider: self.describe(),
             });
         }
         Ok(self
             .dir
-            .join(format!("{label}.{}.key", purpose_tag(purpose).1)))
+            .join(format!("{label}.{}.key", self.tag(purpose).1)))
     }
 
     fn file_key(&self, salt: &[u8], cost: KdfCost) -> Result<Zeroizing<[u8; 32]>, HsmError> {
@@ -147,10 +170,20 @@ impl SoftwareProvider {
         Ok(out)
     }
 
-    fn header(purpose: KeyPurpose, cost: KdfCost, salt: &[u8; 16], nonce: &[u8; 12]) -> Vec<u8> {
+    fn tag(&self, purpose: KeyPurpose) -> (u8, &'static str) {
+        purpose_tag(purpose, self.suite)
+    }
+
+    fn header(
+        &self,
+        purpose: KeyPurpose,
+        cost: KdfCost,
+        salt: &[u8; 16],
+        nonce: &[u8; 12],
+    ) -> Vec<u8> {
         let mut e = Encoder::new();
         e.str(MAGIC)
-            .u8(purpose_tag(purpose).0)
+            .u8(self.tag(purpose).0)
             .u32(cost.m_cost)
             .u32(cost.t_cost)
             .u32(cost.p_cost)
@@ -165,7 +198,7 @@ impl SoftwareProvider {
         if path.exists() {
             return Err(HsmError::KeyExists {
                 label: label.into(),
-                purpose: purpose_tag(purpose).1,
+                purpose: self.tag(purpose).1,
                 provider: self.describe(),
             });
         }
@@ -173,7 +206,7 @@ impl SoftwareProvider {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut salt);
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let header = Self::header(purpose, self.cost, &salt, &nonce);
+        let header = self.header(purpose, self.cost, &salt, &nonce);
         let key = self.file_key(&salt, self.cost)?;
         let aad = [header.as_slice(), label.as_bytes()].concat();
         let ct = ChaCha20Poly1305::new(key.as_ref().into())
@@ -199,8 +232,8 @@ impl SoftwareProvider {
         f.sync_all()
             .map_err(|e| io_err("syncing a key file", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| io_err("renaming a key file", &path, e))?;
-        keys.insert((label.to_string(), purpose_tag(purpose).0), secret);
-        tracing::info!(store = %self.dir.display(), label, purpose = purpose_tag(purpose).1, "generated a software key");
+        keys.insert((label.to_string(), self.tag(purpose).0), secret);
+        tracing::info!(store = %self.dir.display(), label, purpose = self.tag(purpose).1, "generated a software key");
         Ok(())
     }
 
@@ -211,7 +244,7 @@ impl SoftwareProvider {
         purpose: KeyPurpose,
         f: impl FnOnce(&[u8; 32]) -> Result<T, HsmError>,
     ) -> Result<T, HsmError> {
-        let tag = purpose_tag(purpose).0;
+        let tag = self.tag(purpose).0;
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         let secret = match keys.entry((label.to_string(), tag)) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
@@ -227,7 +260,7 @@ impl SoftwareProvider {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(HsmError::KeyNotFound {
                     label: label.into(),
-                    purpose: purpose_tag(purpose).1,
+                    purpose: self.tag(purpose).1,
                     provider: self.describe(),
                 })
             }
@@ -240,7 +273,7 @@ impl SoftwareProvider {
         if d.string("magic", 64).map_err(|_| damaged())? != MAGIC {
             return Err(damaged());
         }
-        if d.u8("purpose").map_err(|_| damaged())? != purpose_tag(purpose).0 {
+        if d.u8("purpose").map_err(|_| damaged())? != self.tag(purpose).0 {
             return Err(damaged());
         }
         let cost = KdfCost {
@@ -252,7 +285,7 @@ impl SoftwareProvider {
         let nonce: [u8; 12] = d.array("nonce").map_err(|_| damaged())?;
         let ct = d.bytes("sealed key", 128).map_err(|_| damaged())?;
         d.finish("key file").map_err(|_| damaged())?;
-        let header = Self::header(purpose, cost, &salt, &nonce);
+        let header = self.header(purpose, cost, &salt, &nonce);
         let key = self.file_key(&salt, cost)?;
         let aad = [header.as_slice(), label.as_bytes()].concat();
         let mut plain = ChaCha20Poly1305::new(key.as_ref().into())
@@ -264,6 +297,15 @@ impl SoftwareProvider {
         let out: Result<[u8; 32], _> = plain.as_slice().try_into();
         plain.zeroize();
         Ok(Secret(Zeroizing::new(out.map_err(|_| damaged())?)))
+    }
+
+    fn sm2_key(bytes: &[u8; 32]) -> Result<ledger_crypto::Sm2SoftwareKey, HsmError> {
+        ledger_crypto::Sm2SoftwareKey::from_bytes(bytes)
+            .map_err(|_| HsmError::Malformed { what: "SM2 secret" })
+    }
+
+    fn sm2_secret(bytes: &[u8; 32]) -> Result<sm2::SecretKey, HsmError> {
+        sm2::SecretKey::from_slice(bytes).map_err(|_| HsmError::Malformed { what: "SM2 secret" })
     }
 
     fn p256_secret(bytes: &[u8; 32]) -> Result<p256::SecretKey, HsmError> {
@@ -279,13 +321,24 @@ impl KeyProvider for SoftwareProvider {
     }
 
     fn generate_signing_key(&self, label: &str) -> Result<PublicKey, HsmError> {
-        let mut seed = Zeroizing::new([0u8; 32]);
-        rand::rngs::OsRng.fill_bytes(seed.as_mut());
-        self.create(label, KeyPurpose::Signing, Secret(seed))?;
+        let secret = match self.suite {
+            CryptoSuite::Sm => ledger_crypto::Sm2SoftwareKey::generate().to_bytes(),
+            _ => {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                rand::rngs::OsRng.fill_bytes(seed.as_mut());
+                seed
+            }
+        };
+        self.create(label, KeyPurpose::Signing, Secret(secret))?;
         self.signing_public_key(label)
     }
 
     fn signing_public_key(&self, label: &str) -> Result<PublicKey, HsmError> {
+        if self.suite == CryptoSuite::Sm {
+            return self.with_secret(label, KeyPurpose::Signing, |b| {
+                Ok(Self::sm2_key(b)?.public_key())
+            });
+        }
         self.with_secret(label, KeyPurpose::Signing, |seed| {
             let sk = ed25519_dalek::SigningKey::from_bytes(seed);
             PublicKey::new(
@@ -297,6 +350,11 @@ impl KeyProvider for SoftwareProvider {
     }
 
     fn sign(&self, label: &str, digest: &Hash) -> Result<Signature, HsmError> {
+        if self.suite == CryptoSuite::Sm {
+            return self.with_secret(label, KeyPurpose::Signing, |b| {
+                Ok(Self::sm2_key(b)?.sign_message(&digest.0))
+            });
+        }
         self.with_secret(label, KeyPurpose::Signing, |seed| {
             let sk = ed25519_dalek::SigningKey::from_bytes(seed);
             Ok(Signature(sk.sign(&digest.0).to_bytes().to_vec()))
@@ -304,13 +362,33 @@ impl KeyProvider for SoftwareProvider {
     }
 
     fn generate_agreement_key(&self, label: &str) -> Result<Vec<u8>, HsmError> {
-        let sk = p256::SecretKey::random(&mut rand::rngs::OsRng);
-        let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(sk.to_bytes().into());
+        let bytes: Zeroizing<[u8; 32]> = match self.suite {
+            CryptoSuite::Sm => Zeroizing::new(
+                sm2::SecretKey::random(&mut rand::rngs::OsRng)
+                    .to_bytes()
+                    .into(),
+            ),
+            _ => Zeroizing::new(
+                p256::SecretKey::random(&mut rand::rngs::OsRng)
+                    .to_bytes()
+                    .into(),
+            ),
+        };
         self.create(label, KeyPurpose::Agreement, Secret(bytes))?;
         self.agreement_public_key(label)
     }
 
     fn agreement_public_key(&self, label: &str) -> Result<Vec<u8>, HsmError> {
+        if self.suite == CryptoSuite::Sm {
+            return self.with_secret(label, KeyPurpose::Agreement, |b| {
+                use sm2::elliptic_curve::sec1::ToEncodedPoint as _;
+                Ok(Self::sm2_secret(b)?
+                    .public_key()
+                    .to_encoded_point(false)
+                    .as_bytes()
+                    .to_vec())
+            });
+        }
         self.with_secret(label, KeyPurpose::Agreement, |b| {
             Ok(Self::p256_secret(b)?
                 .public_key()
@@ -321,6 +399,14 @@ impl KeyProvider for SoftwareProvider {
     }
 
     fn ecdh(&self, label: &str, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        if self.suite == CryptoSuite::Sm {
+            return self.with_secret(label, KeyPurpose::Agreement, |b| {
+                ledger_crypto::hpke::sm2_software_dh(b)(peer_point).map_err(|e| HsmError::Pkcs11 {
+                    operation: "deriving a shared secret",
+                    reason: e.to_string(),
+                })
+            });
+        }
         let peer = p256::PublicKey::from_sec1_bytes(peer_point).map_err(|_| HsmError::Pkcs11 {
             operation: "deriving a shared secret",
             reason: "the peer point is not on P-256".into(),
@@ -391,21 +477,25 @@ impl KeyProvider for SoftwareProvider {
                 continue;
             };
             let info = match purpose {
-                "signing" => KeyInfo {
-                    label: label.into(),
-                    purpose: KeyPurpose::Signing,
-                    public: Some(self.signing_public_key(label)?.to_text()),
-                },
-                "agreement" => KeyInfo {
-                    label: label.into(),
-                    purpose: KeyPurpose::Agreement,
-                    public: Some(
-                        self.agreement_public_key(label)?
-                            .iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect(),
-                    ),
-                },
+                "signing" | "sm2-signing" if purpose == self.tag(KeyPurpose::Signing).1 => {
+                    KeyInfo {
+                        label: label.into(),
+                        purpose: KeyPurpose::Signing,
+                        public: Some(self.signing_public_key(label)?.to_text()),
+                    }
+                }
+                "agreement" | "sm2-agreement" if purpose == self.tag(KeyPurpose::Agreement).1 => {
+                    KeyInfo {
+                        label: label.into(),
+                        purpose: KeyPurpose::Agreement,
+                        public: Some(
+                            self.agreement_public_key(label)?
+                                .iter()
+                                .map(|b| format!("{b:02x}"))
+                                .collect(),
+                        ),
+                    }
+                }
                 "sealing" => KeyInfo {
                     label: label.into(),
                     purpose: KeyPurpose::Sealing,

@@ -579,6 +579,8 @@ impl TestNode {
             token_label: token.into(),
             pin: cryptoki::types::AuthPin::from(TEST_PIN.to_string()),
             signing: ledger_hsm::SigningAlgorithm::Auto,
+            suite: ledger_types::CryptoSuite::Default,
+            sm2: None,
         })
         .expect("open the token");
         Arc::new(

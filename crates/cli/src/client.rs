@@ -156,6 +156,26 @@ impl TlsArgs {
     }
 }
 
+/// Fixes the process's suite to the one the node reports (nodes before suites: default).
+fn select_suite(s: &pb::GetStatusResponse) -> Result<(), CliError> {
+    let name = if s.crypto_suite.is_empty() {
+        "default"
+    } else {
+        s.crypto_suite.as_str()
+    };
+    let suite = ledger_types::CryptoSuite::from_name(name).ok_or_else(|| {
+        CliError::Invalid(format!(
+            "the node reports crypto suite {name:?}, which this CLI does not know"
+        ))
+    })?;
+    suite.select("the node's status").map_err(|e| {
+        CliError::Invalid(format!(
+            "the node's chain uses the {} crypto suite, but this CLI's keys are made for {} ([keys] crypto_suite of --home): sign with a node home of that chain",
+            e.wanted, e.active
+        ))
+    })
+}
+
 /// The chain id of the genesis file in `home`.
 fn chain_of(home: &std::path::Path) -> Result<ChainId, CliError> {
     #[derive(serde::Deserialize)]
@@ -234,12 +254,17 @@ impl Client {
     }
 
     /// Node status.
+    ///
+    /// Fixes this process's crypto suite to the node's chain's, so every hash and signature
+    /// the CLI computes is of that suite; refused if the CLI's keys are of the other one.
     pub async fn status(&mut self) -> Result<pb::GetStatusResponse, CliError> {
-        Ok(self
+        let s = self
             .inner
             .get_status(pb::GetStatusRequest {})
             .await?
-            .into_inner())
+            .into_inner();
+        select_suite(&s)?;
+        Ok(s)
     }
 
     /// Submits a transaction.

@@ -49,6 +49,10 @@ async fn main() {
 async fn run(cli: Cli) -> Result<(), CliError> {
     let tls = cli.tls.client_tls(&cli.node)?;
     let mut client = Client::connect(&cli.node, tls).await?;
+    if !matches!(cli.command, Command::Status) {
+        // Fixes the process's crypto suite to the chain's before anything is hashed.
+        client.status().await?;
+    }
     match cli.command {
         Command::Status => {
             let s = client.status().await?;
@@ -58,6 +62,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             out!("last block     {}", hex::encode(&s.last_block_hash));
             out!("last block at  {} ms", s.last_block_time_ms);
             out!("genesis        {}", hex::encode(&s.genesis_hash));
+            out!(
+                "crypto suite   {} ({})",
+                s.crypto_suite,
+                ledger_types::CryptoSuite::from_name(&s.crypto_suite)
+                    .map(|c| c.describe())
+                    .unwrap_or("unknown to this CLI")
+            );
             out!(
                 "mempool        {} txs, {} bytes",
                 s.mempool_txs,

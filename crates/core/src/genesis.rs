@@ -11,8 +11,8 @@ use ledger_crypto::Signer;
 use ledger_state::genesis::{genesis_block_full, registration_body, registration_with_keys};
 use ledger_state::Execution;
 use ledger_types::{
-    Block, ChainId, HashSuite, OrgId, Payload, PublicKey, RegisterMember, Role, Signature,
-    Transaction,
+    Block, ChainId, CryptoSuite, HashSuite, OrgId, Payload, PublicKey, RegisterMember, Role,
+    Signature, Transaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +24,13 @@ use crate::error::NodeError;
 pub struct GenesisFile {
     /// The chain id.
     pub chain_id: String,
-    /// The hash suite (`sha256`).
+    /// The hash suite: `sha256` (default crypto suite) or `sm3` (SM suite).
     pub hash_suite: String,
+    /// The crypto suite (docs/crypto-suites.md): `default` or `sm`. Fixed for the chain's
+    /// life: no transaction changes it, and every hash of the chain (the genesis block's
+    /// first) is computed with it. Absent in files written before suites existed: `default`.
+    #[serde(default = "GenesisFile::default_suite")]
+    pub crypto_suite: String,
     /// The genesis block's timestamp, in milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
     /// The founding members.
@@ -196,16 +201,64 @@ impl GenesisMember {
 }
 
 impl GenesisFile {
-    /// Reads a genesis file.
+    fn default_suite() -> String {
+        CryptoSuite::Default.name().to_string()
+    }
+
+    /// Reads a genesis file and fixes this process's crypto suite to the chain's (refused if
+    /// the process already uses the other one, for example a node whose keys were made for
+    /// it).
     pub fn load(path: &Path) -> Result<Self, NodeError> {
         let text = std::fs::read_to_string(path).map_err(|e| NodeError::Io {
             what: format!("reading {}", path.display()),
             reason: e.to_string(),
         })?;
-        serde_json::from_str(&text).map_err(|e| NodeError::Genesis {
+        let file: GenesisFile = serde_json::from_str(&text).map_err(|e| NodeError::Genesis {
             path: path.display().to_string(),
             reason: e.to_string(),
-        })
+        })?;
+        file.select_suite(path)?;
+        Ok(file)
+    }
+
+    /// The chain's crypto suite, checked against its hash suite.
+    pub fn suite(&self, path: &Path) -> Result<CryptoSuite, NodeError> {
+        let bad = |reason: String| NodeError::Genesis {
+            path: path.display().to_string(),
+            reason,
+        };
+        let suite = CryptoSuite::from_name(&self.crypto_suite).ok_or_else(|| {
+            bad(format!(
+                "crypto suite {:?} is not one this node knows (default, sm)",
+                self.crypto_suite
+            ))
+        })?;
+        if HashSuite::from_name(&self.hash_suite) != Some(suite.hash()) {
+            return Err(bad(format!(
+                "hash suite {:?} does not belong to crypto suite {:?}, whose hash is {:?}",
+                self.hash_suite,
+                suite.name(),
+                suite.hash().name()
+            )));
+        }
+        Ok(suite)
+    }
+
+    /// Fixes this process's suite to the chain's.
+    pub fn select_suite(&self, path: &Path) -> Result<CryptoSuite, NodeError> {
+        let suite = self.suite(path)?;
+        suite
+            .select(&path.display().to_string())
+            .map_err(|e| NodeError::Genesis {
+                path: path.display().to_string(),
+                reason: format!(
+                    "this chain's crypto suite is {}, but this process already uses {} (a node \
+                 fixes its suite from [keys] crypto_suite in config.toml, set by `init \
+                 --crypto-suite`): a node runs only the suite its keys were made for",
+                    e.wanted, e.active
+                ),
+            })?;
+        Ok(suite)
     }
 
     /// Writes the genesis file.
@@ -230,13 +283,7 @@ impl GenesisFile {
             path: path.display().to_string(),
             reason,
         };
-        if HashSuite::from_name(&self.hash_suite) != Some(HashSuite::current()) {
-            return Err(bad(format!(
-                "hash suite {:?} is not supported (this node supports {:?})",
-                self.hash_suite,
-                HashSuite::current().name()
-            )));
-        }
+        self.select_suite(path)?;
         let chain_id = ChainId::new(self.chain_id.clone()).map_err(|e| bad(e.to_string()))?;
         let mut txs: Vec<Transaction> = Vec::with_capacity(self.members.len());
         for (i, m) in self.members.iter().enumerate() {

@@ -55,6 +55,80 @@ pub fn sm2_verify(key: &[u8], msg: &[u8], signature: &[u8]) -> Result<(), Crypto
     })
 }
 
+/// SM2's `ZA` for `point` (uncompressed SEC1) and [`SM2_DIST_ID`] (GM/T 0003.2-2012 5.5):
+/// `SM3(ENTL || ID || a || b || xG || yG || xA || yA)`.
+pub fn sm2_za(point: &[u8]) -> Result<[u8; 32], CryptoError> {
+    const A: &str = "fffffffeffffffffffffffffffffffffffffffff00000000fffffffffffffffc";
+    const B: &str = "28e9fa9e9d9f5e344d5a9e4bcf6509a7f39789f515ab8f92ddbcbd414d940e93";
+    const XG: &str = "32c4ae2c1f1981195f9904466a39c9948fe30bbff2660be1715a4589334c74c7";
+    const YG: &str = "bc3736a2f4f6779c59bdcee36b692153d0a9877cc62a474002df32e52139f0a0";
+    sm2::PublicKey::from_sec1_bytes(point).map_err(|_| CryptoError::InvalidPublicKey {
+        scheme: "sm2",
+        reason: "not a point on the SM2 curve".into(),
+    })?;
+    if point.len() != SM2_POINT_LEN {
+        return Err(CryptoError::InvalidPublicKey {
+            scheme: "sm2",
+            reason: "expected an uncompressed point".into(),
+        });
+    }
+    let mut h = <sm3::Sm3 as sm3::Digest>::new();
+    let entl = (SM2_DIST_ID.len() as u16 * 8).to_be_bytes();
+    sm3::Digest::update(&mut h, entl);
+    sm3::Digest::update(&mut h, SM2_DIST_ID.as_bytes());
+    for c in [A, B, XG, YG] {
+        sm3::Digest::update(&mut h, hex::decode(c).unwrap_or_default());
+    }
+    sm3::Digest::update(&mut h, &point[1..]);
+    Ok(sm3::Digest::finalize(h).into())
+}
+
+/// `e = SM3(ZA || M)`: what a token whose SM2 mechanism takes a prehash signs.
+pub fn sm2_prehash(point: &[u8], msg: &[u8]) -> Result<[u8; 32], CryptoError> {
+    let za = sm2_za(point)?;
+    let mut h = <sm3::Sm3 as sm3::Digest>::new();
+    sm3::Digest::update(&mut h, za);
+    sm3::Digest::update(&mut h, msg);
+    Ok(sm3::Digest::finalize(h).into())
+}
+
+/// An SM2 signature as a token may return it, DER `SEQUENCE { r, s }` or raw `r || s`, as
+/// the 64-byte `r || s` the ledger stores.
+pub fn sm2_signature_from_token(bytes: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let bad = |reason: &str| CryptoError::MalformedSignature {
+        scheme: "sm2",
+        reason: reason.to_string(),
+    };
+    if bytes.len() == 64 {
+        return Ok(bytes.to_vec());
+    }
+    if bytes.len() < 8 || bytes[0] != 0x30 || usize::from(bytes[1]) != bytes.len() - 2 {
+        return Err(bad("neither 64 bytes r || s nor a DER SEQUENCE"));
+    }
+    let mut out = Vec::with_capacity(64);
+    let mut i = 2;
+    for _ in 0..2 {
+        if bytes.get(i) != Some(&2) {
+            return Err(bad("DER: expected an INTEGER"));
+        }
+        let len = usize::from(*bytes.get(i + 1).ok_or_else(|| bad("DER: truncated"))?);
+        let int = bytes
+            .get(i + 2..i + 2 + len)
+            .ok_or_else(|| bad("DER: truncated"))?;
+        let int: Vec<u8> = int.iter().copied().skip_while(|b| *b == 0).collect();
+        if int.len() > 32 {
+            return Err(bad("DER: integer longer than 32 bytes"));
+        }
+        out.extend(std::iter::repeat_n(0u8, 32 - int.len()));
+        out.extend(int);
+        i += 2 + len;
+    }
+    if i != bytes.len() {
+        return Err(bad("DER: trailing bytes"));
+    }
+    Ok(out)
+}
+
 /// An SM2 key held in process memory: SM chains' software backend, tests and tools.
 ///
 /// The secret is wiped when the value is dropped (the crate's scalar zeroizes) and never
@@ -253,6 +327,35 @@ mod tests {
             .public_key()
             .to_encoded_point(false);
         assert!(sm2_verify(p.as_bytes(), &d.0, &sig.0).is_err());
+    }
+
+    #[test]
+    fn za_and_prehash_match_the_crate_signature() {
+        // A token that signs the prehash e = SM3(ZA || M) must produce what the message
+        // signer produces: sign our prehash with the raw scalar, verify as a message.
+        use sm2::dsa::signature::hazmat::PrehashSigner as _;
+        let key = Sm2SoftwareKey::generate();
+        let msg = [3u8; 32];
+        let e = sm2_prehash(&key.public_point(), &msg).unwrap();
+        let sig: sm2::dsa::Signature = key.key.sign_prehash(&e).unwrap();
+        sm2_verify(&key.public_point(), &msg, &sig.to_bytes()).unwrap();
+        // DER and raw forms both come back as r || s.
+        let raw = sig.to_bytes().to_vec();
+        assert_eq!(sm2_signature_from_token(&raw).unwrap(), raw);
+        let int = |b: &[u8]| {
+            let v: Vec<u8> = b.iter().copied().skip_while(|x| *x == 0).collect();
+            let v = if v[0] & 0x80 != 0 {
+                [vec![0], v].concat()
+            } else {
+                v
+            };
+            [vec![2, v.len() as u8], v].concat()
+        };
+        let body = [int(&raw[..32]), int(&raw[32..])].concat();
+        let der = [vec![0x30, body.len() as u8], body].concat();
+        assert_eq!(sm2_signature_from_token(&der).unwrap(), raw);
+        assert!(sm2_signature_from_token(&der[..der.len() - 1]).is_err());
+        assert!(sm2_signature_from_token(&[0x30, 0]).is_err());
     }
 
     #[test]

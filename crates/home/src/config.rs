@@ -387,12 +387,42 @@ pub enum KeyBackend {
     Pkcs11,
 }
 
+/// The crypto suite a node's keys are made for (docs/crypto-suites.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SuiteName {
+    /// SHA-256, Ed25519 or ECDSA P-256, AES-256-GCM, HPKE over P-256.
+    #[default]
+    Default,
+    /// The Chinese commercial suite: SM3, SM2 (with ZA), SM4-GCM, key wrapping over SM2.
+    Sm,
+}
+
+impl SuiteName {
+    /// The suite.
+    pub fn suite(self) -> ledger_types::CryptoSuite {
+        match self {
+            SuiteName::Default => ledger_types::CryptoSuite::Default,
+            SuiteName::Sm => ledger_types::CryptoSuite::Sm,
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == SuiteName::Default
+    }
+}
+
 /// Key settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
     /// `software` or `pkcs11`.
     pub backend: KeyBackend,
+    /// The crypto suite of the chain these keys sign on: `default` or `sm`. Fixed when
+    /// the keys are made (`init --crypto-suite`); the node refuses a genesis of the other
+    /// suite.
+    #[serde(default, skip_serializing_if = "SuiteName::is_default")]
+    pub crypto_suite: SuiteName,
     /// Label of the transaction and consensus signing key.
     pub signing_label: String,
     /// Label of the P-256 key-agreement key (unwrapping field keys).
@@ -432,6 +462,7 @@ impl KeysConfig {
     pub fn for_org(org: &str) -> Self {
         Self {
             backend: KeyBackend::Software,
+            crypto_suite: SuiteName::Default,
             signing_label: format!("{org}-signing"),
             agreement_label: format!("{org}-agreement"),
             sealing_label: format!("{org}-seal"),
@@ -486,6 +517,40 @@ pub struct Pkcs11Keys {
     /// `CKM_EDDSA`, else ECDSA P-256), `ed25519` or `ecdsa-p256`.
     #[serde(default)]
     pub signing_algorithm: SigningAlgorithmName,
+    /// The token's SM2 mechanisms, for the SM suite (vendor-defined; see docs/hsm.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm2: Option<Pkcs11Sm2>,
+}
+
+/// `[keys.pkcs11.sm2]`: the vendor's SM2 mechanisms, each as `NAME=VALUE` or `VALUE`, where
+/// `VALUE` is a number (`0x80000501`), `CKM_VENDOR_DEFINED+n`, or one of the standard names
+/// `CKM_EC_KEY_PAIR_GEN`, `CKM_ECDSA`, `CKM_ECDH1_DERIVE`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Sm2 {
+    /// SM2 signing, for example `CKM_SM2_SIGN=CKM_VENDOR_DEFINED+0x8001`.
+    pub sign: String,
+    /// `message` (the token computes ZA and SM3) or `prehash` (the host does).
+    #[serde(default = "Pkcs11Sm2::default_sign_input")]
+    pub sign_input: String,
+    /// Key-pair generation on the SM2 curve.
+    #[serde(default = "Pkcs11Sm2::default_key_pair_gen")]
+    pub key_pair_gen: String,
+    /// Key agreement on the SM2 curve.
+    #[serde(default = "Pkcs11Sm2::default_derive")]
+    pub derive: String,
+}
+
+impl Pkcs11Sm2 {
+    fn default_sign_input() -> String {
+        "message".into()
+    }
+    fn default_key_pair_gen() -> String {
+        "CKM_EC_KEY_PAIR_GEN".into()
+    }
+    fn default_derive() -> String {
+        "CKM_ECDH1_DERIVE".into()
+    }
 }
 
 /// The `signing_algorithm` setting.

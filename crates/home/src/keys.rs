@@ -55,7 +55,18 @@ fn hsm(e: ledger_hsm::HsmError) -> HomeError {
 }
 
 /// Opens the configured key provider.
+///
+/// Fixes this process's crypto suite to the one the keys are made for (`[keys]
+/// crypto_suite`), so every hash and signature that follows is of that suite, and a genesis
+/// of the other suite is refused when it is read.
 pub fn open_provider(home: &Path, keys: &KeysConfig) -> Result<Arc<dyn KeyProvider>, HomeError> {
+    let suite = keys.crypto_suite.suite();
+    suite
+        .select(&format!(
+            "[keys] crypto_suite in {}",
+            home.join("config.toml").display()
+        ))
+        .map_err(|e| HomeError::Keys(e.to_string()))?;
     match keys.backend {
         KeyBackend::Software => {
             let s = &keys.software;
@@ -67,7 +78,7 @@ pub fn open_provider(home: &Path, keys: &KeysConfig) -> Result<Arc<dyn KeyProvid
             )?;
             let dir: PathBuf = NodeConfig::resolve(home, &s.dir);
             Ok(Arc::new(
-                SoftwareProvider::open(&dir, pass, KdfCost::DEFAULT).map_err(hsm)?,
+                SoftwareProvider::open_in(suite, &dir, pass, KdfCost::DEFAULT).map_err(hsm)?,
             ))
         }
         KeyBackend::Pkcs11 => {
@@ -89,10 +100,33 @@ pub fn open_provider(home: &Path, keys: &KeysConfig) -> Result<Arc<dyn KeyProvid
                     SigningAlgorithmName::Ed25519 => SigningAlgorithm::Ed25519,
                     SigningAlgorithmName::EcdsaP256 => SigningAlgorithm::EcdsaP256,
                 },
+                suite,
+                sm2: p.sm2.as_ref().map(sm2_mechanisms).transpose()?,
             };
             Ok(Arc::new(Pkcs11Provider::open(config).map_err(hsm)?))
         }
     }
+}
+
+fn sm2_mechanisms(c: &crate::config::Pkcs11Sm2) -> Result<ledger_hsm::Sm2Mechanisms, HomeError> {
+    let spec = |field: &str, text: &str| {
+        ledger_hsm::MechanismSpec::parse(text)
+            .map_err(|e| HomeError::Keys(format!("[keys.pkcs11.sm2] {field}: {e}")))
+    };
+    Ok(ledger_hsm::Sm2Mechanisms {
+        sign: spec("sign", &c.sign)?,
+        key_pair_gen: spec("key_pair_gen", &c.key_pair_gen)?,
+        derive: spec("derive", &c.derive)?,
+        sign_input: match c.sign_input.as_str() {
+            "message" => ledger_hsm::Sm2SignInput::Message,
+            "prehash" => ledger_hsm::Sm2SignInput::Prehash,
+            other => {
+                return Err(HomeError::Keys(format!(
+                    "[keys.pkcs11.sm2] sign_input: {other:?} is neither \"message\" nor \"prehash\""
+                )))
+            }
+        },
+    })
 }
 
 /// The node's signer: the configured provider's signing key.

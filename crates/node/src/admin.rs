@@ -64,12 +64,15 @@ pub fn genesis_merge(out: &Path, inputs: &[PathBuf]) -> Result<(), NodeError> {
         match &mut merged {
             None => merged = Some(g),
             Some(m) => {
-                if m.chain_id != g.chain_id || m.hash_suite != g.hash_suite {
+                if m.chain_id != g.chain_id
+                    || m.hash_suite != g.hash_suite
+                    || m.crypto_suite != g.crypto_suite
+                {
                     return Err(NodeError::Genesis {
                         path: path.display().to_string(),
                         reason: format!(
-                            "chain {} ({}) does not match chain {} ({}) of the other inputs",
-                            g.chain_id, g.hash_suite, m.chain_id, m.hash_suite
+                            "chain {} (suite {}) does not match chain {} (suite {}) of the other inputs",
+                            g.chain_id, g.crypto_suite, m.chain_id, m.crypto_suite
                         ),
                     });
                 }

@@ -280,6 +280,18 @@ pub struct InitArgs {
     /// PKCS#11 backend: signature algorithm of the signing key.
     #[arg(long, value_enum, default_value = "auto")]
     pub signing_algorithm: config::SigningAlgorithmName,
+    /// The crypto suite of the chain this node's keys are for: "default" (SHA-256, Ed25519
+    /// or ECDSA P-256, AES-256-GCM) or "sm" (SM3, SM2 with ZA, SM4-GCM; the Chinese
+    /// commercial suite). Written into genesis by the founding node and fixed for the
+    /// chain's life; a node refuses a genesis of the other suite. See docs/crypto-suites.md.
+    #[arg(long, value_enum, default_value = "default")]
+    pub crypto_suite: config::SuiteName,
+    /// PKCS#11 backend on the SM suite: the token's SM2 signing mechanism, vendor-defined
+    /// (`NAME=CKM_VENDOR_DEFINED+n` or a number; see docs/hsm.md). Written to
+    /// [keys.pkcs11.sm2] with the standard EC key generation and ECDH; edit it there for
+    /// vendor ones.
+    #[arg(long, value_name = "MECHANISM")]
+    pub pkcs11_sm2_sign: Option<String>,
     /// The circuits' verifying keys to fix in genesis: a folder of verifying keys (from
     /// the consortium's setup, e.g. `circuit-setup`), or "dev", the public development
     /// keys (with --development only). Default: "dev" with --development; required

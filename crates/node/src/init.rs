@@ -56,8 +56,13 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
             ))
         }
     };
+    let suite = a.crypto_suite.suite();
+    suite
+        .select("--crypto-suite")
+        .map_err(|e| NodeError::Fatal(e.to_string()))?;
     let mut keys_config = KeysConfig::for_org(org.as_str());
     keys_config.backend = a.key_backend;
+    keys_config.crypto_suite = a.crypto_suite;
     if a.passphrase_file.is_some() {
         keys_config.software.passphrase_env = None;
         keys_config.software.passphrase_file = a.passphrase_file.clone();
@@ -74,6 +79,12 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
             pin_env: a.pin_file.is_none().then(|| a.pin_env.clone()),
             pin_file: a.pin_file.clone(),
             signing_algorithm: a.signing_algorithm,
+            sm2: a.pkcs11_sm2_sign.clone().map(|sign| config::Pkcs11Sm2 {
+                sign,
+                sign_input: "message".into(),
+                key_pair_gen: "CKM_EC_KEY_PAIR_GEN".into(),
+                derive: "CKM_ECDH1_DERIVE".into(),
+            }),
         });
     }
     let config = NodeConfig {
@@ -187,7 +198,8 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
         circuits,
         development: a.development,
         chain_id: chain_id.to_string(),
-        hash_suite: ledger_types::HashSuite::current().name().to_string(),
+        hash_suite: suite.hash().name().to_string(),
+        crypto_suite: suite.name().to_string(),
         timestamp_ms: now_ms(),
         members: vec![GenesisMember::signed(
             &chain_id,
@@ -224,6 +236,7 @@ pub fn init(a: InitArgs) -> Result<(), NodeError> {
             "  genesis       this organisation's registration only: merge it with the validators' (ledger-node genesis-merge) and install the result as genesis.json"
         ),
     }
+    out!("  crypto suite  {} ({})", suite.name(), suite.describe());
     out!("  keys          {}", provider.describe());
     out!("  signing key   {}", key.public_key());
     if circuit_keys == "dev" {

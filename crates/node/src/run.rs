@@ -172,7 +172,21 @@ fn open_chain(
     config: &NodeConfig,
 ) -> Result<(Arc<Store>, genesis::Genesis), NodeError> {
     let genesis_path = home.join(GENESIS_FILE);
+    // The suite the keys were made for first, so a genesis of the other suite is refused
+    // by name when it is read.
+    let suite = config.keys.crypto_suite.suite();
+    suite
+        .select(&format!(
+            "[keys] crypto_suite in {}",
+            home.join(CONFIG_FILE).display()
+        ))
+        .map_err(|e| NodeError::Fatal(e.to_string()))?;
     let file = GenesisFile::load(&genesis_path)?;
+    tracing::info!(
+        suite = suite.name(),
+        algorithms = suite.describe(),
+        "crypto suite"
+    );
     if genesis::pins_development_keys(&file.circuits) {
         if !file.development {
             return Err(NodeError::Fatal(format!(

@@ -168,6 +168,10 @@ async fn status(State(app): State<App>) -> ApiResult {
         "mempool_bytes": s.mempool_bytes,
         "node_version": s.node_version,
         "genesis_hash": hex(&s.genesis_hash),
+        "crypto_suite": s.crypto_suite,
+        "crypto_algorithms": ledger_types::CryptoSuite::from_name(&s.crypto_suite)
+            .map(|c| c.describe())
+            .unwrap_or_default(),
     })))
 }
 

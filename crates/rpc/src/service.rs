@@ -301,6 +301,7 @@ impl LedgerApi for LedgerService {
         let (round, last_commit_signatures) = self.ledger.last_commit();
         let (role, peers) = self.ledger.role();
         Ok(Response::new(pb::GetStatusResponse {
+            crypto_suite: ledger_types::CryptoSuite::current().name().to_string(),
             round,
             last_commit_signatures,
             validators: ledger_state::validator_set_at(store, tip.header.height + 1)

@@ -310,7 +310,7 @@ impl RecordVersion {
     }
 
     fn decode(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
-        use ledger_types::record::{MAX_SEALED_FIELD, WRAPPED_KEY_LEN, WRAP_ENC_LEN};
+        use ledger_types::record::{wrapped_key_len, MAX_SEALED_FIELD, WRAP_ENC_LEN};
         let record = RecordId::decode(d)?;
         let version = d.u32("version")?;
         let owner = OrgId::decode(d)?;
@@ -326,14 +326,14 @@ impl RecordVersion {
                 sealed: d.bytes("sealed field", MAX_SEALED_FIELD)?,
             });
         }
-        let n = d.count("wraps", usize::MAX, 8 + WRAP_ENC_LEN + WRAPPED_KEY_LEN)?;
+        let n = d.count("wraps", usize::MAX, 8 + WRAP_ENC_LEN + wrapped_key_len())?;
         let mut wraps = Vec::with_capacity(n);
         for _ in 0..n {
             wraps.push(KeyWrap {
                 field: FieldName::decode(d)?,
                 reader: OrgId::decode(d)?,
                 enc: d.array::<WRAP_ENC_LEN>("wrap enc")?.to_vec(),
-                wrapped: d.array::<WRAPPED_KEY_LEN>("wrapped key")?.to_vec(),
+                wrapped: d.fixed(wrapped_key_len(), "wrapped key")?,
             });
         }
         let n = d.count("commitments", ledger_types::tx::MAX_RECORD_FIELDS, 36)?;

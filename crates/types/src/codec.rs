@@ -191,6 +191,12 @@ impl<'a> Decoder<'a> {
         Ok(a)
     }
 
+    /// Reads `n` bytes of fixed width, where the width is known only at run time (for
+    /// example from the chain's crypto suite).
+    pub fn fixed(&mut self, n: usize, what: &'static str) -> Result<Vec<u8>, CodecError> {
+        Ok(self.take(n, what)?.to_vec())
+    }
+
     /// Reads a length-prefixed byte string of at most `max` bytes, borrowing it.
     pub fn bytes_ref(&mut self, what: &'static str, max: usize) -> Result<&'a [u8], CodecError> {
         let len = self.u32(what)? as usize;

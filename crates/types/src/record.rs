@@ -22,10 +22,22 @@ pub use crate::revoke::RevokeAccess;
 pub const MAX_RECORD_FIELDS: usize = 256;
 /// Most wraps one transaction can carry (fields × readers).
 pub const MAX_WRAPS: usize = 4096;
-/// Bytes of an HPKE `enc` for DHKEM(P-256): an uncompressed SEC1 point.
+/// Bytes of an HPKE `enc` for DHKEM(P-256) or DHKEM(SM2): an uncompressed SEC1 point.
 pub const WRAP_ENC_LEN: usize = 65;
-/// Bytes of a wrapped 256-bit data key: the key and the 16-byte AES-GCM tag.
+/// Bytes of a wrapped 256-bit data key on a default-suite chain: the key and the 16-byte
+/// AES-GCM tag.
 pub const WRAPPED_KEY_LEN: usize = 48;
+/// Bytes of a wrapped 128-bit SM4 data key on an SM chain: the key and the 16-byte SM4-GCM
+/// tag.
+pub const WRAPPED_KEY_LEN_SM: usize = 32;
+
+/// Bytes of a wrapped data key on this process's chain.
+pub fn wrapped_key_len() -> usize {
+    match crate::CryptoSuite::current() {
+        crate::CryptoSuite::Sm => WRAPPED_KEY_LEN_SM,
+        _ => WRAPPED_KEY_LEN,
+    }
+}
 /// Bytes a sealed field adds to its plaintext: format byte, 12-byte nonce, 16-byte tag.
 pub const SEALED_OVERHEAD: usize = 29;
 /// Most bytes of a sealed field.
@@ -49,7 +61,7 @@ pub struct KeyWrap {
     pub reader: OrgId,
     /// The HPKE encapsulated key (65 bytes).
     pub enc: Vec<u8>,
-    /// The wrapped data key (48 bytes).
+    /// The wrapped data key (48 bytes; 32 on SM chains).
     pub wrapped: Vec<u8>,
 }
 
@@ -66,7 +78,7 @@ impl KeyWrap {
             field: FieldName::decode(d)?,
             reader: OrgId::decode(d)?,
             enc: d.array::<WRAP_ENC_LEN>("wrap enc")?.to_vec(),
-            wrapped: d.array::<WRAPPED_KEY_LEN>("wrapped key")?.to_vec(),
+            wrapped: d.fixed(wrapped_key_len(), "wrapped key")?,
         })
     }
 }
@@ -79,7 +91,7 @@ pub(crate) fn encode_wraps(e: &mut Encoder, wraps: &[KeyWrap]) {
 }
 
 pub(crate) fn decode_wraps(d: &mut Decoder<'_>) -> Result<Vec<KeyWrap>, CodecError> {
-    let n = d.count("key wraps", MAX_WRAPS, 8 + WRAP_ENC_LEN + WRAPPED_KEY_LEN)?;
+    let n = d.count("key wraps", MAX_WRAPS, 8 + WRAP_ENC_LEN + wrapped_key_len())?;
     let mut wraps = Vec::with_capacity(n);
     for _ in 0..n {
         wraps.push(KeyWrap::decode(d)?);
@@ -105,13 +117,16 @@ pub fn check_wraps(what: &'static str, wraps: &[KeyWrap]) -> Result<(), CodecErr
             w[0].field, w[0].reader, w[1].field, w[1].reader
         )));
     }
+    let wrapped_len = wrapped_key_len();
     if let Some(w) = wraps
         .iter()
-        .find(|w| w.enc.len() != WRAP_ENC_LEN || w.wrapped.len() != WRAPPED_KEY_LEN)
+        .find(|w| w.enc.len() != WRAP_ENC_LEN || w.wrapped.len() != wrapped_len)
     {
         return Err(bad(format!(
-            "the wrap of {} for {} is not {WRAP_ENC_LEN}+{WRAPPED_KEY_LEN} bytes",
-            w.field, w.reader
+            "the wrap of {} for {} is not {WRAP_ENC_LEN}+{wrapped_len} bytes (this chain's crypto suite is {})",
+            w.field,
+            w.reader,
+            crate::CryptoSuite::current()
         )));
     }
     Ok(())

@@ -54,6 +54,8 @@ pub fn config(token: &str, pin: &str) -> Pkcs11Config {
         token_label: token.into(),
         pin: AuthPin::from(pin.to_string()),
         signing: ledger_hsm::SigningAlgorithm::Auto,
+        suite: ledger_types::CryptoSuite::Default,
+        sm2: None,
     }
 }
 
