@@ -94,3 +94,69 @@ fn debug_and_errors_hold_no_passphrase_or_key() {
         Err(HsmError::WrongPassphrase { .. })
     ));
 }
+
+#[test]
+fn sm_suite_keys_are_sm2_in_their_own_files() {
+    use ledger_types::{CryptoSuite, SignatureScheme};
+    let dir = tempfile::tempdir().unwrap();
+    let open_sm = || {
+        SoftwareProvider::open_in(
+            CryptoSuite::Sm,
+            dir.path(),
+            Zeroizing::new(PASSPHRASE.to_string()),
+            TEST_COST,
+        )
+        .unwrap()
+    };
+    let p = open_sm();
+    let pk = p.generate_signing_key("bank-sm-signing").unwrap();
+    assert_eq!(pk.scheme(), SignatureScheme::Sm2);
+    let digest = Hash([4; 32]);
+    let sig = p.sign("bank-sm-signing", &digest).unwrap();
+    ledger_crypto::sm::sm2_verify(pk.bytes(), &digest.0, &sig.0).unwrap();
+    let point = p.generate_agreement_key("bank-sm-agreement").unwrap();
+    let (enc, ct) =
+        ledger_crypto::hpke::seal_in(CryptoSuite::Sm, &point, b"i", b"a", b"key").unwrap();
+    let opened =
+        ledger_crypto::hpke::open_in(CryptoSuite::Sm, &enc, &point, b"i", b"a", &ct, |e| {
+            p.ecdh("bank-sm-agreement", e).map_err(|e| {
+                ledger_crypto::CryptoError::KeyAgreementFailed {
+                    reason: e.to_string(),
+                }
+            })
+        })
+        .unwrap();
+    assert_eq!(&*opened, b"key");
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "bank-sm-agreement.sm2-agreement.key",
+            "bank-sm-signing.sm2-signing.key"
+        ]
+    );
+    // After a restart the same keys come back; the default suite's provider does not see
+    // them as its own, and an SM file renamed to the default suite's name does not open.
+    let again = open_sm();
+    assert_eq!(again.signing_public_key("bank-sm-signing").unwrap(), pk);
+    let default = open(dir.path(), PASSPHRASE);
+    assert!(matches!(
+        default.signing_public_key("bank-sm-signing"),
+        Err(HsmError::KeyNotFound { .. })
+    ));
+    std::fs::copy(
+        dir.path().join("bank-sm-signing.sm2-signing.key"),
+        dir.path().join("bank-sm-signing.signing.key"),
+    )
+    .unwrap();
+    assert!(default.signing_public_key("bank-sm-signing").is_err());
+    let listed = again.list_keys().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed
+        .iter()
+        .any(|k| k.public.as_deref() == Some(pk.to_text().as_str())));
+}
