@@ -6,6 +6,9 @@
 //! token whose "SM2" mechanism signs something else (here ECDSA on the SM2 curve) is caught
 //! before its signature leaves the provider.
 
+// Test code: a failed step must stop the test where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{config, USER_PIN};
