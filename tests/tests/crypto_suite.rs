@@ -96,50 +96,33 @@ async fn an_sm_node_writes_reads_and_reports_its_suite() {
     .expect("the SM key store");
     let key = Arc::new(ProviderSigner::new(Arc::new(provider), "bank-sm-signing").expect("key"));
     assert_eq!(CryptoSuite::current(), CryptoSuite::Default);
-    let tx = sign_tx(
-        key.as_ref(),
-        TxBody {
-            chain_id: chain(),
-            signer: OrgId::new("bank-sm").expect("org"),
-            nonce: 5,
-            payload: Payload::RegisterSchema(ledger_state::testing::payload_schema()),
-        },
-    )
-    .expect("sign");
-    let refused = client
-        .submit_tx(pb::SubmitTxRequest {
-            tx: tx.bytes().to_vec(),
-        })
-        .await
-        .expect_err("a transaction signed under the other suite is refused");
-    assert!(
-        refused
-            .message()
-            .contains("signature does not verify under sm2:"),
-        "{refused:?}"
-    );
-    // So is one signed by a key of the default suite in the member's name.
     let ed = ledger_crypto::Ed25519SoftwareKey::generate();
-    let tx = sign_tx(
-        &ed,
-        TxBody {
-            chain_id: chain(),
-            signer: OrgId::new("bank-sm").expect("org"),
-            nonce: 5,
-            payload: Payload::RegisterSchema(ledger_state::testing::payload_schema()),
-        },
-    )
-    .expect("sign");
-    let refused = client
-        .submit_tx(pb::SubmitTxRequest {
-            tx: tx.bytes().to_vec(),
-        })
-        .await
-        .expect_err("refused");
-    assert!(
-        refused.message().contains("does not verify under sm2:"),
-        "{refused:?}"
-    );
+    // The member's own SM2 key over the default suite's digest, then a default-suite key
+    // in the member's name: both refused, naming the member's SM2 key.
+    for signer in [key.as_ref() as &dyn ledger_crypto::Signer, &ed] {
+        let tx = sign_tx(
+            signer,
+            TxBody {
+                chain_id: chain(),
+                signer: OrgId::new("bank-sm").expect("org"),
+                nonce: 5,
+                payload: Payload::RegisterSchema(ledger_state::testing::payload_schema()),
+            },
+        )
+        .expect("sign");
+        let refused = client
+            .submit_tx(pb::SubmitTxRequest {
+                tx: tx.bytes().to_vec(),
+            })
+            .await
+            .expect_err("a transaction signed under the other suite is refused");
+        assert!(
+            refused
+                .message()
+                .contains("signature does not verify under sm2:"),
+            "{refused:?}"
+        );
+    }
     // Nothing of it was committed: the chain still serves the note, and only it.
     let read = gw.read("note-1", None).await.expect("read again");
     assert_eq!(read.version, 1);

@@ -280,53 +280,71 @@ mod tests {
         assert!(FieldKey::generate().open(&b, &sealed).is_err());
     }
 
+    /// A reader's key pair on the suite's curve: the uncompressed point and the scalar.
+    fn reader_keys(suite: CryptoSuite) -> (Vec<u8>, [u8; 32]) {
+        match suite {
+            CryptoSuite::Sm => {
+                let sk = sm2::SecretKey::random(&mut rand::rngs::OsRng);
+                let pk = sk.public_key().to_encoded_point(false).as_bytes().to_vec();
+                (pk, sk.to_bytes().into())
+            }
+            _ => {
+                let sk = p256::SecretKey::random(&mut rand::rngs::OsRng);
+                let pk = sk.public_key().to_encoded_point(false).as_bytes().to_vec();
+                (pk, sk.to_bytes().into())
+            }
+        }
+    }
+
+    fn unwrap_as(
+        suite: CryptoSuite,
+        binding: &FieldBinding,
+        reader: &OrgId,
+        (pk, sk): &(Vec<u8>, [u8; 32]),
+        (enc, wrapped): &(Vec<u8>, Vec<u8>),
+    ) -> Result<FieldKey, CryptoError> {
+        match suite {
+            CryptoSuite::Sm => FieldKey::unwrap_in(
+                suite,
+                binding,
+                reader,
+                pk,
+                enc,
+                wrapped,
+                hpke::sm2_software_dh(sk),
+            ),
+            _ => FieldKey::unwrap_in(
+                suite,
+                binding,
+                reader,
+                pk,
+                enc,
+                wrapped,
+                hpke::software_dh(sk),
+            ),
+        }
+    }
+
     #[test]
     fn a_wrapped_key_unwraps_for_its_reader_and_binding_only() {
-        let reader_sk = p256::SecretKey::random(&mut rand::rngs::OsRng);
-        let reader_pk = reader_sk
-            .public_key()
-            .to_encoded_point(false)
-            .as_bytes()
-            .to_vec();
-        let sk: [u8; 32] = reader_sk.to_bytes().into();
-        let reader = OrgId::new("bank-b").unwrap();
-        let key = FieldKey::generate();
-        let b = binding();
-        let sealed = key.seal(&b, b"secret amount").unwrap();
-        let (enc, wrapped) = key.wrap(&b, &reader, &reader_pk).unwrap();
-        let back = FieldKey::unwrap(
-            &b,
-            &reader,
-            &reader_pk,
-            &enc,
-            &wrapped,
-            hpke::software_dh(&sk),
-        )
-        .unwrap();
-        assert_eq!(&*back.open(&b, &sealed).unwrap(), b"secret amount");
-        let v2 = FieldBinding {
-            version: 2,
-            ..b.clone()
-        };
-        assert!(FieldKey::unwrap(
-            &v2,
-            &reader,
-            &reader_pk,
-            &enc,
-            &wrapped,
-            hpke::software_dh(&sk)
-        )
-        .is_err());
-        let other = OrgId::new("bank-c").unwrap();
-        assert!(FieldKey::unwrap(
-            &b,
-            &other,
-            &reader_pk,
-            &enc,
-            &wrapped,
-            hpke::software_dh(&sk)
-        )
-        .is_err());
+        for suite in CryptoSuite::ALL {
+            let keys = reader_keys(suite);
+            let reader = OrgId::new("bank-b").unwrap();
+            let key = FieldKey::generate_in(suite);
+            let b = binding();
+            let sealed = key.seal(&b, b"secret amount").unwrap();
+            let wrap = key.wrap(&b, &reader, &keys.0).unwrap();
+            let back = unwrap_as(suite, &b, &reader, &keys, &wrap).unwrap();
+            assert_eq!(&*back.open(&b, &sealed).unwrap(), b"secret amount");
+            let v2 = FieldBinding {
+                version: 2,
+                ..b.clone()
+            };
+            assert!(unwrap_as(suite, &v2, &reader, &keys, &wrap).is_err());
+            let other = OrgId::new("bank-c").unwrap();
+            assert!(unwrap_as(suite, &b, &other, &keys, &wrap).is_err());
+            assert!(unwrap_as(suite, &b, &reader, &reader_keys(suite), &wrap).is_err());
+        }
     }
 
     #[test]
@@ -338,15 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn sm_suite_seals_with_sm4_gcm_and_wraps_over_sm2() {
-        let reader_sk = sm2::SecretKey::random(&mut rand::rngs::OsRng);
-        let reader_pk = reader_sk
-            .public_key()
-            .to_encoded_point(false)
-            .as_bytes()
-            .to_vec();
-        let sk: [u8; 32] = reader_sk.to_bytes().into();
-        let reader = OrgId::new("bank-b").unwrap();
+    fn sm_suite_seals_with_sm4_gcm_under_128_bit_keys() {
         let key = FieldKey::generate_in(CryptoSuite::Sm);
         assert_eq!(key.bytes.len(), 16);
         let b = binding();
@@ -366,29 +376,20 @@ mod tests {
         let aes_sealed = aes.seal(&b, b"x").unwrap();
         assert!(key.open(&b, &aes_sealed).is_err());
         assert!(aes.open(&b, &sealed).is_err());
-        let (enc, wrapped) = key.wrap(&b, &reader, &reader_pk).unwrap();
-        let back = FieldKey::unwrap_in(
-            CryptoSuite::Sm,
+        // An SM wrap does not unwrap as a default one (its schedule and width differ).
+        let keys = reader_keys(CryptoSuite::Sm);
+        let reader = OrgId::new("bank-b").unwrap();
+        let wrap = key.wrap(&b, &reader, &keys.0).unwrap();
+        assert_eq!(wrap.1.len(), 32);
+        assert!(FieldKey::unwrap_in(
+            CryptoSuite::Default,
             &b,
             &reader,
-            &reader_pk,
-            &enc,
-            &wrapped,
-            hpke::sm2_software_dh(&sk),
+            &keys.0,
+            &wrap.0,
+            &wrap.1,
+            hpke::sm2_software_dh(&keys.1)
         )
-        .unwrap();
-        assert_eq!(&*back.open(&b, &sealed).unwrap(), b"125000.00");
-        for (binding, org) in [(&v2, &reader), (&b, &OrgId::new("bank-c").unwrap())] {
-            assert!(FieldKey::unwrap_in(
-                CryptoSuite::Sm,
-                binding,
-                org,
-                &reader_pk,
-                &enc,
-                &wrapped,
-                hpke::sm2_software_dh(&sk),
-            )
-            .is_err());
-        }
+        .is_err());
     }
 }

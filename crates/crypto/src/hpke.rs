@@ -294,8 +294,12 @@ pub fn seal_in(
     let kem = Kem::of(suite);
     kem.check_point(pk_r, "recipient public key")?;
     if kem == Kem::Sm2 {
-        let sk_e = sm2::SecretKey::random(&mut rand::rngs::OsRng);
-        return sm2_seal_with(&sk_e, pk_r, info, aad, plaintext);
+        let sk_e: Zeroizing<[u8; 32]> = Zeroizing::new(
+            sm2::SecretKey::random(&mut rand::rngs::OsRng)
+                .to_bytes()
+                .into(),
+        );
+        return seal_with(kem, &sk_e, pk_r, info, aad, plaintext);
     }
     let rng = ring::rand::SystemRandom::new();
     let sk_e =
@@ -326,79 +330,45 @@ pub fn seal_in(
 /// [`seal`] with a given ephemeral secret: for known-answer tests only. Reusing an
 /// ephemeral key for two messages breaks confidentiality.
 pub fn seal_with_ephemeral_for_tests(
+    suite: CryptoSuite,
     sk_e: &[u8; 32],
     pk_r: &[u8],
     info: &[u8],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-    let sk_e = p256::SecretKey::from_slice(sk_e).map_err(|_| CryptoError::InvalidSecretKey {
-        reason: "not a P-256 scalar",
-    })?;
-    seal_with(&sk_e, pk_r, info, aad, plaintext)
+    seal_with(Kem::of(suite), sk_e, pk_r, info, aad, plaintext)
 }
 
+/// The seal with the ephemeral scalar `sk_e` on the suite's curve: `enc` is its public
+/// point, the Diffie-Hellman the x-coordinate of `sk_e * pk_r`.
 fn seal_with(
-    sk_e: &p256::SecretKey,
+    kem: Kem,
+    sk_e: &[u8; 32],
     pk_r: &[u8],
     info: &[u8],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-    let kem = Kem::P256;
     kem.check_point(pk_r, "recipient public key")?;
-    let recipient =
-        p256::PublicKey::from_sec1_bytes(pk_r).map_err(|_| CryptoError::InvalidPublicKey {
-            scheme: "p256",
-            reason: "recipient public key is not a point on P-256".into(),
-        })?;
-    let dh = p256::ecdh::diffie_hellman(sk_e.to_nonzero_scalar(), recipient.as_affine());
-    let enc = sk_e
-        .public_key()
-        .to_encoded_point(false)
-        .as_bytes()
-        .to_vec();
-    let ss = kem.shared_secret(dh.raw_secret_bytes().as_slice(), &enc, pk_r)?;
-    encrypt(kem, &ss, info, aad, plaintext).map(|ct| (enc, ct))
-}
-
-/// [`seal_with`] on the SM2 curve.
-fn sm2_seal_with(
-    sk_e: &sm2::SecretKey,
-    pk_r: &[u8],
-    info: &[u8],
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-    let kem = Kem::Sm2;
-    let recipient =
-        sm2::PublicKey::from_sec1_bytes(pk_r).map_err(|_| CryptoError::InvalidPublicKey {
-            scheme: "sm2",
-            reason: "recipient public key is not a point on the SM2 curve".into(),
-        })?;
-    let dh = crate::sm::sm2_dh(&sk_e.to_nonzero_scalar(), &recipient);
-    let enc = sk_e
-        .public_key()
-        .to_encoded_point(false)
-        .as_bytes()
-        .to_vec();
-    debug_assert_eq!(enc.len(), SM2_POINT_LEN);
+    let not_scalar = |curve| CryptoError::InvalidSecretKey { reason: curve };
+    let (enc, dh) = match kem {
+        Kem::P256 => {
+            let sk =
+                p256::SecretKey::from_slice(sk_e).map_err(|_| not_scalar("not a P-256 scalar"))?;
+            let enc = sk.public_key().to_encoded_point(false).as_bytes().to_vec();
+            (enc, software_dh(sk_e)(pk_r)?)
+        }
+        Kem::Sm2 => {
+            let sk =
+                sm2::SecretKey::from_slice(sk_e).map_err(|_| not_scalar("not an SM2 scalar"))?;
+            let enc = sk.public_key().to_encoded_point(false).as_bytes().to_vec();
+            debug_assert_eq!(enc.len(), SM2_POINT_LEN);
+            (enc, sm2_software_dh(sk_e)(pk_r)?)
+        }
+    };
     let ss = kem.shared_secret(&dh, &enc, pk_r)?;
     encrypt(kem, &ss, info, aad, plaintext).map(|ct| (enc, ct))
-}
-
-/// [`seal`] on an SM chain with a given ephemeral secret: for known-answer tests only.
-pub fn sm2_seal_with_ephemeral_for_tests(
-    sk_e: &[u8; 32],
-    pk_r: &[u8],
-    info: &[u8],
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
-    let sk_e = sm2::SecretKey::from_slice(sk_e).map_err(|_| CryptoError::InvalidSecretKey {
-        reason: "not an SM2 scalar",
-    })?;
-    sm2_seal_with(&sk_e, pk_r, info, aad, plaintext)
 }
 
 /// The key schedule from the shared secret, then the AEAD seal of sequence 0.
@@ -530,9 +500,15 @@ mod tests {
 
     #[test]
     fn rfc9180_seal_and_open_known_answer() {
-        let (enc, ct) =
-            seal_with_ephemeral_for_tests(&sk(SK_EM), &h(PK_RM), &h(INFO), &h(AAD0), &h(PT))
-                .unwrap();
+        let (enc, ct) = seal_with_ephemeral_for_tests(
+            CryptoSuite::Default,
+            &sk(SK_EM),
+            &h(PK_RM),
+            &h(INFO),
+            &h(AAD0),
+            &h(PT),
+        )
+        .unwrap();
         assert_eq!(hex::encode(&enc), ENC);
         assert_eq!(hex::encode(&ct), CT0);
         let pt = open(

@@ -423,10 +423,24 @@ mod tests {
         .is_err());
         // Deterministic with a fixed ephemeral key; the AEAD is SM4-GCM (16-byte tag).
         let e = [7u8; 32];
-        let a = hpke::sm2_seal_with_ephemeral_for_tests(&e, &pk, b"i", b"a", b"0123456789abcdef")
-            .unwrap();
-        let b = hpke::sm2_seal_with_ephemeral_for_tests(&e, &pk, b"i", b"a", b"0123456789abcdef")
-            .unwrap();
+        let a = hpke::seal_with_ephemeral_for_tests(
+            CryptoSuite::Sm,
+            &e,
+            &pk,
+            b"i",
+            b"a",
+            b"0123456789abcdef",
+        )
+        .unwrap();
+        let b = hpke::seal_with_ephemeral_for_tests(
+            CryptoSuite::Sm,
+            &e,
+            &pk,
+            b"i",
+            b"a",
+            b"0123456789abcdef",
+        )
+        .unwrap();
         assert_eq!(a, b);
         assert_eq!(a.1.len(), 16 + 16);
     }
