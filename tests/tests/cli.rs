@@ -369,3 +369,23 @@ async fn the_public_development_circuit_keys_need_a_development_chain() {
         "{log}"
     );
 }
+
+/// The load generator, one transaction per call and in `SubmitTxs` batches (with a batch
+/// that does not divide the count): everything it submits commits, nothing is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_commits_everything_singly_and_in_batches() {
+    let mut node = TestNode::init("bank-a");
+    node.start(&[]).await;
+    let home = node.home.path().to_str().unwrap().to_string();
+    for (txs, extra) in [
+        ("300", vec!["--batch", "1"]),
+        ("1000", vec!["--batch", "64", "--concurrency", "4"]),
+    ] {
+        let mut args = vec!["load", "--home", &home, "--txs", txs];
+        args.extend(extra.iter().copied());
+        let (ok, text) = ledger(&node, &args);
+        assert!(ok, "{text}");
+        assert!(text.contains(&format!("committed      {txs} in")), "{text}");
+        assert!(!text.contains("rejected"), "{text}");
+    }
+}

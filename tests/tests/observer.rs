@@ -68,6 +68,12 @@ impl Ledger for Forger {
     ) -> Result<Response<pb::SubmitTxResponse>, Status> {
         Err(no("SubmitTx"))
     }
+    async fn submit_txs(
+        &self,
+        _: Request<pb::SubmitTxsRequest>,
+    ) -> Result<Response<pb::SubmitTxsResponse>, Status> {
+        Err(no("SubmitTxs"))
+    }
     async fn relay_txs(
         &self,
         _: Request<pb::RelayTxsRequest>,

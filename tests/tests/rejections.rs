@@ -218,3 +218,93 @@ async fn a_transaction_behind_a_nonce_gap_waits_without_spinning_blocks() {
         st.height
     );
 }
+
+/// `SubmitTxs`: many transactions in one call, each admitted or refused on its own with
+/// the code and reason `SubmitTx` would give it, in order; the admitted ones commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_submission_answers_each_transaction_as_a_single_one_would() {
+    let mut node = TestNode::init("bank-a");
+    node.start(&["--max-tx-bytes", "4096"]).await;
+    let mut c = node.client().await;
+    let w = Writer::setup(node.key(), &node.org, &mut c).await;
+    let other = Ed25519SoftwareKey::generate();
+    let good: Vec<_> = (2..6)
+        .map(|n| w.put(n, &format!("inv-{n}"), 1, b"amount"))
+        .collect();
+    let forged = sign_tx(&other, w.put(6, "inv-x", 1, b"x").body().clone()).unwrap();
+    let batch: Vec<Vec<u8>> = vec![
+        good[0].bytes().to_vec(),
+        vec![0xde, 0xad],
+        good[1].bytes().to_vec(),
+        forged.bytes().to_vec(),
+        good[1].bytes().to_vec(), // the same one again, in the same call
+        w.put(6, "inv-big", 1, &vec![0u8; 8192]).bytes().to_vec(),
+        good[2].bytes().to_vec(),
+        good[3].bytes().to_vec(),
+    ];
+    let outcomes = c
+        .submit_txs(pb::SubmitTxsRequest { txs: batch.clone() })
+        .await
+        .expect("the batch is answered")
+        .into_inner()
+        .outcomes;
+    assert_eq!(outcomes.len(), batch.len());
+    let expect_ok = |i: usize, tx: &ledger_types::Transaction| {
+        assert!(outcomes[i].code == 0, "{i}: {:?}", outcomes[i]);
+        assert_eq!(outcomes[i].tx_hash, tx.hash().0.to_vec(), "{i}");
+    };
+    expect_ok(0, &good[0]);
+    expect_ok(2, &good[1]);
+    expect_ok(6, &good[2]);
+    expect_ok(7, &good[3]);
+    let refused = |i: usize, code: Code, reason: &str, text: &str| {
+        let o = &outcomes[i];
+        assert!(o.tx_hash.is_empty(), "{i}: {o:?}");
+        assert_eq!(Code::from_i32(o.code), code, "{i}: {o:?}");
+        assert_eq!(o.reason, reason, "{i}: {o:?}");
+        assert!(o.message.contains(text), "{i}: {o:?}");
+    };
+    refused(
+        1,
+        Code::InvalidArgument,
+        "malformed",
+        "malformed transaction",
+    );
+    refused(
+        3,
+        Code::Unauthenticated,
+        "bad_signature",
+        "signature by bank-a does not verify",
+    );
+    refused(4, Code::AlreadyExists, "duplicate", "");
+    refused(
+        5,
+        Code::InvalidArgument,
+        "too_large",
+        "exceeds this node's limit of 4096 bytes",
+    );
+    // Each single submission of a refused one gets the same answer.
+    for i in [1usize, 3, 5] {
+        let s = c
+            .submit_tx(pb::SubmitTxRequest {
+                tx: batch[i].clone(),
+            })
+            .await
+            .expect_err("refused alone too");
+        assert_eq!(s.code() as i32, outcomes[i].code, "{i}");
+        assert_eq!(reason(&s), outcomes[i].reason, "{i}");
+    }
+    for tx in &good {
+        let r = wait_committed(&mut c, &tx.hash()).await;
+        assert_eq!(r.status, pb::TxStatus::Committed as i32, "{}", r.failure);
+    }
+    // Too many in one call: the call is refused whole, naming the limit.
+    let s = c
+        .submit_txs(pb::SubmitTxsRequest {
+            txs: vec![vec![0u8]; 1025],
+        })
+        .await
+        .expect_err("more than 1,024 refused");
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().contains("at most 1024"), "{}", s.message());
+}

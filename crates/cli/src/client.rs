@@ -278,6 +278,39 @@ impl Client {
             .ok_or_else(|| CliError::Invalid("the node returned a malformed hash".into()))
     }
 
+    /// Submits many transactions in one call (`SubmitTxs`): one outcome per transaction,
+    /// in order, each its hash or its refusal.
+    pub async fn submit_many(
+        &mut self,
+        txs: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<Hash, CliError>>, CliError> {
+        let r = self
+            .inner
+            .submit_txs(pb::SubmitTxsRequest { txs })
+            .await?
+            .into_inner();
+        Ok(r.outcomes
+            .into_iter()
+            .map(|o| {
+                if o.tx_hash.is_empty() {
+                    Err(CliError::Refused {
+                        code: format!("{:?}", tonic::Code::from_i32(o.code)),
+                        reason: if o.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {}", o.reason)
+                        },
+                        message: o.message,
+                    })
+                } else {
+                    Hash::from_slice(&o.tx_hash).ok_or_else(|| {
+                        CliError::Invalid("the node returned a malformed hash".into())
+                    })
+                }
+            })
+            .collect())
+    }
+
     /// A transaction.
     pub async fn tx(&mut self, h: &Hash) -> Result<pb::GetTxResponse, CliError> {
         Ok(self

@@ -36,6 +36,10 @@ pub struct LoadArgs {
     /// Concurrent submitting workers.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Transactions per call: 1 submits each with `SubmitTx`; more sends them in
+    /// `SubmitTxs` calls of this many (at most 1,024), checked together by the node.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     /// gRPC connections the workers share.
     #[arg(long, default_value_t = 4)]
     connections: usize,
@@ -268,29 +272,58 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
             rejected.clone(),
         );
         let rate = a.rate;
+        let batch = a.batch.clamp(1, 1024);
         workers.push(tokio::spawn(async move {
+            let refuse = |i: usize, e: CliError| {
+                let key = match e {
+                    CliError::Refused { reason, code, .. } => format!("{code}{reason}"),
+                    other => other.to_string(),
+                };
+                *rejected
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(key)
+                    .or_default() += 1;
+                submitted_at.lock().unwrap_or_else(|p| p.into_inner())[i] = None;
+            };
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= txs.len() {
+                let first = next.fetch_add(batch, Ordering::Relaxed);
+                if first >= txs.len() {
                     break;
                 }
+                let range = first..(first + batch).min(txs.len());
                 if rate > 0 {
-                    let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+                    let due = start + Duration::from_secs_f64(first as f64 / rate as f64);
                     tokio::time::sleep_until(due.into()).await;
                 }
                 let t0 = Instant::now();
-                submitted_at.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(t0);
-                if let Err(e) = c.submit(txs[i].bytes().to_vec()).await {
-                    let key = match e {
-                        CliError::Refused { reason, code, .. } => format!("{code}{reason}"),
-                        other => other.to_string(),
-                    };
-                    *rejected
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(key)
-                        .or_default() += 1;
-                    submitted_at.lock().unwrap_or_else(|p| p.into_inner())[i] = None;
+                {
+                    let mut at = submitted_at.lock().unwrap_or_else(|p| p.into_inner());
+                    for i in range.clone() {
+                        at[i] = Some(t0);
+                    }
+                }
+                if batch == 1 {
+                    if let Err(e) = c.submit(txs[first].bytes().to_vec()).await {
+                        refuse(first, e);
+                    }
+                    continue;
+                }
+                let bytes = range.clone().map(|i| txs[i].bytes().to_vec()).collect();
+                match c.submit_many(bytes).await {
+                    Ok(outcomes) => {
+                        for (i, o) in range.zip(outcomes) {
+                            if let Err(e) = o {
+                                refuse(i, e);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        for i in range {
+                            refuse(i, CliError::Invalid(text.clone()));
+                        }
+                    }
                 }
             }
         }));
@@ -348,11 +381,12 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
     };
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     out!(
-        "load: {} txs of {} field bytes, concurrency {}, connections {}, rate {}",
+        "load: {} txs of {} field bytes, concurrency {}, connections {}, batch {}, rate {}",
         a.txs,
         a.record_bytes,
         a.concurrency,
         a.connections,
+        a.batch.clamp(1, 1024),
         if a.rate == 0 {
             "max".to_string()
         } else {

@@ -323,6 +323,48 @@ impl Ledger {
         }
     }
 
+    /// Submits many transactions at once (the `SubmitTxs` call): one pass through the
+    /// admission gate, their signatures and proofs checked together on all cores, then each
+    /// admitted or refused on its own as [`Ledger::submit_tx`] would; the admitted ones are
+    /// relayed. The outer error is for a batch that was not checked at all (busy). When
+    /// following another node, each is forwarded to it in turn.
+    pub async fn submit_txs(
+        self: &Arc<Self>,
+        txs: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<Hash, SubmitError>>, SubmitError> {
+        if let Some(up) = self.forward_to() {
+            let mut out = Vec::with_capacity(txs.len());
+            for t in txs {
+                out.push(up.submit(t).await.map_err(SubmitError::Upstream));
+            }
+            return Ok(out);
+        }
+        let me = self.clone();
+        let (results, txs) = self
+            .admission
+            .run(move || {
+                let r = me.submit_many(&txs);
+                (r, txs)
+            })
+            .await?;
+        let mut out = Vec::with_capacity(results.len());
+        for (result, bytes) in results.into_iter().zip(txs) {
+            out.push(match result {
+                Ok(tx) => {
+                    for r in &self.relays {
+                        let _ = r.try_send(bytes.clone());
+                    }
+                    Ok(tx.hash())
+                }
+                Err(r) => {
+                    tracing::debug!(reason = r.code(), error = %r, "refused a transaction");
+                    Err(SubmitError::Rejected(r))
+                }
+            });
+        }
+        Ok(out)
+    }
+
     /// Admits a batch relayed by another validator through the admission gate (see
     /// [`Ledger::submit_tx`]), once its sender is known to be a validator of the chain
     /// and its signature verifies ([`crate::relay::check_batch`]). Returns (admitted,
@@ -410,10 +452,18 @@ impl Ledger {
         Ok(tx)
     }
 
-    /// Admits a batch relayed by another validator: signatures and proofs are checked on
-    /// all cores first, each once: what failed there is refused with that failure, not
-    /// checked again. Returns (admitted, refused).
+    /// Admits a batch relayed by another validator (see [`Ledger::submit_many`]). Returns
+    /// (admitted, refused).
     pub fn submit_batch(&self, batch: &[Vec<u8>]) -> (u32, u32) {
+        let results = self.submit_many(batch);
+        let admitted = results.iter().filter(|r| r.is_ok()).count() as u32;
+        (admitted, results.len() as u32 - admitted)
+    }
+
+    /// Admits a batch: signatures and proofs are checked on all cores first, each once:
+    /// what failed there is refused with that failure, not checked again. One outcome per
+    /// transaction, in order, each as [`Ledger::submit`] would give it.
+    pub fn submit_many(&self, batch: &[Vec<u8>]) -> Vec<Result<Transaction, Rejection>> {
         let decoded: Vec<Transaction> = batch
             .iter()
             .filter(|b| b.len() <= self.mempool.max_tx_bytes())
@@ -432,29 +482,27 @@ impl Ledger {
                 .map(|loc| loc.map(|l| l.height))
                 .map_err(|e| ledger_state::StateError::Storage(e.to_string()))
         };
-        let (mut admitted, mut refused) = (0u32, 0u32);
+        let mut admitted = 0u64;
+        let mut out = Vec::with_capacity(batch.len());
         for b in batch {
-            match self.mempool.admit_with(
+            let r = self.mempool.admit_with(
                 b,
                 self.store.as_ref(),
                 self.height() + 1,
                 committed_at,
                 &checked,
-            ) {
+            );
+            match &r {
                 Ok(_) => admitted += 1,
-                Err(r) => {
-                    count_rejection(b, &r);
-                    refused += 1
-                }
+                Err(e) => count_rejection(b, e),
             }
+            out.push(r);
         }
-        ledger_metrics::metrics()
-            .admitted
-            .inc_by(u64::from(admitted));
+        ledger_metrics::metrics().admitted.inc_by(admitted);
         if admitted > 0 {
             self.tx_arrived.notify_one();
         }
-        (admitted, refused)
+        out
     }
 
     /// Builds the next block (no commit yet) from the mempool's candidates, leaving out

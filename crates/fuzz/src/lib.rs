@@ -200,6 +200,11 @@ pub fn gateway_message(data: &[u8]) {
             transaction(t);
         }
     }
+    if let Ok(r) = pb::SubmitTxsRequest::decode(data) {
+        for t in &r.txs {
+            transaction(t);
+        }
+    }
 }
 
 /// A line of a regulator's audit log, as the node reads it back at start.

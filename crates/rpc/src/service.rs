@@ -128,6 +128,47 @@ impl LedgerApi for LedgerService {
         }))
     }
 
+    async fn submit_txs(
+        &self,
+        request: Request<pb::SubmitTxsRequest>,
+    ) -> Result<Response<pb::SubmitTxsResponse>, Status> {
+        let txs = request.into_inner().txs;
+        if txs.len() > MAX_SUBMIT_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "{} transactions in one SubmitTxs call; at most {MAX_SUBMIT_BATCH}",
+                txs.len()
+            )));
+        }
+        let outcomes = self
+            .ledger
+            .submit_txs(txs)
+            .await
+            .map_err(|e| submit_status(&e))?
+            .into_iter()
+            .map(|r| match r {
+                Ok(hash) => pb::SubmitTxOutcome {
+                    tx_hash: hash.0.to_vec(),
+                    ..Default::default()
+                },
+                Err(e) => {
+                    let status = submit_status(&e);
+                    pb::SubmitTxOutcome {
+                        tx_hash: Vec::new(),
+                        code: status.code() as i32,
+                        message: status.message().to_string(),
+                        reason: status
+                            .metadata()
+                            .get(ledger_api::REJECT_REASON_KEY)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string(),
+                    }
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::SubmitTxsResponse { outcomes }))
+    }
+
     async fn relay_txs(
         &self,
         request: Request<pb::RelayTxsRequest>,
@@ -700,6 +741,8 @@ pub(crate) fn describe(a: &ledger_types::Action) -> String {
 
 /// The default page of a record's histories (access events, alerts, checks).
 const RECORD_PAGE: usize = 100;
+/// Most transactions one `SubmitTxs` call carries.
+pub const MAX_SUBMIT_BATCH: usize = 1024;
 
 /// An access event as the API shows it.
 pub fn access_event(e: ledger_state::AccessEvent) -> pb::AccessEvent {
