@@ -52,11 +52,9 @@ pub fn verify_digest_any_suite(
                         scheme: "ed25519",
                         reason: "not 32 bytes".into(),
                     })?;
-            let pk = ed25519_dalek::VerifyingKey::from_bytes(&pk_bytes).map_err(|e| {
-                CryptoError::InvalidPublicKey {
-                    scheme: "ed25519",
-                    reason: e.to_string(),
-                }
+            let pk = ed25519_key(&pk_bytes).map_err(|e| CryptoError::InvalidPublicKey {
+                scheme: "ed25519",
+                reason: e.to_string(),
             })?;
             let sig = ed25519_dalek::Signature::from_slice(&signature.0).map_err(|_| {
                 CryptoError::MalformedSignature {
@@ -97,6 +95,30 @@ pub fn verify_digest_any_suite(
             reason: "scheme not supported by this node".into(),
         }),
     }
+}
+
+/// An Ed25519 public key, decompressed once: decompressing the point (a square root) is
+/// about a quarter of a verification, and a ledger verifies many signatures by few keys
+/// (its members'). At most `KEYS` are kept; past that the cache starts over.
+fn ed25519_key(
+    bytes: &[u8; 32],
+) -> Result<ed25519_dalek::VerifyingKey, ed25519_dalek::SignatureError> {
+    use std::collections::HashMap;
+    use std::sync::{OnceLock, RwLock};
+    const KEYS: usize = 4096;
+    static CACHE: OnceLock<RwLock<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(k) = cache.read().unwrap_or_else(|p| p.into_inner()).get(bytes) {
+        return Ok(*k);
+    }
+    let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)?;
+    let mut keys = cache.write().unwrap_or_else(|p| p.into_inner());
+    if keys.len() >= KEYS {
+        keys.clear();
+    }
+    keys.insert(*bytes, key);
+    Ok(key)
 }
 
 /// Verifies a transaction's signature (over the bytes received) under the signer's key.
