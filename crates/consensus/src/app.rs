@@ -53,8 +53,11 @@ pub trait LedgerApp: Send + Sync + 'static {
     fn validates_after_next(&self) -> Result<bool, String> {
         Ok(false)
     }
-    /// Builds the next block (no commit yet) from the mempool.
-    fn build(&self, now_ms: u64) -> Result<(Block, Execution), String>;
+    /// Builds the next block (no commit yet) from the mempool, for `round` of its height:
+    /// at most the configured block size halved for every round before it, so that a block
+    /// too heavy for the validators to check within a round's timeout is followed by a
+    /// lighter one, whatever the machines and the load.
+    fn build(&self, now_ms: u64, round: u32) -> Result<(Block, Execution), String>;
     /// Validates a block for the next height: everything but its commit.
     fn validate(&self, block: &Block) -> Result<Execution, String>;
     /// Commits a decided block (its commit attached) and its execution.
@@ -468,7 +471,7 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         let app = self.app.clone();
         let (block, execution) = blocking(move || {
             let now = app.now_ms();
-            app.build(now)
+            app.build(now, round)
         })
         .await??;
         let (store, b) = (self.store.clone(), block.clone());

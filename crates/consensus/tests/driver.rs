@@ -266,7 +266,7 @@ impl LedgerApp for FakeLedger {
         key().sign_digest(digest).map_err(|e| e.to_string())
     }
 
-    fn build(&self, now_ms: u64) -> Result<(Block, Execution), String> {
+    fn build(&self, now_ms: u64, _round: u32) -> Result<(Block, Execution), String> {
         let n = self.builds.fetch_add(1, Ordering::SeqCst) + 1;
         Ok((child_of(&self.tip(), now_ms + n), execution()))
     }

@@ -148,8 +148,10 @@ impl LedgerApp for Ledger {
         Ok(ValidatorSet::new(out))
     }
 
-    fn build(&self, now_ms: u64) -> Result<(Block, Execution), String> {
-        let built = self.build_next(now_ms).map_err(|e| e.to_string())?;
+    fn build(&self, now_ms: u64, round: u32) -> Result<(Block, Execution), String> {
+        let built = self
+            .build_next_for_round(now_ms, round)
+            .map_err(|e| e.to_string())?;
         if let Some(hook) = &self.consensus_hook {
             return Ok(hook.proposed(self, built));
         }

@@ -509,21 +509,30 @@ impl Ledger {
     /// those that can no longer be included (listed in `dropped`). The one way a block is
     /// built, for the single-validator producer and for consensus.
     pub fn build_next(&self, now_ms: u64) -> Result<BuiltBlock, NodeError> {
+        self.build_next_for_round(now_ms, 0)
+    }
+
+    /// [`Ledger::build_next`] for consensus round `round`: the block limits halved for
+    /// each earlier round of the height (at least one transaction of the largest size),
+    /// so that when validators could not check a block within a round's timeout, the next
+    /// round's proposer offers a lighter one instead of the same weight again.
+    pub fn build_next_for_round(&self, now_ms: u64, round: u32) -> Result<BuiltBlock, NodeError> {
+        let shift = round.min(16);
+        let max_txs = (self.block_config.max_txs >> shift).max(1);
+        let max_bytes = (self.block_config.max_bytes >> shift).max(self.mempool.max_tx_bytes());
         let tip = self
             .store
             .tip()
             .ok_or_else(|| NodeError::Fatal("the store has no genesis block".into()))?;
-        let candidates = self.mempool.candidates(
-            self.store.as_ref(),
-            self.block_config.max_txs,
-            self.block_config.max_bytes,
-        )?;
+        let candidates = self
+            .mempool
+            .candidates(self.store.as_ref(), max_txs, max_bytes)?;
         let params = ProposeParams {
             proposer: self.org.clone(),
             // `build_block` keeps the timestamp no earlier than the parent's.
             timestamp_ms: now_ms,
-            max_txs: self.block_config.max_txs,
-            max_bytes: self.block_config.max_bytes,
+            max_txs,
+            max_bytes,
         };
         let verified = |h: &Hash| self.mempool.contains(h);
         Ok(build_block(
@@ -649,4 +658,71 @@ fn count_rejection(bytes: &[u8], r: &Rejection) {
         .map(|t| t.body().payload.kind().name())
         .unwrap_or("");
     ledger_metrics::metrics().rejected(kind, r.code());
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use ledger_crypto::Ed25519SoftwareKey;
+    use ledger_mempool::MempoolConfig;
+    use ledger_state::testing::{payload_schema, TestOrg};
+    use ledger_types::{Payload, Role, SchemaId, TxBody};
+
+    use super::*;
+
+    /// A round whose block the validators could not check in time is followed by a
+    /// lighter one: the limits halve with each round, down to one transaction.
+    #[test]
+    fn each_later_round_builds_at_most_half_the_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = ChainId::new("c").unwrap();
+        let org = OrgId::new("bank-a").unwrap();
+        let seed = [7u8; 32];
+        let key = Ed25519SoftwareKey::from_seed(&seed);
+        let registration = ledger_state::genesis::registration(
+            &key,
+            &chain,
+            &org,
+            &[Role::Validator, Role::Member],
+            TestOrg::new("bank-a").enc_pk,
+        )
+        .unwrap();
+        let (genesis, execution) =
+            ledger_state::genesis::genesis_block(&chain, 1, vec![registration]).unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        store.commit_block(&genesis, &execution).unwrap();
+        let ledger = Ledger::new(
+            store,
+            Mempool::new(chain.clone(), MempoolConfig::default()),
+            Arc::new(Ed25519SoftwareKey::from_seed(&seed)),
+            org.clone(),
+            chain.clone(),
+            genesis.hash(),
+            BlockConfig {
+                max_txs: 8,
+                ..Default::default()
+            },
+        );
+        for nonce in 1..=20u64 {
+            let mut schema = payload_schema();
+            schema.schema = SchemaId::new(format!("s{nonce}")).unwrap();
+            let tx = ledger_crypto::sign_tx(
+                &key,
+                TxBody {
+                    chain_id: chain.clone(),
+                    signer: org.clone(),
+                    nonce,
+                    payload: Payload::RegisterSchema(schema),
+                },
+            )
+            .unwrap();
+            ledger.submit(tx.bytes()).unwrap();
+        }
+        for (round, expected) in [(0, 8), (1, 4), (2, 2), (3, 1), (9, 1)] {
+            let built = ledger.build_next_for_round(10, round).unwrap();
+            assert_eq!(built.txs.len(), expected, "round {round}");
+        }
+        assert_eq!(ledger.build_next(10).unwrap().txs.len(), 8);
+    }
 }
