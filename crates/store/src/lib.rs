@@ -177,7 +177,22 @@ pub struct IntegrityReport {
 pub struct Store {
     db: DB,
     tip: RwLock<Option<Tip>>,
+    reads: RwLock<ReadCache>,
 }
+
+/// Committed state entries read recently (present or absent), so that the entries every
+/// transaction reads again (its signer's member entry, the schema) come from memory, not
+/// RocksDB. Each commit writes its diff through; `generation` counts commits, and a value
+/// read from RocksDB is kept only if no commit happened since the read began, so a read
+/// racing a commit never leaves the old value behind.
+#[derive(Default)]
+struct ReadCache {
+    generation: u64,
+    entries: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// At most this many entries are cached; past that the cache starts over.
+const READ_CACHE_ENTRIES: usize = 65_536;
 
 fn height_key(h: u64) -> [u8; 8] {
     h.to_be_bytes()
@@ -202,6 +217,7 @@ impl Store {
         let store = Store {
             db,
             tip: RwLock::new(None),
+            reads: RwLock::new(ReadCache::default()),
         };
         store.check_format()?;
         let tip = store.load_tip()?;
@@ -347,6 +363,16 @@ impl Store {
         self.db
             .write_opt(batch, &wo)
             .map_err(db_err(format!("committing block {}", block.height())))?;
+        {
+            let mut reads = self.reads.write().unwrap_or_else(|p| p.into_inner());
+            reads.generation += 1;
+            if reads.entries.len() + execution.diff.len() > READ_CACHE_ENTRIES {
+                reads.entries.clear();
+            }
+            for (k, c) in execution.diff.iter() {
+                reads.entries.insert(k.clone(), c.new.clone());
+            }
+        }
         *tip = Some(Tip {
             header: block.header().clone(),
             hash: block.hash(),
@@ -518,12 +544,25 @@ impl Store {
 
 impl StateView for Store {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let generation = {
+            let reads = self.reads.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(v) = reads.entries.get(key) {
+                return Ok(v.clone());
+            }
+            reads.generation
+        };
         let cf = self
             .cf(CF_STATE)
             .map_err(|e| StateError::Storage(e.to_string()))?;
-        self.db
+        let value = self
+            .db
             .get_cf(cf, key)
-            .map_err(|e| StateError::Storage(e.into_string()))
+            .map_err(|e| StateError::Storage(e.into_string()))?;
+        let mut reads = self.reads.write().unwrap_or_else(|p| p.into_inner());
+        if reads.generation == generation && reads.entries.len() < READ_CACHE_ENTRIES {
+            reads.entries.insert(key.to_vec(), value.clone());
+        }
+        Ok(value)
     }
 }
 
