@@ -68,7 +68,12 @@ fn commit_reopen_verify_and_refuse_out_of_order() {
                 got: 0
             })
         );
+        // Read as absent before the block (the store keeps what it read), present after:
+        // the commit writes its diff through to the reads it keeps.
+        let inv = RecordId::new("inv").unwrap();
+        assert!(record_version(&store, &inv, 1).unwrap().is_none());
         store.commit_block(&block, &built.execution).unwrap();
+        assert!(record_version(&store, &inv, 1).unwrap().is_some());
     }
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.height(), Some(1));
