@@ -307,6 +307,16 @@ impl Ledger {
                 (r, bytes)
             })
             .await?;
+        self.answer(result, bytes)
+    }
+
+    /// A client's answer for one admission outcome: an admitted transaction is relayed to
+    /// the other validators and answered by its hash, a refused one by its rejection.
+    fn answer(
+        &self,
+        result: Result<Transaction, Rejection>,
+        bytes: Vec<u8>,
+    ) -> Result<Hash, SubmitError> {
         match result {
             Ok(tx) => {
                 for r in &self.relays {
@@ -347,22 +357,11 @@ impl Ledger {
                 (r, txs)
             })
             .await?;
-        let mut out = Vec::with_capacity(results.len());
-        for (result, bytes) in results.into_iter().zip(txs) {
-            out.push(match result {
-                Ok(tx) => {
-                    for r in &self.relays {
-                        let _ = r.try_send(bytes.clone());
-                    }
-                    Ok(tx.hash())
-                }
-                Err(r) => {
-                    tracing::debug!(reason = r.code(), error = %r, "refused a transaction");
-                    Err(SubmitError::Rejected(r))
-                }
-            });
-        }
-        Ok(out)
+        Ok(results
+            .into_iter()
+            .zip(txs)
+            .map(|(result, bytes)| self.answer(result, bytes))
+            .collect())
     }
 
     /// Admits a batch relayed by another validator through the admission gate (see
