@@ -293,15 +293,16 @@ impl Client {
             .into_iter()
             .map(|o| {
                 if o.tx_hash.is_empty() {
-                    Err(CliError::Refused {
-                        code: format!("{:?}", tonic::Code::from_i32(o.code)),
-                        reason: if o.reason.is_empty() {
-                            String::new()
-                        } else {
-                            format!(", {}", o.reason)
-                        },
-                        message: o.message,
-                    })
+                    // The refusal as SubmitTx would have answered it.
+                    let mut status = tonic::Status::new(tonic::Code::from_i32(o.code), o.message);
+                    if let Ok(reason) = o.reason.parse() {
+                        if !o.reason.is_empty() {
+                            status
+                                .metadata_mut()
+                                .insert(ledger_api::REJECT_REASON_KEY, reason);
+                        }
+                    }
+                    Err(CliError::from(status))
                 } else {
                     Hash::from_slice(&o.tx_hash).ok_or_else(|| {
                         CliError::Invalid("the node returned a malformed hash".into())

@@ -106,18 +106,18 @@ impl FieldKey {
             msg: plaintext,
             aad: &aad,
         };
-        let failed = |_| CryptoError::OpenFailed {
+        let failed = || CryptoError::OpenFailed {
             what: "field plaintext",
         };
         let ct = match self.suite {
             CryptoSuite::Sm => Sm4Gcm::new_from_slice(&self.bytes)
-                .map_err(|_| failed(aes_gcm::aead::Error))?
+                .map_err(|_| failed())?
                 .encrypt((&nonce).into(), payload)
-                .map_err(failed)?,
+                .map_err(|_| failed())?,
             _ => Aes256Gcm::new_from_slice(&self.bytes)
-                .map_err(|_| failed(aes_gcm::aead::Error))?
+                .map_err(|_| failed())?
                 .encrypt((&nonce).into(), payload)
-                .map_err(failed)?,
+                .map_err(|_| failed())?,
         };
         Ok([&[format_of(self.suite)][..], &nonce, &ct].concat())
     }

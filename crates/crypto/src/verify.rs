@@ -37,13 +37,7 @@ pub fn verify_digest_any_suite(
     signature: &Signature,
 ) -> Result<(), CryptoError> {
     match key.scheme() {
-        SignatureScheme::Sm2 => crate::sm::sm2_verify(key.bytes(), &digest.0, &signature.0)
-            .map_err(|e| match e {
-                CryptoError::BadSignature { .. } => {
-                    CryptoError::BadSignature { key: key.to_text() }
-                }
-                other => other,
-            }),
+        SignatureScheme::Sm2 => crate::sm::sm2_verify(key.bytes(), &digest.0, &signature.0),
         SignatureScheme::Ed25519 => {
             let pk_bytes: [u8; 32] =
                 key.bytes()

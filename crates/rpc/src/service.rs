@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 
 use ledger_core::Ledger;
 
-use crate::status::{internal, relay_status, remote_status, submit_status};
+use crate::status::{internal, relay_status, remote_refusal, remote_status, submit_status};
 
 /// The service implementation.
 pub struct LedgerService {
@@ -151,17 +151,12 @@ impl LedgerApi for LedgerService {
                     ..Default::default()
                 },
                 Err(e) => {
-                    let status = submit_status(&e);
+                    let refusal = remote_refusal(&submit_status(&e));
                     pb::SubmitTxOutcome {
                         tx_hash: Vec::new(),
-                        code: status.code() as i32,
-                        message: status.message().to_string(),
-                        reason: status
-                            .metadata()
-                            .get(ledger_api::REJECT_REASON_KEY)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_string(),
+                        code: refusal.code,
+                        message: refusal.message,
+                        reason: refusal.reason.unwrap_or_default(),
                     }
                 }
             })

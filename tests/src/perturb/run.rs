@@ -237,6 +237,32 @@ struct Pending {
     target: usize,
 }
 
+/// Signs `me`'s record with `nonce`, offers it (its own node first) and keeps it pending.
+async fn offer(
+    w: &Writer,
+    nonce: u64,
+    me: usize,
+    clients: &mut [Option<LedgerClient<Channel>>],
+    shared: &Shared,
+    pending: &mut BTreeMap<u64, Pending>,
+) {
+    let tx = w.put(
+        nonce,
+        &format!("load-{me}-{nonce}"),
+        1,
+        &nonce.to_be_bytes(),
+    );
+    let (target, _) = send(clients, shared, me, me, &tx).await;
+    pending.insert(
+        nonce,
+        Pending {
+            tx,
+            sent_at: Instant::now(),
+            target,
+        },
+    );
+}
+
 /// One writer: validator `me`'s organisation signs records and offers them to its own
 /// node, or any other when that one does not answer, resubmitting what is not committed
 /// after 4 s to the next node (the same bytes: a transaction commits once).
@@ -256,26 +282,12 @@ async fn writer(shared: Arc<Shared>, w: Writer, me: usize, first_nonce: u64, per
         }
         if offering && Instant::now() >= next_offer && pending.len() < 400 {
             next_offer += interval;
-            let tx = w.put(
-                nonce,
-                &format!("load-{me}-{nonce}"),
-                1,
-                &nonce.to_be_bytes(),
-            );
             shared
                 .load
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .offered += 1;
-            let (target, _) = send(&mut clients, &shared, me, me, &tx).await;
-            pending.insert(
-                nonce,
-                Pending {
-                    tx,
-                    sent_at: Instant::now(),
-                    target,
-                },
-            );
+            offer(&w, nonce, me, &mut clients, &shared, &mut pending).await;
             nonce += 1;
         }
         if Instant::now() >= next_check {
@@ -284,21 +296,7 @@ async fn writer(shared: Arc<Shared>, w: Writer, me: usize, first_nonce: u64, per
             // signed again with the next nonce (a new record), as a client would.
             for old in check(&shared, me, &mut clients, &mut pending).await {
                 if pending.remove(&old).is_some() {
-                    let tx = w.put(
-                        nonce,
-                        &format!("load-{me}-{nonce}"),
-                        1,
-                        &nonce.to_be_bytes(),
-                    );
-                    let (target, _) = send(&mut clients, &shared, me, me, &tx).await;
-                    pending.insert(
-                        nonce,
-                        Pending {
-                            tx,
-                            sent_at: Instant::now(),
-                            target,
-                        },
-                    );
+                    offer(&w, nonce, me, &mut clients, &shared, &mut pending).await;
                     nonce += 1;
                     shared
                         .load
