@@ -11,6 +11,7 @@ pub mod codec;
 pub mod context;
 pub mod proposal_store;
 pub mod signing;
+pub mod wal;
 
 pub use app::{timely, Driver, DriverConfig, Ended, LedgerApp};
 pub use codec::LedgerCodec;

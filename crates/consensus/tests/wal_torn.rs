@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use ledger_consensus::wal::check_wal;
 use malachitebft_wal::Log;
 
 fn entries(log: &mut Log) -> Vec<Vec<u8>> {
@@ -35,6 +36,9 @@ fn a_wal_torn_at_any_byte_of_its_last_entry_keeps_the_entries_before_it() {
     for cut in last_start..whole.len() {
         let torn = dir.path().join(format!("torn-{cut}"));
         std::fs::write(&torn, &whole[..cut]).unwrap();
+        // The node's look before the engine opens it agrees: a torn tail is not damage.
+        let height = u64::from_be_bytes(whole[4..12].try_into().unwrap());
+        assert_eq!(check_wal(&whole[..cut], height), Ok(()), "cut at {cut}");
         let mut log = Log::open(&torn).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(log.len(), 2, "cut at {cut}");
         assert_eq!(entries(&mut log), written[..2], "cut at {cut}");
@@ -67,6 +71,11 @@ fn a_garbled_last_entry_is_reported_not_replayed() {
         bad[at] ^= 0x5a;
         let p = dir.path().join(format!("garbled-{at}"));
         std::fs::write(&p, &bad).unwrap();
+        // The node refuses to start on it, naming the entry, at the WAL's height only.
+        let height = u64::from_be_bytes(whole[4..12].try_into().unwrap());
+        assert_eq!(check_wal(&bad, height).unwrap_err().entry, 1, "byte {at}");
+        assert_eq!(check_wal(&bad, height + 1), Ok(()), "byte {at}");
+        assert_eq!(check_wal(&whole, height), Ok(()));
         let mut log = Log::open(&p).unwrap();
         let read: Vec<std::io::Result<Vec<u8>>> = log.iter().unwrap().collect();
         // The first entry reads back; the garbled one fails its checksum rather than

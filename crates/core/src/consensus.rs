@@ -69,6 +69,31 @@ pub trait ConsensusHook: Send + Sync + 'static {
     }
 }
 
+/// Refuses to start on a consensus WAL the engine would stop on (`ledger_consensus::wal`),
+/// saying why and what the operator can do.
+fn check_wal_file(wal: &std::path::Path, next_height: u64) -> Result<(), NodeError> {
+    let bytes = match std::fs::read(wal) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(fatal(format!(
+                "reading the consensus WAL {}: {e}",
+                wal.display()
+            )))
+        }
+    };
+    ledger_consensus::wal::check_wal(&bytes, next_height).map_err(|d| {
+        fatal(format!(
+            "the consensus WAL {} is damaged: entry {} of height {}, which this node has not committed, does not read back ({}). It may record a vote this validator signed and sent, and voting again without it could contradict that vote, so the node does not start. Once the other validators have committed height {} (`ledger status` against any of them), move the file aside and start again: the node catches up from them",
+            wal.display(),
+            d.entry,
+            d.height,
+            d.reason,
+            d.height
+        ))
+    })
+}
+
 fn fatal(e: impl std::fmt::Display) -> NodeError {
     NodeError::Fatal(e.to_string())
 }
@@ -407,6 +432,7 @@ pub async fn start(
         },
     };
     let wal = NodeConfig::resolve(home, &c.wal);
+    check_wal_file(&wal, ledger.height() + 1)?;
     let (channels, handle) = EngineBuilder::new(ctx, engine_config)
         .with_default_wal(WalContext::new(wal, LedgerCodec))
         .with_default_network(NetworkContext::new(identity, LedgerCodec))
