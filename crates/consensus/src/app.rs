@@ -98,6 +98,12 @@ pub trait LedgerApp: Send + Sync + 'static {
     fn parts_to_stream(&self, parts: usize) -> usize {
         parts
     }
+    /// Resolves when a transaction is admitted to the mempool (at once if one was admitted
+    /// since the last wait): a proposer holding nothing to propose waits on it, up to the
+    /// idle block time, before it proposes an empty block.
+    fn tx_arrived(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::pending())
+    }
 }
 
 /// Why the driver stopped without an error.
@@ -115,7 +121,9 @@ pub enum Ended {
 pub struct DriverConfig {
     /// This validator (or full node).
     pub me: Address,
-    /// Shortest time per height (blocks are not produced faster).
+    /// How long a round-0 proposer with nothing to propose waits for a transaction before
+    /// it proposes an empty block (the pace of an idle chain). With transactions waiting,
+    /// it proposes as soon as the previous height is decided.
     pub block_time: Duration,
     /// Round timeouts.
     pub timeouts: LinearTimeouts,
@@ -442,11 +450,10 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
     async fn params(&self) -> Result<HeightParams<LedgerContext>, String> {
         let app = self.app.clone();
         let set = blocking(move || app.validator_set()).await??;
-        Ok(HeightParams::new(
-            set,
-            self.cfg.timeouts,
-            Some(self.cfg.block_time),
-        ))
+        // No target time: a decided height is finalised at once, and the next proposer
+        // paces blocks itself (`propose`): at once when transactions wait, after
+        // `block_time` when none do.
+        Ok(HeightParams::new(set, self.cfg.timeouts, None))
     }
 
     /// The block this node proposes for (height, round): the one it already proposed if it
@@ -468,12 +475,23 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                 .await;
             return Ok(block);
         }
-        let app = self.app.clone();
-        let (block, execution) = blocking(move || {
-            let now = app.now_ms();
-            app.build(now, round)
-        })
-        .await??;
+        let idle_until = tokio::time::Instant::now() + self.cfg.block_time;
+        let (block, execution) = loop {
+            let app = self.app.clone();
+            let (block, execution) = blocking(move || {
+                let now = app.now_ms();
+                app.build(now, round)
+            })
+            .await??;
+            // Later rounds propose at once: the validators have waited a round already.
+            if !block.txs.is_empty() || round > 0 || tokio::time::Instant::now() >= idle_until {
+                break (block, execution);
+            }
+            let app = self.app.clone();
+            // Nothing to propose yet: wait for a transaction, at most until the idle block
+            // is due (well inside the propose timeout, which the configuration checks).
+            let _ = tokio::time::timeout_at(idle_until, app.tx_arrived()).await;
+        };
         let (store, b) = (self.store.clone(), block.clone());
         blocking(move || store.save_proposal(height, round, &b)).await??;
         self.app.crash_point("proposal-saved");

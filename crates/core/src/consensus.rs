@@ -231,6 +231,10 @@ impl LedgerApp for Ledger {
         self.store.block(height).map_err(|e| e.to_string())
     }
 
+    fn tx_arrived(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(Ledger::tx_arrived(self))
+    }
+
     fn sign_digest(&self, digest: &ledger_types::Hash) -> Result<ledger_types::Signature, String> {
         self.signer().sign_digest(digest).map_err(|e| e.to_string())
     }

@@ -95,7 +95,10 @@ pub struct ConsensusSection {
     pub p2p_key: PathBuf,
     /// The consensus write-ahead log; relative to the home.
     pub wal: PathBuf,
-    /// Shortest time per height, in milliseconds.
+    /// The pace of an idle chain, in milliseconds: a proposer with no transaction to
+    /// propose waits this long for one before it proposes an empty block. With
+    /// transactions waiting, it proposes as soon as the previous height is decided. At
+    /// most half of `timeout_propose_ms`.
     pub block_time_ms: u64,
     /// How long to wait for a proposal before voting nil, in milliseconds (grows by half
     /// of it per round).
@@ -700,6 +703,12 @@ impl NodeConfig {
                 c.proposal_part_bytes
             ));
         }
+        if c.enabled && c.block_time_ms.saturating_mul(2) > c.timeout_propose_ms {
+            return fail(format!(
+                "[consensus] block_time_ms ({}) must be at most half of timeout_propose_ms ({}): an idle proposer waits up to block_time_ms for a transaction before it proposes, and the other validators must not give up on its proposal first",
+                c.block_time_ms, c.timeout_propose_ms
+            ));
+        }
         if c.proposal_part_bytes + PART_OVERHEAD_BYTES > c.gossip_max_bytes {
             return fail(format!(
                 "[consensus] proposal_part_bytes ({}) must stay {PART_OVERHEAD_BYTES} bytes below gossip_max_bytes ({}): a part must fit in one gossip message",
@@ -826,5 +835,15 @@ mod tests {
         let mut c = sample();
         c.consensus.proposal_part_bytes = c.consensus.gossip_max_bytes;
         assert!(reason(&c).contains("a part must fit in one gossip message"));
+        let mut c = sample();
+        c.consensus.enabled = true;
+        c.consensus.block_time_ms = c.consensus.timeout_propose_ms / 2 + 1;
+        assert!(reason(&c).contains("[consensus] block_time_ms"));
+        c.consensus.block_time_ms = c.consensus.timeout_propose_ms / 2;
+        c.check_limits(Path::new("/home")).unwrap();
+        // A node without consensus never waits on a proposer.
+        c.consensus.enabled = false;
+        c.consensus.block_time_ms = c.consensus.timeout_propose_ms * 4;
+        c.check_limits(Path::new("/home")).unwrap();
     }
 }
