@@ -388,4 +388,19 @@ async fn the_load_generator_commits_everything_singly_and_in_batches() {
         assert!(text.contains(&format!("committed      {txs} in")), "{text}");
         assert!(!text.contains("rejected"), "{text}");
     }
+    // Confidential: each record with its range proof, each cross-check filed once its two
+    // records are committed (admission refuses a check over a record not stored yet);
+    // singly and batched, every one committed and applied.
+    for extra in [vec![], vec!["--batch", "16", "--concurrency", "4"]] {
+        let mut args = vec!["load", "--home", &home, "--txs", "40", "--confidential"];
+        args.extend(extra.iter().copied());
+        let (ok, text) = ledger(&node, &args);
+        assert!(ok, "{text}");
+        assert!(text.contains("committed      79 in"), "{text}");
+        assert!(
+            text.contains("40 records with a range proof + 39 equality cross-checks"),
+            "{text}"
+        );
+        assert!(!text.contains("rejected"), "{text}");
+    }
 }

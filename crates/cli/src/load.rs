@@ -196,17 +196,24 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
                 s.spawn(move || part.into_iter().map(make).collect::<Result<Vec<_>, _>>())
             })
             .collect();
-        let mut out = Vec::with_capacity(a.txs * 2);
+        // Every record first, then every cross-check: a check names committed records
+        // only (admission refuses one whose operand is not stored yet), so the workers
+        // hold each check until its two records are committed.
+        let (mut records, mut checks) = (Vec::with_capacity(a.txs), Vec::new());
         for h in handles {
-            out.extend(
-                h.join()
-                    .map_err(|_| CliError::Invalid("a sealing thread failed".into()))??
-                    .into_iter()
-                    .flatten(),
-            );
+            for mut per_record in h
+                .join()
+                .map_err(|_| CliError::Invalid("a sealing thread failed".into()))??
+            {
+                let rest = per_record.split_off(1);
+                records.extend(per_record);
+                checks.extend(rest);
+            }
         }
-        Ok::<_, CliError>(out)
+        records.extend(checks);
+        Ok::<_, CliError>(records)
     })?;
+    let records = a.txs;
     let mut txs: Vec<Transaction> = Vec::with_capacity(payloads.len());
     for (i, payload) in payloads.into_iter().enumerate() {
         let body = TxBody {
@@ -265,14 +272,16 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
     let mut workers = Vec::new();
     for w in 0..a.concurrency.max(1) {
         let mut c = clients[w % clients.len()].clone();
-        let (txs, next, submitted_at, rejected) = (
+        let (txs, next, submitted_at, rejected, committed_at) = (
             txs.clone(),
             next.clone(),
             submitted_at.clone(),
             rejected.clone(),
+            committed_at.clone(),
         );
         let rate = a.rate;
         let batch = a.batch.clamp(1, 1024);
+        let wait_limit = Duration::from_secs(a.timeout_secs);
         workers.push(tokio::spawn(async move {
             let refuse = |i: usize, e: CliError| {
                 let key = match e {
@@ -292,6 +301,21 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
                     break;
                 }
                 let range = first..(first + batch).min(txs.len());
+                // The check at `records + k` relates records k + 1 and k: it waits for
+                // both to be committed (the latest check of the batch for all of them).
+                if let Some(k) = (range.end - 1).checked_sub(records) {
+                    let operands = [k, k + 1];
+                    // A record refused or never committed: the check goes at the run's
+                    // timeout, and is refused naming its missing operand.
+                    let give_up = start + wait_limit;
+                    while Instant::now() < give_up
+                        && operands.iter().any(|r| {
+                            committed_at.lock().unwrap_or_else(|p| p.into_inner())[*r].is_none()
+                        })
+                    {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
                 if rate > 0 {
                     let due = start + Duration::from_secs_f64(first as f64 / rate as f64);
                     tokio::time::sleep_until(due.into()).await;
