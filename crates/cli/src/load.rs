@@ -296,11 +296,19 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
                 submitted_at.lock().unwrap_or_else(|p| p.into_inner())[i] = None;
             };
             loop {
-                let first = next.fetch_add(batch, Ordering::Relaxed);
-                if first >= txs.len() {
+                // A batch holds records or checks, never both: a check may name a record
+                // of the same batch, which is not committed before the batch is sent.
+                let len = txs.len();
+                let end_of = |f: usize| {
+                    let boundary = if f < records { records } else { len };
+                    (f + batch).min(boundary)
+                };
+                let Ok(first) = next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
+                    (f < len).then(|| end_of(f))
+                }) else {
                     break;
-                }
-                let range = first..(first + batch).min(txs.len());
+                };
+                let range = first..end_of(first);
                 // The check at `records + k` relates records k + 1 and k: it waits for
                 // both to be committed (the latest check of the batch for all of them).
                 if let Some(k) = (range.end - 1).checked_sub(records) {
