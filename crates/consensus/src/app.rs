@@ -487,10 +487,9 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
             if !block.txs.is_empty() || round > 0 || tokio::time::Instant::now() >= idle_until {
                 break (block, execution);
             }
-            let app = self.app.clone();
             // Nothing to propose yet: wait for a transaction, at most until the idle block
             // is due (well inside the propose timeout, which the configuration checks).
-            let _ = tokio::time::timeout_at(idle_until, app.tx_arrived()).await;
+            let _ = tokio::time::timeout_at(idle_until, self.app.tx_arrived()).await;
         };
         let (store, b) = (self.store.clone(), block.clone());
         blocking(move || store.save_proposal(height, round, &b)).await??;
