@@ -216,16 +216,25 @@ impl LedgerApi for LedgerService {
             .ok_or_else(|| {
                 Status::not_found(format!("no transaction {hash} is pending or committed"))
             })?;
-        let (block, _) = load_block(&self.ledger, loc.height)?.ok_or_else(|| {
-            internal(format!(
-                "block {} of transaction {hash} is missing",
-                loc.height
-            ))
-        })?;
-        let tx = block.txs.get(loc.index as usize).ok_or_else(|| {
-            internal(format!("transaction {hash} is not at its indexed position"))
-        })?;
-        let (kind, signer, nonce) = summary(tx);
+        // Only this transaction is decoded: the others of its block are skipped over.
+        let bytes = self
+            .ledger
+            .store
+            .block_bytes(loc.height)
+            .map_err(internal)?
+            .ok_or_else(|| {
+                internal(format!(
+                    "block {} of transaction {hash} is missing",
+                    loc.height
+                ))
+            })?;
+        let tx = Block::transaction_at(&bytes, loc.index as usize)
+            .map_err(|e| internal(format!("stored block {} does not decode: {e}", loc.height)))?
+            .filter(|t| t.hash() == hash)
+            .ok_or_else(|| {
+                internal(format!("transaction {hash} is not at its indexed position"))
+            })?;
+        let (kind, signer, nonce) = summary(&tx);
         Ok(Response::new(pb::GetTxResponse {
             tx: tx.bytes().to_vec(),
             status: if loc.failure.is_some() {

@@ -276,6 +276,22 @@ impl Block {
         })
     }
 
+    /// Transaction `index` of a block's canonical encoding, skipping over the others
+    /// without decoding them (a lookup by location costs one transaction, not the block);
+    /// `None` if the block holds fewer.
+    pub fn transaction_at(bytes: &[u8], index: usize) -> Result<Option<Transaction>, CodecError> {
+        let mut d = Decoder::new(bytes);
+        read_header(&mut d)?;
+        let n = d.count("block transactions", BLOCK_HARD_MAX_TXS, 4)?;
+        if index >= n {
+            return Ok(None);
+        }
+        for _ in 0..index {
+            d.bytes_ref("transaction", TX_HARD_MAX_BYTES)?;
+        }
+        Transaction::decode(d.bytes_ref("transaction", TX_HARD_MAX_BYTES)?).map(Some)
+    }
+
     /// The header, hash, transaction count and bytes, and commit of a block's canonical
     /// encoding, skipping over its transactions without decoding or hashing them (for
     /// listings such as the explorer's).
@@ -392,6 +408,43 @@ mod tests {
             (d.header().clone(), d.hash(), 0, 0, d.commit.clone())
         );
         assert!(Block::outline(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_transaction_is_read_by_position_without_decoding_the_block() {
+        let txs: Vec<Transaction> = (0..5u8)
+            .map(|i| {
+                let body = crate::TxBody {
+                    chain_id: ChainId::new("c").unwrap(),
+                    signer: OrgId::new("bank-a").unwrap(),
+                    nonce: u64::from(i),
+                    payload: crate::Payload::CrossCheck(crate::CrossCheck {
+                        relation: crate::Relation::Linear(vec![1, -1]),
+                        operands: ["r1", "r2"]
+                            .map(|r| crate::Operand {
+                                record: crate::RecordId::new(r).unwrap(),
+                                version: 1,
+                                field: crate::FieldName::new("amount").unwrap(),
+                            })
+                            .to_vec(),
+                        proof: vec![i; 1 + usize::from(i) * 40],
+                    }),
+                };
+                let (unsigned, _) = body.signing_bytes();
+                Transaction::assemble(body, unsigned, Signature(vec![i; 64]))
+            })
+            .collect();
+        let mut h = header();
+        h.tx_count = 5;
+        let b = Block::new(h, txs.clone(), Commit::default());
+        let bytes = b.encode();
+        for (i, t) in txs.iter().enumerate() {
+            let got = Block::transaction_at(&bytes, i).unwrap().unwrap();
+            assert_eq!((got.hash(), got.bytes()), (t.hash(), t.bytes()));
+        }
+        assert!(Block::transaction_at(&bytes, 5).unwrap().is_none());
+        // A cut encoding is an error, not a wrong transaction.
+        assert!(Block::transaction_at(&bytes[..bytes.len() / 2], 4).is_err());
     }
 
     fn header() -> BlockHeader {
