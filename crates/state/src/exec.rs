@@ -62,7 +62,10 @@ impl StateDiff {
 /// Tells which transactions already had their signature verified (at mempool admission),
 /// so block execution does not verify them twice.
 pub trait SignatureCache {
-    /// True if `tx`'s signature was verified under its signer's current key.
+    /// True if `tx`'s signature was verified under its signer's current key, and every
+    /// proof it carries with it: stateless ones, and a cross-check's proof over the stored
+    /// commitments it names (which never change once stored). Groth16 statements are
+    /// named by their own key ([`crate::circuits`]).
     fn is_verified(&self, tx: &Hash) -> bool;
 
     /// How `tx`'s signature or proofs failed when they were checked already (by
@@ -264,7 +267,12 @@ impl<'v, V: StateView, C: SignatureCache + ?Sized> Executor<'v, V, C> {
             }
         }
         let ctx = self.ctx();
-        payload::check_stateful(&ctx, &body.signer, &body.payload)?;
+        payload::check_stateful(
+            &ctx,
+            &body.signer,
+            &body.payload,
+            self.cached_ok(&tx.hash()),
+        )?;
         // Groth16 proofs are about stored document commitments too. Block validation
         // checks them on all cores first (`preverify`) and records which statement, with
         // which public inputs, verified; only those are skipped here.

@@ -1215,6 +1215,140 @@ fn cross_checks_prove_relations_between_committed_amounts() {
     assert_eq!(checks[1].check.relation, Relation::AtMost);
 }
 
+/// Block validation (and admission) check cross-checks' proofs over stored commitments in
+/// the same batch as the other proofs, and take as verified only those they could check:
+/// a forged proof among valid ones is found, and a check whose record is stored earlier in
+/// the same block is left to execution, which checks it against the state it has reached.
+#[test]
+fn block_validation_batches_cross_check_proofs_and_leaves_what_it_cannot_check_to_execution() {
+    use ledger_proofs::Opening;
+    let mut c = Chain::new();
+    commit_txs(
+        vec![c.sign("bank-c", 2, Payload::RegisterSchema(loan_schema()))],
+        &mut c,
+    );
+    let (o1, o2, o3) = (
+        Opening::new(50_000),
+        Opening::new(50_000),
+        Opening::new(50_000),
+    );
+    let ex = commit_txs(
+        vec![
+            c.sign(
+                "bank-a",
+                1,
+                Payload::PutRecord(committed_put_with(&c, "loan-1", &o1)),
+            ),
+            c.sign(
+                "bank-a",
+                2,
+                Payload::PutRecord(committed_put_with(&c, "loan-2", &o2)),
+            ),
+        ],
+        &mut c,
+    );
+    assert!(ex.outcomes.iter().all(|o| *o == TxOutcome::Applied));
+    let op = |r: &str| Operand {
+        record: RecordId::new(r).unwrap(),
+        version: 1,
+        field: FieldName::new("amount").unwrap(),
+    };
+    let equal = |a: &str, b: &str, oa: &Opening, ob: &Opening, filer: &str| CrossCheck {
+        relation: Relation::Linear(vec![1, -1]),
+        operands: vec![op(a), op(b)],
+        proof: ledger_proofs::prove_linear(
+            &ledger_proofs::Context {
+                chain_id: c.chain.to_string(),
+                items: vec![
+                    (a.into(), 1, "amount".into()),
+                    (b.into(), 1, "amount".into()),
+                ],
+            }
+            .filed_by(filer),
+            &[1, -1],
+            &[oa.clone(), ob.clone()],
+        )
+        .unwrap()
+        .to_bytes()
+        .to_vec(),
+    };
+    let valid = equal("loan-1", "loan-2", &o1, &o2, "bank-a");
+    // Well formed, but proved for another filer: it does not verify for bank-a.
+    let forged = equal("loan-1", "loan-2", &o1, &o2, "bank-b");
+    let txs = [
+        c.sign("bank-a", 3, Payload::CrossCheck(valid.clone())),
+        c.sign("bank-a", 4, Payload::CrossCheck(valid.clone())),
+        c.sign("bank-a", 5, Payload::CrossCheck(forged)),
+        c.sign("bank-a", 6, Payload::CrossCheck(valid.clone())),
+    ];
+    let next = c.tip.height + 1;
+    let refs: Vec<&Transaction> = txs.iter().collect();
+    let pre = ledger_state::preverify_detailed(&c.state, &c.chain, next, &refs);
+    for (i, t) in txs.iter().enumerate() {
+        assert_eq!(pre.ok.contains(&t.hash()), i != 2, "check {i}");
+    }
+    // The forged one is not a known failure: execution checks it and names it.
+    assert!(pre.failed.is_empty());
+    let alone = c.sign("bank-a", 3, txs[2].body().payload.clone());
+    let pre_alone = ledger_state::preverify_detailed(&c.state, &c.chain, next, &[&alone]);
+    assert!(pre_alone.ok.is_empty() && pre_alone.failed.is_empty());
+    let err = precheck_tx(&c.state, &c.chain, next, &alone, &pre_alone).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TxRejection::InvalidProof {
+                kind: "linear relation",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let cache = |h: &Hash| pre.ok.contains(h);
+    let forced = c.seal(forge(&c, txs[..3].to_vec()));
+    let err = execute_block(&c.state, &c.acc, &c.tip, &forced, &cache).unwrap_err();
+    assert!(err.to_string().contains("linear relation"), "{err}");
+    // A record and a check over it in one block: before the block the operand is not
+    // stored, so the check is not preverified; execution verifies it once the record is.
+    let put3 = c.sign(
+        "bank-a",
+        3,
+        Payload::PutRecord(committed_put_with(&c, "loan-3", &o3)),
+    );
+    let check3 = c.sign(
+        "bank-a",
+        4,
+        Payload::CrossCheck(equal("loan-3", "loan-1", &o3, &o1, "bank-a")),
+    );
+    let forged3 = c.sign(
+        "bank-a",
+        4,
+        Payload::CrossCheck(equal("loan-3", "loan-1", &o3, &o1, "bank-c")),
+    );
+    for check in [&forged3, &check3] {
+        let pre = ledger_state::preverify(&c.state, &c.chain, next, &[&put3, check]);
+        assert!(pre.contains(&put3.hash()) && !pre.contains(&check.hash()));
+    }
+    let pre = ledger_state::preverify(&c.state, &c.chain, next, &[&put3, &forged3]);
+    let block = c.seal(forge(&c, vec![put3.clone(), forged3]));
+    let err = execute_block(&c.state, &c.acc, &c.tip, &block, &|h: &Hash| {
+        pre.contains(h)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("linear relation"), "{err}");
+    let block = c.seal(c.build(vec![put3, check3]));
+    let pre = ledger_state::preverify(
+        &c.state,
+        &c.chain,
+        next,
+        &block.txs.iter().collect::<Vec<_>>(),
+    );
+    let ex = execute_block(&c.state, &c.acc, &c.tip, &block, &|h: &Hash| {
+        pre.contains(h)
+    })
+    .unwrap();
+    assert_eq!(ex.outcomes, vec![TxOutcome::Applied, TxOutcome::Applied]);
+}
+
 /// A loan record of schema `loan` v2 (audited by reg-eu): the amount committed, with its
 /// range proof and reg-eu's handle made by `handle` (which may lie).
 fn audited_put(

@@ -15,12 +15,17 @@ use crate::error::{ExecError, StateError, TxFailure, TxRejection};
 use crate::{model, StateView};
 
 /// A cross-check's proof is about stored commitments and bound to `filer`, the
-/// organisation that signs the transaction: checked against this state, always (the
-/// signature cache does not cover it).
+/// organisation that signs the transaction. Every operand must name a committed field of
+/// a stored record version, checked here always; the proof itself is verified unless
+/// `verified` says it was already, against the same stored commitments: by block
+/// validation's batches ([`add_proof`]) or when this node admitted the transaction. A
+/// stored version's commitments never change (a grant adds key wraps to the version,
+/// nothing else), so a proof verified against them once stays verified.
 pub(crate) fn check_proof<V: StateView>(
     check: &CrossCheck,
     ctx: &Ctx<'_, V>,
     filer: &OrgId,
+    verified: bool,
 ) -> Result<(), TxRejection> {
     if matches!(check.relation, Relation::Invoice | Relation::InvoiceLinked) {
         // A Groth16 statement: see `circuits::statement`.
@@ -28,25 +33,17 @@ pub(crate) fn check_proof<V: StateView>(
     }
     // Every operand must name a committed field of a stored record version: a check
     // over anything else is refused here, not passed on to execution.
-    let commitments = match operand_commitments(ctx, check)? {
-        Ok(c) => c,
-        Err((record, reason)) => {
-            return Err(TxRejection::InvalidProof {
-                kind: "cross-check operand",
-                record,
-                reason,
-            })
+    let commitments = operand_commitments(ctx, check, !verified)?.map_err(|(record, reason)| {
+        TxRejection::InvalidProof {
+            kind: "cross-check operand",
+            record,
+            reason,
         }
-    };
-    let proof_ctx = ledger_proofs::Context {
-        chain_id: ctx.chain_id.to_string(),
-        items: check
-            .operands
-            .iter()
-            .map(|o| (o.record.to_string(), o.version, o.field.to_string()))
-            .collect(),
+    })?;
+    if verified {
+        return Ok(());
     }
-    .filed_by(filer.as_str());
+    let proof_ctx = proof_context(ctx.chain_id, check, filer);
     let (kind, result) = match &check.relation {
         Relation::Linear(coeffs) => (
             "linear relation",
@@ -72,6 +69,60 @@ pub(crate) fn check_proof<V: StateView>(
         record: check.operands[0].record.clone(),
         reason: e.to_string(),
     })
+}
+
+/// Adds a linear or at-most check's proof to `batch`, against the operands' commitments
+/// stored in `ctx`'s state (preverification, see `crate::preverify`). True if the batch
+/// now covers the check's proof, or there is none to cover (an invoice relation: its
+/// Groth16 statement has a key of its own, see `circuits`). False if it cannot: an
+/// operand this state does not hold (a record stored earlier in the same block) or a
+/// malformed proof; execution then checks the proof alone and names what failed.
+pub(crate) fn add_proof<V: StateView>(
+    check: &CrossCheck,
+    ctx: &Ctx<'_, V>,
+    filer: &OrgId,
+    batch: &mut ledger_proofs::BatchVerifier,
+) -> bool {
+    if matches!(check.relation, Relation::Invoice | Relation::InvoiceLinked) {
+        return true;
+    }
+    let Ok(Ok(commitments)) = operand_commitments(ctx, check, true) else {
+        return false;
+    };
+    let proof_ctx = proof_context(ctx.chain_id, check, filer);
+    let added = match &check.relation {
+        Relation::Linear(coeffs) => ledger_proofs::DlogProof::from_bytes(&check.proof)
+            .and_then(|p| batch.add_linear(&proof_ctx, coeffs, &commitments, &p)),
+        Relation::AtMost if commitments.len() == 2 => batch.add_at_most(
+            &proof_ctx,
+            &commitments[0],
+            &commitments[1],
+            &ledger_proofs::RangeProofData {
+                padding: vec![],
+                proof: check.proof.clone(),
+            },
+        ),
+        _ => return false,
+    };
+    added.is_ok()
+}
+
+/// What a check's proof is bound to: the chain, each operand's record, version and field,
+/// and the organisation filing it.
+fn proof_context(
+    chain_id: &ledger_types::ChainId,
+    check: &CrossCheck,
+    filer: &OrgId,
+) -> ledger_proofs::Context {
+    ledger_proofs::Context {
+        chain_id: chain_id.to_string(),
+        items: check
+            .operands
+            .iter()
+            .map(|o| (o.record.to_string(), o.version, o.field.to_string()))
+            .collect(),
+    }
+    .filed_by(filer.as_str())
 }
 
 impl PayloadHandler for CrossCheck {
@@ -143,11 +194,12 @@ impl PayloadHandler for CrossCheck {
     }
 }
 
-/// The operands' commitments, or the first operand that does not name a committed field
-/// of a stored record version, and why.
+/// The operands' commitments (parsed only with `parse`: empty otherwise), or the first
+/// operand that does not name a committed field of a stored record version, and why.
 fn operand_commitments<V: StateView>(
     ctx: &Ctx<'_, V>,
     c: &CrossCheck,
+    parse: bool,
 ) -> Result<Result<Vec<ledger_proofs::Commitment>, (RecordId, String)>, StateError> {
     let mut out = Vec::with_capacity(c.operands.len());
     for o in &c.operands {
@@ -161,6 +213,9 @@ fn operand_commitments<V: StateView>(
                 o.record, o.version, o.field
             ));
         };
+        if !parse {
+            continue;
+        }
         match ledger_proofs::Commitment::from_bytes(&fc.commitment) {
             Ok(cm) => out.push(cm),
             Err(e) => {

@@ -92,17 +92,21 @@ pub(crate) trait PayloadHandler {
 }
 
 /// The stateful checks of a signed payload (see [`PayloadHandler::check_stateful`]).
+///
+/// `verified`: the transaction's signature and proofs were verified already (see
+/// [`crate::SignatureCache`]), including a cross-check's proof over stored commitments.
 pub(crate) fn check_stateful<V: StateView>(
     ctx: &Ctx<'_, V>,
     signer: &OrgId,
     payload: &Payload,
+    verified: bool,
 ) -> Result<(), TxRejection> {
     match payload {
         Payload::PutRecord(p) => p.check_stateful(ctx),
         Payload::GrantAccess(g) => g.check_stateful(ctx),
         Payload::RevokeAccess(r) => r.check_stateful(ctx),
         Payload::AuditAlert(a) => a.check_stateful(ctx),
-        Payload::CrossCheck(c) => cross_check::check_proof(c, ctx, signer),
+        Payload::CrossCheck(c) => cross_check::check_proof(c, ctx, signer, verified),
         Payload::FinanceRequest(f) => f.check_stateful(ctx),
         Payload::RegisterSchema(s) => s.check_stateful(ctx),
         _ => Ok(()),
