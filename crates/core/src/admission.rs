@@ -57,6 +57,11 @@ impl Admission {
         }
     }
 
+    /// How many submissions may wait for a check.
+    pub fn max_waiting(&self) -> usize {
+        self.max_waiting
+    }
+
     /// How many checks may run at once.
     pub fn workers(&self) -> usize {
         self.workers

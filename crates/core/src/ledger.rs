@@ -77,6 +77,9 @@ pub struct Ledger {
     relays: Vec<tokio::sync::mpsc::Sender<Vec<u8>>>,
     peers: Vec<Arc<dyn BlockSource>>,
     admission: Admission,
+    /// Single submissions waiting for a check; each check takes all of them (see
+    /// [`Ledger::submit_tx`]).
+    waiting: std::sync::Mutex<Waiting>,
     last_commit_ms: std::sync::atomic::AtomicU64,
     /// The latest block's commit: its round and how many validators signed it.
     last_commit: std::sync::Mutex<(u32, u32)>,
@@ -94,6 +97,43 @@ pub struct Ledger {
     pub analytics_jobs: crate::analytics::Jobs,
     /// The chain's public analytics keys, on a chain with analytics (docs/fhe.md).
     pub analytics: Option<Arc<ledger_fhe::PublicKeys>>,
+}
+
+/// The most single submissions one check takes ([`Ledger::submit_tx`]): as many as one
+/// `SubmitTxs` call may carry.
+const MAX_CHECKED_AT_ONCE: usize = 1024;
+
+/// Single submissions waiting for a check, and the checkers draining them.
+#[derive(Default)]
+struct Waiting {
+    txs: Vec<WaitingTx>,
+    /// Checkers running (or about to).
+    checkers: usize,
+    /// Batches checked so far.
+    checks: u64,
+}
+
+impl Waiting {
+    /// Whether the submission just queued starts a checker: yes while fewer than `max`
+    /// run. The count and the queue change under one lock, and a checker stops only when
+    /// it finds the queue empty, so nothing queued is left without a checker.
+    fn start_checker(&mut self, max: usize) -> bool {
+        if self.checkers < max {
+            self.checkers += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A waiting submission's outcome (and its bytes back), or why it was not checked.
+type Checked = Result<(Result<Transaction, Rejection>, Vec<u8>), AdmissionError>;
+
+/// One waiting submission, and where its outcome goes.
+struct WaitingTx {
+    bytes: Vec<u8>,
+    reply: tokio::sync::oneshot::Sender<Checked>,
 }
 
 /// A signer shared by the tasks that sign for the node, replaced in place on rotation.
@@ -168,6 +208,7 @@ impl Ledger {
             forwarding: std::sync::atomic::AtomicBool::new(true),
             consensus_hook: None,
             analytics_jobs: Default::default(),
+            waiting: Default::default(),
             analytics: None,
         }
     }
@@ -295,19 +336,105 @@ impl Ledger {
     /// The signature and proofs are checked on a blocking thread through the node's
     /// admission gate ([`Admission`]): at most one check per worker at once, a bounded
     /// queue, and [`SubmitError::Busy`] past it.
+    ///
+    /// Transactions carrying proofs that verify faster in a batch (range, sigma, Groth16,
+    /// ring: [`ledger_state::has_batched_proofs`]) that arrive while others are being
+    /// checked are checked together, as one [`Ledger::submit_many`] batch: each joins a
+    /// queue, and at most one checker per core drains it, taking every transaction
+    /// waiting each time (a lone one is checked at once, alone). A client that sends one
+    /// transaction per call, from many connections, gets the batch verification a
+    /// `SubmitTxs` client gets. Others are checked one by one as they come, by as many
+    /// checks at once as the admission gate allows: their one signature gains nothing
+    /// from waiting for others. Past the gate's limit of waiting submissions the node
+    /// answers busy at once.
     pub async fn submit_tx(self: &Arc<Self>, bytes: Vec<u8>) -> Result<Hash, SubmitError> {
         if let Some(up) = self.forward_to() {
             return up.submit(bytes).await.map_err(SubmitError::Upstream);
         }
-        let me = self.clone();
-        let (result, bytes) = self
-            .admission
-            .run(move || {
-                let r = me.submit(&bytes);
-                (r, bytes)
-            })
-            .await?;
+        let batched = bytes.len() <= self.mempool.max_tx_bytes()
+            && Transaction::decode(&bytes).is_ok_and(|t| ledger_state::has_batched_proofs(&t));
+        if !batched {
+            let me = self.clone();
+            let (result, bytes) = self
+                .admission
+                .run(move || {
+                    let r = me.submit(&bytes);
+                    (r, bytes)
+                })
+                .await?;
+            return self.answer(result, bytes);
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            let max_waiting = self.admission.max_waiting();
+            if w.txs.len() >= max_waiting {
+                return Err(AdmissionError::Busy {
+                    waiting: w.txs.len(),
+                    max_waiting,
+                }
+                .into());
+            }
+            w.txs.push(WaitingTx { bytes, reply });
+            w.start_checker(self.checkers())
+        };
+        if start {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let checker = me.clone();
+                if let Err(e) = me.admission.run(move || checker.check_waiting()).await {
+                    // No checker ran (the gate refused or failed): those waiting are
+                    // answered with why, unless another checker still runs for them.
+                    let mut w = me.waiting.lock().unwrap_or_else(|p| p.into_inner());
+                    w.checkers -= 1;
+                    if w.checkers == 0 {
+                        for t in w.txs.drain(..) {
+                            let _ = t.reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            });
+        }
+        let (result, bytes) = answer.await.map_err(|_| {
+            SubmitError::Busy(AdmissionError::Failed(
+                "the check holding this transaction stopped".into(),
+            ))
+        })??;
         self.answer(result, bytes)
+    }
+
+    /// How many checkers may drain the single submissions at once: one per core.
+    fn checkers(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    /// A checker: checks the single submissions waiting (at most [`MAX_CHECKED_AT_ONCE`]
+    /// at a time) as one batch and answers each, until none waits.
+    fn check_waiting(&self) {
+        loop {
+            let txs: Vec<WaitingTx> = {
+                let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+                if w.txs.is_empty() {
+                    // Nothing left: this checker stops (whoever queues next starts one).
+                    w.checkers -= 1;
+                    return;
+                }
+                let n = w.txs.len().min(MAX_CHECKED_AT_ONCE);
+                w.checks += 1;
+                w.txs.drain(..n).collect()
+            };
+            let (bytes, replies): (Vec<Vec<u8>>, Vec<_>) =
+                txs.into_iter().map(|t| (t.bytes, t.reply)).unzip();
+            // Each submitter is answered as soon as its transaction is admitted (or
+            // refused): it may send its next one while the rest of the batch is admitted.
+            let mut replies = replies.into_iter().zip(&bytes);
+            self.submit_each(&bytes, |result| {
+                if let Some((reply, b)) = replies.next() {
+                    // A submitter that went away (its call cancelled) needs no answer.
+                    let _ = reply.send(Ok((result, b.clone())));
+                }
+            });
+        }
     }
 
     /// A client's answer for one admission outcome: an admitted transaction is relayed to
@@ -463,45 +590,68 @@ impl Ledger {
     /// what failed there is refused with that failure, not checked again. One outcome per
     /// transaction, in order, each as [`Ledger::submit`] would give it.
     pub fn submit_many(&self, batch: &[Vec<u8>]) -> Vec<Result<Transaction, Rejection>> {
-        let decoded: Vec<Transaction> = batch
+        let mut out = Vec::with_capacity(batch.len());
+        self.submit_each(batch, |r| out.push(r));
+        out
+    }
+
+    /// [`Ledger::submit_many`], handing each outcome to `each` as soon as it is known (in
+    /// order), so that a submitter can be answered before the rest of the batch is
+    /// admitted.
+    fn submit_each(&self, batch: &[Vec<u8>], mut each: impl FnMut(Result<Transaction, Rejection>)) {
+        let decoded: Vec<Option<Transaction>> = batch
             .iter()
-            .filter(|b| b.len() <= self.mempool.max_tx_bytes())
-            .filter_map(|b| Transaction::decode(b).ok())
+            .map(|b| {
+                (b.len() <= self.mempool.max_tx_bytes())
+                    .then(|| Transaction::decode(b).ok())
+                    .flatten()
+            })
             .collect();
-        let refs: Vec<&Transaction> = decoded.iter().collect();
-        let checked = ledger_state::preverify_detailed(
-            self.store.as_ref(),
-            &self.chain_id,
-            self.height() + 1,
-            &refs,
-        );
         let committed_at = |h: &Hash| {
             self.store
                 .tx_location(h)
                 .map(|loc| loc.map(|l| l.height))
                 .map_err(|e| ledger_state::StateError::Storage(e.to_string()))
         };
+        // Only what admission could take is verified: a transaction already pending or
+        // committed (a relay that arrives after the block, the same batch sent twice) is
+        // refused as such, without checking its signature and proofs again.
+        let refs: Vec<&Transaction> = decoded
+            .iter()
+            .flatten()
+            .filter(|t| !self.mempool.contains(&t.hash()))
+            .filter(|t| !matches!(committed_at(&t.hash()), Ok(Some(_))))
+            .collect();
+        let checked = ledger_state::preverify_detailed(
+            self.store.as_ref(),
+            &self.chain_id,
+            self.height() + 1,
+            &refs,
+        );
         let mut admitted = 0u64;
-        let mut out = Vec::with_capacity(batch.len());
-        for b in batch {
-            let r = self.mempool.admit_with(
-                b,
-                self.store.as_ref(),
-                self.height() + 1,
-                committed_at,
-                &checked,
-            );
+        for (b, tx) in batch.iter().zip(decoded) {
+            let next = self.height() + 1;
+            let store = self.store.as_ref();
+            let r = match tx {
+                Some(tx) => self
+                    .mempool
+                    .admit_decoded(tx, store, next, committed_at, &checked),
+                // Too large or malformed: refused naming why.
+                None => self
+                    .mempool
+                    .admit_with(b, store, next, committed_at, &checked),
+            };
             match &r {
-                Ok(_) => admitted += 1,
+                Ok(_) => {
+                    admitted += 1;
+                    // The proposer may start on it already.
+                    self.tx_arrived.notify_one();
+                }
                 Err(e) => count_rejection(b, e),
             }
-            out.push(r);
+            each(r);
         }
         ledger_metrics::metrics().admitted.inc_by(admitted);
-        if admitted > 0 {
-            self.tx_arrived.notify_one();
-        }
-        out
     }
 
     /// Builds the next block (no commit yet) from the mempool's candidates, leaving out
@@ -670,11 +820,9 @@ mod tests {
 
     use super::*;
 
-    /// A round whose block the validators could not check in time is followed by a
-    /// lighter one: the limits halve with each round, down to one transaction.
-    #[test]
-    fn each_later_round_builds_at_most_half_the_block() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A ledger on a fresh store whose genesis registers bank-a (the returned key),
+    /// with `block` limits.
+    fn ledger(dir: &std::path::Path, block: BlockConfig) -> (Ledger, Ed25519SoftwareKey) {
         let chain = ChainId::new("c").unwrap();
         let org = OrgId::new("bank-a").unwrap();
         let seed = [7u8; 32];
@@ -689,39 +837,136 @@ mod tests {
         .unwrap();
         let (genesis, execution) =
             ledger_state::genesis::genesis_block(&chain, 1, vec![registration]).unwrap();
-        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let store = Arc::new(Store::open(dir).unwrap());
         store.commit_block(&genesis, &execution).unwrap();
         let ledger = Ledger::new(
             store,
             Mempool::new(chain.clone(), MempoolConfig::default()),
             Arc::new(Ed25519SoftwareKey::from_seed(&seed)),
-            org.clone(),
-            chain.clone(),
+            org,
+            chain,
             genesis.hash(),
+            block,
+        );
+        (ledger, key)
+    }
+
+    /// bank-a's schema registration `s{nonce}` with `nonce`.
+    fn schema_tx(ledger: &Ledger, key: &Ed25519SoftwareKey, nonce: u64) -> Transaction {
+        let mut schema = payload_schema();
+        schema.schema = SchemaId::new(format!("s{nonce}")).unwrap();
+        ledger_crypto::sign_tx(
+            key,
+            TxBody {
+                chain_id: ledger.chain_id.clone(),
+                signer: ledger.org.clone(),
+                nonce,
+                payload: Payload::RegisterSchema(schema),
+            },
+        )
+        .unwrap()
+    }
+
+    /// A round whose block the validators could not check in time is followed by a
+    /// lighter one: the limits halve with each round, down to one transaction.
+    #[test]
+    fn each_later_round_builds_at_most_half_the_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, key) = ledger(
+            dir.path(),
             BlockConfig {
                 max_txs: 8,
                 ..Default::default()
             },
         );
         for nonce in 1..=20u64 {
-            let mut schema = payload_schema();
-            schema.schema = SchemaId::new(format!("s{nonce}")).unwrap();
-            let tx = ledger_crypto::sign_tx(
-                &key,
-                TxBody {
-                    chain_id: chain.clone(),
-                    signer: org.clone(),
-                    nonce,
-                    payload: Payload::RegisterSchema(schema),
-                },
-            )
-            .unwrap();
-            ledger.submit(tx.bytes()).unwrap();
+            ledger
+                .submit(schema_tx(&ledger, &key, nonce).bytes())
+                .unwrap();
         }
         for (round, expected) in [(0, 8), (1, 4), (2, 2), (3, 1), (9, 1)] {
             let built = ledger.build_next_for_round(10, round).unwrap();
             assert_eq!(built.txs.len(), expected, "round {round}");
         }
         assert_eq!(ledger.build_next(10).unwrap().txs.len(), 8);
+    }
+
+    /// bank-a's equality cross-check of records `r{n}a` and `r{n}b` (not stored) with
+    /// nonce `n`: a transaction whose proof verifies faster in a batch.
+    fn check_tx(ledger: &Ledger, key: &Ed25519SoftwareKey, n: u64) -> Transaction {
+        let operand = |r: String| ledger_types::Operand {
+            record: ledger_types::RecordId::new(r).unwrap(),
+            version: 1,
+            field: ledger_types::FieldName::new("amount").unwrap(),
+        };
+        ledger_crypto::sign_tx(
+            key,
+            TxBody {
+                chain_id: ledger.chain_id.clone(),
+                signer: ledger.org.clone(),
+                nonce: n,
+                payload: Payload::CrossCheck(ledger_types::CrossCheck {
+                    relation: ledger_types::Relation::Linear(vec![1, -1]),
+                    operands: vec![operand(format!("r{n}a")), operand(format!("r{n}b"))],
+                    proof: vec![0; 64],
+                }),
+            },
+        )
+        .unwrap()
+    }
+
+    /// Single submissions with proofs that wait for a check are checked together, and
+    /// each still gets its own outcome; others are checked one by one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn single_submissions_with_proofs_waiting_together_are_checked_as_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, key) = ledger(dir.path(), BlockConfig::default());
+        let ledger = Arc::new(ledger.with_admission(Admission::new(1, 1000)));
+        // The one worker is busy: everything submitted meanwhile waits.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let gate = {
+            let ledger = ledger.clone();
+            tokio::spawn(async move { ledger.admission.run(move || hold.recv()).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut txs: Vec<Vec<u8>> = (1..=30u64)
+            .map(|n| check_tx(&ledger, &key, n).bytes().to_vec())
+            .collect();
+        let forged = {
+            let mut b = check_tx(&ledger, &key, 31).bytes().to_vec();
+            let last = b.len() - 1;
+            b[last] ^= 1;
+            b
+        };
+        txs.push(forged);
+        let mut calls = Vec::new();
+        for b in txs.clone() {
+            let ledger = ledger.clone();
+            calls.push(tokio::spawn(async move { ledger.submit_tx(b).await }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        release.send(()).unwrap();
+        gate.await.unwrap().unwrap().unwrap();
+        let mut outcomes = Vec::new();
+        for c in calls {
+            outcomes.push(c.await.unwrap().unwrap_err().to_string());
+        }
+        // Each is answered about itself: its own missing record, or its bad signature.
+        for (i, o) in outcomes[..30].iter().enumerate() {
+            assert!(o.contains(&format!("r{}a", i + 1)), "{o}");
+        }
+        assert!(outcomes[30].contains("signature"), "{}", outcomes[30]);
+        let checks = ledger.waiting.lock().unwrap().checks;
+        assert_eq!(checks, 1, "31 submissions that waited together, one check");
+        // A lone one is checked at once, alone; one without proofs is not queued at all.
+        let lone = check_tx(&ledger, &key, 1);
+        assert!(ledger.submit_tx(lone.bytes().to_vec()).await.is_err());
+        assert_eq!(ledger.waiting.lock().unwrap().checks, 2);
+        let plain = schema_tx(&ledger, &key, 1);
+        assert_eq!(
+            ledger.submit_tx(plain.bytes().to_vec()).await.unwrap(),
+            plain.hash()
+        );
+        assert_eq!(ledger.waiting.lock().unwrap().checks, 2);
     }
 }

@@ -360,6 +360,25 @@ impl Mempool {
             });
         }
         let tx = Transaction::decode(bytes).map_err(Rejection::Malformed)?;
+        self.admit_decoded(tx, view, next_height, committed_at, cache)
+    }
+
+    /// [`Mempool::admit_with`] for a transaction already decoded (from bytes of at most
+    /// the configured size).
+    pub fn admit_decoded(
+        &self,
+        tx: Transaction,
+        view: &impl StateView,
+        next_height: u64,
+        committed_at: impl Fn(&Hash) -> Result<Option<u64>, StateError>,
+        cache: &dyn SignatureCache,
+    ) -> Result<Transaction, Rejection> {
+        if tx.len() > self.config.max_tx_bytes {
+            return Err(Rejection::TooLarge {
+                size: tx.len(),
+                max: self.config.max_tx_bytes,
+            });
+        }
         if let Some(height) = committed_at(&tx.hash()).map_err(Rejection::Storage)? {
             return Err(Rejection::AlreadyCommitted {
                 hash: tx.hash(),

@@ -48,7 +48,7 @@ pub use model::{
 };
 pub use payload::endorse::{sign_endorsement, verify_endorsement};
 pub use payload::{roles_for, verify_proofs};
-pub use preverify::{preverify, preverify_detailed, Preverified};
+pub use preverify::{has_batched_proofs, preverify, preverify_detailed, Preverified};
 
 /// Read access to committed state.
 pub trait StateView {

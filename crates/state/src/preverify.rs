@@ -55,6 +55,22 @@ impl crate::SignatureCache for Preverified {
     }
 }
 
+/// Whether `tx` carries a proof that verifies faster in a batch than alone: a range or
+/// audit-handle proof, a cross-check's sigma, range or Groth16 proof, a financing
+/// request's Groth16 proof, an endorsement's ring signature. (An Ed25519 transaction
+/// signature has no batch check here, see docs/benchmarks.md.)
+pub fn has_batched_proofs(tx: &Transaction) -> bool {
+    crate::payload::carries_proofs(tx)
+        || matches!(
+            tx.body().payload,
+            Payload::CrossCheck(_) | Payload::Endorse(_) | Payload::FinanceRequest(_)
+        )
+}
+
+/// Below this many transactions (and two proofs), [`preverify_detailed`] stays on the
+/// calling thread.
+const SIGNATURES_WORTH_SPREADING: usize = 32;
+
 /// [`preverify`], also naming how the transactions that failed failed.
 pub fn preverify_detailed<V: StateView + Sync>(
     view: &V,
@@ -64,6 +80,13 @@ pub fn preverify_detailed<V: StateView + Sync>(
 ) -> Preverified {
     if txs.is_empty() {
         return Preverified::default();
+    }
+    // A few signatures are checked on this thread: handing them to the pool (waking its
+    // threads, which then spin waiting for more) costs more than it saves. Proofs, or
+    // many signatures, are worth spreading over the cores.
+    let proofs = txs.iter().filter(|t| has_batched_proofs(t)).count();
+    if proofs < 2 && txs.len() < SIGNATURES_WORTH_SPREADING {
+        return preverify_part(view, chain_id, height, txs);
     }
     // On rayon's one pool (a thread per core, started once): concurrent calls share the
     // cores instead of each starting threads of its own.
