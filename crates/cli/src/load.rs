@@ -267,17 +267,19 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
         clients.push(client.another().await?);
     }
     let next = Arc::new(AtomicUsize::new(0));
+    let retried = Arc::new(AtomicUsize::new(0));
     let rejected = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
     let start = Instant::now();
     let mut workers = Vec::new();
     for w in 0..a.concurrency.max(1) {
         let mut c = clients[w % clients.len()].clone();
-        let (txs, next, submitted_at, rejected, committed_at) = (
+        let (txs, next, submitted_at, rejected, committed_at, retried) = (
             txs.clone(),
             next.clone(),
             submitted_at.clone(),
             rejected.clone(),
             committed_at.clone(),
+            retried.clone(),
         );
         let rate = a.rate;
         let batch = a.batch.clamp(1, 1024);
@@ -335,27 +337,45 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
                         at[i] = Some(t0);
                     }
                 }
-                if batch == 1 {
-                    if let Err(e) = c.submit(txs[first].bytes().to_vec()).await {
-                        refuse(first, e);
-                    }
-                    continue;
-                }
-                let bytes = range.clone().map(|i| txs[i].bytes().to_vec()).collect();
-                match c.submit_many(bytes).await {
-                    Ok(outcomes) => {
-                        for (i, o) in range.zip(outcomes) {
-                            if let Err(e) = o {
-                                refuse(i, e);
+                // A refusal that asks to retry (the node busy, its mempool full, too many
+                // of this signer's transactions waiting behind a missing nonce: another
+                // worker's batch) is retried, as a client must, until the run's timeout:
+                // a transaction given up would leave every later nonce waiting for it.
+                let give_up = start + wait_limit;
+                let mut pending: Vec<usize> = range.collect();
+                let mut pause = Duration::from_millis(5);
+                while !pending.is_empty() {
+                    let outcomes = if batch == 1 {
+                        vec![c.submit(txs[pending[0]].bytes().to_vec()).await.map(|_| ())]
+                    } else {
+                        let bytes = pending.iter().map(|i| txs[*i].bytes().to_vec()).collect();
+                        match c.submit_many(bytes).await {
+                            Ok(o) => o.into_iter().map(|r| r.map(|_| ())).collect(),
+                            // The whole call refused: each transaction shares its fate.
+                            Err(e) => pending.iter().map(|_| Err(each(&e))).collect(),
+                        }
+                    };
+                    let mut again = Vec::new();
+                    for (i, o) in pending.iter().zip(outcomes) {
+                        match o {
+                            Ok(()) => {}
+                            Err(e) if retryable(&e) && Instant::now() < give_up => {
+                                retried.fetch_add(1, Ordering::Relaxed);
+                                again.push(*i);
                             }
+                            Err(e) => refuse(*i, e),
                         }
                     }
-                    Err(e) => {
-                        let text = e.to_string();
-                        for i in range {
-                            refuse(i, CliError::Invalid(text.clone()));
+                    if !again.is_empty() {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(200));
+                        let now = Instant::now();
+                        let mut at = submitted_at.lock().unwrap_or_else(|p| p.into_inner());
+                        for i in &again {
+                            at[*i] = Some(now);
                         }
                     }
+                    pending = again;
                 }
             }
         }));
@@ -430,6 +450,10 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
         submit_elapsed.as_secs_f64(),
         accepted as f64 / submit_elapsed.as_secs_f64().max(1e-9)
     );
+    let retried = retried.load(Ordering::Relaxed);
+    if retried > 0 {
+        out!("retried        {retried} submissions the node asked to retry (busy, mempool full, too many gapped nonces)");
+    }
     for (reason, n) in rejected.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         out!("rejected       {n} ({reason})");
     }
@@ -483,6 +507,28 @@ pub async fn run(mut client: Client, a: LoadArgs) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// Whether the node asked to retry later: busy, mempool full, too many of the signer's
+/// transactions waiting behind a missing nonce.
+fn retryable(e: &CliError) -> bool {
+    matches!(e, CliError::Refused { code, .. } if code == "ResourceExhausted" || code == "Unavailable")
+}
+
+/// A whole call's refusal, as one transaction's.
+fn each(e: &CliError) -> CliError {
+    match e {
+        CliError::Refused {
+            code,
+            reason,
+            message,
+        } => CliError::Refused {
+            code: code.clone(),
+            reason: reason.clone(),
+            message: message.clone(),
+        },
+        other => CliError::Invalid(other.to_string()),
+    }
 }
 
 /// The amount every confidential load record commits.
