@@ -145,14 +145,20 @@ fn benches(c: &mut Criterion) {
 
 /// A chain with bank-a (validator, member) and schema `loan` (one committed amount), and
 /// a block of `n` loan records each carrying a range proof.
-fn confidential_block(
-    n: usize,
-) -> (
+/// A state, and a block on it, as a validator receives them.
+type BlockOnState = (
     std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
     ledger_crypto::LtHash16,
     ledger_types::BlockHeader,
     ledger_types::Block,
-) {
+);
+
+/// A block of `n` confidential `PutRecord`s (each one committed amount with its range
+/// proof) on the state before it; then, on the state after it, a block of `n` equality
+/// cross-checks, check `i` proving record `i`'s amount equal to record `i - 1`'s (record
+/// 0's to record `n - 1`'s): the two kinds of transaction `ledger load --confidential`
+/// sends, in the blocks they commit in.
+fn confidential_blocks(n: usize) -> (BlockOnState, BlockOnState) {
     use ledger_state::testing::TestOrg;
     use ledger_types::*;
     let bank = TestOrg::new("bank-a");
@@ -198,10 +204,12 @@ fn confidential_block(
     for (k, c) in b1.execution.diff.iter() {
         state.insert(k.clone(), c.new.clone().unwrap());
     }
+    // One amount for all (different blindings), so that any two can be proved equal.
+    let openings: Vec<Opening> = (0..n).map(|_| Opening::new(1_000)).collect();
     let txs: Vec<Transaction> = (0..n)
         .map(|i| {
             let record = format!("loan-{i}");
-            let opening = Opening::new(1_000 + i as u64);
+            let opening = openings[i].clone();
             let mut put = ledger_state::testing::sealed_put(
                 &chain,
                 &record,
@@ -236,31 +244,99 @@ fn confidential_block(
         &|_: &Hash| true,
     )
     .unwrap();
-    let block = Block::new(built.header, built.txs, Commit::default());
-    (state, b1.execution.accumulator, b1.header, block)
+    let puts = Block::new(built.header.clone(), built.txs, Commit::default());
+    let mut after = state.clone();
+    for (k, c) in built.execution.diff.iter() {
+        match &c.new {
+            Some(v) => after.insert(k.clone(), v.clone()),
+            None => after.remove(k),
+        };
+    }
+    let amount = FieldName::new("amount").unwrap();
+    let checks: Vec<Transaction> = (0..n)
+        .map(|i| {
+            let j = (i + n - 1) % n;
+            let (a, b) = (format!("loan-{i}"), format!("loan-{j}"));
+            let cx = Context {
+                chain_id: chain.to_string(),
+                items: vec![
+                    (a.clone(), 1, "amount".into()),
+                    (b.clone(), 1, "amount".into()),
+                ],
+            }
+            .filed_by("bank-a");
+            let proof =
+                prove_linear(&cx, &[1, -1], &[openings[i].clone(), openings[j].clone()]).unwrap();
+            let operand = |r: String| Operand {
+                record: RecordId::new(r).unwrap(),
+                version: 1,
+                field: amount.clone(),
+            };
+            bank.sign(
+                &chain,
+                2 + (n + i) as u64,
+                Payload::CrossCheck(CrossCheck {
+                    relation: Relation::Linear(vec![1, -1]),
+                    operands: vec![operand(a), operand(b)],
+                    proof: proof.to_bytes().to_vec(),
+                }),
+            )
+        })
+        .collect();
+    let built_checks = ledger_state::build_block(
+        &after,
+        &built.execution.accumulator,
+        puts.header(),
+        &params(n),
+        checks,
+        &|_: &Hash| true,
+    )
+    .unwrap();
+    assert_eq!(built_checks.txs.len(), n, "{:?}", built_checks.dropped);
+    let check_block = Block::new(built_checks.header, built_checks.txs, Commit::default());
+    (
+        (state, b1.execution.accumulator, b1.header, puts),
+        (
+            after,
+            built.execution.accumulator,
+            built.header,
+            check_block,
+        ),
+    )
 }
 
 fn block_verification(c: &mut Criterion) {
-    let (state, acc, parent, block) = confidential_block(64);
-    assert_eq!(block.txs.len(), 64);
+    let (puts, checks) = confidential_blocks(64);
     let mut g = c.benchmark_group("block");
     g.sample_size(10);
     g.throughput(Throughput::Elements(64));
-    g.bench_function("verify_64_confidential_puts_all_cores", |b| {
-        b.iter(|| {
-            let txs: Vec<&ledger_types::Transaction> = block.txs.iter().collect();
-            let ok = ledger_state::preverify(
-                &state,
-                &block.header().chain_id,
-                block.header().height,
-                &txs,
-            );
-            assert_eq!(ok.len(), 64);
-            ledger_state::execute_block(&state, &acc, &parent, &block, &|h: &ledger_types::Hash| {
+    // As a validator verifies a block none of whose transactions it admitted: signatures
+    // and every core's share of the proofs as one batch (`preverify`), then execution.
+    let verify = |(state, acc, parent, block): &BlockOnState| {
+        let txs: Vec<&ledger_types::Transaction> = block.txs.iter().collect();
+        let ok = ledger_state::preverify(
+            &state,
+            &block.header().chain_id,
+            block.header().height,
+            &txs,
+        );
+        assert_eq!(ok.len(), 64);
+        let ex =
+            ledger_state::execute_block(state, acc, parent, block, &|h: &ledger_types::Hash| {
                 ok.contains(h)
             })
-            .unwrap()
-        })
+            .unwrap();
+        assert!(ex
+            .outcomes
+            .iter()
+            .all(|o| *o == ledger_state::TxOutcome::Applied));
+        ex
+    };
+    g.bench_function("verify_64_confidential_puts_all_cores", |b| {
+        b.iter(|| verify(&puts))
+    });
+    g.bench_function("verify_64_equality_checks_all_cores", |b| {
+        b.iter(|| verify(&checks))
     });
     g.finish();
 }
