@@ -56,10 +56,7 @@ pub(crate) fn check_proof<V: StateView>(
                 &proof_ctx,
                 &commitments[0],
                 &commitments[1],
-                &ledger_proofs::RangeProofData {
-                    padding: vec![],
-                    proof: check.proof.clone(),
-                },
+                &at_most_data(check),
             ),
         ),
         Relation::Invoice | Relation::InvoiceLinked => return Ok(()),
@@ -97,14 +94,19 @@ pub(crate) fn add_proof<V: StateView>(
             &proof_ctx,
             &commitments[0],
             &commitments[1],
-            &ledger_proofs::RangeProofData {
-                padding: vec![],
-                proof: check.proof.clone(),
-            },
+            &at_most_data(check),
         ),
         _ => return false,
     };
     added.is_ok()
+}
+
+/// An at-most check's proof: a range proof on the difference, no padding.
+fn at_most_data(check: &CrossCheck) -> ledger_proofs::RangeProofData {
+    ledger_proofs::RangeProofData {
+        padding: vec![],
+        proof: check.proof.clone(),
+    }
 }
 
 /// What a check's proof is bound to: the chain, each operand's record, version and field,
