@@ -518,7 +518,14 @@ impl Ledger {
     pub async fn next_free_nonce(&self, org: &OrgId, committed: u64) -> Result<u64, RemoteRefusal> {
         match self.forward_to() {
             Some(up) => Ok(up.next_free_nonce(org).await?.max(committed)),
-            None => Ok(self.mempool.next_free_nonce(org, committed)),
+            None => {
+                let free = self.mempool.next_free_nonce(org, committed);
+                // A block may have committed since the caller read `committed`, and its
+                // transactions left the mempool: the store has them by then (a commit
+                // writes the store before the mempool forgets), so read it again.
+                let now = ledger_state::next_nonce(self.store.as_ref(), org).unwrap_or(committed);
+                Ok(free.max(now))
+            }
         }
     }
 
@@ -889,6 +896,24 @@ mod tests {
             assert_eq!(built.txs.len(), expected, "round {round}");
         }
         assert_eq!(ledger.build_next(10).unwrap().txs.len(), 8);
+    }
+
+    /// The next free nonce is never one a block committed after the caller read the
+    /// committed nonce (the gateway's writer saw `nonce_replayed` under load when a block
+    /// committed between its two reads).
+    #[tokio::test]
+    async fn a_stale_committed_nonce_never_gives_a_used_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, key) = ledger(dir.path(), BlockConfig::default());
+        let stale = ledger_state::next_nonce(ledger.store.as_ref(), &ledger.org).unwrap();
+        for n in stale..stale + 3 {
+            ledger.submit(schema_tx(&ledger, &key, n).bytes()).unwrap();
+        }
+        let p = ledger.propose(10, false).unwrap().unwrap();
+        ledger.commit(&p).unwrap();
+        assert_eq!(ledger.mempool.len(), 0);
+        let free = ledger.next_free_nonce(&ledger.org, stale).await.unwrap();
+        assert_eq!(free, stale + 3);
     }
 
     /// bank-a's equality cross-check of records `r{n}a` and `r{n}b` (not stored) with
