@@ -627,7 +627,12 @@ impl Ledger {
             .iter()
             .flatten()
             .filter(|t| !self.mempool.contains(&t.hash()))
-            .filter(|t| !matches!(committed_at(&t.hash()), Ok(Some(_))))
+            .filter(|t| {
+                !matches!(
+                    ledger_mempool::committed_height(t, self.store.as_ref(), committed_at),
+                    Ok(Some(_))
+                )
+            })
             .collect();
         let checked = ledger_state::preverify_detailed(
             self.store.as_ref(),

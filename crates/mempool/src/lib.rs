@@ -248,6 +248,26 @@ impl Queue {
     }
 }
 
+/// The height at which `tx` was committed, if it was, asking `committed_at` (the
+/// transaction index, a storage read that misses for every new transaction) only when it
+/// can have been: a block's signed transaction uses its signer's next nonce and moves it
+/// on whether it applied or failed (genesis registrations set it to 1), so a transaction
+/// whose nonce the chain has not reached is not committed. Anonymous transactions have no
+/// nonce and are always looked up.
+pub fn committed_height(
+    tx: &Transaction,
+    view: &impl StateView,
+    committed_at: impl Fn(&Hash) -> Result<Option<u64>, StateError>,
+) -> Result<Option<u64>, Rejection> {
+    if !tx.is_anonymous() {
+        let body = tx.body();
+        if body.nonce >= next_nonce(view, &body.signer).map_err(Rejection::Storage)? {
+            return Ok(None);
+        }
+    }
+    committed_at(&tx.hash()).map_err(Rejection::Storage)
+}
+
 /// An anonymous endorsement's place: its topic and key image.
 type Slot = (Topic, [u8; 32]);
 
@@ -379,7 +399,7 @@ impl Mempool {
                 max: self.config.max_tx_bytes,
             });
         }
-        if let Some(height) = committed_at(&tx.hash()).map_err(Rejection::Storage)? {
+        if let Some(height) = committed_height(&tx, view, &committed_at)? {
             return Err(Rejection::AlreadyCommitted {
                 hash: tx.hash(),
                 height,

@@ -483,3 +483,47 @@ fn the_gap_count_matches_a_recount_whatever_arrives_or_commits() {
     }
     assert!(most_gapped >= 4, "the run made gaps ({most_gapped})");
 }
+
+#[test]
+fn the_transaction_index_is_read_only_when_the_nonce_says_the_transaction_can_be_committed() {
+    use std::cell::Cell;
+    let mut f = fixture();
+    let t1 = f.put(1, "a", 1, 8);
+    let calls = Cell::new(0u32);
+    let index = |h: &Hash| {
+        calls.set(calls.get() + 1);
+        Ok((*h == t1.hash()).then_some(7))
+    };
+    // A new transaction (its nonce not reached by the chain) cannot be committed: the
+    // index, which misses for every new transaction, is not read.
+    let pool = f.pool(MempoolConfig::default());
+    pool.admit(t1.bytes(), &f.state, 1, index).unwrap();
+    assert_eq!(calls.get(), 0);
+
+    // Once the chain used nonce 1, t1 resent is named as committed (where), and another
+    // transaction with that nonce as a replay: each answer needs the index, read once.
+    f.state.insert(
+        ledger_state::keys::nonce(&f.org),
+        2u64.to_be_bytes().to_vec(),
+    );
+    let pool = f.pool(MempoolConfig::default());
+    let again = pool.admit(t1.bytes(), &f.state, 2, index).unwrap_err();
+    assert!(
+        matches!(again, Rejection::AlreadyCommitted { hash, height: 7 } if hash == t1.hash()),
+        "{again}"
+    );
+    assert_eq!(again.code(), "already_committed");
+    assert_eq!(calls.get(), 1);
+    let other = pool
+        .admit(f.put(1, "b", 1, 8).bytes(), &f.state, 2, index)
+        .unwrap_err();
+    assert_eq!(other.code(), "nonce_replayed");
+    assert_eq!(calls.get(), 2);
+    let next = pool.admit(f.put(2, "b", 1, 8).bytes(), &f.state, 2, index);
+    assert!(next.is_ok(), "{next:?}");
+    assert_eq!(calls.get(), 2);
+    assert_eq!(
+        ledger_mempool::committed_height(&t1, &f.state, index).unwrap(),
+        Some(7)
+    );
+}
