@@ -55,6 +55,20 @@ pub struct Proposal {
     pub dropped: Vec<(Hash, TxRejection)>,
 }
 
+/// A proposer's own block-size back-off across heights: its limits are halved `shift`
+/// more times than the round asks, one more after each height at which its round-0 block
+/// did not decide, one fewer after each at which it did.
+#[derive(Debug, Default)]
+struct Lighter {
+    shift: u32,
+    /// The height this node last built a round-0 block for, until that height commits.
+    round0_at: Option<u64>,
+}
+
+/// The largest `Lighter::shift`: blocks as small as 1/65,536 of the limits (one
+/// transaction at the default limits).
+const MAX_LIGHTER: u32 = 16;
+
 /// The ledger core of a node.
 pub struct Ledger {
     /// The store.
@@ -83,6 +97,9 @@ pub struct Ledger {
     last_commit_ms: std::sync::atomic::AtomicU64,
     /// The latest block's commit: its round and how many validators signed it.
     last_commit: std::sync::Mutex<(u32, u32)>,
+    /// How much lighter this node's proposals are after its round-0 blocks did not
+    /// decide (see [`Ledger::build_next_for_round`]).
+    lighter: std::sync::Mutex<Lighter>,
     /// The last committed block's timestamp (milliseconds), for the block-interval metric.
     last_block_ts: std::sync::atomic::AtomicU64,
     /// How this node gets blocks, and from whom (for status); it changes when governance
@@ -203,6 +220,7 @@ impl Ledger {
             admission: Admission::default(),
             last_commit_ms: std::sync::atomic::AtomicU64::new(0),
             last_commit: std::sync::Mutex::new(last_commit),
+            lighter: Default::default(),
             last_block_ts: std::sync::atomic::AtomicU64::new(last_block_ts),
             role: std::sync::Mutex::new(("idle", vec![])),
             forwarding: std::sync::atomic::AtomicBool::new(true),
@@ -676,9 +694,20 @@ impl Ledger {
     /// [`Ledger::build_next`] for consensus round `round`: the block limits halved for
     /// each earlier round of the height (at least one transaction of the largest size),
     /// so that when validators could not check a block within a round's timeout, the next
-    /// round's proposer offers a lighter one instead of the same weight again.
+    /// round's proposer offers a lighter one instead of the same weight again. And halved
+    /// once more for each height at which this node's round-0 block did not decide (less
+    /// one for each at which it did): when only this node holds a backlog (relays are
+    /// best effort), the later rounds' proposers have nothing to offer, and the same
+    /// heavy block would otherwise miss its round at every height this node proposes.
     pub fn build_next_for_round(&self, now_ms: u64, round: u32) -> Result<BuiltBlock, NodeError> {
-        let shift = round.min(16);
+        let carried = {
+            let mut lighter = self.lighter.lock().unwrap_or_else(|p| p.into_inner());
+            if round == 0 {
+                lighter.round0_at = Some(self.height() + 1);
+            }
+            lighter.shift
+        };
+        let shift = round.saturating_add(carried).min(MAX_LIGHTER);
         let max_txs = (self.block_config.max_txs >> shift).max(1);
         let max_bytes = (self.block_config.max_bytes >> shift).max(self.mempool.max_tx_bytes());
         let tip = self
@@ -793,6 +822,18 @@ impl Ledger {
             self.store.as_ref(),
         )?;
         self.forget_dropped(&proposal.dropped)?;
+        {
+            let b = &proposal.block;
+            let mut lighter = self.lighter.lock().unwrap_or_else(|p| p.into_inner());
+            if lighter.round0_at == Some(b.height()) {
+                lighter.round0_at = None;
+                lighter.shift = if b.header().proposer == self.org && b.commit.round == 0 {
+                    lighter.shift.saturating_sub(1)
+                } else {
+                    (lighter.shift + 1).min(MAX_LIGHTER)
+                };
+            }
+        }
         *self
             .last_commit
             .lock()
@@ -901,6 +942,55 @@ mod tests {
             assert_eq!(built.txs.len(), expected, "round {round}");
         }
         assert_eq!(ledger.build_next(10).unwrap().txs.len(), 8);
+    }
+
+    /// A proposer whose round-0 block did not decide builds lighter blocks at its next
+    /// heights (halved once more per such height), and heavier again, one step per height,
+    /// once its round-0 blocks decide.
+    #[test]
+    fn a_round_0_block_that_did_not_decide_makes_the_next_heights_lighter() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, key) = ledger(
+            dir.path(),
+            BlockConfig {
+                max_txs: 8,
+                ..Default::default()
+            },
+        );
+        for nonce in 1..=40u64 {
+            ledger
+                .submit(schema_tx(&ledger, &key, nonce).bytes())
+                .unwrap();
+        }
+        // Commits the block this node builds for `round`, as decided in `decided_in`.
+        let decide = |round: u32, decided_in: u32| {
+            let built = ledger.build_next_for_round(10, round).unwrap();
+            let n = built.txs.len();
+            let mut block = Block::new(built.header, built.txs, Commit::default());
+            block.commit.round = decided_in;
+            ledger
+                .commit(&Proposal {
+                    block,
+                    execution: built.execution,
+                    dropped: built.dropped,
+                })
+                .unwrap();
+            n
+        };
+        // Height 1: the round-0 block (8) did not decide; round 1's (4) did.
+        assert_eq!(ledger.build_next_for_round(10, 0).unwrap().txs.len(), 8);
+        assert_eq!(decide(1, 1), 4);
+        // Height 2: round 0 offers 4, round 1 2; again only round 1 decides.
+        assert_eq!(ledger.build_next_for_round(10, 0).unwrap().txs.len(), 4);
+        assert_eq!(decide(1, 1), 2);
+        // Height 3: 2 in round 0, and it decides: the next heights offer 4, then 8.
+        assert_eq!(decide(0, 0), 2);
+        assert_eq!(decide(0, 0), 4);
+        assert_eq!(decide(0, 0), 8);
+        assert_eq!(decide(0, 0), 8);
+        // Heights this node did not build a round-0 block for change nothing.
+        assert_eq!(decide(2, 2), 2);
+        assert_eq!(ledger.build_next_for_round(10, 0).unwrap().txs.len(), 8);
     }
 
     /// The next free nonce is never one a block committed after the caller read the
