@@ -920,23 +920,30 @@ mod tests {
         .unwrap()
     }
 
-    /// A round whose block the validators could not check in time is followed by a
-    /// lighter one: the limits halve with each round, down to one transaction.
-    #[test]
-    fn each_later_round_builds_at_most_half_the_block() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A ledger whose blocks hold at most 8 transactions, with `n` schema registrations
+    /// waiting in its mempool.
+    fn eight_per_block_with_schemas(dir: &std::path::Path, n: u64) -> Ledger {
         let (ledger, key) = ledger(
-            dir.path(),
+            dir,
             BlockConfig {
                 max_txs: 8,
                 ..Default::default()
             },
         );
-        for nonce in 1..=20u64 {
+        for nonce in 1..=n {
             ledger
                 .submit(schema_tx(&ledger, &key, nonce).bytes())
                 .unwrap();
         }
+        ledger
+    }
+
+    /// A round whose block the validators could not check in time is followed by a
+    /// lighter one: the limits halve with each round, down to one transaction.
+    #[test]
+    fn each_later_round_builds_at_most_half_the_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = eight_per_block_with_schemas(dir.path(), 20);
         for (round, expected) in [(0, 8), (1, 4), (2, 2), (3, 1), (9, 1)] {
             let built = ledger.build_next_for_round(10, round).unwrap();
             assert_eq!(built.txs.len(), expected, "round {round}");
@@ -950,18 +957,7 @@ mod tests {
     #[test]
     fn a_round_0_block_that_did_not_decide_makes_the_next_heights_lighter() {
         let dir = tempfile::tempdir().unwrap();
-        let (ledger, key) = ledger(
-            dir.path(),
-            BlockConfig {
-                max_txs: 8,
-                ..Default::default()
-            },
-        );
-        for nonce in 1..=40u64 {
-            ledger
-                .submit(schema_tx(&ledger, &key, nonce).bytes())
-                .unwrap();
-        }
+        let ledger = eight_per_block_with_schemas(dir.path(), 40);
         // Commits the block this node builds for `round`, as decided in `decided_in`.
         let decide = |round: u32, decided_in: u32| {
             let built = ledger.build_next_for_round(10, round).unwrap();
