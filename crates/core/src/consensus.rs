@@ -123,21 +123,92 @@ impl EngineNodeConfig for EngineConfig {
     }
 }
 
+/// What this validator verified in proposals beyond its mempool: the hashes of the
+/// transactions (and the keys of the Groth16 statements) whose signatures and proofs
+/// verified, under key generation `generation` ([`ledger_mempool::Mempool::keys_generation`]).
+/// A proposal that misses its round is proposed again, or its transactions are, at a later
+/// round or height; validating it again then verifies only what is new, so a heavy block
+/// gets through within the next round's timeout instead of taking as long each time.
+/// Committed transactions leave it; past `2 x` the block limit it starts over.
+#[derive(Default)]
+pub(crate) struct ProposalChecks {
+    generation: u64,
+    hashes: std::collections::HashSet<ledger_types::Hash>,
+}
+
+impl ProposalChecks {
+    fn holds(&self, generation: u64, h: &ledger_types::Hash) -> bool {
+        self.generation == generation && self.hashes.contains(h)
+    }
+
+    fn remember(
+        &mut self,
+        generation: u64,
+        verified: &std::collections::HashSet<ledger_types::Hash>,
+        most: usize,
+    ) {
+        if self.generation != generation || self.hashes.len() + verified.len() > most {
+            self.hashes.clear();
+            self.generation = generation;
+        }
+        if verified.len() <= most {
+            self.hashes.extend(verified.iter().copied());
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn hashes_len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Forgets the transactions of a committed block.
+    pub(crate) fn committed(&mut self, block: &Block) {
+        if !self.hashes.is_empty() {
+            for t in &block.txs {
+                self.hashes.remove(&t.hash());
+            }
+        }
+    }
+}
+
 impl Ledger {
-    /// The transactions of `block` whose signature and proofs verify, checked on all cores,
-    /// skipping those this node verified at admission.
-    fn verify_in_parallel(&self, block: &Block) -> std::collections::HashSet<ledger_types::Hash> {
-        let todo: Vec<&ledger_types::Transaction> = block
+    /// The transactions of `block` this node must still verify: neither verified at
+    /// admission (under the keys in force) nor in an earlier proposal.
+    pub(crate) fn unverified<'b>(
+        &self,
+        block: &'b Block,
+        generation: u64,
+    ) -> Vec<&'b ledger_types::Transaction> {
+        let checks = self.proposal_checks();
+        block
             .txs
             .iter()
-            .filter(|t| !self.mempool.contains(&t.hash()))
-            .collect();
-        ledger_state::preverify(
+            .filter(|t| {
+                let h = t.hash();
+                !self.mempool.verified(&h) && !checks.holds(generation, &h)
+            })
+            .collect()
+    }
+
+    /// Verifies the signatures and proofs of `block`'s transactions that this node has not
+    /// verified yet, on all cores, and remembers which verified. Returns whether a
+    /// transaction hash (or Groth16 statement key) verified, here or before.
+    fn verify_in_parallel(&self, block: &Block) -> impl Fn(&ledger_types::Hash) -> bool + '_ {
+        let generation = self.mempool.keys_generation();
+        let todo = self.unverified(block, generation);
+        let pre = ledger_state::preverify(
             self.store.as_ref(),
             &self.chain_id,
             block.header().height,
             &todo,
-        )
+        );
+        let most = 2 * self.block_config.max_txs;
+        self.proposal_checks().remember(generation, &pre, most);
+        move |h: &ledger_types::Hash| {
+            pre.contains(h)
+                || self.mempool.verified(h)
+                || self.proposal_checks().holds(generation, h)
+        }
     }
 }
 
@@ -188,8 +259,7 @@ impl LedgerApp for Ledger {
 
     fn validate(&self, block: &Block) -> Result<Execution, String> {
         let tip = self.store.tip().ok_or("the store has no genesis block")?;
-        let pre = self.verify_in_parallel(block);
-        let verified = |h: &ledger_types::Hash| self.mempool.contains(h) || pre.contains(h);
+        let verified = self.verify_in_parallel(block);
         execute_block(
             self.store.as_ref(),
             &tip.accumulator,

@@ -102,6 +102,8 @@ pub struct Ledger {
     lighter: std::sync::Mutex<Lighter>,
     /// The last committed block's timestamp (milliseconds), for the block-interval metric.
     last_block_ts: std::sync::atomic::AtomicU64,
+    /// What this validator verified in proposals beyond its mempool.
+    proposal_checks: std::sync::Mutex<crate::consensus::ProposalChecks>,
     /// How this node gets blocks, and from whom (for status); it changes when governance
     /// adds this node to the validators or removes it.
     role: std::sync::Mutex<(&'static str, Vec<String>)>,
@@ -222,6 +224,7 @@ impl Ledger {
             last_commit: std::sync::Mutex::new(last_commit),
             lighter: Default::default(),
             last_block_ts: std::sync::atomic::AtomicU64::new(last_block_ts),
+            proposal_checks: Default::default(),
             role: std::sync::Mutex::new(("idle", vec![])),
             forwarding: std::sync::atomic::AtomicBool::new(true),
             consensus_hook: None,
@@ -229,6 +232,14 @@ impl Ledger {
             waiting: Default::default(),
             analytics: None,
         }
+    }
+
+    pub(crate) fn proposal_checks(
+        &self,
+    ) -> std::sync::MutexGuard<'_, crate::consensus::ProposalChecks> {
+        self.proposal_checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// How this node gets blocks (validator, follower, producer, idle) and from whom.
@@ -554,7 +565,7 @@ impl Ledger {
             .store
             .tip()
             .ok_or_else(|| NodeError::Fatal("the store has no genesis block".into()))?;
-        let verified = |h: &Hash| self.mempool.contains(h);
+        let verified = |h: &Hash| self.mempool.verified(h);
         let execution = execute_block(
             self.store.as_ref(),
             &tip.accumulator,
@@ -638,6 +649,9 @@ impl Ledger {
                 .map(|loc| loc.map(|l| l.height))
                 .map_err(|e| ledger_state::StateError::Storage(e.to_string()))
         };
+        // Read before anything is checked: a block that changes a key while this batch is
+        // checked leaves what it admits unverified ([`Mempool::verified`]).
+        let checked_at = self.mempool.keys_generation();
         // Only what admission could take is verified: a transaction already pending or
         // committed (a relay that arrives after the block, the same batch sent twice) is
         // refused as such, without checking its signature and proofs again.
@@ -663,13 +677,14 @@ impl Ledger {
             let next = self.height() + 1;
             let store = self.store.as_ref();
             let r = match tx {
-                Some(tx) => self
-                    .mempool
-                    .admit_decoded(tx, store, next, committed_at, &checked),
+                Some(tx) => {
+                    self.mempool
+                        .admit_decoded(tx, store, next, committed_at, &checked, checked_at)
+                }
                 // Too large or malformed: refused naming why.
                 None => self
                     .mempool
-                    .admit_with(b, store, next, committed_at, &checked),
+                    .admit_with(b, store, next, committed_at, &checked, checked_at),
             };
             match &r {
                 Ok(_) => {
@@ -724,7 +739,7 @@ impl Ledger {
             max_txs,
             max_bytes,
         };
-        let verified = |h: &Hash| self.mempool.contains(h);
+        let verified = |h: &Hash| self.mempool.verified(h);
         Ok(build_block(
             self.store.as_ref(),
             &tip.accumulator,
@@ -816,6 +831,11 @@ impl Ledger {
     pub fn commit(&self, proposal: &Proposal) -> Result<(), NodeError> {
         self.store
             .commit_block(&proposal.block, &proposal.execution)?;
+        if proposal.execution.changes_keys() {
+            // Pending transactions were checked against the keys before this block.
+            self.mempool.keys_changed();
+        }
+        self.proposal_checks().committed(&proposal.block);
         self.mempool.remove_committed(
             &proposal.block.txs,
             std::iter::empty(),
@@ -873,35 +893,60 @@ mod tests {
 
     use super::*;
 
-    /// A ledger on a fresh store whose genesis registers bank-a (the returned key),
-    /// with `block` limits.
-    fn ledger(dir: &std::path::Path, block: BlockConfig) -> (Ledger, Ed25519SoftwareKey) {
+    /// bank-a's key (a validator and member).
+    const BANK_A: [u8; 32] = [7; 32];
+    /// bank-b's key (a member, not a validator).
+    const BANK_B: [u8; 32] = [8; 32];
+
+    /// A genesis registering bank-a and bank-b.
+    fn genesis() -> (Block, Execution) {
         let chain = ChainId::new("c").unwrap();
-        let org = OrgId::new("bank-a").unwrap();
-        let seed = [7u8; 32];
-        let key = Ed25519SoftwareKey::from_seed(&seed);
-        let registration = ledger_state::genesis::registration(
-            &key,
-            &chain,
-            &org,
-            &[Role::Validator, Role::Member],
-            TestOrg::new("bank-a").enc_pk,
-        )
-        .unwrap();
-        let (genesis, execution) =
-            ledger_state::genesis::genesis_block(&chain, 1, vec![registration]).unwrap();
+        let registrations = [
+            ("bank-a", BANK_A, vec![Role::Validator, Role::Member]),
+            ("bank-b", BANK_B, vec![Role::Member]),
+        ]
+        .into_iter()
+        .map(|(org, seed, roles)| {
+            ledger_state::genesis::registration(
+                &Ed25519SoftwareKey::from_seed(&seed),
+                &chain,
+                &OrgId::new(org).unwrap(),
+                &roles,
+                TestOrg::new(org).enc_pk,
+            )
+            .unwrap()
+        })
+        .collect();
+        ledger_state::genesis::genesis_block(&chain, 1, registrations).unwrap()
+    }
+
+    /// bank-a's ledger on a fresh store with `genesis`, with `block` limits.
+    fn ledger_on(
+        dir: &std::path::Path,
+        block: BlockConfig,
+        genesis: &(Block, Execution),
+    ) -> Ledger {
+        let chain = ChainId::new("c").unwrap();
         let store = Arc::new(Store::open(dir).unwrap());
-        store.commit_block(&genesis, &execution).unwrap();
-        let ledger = Ledger::new(
+        store.commit_block(&genesis.0, &genesis.1).unwrap();
+        Ledger::new(
             store,
             Mempool::new(chain.clone(), MempoolConfig::default()),
-            Arc::new(Ed25519SoftwareKey::from_seed(&seed)),
-            org,
+            Arc::new(Ed25519SoftwareKey::from_seed(&BANK_A)),
+            OrgId::new("bank-a").unwrap(),
             chain,
-            genesis.hash(),
+            genesis.0.hash(),
             block,
-        );
-        (ledger, key)
+        )
+    }
+
+    /// A ledger on a fresh store whose genesis registers bank-a (the returned key) and
+    /// bank-b, with `block` limits.
+    fn ledger(dir: &std::path::Path, block: BlockConfig) -> (Ledger, Ed25519SoftwareKey) {
+        (
+            ledger_on(dir, block, &genesis()),
+            Ed25519SoftwareKey::from_seed(&BANK_A),
+        )
     }
 
     /// bank-a's schema registration `s{nonce}` with `nonce`.
@@ -1084,5 +1129,129 @@ mod tests {
             plain.hash()
         );
         assert_eq!(ledger.waiting.lock().unwrap().checks, 2);
+    }
+
+    /// A transaction admitted while its signer's key was about to be rotated is not taken
+    /// as verified once the rotation commits: the next block checks its signature again,
+    /// as a validator that never saw it would, and leaves it out, instead of committing
+    /// what the replaced key signed (validators that held it and validators that did not
+    /// would otherwise disagree on the block).
+    #[test]
+    fn a_pending_transaction_signed_with_a_replaced_key_is_checked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, _) = ledger(dir.path(), BlockConfig::default());
+        let bank_b = OrgId::new("bank-b").unwrap();
+        let old = Ed25519SoftwareKey::from_seed(&BANK_B);
+        let new = Ed25519SoftwareKey::from_seed(&[9u8; 32]);
+        let sign = |key: &Ed25519SoftwareKey, nonce: u64, payload: Payload| {
+            ledger_crypto::sign_tx(
+                key,
+                TxBody {
+                    chain_id: ledger.chain_id.clone(),
+                    signer: bank_b.clone(),
+                    nonce,
+                    payload,
+                },
+            )
+            .unwrap()
+        };
+        let context =
+            ledger_crypto::possession::context(ledger.chain_id.as_str(), "bank-b", "signing");
+        let proof = new
+            .sign_digest(&ledger_crypto::possession::signing_statement(
+                &context,
+                &new.public_key(),
+            ))
+            .unwrap()
+            .0;
+        let mut e = ledger_types::codec::Encoder::new();
+        new.public_key().encode(&mut e);
+        let rotation = sign(
+            &old,
+            1,
+            Payload::RotateKey(ledger_types::RotateKey {
+                kind: ledger_types::KeyKind::Signing,
+                key: e.finish(),
+                proof,
+            }),
+        );
+        ledger.submit(rotation.bytes()).unwrap();
+        let first = ledger.propose(10, false).unwrap().unwrap();
+        assert_eq!(first.block.txs.len(), 1);
+        // Signed with the old key while the rotation is proposed but not committed: the old
+        // key is still in force, so it is admitted.
+        let stale = sign(&old, 2, Payload::RegisterSchema(payload_schema()));
+        ledger.submit(stale.bytes()).unwrap();
+        assert!(ledger.mempool.verified(&stale.hash()));
+        ledger.commit(&first).unwrap();
+        assert!(!ledger.mempool.verified(&stale.hash()));
+        let next = ledger.build_next(20).unwrap();
+        assert!(
+            next.txs.is_empty(),
+            "the replaced key's signature is not committed"
+        );
+        assert!(
+            matches!(&next.dropped[..], [(h, ledger_state::TxRejection::BadSignature { .. })] if *h == stale.hash()),
+            "{:?}",
+            next.dropped
+        );
+        // The same nonce signed with the new key goes through.
+        ledger.forget_dropped(&next.dropped).unwrap();
+        let fresh = sign(&new, 2, Payload::RegisterSchema(payload_schema()));
+        ledger.submit(fresh.bytes()).unwrap();
+        assert!(ledger.mempool.verified(&fresh.hash()));
+        let next = ledger.build_next(30).unwrap();
+        assert_eq!(
+            next.txs.iter().map(Transaction::hash).collect::<Vec<_>>(),
+            vec![fresh.hash()]
+        );
+    }
+
+    /// A validator verifies a proposal's transactions that its mempool does not hold once:
+    /// when the proposal misses its round and comes again (at the next round or height),
+    /// only what is new is verified; a key change, or the block's commit, ends that.
+    #[test]
+    fn a_proposal_verified_once_is_not_verified_again() {
+        use ledger_consensus::LedgerApp as _;
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let genesis = genesis();
+        let proposer = ledger_on(a_dir.path(), BlockConfig::default(), &genesis);
+        let key = Ed25519SoftwareKey::from_seed(&BANK_A);
+        for nonce in 1..=5 {
+            proposer
+                .submit(schema_tx(&proposer, &key, nonce).bytes())
+                .unwrap();
+        }
+        let validator = ledger_on(b_dir.path(), BlockConfig::default(), &genesis);
+        let built = proposer.build_next(10).unwrap();
+        let block = Block::new(built.header, built.txs, Commit::default());
+        let generation = validator.mempool.keys_generation();
+        assert_eq!(validator.unverified(&block, generation).len(), 5);
+        let first = validator.validate(&block).unwrap();
+        assert!(validator.unverified(&block, generation).is_empty());
+        // The same verdicts, without verifying.
+        let again = validator.validate(&block).unwrap();
+        assert_eq!(again.state_root(), first.state_root());
+        // A forged signature is not covered by the verdict on the real one.
+        let mut forged = block.txs[0].bytes().to_vec();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let forged = Transaction::decode(&forged).unwrap();
+        let tampered = Block::new(block.header().clone(), vec![forged], Commit::default());
+        assert_eq!(validator.unverified(&tampered, generation).len(), 1);
+        // Under other keys, everything is verified again.
+        validator.mempool.keys_changed();
+        assert_eq!(validator.unverified(&block, generation + 1).len(), 5);
+        validator.validate(&block).unwrap();
+        // Committed transactions are forgotten.
+        let block = Block::new(block.header().clone(), block.txs.clone(), Commit::default());
+        validator
+            .commit(&Proposal {
+                block: block.clone(),
+                execution: first,
+                dropped: vec![],
+            })
+            .unwrap();
+        assert_eq!(validator.proposal_checks().hashes_len(), 0);
     }
 }

@@ -12,6 +12,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -198,6 +199,8 @@ struct Entry {
     tx: Transaction,
     seq: u64,
     admitted: Instant,
+    /// The key generation ([`Mempool::keys_generation`]) its checks ran under.
+    checked_at: u64,
 }
 
 /// One signer's waiting transactions by nonce. `run_end` caches the end of the run of
@@ -331,6 +334,8 @@ pub struct Mempool {
     chain_id: ChainId,
     inner: Mutex<Inner>,
     last_expiry: Mutex<Option<Instant>>,
+    /// Moves on each time a committed block changes a key (see [`Mempool::keys_changed`]).
+    keys_generation: AtomicU64,
 }
 
 impl Mempool {
@@ -341,6 +346,7 @@ impl Mempool {
             chain_id,
             inner: Mutex::new(Inner::default()),
             last_expiry: Mutex::new(None),
+            keys_generation: AtomicU64::new(0),
         }
     }
 
@@ -358,13 +364,16 @@ impl Mempool {
         next_height: u64,
         committed_at: impl Fn(&Hash) -> Result<Option<u64>, StateError>,
     ) -> Result<Transaction, Rejection> {
-        self.admit_with(bytes, view, next_height, committed_at, &())
+        let now = self.keys_generation();
+        self.admit_with(bytes, view, next_height, committed_at, &(), now)
     }
 
     /// [`Mempool::admit`], skipping the signature and proof checks of transactions `cache`
     /// says were already checked (for example on all cores, for a batch): those that
     /// verified are taken as verified, those that failed are refused with the failure
-    /// found, so nothing is verified twice.
+    /// found, so nothing is verified twice. `checked_at` is the key generation
+    /// ([`Mempool::keys_generation`]) read before `cache`'s checks began: if a block changed
+    /// a key since, the transaction is admitted but no longer counts as verified.
     pub fn admit_with(
         &self,
         bytes: &[u8],
@@ -372,6 +381,7 @@ impl Mempool {
         next_height: u64,
         committed_at: impl Fn(&Hash) -> Result<Option<u64>, StateError>,
         cache: &dyn SignatureCache,
+        checked_at: u64,
     ) -> Result<Transaction, Rejection> {
         if bytes.len() > self.config.max_tx_bytes {
             return Err(Rejection::TooLarge {
@@ -380,7 +390,7 @@ impl Mempool {
             });
         }
         let tx = Transaction::decode(bytes).map_err(Rejection::Malformed)?;
-        self.admit_decoded(tx, view, next_height, committed_at, cache)
+        self.admit_decoded(tx, view, next_height, committed_at, cache, checked_at)
     }
 
     /// [`Mempool::admit_with`] for a transaction already decoded (from bytes of at most
@@ -392,6 +402,7 @@ impl Mempool {
         next_height: u64,
         committed_at: impl Fn(&Hash) -> Result<Option<u64>, StateError>,
         cache: &dyn SignatureCache,
+        checked_at: u64,
     ) -> Result<Transaction, Rejection> {
         if tx.len() > self.config.max_tx_bytes {
             return Err(Rejection::TooLarge {
@@ -406,7 +417,7 @@ impl Mempool {
             });
         }
         if tx.is_anonymous() {
-            return self.admit_anonymous(tx, view, next_height, cache);
+            return self.admit_anonymous(tx, view, next_height, cache, checked_at);
         }
         let body = tx.body();
         let committed_next = next_nonce(view, &body.signer).map_err(Rejection::Storage)?;
@@ -471,7 +482,7 @@ impl Mempool {
                 });
             }
         }
-        self.hold(&mut inner, &tx)?;
+        self.hold(&mut inner, &tx, checked_at)?;
         let q = inner.by_signer.entry(body.signer.clone()).or_default();
         if q.nonces.is_empty() {
             (q.base, q.run_end) = (committed_next, committed_next);
@@ -481,7 +492,7 @@ impl Mempool {
     }
 
     /// Counts `tx` in, if there is room.
-    fn hold(&self, inner: &mut Inner, tx: &Transaction) -> Result<(), Rejection> {
+    fn hold(&self, inner: &mut Inner, tx: &Transaction, checked_at: u64) -> Result<(), Rejection> {
         if inner.by_hash.len() >= self.config.max_txs
             || inner.bytes + tx.len() > self.config.max_bytes
         {
@@ -499,6 +510,7 @@ impl Mempool {
                 tx: tx.clone(),
                 seq,
                 admitted: Instant::now(),
+                checked_at,
             },
         );
         Ok(())
@@ -512,6 +524,7 @@ impl Mempool {
         view: &impl StateView,
         next_height: u64,
         cache: &dyn SignatureCache,
+        checked_at: u64,
     ) -> Result<Transaction, Rejection> {
         if self.contains(&tx.hash()) {
             return Err(Rejection::Duplicate(tx.hash()));
@@ -533,7 +546,7 @@ impl Mempool {
                 pending: *pending,
             });
         }
-        self.hold(&mut inner, &tx)?;
+        self.hold(&mut inner, &tx, checked_at)?;
         inner.anonymous.insert(slot, tx.hash());
         Ok(tx)
     }
@@ -670,9 +683,36 @@ impl Mempool {
         self.lock().by_hash.get(hash).map(|e| e.tx.clone())
     }
 
-    /// True if `hash` waits in the mempool (its signature is then verified).
+    /// True if `hash` waits in the mempool.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.lock().by_hash.contains_key(hash)
+    }
+
+    /// True if `hash` waits in the mempool and its signature and proofs were checked under
+    /// the keys in force now: a block may then skip checking them again
+    /// ([`ledger_state::SignatureCache`]). One checked before a block changed a key (a
+    /// member rotated its signing key, or governance did after a loss; a regulator rotated
+    /// its audit key) waits on, but is checked again when a block includes it, as a node
+    /// that never saw it would check it.
+    pub fn verified(&self, hash: &Hash) -> bool {
+        let now = self.keys_generation();
+        self.lock()
+            .by_hash
+            .get(hash)
+            .is_some_and(|e| e.checked_at == now)
+    }
+
+    /// The key generation: how many committed blocks changed a key since this mempool
+    /// started. Read it before checking a transaction whose verdict is then handed to
+    /// [`Mempool::admit_with`].
+    pub fn keys_generation(&self) -> u64 {
+        self.keys_generation.load(Ordering::SeqCst)
+    }
+
+    /// A committed block changed a key (call after the block is in the store): what was
+    /// checked before no longer counts as verified ([`Mempool::verified`]).
+    pub fn keys_changed(&self) {
+        self.keys_generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Transactions waiting.

@@ -527,3 +527,35 @@ fn the_transaction_index_is_read_only_when_the_nonce_says_the_transaction_can_be
         Some(7)
     );
 }
+
+/// A transaction counts as verified only under the keys its checks ran with: one admitted
+/// before a block changed a key, or whose batch was checked before it (`checked_at` older
+/// than the generation), waits but is checked again by the block that includes it.
+#[test]
+fn a_key_change_leaves_what_was_checked_before_it_unverified() {
+    let f = fixture();
+    let pool = f.pool(MempoolConfig::default());
+    let before = f.put(1, "a", 1, 8);
+    pool.admit(before.bytes(), &f.state, 1, never_committed)
+        .unwrap();
+    assert!(pool.verified(&before.hash()));
+    let checked_at = pool.keys_generation();
+    pool.keys_changed();
+    assert!(pool.contains(&before.hash()));
+    assert!(!pool.verified(&before.hash()), "checked under the old keys");
+    // A batch checked before the change, admitted after it.
+    let raced = f.put(2, "b", 1, 8);
+    pool.admit_with(raced.bytes(), &f.state, 1, never_committed, &(), checked_at)
+        .unwrap();
+    assert!(pool.contains(&raced.hash()) && !pool.verified(&raced.hash()));
+    // Checked after it.
+    let after = f.put(3, "c", 1, 8);
+    pool.admit(after.bytes(), &f.state, 1, never_committed)
+        .unwrap();
+    assert!(pool.verified(&after.hash()));
+    assert_eq!(
+        nonces(&pool.candidates(&f.state, 10, 1 << 20).unwrap()),
+        vec![1, 2, 3],
+        "they all wait to be proposed"
+    );
+}

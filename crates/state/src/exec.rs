@@ -34,6 +34,14 @@ impl StateDiff {
         self.changes.iter()
     }
 
+    /// Whether any key starting with `prefix` changed.
+    pub fn changes_under(&self, prefix: &[u8]) -> bool {
+        self.changes
+            .range(prefix.to_vec()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(prefix))
+    }
+
     /// How many keys changed.
     pub fn len(&self) -> usize {
         self.changes.len()
@@ -112,6 +120,12 @@ impl Execution {
     /// The state root after the block.
     pub fn state_root(&self) -> Hash {
         self.accumulator.root()
+    }
+
+    /// Whether the block changed a member's key (any kind: signing, ring, audit,
+    /// encryption), so that signatures and proofs checked before it may no longer hold.
+    pub fn changes_keys(&self) -> bool {
+        self.diff.changes_under(keys::KEY_HISTORY_PREFIX)
     }
 }
 
