@@ -322,6 +322,7 @@ impl Ledger {
                 self.signer.clone(),
                 self.chain_id.clone(),
                 self.org.clone(),
+                crate::relay::RELAY_LINGER,
             ));
             self.relays.push(tx);
         }
