@@ -137,11 +137,12 @@ pub(crate) struct ProposalChecks {
 }
 
 impl ProposalChecks {
-    fn holds(&self, generation: u64, h: &ledger_types::Hash) -> bool {
+    /// Whether `h` verified in a proposal under key generation `generation`.
+    pub(crate) fn holds(&self, generation: u64, h: &ledger_types::Hash) -> bool {
         self.generation == generation && self.hashes.contains(h)
     }
 
-    fn remember(
+    pub(crate) fn remember(
         &mut self,
         generation: u64,
         verified: &std::collections::HashSet<ledger_types::Hash>,

@@ -656,7 +656,7 @@ impl Ledger {
         // Only what admission could take is verified: a transaction already pending or
         // committed (a relay that arrives after the block, the same batch sent twice) is
         // refused as such, without checking its signature and proofs again.
-        let refs: Vec<&Transaction> = decoded
+        let mut refs: Vec<&Transaction> = decoded
             .iter()
             .flatten()
             .filter(|t| !self.mempool.contains(&t.hash()))
@@ -667,12 +667,27 @@ impl Ledger {
                 )
             })
             .collect();
-        let checked = ledger_state::preverify_detailed(
+        // One this validator verified in a proposal (relayed to it after the block that
+        // holds it was proposed, before that block committed) is not verified again.
+        let mut in_proposals = Vec::new();
+        {
+            let checks = self.proposal_checks();
+            refs.retain(|t| {
+                let h = t.hash();
+                let known = checks.holds(checked_at, &h);
+                if known {
+                    in_proposals.push(h);
+                }
+                !known
+            });
+        }
+        let mut checked = ledger_state::preverify_detailed(
             self.store.as_ref(),
             &self.chain_id,
             self.height() + 1,
             &refs,
         );
+        checked.ok.extend(in_proposals);
         let mut admitted = 0u64;
         for (b, tx) in batch.iter().zip(decoded) {
             let next = self.height() + 1;
@@ -1254,5 +1269,42 @@ mod tests {
             })
             .unwrap();
         assert_eq!(validator.proposal_checks().hashes_len(), 0);
+    }
+
+    /// A relayed transaction this validator already verified in a proposal (the relay came
+    /// after the block) is admitted without verifying it again.
+    #[test]
+    fn a_relay_that_follows_its_proposal_is_not_verified_again() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let genesis = genesis();
+        let proposer = ledger_on(a_dir.path(), BlockConfig::default(), &genesis);
+        let key = Ed25519SoftwareKey::from_seed(&BANK_A);
+        let txs: Vec<Transaction> = (1..=3).map(|n| schema_tx(&proposer, &key, n)).collect();
+        for t in &txs {
+            proposer.submit(t.bytes()).unwrap();
+        }
+        let built = proposer.build_next(10).unwrap();
+        let block = Block::new(built.header, built.txs, Commit::default());
+        let validator = ledger_on(b_dir.path(), BlockConfig::default(), &genesis);
+        ledger_consensus::LedgerApp::validate(&validator, &block).unwrap();
+        let relayed: Vec<Vec<u8>> = txs.iter().map(|t| t.bytes().to_vec()).collect();
+        assert!(validator.submit_many(&relayed).iter().all(Result::is_ok));
+        // What shows that the verdict was used: a transaction whose signature does not
+        // verify is refused, unless a proposal's verdict says it verified.
+        let mut forged = schema_tx(&validator, &key, 4).bytes().to_vec();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let hash = Transaction::decode(&forged).unwrap().hash();
+        assert!(matches!(
+            &validator.submit_many(std::slice::from_ref(&forged))[0],
+            Err(Rejection::Invalid(
+                ledger_state::TxRejection::BadSignature { .. }
+            ))
+        ));
+        let generation = validator.mempool.keys_generation();
+        validator
+            .proposal_checks()
+            .remember(generation, &[hash].into_iter().collect(), 100);
+        assert!(validator.submit_many(&[forged])[0].is_ok());
     }
 }
