@@ -1223,6 +1223,30 @@ mod tests {
         );
     }
 
+    /// A block of `n` schema registrations by bank-a, built by a ledger in `proposer_dir`,
+    /// and another validator's ledger (in `validator_dir`, same genesis) that holds none of
+    /// them.
+    fn proposal_for_another(
+        proposer_dir: &std::path::Path,
+        validator_dir: &std::path::Path,
+        n: u64,
+    ) -> (Block, Ledger) {
+        let genesis = genesis();
+        let proposer = ledger_on(proposer_dir, BlockConfig::default(), &genesis);
+        let key = Ed25519SoftwareKey::from_seed(&BANK_A);
+        for nonce in 1..=n {
+            proposer
+                .submit(schema_tx(&proposer, &key, nonce).bytes())
+                .unwrap();
+        }
+        let built = proposer.build_next(10).unwrap();
+        let block = Block::new(built.header, built.txs, Commit::default());
+        (
+            block,
+            ledger_on(validator_dir, BlockConfig::default(), &genesis),
+        )
+    }
+
     /// A validator verifies a proposal's transactions that its mempool does not hold once:
     /// when the proposal misses its round and comes again (at the next round or height),
     /// only what is new is verified; a key change, or the block's commit, ends that.
@@ -1230,17 +1254,7 @@ mod tests {
     fn a_proposal_verified_once_is_not_verified_again() {
         use ledger_consensus::LedgerApp as _;
         let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let genesis = genesis();
-        let proposer = ledger_on(a_dir.path(), BlockConfig::default(), &genesis);
-        let key = Ed25519SoftwareKey::from_seed(&BANK_A);
-        for nonce in 1..=5 {
-            proposer
-                .submit(schema_tx(&proposer, &key, nonce).bytes())
-                .unwrap();
-        }
-        let validator = ledger_on(b_dir.path(), BlockConfig::default(), &genesis);
-        let built = proposer.build_next(10).unwrap();
-        let block = Block::new(built.header, built.txs, Commit::default());
+        let (block, validator) = proposal_for_another(a_dir.path(), b_dir.path(), 5);
         let generation = validator.mempool.keys_generation();
         assert_eq!(validator.unverified(&block, generation).len(), 5);
         let first = validator.validate(&block).unwrap();
@@ -1276,18 +1290,10 @@ mod tests {
     #[test]
     fn a_relay_that_follows_its_proposal_is_not_verified_again() {
         let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let genesis = genesis();
-        let proposer = ledger_on(a_dir.path(), BlockConfig::default(), &genesis);
-        let key = Ed25519SoftwareKey::from_seed(&BANK_A);
-        let txs: Vec<Transaction> = (1..=3).map(|n| schema_tx(&proposer, &key, n)).collect();
-        for t in &txs {
-            proposer.submit(t.bytes()).unwrap();
-        }
-        let built = proposer.build_next(10).unwrap();
-        let block = Block::new(built.header, built.txs, Commit::default());
-        let validator = ledger_on(b_dir.path(), BlockConfig::default(), &genesis);
+        let (block, validator) = proposal_for_another(a_dir.path(), b_dir.path(), 3);
         ledger_consensus::LedgerApp::validate(&validator, &block).unwrap();
-        let relayed: Vec<Vec<u8>> = txs.iter().map(|t| t.bytes().to_vec()).collect();
+        let key = Ed25519SoftwareKey::from_seed(&BANK_A);
+        let relayed: Vec<Vec<u8>> = block.txs.iter().map(|t| t.bytes().to_vec()).collect();
         assert!(validator.submit_many(&relayed).iter().all(Result::is_ok));
         // What shows that the verdict was used: a transaction whose signature does not
         // verify is refused, unless a proposal's verdict says it verified.
