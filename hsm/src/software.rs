@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
@@ -80,6 +80,10 @@ pub struct SoftwareProvider {
     cost: KdfCost,
     suite: CryptoSuite,
     keys: Mutex<BTreeMap<(String, u8), Secret>>,
+    /// Ed25519 signing keys expanded from their seeds (zeroized when dropped): expanding
+    /// one derives its public key, a scalar multiplication that cost as much again as the
+    /// signature when it was done at every signature.
+    ed25519: Mutex<BTreeMap<String, Arc<ed25519_dalek::SigningKey>>>,
 }
 
 impl std::fmt::Debug for SoftwareProvider {
@@ -129,6 +133,7 @@ impl SoftwareProvider {
             cost,
             suite,
             keys: Mutex::new(BTreeMap::new()),
+            ed25519: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -299,6 +304,27 @@ impl SoftwareProvider {
         Ok(Secret(Zeroizing::new(out.map_err(|_| damaged())?)))
     }
 
+    /// The expanded Ed25519 key of `label`, from its seed on first use.
+    fn ed25519_key(&self, label: &str) -> Result<Arc<ed25519_dalek::SigningKey>, HsmError> {
+        let cached = self
+            .ed25519
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(label)
+            .cloned();
+        if let Some(key) = cached {
+            return Ok(key);
+        }
+        let key = Arc::new(self.with_secret(label, KeyPurpose::Signing, |seed| {
+            Ok(ed25519_dalek::SigningKey::from_bytes(seed))
+        })?);
+        self.ed25519
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(label.to_string(), key.clone());
+        Ok(key)
+    }
+
     fn sm2_key(bytes: &[u8; 32]) -> Result<ledger_crypto::Sm2SoftwareKey, HsmError> {
         ledger_crypto::Sm2SoftwareKey::from_bytes(bytes)
             .map_err(|_| HsmError::Malformed { what: "SM2 secret" })
@@ -339,14 +365,12 @@ impl KeyProvider for SoftwareProvider {
                 Ok(Self::sm2_key(b)?.public_key())
             });
         }
-        self.with_secret(label, KeyPurpose::Signing, |seed| {
-            let sk = ed25519_dalek::SigningKey::from_bytes(seed);
-            PublicKey::new(
-                SignatureScheme::Ed25519,
-                sk.verifying_key().to_bytes().to_vec(),
-            )
-            .map_err(|_| HsmError::Malformed { what: "public key" })
-        })
+        let sk = self.ed25519_key(label)?;
+        PublicKey::new(
+            SignatureScheme::Ed25519,
+            sk.verifying_key().to_bytes().to_vec(),
+        )
+        .map_err(|_| HsmError::Malformed { what: "public key" })
     }
 
     fn sign(&self, label: &str, digest: &Hash) -> Result<Signature, HsmError> {
@@ -355,10 +379,8 @@ impl KeyProvider for SoftwareProvider {
                 Ok(Self::sm2_key(b)?.sign_message(&digest.0))
             });
         }
-        self.with_secret(label, KeyPurpose::Signing, |seed| {
-            let sk = ed25519_dalek::SigningKey::from_bytes(seed);
-            Ok(Signature(sk.sign(&digest.0).to_bytes().to_vec()))
-        })
+        let sk = self.ed25519_key(label)?;
+        Ok(Signature(sk.sign(&digest.0).to_bytes().to_vec()))
     }
 
     fn generate_agreement_key(&self, label: &str) -> Result<Vec<u8>, HsmError> {
