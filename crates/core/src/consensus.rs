@@ -123,31 +123,45 @@ impl EngineNodeConfig for EngineConfig {
     }
 }
 
-/// What this validator verified in proposals beyond its mempool: the hashes of the
-/// transactions (and the keys of the Groth16 statements) whose signatures and proofs
-/// verified, under key generation `generation` ([`ledger_mempool::Mempool::keys_generation`]).
+/// What this validator verified beyond its mempool: the hashes of the transactions (and
+/// the keys of the Groth16 statements) whose signatures and proofs verified, under key
+/// generation `generation` ([`ledger_mempool::Mempool::keys_generation`]), in proposals and
+/// in admissions not yet in the mempool; and what block validations are verifying right
+/// now.
+///
 /// A proposal that misses its round is proposed again, or its transactions are, at a later
 /// round or height; validating it again then verifies only what is new, so a heavy block
-/// gets through within the next round's timeout instead of taking as long each time.
-/// Committed transactions leave it; past `2 x` the block limit it starts over.
+/// gets through within the next round's timeout instead of taking as long each time. A
+/// relay that arrives while (or after) the block holding it is validated takes the
+/// validation's verdict, and a validation takes the verdicts of an admission still under
+/// way ([`Ledger::submit_many`]): each transaction is verified once per node, whichever
+/// reaches it first. Committed transactions leave it; past `2 x` the block limit it starts
+/// over.
 #[derive(Default)]
-pub(crate) struct ProposalChecks {
+pub(crate) struct Verdicts {
     generation: u64,
     hashes: std::collections::HashSet<ledger_types::Hash>,
+    /// Transactions block validations are verifying, with how many validations.
+    validating: std::collections::HashMap<ledger_types::Hash, u32>,
 }
 
-impl ProposalChecks {
-    /// Whether `h` verified in a proposal under key generation `generation`.
+impl Verdicts {
+    /// Whether `h` verified under key generation `generation`.
     pub(crate) fn holds(&self, generation: u64, h: &ledger_types::Hash) -> bool {
         self.generation == generation && self.hashes.contains(h)
     }
 
+    /// Keeps what verified under key generation `generation`; verdicts under keys older
+    /// than those already kept are not kept.
     pub(crate) fn remember(
         &mut self,
         generation: u64,
         verified: &std::collections::HashSet<ledger_types::Hash>,
         most: usize,
     ) {
+        if generation < self.generation {
+            return;
+        }
         if self.generation != generation || self.hashes.len() + verified.len() > most {
             self.hashes.clear();
             self.generation = generation;
@@ -155,6 +169,11 @@ impl ProposalChecks {
         if verified.len() <= most {
             self.hashes.extend(verified.iter().copied());
         }
+    }
+
+    /// Whether a block validation is verifying `h` right now.
+    pub(crate) fn is_validating(&self, h: &ledger_types::Hash) -> bool {
+        self.validating.contains_key(h)
     }
 
     #[cfg(test)]
@@ -172,31 +191,104 @@ impl ProposalChecks {
     }
 }
 
+/// A block validation's hold on the transactions it verifies ([`Verdicts::is_validating`]),
+/// released (and admissions waiting for it woken) when dropped, after its verdicts are
+/// kept: also when the validation fails or panics.
+pub(crate) struct Validating<'l> {
+    ledger: &'l Ledger,
+    hashes: Vec<ledger_types::Hash>,
+}
+
+impl Drop for Validating<'_> {
+    fn drop(&mut self) {
+        if self.hashes.is_empty() {
+            return;
+        }
+        {
+            let mut v = self.ledger.verdicts();
+            for h in &self.hashes {
+                if let std::collections::hash_map::Entry::Occupied(mut e) = v.validating.entry(*h) {
+                    *e.get_mut() -= 1;
+                    if *e.get() == 0 {
+                        e.remove();
+                    }
+                }
+            }
+        }
+        self.ledger.validated.notify_all();
+    }
+}
+
 impl Ledger {
     /// The transactions of `block` this node must still verify: neither verified at
-    /// admission (under the keys in force) nor in an earlier proposal.
+    /// admission (under the keys in force), nor in an earlier proposal or an admission
+    /// under way.
+    #[cfg(test)]
     pub(crate) fn unverified<'b>(
         &self,
         block: &'b Block,
         generation: u64,
     ) -> Vec<&'b ledger_types::Transaction> {
-        let checks = self.proposal_checks();
-        block
+        self.claim_unverified(block, generation).0
+    }
+
+    /// [`Ledger::unverified`], marked as being validated until the returned hold drops.
+    pub(crate) fn claim_unverified<'b>(
+        &self,
+        block: &'b Block,
+        generation: u64,
+    ) -> (Vec<&'b ledger_types::Transaction>, Validating<'_>) {
+        let mut checks = self.verdicts();
+        let todo: Vec<&ledger_types::Transaction> = block
             .txs
             .iter()
             .filter(|t| {
                 let h = t.hash();
                 !self.mempool.verified(&h) && !checks.holds(generation, &h)
             })
-            .collect()
+            .collect();
+        let hashes: Vec<ledger_types::Hash> = todo.iter().map(|t| t.hash()).collect();
+        for h in &hashes {
+            *checks.validating.entry(*h).or_default() += 1;
+        }
+        (
+            todo,
+            Validating {
+                ledger: self,
+                hashes,
+            },
+        )
+    }
+
+    /// Waits until no block validation is verifying any of `hashes`, at most `limit`.
+    pub(crate) fn wait_for_validations(
+        &self,
+        hashes: &[ledger_types::Hash],
+        limit: std::time::Duration,
+    ) {
+        let deadline = std::time::Instant::now() + limit;
+        let mut checks = self.verdicts();
+        while hashes.iter().any(|h| checks.is_validating(h)) {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return;
+            }
+            checks = self
+                .validated
+                .wait_timeout(checks, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
     }
 
     /// Verifies the signatures and proofs of `block`'s transactions that this node has not
     /// verified yet, on all cores, and remembers which verified. Returns whether a
-    /// transaction hash (or Groth16 statement key) verified, here or before.
+    /// transaction hash (or Groth16 statement key) verified, here or before. It never
+    /// waits for an admission: what one is verifying right now may be verified twice, what
+    /// it verified already is taken from it.
     fn verify_in_parallel(&self, block: &Block) -> impl Fn(&ledger_types::Hash) -> bool + '_ {
         let generation = self.mempool.keys_generation();
-        let todo = self.unverified(block, generation);
+        let (todo, hold) = self.claim_unverified(block, generation);
         let pre = ledger_state::preverify(
             self.store.as_ref(),
             &self.chain_id,
@@ -204,11 +296,10 @@ impl Ledger {
             &todo,
         );
         let most = 2 * self.block_config.max_txs;
-        self.proposal_checks().remember(generation, &pre, most);
+        self.verdicts().remember(generation, &pre, most);
+        drop(hold);
         move |h: &ledger_types::Hash| {
-            pre.contains(h)
-                || self.mempool.verified(h)
-                || self.proposal_checks().holds(generation, h)
+            pre.contains(h) || self.mempool.verified(h) || self.verdicts().holds(generation, h)
         }
     }
 }

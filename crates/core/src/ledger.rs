@@ -102,8 +102,11 @@ pub struct Ledger {
     lighter: std::sync::Mutex<Lighter>,
     /// The last committed block's timestamp (milliseconds), for the block-interval metric.
     last_block_ts: std::sync::atomic::AtomicU64,
-    /// What this validator verified in proposals beyond its mempool.
-    proposal_checks: std::sync::Mutex<crate::consensus::ProposalChecks>,
+    /// What this validator verified beyond its mempool, and what block validations are
+    /// verifying right now.
+    verdicts: std::sync::Mutex<crate::consensus::Verdicts>,
+    /// Woken when a block validation ends ([`Ledger::wait_for_validations`]).
+    pub(crate) validated: std::sync::Condvar,
     /// How this node gets blocks, and from whom (for status); it changes when governance
     /// adds this node to the validators or removes it.
     role: std::sync::Mutex<(&'static str, Vec<String>)>,
@@ -117,6 +120,15 @@ pub struct Ledger {
     /// The chain's public analytics keys, on a chain with analytics (docs/fhe.md).
     pub analytics: Option<Arc<ledger_fhe::PublicKeys>>,
 }
+
+/// Transactions per core checked at once when a batch is admitted: a batch verification
+/// gains little beyond this many proofs, and a smaller part is in the mempool sooner, so
+/// that a proposal holding it is less often validated while it is being checked.
+const ADMITTED_PER_CORE: usize = 64;
+
+/// How long an admission waits for a block validation verifying the same transactions
+/// before it verifies them itself.
+const VALIDATION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The most single submissions one check takes ([`Ledger::submit_tx`]): as many as one
 /// `SubmitTxs` call may carry.
@@ -224,7 +236,8 @@ impl Ledger {
             last_commit: std::sync::Mutex::new(last_commit),
             lighter: Default::default(),
             last_block_ts: std::sync::atomic::AtomicU64::new(last_block_ts),
-            proposal_checks: Default::default(),
+            verdicts: Default::default(),
+            validated: Default::default(),
             role: std::sync::Mutex::new(("idle", vec![])),
             forwarding: std::sync::atomic::AtomicBool::new(true),
             consensus_hook: None,
@@ -234,10 +247,8 @@ impl Ledger {
         }
     }
 
-    pub(crate) fn proposal_checks(
-        &self,
-    ) -> std::sync::MutexGuard<'_, crate::consensus::ProposalChecks> {
-        self.proposal_checks
+    pub(crate) fn verdicts(&self) -> std::sync::MutexGuard<'_, crate::consensus::Verdicts> {
+        self.verdicts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -636,7 +647,7 @@ impl Ledger {
     /// order), so that a submitter can be answered before the rest of the batch is
     /// admitted.
     fn submit_each(&self, batch: &[Vec<u8>], mut each: impl FnMut(Result<Transaction, Rejection>)) {
-        let decoded: Vec<Option<Transaction>> = batch
+        let mut decoded: Vec<Option<Transaction>> = batch
             .iter()
             .map(|b| {
                 (b.len() <= self.mempool.max_tx_bytes())
@@ -653,66 +664,112 @@ impl Ledger {
         // Read before anything is checked: a block that changes a key while this batch is
         // checked leaves what it admits unverified ([`Mempool::verified`]).
         let checked_at = self.mempool.keys_generation();
-        // Only what admission could take is verified: a transaction already pending or
-        // committed (a relay that arrives after the block, the same batch sent twice) is
-        // refused as such, without checking its signature and proofs again.
-        let mut refs: Vec<&Transaction> = decoded
-            .iter()
-            .flatten()
-            .filter(|t| !self.mempool.contains(&t.hash()))
-            .filter(|t| {
-                !matches!(
-                    ledger_mempool::committed_height(t, self.store.as_ref(), committed_at),
-                    Ok(Some(_))
-                )
-            })
-            .collect();
-        // One this validator verified in a proposal (relayed to it after the block that
-        // holds it was proposed, before that block committed) is not verified again.
-        let mut in_proposals = Vec::new();
+        let most = 2 * self.block_config.max_txs;
+        let per_check = ADMITTED_PER_CORE * self.checkers();
+        let mut admitted = 0u64;
+        for (part, decoded) in batch.chunks(per_check).zip(decoded.chunks_mut(per_check)) {
+            let checked = self.check_part(decoded, checked_at, most, &committed_at);
+            for (b, tx) in part.iter().zip(decoded.iter_mut().map(Option::take)) {
+                let next = self.height() + 1;
+                let store = self.store.as_ref();
+                let r = match tx {
+                    Some(tx) => self.mempool.admit_decoded(
+                        tx,
+                        store,
+                        next,
+                        committed_at,
+                        &checked,
+                        checked_at,
+                    ),
+                    // Too large or malformed: refused naming why.
+                    None => {
+                        self.mempool
+                            .admit_with(b, store, next, committed_at, &checked, checked_at)
+                    }
+                };
+                match &r {
+                    Ok(_) => {
+                        admitted += 1;
+                        // The proposer may start on it already.
+                        self.tx_arrived.notify_one();
+                    }
+                    Err(e) => count_rejection(b, e),
+                }
+                each(r);
+            }
+        }
+        ledger_metrics::metrics().admitted.inc_by(admitted);
+    }
+
+    /// Checks the signatures and proofs of one part of an admitted batch on all cores, each
+    /// transaction once per node: what is already pending or committed is not checked (a
+    /// relay arriving after its block, the same batch sent twice; admission refuses it as
+    /// such), a verdict this validator already holds is taken (a proposal's, or another
+    /// admission's), and what a block validation is verifying right now is waited for and
+    /// its verdict taken. What verified is kept at once ([`crate::consensus::Verdicts`]),
+    /// so that a validation starting before this part is in the mempool does not verify it
+    /// again.
+    fn check_part(
+        &self,
+        part: &[Option<Transaction>],
+        checked_at: u64,
+        most: usize,
+        committed_at: &impl Fn(&Hash) -> Result<Option<u64>, ledger_state::StateError>,
+    ) -> ledger_state::Preverified {
+        let mut checked = ledger_state::Preverified::default();
+        let mut todo: Vec<&Transaction> = Vec::with_capacity(part.len());
+        let mut validating: Vec<&Transaction> = Vec::new();
         {
-            let checks = self.proposal_checks();
-            refs.retain(|t| {
+            let verdicts = self.verdicts();
+            for t in part.iter().flatten() {
                 let h = t.hash();
-                let known = checks.holds(checked_at, &h);
+                if self.mempool.contains(&h)
+                    || matches!(
+                        ledger_mempool::committed_height(t, self.store.as_ref(), committed_at),
+                        Ok(Some(_))
+                    )
+                {
+                    continue;
+                }
+                if verdicts.holds(checked_at, &h) {
+                    checked.ok.insert(h);
+                } else if verdicts.is_validating(&h) {
+                    validating.push(t);
+                } else {
+                    todo.push(t);
+                }
+            }
+        }
+        let check = |txs: &[&Transaction], checked: &mut ledger_state::Preverified| {
+            let found = ledger_state::preverify_detailed(
+                self.store.as_ref(),
+                &self.chain_id,
+                self.height() + 1,
+                txs,
+            );
+            self.verdicts().remember(checked_at, &found.ok, most);
+            checked.ok.extend(found.ok);
+            checked.failed.extend(found.failed);
+        };
+        check(&todo, &mut checked);
+        if !validating.is_empty() {
+            let hashes: Vec<Hash> = validating.iter().map(|t| t.hash()).collect();
+            self.wait_for_validations(&hashes, VALIDATION_WAIT);
+            let verdicts = self.verdicts();
+            validating.retain(|t| {
+                let h = t.hash();
+                let known = verdicts.holds(checked_at, &h);
                 if known {
-                    in_proposals.push(h);
+                    checked.ok.insert(h);
                 }
                 !known
             });
+            drop(verdicts);
+            // What the validation did not verify (it failed there, or the validation gave
+            // up) is checked here, naming the failure.
+            check(&validating, &mut checked);
         }
-        let mut checked = ledger_state::preverify_detailed(
-            self.store.as_ref(),
-            &self.chain_id,
-            self.height() + 1,
-            &refs,
-        );
-        checked.ok.extend(in_proposals);
-        let mut admitted = 0u64;
-        for (b, tx) in batch.iter().zip(decoded) {
-            let next = self.height() + 1;
-            let store = self.store.as_ref();
-            let r = match tx {
-                Some(tx) => {
-                    self.mempool
-                        .admit_decoded(tx, store, next, committed_at, &checked, checked_at)
-                }
-                // Too large or malformed: refused naming why.
-                None => self
-                    .mempool
-                    .admit_with(b, store, next, committed_at, &checked, checked_at),
-            };
-            match &r {
-                Ok(_) => {
-                    admitted += 1;
-                    // The proposer may start on it already.
-                    self.tx_arrived.notify_one();
-                }
-                Err(e) => count_rejection(b, e),
-            }
-            each(r);
-        }
-        ledger_metrics::metrics().admitted.inc_by(admitted);
+        checked
     }
 
     /// Builds the next block (no commit yet) from the mempool's candidates, leaving out
@@ -851,7 +908,7 @@ impl Ledger {
             // Pending transactions were checked against the keys before this block.
             self.mempool.keys_changed();
         }
-        self.proposal_checks().committed(&proposal.block);
+        self.verdicts().committed(&proposal.block);
         self.mempool.remove_committed(
             &proposal.block.txs,
             std::iter::empty(),
@@ -1247,6 +1304,83 @@ mod tests {
         )
     }
 
+    /// A relay that arrives while a block validation verifies the same transactions waits
+    /// for that validation and takes its verdict instead of verifying them at the same
+    /// time; what the validation did not find verified, it checks itself.
+    #[test]
+    fn a_relay_under_validation_waits_for_its_verdict() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (block, validator) = proposal_for_another(a_dir.path(), b_dir.path(), 1);
+        let validator = Arc::new(validator);
+        let generation = validator.mempool.keys_generation();
+        // Forged signatures: only a verdict can let one in.
+        let forged = |nonce| {
+            let key = Ed25519SoftwareKey::from_seed(&BANK_A);
+            let mut bytes = schema_tx(&validator, &key, nonce).bytes().to_vec();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            (Transaction::decode(&bytes).unwrap(), bytes)
+        };
+        let relay = |bytes: Vec<u8>| {
+            let v = validator.clone();
+            std::thread::spawn(move || v.submit_many(&[bytes]).remove(0).map(|t| t.hash()))
+        };
+        for (nonce, verdict) in [(1, true), (2, false)] {
+            let (tx, bytes) = forged(nonce);
+            let hash = tx.hash();
+            let under = Block::new(block.header().clone(), vec![tx], Commit::default());
+            let (todo, hold) = validator.claim_unverified(&under, generation);
+            assert_eq!(todo.len(), 1);
+            let relayed = relay(bytes);
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert!(!relayed.is_finished(), "the relay waits for the validation");
+            if verdict {
+                validator
+                    .verdicts()
+                    .remember(generation, &[hash].into_iter().collect(), 100);
+            }
+            drop(hold);
+            match relayed.join().unwrap() {
+                Ok(h) => assert!(verdict && h == hash),
+                Err(e) => assert!(
+                    !verdict
+                        && matches!(
+                            e,
+                            Rejection::Invalid(ledger_state::TxRejection::BadSignature { .. })
+                        ),
+                    "{e}"
+                ),
+            }
+        }
+    }
+
+    /// What an admission verified is a verdict a block validation takes at once, before the
+    /// admission has put it into the mempool.
+    #[test]
+    fn a_validation_takes_what_an_admission_under_way_verified() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (block, validator) = proposal_for_another(a_dir.path(), b_dir.path(), 3);
+        let generation = validator.mempool.keys_generation();
+        let part: Vec<Option<Transaction>> = block.txs.iter().cloned().map(Some).collect();
+        let never = |_: &Hash| Ok::<_, ledger_state::StateError>(None);
+        let checked = validator.check_part(&part, generation, 100, &never);
+        assert_eq!(checked.ok.len(), 3);
+        assert!(block
+            .txs
+            .iter()
+            .all(|t| !validator.mempool.contains(&t.hash())));
+        assert!(validator.unverified(&block, generation).is_empty());
+        // Verdicts reached under keys since replaced neither count nor displace newer ones.
+        validator.mempool.keys_changed();
+        let newer = Hash([7; 32]);
+        validator
+            .verdicts()
+            .remember(generation + 1, &[newer].into_iter().collect(), 100);
+        validator.check_part(&part, generation, 100, &never);
+        assert!(validator.verdicts().holds(generation + 1, &newer));
+        assert_eq!(validator.unverified(&block, generation + 1).len(), 3);
+    }
+
     /// A validator verifies a proposal's transactions that its mempool does not hold once:
     /// when the proposal misses its round and comes again (at the next round or height),
     /// only what is new is verified; a key change, or the block's commit, ends that.
@@ -1282,7 +1416,7 @@ mod tests {
                 dropped: vec![],
             })
             .unwrap();
-        assert_eq!(validator.proposal_checks().hashes_len(), 0);
+        assert_eq!(validator.verdicts().hashes_len(), 0);
     }
 
     /// A relayed transaction this validator already verified in a proposal (the relay came
@@ -1309,7 +1443,7 @@ mod tests {
         ));
         let generation = validator.mempool.keys_generation();
         validator
-            .proposal_checks()
+            .verdicts()
             .remember(generation, &[hash].into_iter().collect(), 100);
         assert!(validator.submit_many(&[forged])[0].is_ok());
     }
