@@ -121,10 +121,12 @@ pub struct Ledger {
     pub analytics: Option<Arc<ledger_fhe::PublicKeys>>,
 }
 
-/// Transactions per core checked at once when a batch is admitted: a batch verification
-/// gains little beyond this many proofs, and a smaller part is in the mempool sooner, so
-/// that a proposal holding it is less often validated while it is being checked.
-const ADMITTED_PER_CORE: usize = 64;
+/// Transactions per core checked at once when a batch is admitted. A smaller part is in
+/// the mempool sooner, so that a block holding it is less often validated while it is
+/// being checked (both would verify it); the batch verification of 32 proofs per core
+/// cost no more CPU than of 64 on four validators under a confidential load
+/// (docs/benchmarks.md).
+const ADMITTED_PER_CORE: usize = 32;
 
 /// How long an admission waits for a block validation verifying the same transactions
 /// before it verifies them itself.
