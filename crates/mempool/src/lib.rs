@@ -297,7 +297,11 @@ impl Inner {
         let Some(q) = self.by_signer.get(signer) else {
             return;
         };
-        if q.base == next {
+        // A next nonce below the one already known was read before a block that committed
+        // since (the chain only moves forward): taking it would count the pending
+        // transactions as gapped and answer a nonce below them, one they hold
+        // ([`Mempool::next_free_nonce`]).
+        if q.base >= next {
             return;
         }
         let stale: Vec<Hash> = q.nonces.range(..next).map(|(_, h)| *h).collect();
