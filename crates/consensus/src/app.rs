@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ledger_state::Execution;
+use ledger_store::ProposalReceipt;
 use ledger_types::{Block, BlockHeader, Commit, CommitSignature, Transaction};
 use malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValueOutcome};
 use malachitebft_app_channel::app::streaming::StreamContent;
@@ -277,6 +278,10 @@ pub struct Driver<A: LedgerApp, S: ProposalStore> {
     seen: HashMap<(u64, u32), Vec<ProposedValue<LedgerContext>>>,
     /// Blocks received for heights this node has not reached yet.
     future: Vec<(ProposalPart, Block, u64)>,
+    /// When each proposed block first arrived at its round: its timeliness is judged
+    /// against that time. Kept in the store for the blocks found timely and valid, so that
+    /// a restart judges them as before.
+    received: HashMap<(u64, u32, BlockId), u64>,
     streams: HashMap<(PeerId, Bytes), StreamBuf>,
     /// Streams refused (header not signed by the round's proposer, too large, too far
     /// ahead), with their height: their later parts are ignored.
@@ -303,6 +308,7 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
             candidates: HashMap::new(),
             seen: HashMap::new(),
             future: Vec::new(),
+            received: HashMap::new(),
             streams: HashMap::new(),
             refused: HashMap::new(),
             set: None,
@@ -521,14 +527,43 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
                 },
             );
         }
+        let store = self.store.clone();
+        match blocking(move || store.receipts_above(tip)).await {
+            Ok(Ok(receipts)) => {
+                for r in receipts {
+                    self.received
+                        .insert((r.height, r.round, BlockId(r.block)), r.received_ms);
+                }
+            }
+            Ok(Err(e)) | Err(e) => {
+                tracing::error!(error = %e, "reading the proposal receipts kept before a restart");
+            }
+        }
     }
 
     async fn remember(&mut self, block: Block, execution: Option<Execution>, validity: Validity) {
+        self.remember_received(block, execution, validity, None)
+            .await
+    }
+
+    /// [`Driver::remember`], keeping with a valid block when it arrived (`receipt`), in
+    /// the same write.
+    async fn remember_received(
+        &mut self,
+        block: Block,
+        execution: Option<Execution>,
+        validity: Validity,
+        receipt: Option<ProposalReceipt>,
+    ) {
         if validity.is_valid() {
             // Durable before the engine hears of it: the engine may log its decision in
             // the WAL and crash before this node commits.
             let (store, b) = (self.store.clone(), block.clone());
-            match blocking(move || store.save_candidate(&b)).await {
+            let saved = blocking(move || match receipt {
+                Some(r) => store.save_receipt(&r, Some(&b)),
+                None => store.save_candidate(&b),
+            });
+            match saved.await {
                 Ok(Ok(())) => self.app.crash_point("candidate-saved"),
                 Ok(Err(e)) | Err(e) => {
                     tracing::error!(error = %e, "keeping a candidate block")
@@ -718,6 +753,21 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
             return None;
         }
         let id = BlockId(block.hash());
+        // Timeliness is judged when a block first arrives at a round: the same proposal
+        // arriving again (restreamed, or after this validator restarted while the engine's
+        // WAL kept its verdict) is judged against that first arrival, never turned from
+        // timely to untimely by the wait.
+        let first = self.received.get(&(height.0, *round, id)).copied();
+        let received_ms = first.map_or(received_ms, |f| f.min(received_ms));
+        if first.is_none() {
+            self.received.insert((height.0, *round, id), received_ms);
+        }
+        let receipt = ProposalReceipt {
+            height: height.0,
+            round: *round,
+            block: id.0,
+            received_ms,
+        };
         let untimely = match pol_round {
             Round::Nil => timely(
                 block.header().timestamp_ms,
@@ -731,17 +781,38 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         };
         // An untimely block is not kept as invalid: re-proposed with a proof-of-lock round,
         // the same block is judged on its contents alone.
+        // A receipt is kept for a block found timely that was not proposed with a
+        // proof-of-lock round (judged on its contents alone), once.
+        let keep_receipt = *pol_round == Round::Nil && first.is_none();
         let validity = if let Some(why) = untimely {
             tracing::warn!(height = height.0, round, block = %id, proposer = %proposer, reason = %why, "untimely proposed block: voting nil");
             Validity::Invalid
         } else {
-            match self.candidates.get(&id) {
-                Some(c) => c.validity,
+            match self.candidates.get(&id).map(|c| c.validity) {
+                Some(validity) => {
+                    if keep_receipt && validity.is_valid() {
+                        let store = self.store.clone();
+                        match blocking(move || store.save_receipt(&receipt, None)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) | Err(e) => {
+                                tracing::warn!(error = %e, "keeping a proposal's arrival")
+                            }
+                        }
+                    }
+                    validity
+                }
                 None => {
                     let (app, b) = (self.app.clone(), block.clone());
                     match blocking(move || app.validate(&b)).await {
                         Ok(Ok(execution)) => {
-                            self.remember(block, Some(execution), Validity::Valid).await;
+                            let receipt = keep_receipt.then_some(receipt);
+                            self.remember_received(
+                                block,
+                                Some(execution),
+                                Validity::Valid,
+                                receipt,
+                            )
+                            .await;
                             Validity::Valid
                         }
                         Ok(Err(why)) => {
@@ -855,6 +926,7 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         self.candidates.retain(|_, c| c.block.height() > height);
         self.seen.retain(|(h, _), _| *h > height);
         self.future.retain(|(_, b, _)| b.height() > height);
+        self.received.retain(|(h, _, _), _| *h > height);
         self.streams
             .retain(|_, b| b.height == 0 || b.height > height);
         self.refused.retain(|_, h| *h == 0 || *h > height);

@@ -6,7 +6,7 @@
 //! The driver does no I/O of its own: it calls a [`ProposalStore`], implemented by the
 //! node's RocksDB [`Store`] (one synced write per call) and by an in-memory map in tests.
 
-use ledger_store::Store;
+use ledger_store::{ProposalReceipt, Store};
 use ledger_types::Block;
 
 /// Durable storage of the driver's uncommitted blocks. Blocking calls: the driver runs them
@@ -20,7 +20,17 @@ pub trait ProposalStore: Send + Sync + 'static {
     fn save_candidate(&self, block: &Block) -> Result<(), String>;
     /// The valid blocks kept for heights above `height`.
     fn candidates_above(&self, height: u64) -> Result<Vec<Block>, String>;
-    /// Forgets the proposed and valid blocks kept for heights at or below `height`.
+    /// Keeps when a proposed block first arrived at a round (its timeliness was judged
+    /// against that time), and with it the block as a candidate when given (one write).
+    fn save_receipt(
+        &self,
+        receipt: &ProposalReceipt,
+        candidate: Option<&Block>,
+    ) -> Result<(), String>;
+    /// The receipts kept for heights above `height`.
+    fn receipts_above(&self, height: u64) -> Result<Vec<ProposalReceipt>, String>;
+    /// Forgets the proposed and valid blocks (and receipts) kept for heights at or below
+    /// `height`.
     fn prune_at_or_below(&self, height: u64) -> Result<(), String>;
 }
 
@@ -42,6 +52,20 @@ impl ProposalStore for Store {
 
     fn candidates_above(&self, height: u64) -> Result<Vec<Block>, String> {
         self.candidate_blocks_above(height)
+            .map_err(|e| e.to_string())
+    }
+
+    fn save_receipt(
+        &self,
+        receipt: &ProposalReceipt,
+        candidate: Option<&Block>,
+    ) -> Result<(), String> {
+        self.save_proposal_receipt(receipt, candidate)
+            .map_err(|e| e.to_string())
+    }
+
+    fn receipts_above(&self, height: u64) -> Result<Vec<ProposalReceipt>, String> {
+        self.proposal_receipts_above(height)
             .map_err(|e| e.to_string())
     }
 

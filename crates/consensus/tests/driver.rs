@@ -22,6 +22,7 @@ use ledger_consensus::{
 };
 use ledger_crypto::{Ed25519SoftwareKey, LtHash16, Signer};
 use ledger_state::{Execution, StateDiff};
+use ledger_store::ProposalReceipt;
 use ledger_types::{Block, BlockHeader, ChainId, Commit, Hash, OrgId};
 use malachitebft_app_channel::app::events::TxEvent;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
@@ -41,11 +42,15 @@ struct Gate {
     release: std::sync::mpsc::Receiver<()>,
 }
 
+/// When proposed blocks first arrived, by (height, round, block hash).
+type Arrivals = BTreeMap<(u64, u32, [u8; 32]), u64>;
+
 /// An in-memory [`ProposalStore`]: survives a driver restart by being shared.
 #[derive(Default)]
 struct MemoryStore {
     proposals: Mutex<BTreeMap<(u64, u32), Block>>,
     candidates: Mutex<BTreeMap<(u64, [u8; 32]), Block>>,
+    receipts: Mutex<Arrivals>,
     refuse_writes: AtomicBool,
     gate: Mutex<Option<Gate>>,
 }
@@ -129,7 +134,48 @@ impl ProposalStore for MemoryStore {
             .collect())
     }
 
+    fn save_receipt(
+        &self,
+        receipt: &ProposalReceipt,
+        candidate: Option<&Block>,
+    ) -> Result<(), String> {
+        // One write: a candidate's, when it holds one.
+        self.write(if candidate.is_some() {
+            "candidate"
+        } else {
+            "receipt"
+        })?;
+        self.receipts.lock().unwrap().insert(
+            (receipt.height, receipt.round, receipt.block.0),
+            receipt.received_ms,
+        );
+        if let Some(block) = candidate {
+            self.candidates
+                .lock()
+                .unwrap()
+                .insert((block.height(), block.hash().0), block.clone());
+        }
+        Ok(())
+    }
+
+    fn receipts_above(&self, height: u64) -> Result<Vec<ProposalReceipt>, String> {
+        let kept = self.receipts.lock().unwrap();
+        Ok(kept
+            .range((height + 1, 0, [0; 32])..)
+            .map(|(&(height, round, block), &received_ms)| ProposalReceipt {
+                height,
+                round,
+                block: Hash(block),
+                received_ms,
+            })
+            .collect())
+    }
+
     fn prune_at_or_below(&self, height: u64) -> Result<(), String> {
+        self.receipts
+            .lock()
+            .unwrap()
+            .retain(|(h, _, _), _| *h > height);
         self.proposals
             .lock()
             .unwrap()
@@ -721,6 +767,43 @@ async fn a_proposed_block_whose_time_is_off_this_validators_clock_is_voted_nil()
     let kept = store.proposal(1, 3).unwrap().unwrap();
     assert_eq!(BlockId(kept.hash()), built.value);
     assert_eq!(kept.header().timestamp_ms, 100_001);
+    engine.stop().await.unwrap();
+}
+
+/// A proposed block found timely when it arrived stays timely when it arrives again, also
+/// after a restart: the engine's WAL keeps its first verdict (a valid block), and judging
+/// it against the later clock contradicted it ("Application changed its mind ... Valid
+/// --> Invalid", seen when all four validators restarted minutes after a crash).
+#[tokio::test]
+async fn a_timely_block_stays_timely_when_it_arrives_again() {
+    let (app, store) = (FakeLedger::new(), Arc::new(MemoryStore::default()));
+    app.clock.store(100_000, Ordering::SeqCst);
+    let block = block_at(100_000);
+    let engine = start(&app, &store);
+    assert!(engine.receive(&block).await.unwrap().validity.is_valid());
+    // Within the same run, restreamed four minutes later.
+    app.clock.store(340_000, Ordering::SeqCst);
+    assert!(engine.receive(&block).await.unwrap().validity.is_valid());
+    engine.stop().await.unwrap();
+    // And after a restart.
+    let engine = start(&app, &store);
+    assert!(engine.receive(&block).await.unwrap().validity.is_valid());
+    // A block that first arrives now is judged against now, and a later round is a
+    // new arrival.
+    assert!(!engine
+        .receive(&block_at(100_001))
+        .await
+        .unwrap()
+        .validity
+        .is_valid());
+    let v = engine
+        .receive_stream(stream_at(&block, 1, Round::Nil))
+        .await
+        .unwrap();
+    assert!(!v.validity.is_valid());
+    // Committing the height forgets the arrivals kept for it.
+    engine.decided(&block).await.await.unwrap();
+    assert!(store.receipts.lock().unwrap().is_empty());
     engine.stop().await.unwrap();
 }
 

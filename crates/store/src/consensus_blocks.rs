@@ -12,7 +12,9 @@ use std::path::Path;
 use ledger_types::{Block, Hash};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 
-use crate::{db_err, Store, StoreError, CANDIDATE_PREFIX, CF_CONSENSUS, PROPOSAL_PREFIX};
+use crate::{
+    db_err, Store, StoreError, CANDIDATE_PREFIX, CF_CONSENSUS, PROPOSAL_PREFIX, RECEIPT_PREFIX,
+};
 
 fn proposal_key(height: u64, round: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(13);
@@ -28,6 +30,29 @@ fn candidate_key(height: u64, hash: &Hash) -> Vec<u8> {
     k.extend(height.to_be_bytes());
     k.extend(hash.0);
     k
+}
+
+fn receipt_key(height: u64, round: u32, hash: &Hash) -> Vec<u8> {
+    let mut k = Vec::with_capacity(45);
+    k.push(RECEIPT_PREFIX);
+    k.extend(height.to_be_bytes());
+    k.extend(round.to_be_bytes());
+    k.extend(hash.0);
+    k
+}
+
+/// When a proposed block first reached this validator at a round: the time its
+/// timeliness was judged against ([`Store::save_proposal_receipt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProposalReceipt {
+    /// The block's height.
+    pub height: u64,
+    /// The round it was proposed at.
+    pub round: u32,
+    /// The block.
+    pub block: Hash,
+    /// This validator's clock when it arrived (milliseconds since the Unix epoch).
+    pub received_ms: u64,
 }
 
 /// The first key of kind `prefix` at `height`.
@@ -110,6 +135,75 @@ impl Store {
             )))
     }
 
+    /// Keeps when a proposed block first arrived at a round, and with it, when given, the
+    /// block as a candidate ([`Store::save_candidate_block`]): one write, synced when it
+    /// holds a candidate. A receipt alone is not synced: losing it in a crash of the
+    /// machine only makes the restarted validator judge the block's timeliness again
+    /// against its clock, as before receipts were kept.
+    pub fn save_proposal_receipt(
+        &self,
+        receipt: &ProposalReceipt,
+        candidate: Option<&Block>,
+    ) -> Result<(), StoreError> {
+        let cf = self.cf(CF_CONSENSUS)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            cf,
+            receipt_key(receipt.height, receipt.round, &receipt.block),
+            receipt.received_ms.to_be_bytes(),
+        );
+        let mut wo = WriteOptions::default();
+        if let Some(block) = candidate {
+            batch.put_cf(
+                cf,
+                candidate_key(block.height(), &block.hash()),
+                block.encode(),
+            );
+            wo.set_sync(true);
+        }
+        self.db.write_opt(batch, &wo).map_err(db_err(format!(
+            "keeping the arrival of a block proposed at height {} round {}",
+            receipt.height, receipt.round
+        )))
+    }
+
+    /// The receipts kept for heights above `height`.
+    pub fn proposal_receipts_above(&self, height: u64) -> Result<Vec<ProposalReceipt>, StoreError> {
+        if height == u64::MAX {
+            return Ok(Vec::new());
+        }
+        let start = above(RECEIPT_PREFIX, height);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            self.cf(CF_CONSENSUS)?,
+            IteratorMode::From(&start, Direction::Forward),
+        ) {
+            let (k, v) = item.map_err(db_err("scanning the proposal receipts"))?;
+            if k.first() != Some(&RECEIPT_PREFIX) {
+                break;
+            }
+            let field = |range: std::ops::Range<usize>| k.get(range).map(<[u8]>::to_vec);
+            let parsed = (|| {
+                Some(ProposalReceipt {
+                    height: u64::from_be_bytes(field(1..9)?.try_into().ok()?),
+                    round: u32::from_be_bytes(field(9..13)?.try_into().ok()?),
+                    block: Hash(field(13..45)?.try_into().ok()?),
+                    received_ms: u64::from_be_bytes(v.as_ref().try_into().ok()?),
+                })
+            })();
+            match parsed {
+                Some(r) if k.len() == 45 => out.push(r),
+                _ => {
+                    return Err(StoreError::Integrity {
+                        height,
+                        what: "a proposal receipt kept for consensus does not decode".into(),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The candidate blocks kept for heights above `height`, by height then block hash.
     pub fn candidate_blocks_above(&self, height: u64) -> Result<Vec<Block>, StoreError> {
         if height == u64::MAX {
@@ -134,7 +228,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes the proposed and candidate blocks kept for heights at or below `height`, in
+    /// Deletes the proposed and candidate blocks (and proposal receipts) kept for heights at
+    /// or below `height`, in
     /// one write that is not synced.
     ///
     /// The consensus driver calls this after committing `height`, as a write of its own
@@ -147,7 +242,7 @@ impl Store {
     pub fn prune_consensus_blocks(&self, height: u64) -> Result<(), StoreError> {
         let cf = self.cf(CF_CONSENSUS)?;
         let mut batch = WriteBatch::default();
-        for prefix in [PROPOSAL_PREFIX, CANDIDATE_PREFIX] {
+        for prefix in [PROPOSAL_PREFIX, CANDIDATE_PREFIX, RECEIPT_PREFIX] {
             batch.delete_range_cf(cf, height_start(prefix, 0), above(prefix, height));
         }
         self.db.write(batch).map_err(db_err(format!(

@@ -23,6 +23,7 @@ use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOp
 use thiserror::Error;
 
 mod consensus_blocks;
+pub use consensus_blocks::ProposalReceipt;
 
 /// Column family of blocks: height (u64 big-endian) → canonical block bytes.
 pub const CF_BLOCKS: &str = "blocks";
@@ -52,6 +53,7 @@ const OLDEST_OPENED_FORMAT: u16 = 1;
 
 const PROPOSAL_PREFIX: u8 = b'p';
 const CANDIDATE_PREFIX: u8 = b'c';
+const RECEIPT_PREFIX: u8 = b'r';
 
 /// Why a storage operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

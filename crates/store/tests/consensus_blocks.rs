@@ -221,3 +221,56 @@ fn a_loose_block_file_cut_at_any_byte_is_never_imported() {
     assert_eq!(store.candidate_blocks_above(0).unwrap(), vec![b]);
     assert!(!path.exists());
 }
+
+/// When proposed blocks first arrived survives a reopen (with the candidate written in the
+/// same write), is found by height and is pruned with the blocks.
+#[test]
+fn proposal_receipts_survive_reopen_and_are_pruned_with_the_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b1, b2) = (block(1, 1), block(2, 1));
+    let receipt = |b: &Block, round, received_ms| ledger_store::ProposalReceipt {
+        height: b.height(),
+        round,
+        block: b.hash(),
+        received_ms,
+    };
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .save_proposal_receipt(&receipt(&b1, 0, 1_000), Some(&b1))
+            .unwrap();
+        store
+            .save_proposal_receipt(&receipt(&b1, 3, 9_000), None)
+            .unwrap();
+        store
+            .save_proposal_receipt(&receipt(&b2, 0, 2_000), Some(&b2))
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.proposal_receipts_above(0).unwrap(),
+        vec![
+            receipt(&b1, 0, 1_000),
+            receipt(&b1, 3, 9_000),
+            receipt(&b2, 0, 2_000)
+        ]
+    );
+    assert_eq!(
+        hashes(&store.candidate_blocks_above(0).unwrap()),
+        hashes(&[b1.clone(), b2.clone()])
+    );
+    assert_eq!(
+        store.proposal_receipts_above(1).unwrap(),
+        vec![receipt(&b2, 0, 2_000)]
+    );
+    assert!(store.proposal_receipts_above(u64::MAX).unwrap().is_empty());
+    store.prune_consensus_blocks(1).unwrap();
+    assert_eq!(
+        store.proposal_receipts_above(0).unwrap(),
+        vec![receipt(&b2, 0, 2_000)]
+    );
+    assert_eq!(
+        hashes(&store.candidate_blocks_above(0).unwrap()),
+        hashes(&[b2])
+    );
+}
