@@ -757,11 +757,9 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
         // arriving again (restreamed, or after this validator restarted while the engine's
         // WAL kept its verdict) is judged against that first arrival, never turned from
         // timely to untimely by the wait.
-        let first = self.received.get(&(height.0, *round, id)).copied();
-        let received_ms = first.map_or(received_ms, |f| f.min(received_ms));
-        if first.is_none() {
-            self.received.insert((height.0, *round, id), received_ms);
-        }
+        let key = (height.0, *round, id);
+        let first_arrival = !self.received.contains_key(&key);
+        let received_ms = (*self.received.entry(key).or_insert(received_ms)).min(received_ms);
         let receipt = ProposalReceipt {
             height: height.0,
             round: *round,
@@ -779,11 +777,11 @@ impl<A: LedgerApp, S: ProposalStore> Driver<A, S> {
             .err(),
             _ => None,
         };
-        // An untimely block is not kept as invalid: re-proposed with a proof-of-lock round,
-        // the same block is judged on its contents alone.
         // A receipt is kept for a block found timely that was not proposed with a
         // proof-of-lock round (judged on its contents alone), once.
-        let keep_receipt = *pol_round == Round::Nil && first.is_none();
+        let keep_receipt = *pol_round == Round::Nil && first_arrival;
+        // An untimely block is not kept as invalid: re-proposed with a proof-of-lock round,
+        // the same block is judged on its contents alone.
         let validity = if let Some(why) = untimely {
             tracing::warn!(height = height.0, round, block = %id, proposer = %proposer, reason = %why, "untimely proposed block: voting nil");
             Validity::Invalid

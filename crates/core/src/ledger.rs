@@ -719,20 +719,24 @@ impl Ledger {
         committed_at: &impl Fn(&Hash) -> Result<Option<u64>, ledger_state::StateError>,
     ) -> ledger_state::Preverified {
         let mut checked = ledger_state::Preverified::default();
-        let mut todo: Vec<&Transaction> = Vec::with_capacity(part.len());
-        let mut validating: Vec<&Transaction> = Vec::new();
-        {
-            let verdicts = self.verdicts();
-            for t in part.iter().flatten() {
-                let h = t.hash();
-                if self.mempool.contains(&h)
-                    || matches!(
+        // Read before the verdicts are locked: a validation needs them meanwhile.
+        let new: Vec<&Transaction> = part
+            .iter()
+            .flatten()
+            .filter(|t| {
+                !self.mempool.contains(&t.hash())
+                    && !matches!(
                         ledger_mempool::committed_height(t, self.store.as_ref(), committed_at),
                         Ok(Some(_))
                     )
-                {
-                    continue;
-                }
+            })
+            .collect();
+        let mut todo: Vec<&Transaction> = Vec::with_capacity(new.len());
+        let mut validating: Vec<&Transaction> = Vec::new();
+        {
+            let verdicts = self.verdicts();
+            for t in new {
+                let h = t.hash();
                 if verdicts.holds(checked_at, &h) {
                     checked.ok.insert(h);
                 } else if verdicts.is_validating(&h) {
@@ -749,7 +753,9 @@ impl Ledger {
                 self.height() + 1,
                 txs,
             );
-            self.verdicts().remember(checked_at, &found.ok, most);
+            if !found.ok.is_empty() {
+                self.verdicts().remember(checked_at, &found.ok, most);
+            }
             checked.ok.extend(found.ok);
             checked.failed.extend(found.failed);
         };

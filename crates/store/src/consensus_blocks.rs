@@ -55,6 +55,23 @@ pub struct ProposalReceipt {
     pub received_ms: u64,
 }
 
+/// A key and its value.
+type Entry = (Box<[u8]>, Box<[u8]>);
+
+/// A receipt from its key ([`receipt_key`]) and value.
+fn decode_receipt(k: &[u8], v: &[u8]) -> Option<ProposalReceipt> {
+    fn array<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+        b.get(at..at + N)?.try_into().ok()
+    }
+    (k.len() == 45).then_some(())?;
+    Some(ProposalReceipt {
+        height: u64::from_be_bytes(array(k, 1)?),
+        round: u32::from_be_bytes(array(k, 9)?),
+        block: Hash(array(k, 13)?),
+        received_ms: u64::from_be_bytes(v.try_into().ok()?),
+    })
+}
+
 /// The first key of kind `prefix` at `height`.
 fn height_start(prefix: u8, height: u64) -> Vec<u8> {
     let mut k = vec![prefix];
@@ -169,68 +186,54 @@ impl Store {
 
     /// The receipts kept for heights above `height`.
     pub fn proposal_receipts_above(&self, height: u64) -> Result<Vec<ProposalReceipt>, StoreError> {
+        self.entries_above(RECEIPT_PREFIX, height, "the proposal receipts")?
+            .into_iter()
+            .map(|(k, v)| {
+                decode_receipt(&k, &v).ok_or_else(|| StoreError::Integrity {
+                    height,
+                    what: "a proposal receipt kept for consensus does not decode".into(),
+                })
+            })
+            .collect()
+    }
+
+    /// The entries of kind `prefix` for heights above `height`, in key order (`what` names
+    /// them in an error).
+    fn entries_above(&self, prefix: u8, height: u64, what: &str) -> Result<Vec<Entry>, StoreError> {
         if height == u64::MAX {
             return Ok(Vec::new());
         }
-        let start = above(RECEIPT_PREFIX, height);
+        let start = above(prefix, height);
         let mut out = Vec::new();
         for item in self.db.iterator_cf(
             self.cf(CF_CONSENSUS)?,
             IteratorMode::From(&start, Direction::Forward),
         ) {
-            let (k, v) = item.map_err(db_err("scanning the proposal receipts"))?;
-            if k.first() != Some(&RECEIPT_PREFIX) {
+            let (k, v) = item.map_err(db_err(format!("scanning {what}")))?;
+            if k.first() != Some(&prefix) {
                 break;
             }
-            let field = |range: std::ops::Range<usize>| k.get(range).map(<[u8]>::to_vec);
-            let parsed = (|| {
-                Some(ProposalReceipt {
-                    height: u64::from_be_bytes(field(1..9)?.try_into().ok()?),
-                    round: u32::from_be_bytes(field(9..13)?.try_into().ok()?),
-                    block: Hash(field(13..45)?.try_into().ok()?),
-                    received_ms: u64::from_be_bytes(v.as_ref().try_into().ok()?),
-                })
-            })();
-            match parsed {
-                Some(r) if k.len() == 45 => out.push(r),
-                _ => {
-                    return Err(StoreError::Integrity {
-                        height,
-                        what: "a proposal receipt kept for consensus does not decode".into(),
-                    })
-                }
-            }
+            out.push((k, v));
         }
         Ok(out)
     }
 
     /// The candidate blocks kept for heights above `height`, by height then block hash.
     pub fn candidate_blocks_above(&self, height: u64) -> Result<Vec<Block>, StoreError> {
-        if height == u64::MAX {
-            return Ok(Vec::new());
-        }
-        let start = above(CANDIDATE_PREFIX, height);
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf(
-            self.cf(CF_CONSENSUS)?,
-            IteratorMode::From(&start, Direction::Forward),
-        ) {
-            let (k, v) = item.map_err(db_err("scanning the candidate blocks"))?;
-            if k.first() != Some(&CANDIDATE_PREFIX) {
-                break;
-            }
-            let at = k
-                .get(1..9)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(0, u64::from_be_bytes);
-            out.push(Self::decode_consensus_block(at, &v)?);
-        }
-        Ok(out)
+        self.entries_above(CANDIDATE_PREFIX, height, "the candidate blocks")?
+            .into_iter()
+            .map(|(k, v)| {
+                let at = k
+                    .get(1..9)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Self::decode_consensus_block(at, &v)
+            })
+            .collect()
     }
 
     /// Deletes the proposed and candidate blocks (and proposal receipts) kept for heights at
-    /// or below `height`, in
-    /// one write that is not synced.
+    /// or below `height`, in one write that is not synced.
     ///
     /// The consensus driver calls this after committing `height`, as a write of its own
     /// rather than inside the block's batch: [`Store::commit_block`] stays the one write of
